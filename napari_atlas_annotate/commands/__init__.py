@@ -1,0 +1,1 @@
+"""One module per ``atlas-annotate`` command: ``configure(parser)`` and ``run(args)``."""

@@ -1,0 +1,135 @@
+"""NIfTI (.nii, .nii.gz) in and out through nibabel, with the (z, y, x) convention."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from ..volume import Volume, nifti_affine_from_zyx, zyx_affine_from_nifti
+from .errors import VolumeLoadError
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+def is_nifti_path(path: str | Path) -> bool:
+    name = str(path).lower()
+    return name.endswith(NIFTI_SUFFIXES)
+
+
+def load_nifti(path: str | Path, *, dtype: np.dtype | None = None) -> Volume:
+    """Read a 3D NIfTI file into a :class:`Volume` (array transposed to (z, y, x)).
+
+    Scaling (scl_slope / scl_inter) is applied; integer files without scaling keep their
+    integer type. 4D files with more than one volume are refused, since picking a volume
+    silently would be a guess.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise VolumeLoadError(path, "file does not exist.", "Check the path.")
+    try:
+        img = nib.load(str(path))
+    except Exception as exc:  # nibabel raises several types for corrupt files
+        raise VolumeLoadError(
+            path, f"not a readable NIfTI file ({exc}).", "Check that the file is complete."
+        ) from exc
+    shape = img.shape
+    if len(shape) == 4 and shape[3] == 1:
+        shape = shape[:3]
+    if len(shape) != 3:
+        raise VolumeLoadError(
+            path,
+            f"is {len(img.shape)}D with shape {img.shape}; a 3D volume is needed.",
+            "Split the file into 3D volumes first (e.g. nibabel.funcs.four_to_three) "
+            "and load the one you want.",
+        )
+    slope, inter = img.header.get_slope_inter()
+    scaled = slope not in (None, 1.0) or inter not in (None, 0.0)
+    try:
+        if scaled or dtype is not None and np.issubdtype(dtype, np.floating):
+            data = np.asanyarray(img.dataobj, dtype=np.float32 if dtype is None else dtype)
+        else:
+            data = np.asanyarray(img.dataobj)
+    except (EOFError, OSError, ValueError) as exc:
+        raise VolumeLoadError(
+            path, f"data could not be read ({exc}); the file is probably truncated.",
+            "Copy the file again from its source.",
+        ) from exc
+    data = data.reshape(shape)
+    if dtype is not None:
+        data = data.astype(dtype, copy=False)
+    array = np.ascontiguousarray(data.transpose(2, 1, 0))
+    affine = zyx_affine_from_nifti(img.affine)
+    intent = str(img.header.get_intent()[0]) if hasattr(img.header, "get_intent") else ""
+    descrip = img.header.get("descrip")
+    meta = {
+        "source": str(path),
+        "format": "nifti",
+        "intent": intent,
+        "description": descrip.item().decode(errors="ignore") if descrip is not None else "",
+    }
+    return Volume(array, affine, modality="", metadata=meta)
+
+
+def label_dtype(labels: np.ndarray) -> np.dtype:
+    """uint8 when every class fits, else uint16 (labels above 65535 are refused)."""
+    top = int(labels.max()) if labels.size else 0
+    low = int(labels.min()) if labels.size else 0
+    if low < 0:
+        raise ValueError(f"label values must be >= 0; found {low}")
+    if top <= 255:
+        return np.dtype(np.uint8)
+    if top <= 65535:
+        return np.dtype(np.uint16)
+    raise ValueError(f"label value {top} does not fit in uint16")
+
+
+def _atomic_write(path: Path, write) -> Path:
+    """Write via a temp file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = ".nii.gz" if str(path).endswith(".nii.gz") else path.suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def save_nifti(volume: Volume, path: str | Path, *, dtype: np.dtype | None = None) -> Path:
+    """Write ``volume`` as NIfTI on its own grid and affine, atomically."""
+    data = volume.array if dtype is None else volume.array.astype(dtype, copy=False)
+    img = nib.Nifti1Image(
+        np.ascontiguousarray(data.transpose(2, 1, 0)), nifti_affine_from_zyx(volume.affine)
+    )
+    img.set_qform(img.affine, code=1)
+    img.set_sform(img.affine, code=1)
+    img.header.set_xyzt_units("mm")
+    return _atomic_write(Path(path), lambda tmp: nib.save(img, tmp))
+
+
+def save_labels(labels: np.ndarray, reference: Volume, path: str | Path) -> Path:
+    """Write a label map on ``reference``'s grid (uint8, or uint16 above 255), atomically.
+
+    Raises ``ValueError`` when the label shape does not match the image: a mask on another
+    grid must be resampled explicitly, never saved with the image's affine.
+    """
+    labels = np.asarray(labels)
+    if tuple(labels.shape) != reference.shape:
+        raise ValueError(
+            f"label shape {labels.shape} does not match image shape {reference.shape}"
+        )
+    dtype = label_dtype(labels)
+    vol = Volume(labels.astype(dtype, copy=False), reference.affine, metadata={})
+    path = save_nifti(vol, path)
+    return path
