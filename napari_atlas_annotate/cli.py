@@ -14,6 +14,17 @@ COMMANDS: dict[str, str] = {
     "demo": "make a demo project from synthetic phantoms and open it in napari",
     "phantoms": "write deterministic synthetic CT / lumbar MRI phantoms with truth",
     "info": "describe a DICOM file/folder or NIfTI file: series, shape, spacing, affine",
+    "init": "create an annotation project (organs or spine)",
+    "add": "add cases to a project: DICOM folders, NIfTI files or a phantom manifest.json",
+    "import": "import labels or grades made elsewhere as an annotator's version of a case",
+    "open": "open a project in napari with the annotator dock",
+    "status": "cases, states per annotator, edit counts, time on task, rounds",
+    "propose": "run the helper model on cases and store its proposals",
+    "train": "retrain the helper model on submitted and final labels (one round)",
+    "models": "list the project's model versions, or roll back to an earlier round",
+    "campaign": "simulate a whole annotation campaign on phantoms (propose/correct/retrain)",
+    "review": "disagreement between annotators: metrics, consensus, HTML report",
+    "export": "export labels as AbdomenAtlas, nnU-Net v2, RSNA CSV, DICOM SEG or MONAI",
 }
 
 
@@ -39,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     name = argv[0]
     if name not in COMMANDS:
         top.error(f"unknown command {name!r}; choose from {', '.join(sorted(COMMANDS))}")
-    module = importlib.import_module(f"napari_atlas_annotate.commands.{name}")
+    try:
+        module = importlib.import_module(f"napari_atlas_annotate.commands.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"napari_atlas_annotate.commands.{name}":
+            raise
+        print(f"atlas-annotate {name}: not available in this build.", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(prog=f"atlas-annotate {name}", description=COMMANDS[name])
     module.configure(parser)
     args = parser.parse_args(argv[1:])

@@ -55,7 +55,8 @@ def load_nifti(path: str | Path, *, dtype: np.dtype | None = None) -> Volume:
             data = np.asanyarray(img.dataobj)
     except (EOFError, OSError, ValueError) as exc:
         raise VolumeLoadError(
-            path, f"data could not be read ({exc}); the file is probably truncated.",
+            path,
+            f"data could not be read ({exc}); the file is probably truncated.",
             "Copy the file again from its source.",
         ) from exc
     data = data.reshape(shape)
@@ -126,9 +127,7 @@ def save_labels(labels: np.ndarray, reference: Volume, path: str | Path) -> Path
     """
     labels = np.asarray(labels)
     if tuple(labels.shape) != reference.shape:
-        raise ValueError(
-            f"label shape {labels.shape} does not match image shape {reference.shape}"
-        )
+        raise ValueError(f"label shape {labels.shape} does not match image shape {reference.shape}")
     dtype = label_dtype(labels)
     vol = Volume(labels.astype(dtype, copy=False), reference.affine, metadata={})
     path = save_nifti(vol, path)

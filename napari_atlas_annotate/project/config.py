@@ -1,0 +1,73 @@
+"""``project.json``: what kind of campaign a project folder holds."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..classes import ABDOMEN_ATLAS_CLASSES
+from .errors import ProjectError
+
+CONFIG_NAME = "project.json"
+DATABASE_NAME = "project.sqlite"
+TASKS = ("organs", "spine")
+
+
+@dataclass
+class ProjectConfig:
+    """Settings fixed when the project is created.
+
+    ``classes`` are the organ label names in id order (id = index + 1; 0 is background).
+    """
+
+    name: str
+    task: str
+    classes: list[str] = field(default_factory=list)
+    created_at: float = field(default_factory=time.time)
+    format_version: int = 1
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ProjectError(f"task must be one of {TASKS}, not {self.task!r}")
+        if self.task == "organs" and not self.classes:
+            self.classes = list(ABDOMEN_ATLAS_CLASSES)
+        if len(set(self.classes)) != len(self.classes):
+            raise ProjectError(f"class names must be unique; got {self.classes}")
+        if len(self.classes) > 65535:
+            raise ProjectError("at most 65535 classes are supported")
+
+    @property
+    def class_ids(self) -> dict[str, int]:
+        return {name: i + 1 for i, name in enumerate(self.classes)}
+
+    def save(self, folder: Path) -> None:
+        text = json.dumps(asdict(self), indent=2)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".project.", suffix=".json")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, folder / CONFIG_NAME)
+
+    @classmethod
+    def load(cls, folder: Path) -> ProjectConfig:
+        path = Path(folder) / CONFIG_NAME
+        if not Path(folder).is_dir():
+            raise ProjectError(
+                f"{folder}: no such folder. Create a project with "
+                "'atlas-annotate init PROJECT --task organs|spine'."
+            )
+        if not path.exists():
+            raise ProjectError(
+                f"{folder}: not an annotation project (no {CONFIG_NAME}). Create one with "
+                "'atlas-annotate init PROJECT --task organs|spine', or pick the project folder."
+            )
+        try:
+            data = json.loads(path.read_text())
+            return cls(**data)
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise ProjectError(f"{path}: unreadable project settings ({exc}).") from exc

@@ -1,0 +1,121 @@
+"""The project's SQLite database: schema and connections.
+
+WAL mode lets several annotators (separate processes) read while one writes; every write
+is a short ``BEGIN IMMEDIATE`` transaction and ``busy_timeout`` makes writers queue rather
+than fail. An edit event is committed as soon as it is logged, so a killed process loses
+at most the stroke in flight.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS cases(
+    id TEXT PRIMARY KEY,
+    task TEXT NOT NULL,
+    images TEXT NOT NULL,            -- JSON [{"path", "description", "series"}]
+    truth TEXT,                      -- JSON {"label", "grades", "points"} (phantoms)
+    source TEXT,
+    added_at REAL NOT NULL,
+    position INTEGER NOT NULL,
+    uncertainty REAL                 -- set by proposals, higher = review first
+);
+CREATE TABLE IF NOT EXISTS annotators(
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL DEFAULT 'annotator',
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS versions(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id TEXT NOT NULL REFERENCES cases(id),
+    annotator TEXT,
+    kind TEXT NOT NULL CHECK (kind IN ('proposal', 'corrected', 'final', 'imported')),
+    content TEXT NOT NULL CHECK (content IN ('mask', 'grades')),
+    path TEXT NOT NULL,              -- relative to the project folder
+    sha256 TEXT NOT NULL,
+    model_version TEXT,
+    parent_id INTEGER REFERENCES versions(id),
+    last_event_id INTEGER,           -- events up to this id are folded into the version
+    created_at REAL NOT NULL,
+    note TEXT
+);
+CREATE INDEX IF NOT EXISTS versions_case ON versions(case_id, annotator, id);
+CREATE TABLE IF NOT EXISTS events(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id TEXT NOT NULL REFERENCES cases(id),
+    annotator TEXT NOT NULL,
+    base_version_id INTEGER REFERENCES versions(id),
+    t REAL NOT NULL,
+    tool TEXT NOT NULL,
+    class_id INTEGER,
+    bbox TEXT,                       -- JSON [[z0,z1],[y0,y1],[x0,x1]] (half-open)
+    diff BLOB,                       -- LabelDiff.to_bytes()
+    n_changed INTEGER NOT NULL DEFAULT 0,
+    active_seconds REAL NOT NULL DEFAULT 0,
+    detail TEXT                      -- JSON, grade/point edits and tool parameters
+);
+CREATE INDEX IF NOT EXISTS events_case ON events(case_id, annotator, id);
+CREATE TABLE IF NOT EXISTS audit(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id TEXT,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT,
+    t REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rounds(
+    id INTEGER PRIMARY KEY,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    model_version TEXT,
+    metrics TEXT
+);
+CREATE TABLE IF NOT EXISTS models(
+    version TEXT PRIMARY KEY,
+    task TEXT NOT NULL,
+    path TEXT NOT NULL,
+    round INTEGER,
+    created_at REAL NOT NULL,
+    metrics TEXT,
+    active INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (and create if needed) the project database with WAL and a busy timeout."""
+    conn = sqlite3.connect(str(path), timeout=60.0, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 60000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    # NORMAL in WAL mode: a committed event survives a killed process (it is in the OS);
+    # only a power loss can drop the last transactions.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    with transaction(conn):
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection):
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on error)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

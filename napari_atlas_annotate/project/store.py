@@ -1,0 +1,578 @@
+"""The on-disk project: cases, annotators, label versions and the edit log.
+
+Layout of a project folder::
+
+    project.json          task and classes (ProjectConfig)
+    project.sqlite        cases, annotators, versions, events, audit, rounds, models (WAL)
+    labels/<case>/...     one file per label version (NIfTI masks, JSON grade sheets),
+                          named by content hash and written atomically
+    models/<version>/     MONAI-bundle-shaped model folders (helper models)
+
+Images are referenced, not copied. Every label version is immutable; "latest" is a query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..io import VolumeLoadError, load_volume
+from ..io.nifti import load_nifti, save_labels
+from ..volume import Volume
+from .config import CONFIG_NAME, DATABASE_NAME, ProjectConfig
+from .database import connect, transaction
+from .edit_log import EditEvent, LabelDiff, replay
+from .errors import ProjectError
+from .records import Case, ImageRef, LabelVersion
+
+if TYPE_CHECKING:
+    from ..grade_sheet import GradeSheet
+
+KINDS = ("proposal", "corrected", "final", "imported")
+CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _atomic_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class Project:
+    """An annotation project folder. Safe to open from several processes at once.
+
+    Examples
+    --------
+    >>> project = Project.create("liver-round1", task="organs")   # doctest: +SKIP
+    >>> project.add_case("case0001", [ImageRef("/data/ct1.nii.gz")])  # doctest: +SKIP
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder).resolve()
+        self.config = ProjectConfig.load(self.folder)
+        self._db = connect(self.folder / DATABASE_NAME)
+        self._grids: dict[str, tuple[tuple[int, ...], np.ndarray]] = {}
+
+    # -- lifecycle -------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls, folder: str | Path, task: str, classes: list[str] | None = None, name: str = ""
+    ) -> Project:
+        folder = Path(folder)
+        if (folder / CONFIG_NAME).exists():
+            raise ProjectError(f"{folder}: already a project; open it instead of init.")
+        folder.mkdir(parents=True, exist_ok=True)
+        ProjectConfig(
+            name=name or folder.resolve().name, task=task, classes=list(classes or [])
+        ).save(folder)
+        return cls(folder)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def task(self) -> str:
+        return self.config.task
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.config.classes)
+
+    # -- annotators and audit -------------------------------------------------------
+    def ensure_annotator(self, name: str, role: str = "annotator") -> None:
+        if not name or not re.match(r"^[\w.@ -]{1,64}$", name):
+            raise ProjectError(f"annotator name {name!r} is not valid (letters, digits, . @ -)")
+        with transaction(self._db):
+            self._db.execute(
+                "INSERT OR IGNORE INTO annotators(name, role, created_at) VALUES (?, ?, ?)",
+                (name, role, time.time()),
+            )
+
+    def annotators(self) -> list[str]:
+        return [r["name"] for r in self._db.execute("SELECT name FROM annotators ORDER BY name")]
+
+    def record_audit(self, case_id: str | None, actor: str, action: str, **detail) -> None:
+        with transaction(self._db):
+            self._db.execute(
+                "INSERT INTO audit(case_id, actor, action, detail, t) VALUES (?, ?, ?, ?, ?)",
+                (case_id, actor, action, json.dumps(detail), time.time()),
+            )
+
+    def audit_trail(self, case_id: str | None = None) -> list[dict]:
+        sql = "SELECT * FROM audit" + (" WHERE case_id = ?" if case_id else "") + " ORDER BY id"
+        rows = self._db.execute(sql, (case_id,) if case_id else ())
+        return [{**dict(r), "detail": json.loads(r["detail"] or "{}")} for r in rows]
+
+    # -- cases --------------------------------------------------------------------------
+    def _stored_path(self, path: str | Path) -> str:
+        path = Path(path).resolve()
+        try:
+            return str(path.relative_to(self.folder))
+        except ValueError:
+            return str(path)
+
+    def resolve(self, stored: str) -> Path:
+        path = Path(stored)
+        return path if path.is_absolute() else self.folder / path
+
+    def add_case(
+        self,
+        case_id: str,
+        images: list[ImageRef],
+        *,
+        truth: dict | None = None,
+        source: str = "",
+    ) -> Case:
+        if not CASE_ID.match(case_id):
+            raise ProjectError(
+                f"case id {case_id!r} is not valid: use letters, digits, '.', '_' or '-'."
+            )
+        if not images:
+            raise ProjectError(f"case {case_id}: no images given.")
+        stored = [
+            {"path": self._stored_path(i.path), "description": i.description, "series": i.series}
+            for i in images
+        ]
+        truth = {k: self._stored_path(v) for k, v in (truth or {}).items() if v}
+        with transaction(self._db):
+            if self._db.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone():
+                raise ProjectError(f"case {case_id} is already in the project.")
+            position = self._db.execute(
+                "SELECT COALESCE(MAX(position), -1) + 1 FROM cases"
+            ).fetchone()[0]
+            self._db.execute(
+                "INSERT INTO cases(id, task, images, truth, source, added_at, position)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    case_id,
+                    self.task,
+                    json.dumps(stored),
+                    json.dumps(truth),
+                    source,
+                    time.time(),
+                    position,
+                ),
+            )
+        return self.case(case_id)
+
+    def cases(self) -> list[Case]:
+        rows = self._db.execute("SELECT * FROM cases ORDER BY position")
+        return [Case.from_row(r) for r in rows]
+
+    def case(self, case_id: str) -> Case:
+        row = self._db.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
+        if row is None:
+            raise ProjectError(f"no case {case_id!r} in project {self.folder}.")
+        return Case.from_row(row)
+
+    def set_uncertainty(self, case_id: str, value: float | None) -> None:
+        with transaction(self._db):
+            self._db.execute("UPDATE cases SET uncertainty = ? WHERE id = ?", (value, case_id))
+
+    def queue(self) -> list[Case]:
+        """Cases in annotation order: most uncertain proposals first, then as added."""
+        rows = self._db.execute(
+            "SELECT * FROM cases ORDER BY uncertainty IS NULL, uncertainty DESC, position"
+        )
+        return [Case.from_row(r) for r in rows]
+
+    def load_image(self, case_id: str, index: int = 0) -> Volume:
+        """The case's ``index``-th image, with a message saying what to do if it is gone."""
+        case = self.case(case_id)
+        ref = case.images[index]
+        path = self.resolve(ref.path)
+        if not path.exists():
+            raise ProjectError(
+                f"case {case_id}: image {path} is missing (moved or deleted?). Put it back, "
+                "or remove the case and add the image again with 'atlas-annotate add'."
+            )
+        try:
+            volume = load_volume(path, series=ref.series)
+        except VolumeLoadError as exc:
+            raise ProjectError(f"case {case_id}: {exc}") from exc
+        self._grids[case_id] = (volume.shape, volume.affine.copy())
+        return volume
+
+    def grid(self, case_id: str) -> tuple[tuple[int, ...], np.ndarray]:
+        """(shape, affine) of the case's first image; loads it once if needed."""
+        if case_id not in self._grids:
+            self.load_image(case_id)
+        return self._grids[case_id]
+
+    # -- label versions -------------------------------------------------------------
+    def _insert_version(
+        self,
+        case_id,
+        annotator,
+        kind,
+        content,
+        rel_path,
+        sha,
+        model_version,
+        parent_id,
+        last_event_id,
+        note,
+    ) -> LabelVersion:
+        if kind not in KINDS:
+            raise ProjectError(f"version kind must be one of {KINDS}, not {kind!r}")
+        self.case(case_id)
+        with transaction(self._db):
+            cur = self._db.execute(
+                "INSERT INTO versions(case_id, annotator, kind, content, path, sha256,"
+                " model_version, parent_id, last_event_id, created_at, note)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    case_id,
+                    annotator,
+                    kind,
+                    content,
+                    rel_path,
+                    sha,
+                    model_version,
+                    parent_id,
+                    last_event_id,
+                    time.time(),
+                    note,
+                ),
+            )
+            vid = cur.lastrowid
+        return self.version(vid)
+
+    def save_mask_version(
+        self,
+        case_id: str,
+        labels: np.ndarray,
+        *,
+        kind: str,
+        annotator: str | None = None,
+        model_version: str | None = None,
+        parent_id: int | None = None,
+        last_event_id: int | None = None,
+        note: str | None = None,
+        reference: Volume | None = None,
+    ) -> LabelVersion:
+        """Store a label map as a new immutable version (NIfTI on the image grid)."""
+        labels = np.asarray(labels)
+        shape, affine = (reference.shape, reference.affine) if reference else self.grid(case_id)
+        if tuple(labels.shape) != tuple(shape):
+            raise ProjectError(
+                f"case {case_id}: label shape {labels.shape} does not match image shape "
+                f"{tuple(shape)}; nothing was saved. Resample the label onto the image grid."
+            )
+        if labels.size and int(labels.max()) > len(self.classes):
+            raise ProjectError(
+                f"case {case_id}: label value {int(labels.max())} exceeds the project's "
+                f"{len(self.classes)} classes; nothing was saved."
+            )
+        sha = _sha256(np.ascontiguousarray(labels).tobytes() + str(labels.dtype).encode())
+        rel = f"labels/{case_id}/{kind}-{annotator or 'model'}-{sha[:16]}.nii.gz"
+        path = self.folder / rel
+        if not path.exists():
+            save_labels(labels, _grid_volume(shape, affine), path)
+        return self._insert_version(
+            case_id,
+            annotator,
+            kind,
+            "mask",
+            rel,
+            sha,
+            model_version,
+            parent_id,
+            last_event_id,
+            note,
+        )
+
+    def save_grades_version(
+        self,
+        case_id: str,
+        sheet: GradeSheet,
+        *,
+        kind: str,
+        annotator: str | None = None,
+        model_version: str | None = None,
+        parent_id: int | None = None,
+        last_event_id: int | None = None,
+        note: str | None = None,
+    ) -> LabelVersion:
+        data = sheet.to_json().encode()
+        sha = _sha256(data)
+        rel = f"labels/{case_id}/{kind}-{annotator or 'model'}-{sha[:16]}.json"
+        path = self.folder / rel
+        if not path.exists():
+            _atomic_bytes(path, data)
+        return self._insert_version(
+            case_id,
+            annotator,
+            kind,
+            "grades",
+            rel,
+            sha,
+            model_version,
+            parent_id,
+            last_event_id,
+            note,
+        )
+
+    def version(self, version_id: int) -> LabelVersion:
+        row = self._db.execute("SELECT * FROM versions WHERE id = ?", (version_id,)).fetchone()
+        if row is None:
+            raise ProjectError(f"no label version {version_id}")
+        return LabelVersion.from_row(row)
+
+    def versions(
+        self,
+        case_id: str | None = None,
+        *,
+        annotator: str | None = None,
+        kinds: tuple[str, ...] | None = None,
+        content: str | None = None,
+    ) -> list[LabelVersion]:
+        sql, args = "SELECT * FROM versions WHERE 1=1", []
+        if case_id is not None:
+            sql += " AND case_id = ?"
+            args.append(case_id)
+        if annotator is not None:
+            sql += " AND annotator = ?"
+            args.append(annotator)
+        if kinds:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            args.extend(kinds)
+        if content is not None:
+            sql += " AND content = ?"
+            args.append(content)
+        rows = self._db.execute(sql + " ORDER BY id", args)
+        return [LabelVersion.from_row(r) for r in rows]
+
+    def latest_version(self, case_id: str, **filters) -> LabelVersion | None:
+        found = self.versions(case_id, **filters)
+        return found[-1] if found else None
+
+    def read_mask(self, version: LabelVersion) -> np.ndarray:
+        path = self.folder / version.path
+        if not path.exists():
+            raise ProjectError(f"label version {version.id} file {path} is missing.")
+        return load_nifti(path).array
+
+    def read_grades(self, version: LabelVersion) -> GradeSheet:
+        from ..grade_sheet import GradeSheet
+
+        return GradeSheet.from_json((self.folder / version.path).read_text())
+
+    # -- edit log -------------------------------------------------------------------
+    def log_event(self, event: EditEvent) -> int:
+        """Commit one edit event at once (durable against a killed process)."""
+        diff = event.diff
+        with transaction(self._db):
+            cur = self._db.execute(
+                "INSERT INTO events(case_id, annotator, base_version_id, t, tool, class_id,"
+                " bbox, diff, n_changed, active_seconds, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event.case_id,
+                    event.annotator,
+                    event.base_version_id,
+                    event.t or time.time(),
+                    event.tool,
+                    event.class_id,
+                    json.dumps(diff.bbox) if diff else None,
+                    diff.to_bytes() if diff else None,
+                    diff.n_changed if diff else 0,
+                    float(event.active_seconds),
+                    json.dumps(event.detail) if event.detail else None,
+                ),
+            )
+            event.id = cur.lastrowid
+        return event.id
+
+    def events(
+        self,
+        case_id: str,
+        annotator: str | None = None,
+        *,
+        base_version_id: int | None | str = "any",
+        after_id: int | None = None,
+        up_to_id: int | None = None,
+    ) -> list[EditEvent]:
+        sql, args = "SELECT * FROM events WHERE case_id = ?", [case_id]
+        if annotator is not None:
+            sql += " AND annotator = ?"
+            args.append(annotator)
+        if base_version_id != "any":
+            if base_version_id is None:
+                sql += " AND base_version_id IS NULL"
+            else:
+                sql += " AND base_version_id = ?"
+                args.append(base_version_id)
+        if after_id is not None:
+            sql += " AND id > ?"
+            args.append(after_id)
+        if up_to_id is not None:
+            sql += " AND id <= ?"
+            args.append(up_to_id)
+        out = []
+        for r in self._db.execute(sql + " ORDER BY id", args):
+            bbox = json.loads(r["bbox"]) if r["bbox"] else None
+            diff = LabelDiff.from_bytes(r["diff"], tuple(map(tuple, bbox))) if r["diff"] else None
+            out.append(
+                EditEvent(
+                    case_id=r["case_id"],
+                    annotator=r["annotator"],
+                    tool=r["tool"],
+                    class_id=r["class_id"],
+                    diff=diff,
+                    detail=json.loads(r["detail"]) if r["detail"] else {},
+                    active_seconds=r["active_seconds"],
+                    base_version_id=r["base_version_id"],
+                    t=r["t"],
+                    id=r["id"],
+                )
+            )
+        return out
+
+    def event_counts(self) -> dict[tuple[str, str], tuple[int, float]]:
+        rows = self._db.execute(
+            "SELECT case_id, annotator, COUNT(*), SUM(active_seconds) FROM events"
+            " GROUP BY case_id, annotator"
+        )
+        return {(r[0], r[1]): (int(r[2]), float(r[3] or 0.0)) for r in rows}
+
+    # -- working copy: where an annotator stands on a case -----------------------------
+    def working_base(
+        self, case_id: str, annotator: str, content: str = "mask"
+    ) -> LabelVersion | None:
+        """The version an annotator's edits apply to: their own latest corrected version,
+        else the latest final, imported or proposal version."""
+        own = self.latest_version(
+            case_id, annotator=annotator, kinds=("corrected",), content=content
+        )
+        if own is not None:
+            return own
+        return self.latest_version(
+            case_id, kinds=("final", "proposal", "imported"), content=content
+        )
+
+    def pending_events(
+        self, case_id: str, annotator: str, base: LabelVersion | None
+    ) -> list[EditEvent]:
+        """Edits logged on top of ``base`` that no submitted version has folded in yet."""
+        base_id = base.id if base else None
+        after = base.last_event_id if base is not None and base.annotator == annotator else None
+        return self.events(case_id, annotator, base_version_id=base_id, after_id=after)
+
+    def restore_mask(
+        self, case_id: str, annotator: str
+    ) -> tuple[LabelVersion | None, np.ndarray, list[EditEvent]]:
+        """Base version, the label with unsubmitted edits replayed, and those edits.
+
+        This is how work survives a crash: the next open replays what was logged.
+        """
+        base = self.working_base(case_id, annotator)
+        if base is not None:
+            labels = self.read_mask(base)
+        else:
+            shape, _ = self.grid(case_id)
+            labels = np.zeros(shape, np.uint8)
+        pending = self.pending_events(case_id, annotator, base)
+        return base, replay(labels, pending), pending
+
+    def last_event_id(self, case_id: str, annotator: str) -> int | None:
+        row = self._db.execute(
+            "SELECT MAX(id) FROM events WHERE case_id = ? AND annotator = ?", (case_id, annotator)
+        ).fetchone()
+        return row[0]
+
+    def submit_mask(
+        self, case_id: str, annotator: str, labels: np.ndarray, base: LabelVersion | None, **kw
+    ) -> LabelVersion:
+        version = self.save_mask_version(
+            case_id,
+            labels,
+            kind="corrected",
+            annotator=annotator,
+            parent_id=base.id if base else None,
+            last_event_id=self.last_event_id(case_id, annotator),
+            **kw,
+        )
+        self.record_audit(case_id, annotator, "submit", version=version.id)
+        return version
+
+    # -- status ---------------------------------------------------------------------
+    def case_state(self, case_id: str, annotator: str) -> str:
+        content = "grades" if self.task == "spine" else "mask"
+        if self.latest_version(case_id, kinds=("final",), content=content):
+            return "final"
+        own = self.latest_version(
+            case_id, annotator=annotator, kinds=("corrected",), content=content
+        )
+        base = self.working_base(case_id, annotator, content)
+        if self.pending_events(case_id, annotator, base):
+            return "in_progress"
+        return "submitted" if own else "new"
+
+    def status(self) -> dict:
+        counts = self.event_counts()
+        cases = []
+        for case in self.queue():
+            people = set(self.annotators()) | {
+                v.annotator for v in self.versions(case.id) if v.annotator and v.kind != "proposal"
+            }
+            entry = {}
+            for name in sorted(people):
+                n_edits, seconds = counts.get((case.id, name), (0, 0.0))
+                n_versions = len(
+                    self.versions(case.id, annotator=name, kinds=("corrected", "final", "imported"))
+                )
+                entry[name] = {
+                    "state": self.case_state(case.id, name),
+                    "versions": n_versions,
+                    "edits": n_edits,
+                    "seconds": round(seconds, 1),
+                }
+            cases.append(
+                {
+                    "id": case.id,
+                    "uncertainty": case.uncertainty,
+                    "proposals": len(self.versions(case.id, kinds=("proposal",))),
+                    "final": bool(self.versions(case.id, kinds=("final",))),
+                    "annotators": entry,
+                }
+            )
+        rounds = [dict(r) for r in self._db.execute("SELECT * FROM rounds ORDER BY id")]
+        for r in rounds:
+            r["metrics"] = json.loads(r["metrics"]) if r["metrics"] else {}
+        return {"project": str(self.folder), "task": self.task, "cases": cases, "rounds": rounds}
+
+    def integrity_check(self) -> str:
+        return self._db.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def _grid_volume(shape, affine) -> Volume:
+    """A zero-cost stand-in Volume carrying only a grid, for writing labels on it."""
+    return Volume(np.broadcast_to(np.zeros((), np.uint8), tuple(shape)), affine)
