@@ -1,0 +1,160 @@
+"""npe2 reader: NIfTI files, DICOM files and DICOM folders -> napari layers.
+
+``get_reader`` answers fast and never raises: it returns ``None`` for paths this plugin
+does not read (so napari tries other readers), and a reader function otherwise. The reader
+function raises :class:`~napari_atlas_annotate.io.VolumeLoadError` for a file that is ours
+but broken; napari wraps it in a ``ReaderPluginError`` whose message names the file, the
+problem and the fix, and shows it without closing the viewer.
+
+A NIfTI file holding a label map (non-negative integers, few distinct values) opens as a
+Labels layer with the AbdomenAtlas class names and colours; a per-organ mask named after a
+class (``segmentations/liver.nii.gz``) gets that class's name and colour. A DICOM folder
+holding several series (a lumbar MRI study) opens each series as its own image layer,
+named by SeriesDescription.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..classes import ABDOMEN_ATLAS_CLASSES, CLASS_COLORS, class_names
+from ..volume import Volume
+from .layers import LayerDataTuple, image_layer_data, labels_layer_data
+
+PathOrPaths = str | Sequence[str]
+ReaderFunction = Callable[[PathOrPaths], list[LayerDataTuple]]
+
+_NIFTI = (".nii", ".nii.gz")
+_LABEL_HINTS = ("label", "seg", "mask", "truth", "annotation", "gt")
+#: Files inspected (by name, then by the DICM magic) before deciding a folder holds no DICOM.
+_MAX_PROBE = 200
+
+
+def _is_nifti(path: str) -> bool:
+    return path.lower().endswith(_NIFTI)
+
+
+def _has_dicm_magic(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(128)
+            return fh.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def _is_dicom_file(path: str) -> bool:
+    return path.lower().endswith((".dcm", ".dicom")) or _has_dicm_magic(path)
+
+
+def _folder_has_dicom(folder: str) -> bool:
+    """True if any of the first files under ``folder`` is DICOM (by suffix or magic)."""
+    seen = 0
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            if _is_dicom_file(os.path.join(root, name)):
+                return True
+            seen += 1
+            if seen >= _MAX_PROBE:
+                return False
+    return False
+
+
+def _readable(path: str) -> bool:
+    if os.path.isdir(path):
+        return _folder_has_dicom(path)
+    if _is_nifti(path):
+        return True
+    return os.path.isfile(path) and _is_dicom_file(path)
+
+
+def get_reader(path: PathOrPaths) -> ReaderFunction | None:
+    """npe2 ``napari_get_reader``: a reader function for ``path``, or ``None``.
+
+    Parameters
+    ----------
+    path
+        A file or folder, or a list of them (napari passes a list when stacking).
+    """
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    if not paths or not all(_readable(os.fspath(p)) for p in paths):
+        return None
+    return read_paths
+
+
+def read_paths(path: PathOrPaths) -> list[LayerDataTuple]:
+    """Read every path into layer data tuples (images first, then labels).
+
+    Raises
+    ------
+    VolumeLoadError
+        When a file is NIfTI or DICOM but cannot be read correctly.
+    """
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    layers: list[LayerDataTuple] = []
+    for p in paths:
+        layers.extend(read_path(os.fspath(p)))
+    # Labels over images whatever order the files were given in.
+    return sorted(layers, key=lambda t: t[2] == "labels")
+
+
+def read_path(path: str) -> list[LayerDataTuple]:
+    """Layer data for one NIfTI file, DICOM file or DICOM folder."""
+    from .. import io
+
+    if _is_nifti(path):
+        volume = io.load_nifti(path)
+        if looks_like_labels(volume):
+            return [_labels_from_file(volume, path)]
+        return [image_layer_data(volume)]
+    if os.path.isdir(path):
+        # Every image series of the folder (non-image objects such as SEG are left out),
+        # each named by its SeriesDescription.
+        return [image_layer_data(vol, name=key) for key, vol in io.load_study(path)]
+    return [image_layer_data(io.load_volume(path))]
+
+
+def _stem(path: str) -> str:
+    base = Path(path).name
+    for suffix in _NIFTI:
+        if base.lower().endswith(suffix):
+            return base[: -len(suffix)]
+    return base
+
+
+def looks_like_labels(volume: Volume) -> bool:
+    """Whether a NIfTI volume is a label map rather than an image.
+
+    Label maps are non-negative integers with few distinct values (at most 64, or at
+    most 255 when the file name says label/seg/mask/truth). CT in Hounsfield units has
+    negative values and MR has hundreds of grey levels, so neither is mistaken for labels.
+    """
+    array = volume.array
+    if not (np.issubdtype(array.dtype, np.integer) or array.dtype == bool):
+        return False
+    if array.size == 0 or int(array.min()) < 0:
+        return False
+    hinted = any(h in _stem(str(volume.metadata.get("source", ""))).lower() for h in _LABEL_HINTS)
+    top = int(array.max())
+    if top > 65535:
+        return False
+    counts = np.bincount(array.ravel().astype(np.int64, copy=False), minlength=1)
+    return int(np.count_nonzero(counts)) <= (255 if hinted else 64)
+
+
+def _labels_from_file(volume: Volume, path: str) -> LayerDataTuple:
+    """A Labels layer on the file's own grid (an image opened alongside overlays it)."""
+    stem = _stem(path)
+    top = int(volume.array.max())
+    if stem in CLASS_COLORS and top <= 1:
+        names: list[str] = [stem]  # AbdomenAtlas per-organ mask: segmentations/<class>.nii.gz
+    else:
+        names = class_names(max(top, len(ABDOMEN_ATLAS_CLASSES)))
+    return labels_layer_data(volume.array, volume, names, name=stem)

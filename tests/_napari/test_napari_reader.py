@@ -1,0 +1,109 @@
+"""The npe2 reader's decisions and layer output, without a display."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_atlas_annotate._napari.layers import DISPLAY_FROM_RAS, volume_from_layer
+from napari_atlas_annotate._napari.reader import get_reader, looks_like_labels
+from napari_atlas_annotate.classes import ABDOMEN_ATLAS_CLASSES, CLASS_COLORS
+from napari_atlas_annotate.io import VolumeLoadError, save_labels, save_nifti
+from napari_atlas_annotate.io.dicom_writer import write_dicom_series
+from napari_atlas_annotate.volume import Volume
+
+pytestmark = pytest.mark.filterwarnings("ignore:Non-orthogonal slicing:UserWarning")
+
+
+def test_declines_paths_that_are_not_ours(tmp_path):
+    (tmp_path / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "pngs").mkdir()
+    (tmp_path / "pngs" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "empty").mkdir()
+    assert get_reader(str(tmp_path / "photo.png")) is None
+    assert get_reader(str(tmp_path / "pngs")) is None
+    assert get_reader(str(tmp_path / "empty")) is None
+    assert get_reader([str(tmp_path / "photo.png")]) is None
+
+
+def test_nifti_ct_and_labels(tmp_path, make_ct, make_organ_labels):
+    volume = make_ct("axial_IAR")
+    ct = save_nifti(volume, tmp_path / "ct.nii.gz")
+    seg = save_labels(make_organ_labels(volume), volume, tmp_path / "combined_labels.nii.gz")
+    reader = get_reader([str(seg), str(ct)])
+    assert reader is not None
+    (img, img_kw, img_kind), (lab, lab_kw, lab_kind) = reader([str(seg), str(ct)])
+    assert (img_kind, lab_kind) == ("image", "labels")  # labels on top whatever the order
+    np.testing.assert_allclose(img_kw["affine"], lab_kw["affine"])
+    back = volume_from_layer(lab, lab_kw)
+    assert back.same_grid(volume)
+    np.testing.assert_array_equal(back.array, make_organ_labels(volume))
+    assert lab_kw["metadata"]["atlas_annotate"]["class_names"] == list(ABDOMEN_ATLAS_CLASSES)
+    assert img_kw["name"] == "ct"
+
+
+def test_per_organ_mask_takes_the_class_colour(tmp_path, make_ct):
+    volume = make_ct()
+    mask = np.zeros(volume.shape, np.uint8)
+    mask[2, 3, 4] = 1
+    path = save_labels(mask, volume, tmp_path / "segmentations" / "spleen.nii.gz")
+    [(_, kwargs, kind)] = get_reader(str(path))(str(path))
+    assert kind == "labels" and kwargs["name"] == "spleen"
+    rgba = kwargs["colormap"].map(np.array([1]))[0]
+    np.testing.assert_allclose(rgba[:3] * 255, CLASS_COLORS["spleen"], atol=1)
+
+
+def test_label_detection():
+    affine = np.eye(4)
+    mr = Volume(np.random.default_rng(0).integers(0, 900, (4, 16, 16)).astype(np.uint16), affine)
+    assert not looks_like_labels(mr)
+    assert not looks_like_labels(Volume(np.full((2, 2, 2), -1000, np.int16), affine))
+    assert not looks_like_labels(Volume(np.zeros((2, 2, 2), np.float32), affine))
+    assert looks_like_labels(Volume(np.arange(8, dtype=np.uint8).reshape(2, 2, 2), affine))
+
+
+def test_dicom_study_folder_opens_each_series(tmp_path, make_ct):
+    study = tmp_path / "study"
+    sag = make_ct("sagittal_RIP", shape=(5, 12, 10))
+    sag.modality = "MR"
+    ax = make_ct("oblique_axial", shape=(4, 10, 12))
+    ax.modality = "MR"
+    write_dicom_series(
+        sag,
+        study / "s1",
+        series_description="Sagittal T1",
+        series_number=1,
+        study_uid="1.2.3",
+        uid_seed="s",
+    )
+    write_dicom_series(
+        ax,
+        study / "s3",
+        series_description="Axial T2",
+        series_number=3,
+        study_uid="1.2.3",
+        uid_seed="s",
+    )
+    layers = get_reader(str(study))(str(study))
+    assert [kw["name"] for _, kw, _ in layers] == ["Sagittal T1", "Axial T2"]
+    for (data, kwargs, kind), source in zip(layers, [sag, ax], strict=True):
+        assert kind == "image"
+        back = volume_from_layer(data, kwargs)
+        assert back.same_grid(source, atol=1e-3)
+        np.testing.assert_allclose(back.array, source.array)
+        # the voxel at the far corner sits where the source puts it in world space
+        corner = np.array(source.shape) - 1
+        axes = kwargs["metadata"]["atlas_annotate"]["axes"]
+        data_index = np.array([corner[a] for a in axes], float)
+        world = kwargs["affine"] @ np.append(data_index, 1)
+        expected = DISPLAY_FROM_RAS @ np.append(source.index_to_world(corner), 1)
+        np.testing.assert_allclose(world, expected, atol=1e-3)
+
+
+def test_broken_nifti_raises_volume_load_error(tmp_path, make_ct):
+    path = save_nifti(make_ct(), tmp_path / "ct.nii.gz")
+    path.write_bytes(path.read_bytes()[:200])
+    reader = get_reader(str(path))
+    assert reader is not None  # it is ours, so the user hears why it failed
+    with pytest.raises(VolumeLoadError, match="ct.nii.gz"):
+        reader(str(path))
