@@ -1,0 +1,25 @@
+"""``atlas-annotate init PROJECT --task organs|spine [--classes ...]``."""
+
+from __future__ import annotations
+
+from ..project import Project
+
+
+def configure(parser) -> None:
+    parser.add_argument("project", help="folder to create the project in")
+    parser.add_argument("--task", required=True, choices=["organs", "spine"])
+    parser.add_argument(
+        "--classes",
+        nargs="+",
+        help="organ class names in label-id order (default: AbdomenAtlas 1.0)",
+    )
+    parser.add_argument("--name", default="", help="display name (default: folder name)")
+
+
+def run(args) -> int:
+    project = Project.create(args.project, task=args.task, classes=args.classes, name=args.name)
+    print(f"created {project.task} project {project.folder}")
+    if project.task == "organs":
+        print(f"classes: {', '.join(f'{i + 1}={c}' for i, c in enumerate(project.classes))}")
+    project.close()
+    return 0

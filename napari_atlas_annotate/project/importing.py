@@ -1,0 +1,136 @@
+"""Bring labels made elsewhere into a project as an annotator's ``imported`` version.
+
+Masks: a multi-label NIfTI (values = the project's class ids), or a folder of per-class
+NIfTI files named ``<class>.nii.gz`` as AbdomenAtlas and TotalSegmentator write them.
+Grades: an RSNA ``train.csv`` row (plus optional ``train_label_coordinates.csv`` points).
+Every check runs before anything is written, so a refused import leaves the project as it was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..io import VolumeLoadError
+from ..io.nifti import is_nifti_path, load_nifti
+from .errors import ProjectError
+from .records import LabelVersion
+from .store import Project
+
+GRID_TOLERANCE_MM = 1e-3
+
+
+def _check_grid(project: Project, case_id: str, path: Path, shape, affine) -> None:
+    img_shape, img_affine = project.grid(case_id)
+    if tuple(shape) != tuple(img_shape):
+        raise ProjectError(
+            f"{path}: label shape {tuple(shape)} does not match case {case_id}'s image "
+            f"{tuple(img_shape)}. Nothing was imported; resample the label onto the image."
+        )
+    if not np.allclose(affine, img_affine, atol=GRID_TOLERANCE_MM):
+        raise ProjectError(
+            f"{path}: label geometry (affine) differs from case {case_id}'s image by up to "
+            f"{np.abs(np.asarray(affine) - img_affine).max():.3g} mm: it would not overlay. "
+            "Nothing was imported; export the label on the image's grid."
+        )
+
+
+def _load(path: Path):
+    try:
+        return load_nifti(path)
+    except VolumeLoadError as exc:
+        raise ProjectError(str(exc)) from exc
+
+
+def read_mask_labels(project: Project, case_id: str, source: Path) -> np.ndarray:
+    """A label map on the case's grid from a multi-label file or a per-class folder."""
+    classes = project.classes
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir() if is_nifti_path(p))
+        if not files:
+            raise ProjectError(f"{source}: no .nii/.nii.gz files in this folder.")
+        names = {p.name.split(".nii")[0]: p for p in files}
+        unknown = sorted(set(names) - set(classes))
+        if unknown:
+            raise ProjectError(
+                f"{source}: unknown class name(s) {unknown}; this project's classes are "
+                f"{classes}. Rename the files or create the project with --classes. "
+                "Nothing was imported."
+            )
+        labels = None
+        for name, path in names.items():
+            vol = _load(path)
+            _check_grid(project, case_id, path, vol.shape, vol.affine)
+            if labels is None:
+                labels = np.zeros(vol.shape, np.uint8 if len(classes) < 256 else np.uint16)
+            labels[np.asarray(vol.array) > 0] = classes.index(name) + 1
+        return labels
+    if not is_nifti_path(source):
+        raise ProjectError(f"{source}: expected a NIfTI label file or a folder of them.")
+    vol = _load(source)
+    _check_grid(project, case_id, source, vol.shape, vol.affine)
+    data = np.asarray(vol.array)
+    if np.issubdtype(data.dtype, np.floating):
+        if not np.all(np.mod(data, 1) == 0):
+            raise ProjectError(f"{source}: label values are not whole numbers.")
+        data = data.astype(np.int64)
+    if data.size and (data.min() < 0 or data.max() > len(classes)):
+        raise ProjectError(
+            f"{source}: label values {int(data.min())}..{int(data.max())} fall outside the "
+            f"project's classes 0..{len(classes)} ({', '.join(classes)}). Nothing was imported."
+        )
+    return data.astype(np.uint8 if len(classes) < 256 else np.uint16)
+
+
+def read_grade_sheet(source: Path, study_id: int | None, points: Path | None = None):
+    """A GradeSheet from one study of an RSNA train.csv (and its coordinates)."""
+    from ..grade_sheet import GradeSheet, LevelPoint
+    from ..spine_grades import parse_column, read_coordinates_csv, read_grades_csv
+
+    rows = read_grades_csv(source)
+    if study_id is None:
+        if len(rows) != 1:
+            raise ProjectError(f"{source}: holds {len(rows)} studies; pass --study-id to pick one.")
+        study_id = next(iter(rows))
+    if study_id not in rows:
+        raise ProjectError(f"{source}: no study_id {study_id}; found {sorted(rows)[:10]}...")
+    sheet = GradeSheet()
+    for column, grade in rows[study_id].items():
+        sheet.set_grade(*parse_column(column), grade)
+    if points is not None:
+        for p in read_coordinates_csv(points):
+            if p.study_id == study_id:
+                sheet.set_point(
+                    p.condition, p.level, LevelPoint(str(p.series_id), p.instance_number, p.x, p.y)
+                )
+    return sheet
+
+
+def import_labels(
+    project: Project,
+    case_id: str,
+    annotator: str,
+    source: str | Path,
+    *,
+    study_id: int | None = None,
+    points: str | Path | None = None,
+) -> LabelVersion:
+    """Validate ``source`` against the case and store it as an ``imported`` version."""
+    source = Path(source)
+    project.case(case_id)
+    if not source.exists():
+        raise ProjectError(f"{source}: does not exist.")
+    project.ensure_annotator(annotator)
+    if project.task == "spine":
+        sheet = read_grade_sheet(source, study_id, Path(points) if points else None)
+        version = project.save_grades_version(
+            case_id, sheet, kind="imported", annotator=annotator, note=f"imported from {source}"
+        )
+    else:
+        labels = read_mask_labels(project, case_id, source)
+        version = project.save_mask_version(
+            case_id, labels, kind="imported", annotator=annotator, note=f"imported from {source}"
+        )
+    project.record_audit(case_id, annotator, "import", version=version.id, source=str(source))
+    return version
