@@ -1,0 +1,32 @@
+"""Review for annotation leads (GUI-free): agreement metrics, consensus, adjudication.
+
+* :mod:`.metrics`: Dice / HD95 (mm) / volume difference (ml) per class and annotator pair;
+  grade agreement (weighted kappa, confusion matrices).
+* :mod:`.consensus`: majority vote, STAPLE, disagreement map.
+* :mod:`.kappa`: weighted Cohen's kappa in numpy.
+* :mod:`.cases`: which versions are compared, per-case review, ranking by disagreement.
+* :mod:`.adjudication`: finalize / reopen with versions and audit records.
+* :mod:`.report`: the HTML report with inline SVG plots.
+"""
+
+from .adjudication import current_final, finalize, reopen
+from .cases import CaseReview, review_case, review_project
+from .consensus import disagreement_map, majority_vote, staple
+from .kappa import cohen_kappa, confusion_matrix
+from .metrics import grade_agreement, mask_agreement
+
+__all__ = [
+    "CaseReview",
+    "cohen_kappa",
+    "confusion_matrix",
+    "current_final",
+    "disagreement_map",
+    "finalize",
+    "grade_agreement",
+    "majority_vote",
+    "mask_agreement",
+    "reopen",
+    "review_case",
+    "review_project",
+    "staple",
+]

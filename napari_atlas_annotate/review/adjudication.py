@@ -1,0 +1,237 @@
+"""Adjudication by the annotation lead: compose the final label, store it, audit it, reopen.
+
+Decisions name, per class (organ projects) or per grade cell (spine projects), where the
+final value comes from:
+
+* an annotator's name: take that annotator's latest submitted/imported label;
+* ``"consensus"`` (majority vote) or ``"staple"`` (masks only);
+* ``"painted"`` (masks only): the class as the lead painted it in ``painted``;
+* one of the grades (``"Normal/Mild"``, ``"Moderate"``, ``"Severe"``, grades only): the
+  lead's own grade for that cell.
+
+Classes or cells without a decision take the consensus. When two classes taken from
+different sources claim the same voxel, the lower class id keeps it and the number of such
+voxels is recorded in the version note.
+
+``finalize`` stores a version of kind ``final`` (annotator = the lead, note = the decisions
+as JSON) and an audit record ``finalize``; ``reopen`` records an audit ``reopen`` naming
+the final version it withdraws. A final version stays in the store forever (versions are
+immutable): "the case is final" means its latest final version has not been reopened,
+which :func:`current_final` answers from the audit trail.
+
+Examples
+--------
+>>> v = finalize(project, "case01", "lead", {"liver": "alice", "spleen": "consensus"})
+...                                                           # doctest: +SKIP
+>>> reopen(project, "case01", "lead", "spleen tip missed by both")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..grade_sheet import GradeSheet
+from ..project import LabelVersion, Project, ProjectError
+from ..spine_grades import GRADES
+from .cases import (
+    annotator_versions,
+    class_names,
+    grade_consensus,
+    load_masks,
+    load_sheets,
+    mask_consensus,
+    task_content,
+)
+
+CONSENSUS = "consensus"
+STAPLE = "staple"
+PAINTED = "painted"
+
+
+def current_final(project: Project, case_id: str) -> LabelVersion | None:
+    """The case's latest ``final`` version, or ``None`` if none or it was reopened."""
+    final = project.latest_version(case_id, kinds=("final",), content=task_content(project))
+    if final is None:
+        return None
+    for record in project.audit_trail(case_id):
+        if record["action"] == "reopen" and record["detail"].get("final_version") == final.id:
+            return None
+    return final
+
+
+def _check_sources(case_id: str, decisions: Mapping[str, str], allowed: set[str], what: str):
+    for key, source in decisions.items():
+        if source not in allowed:
+            raise ProjectError(
+                f"case {case_id}: decision {key!r} -> {source!r} is not possible; choose one of "
+                f"{', '.join(sorted(allowed))}."
+            )
+
+
+def compose_mask(
+    masks: Mapping[str, np.ndarray],
+    classes: list[str],
+    decisions: Mapping[str, str],
+    *,
+    painted: np.ndarray | None = None,
+    case_id: str = "",
+) -> tuple[np.ndarray, dict]:
+    """The final label map from per-class decisions, and a summary for the version note.
+
+    Returns
+    -------
+    labels
+        uint8/uint16 label map on the annotators' grid.
+    summary
+        ``{"decisions": {class: source}, "overlap_voxels": int}``.
+    """
+    unknown = [c for c in decisions if c not in classes]
+    if unknown:
+        raise ProjectError(
+            f"case {case_id}: decisions name unknown classes {unknown}; classes are {classes}."
+        )
+    allowed = set(masks) | {CONSENSUS, STAPLE} | ({PAINTED} if painted is not None else set())
+    _check_sources(case_id, decisions, allowed, "class")
+    shape = next(iter(masks.values())).shape
+    if painted is not None and np.shape(painted) != shape:
+        raise ProjectError(
+            f"case {case_id}: painted label shape {np.shape(painted)} is not the case grid {shape}."
+        )
+    full = {c: decisions.get(c, CONSENSUS) for c in classes}
+    sources: dict[str, np.ndarray] = dict(masks)
+    if CONSENSUS in full.values():
+        sources[CONSENSUS] = mask_consensus(masks, "majority")
+    if STAPLE in full.values():
+        sources[STAPLE] = mask_consensus(masks, "staple")
+    if painted is not None:
+        sources[PAINTED] = np.asarray(painted)
+    dtype = np.uint8 if len(classes) < 256 else np.uint16
+    out = np.zeros(shape, dtype)
+    overlap = 0
+    for value, name in enumerate(classes, start=1):
+        claim = sources[full[name]] == value
+        taken = claim & (out != 0)
+        overlap += int(taken.sum())
+        out[claim & (out == 0)] = value
+    return out, {"decisions": full, "overlap_voxels": overlap}
+
+
+def compose_grades(
+    sheets: Mapping[str, GradeSheet], decisions: Mapping[str, str], case_id: str = ""
+) -> tuple[GradeSheet, dict]:
+    """The final grade sheet from per-cell decisions (``"<condition>_<level>"`` keys).
+
+    A cell taken from an annotator also takes that annotator's point for it.
+    """
+    ambiguous = set(sheets) & set(GRADES)
+    if ambiguous:
+        raise ProjectError(f"case {case_id}: annotator names {ambiguous} look like grades.")
+    cells = {f"{c}_{lv}": (c, lv) for c, lv in GradeSheet.cells()}
+    unknown = [k for k in decisions if k not in cells]
+    if unknown:
+        raise ProjectError(
+            f"case {case_id}: unknown grade cells {unknown}; use '<condition>_<level>' names "
+            "such as 'spinal_canal_stenosis_l4_l5'."
+        )
+    _check_sources(case_id, decisions, set(sheets) | {CONSENSUS} | set(GRADES), "cell")
+    consensus = grade_consensus(dict(sheets))
+    out = GradeSheet()
+    full = {}
+    for key, cell in cells.items():
+        source = decisions.get(key, CONSENSUS)
+        full[key] = source
+        if source in GRADES:
+            out.set_grade(*cell, source)
+        elif source == CONSENSUS:
+            out.set_grade(*cell, consensus.grades.get(cell))
+            point = next((s.points[cell] for s in sheets.values() if cell in s.points), None)
+            if point is not None:
+                out.points[cell] = point
+        else:
+            out.set_grade(*cell, sheets[source].grades.get(cell))
+            if cell in sheets[source].points:
+                out.points[cell] = sheets[source].points[cell]
+    return out, {"decisions": full}
+
+
+def finalize(
+    project: Project,
+    case_id: str,
+    lead: str,
+    decisions: Mapping[str, str] | None = None,
+    *,
+    painted: np.ndarray | None = None,
+    comment: str = "",
+) -> LabelVersion:
+    """Compose, store (kind ``final``) and audit the lead's adjudication of a case.
+
+    Parameters
+    ----------
+    project, case_id
+        The case; it needs at least one annotator's submitted or imported label.
+    lead
+        Who decides (recorded as the version's annotator, with role ``lead``).
+    decisions
+        ``{class name or grade cell: source}`` (see module notes); missing entries take
+        the consensus.
+    painted
+        The lead's own label map, used for classes decided ``"painted"``.
+    comment
+        Free text kept in the note and the audit record.
+
+    Returns
+    -------
+    LabelVersion
+        The new final version.
+    """
+    decisions = dict(decisions or {})
+    versions = annotator_versions(project, case_id)
+    if not versions:
+        raise ProjectError(
+            f"case {case_id}: no annotator has submitted or imported labels; nothing to adjudicate."
+        )
+    project.ensure_annotator(lead, role="lead")
+    used = {who: v.id for who, v in versions.items()}
+    if task_content(project) == "grades":
+        sheet, summary = compose_grades(load_sheets(project, versions), decisions, case_id)
+        note = json.dumps({**summary, "sources": used, "comment": comment})
+        version = project.save_grades_version(
+            case_id, sheet, kind="final", annotator=lead, note=note
+        )
+    else:
+        masks = load_masks(project, versions)
+        labels, summary = compose_mask(
+            masks,
+            class_names(project, masks)[: len(project.classes)],
+            decisions,
+            painted=painted,
+            case_id=case_id,
+        )
+        note = json.dumps({**summary, "sources": used, "comment": comment})
+        version = project.save_mask_version(
+            case_id, labels, kind="final", annotator=lead, note=note
+        )
+    project.record_audit(
+        case_id, lead, "finalize", version=version.id, sources=used, comment=comment, **summary
+    )
+    return version
+
+
+def reopen(project: Project, case_id: str, lead: str, reason: str) -> None:
+    """Send a final case back for annotation; the final version stays in the store.
+
+    Raises
+    ------
+    ProjectError
+        When the case has no current final version, or no reason is given.
+    """
+    if not reason or not reason.strip():
+        raise ProjectError(f"case {case_id}: say why it is reopened (reason is required).")
+    final = current_final(project, case_id)
+    if final is None:
+        raise ProjectError(f"case {case_id} is not final; there is nothing to reopen.")
+    project.ensure_annotator(lead, role="lead")
+    project.record_audit(case_id, lead, "reopen", final_version=final.id, reason=reason.strip())

@@ -1,0 +1,206 @@
+"""Review of a project's cases: whose labels to compare, their agreement, and the ranking.
+
+A case is reviewable when at least two annotators have a submitted label for it: each
+annotator's latest version of kind ``corrected`` or ``imported`` (the task's content:
+masks for organ projects, grade sheets for spine projects). ``final`` versions are the
+adjudicated result, not an annotator's opinion, and ``proposal`` versions are the model's,
+so neither takes part. Cases are ranked by disagreement, largest first:
+``1 - min pairwise Dice`` over the classes someone labelled (organs) or
+``1 - min pairwise overall kappa`` (spine).
+
+Examples
+--------
+>>> with Project("campaign") as project:                  # doctest: +SKIP
+...     reviews = review_project(project)
+...     print(reviews[0].case_id, reviews[0].disagreement)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..grade_sheet import GradeSheet
+from ..project import LabelVersion, Project, ProjectError
+from ..spine_grades import GRADES
+from .consensus import disagreement_map, majority_vote, staple
+from .metrics import GradeAgreement, MaskAgreement, grade_agreement, mask_agreement
+
+#: Version kinds that count as an annotator's opinion.
+OPINION_KINDS: tuple[str, ...] = ("corrected", "imported")
+
+
+def task_content(project: Project) -> str:
+    """``"grades"`` for spine projects, ``"mask"`` otherwise."""
+    return "grades" if project.task == "spine" else "mask"
+
+
+def annotator_versions(project: Project, case_id: str) -> dict[str, LabelVersion]:
+    """Each annotator's latest ``corrected``/``imported`` version of the case, by name."""
+    latest: dict[str, LabelVersion] = {}
+    for v in project.versions(case_id, kinds=OPINION_KINDS, content=task_content(project)):
+        if v.annotator:
+            latest[v.annotator] = v  # versions come in id order: the last one wins
+    return dict(sorted(latest.items()))
+
+
+def load_masks(project: Project, versions: dict[str, LabelVersion]) -> dict[str, np.ndarray]:
+    return {who: project.read_mask(v) for who, v in versions.items()}
+
+
+def load_sheets(project: Project, versions: dict[str, LabelVersion]) -> dict[str, GradeSheet]:
+    return {who: project.read_grades(v) for who, v in versions.items()}
+
+
+def class_names(project: Project, masks: dict[str, np.ndarray]) -> list[str]:
+    """The project's classes, extended with ``label_<i>`` if a mask holds higher values."""
+    names = project.classes
+    highest = max((int(m.max()) for m in masks.values() if m.size), default=0)
+    return names + [f"label_{i}" for i in range(len(names) + 1, highest + 1)]
+
+
+@dataclass
+class CaseReview:
+    """Agreement of one case's annotators.
+
+    Attributes
+    ----------
+    case_id
+    versions
+        ``{annotator: LabelVersion}`` compared.
+    masks, grades
+        The agreement (one of them, by task).
+    disagreement
+        Ranking score, larger = more disputed (see module notes).
+    final_version
+        Id of the case's current final version, if adjudicated.
+    """
+
+    case_id: str
+    versions: dict[str, LabelVersion]
+    masks: MaskAgreement | None = None
+    grades: GradeAgreement | None = None
+    disagreement: float = 0.0
+    final_version: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def annotators(self) -> list[str]:
+        return list(self.versions)
+
+    def to_dict(self, digits: int = 4) -> dict:
+        out: dict = {
+            "id": self.case_id,
+            "annotators": self.annotators,
+            "versions": {who: v.id for who, v in self.versions.items()},
+            "disagreement": round(self.disagreement, digits),
+            "final_version": self.final_version,
+        }
+        if self.masks is not None:
+            out["classes"] = _rounded(self.masks.to_dict()["classes"], digits)
+        if self.grades is not None:
+            grades = self.grades.to_dict()
+            out["kappa"] = _rounded(grades["kappa"], digits)
+            out["confusion"] = grades["confusion"]
+            out["disputed_cells"] = grades["disputed_cells"]
+            out["cells"] = grades["cells"]
+        return out
+
+
+def _rounded(value, digits: int):
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v, digits) for v in value]
+    return value
+
+
+def review_case(project: Project, case_id: str) -> CaseReview:
+    """Agreement metrics of a case with at least two annotators.
+
+    Raises
+    ------
+    ProjectError
+        When the case is unknown or fewer than two annotators submitted labels for it.
+    """
+    from .adjudication import current_final
+
+    project.case(case_id)
+    versions = annotator_versions(project, case_id)
+    if len(versions) < 2:
+        raise ProjectError(
+            f"case {case_id}: {len(versions)} annotator(s) with submitted or imported labels "
+            f"({', '.join(versions) or 'none'}); review needs at least two. Import another "
+            "reader's labels with 'atlas-annotate import' or have a second annotator submit."
+        )
+    final = current_final(project, case_id)
+    review = CaseReview(case_id, versions, final_version=final.id if final else None)
+    if task_content(project) == "grades":
+        review.grades = grade_agreement(load_sheets(project, versions))
+        review.disagreement = 1.0 - review.grades.min_kappa()
+    else:
+        masks = load_masks(project, versions)
+        _, affine = project.grid(case_id)
+        review.masks = mask_agreement(masks, affine, class_names(project, masks))
+        review.disagreement = 1.0 - review.masks.min_dice()
+    return review
+
+
+def review_project(
+    project: Project, case_ids: Sequence[str] | None = None
+) -> tuple[list[CaseReview], list[dict]]:
+    """Reviews of every reviewable case, most disputed first, and the skipped cases.
+
+    Returns
+    -------
+    reviews
+        Sorted by ``disagreement`` (descending), then case id.
+    skipped
+        ``[{"id", "annotators", "reason"}]`` for cases with fewer than two annotators.
+    """
+    ids = list(case_ids) if case_ids else [c.id for c in project.cases()]
+    reviews, skipped = [], []
+    for case_id in ids:
+        project.case(case_id)
+        versions = annotator_versions(project, case_id)
+        if len(versions) < 2:
+            skipped.append(
+                {"id": case_id, "annotators": list(versions), "reason": "fewer than 2 annotators"}
+            )
+            continue
+        reviews.append(review_case(project, case_id))
+    reviews.sort(key=lambda r: (-r.disagreement, r.case_id))
+    return reviews, skipped
+
+
+# -- consensus of a case --------------------------------------------------------------------
+def mask_consensus(masks: dict[str, np.ndarray], method: str = "majority") -> np.ndarray:
+    """Consensus label map: ``"majority"`` vote or ``"staple"`` (see :mod:`.consensus`)."""
+    maps = list(masks.values())
+    if method == "majority":
+        return majority_vote(maps)
+    if method == "staple":
+        return staple(maps)
+    raise ValueError(f"consensus method must be 'majority' or 'staple', not {method!r}")
+
+
+def mask_disagreement(masks: dict[str, np.ndarray]) -> np.ndarray:
+    return disagreement_map(list(masks.values()))
+
+
+def grade_consensus(sheets: dict[str, GradeSheet]) -> GradeSheet:
+    """Per cell the most common grade; a tie goes to the milder grade (as background wins
+    a tie for masks); cells nobody graded stay empty."""
+    out = GradeSheet()
+    for cell in GradeSheet.cells():
+        said = [s.grades.get(cell) for s in sheets.values()]
+        votes = Counter(g for g in said if g is not None)
+        if votes:
+            top = max(votes.values())
+            out.set_grade(*cell, next(g for g in GRADES if votes.get(g) == top))
+    return out

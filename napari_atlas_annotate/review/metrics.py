@@ -1,0 +1,282 @@
+"""Agreement metrics between annotators of one case (GUI-free, numpy in, plain data out).
+
+Masks: per class and per annotator pair, Dice (``monai.metrics.compute_dice``), the 95th
+percentile symmetric Hausdorff distance in millimetres
+(``monai.metrics.compute_hausdorff_distance(percentile=95, spacing=...)``, surfaces from
+MONAI's erosion edges, spacing from the image affine) and the volume difference in
+millilitres (voxel volume = ``|det(affine[:3, :3])|`` mm^3). Grades: per cell who said
+what, quadratic weighted Cohen's kappa per condition and overall, confusion matrices.
+
+Edge cases (chosen so that "both left it empty" counts as agreement):
+
+* Dice of two empty masks is 1.0 (MONAI ``ignore_empty=False``); one empty: 0.0.
+* HD95 of two empty masks is 0.0; with exactly one empty it is undefined (MONAI: inf)
+  and reported as ``None`` (``null`` in JSON).
+
+MONAI (and so torch) is imported inside the functions that use it, so importing this
+module stays light.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..spine_grades import CONDITIONS, GRADES, LEVELS
+from .kappa import confusion_matrix, kappa_from_confusion
+
+PAIR_SEPARATOR = "|"
+
+
+def pair_key(a: str, b: str) -> str:
+    """``'A|B'``: the key of an annotator pair in every per-pair dict."""
+    return f"{a}{PAIR_SEPARATOR}{b}"
+
+
+def annotator_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
+    """All unordered pairs, in the order the names are given."""
+    return list(itertools.combinations(names, 2))
+
+
+def voxel_volume_ml(affine: np.ndarray) -> float:
+    """Volume of one voxel in millilitres from a ``(z, y, x) -> RAS`` mm affine."""
+    return abs(float(np.linalg.det(np.asarray(affine, float)[:3, :3]))) / 1000.0
+
+
+def voxel_spacing(affine: np.ndarray) -> tuple[float, float, float]:
+    """Voxel size (mm) along z, y, x: the lengths of the affine's columns."""
+    return tuple(float(s) for s in np.linalg.norm(np.asarray(affine, float)[:3, :3], axis=0))
+
+
+def _foreground_box(maps: Sequence[np.ndarray], margin: int = 1) -> tuple[slice, ...]:
+    """Bounding box of every map's foreground plus ``margin``: metrics are unchanged by
+    cropping to it (MONAI erodes with a zero border) and much cheaper."""
+    union = np.logical_or.reduce([np.asarray(m) != 0 for m in maps])
+    if not union.any():
+        return tuple(slice(0, 0) for _ in union.shape)
+    nz = np.nonzero(union)
+    return tuple(
+        slice(max(int(i.min()) - margin, 0), min(int(i.max()) + margin + 1, s))
+        for i, s in zip(nz, union.shape, strict=True)
+    )
+
+
+def dice_per_class(a: np.ndarray, b: np.ndarray, n_classes: int) -> list[float]:
+    """Dice of classes ``1..n_classes`` between two label maps (both empty: 1.0)."""
+    import torch
+    from monai.metrics import compute_dice
+
+    box = _foreground_box([a, b])
+    ta = torch.as_tensor(np.ascontiguousarray(a[box]).astype(np.int16))[None, None]
+    tb = torch.as_tensor(np.ascontiguousarray(b[box]).astype(np.int16))[None, None]
+    if ta.numel() == 0:
+        return [1.0] * n_classes
+    dice = compute_dice(
+        ta, tb, include_background=False, ignore_empty=False, num_classes=n_classes + 1
+    )
+    return [float(v) for v in dice[0]]
+
+
+def hd95_per_class(
+    a: np.ndarray, b: np.ndarray, n_classes: int, spacing: Sequence[float]
+) -> list[float | None]:
+    """Symmetric 95th-percentile Hausdorff distance (mm) of classes ``1..n_classes``.
+
+    ``0.0`` when both maps lack the class, ``None`` when exactly one does.
+    """
+    import warnings
+
+    import torch
+    from monai.metrics import compute_hausdorff_distance
+
+    out: list[float | None] = []
+    for value in range(1, n_classes + 1):
+        ma, mb = a == value, b == value
+        has_a, has_b = bool(ma.any()), bool(mb.any())
+        if not has_a and not has_b:
+            out.append(0.0)
+            continue
+        if has_a != has_b:
+            out.append(None)
+            continue
+        box = _foreground_box([ma, mb])
+        ya = torch.as_tensor(np.ascontiguousarray(ma[box]))[None, None]
+        yb = torch.as_tensor(np.ascontiguousarray(mb[box]))[None, None]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # MONAI warns on empty channels; handled above
+            hd = compute_hausdorff_distance(
+                ya,
+                yb,
+                include_background=True,
+                percentile=95,
+                spacing=[float(s) for s in spacing],
+            )
+        value_mm = float(hd[0, 0])
+        out.append(value_mm if math.isfinite(value_mm) else None)
+    return out
+
+
+@dataclass
+class MaskAgreement:
+    """Pairwise agreement of annotators' label maps for one case.
+
+    Attributes
+    ----------
+    annotators
+        Annotator names, in the order the maps were given.
+    classes
+        Class names (label ``i`` is ``classes[i - 1]``).
+    dice, hd95, volume_diff_ml
+        ``{class: {"A|B": value}}``; ``volume_diff_ml`` is ``volume(A) - volume(B)``.
+    volume_ml
+        ``{class: {annotator: ml}}``.
+    """
+
+    annotators: list[str]
+    classes: list[str]
+    dice: dict[str, dict[str, float]] = field(default_factory=dict)
+    hd95: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    volume_ml: dict[str, dict[str, float]] = field(default_factory=dict)
+    volume_diff_ml: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def min_dice(self, present_only: bool = True) -> float:
+        """Lowest pairwise Dice over classes (those someone labelled, if ``present_only``)."""
+        values = [
+            d
+            for name, pairs in self.dice.items()
+            if not present_only or any(v > 0 for v in self.volume_ml[name].values())
+            for d in pairs.values()
+        ]
+        return min(values) if values else 1.0
+
+    def to_dict(self) -> dict:
+        return {
+            "annotators": list(self.annotators),
+            "classes": {
+                name: {
+                    "dice": self.dice[name],
+                    "hd95": self.hd95[name],
+                    "volume_ml": self.volume_ml[name],
+                    "volume_diff_ml": self.volume_diff_ml[name],
+                }
+                for name in self.classes
+            },
+        }
+
+
+def mask_agreement(
+    masks: Mapping[str, np.ndarray], affine: np.ndarray, classes: Sequence[str]
+) -> MaskAgreement:
+    """Dice, HD95 (mm) and volume differences (ml) for every class and annotator pair.
+
+    Parameters
+    ----------
+    masks
+        ``{annotator: label map}``, all on the case's image grid.
+    affine
+        The grid's ``(z, y, x) -> RAS`` affine (spacing and voxel volume come from it).
+    classes
+        Class names; label ``i`` is ``classes[i - 1]``.
+    """
+    names = list(masks)
+    shapes = {tuple(np.shape(m)) for m in masks.values()}
+    if len(shapes) > 1:
+        raise ValueError(f"annotators' masks have different shapes {sorted(shapes)}")
+    n = len(classes)
+    spacing = voxel_spacing(affine)
+    voxel_ml = voxel_volume_ml(affine)
+    result = MaskAgreement(names, list(classes))
+    volumes = {
+        who: np.bincount(np.asarray(m).ravel().astype(np.int64), minlength=n + 1)[1 : n + 1]
+        * voxel_ml
+        for who, m in masks.items()
+    }
+    for c, name in enumerate(classes):
+        result.dice[name], result.hd95[name], result.volume_diff_ml[name] = {}, {}, {}
+        result.volume_ml[name] = {who: float(volumes[who][c]) for who in names}
+    for a, b in annotator_pairs(names):
+        key = pair_key(a, b)
+        dice = dice_per_class(masks[a], masks[b], n)
+        hd = hd95_per_class(masks[a], masks[b], n, spacing)
+        for c, name in enumerate(classes):
+            result.dice[name][key] = dice[c]
+            result.hd95[name][key] = hd[c]
+            result.volume_diff_ml[name][key] = float(volumes[a][c] - volumes[b][c])
+    return result
+
+
+# -- grades ----------------------------------------------------------------------------------
+@dataclass
+class GradeAgreement:
+    """Agreement of annotators' grade sheets for one study.
+
+    Attributes
+    ----------
+    cells
+        ``{"<condition>_<level>": {annotator: grade or None}}``: who said what.
+    kappa
+        ``{"overall" | condition: {"A|B": quadratic weighted kappa or None}}``.
+    confusion
+        ``{"overall" | condition: {"A|B": 3x3 counts}}`` (rows A, columns B, grades
+        mildest first).
+    """
+
+    annotators: list[str]
+    cells: dict[str, dict[str, str | None]]
+    kappa: dict[str, dict[str, float | None]]
+    confusion: dict[str, dict[str, list[list[int]]]]
+
+    def min_kappa(self) -> float:
+        values = [v for v in self.kappa["overall"].values() if v is not None]
+        return min(values) if values else 1.0
+
+    def disputed_cells(self) -> list[str]:
+        return [
+            cell
+            for cell, said in self.cells.items()
+            if len({g for g in said.values() if g is not None}) > 1
+        ]
+
+    def to_dict(self) -> dict:
+        return {
+            "annotators": list(self.annotators),
+            "kappa": self.kappa,
+            "confusion": self.confusion,
+            "cells": self.cells,
+            "disputed_cells": self.disputed_cells(),
+        }
+
+
+def grade_agreement(sheets: Mapping[str, object]) -> GradeAgreement:
+    """Who said what per cell, weighted kappa per condition and overall, confusion matrices.
+
+    Parameters
+    ----------
+    sheets
+        ``{annotator: GradeSheet}``.
+    """
+    names = list(sheets)
+    cells = {
+        f"{c}_{lv}": {who: sheets[who].grades.get((c, lv)) for who in names}
+        for c in CONDITIONS
+        for lv in LEVELS
+    }
+    kappa: dict[str, dict[str, float | None]] = {"overall": {}, **{c: {} for c in CONDITIONS}}
+    confusion: dict[str, dict[str, list[list[int]]]] = {k: {} for k in kappa}
+    for a, b in annotator_pairs(names):
+        key = pair_key(a, b)
+        total = np.zeros((len(GRADES), len(GRADES)), np.int64)
+        for condition in CONDITIONS:
+            ga = [sheets[a].grades.get((condition, lv)) for lv in LEVELS]
+            gb = [sheets[b].grades.get((condition, lv)) for lv in LEVELS]
+            m = confusion_matrix(ga, gb, GRADES)
+            total += m
+            kappa[condition][key] = kappa_from_confusion(m, "quadratic")
+            confusion[condition][key] = m.tolist()
+        kappa["overall"][key] = kappa_from_confusion(total, "quadratic")
+        confusion["overall"][key] = total.tolist()
+    return GradeAgreement(names, cells, kappa, confusion)
