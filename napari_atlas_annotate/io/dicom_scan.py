@@ -1,0 +1,322 @@
+"""Find the DICOM series under a path by reading headers only (no pixel data).
+
+A folder is searched recursively; files are grouped by SeriesInstanceUID. Files that are
+not DICOM are skipped with one :class:`~.errors.VolumeLoadWarning` when the folder holds
+DICOM too, and make a :class:`~.errors.VolumeLoadError` when it holds nothing else.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from .errors import VolumeLoadError, VolumeLoadWarning
+
+#: Modalities whose objects are never images to annotate, with how to call them.
+_NON_IMAGE_MODALITIES = {
+    "SEG": "a DICOM Segmentation",
+    "RTSTRUCT": "a DICOM RT Structure Set",
+    "SR": "a DICOM Structured Report",
+    "RTPLAN": "a DICOM RT Plan",
+    "RTDOSE": "a DICOM RT Dose grid",
+    "RTRECORD": "a DICOM RT treatment record",
+    "PR": "a DICOM Presentation State",
+    "KO": "a DICOM Key Object Selection",
+    "REG": "a DICOM Registration",
+    "DOC": "an encapsulated document",
+}
+
+#: Words in a SOP class name that mark a non-image object, for files lacking Modality.
+_NON_IMAGE_SOP_WORDS = {
+    "Segmentation": "a DICOM Segmentation",
+    "SR Storage": "a DICOM Structured Report",
+    "Structure Set": "a DICOM RT Structure Set",
+    "Presentation State": "a DICOM Presentation State",
+    "Encapsulated": "an encapsulated document",
+    "Raw Data": "a DICOM Raw Data object",
+    "Waveform": "a DICOM waveform",
+    "Key Object": "a DICOM Key Object Selection",
+    "Directory": "a DICOMDIR index",
+}
+
+
+def name_list(names: list[str], limit: int = 5) -> str:
+    """``"a, b, c and 4 more"``: a short list of file names for an error message."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def non_image_kind(ds: Dataset) -> str | None:
+    """What a non-image object is (``"a DICOM Segmentation"``), or None for an image."""
+    modality = str(ds.get("Modality", "")).upper()
+    if modality in _NON_IMAGE_MODALITIES:
+        return _NON_IMAGE_MODALITIES[modality]
+    sop_name = getattr(ds.get("SOPClassUID"), "name", "") or ""
+    for word, kind in _NON_IMAGE_SOP_WORDS.items():
+        if word in sop_name:
+            return kind
+    if "Rows" not in ds or "Columns" not in ds:
+        return f"a DICOM object without pixel data ({sop_name or 'unknown SOP class'})"
+    return None
+
+
+@dataclass
+class SeriesInfo:
+    """One DICOM series found on disk, described from its headers.
+
+    Attributes
+    ----------
+    series_uid, description, series_number, modality
+        SeriesInstanceUID, SeriesDescription, SeriesNumber (None if absent), Modality.
+    sop_class_uid
+        SOP class of the series' first file.
+    files
+        The series' files, sorted by path (not by position: see :mod:`.dicom_geometry`).
+    n_frames
+        Number of 2D images: one per single-frame file, NumberOfFrames per multi-frame.
+    rows, columns
+        Image size of the first file (None for objects without pixels).
+    non_image
+        None for an image series, else what it is (``"a DICOM Segmentation"``).
+    headers
+        The header datasets (read without pixel data), one per file.
+    """
+
+    series_uid: str
+    description: str
+    series_number: int | None
+    modality: str
+    sop_class_uid: str
+    files: list[Path]
+    n_frames: int
+    rows: int | None
+    columns: int | None
+    non_image: str | None = None
+    headers: list[Dataset] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def n_files(self) -> int:
+        """Number of files in the series."""
+        return len(self.files)
+
+    @property
+    def is_image(self) -> bool:
+        """True for an image series (CT, MR, ...), False for SEG, RTSTRUCT, SR and such."""
+        return self.non_image is None
+
+    def matches(self, selector: str) -> bool:
+        """True when ``selector`` is this series' UID, description or number."""
+        selector = str(selector).strip()
+        return selector in (self.series_uid, self.description) or (
+            self.series_number is not None and selector == str(self.series_number)
+        )
+
+    def summary(self) -> str:
+        """One line for messages: number, description, modality, images and UID."""
+        number = "-" if self.series_number is None else str(self.series_number)
+        what = f"{self.n_frames} images" if self.is_image else self.non_image
+        desc = self.description or "(no description)"
+        return f"series {number} {desc!r} [{self.modality or '?'}, {what}] uid={self.series_uid}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description (no headers)."""
+        return {
+            "series_uid": self.series_uid,
+            "description": self.description,
+            "series_number": self.series_number,
+            "modality": self.modality,
+            "sop_class_uid": self.sop_class_uid,
+            "n_files": self.n_files,
+            "n_frames": self.n_frames,
+            "rows": self.rows,
+            "columns": self.columns,
+            "is_image": self.is_image,
+            "kind": "image" if self.is_image else self.non_image,
+        }
+
+
+def _read_header(path: Path) -> Dataset | None:
+    """The header of a DICOM file, or None when the file is not DICOM.
+
+    Files without the 128-byte preamble (old ACR-NEMA style exports) are retried with
+    ``force=True`` and accepted only if they carry a SOP class or series UID.
+    """
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True)
+    except InvalidDicomError:
+        pass
+    except Exception:  # corrupt header: pydicom raises many types
+        return None
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    except Exception:
+        return None
+    if "SOPClassUID" in ds or "SeriesInstanceUID" in ds:
+        return ds
+    return None
+
+
+def _candidate_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def _rel(file: Path, root: Path) -> str:
+    return file.name if root.is_file() else str(file.relative_to(root))
+
+
+def _n_frames(ds: Dataset) -> int:
+    try:
+        return max(int(ds.get("NumberOfFrames", 1) or 1), 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _series_number(ds: Dataset) -> int | None:
+    try:
+        value = ds.get("SeriesNumber")
+        return None if value in (None, "") else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _build_series(uid: str, members: list[tuple[Path, Dataset]]) -> SeriesInfo:
+    # The same instance copied twice (e.g. two exports into one folder) is one image.
+    seen: dict[str, Path] = {}
+    kept: list[tuple[Path, Dataset]] = []
+    copies: list[str] = []
+    for path, ds in members:
+        sop = str(ds.get("SOPInstanceUID", "")) or str(path)
+        if sop in seen:
+            copies.append(path.name)
+            continue
+        seen[sop] = path
+        kept.append((path, ds))
+    if copies:
+        warnings.warn(
+            f"{kept[0][0].parent}: skipped {len(copies)} file(s) repeating an image already "
+            f"read (same SOPInstanceUID): {name_list(copies)}.",
+            VolumeLoadWarning,
+            stacklevel=4,
+        )
+    first = kept[0][1]
+    kinds = Counter(non_image_kind(ds) for _, ds in kept)
+    # An image series with one header-truncated file stays an image series (and fails
+    # later naming that file); only an all-non-image series is a non-image series.
+    non_image = None if kinds.get(None) else kinds.most_common(1)[0][0]
+    return SeriesInfo(
+        series_uid=uid,
+        description=str(first.get("SeriesDescription", "") or "").strip(),
+        series_number=_series_number(first),
+        modality=str(first.get("Modality", "") or ""),
+        sop_class_uid=str(first.get("SOPClassUID", "") or ""),
+        files=[p for p, _ in kept],
+        n_frames=sum(_n_frames(ds) for _, ds in kept),
+        rows=int(first.Rows) if "Rows" in first else None,
+        columns=int(first.Columns) if "Columns" in first else None,
+        non_image=non_image,
+        headers=[ds for _, ds in kept],
+    )
+
+
+def scan_dicom(path: str | Path) -> list[SeriesInfo]:
+    """Every DICOM series under ``path`` (a file or a folder, searched recursively).
+
+    Parameters
+    ----------
+    path
+        A DICOM file or a folder.
+
+    Returns
+    -------
+    list of SeriesInfo
+        Image and non-image series, ordered by series number, then description and UID.
+
+    Raises
+    ------
+    VolumeLoadError
+        When ``path`` does not exist, is an empty folder, is a file that is not DICOM, or
+        is a folder without any DICOM file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise VolumeLoadError(path, "does not exist.", "Check the path and try again.")
+    files = _candidate_files(path)
+    if not files:
+        raise VolumeLoadError(
+            path,
+            "is an empty folder (no files found, subfolders included).",
+            "Point at the folder that holds the .dcm files.",
+        )
+    groups: dict[str, list[tuple[Path, Dataset]]] = {}
+    skipped: list[Path] = []
+    damaged: list[Path] = []
+    for file in files:
+        ds = _read_header(file)
+        if ds is None:
+            skipped.append(file)
+            continue
+        if str(ds.get("SOPClassUID", "")) == "1.2.840.10008.1.3.10":
+            continue  # DICOMDIR: an index of the other files, not an object of its own
+        if "SeriesInstanceUID" not in ds:
+            # Every stored object has one; pydicom returns what it read of a cut file.
+            damaged.append(file)
+            continue
+        groups.setdefault(str(ds.SeriesInstanceUID), []).append((file, ds))
+    if damaged:
+        problem = (
+            f"{len(damaged)} DICOM file(s) with an incomplete header (no SeriesInstanceUID; "
+            f"probably truncated): {name_list([_rel(f, path) for f in damaged])}"
+        )
+        if not groups:
+            raise VolumeLoadError(
+                path,
+                f"holds {problem}.",
+                "Copy the files again from their source or re-export the series.",
+            )
+        warnings.warn(f"{path}: skipped {problem}.", VolumeLoadWarning, stacklevel=3)
+    if not groups:
+        if path.is_file():
+            raise VolumeLoadError(
+                path,
+                "is not a DICOM file (no DICM preamble and no readable DICOM header).",
+                "Give a DICOM file, a folder of DICOM files, or a .nii/.nii.gz file.",
+            )
+        raise VolumeLoadError(
+            path,
+            f"holds no DICOM files ({len(files)} file(s) looked at, e.g. "
+            f"{name_list([f.name for f in files], 3)}).",
+            "Point at the folder that holds the DICOM series.",
+        )
+    if skipped:
+        warnings.warn(
+            f"{path}: skipped {len(skipped)} file(s) that are not DICOM: "
+            f"{name_list([_rel(f, path) for f in skipped])}.",
+            VolumeLoadWarning,
+            stacklevel=3,
+        )
+    series = [_build_series(uid, members) for uid, members in groups.items()]
+    series.sort(
+        key=lambda s: (s.series_number is None, s.series_number or 0, s.description, s.series_uid)
+    )
+    return series
+
+
+def list_series(path: str | Path) -> list[SeriesInfo]:
+    """The DICOM series under ``path``: a fast header-only scan (see :func:`scan_dicom`).
+
+    Examples
+    --------
+    >>> for s in list_series("study/"):  # doctest: +SKIP
+    ...     print(s.summary())
+    series 2 'Sagittal T1' [MR, 17 images] uid=1.2.826...
+    """
+    return scan_dicom(path)

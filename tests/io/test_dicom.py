@@ -1,0 +1,323 @@
+"""DICOM reading: real files shipped with pydicom / pydicom-data, series selection, studies."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pydicom.uid import DeflatedExplicitVRLittleEndian, SegmentationStorage
+
+from napari_atlas_annotate.io import (
+    VolumeLoadError,
+    VolumeLoadWarning,
+    list_series,
+    load_study,
+    load_volume,
+)
+from napari_atlas_annotate.io.dicom import load_dicom
+from napari_atlas_annotate.io.dicom_writer import write_dicom_series
+from napari_atlas_annotate.volume import Volume
+
+
+def _testdata(name: str) -> str:
+    path = get_testdata_file(name)
+    if path is None:  # pydicom-data files are only there when the package is installed
+        pytest.skip(f"{name} is not available offline (pydicom-data not installed)")
+    return path
+
+
+def _rescaled(ds: Dataset) -> np.ndarray:
+    return ds.pixel_array * float(ds.get("RescaleSlope", 1)) + float(ds.get("RescaleIntercept", 0))
+
+
+def _small_volume(seed: int, shape=(4, 5, 6), modality="CT") -> Volume:
+    data = np.random.default_rng(seed).integers(-500, 500, shape).astype(np.int16)
+    affine = np.array([[0, 0, -0.7, 30], [0, -0.7, 0, 40], [2.0, 0, 0, -50], [0, 0, 0, 1.0]])
+    return Volume(data, affine, modality)
+
+
+# --- real files -------------------------------------------------------------------------
+
+
+def test_ct_small_values_and_affine_from_header():
+    path = _testdata("CT_small.dcm")
+    ds = pydicom.dcmread(path)
+    vol = load_dicom(path)
+    assert vol.shape == (1, ds.Rows, ds.Columns)
+    assert vol.modality == "CT"
+    assert vol.array.dtype == np.int16  # integer rescale to HU stays exact in int16
+    np.testing.assert_array_equal(vol.array[0], _rescaled(ds))
+
+    # Independent derivation from the header: x along the row cosine with PixelSpacing[1],
+    # y along the column cosine with PixelSpacing[0], origin at IPP; LPS -> RAS.
+    iop = np.array(ds.ImageOrientationPatient, float)
+    ipp = np.array(ds.ImagePositionPatient, float)
+    dy, dx = (float(v) for v in ds.PixelSpacing)
+    flip = np.array([-1.0, -1.0, 1.0])
+    np.testing.assert_allclose(vol.affine[:3, 2], flip * iop[:3] * dx)
+    np.testing.assert_allclose(vol.affine[:3, 1], flip * iop[3:] * dy)
+    np.testing.assert_allclose(vol.affine[:3, 3], flip * ipp)
+    np.testing.assert_allclose(vol.affine[:3, 0], [0, 0, float(ds.SliceThickness)])
+
+    meta = vol.metadata
+    assert meta["series_uid"] == ds.SeriesInstanceUID
+    assert meta["sop_instance_uids"] == [ds.SOPInstanceUID]
+    assert meta["study_uid"] == ds.StudyInstanceUID
+    assert meta["patient_name"] == str(ds.PatientName)
+    assert isinstance(meta["patient_name"], str)
+    assert meta["transfer_syntax"] == ds.file_meta.TransferSyntaxUID
+    assert meta["files"] == [str(path)]
+
+
+def test_mr_small_keeps_its_integer_type():
+    path = _testdata("MR_small.dcm")
+    ds = pydicom.dcmread(path)
+    vol = load_dicom(path)
+    assert vol.modality == "MR"
+    assert vol.array.dtype == ds.pixel_array.dtype
+    np.testing.assert_array_equal(vol.array[0], ds.pixel_array)
+
+
+def test_jpeg2000_ct_decodes_to_pydicom_values():
+    path = _testdata("693_J2KI.dcm")
+    ds = pydicom.dcmread(path)
+    assert "JPEG 2000" in ds.file_meta.TransferSyntaxUID.name
+    vol = load_dicom(path)
+    np.testing.assert_array_equal(vol.array[0], _rescaled(ds))
+    assert vol.metadata["series_description"] == ds.SeriesDescription
+
+
+def test_rle_matches_uncompressed_original():
+    rle = load_dicom(_testdata("MR_small_RLE.dcm"))
+    plain = load_dicom(_testdata("MR_small.dcm"))
+    assert "RLE" in pydicom.uid.UID(rle.metadata["transfer_syntax"]).name
+    np.testing.assert_array_equal(rle.array, plain.array)
+    np.testing.assert_allclose(rle.affine, plain.affine)
+
+
+def test_deflated_secondary_capture_without_geometry_loads_with_warning():
+    path = _testdata("image_dfl.dcm")
+    ds = pydicom.dcmread(path)
+    assert ds.file_meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian
+    with pytest.warns(VolumeLoadWarning, match="placeholder"):
+        vol = load_dicom(path)
+    np.testing.assert_array_equal(vol.array[0], ds.pixel_array)
+    assert vol.metadata["placeholder_geometry"] is True
+
+
+def test_deflated_series_loads_like_the_original(tmp_path):
+    truth = _small_volume(1)
+    paths = write_dicom_series(truth, tmp_path, uid_seed="dfl")
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        ds.save_as(path, enforce_file_format=True)
+    load_ready = load_dicom(tmp_path)
+    assert load_ready.metadata["transfer_syntax"] == DeflatedExplicitVRLittleEndian
+    np.testing.assert_array_equal(load_ready.array, truth.array)
+    np.testing.assert_allclose(load_ready.affine, truth.affine, atol=1e-4)
+
+
+def test_enhanced_ct_multiframe_sorted_by_position_with_functional_groups():
+    path = _testdata("eCT_Supplemental.dcm")
+    ds = pydicom.dcmread(path)
+    frames = ds.PerFrameFunctionalGroupsSequence
+    z = [float(f.PlanePositionSequence[0].ImagePositionPatient[2]) for f in frames]
+    assert z == [-159.0, -149.0]  # IOP row (-1,0,0) x col (0,1,0) -> normal -S: frame 2 first
+    vol = load_dicom(path)
+    assert vol.shape == (2, 512, 512)
+    transform = ds.SharedFunctionalGroupsSequence[0].PixelValueTransformationSequence[0]
+    expected = ds.pixel_array * float(transform.RescaleSlope) + float(transform.RescaleIntercept)
+    np.testing.assert_array_equal(vol.array, expected[::-1])
+    # Affine derived by hand: row (-1,0,0) LPS = +R, col (0,1,0) LPS = -A, normal -S.
+    ps = 0.388672
+    expected_affine = np.array(
+        [[0, 0, ps, -99.5], [0, -ps, 0, 301.5], [-10.0, 0, 0, -149.0], [0, 0, 0, 1]]
+    )
+    np.testing.assert_allclose(vol.affine, expected_affine, atol=1e-6)
+    assert vol.orientation == ("I", "P", "R")
+    assert vol.metadata["frame_numbers"] == [2, 1]
+
+
+def test_enhanced_per_frame_rescale_is_applied_per_frame(tmp_path):
+    ds = pydicom.dcmread(_testdata("eCT_Supplemental.dcm"))
+    for frame, (slope, intercept) in zip(
+        ds.PerFrameFunctionalGroupsSequence, [(2, -1000), (1, -1024)], strict=True
+    ):
+        item = Dataset()
+        item.RescaleSlope, item.RescaleIntercept, item.RescaleType = slope, intercept, "HU"
+        frame.PixelValueTransformationSequence = Sequence([item])
+    path = tmp_path / "ect.dcm"
+    ds.save_as(path)
+    vol = load_dicom(path)
+    raw = ds.pixel_array.astype(np.int64)
+    np.testing.assert_array_equal(vol.array[1], raw[0] * 2 - 1000)  # frame 1 is at z index 1
+    np.testing.assert_array_equal(vol.array[0], raw[1] - 1024)
+
+
+def test_enhanced_mr_without_geometry_loads_with_warning():
+    path = _testdata("emri_small.dcm")
+    ds = pydicom.dcmread(path)
+    with pytest.warns(VolumeLoadWarning, match="ImagePositionPatient"):
+        vol = load_dicom(path)
+    assert vol.shape == (10, 64, 64)
+    np.testing.assert_array_equal(vol.array, ds.pixel_array)
+    assert vol.array.dtype == np.uint16
+    assert vol.spacing[0] == pytest.approx(float(ds.SpacingBetweenSlices))
+
+
+def test_enhanced_mr_jpeg2000_lossless_equals_uncompressed():
+    with pytest.warns(VolumeLoadWarning):
+        j2k = load_dicom(_testdata("emri_small_jpeg_2k_lossless.dcm"))
+    with pytest.warns(VolumeLoadWarning):
+        plain = load_dicom(_testdata("emri_small.dcm"))
+    np.testing.assert_array_equal(j2k.array, plain.array)
+
+
+# --- series selection, listing, studies -------------------------------------------------
+
+
+@pytest.fixture
+def two_series(tmp_path):
+    root = tmp_path / "study"
+    t1 = _small_volume(1, modality="MR")
+    t2 = _small_volume(2, shape=(3, 5, 6), modality="MR")
+    write_dicom_series(
+        t2,
+        root / "b",
+        series_description="Axial T2",
+        series_number=7,
+        uid_seed="s",
+        study_uid="1.2.3.4",
+    )
+    write_dicom_series(
+        t1,
+        root / "a",
+        series_description="Sagittal T1",
+        series_number=2,
+        uid_seed="s",
+        study_uid="1.2.3.4",
+    )
+    return root, {"Sagittal T1": t1, "Axial T2": t2}
+
+
+def test_list_series_reports_each_series(two_series):
+    root, truths = two_series
+    found = list_series(root)
+    assert [s.description for s in found] == ["Sagittal T1", "Axial T2"]  # by SeriesNumber
+    assert [s.series_number for s in found] == [2, 7]
+    assert [s.n_frames for s in found] == [4, 3]
+    assert [s.n_files for s in found] == [4, 3]
+    assert all(s.modality == "MR" and s.is_image for s in found)
+    assert (found[0].rows, found[0].columns) == (5, 6)
+    assert all(p.parent.name == "a" for p in found[0].files)
+
+
+def test_multi_series_folder_needs_a_choice(two_series):
+    root, _ = two_series
+    with pytest.raises(VolumeLoadError) as err:
+        load_volume(root)
+    text = str(err.value)
+    assert "2 image series" in text and "Sagittal T1" in text and "Axial T2" in text
+    assert "--series" in text and "series=" in text
+    for info in list_series(root):
+        assert info.series_uid in text
+
+
+@pytest.mark.parametrize("how", ["description", "number", "uid"])
+def test_series_selection(two_series, how):
+    root, truths = two_series
+    info = next(s for s in list_series(root) if s.description == "Axial T2")
+    selector = {"description": "Axial T2", "number": "7", "uid": info.series_uid}[how]
+    vol = load_volume(root, series=selector)
+    np.testing.assert_array_equal(vol.array, truths["Axial T2"].array)
+    assert vol.metadata["series_number"] == 7
+
+
+def test_unknown_series_lists_what_exists(two_series):
+    root, _ = two_series
+    with pytest.raises(VolumeLoadError, match="(?s)no series matching 'Coronal'.*Sagittal T1"):
+        load_volume(root, series="Coronal")
+
+
+def test_study_keys_ordered_by_series_number_and_disambiguated(two_series):
+    root, truths = two_series
+    write_dicom_series(
+        _small_volume(3, modality="MR"),
+        root / "c",
+        series_description="Sagittal T1",
+        series_number=9,
+        uid_seed="c",
+    )
+    seg = pydicom.dcmread(next((root / "a").iterdir()))
+    seg.Modality, seg.SOPClassUID = "SEG", SegmentationStorage
+    seg.SeriesInstanceUID = pydicom.uid.generate_uid()
+    seg.save_as(root / "seg.dcm")
+
+    study = load_study(root)
+    assert list(study.series) == ["Sagittal T1", "Axial T2", "Sagittal T1 (9)"]
+    np.testing.assert_array_equal(study["Axial T2"].array, truths["Axial T2"].array)
+    assert study.metadata["study_uid"] == "1.2.3.4"
+    with pytest.raises(KeyError, match="Coronal"):
+        study["Coronal"]
+
+
+def test_non_dicom_file_in_a_dicom_folder_is_skipped_with_warning(tmp_path):
+    truth = _small_volume(4)
+    write_dicom_series(truth, tmp_path, uid_seed="notes")
+    (tmp_path / "notes.txt").write_text("scanned on Tuesday")
+    with pytest.warns(VolumeLoadWarning, match="notes.txt"):
+        vol = load_volume(tmp_path)
+    np.testing.assert_array_equal(vol.array, truth.array)
+
+
+def test_image_plus_segmentation_loads_the_image(tmp_path):
+    truth = _small_volume(5)
+    paths = write_dicom_series(truth, tmp_path / "ct", uid_seed="img")
+    seg = pydicom.dcmread(paths[0])
+    seg.Modality, seg.SOPClassUID = "SEG", SegmentationStorage
+    seg.SeriesInstanceUID = pydicom.uid.generate_uid()
+    seg.save_as(tmp_path / "seg.dcm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vol = load_volume(tmp_path)
+    np.testing.assert_array_equal(vol.array, truth.array)
+    assert any(not s.is_image for s in list_series(tmp_path))
+
+
+def test_exact_copies_of_an_instance_are_read_once(tmp_path):
+    truth = _small_volume(6)
+    paths = write_dicom_series(truth, tmp_path / "a", uid_seed="copy")
+    shutil.copy(paths[1], tmp_path / "copy_of_slice2.dcm")
+    with pytest.warns(VolumeLoadWarning, match="same SOPInstanceUID"):
+        vol = load_volume(tmp_path)
+    np.testing.assert_array_equal(vol.array, truth.array)
+
+
+def test_fractional_rescale_gives_float32(tmp_path):
+    values = np.linspace(0.5, 99.5, 4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
+    truth = _small_volume(0).with_array(values)
+    write_dicom_series(truth, tmp_path, uid_seed="float")
+    vol = load_volume(tmp_path)
+    assert vol.array.dtype == np.float32
+    np.testing.assert_allclose(vol.array, truth.array, atol=0.01)
+
+
+def test_integer_rescale_beyond_int16_widens_exactly(tmp_path):
+    truth = _small_volume(8)
+    paths = write_dicom_series(truth, tmp_path, uid_seed="wide")
+    ds = pydicom.dcmread(paths[2])
+    ds.RescaleIntercept = "32600"  # stored values up to ~500 + 32600 > 32767
+    ds.save_as(paths[2])
+    vol = load_volume(tmp_path)
+    assert vol.array.dtype == np.float32
+    expected = truth.array.astype(np.float32)
+    expected[2] += 32600
+    assert expected.max() > 32767
+    np.testing.assert_array_equal(vol.array, expected)
