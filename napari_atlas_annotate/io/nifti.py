@@ -46,8 +46,10 @@ def load_nifti(path: str | Path, *, dtype: np.dtype | None = None) -> Volume:
             "Split the file into 3D volumes first (e.g. nibabel.funcs.four_to_three) "
             "and load the one you want.",
         )
-    slope, inter = img.header.get_slope_inter()
-    scaled = slope not in (None, 1.0) or inter not in (None, 0.0)
+    # nibabel moves scl_slope/scl_inter onto the array proxy at load time.
+    slope = float(getattr(img.dataobj, "slope", 1.0))
+    inter = float(getattr(img.dataobj, "inter", 0.0))
+    scaled = slope != 1.0 or inter != 0.0
     try:
         if scaled or dtype is not None and np.issubdtype(dtype, np.floating):
             data = np.asanyarray(img.dataobj, dtype=np.float32 if dtype is None else dtype)

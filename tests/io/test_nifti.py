@@ -83,12 +83,6 @@ def test_scaled_file_values_are_scaled(tmp_path):
     np.testing.assert_allclose(vol.array, (raw * 0.5 - 3.0).transpose(2, 1, 0))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nifti.py reads scaling from img.header.get_slope_inter(), which nibabel resets "
-    "to (None, None) on load (scaling lives in img.dataobj.slope/inter), so scaled files "
-    "come back float64 instead of float32",
-)
 def test_scaled_file_gives_float32(tmp_path):
     path, _ = _scaled_file(tmp_path)
     assert load_nifti(path).array.dtype == np.float32
