@@ -246,14 +246,14 @@ class LabelsEditHook:
             return  # a slice change or a refresh, not an edit
         before = self._stacks
         self._stacks = stacks
-        if before is not None and stacks[1] > before[1]:
-            tool, item = "undo", self.layer._redo_history[-1]
-        elif before is not None and stacks[1] < before[1] and stacks[0] > 0:
-            tool, item = "redo", self.layer._undo_history[-1]
-        else:
+        if before is None:
             self._record("undo/redo", None, None, full=True)
-            return
-        self._record(tool, None, item, {})
+        elif stacks[0] < before[0] and stacks[1] > before[1]:
+            self._record("undo", None, self.layer._redo_history[-1], {})
+        elif stacks[0] > before[0] and stacks[1] < before[1]:
+            self._record("redo", None, self.layer._undo_history[-1], {})
+        # Otherwise an edit is under way (napari cleared the redo stack); its paint event
+        # logs it.
 
     def _on_data(self, event=None) -> None:
         self.flush()

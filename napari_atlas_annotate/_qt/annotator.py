@@ -1,0 +1,596 @@
+"""The radiologist's annotation dock for organ (and spine) projects.
+
+A thin skin over the core: the project (:class:`~napari_atlas_annotate.project.Project`)
+knows the cases, their states and versions and restores unsubmitted work; the corrections
+(:mod:`napari_atlas_annotate.corrections`) compute every accelerator; the
+:class:`~napari_atlas_annotate._qt.edit_recorder.LabelsEditHook` logs every change. The
+dock only shows what they return and turns clicks into one call each.
+
+What the radiologist gets:
+
+- the case queue (most uncertain first) with their own state per case
+  (new / in_progress / submitted / final), Previous / Next;
+- the case's image and their working label (base version plus replay of every logged but
+  unsubmitted edit, so a crash loses at most the stroke in flight), with fixed class
+  colours;
+- the class list (keys 1-9 pick a class; the napari mode keys E, P, F, L, Z still pick
+  erase, paint, fill, pick and pan/zoom), brush size and a 2D/3D brush;
+- accelerators, each one undoable step in napari (Ctrl-Z) and one logged edit:
+  *Fill between slices* (interpolates the current class across the slices skipped along
+  the slice axis), *Remove small islands* and *Keep largest component* (current class),
+  *Reset to proposal*;
+- *Paint only inside window*: while ticked, each paint stroke keeps only the voxels whose
+  image intensity lies in [low, high] (Slicer's "editable intensity range"): brush roughly
+  over the liver with a liver window and fat or bone under the brush stays unpainted. The
+  stroke and its clean-up are one undo step;
+- *Submit*: stores the label as the annotator's corrected version and opens the next case.
+
+Errors (missing image, a label not on the image grid, a folder that is not a project)
+are shown in the dock and as a napari notification; the viewer stays up and nothing saved
+is changed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..corrections import (
+    EditRecorder,
+    fill_between_slices,
+    keep_largest_component,
+    remove_small_islands,
+    threshold_paint,
+)
+from ..project import LabelVersion, Project, ProjectError
+from .class_list import ClassList
+from .edit_recorder import LabelsEditHook
+
+#: Errors the dock reports instead of raising (domain errors, bad files, I/O).
+REPORTED = (ProjectError, ValueError, OSError, KeyError, IndexError)
+
+
+class AnnotatorDock(QWidget):
+    """Dock widget: open a project as an annotator, work through its cases.
+
+    Parameters
+    ----------
+    viewer
+        The napari viewer.
+    project
+        A :class:`Project` or its folder; ``None`` shows the open form.
+    annotator
+        The annotator's name (required with ``project``).
+    """
+
+    def __init__(
+        self, viewer: Any, project: Project | str | Path | None = None, annotator: str | None = None
+    ) -> None:
+        super().__init__()
+        self.viewer = viewer
+        self.project: Project | None = None
+        self.annotator: str | None = None
+        self.case_id: str | None = None
+        self.base: LabelVersion | None = None
+        self.image_layer = None
+        self.labels_layer = None
+        self.hook: LabelsEditHook | None = None
+        self.grade_sheet = None
+        self.last_error: str | None = None
+        self._build()
+        if project is not None:
+            self.open_project(project, annotator or "")
+
+    # -- layout -------------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+
+        opener = QGroupBox("Project")
+        form = QFormLayout(opener)
+        self.folder_edit = QLineEdit()
+        self.folder_edit.setPlaceholderText("project folder")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.folder_edit)
+        row.addWidget(browse)
+        form.addRow("Folder", row)
+        self.annotator_edit = QLineEdit()
+        self.annotator_edit.setPlaceholderText("your name")
+        form.addRow("Annotator", self.annotator_edit)
+        self.open_button = QPushButton("Open project")
+        self.open_button.clicked.connect(
+            lambda: self.open_project(self.folder_edit.text(), self.annotator_edit.text())
+        )
+        form.addRow(self.open_button)
+        layout.addWidget(opener)
+
+        cases = QGroupBox("Cases (most uncertain first)")
+        box = QVBoxLayout(cases)
+        self.case_list = QListWidget()
+        self.case_list.itemActivated.connect(self._case_activated)
+        self.case_list.itemClicked.connect(self._case_activated)
+        box.addWidget(self.case_list)
+        nav = QHBoxLayout()
+        self.prev_button = QPushButton("◀ Previous")
+        self.prev_button.clicked.connect(lambda: self.step_case(-1))
+        self.next_button = QPushButton("Next ▶")
+        self.next_button.clicked.connect(lambda: self.step_case(+1))
+        nav.addWidget(self.prev_button)
+        nav.addWidget(self.next_button)
+        box.addLayout(nav)
+        layout.addWidget(cases)
+
+        self.organ_box = QGroupBox("Classes (keys 1-9)")
+        organ = QVBoxLayout(self.organ_box)
+        self.class_list = ClassList([], self.select_class)
+        self.class_list.setMaximumHeight(190)
+        organ.addWidget(self.class_list)
+        brush = QHBoxLayout()
+        brush.addWidget(QLabel("Brush"))
+        self.brush_spin = QSpinBox()
+        self.brush_spin.setRange(1, 200)
+        self.brush_spin.setValue(10)
+        self.brush_spin.valueChanged.connect(self._set_brush_size)
+        brush.addWidget(self.brush_spin)
+        self.brush_3d = QCheckBox("3D brush")
+        self.brush_3d.toggled.connect(self._set_brush_3d)
+        brush.addWidget(self.brush_3d)
+        organ.addLayout(brush)
+
+        window = QHBoxLayout()
+        self.window_check = QCheckBox("Paint only inside window")
+        self.window_check.setToolTip(
+            "Each paint stroke keeps only voxels whose intensity is in [low, high]."
+        )
+        window.addWidget(self.window_check)
+        self.window_lo = QDoubleSpinBox()
+        self.window_hi = QDoubleSpinBox()
+        for spin, value in ((self.window_lo, 40.0), (self.window_hi, 200.0)):
+            spin.setRange(-5000.0, 30000.0)
+            spin.setDecimals(0)
+            spin.setValue(value)
+            window.addWidget(spin)
+        organ.addLayout(window)
+
+        buttons = [
+            ("Fill between slices", self.fill_between_slices),
+            ("Keep largest component", self.keep_largest_component),
+            ("Reset to proposal", self.reset_to_proposal),
+        ]
+        for text, slot in buttons:
+            button = QPushButton(text)
+            button.clicked.connect(slot)
+            organ.addWidget(button)
+            setattr(self, _button_name(text), button)
+        islands = QHBoxLayout()
+        self.remove_islands_button = QPushButton("Remove islands <")
+        self.remove_islands_button.clicked.connect(self.remove_small_islands)
+        islands.addWidget(self.remove_islands_button)
+        self.island_spin = QSpinBox()
+        self.island_spin.setRange(1, 10_000_000)
+        self.island_spin.setValue(50)
+        self.island_spin.setSuffix(" voxels")
+        islands.addWidget(self.island_spin)
+        organ.addLayout(islands)
+        layout.addWidget(self.organ_box)
+
+        self.grade_box = QGroupBox("Grade sheet")
+        self.grade_layout = QVBoxLayout(self.grade_box)
+        self.grade_box.setVisible(False)
+        layout.addWidget(self.grade_box)
+
+        self.submit_button = QPushButton("Submit and next case")
+        self.submit_button.clicked.connect(self.submit)
+        layout.addWidget(self.submit_button)
+        self.status = QLabel("Open a project to start.")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+        self._enable(False)
+
+    def _enable(self, on: bool) -> None:
+        for widget in (self.organ_box, self.submit_button, self.prev_button, self.next_button):
+            widget.setEnabled(on)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open annotation project")
+        if folder:
+            self.folder_edit.setText(folder)
+
+    # -- messages -----------------------------------------------------------------------
+    def _error(self, message: str | BaseException) -> None:
+        self.last_error = str(message)
+        self.status.setText(f"<span style='color:#e05050'>{self.last_error}</span>")
+        try:
+            from napari.utils.notifications import show_error
+
+            show_error(self.last_error)
+        except Exception:  # notifications are a courtesy; the dock shows the message
+            pass
+
+    def _info(self, message: str) -> None:
+        self.status.setText(message)
+
+    # -- project ------------------------------------------------------------------------
+    def open_project(self, project: Project | str | Path, annotator: str) -> bool:
+        """Open ``project`` as ``annotator`` and load their first case of the queue."""
+        try:
+            if not isinstance(project, Project):
+                if not str(project).strip():
+                    raise ProjectError("choose a project folder first.")
+                project = Project(project)
+            project.ensure_annotator(annotator.strip())
+        except REPORTED as exc:
+            self._error(exc)
+            return False
+        self.close_case()
+        self.project, self.annotator = project, annotator.strip()
+        self.folder_edit.setText(str(project.folder))
+        self.annotator_edit.setText(self.annotator)
+        spine = project.task == "spine"
+        self.organ_box.setVisible(not spine)
+        self.class_list.set_classes(project.classes)
+        self._enable(True)
+        self.refresh_cases()
+        queue = [c.id for c in project.queue()]
+        if not queue:
+            self._info(f"{project.folder}: no cases yet. Add some with 'atlas-annotate add'.")
+            return True
+        todo = [c for c in queue if self._state(c) in ("new", "in_progress")]
+        self.load_case((todo or queue)[0])
+        return True
+
+    def _state(self, case_id: str) -> str:
+        return self.project.case_state(case_id, self.annotator)
+
+    def refresh_cases(self) -> None:
+        """Rebuild the case list with this annotator's state of each case."""
+        self.case_list.clear()
+        if self.project is None:
+            return
+        for case in self.project.queue():
+            unc = "" if case.uncertainty is None else f"  u={case.uncertainty:.2f}"
+            item = QListWidgetItem(f"{case.id}  [{self._state(case.id)}]{unc}")
+            item.setData(Qt.ItemDataRole.UserRole, case.id)
+            self.case_list.addItem(item)
+            if case.id == self.case_id:
+                self.case_list.setCurrentItem(item)
+
+    def case_ids(self) -> list[str]:
+        return [
+            self.case_list.item(i).data(Qt.ItemDataRole.UserRole)
+            for i in range(self.case_list.count())
+        ]
+
+    def _case_activated(self, item: QListWidgetItem) -> None:
+        case_id = item.data(Qt.ItemDataRole.UserRole)
+        if case_id != self.case_id:
+            self.load_case(case_id)
+
+    def step_case(self, step: int) -> None:
+        """Open the previous (-1) or next (+1) case of the queue."""
+        ids = self.case_ids()
+        if not ids:
+            return
+        index = ids.index(self.case_id) + step if self.case_id in ids else 0
+        if 0 <= index < len(ids):
+            self.load_case(ids[index])
+
+    # -- cases --------------------------------------------------------------------------
+    def close_case(self) -> None:
+        """Log anything pending and take the case's layers out of the viewer."""
+        if self.hook is not None:
+            try:
+                self.hook.flush()
+            except REPORTED as exc:
+                self._error(exc)
+            self.hook.disconnect()
+        for layer in (self.labels_layer, self.image_layer):
+            if layer is not None and layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+        for layer in getattr(self, "_extra_layers", []):
+            if layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+        self._extra_layers: list = []
+        self.hook = self.labels_layer = self.image_layer = None
+        self.case_id = self.base = None
+
+    def load_case(self, case_id: str) -> bool:
+        """Show ``case_id``: its image and the annotator's working label (or grade sheet).
+
+        Nothing is changed in the viewer when the case cannot be opened; the reason is
+        shown instead.
+        """
+        from .._napari.layers import image_layer_data, labels_layer_data
+
+        project = self.project
+        if project is None:
+            self._error("open a project first.")
+            return False
+        try:
+            volume = project.load_image(case_id)
+            if project.task == "spine":
+                extra = [
+                    project.load_image(case_id, i)
+                    for i in range(1, len(project.case(case_id).images))
+                ]
+                image = image_layer_data(volume)
+                extra_data = [image_layer_data(v) for v in extra]
+            else:
+                base, labels, pending = project.restore_mask(case_id, self.annotator)
+                if tuple(labels.shape) != tuple(volume.shape):
+                    raise ProjectError(
+                        f"case {case_id}: the stored label (version "
+                        f"{base.id if base else '-'}) has shape {labels.shape} but the image "
+                        f"now has shape {volume.shape}; was the image replaced? Nothing was "
+                        "changed. Put the original image back or re-import the label."
+                    )
+                labels = np.ascontiguousarray(labels)
+                if labels.dtype != np.uint8 and len(project.classes) < 256:
+                    labels = labels.astype(np.uint8)
+                image = image_layer_data(volume)
+                label_data = labels_layer_data(
+                    labels, volume, project.classes, name=f"{case_id} labels"
+                )
+        except REPORTED as exc:
+            self._error(exc)
+            return False
+
+        self.close_case()
+        self.case_id = case_id
+        data, kwargs, _ = image
+        self.image_layer = self.viewer.add_image(data, **{**kwargs, "name": f"{case_id} image"})
+        if project.task == "spine":
+            for d, kw, _ in extra_data:
+                self._extra_layers.append(self.viewer.add_image(d, **kw, visible=False))
+            self._load_grade_sheet(case_id)
+        else:
+            self._show_labels(case_id, label_data, labels, base, pending)
+        self.refresh_cases()
+        return True
+
+    def _show_labels(self, case_id, label_data, labels, base, pending) -> None:
+        data, kwargs, _ = label_data
+        axes = kwargs["metadata"]["atlas_annotate"]["axes"]
+        self.base = base
+        self.labels_layer = layer = self.viewer.add_labels(data, **kwargs)
+        recorder = EditRecorder(
+            self.project, case_id, self.annotator, labels, base.id if base else None
+        )
+        self.hook = LabelsEditHook(layer, recorder, axes=axes, on_error=self._error)
+        layer.events.paint.connect(self._constrain_stroke)
+        layer.events.selected_label.connect(
+            lambda event=None: self.class_list.show_selected(int(layer.selected_label))
+        )
+        for key in range(1, min(9, len(self.project.classes)) + 1):
+            layer.bind_key(str(key), _select_key(self, key), overwrite=True)
+        layer.brush_size = self.brush_spin.value()
+        layer.n_edit_dimensions = 3 if self.brush_3d.isChecked() else 2
+        layer.mode = "paint"
+        self.select_class(max(1, min(int(layer.selected_label), len(self.project.classes))))
+        self.viewer.layers.selection.active = layer
+        source = f"version {base.id} ({base.kind})" if base else "empty label"
+        restored = f", {len(pending)} unsubmitted edits restored" if pending else ""
+        self._info(f"{case_id}: {source}{restored}. State: {self._state(case_id)}.")
+
+    def _load_grade_sheet(self, case_id: str) -> None:
+        if self.grade_sheet is None:
+            try:
+                from .grade_sheet import GradeSheetWidget
+            except ImportError:
+                self.grade_layout.addWidget(
+                    QLabel("The grade sheet widget is not available in this build.")
+                )
+                self.grade_box.setVisible(True)
+                return
+            self.grade_sheet = GradeSheetWidget(self.viewer, self.project, self.annotator)
+            self.grade_layout.addWidget(self.grade_sheet)
+        self.grade_box.setVisible(True)
+        try:
+            self.grade_sheet.load_case(case_id)
+        except REPORTED as exc:
+            self._error(exc)
+        self._info(f"{case_id}: grade the 25 cells, then Submit.")
+
+    # -- class and brush ----------------------------------------------------------------
+    def select_class(self, value: int) -> None:
+        """Make label ``value`` the one painted (keys 1-9 and the class list call this)."""
+        if self.labels_layer is not None:
+            self.labels_layer.selected_label = int(value)
+        self.class_list.show_selected(int(value))
+
+    def current_class(self) -> int:
+        if self.labels_layer is None:
+            raise ProjectError("no case is open.")
+        value = int(self.labels_layer.selected_label)
+        if value < 1:
+            raise ProjectError("pick a class (1-9 or the class list) first.")
+        return value
+
+    def _set_brush_size(self, value: int) -> None:
+        if self.labels_layer is not None:
+            self.labels_layer.brush_size = value
+
+    def _set_brush_3d(self, on: bool) -> None:
+        if self.labels_layer is not None:
+            self.labels_layer.n_edit_dimensions = 3 if on else 2
+
+    def slice_axis(self) -> int:
+        """Layer data axis the viewer steps through (the axis 'between slices' runs along)."""
+        not_displayed = list(self.viewer.dims.not_displayed)
+        return int(not_displayed[0]) if not_displayed else 0
+
+    # -- accelerators (each: one core call, one undoable napari step, one logged edit) ----
+    def _accelerate(self, tool: str, compute, **detail) -> int | None:
+        try:
+            if self.hook is None:
+                raise ProjectError("open a case first.")
+            class_id = self.current_class()
+            new = compute(np.asarray(self.labels_layer.data), class_id)
+            n = self.hook.apply_labels(new, tool, class_id, **detail)
+        except REPORTED as exc:
+            self._error(exc)
+            return None
+        self._info(f"{tool}: {n} voxels changed (Ctrl-Z undoes it).")
+        return n
+
+    def fill_between_slices(self) -> int | None:
+        axis = self.slice_axis()
+        return self._accelerate(
+            "interpolate", lambda data, c: fill_between_slices(data, c, axis=axis), axis=axis
+        )
+
+    def remove_small_islands(self) -> int | None:
+        n = self.island_spin.value()
+        return self._accelerate(
+            "remove_islands", lambda data, c: remove_small_islands(data, c, n), min_voxels=n
+        )
+
+    def keep_largest_component(self) -> int | None:
+        return self._accelerate("keep_largest", keep_largest_component)
+
+    def reset_to_proposal(self) -> int | None:
+        """Put the latest proposal back (undoable; logged as ``reset``)."""
+        try:
+            if self.hook is None:
+                raise ProjectError("open a case first.")
+            proposal = self.project.latest_version(self.case_id, kinds=("proposal",))
+            if proposal is None:
+                raise ProjectError(f"case {self.case_id} has no proposal to reset to.")
+            labels = self.project.read_mask(proposal)
+            n = self.hook.apply_labels(
+                self.hook.to_layer_order(labels), "reset", None, version=proposal.id
+            )
+        except REPORTED as exc:
+            self._error(exc)
+            return None
+        self._info(f"reset to proposal {proposal.id}: {n} voxels changed (Ctrl-Z undoes it).")
+        return n
+
+    def _constrain_stroke(self, event=None) -> None:
+        """'Paint only inside window': schedule trimming the stroke just painted.
+
+        napari is still inside its paint notification here (editing the layer now would
+        corrupt its undo stack), so the trim runs from the Qt event loop right after.
+        """
+        hook = self.hook
+        if (
+            hook is None
+            or not self.window_check.isChecked()
+            or hook._override is not None
+            or str(self.labels_layer.mode) != "paint"
+        ):
+            return
+        stroke = hook.events[-1] if hook.events else None
+        if stroke is not None and stroke.tool == "paint" and stroke.class_id:
+            QTimer.singleShot(0, lambda: self._trim_stroke(hook, stroke))
+
+    def _trim_stroke(self, hook: LabelsEditHook, stroke) -> int:
+        """Revert the voxels of ``stroke`` outside the window; merge with its undo step."""
+        if hook is not self.hook or not hook.events or hook.events[-1] is not stroke:
+            return 0  # the case changed or another edit came in between: leave it
+        try:
+            diff, class_id = stroke.diff, int(stroke.class_id)
+            lo, hi = self.window_lo.value(), self.window_hi.value()
+            box = diff.slices
+            current = hook.current_labels()[box]
+            before = np.array(current, copy=True)
+            before[diff.changed] = diff.old
+            painted = np.zeros(diff.changed.shape, bool)
+            painted[diff.changed] = diff.new == class_id
+            image = np.asarray(self.image_layer.data).transpose(np.argsort(hook.axes))[box]
+            trimmed = threshold_paint(before, image, painted, class_id, lo, hi)
+            trimmed[~painted] = current[~painted]
+            n = hook.apply_labels(
+                hook.to_layer_order(trimmed),
+                "threshold_paint",
+                class_id,
+                region=hook.volume_box_to_layer(box),
+                lo=lo,
+                hi=hi,
+            )
+            if n:
+                hook.merge_last_undo_steps()
+        except REPORTED as exc:
+            self._error(exc)
+            return 0
+        return n
+
+    # -- submit -------------------------------------------------------------------------
+    def submit(self) -> LabelVersion | None:
+        """Store the working label (or grade sheet) as a new version; open the next case."""
+        try:
+            if self.case_id is None:
+                raise ProjectError("open a case first.")
+            if self.project.task == "spine":
+                if self.grade_sheet is None:
+                    raise ProjectError("the grade sheet widget is not available.")
+                version = self.grade_sheet.submit()
+            else:
+                self.hook.flush()
+                labels = np.array(self.hook.current_labels(), copy=True)
+                version = self.project.submit_mask(self.case_id, self.annotator, labels, self.base)
+                self.hook.recorder.rebase(labels, version.id)
+                self.base = version
+        except REPORTED as exc:
+            self._error(exc)
+            return None
+        done = self.case_id
+        self.refresh_cases()
+        ids = self.case_ids()
+        after = ids[ids.index(done) + 1 :] + ids[: ids.index(done)]
+        todo = [c for c in after if self._state(c) in ("new", "in_progress")]
+        if todo:
+            self.load_case(todo[0])
+            self._info(f"{done}: submitted as version {version.id}. Now {todo[0]}.")
+        else:
+            self._info(f"{done}: submitted as version {version.id}. All cases submitted.")
+        return version
+
+
+def _button_name(text: str) -> str:
+    return "_".join(text.lower().split()) + "_button"
+
+
+def _select_key(dock: AnnotatorDock, value: int):
+    def select(layer):
+        dock.select_class(value)
+
+    select.__name__ = f"select_class_{value}"
+    select.__doc__ = f"Paint class {value}."
+    return select
+
+
+def make_annotator_dock(viewer: Any) -> AnnotatorDock:
+    """npe2 widget factory: the dock for the current viewer, with its open form."""
+    return AnnotatorDock(viewer)
+
+
+def add_annotator_dock(
+    viewer: Any, project: Project | str | Path | None = None, annotator: str | None = None
+) -> AnnotatorDock:
+    """Dock an :class:`AnnotatorDock` on the right of ``viewer`` and return it."""
+    dock = AnnotatorDock(viewer, project, annotator)
+    viewer.window.add_dock_widget(dock, name="Atlas annotate", area="right")
+    return dock

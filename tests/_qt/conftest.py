@@ -1,0 +1,63 @@
+"""A small organ project on disk for the dock and recorder tests: two phantom CT cases,
+each with a damaged proposal (so there is something to correct)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_atlas_annotate.io import save_nifti
+from napari_atlas_annotate.project import ImageRef, Project
+from napari_atlas_annotate.volume import Volume
+
+SHAPE = (12, 40, 40)
+
+
+def _phantom(seed: int) -> tuple[Volume, np.ndarray]:
+    try:
+        from napari_atlas_annotate.phantoms import make_ct_phantom
+    except ImportError:
+        from napari_atlas_annotate.phantoms.ct import make_ct_phantom
+    image, label, _ = make_ct_phantom(seed, shape=SHAPE)
+    return image, np.asarray(label.array, np.uint8)
+
+
+@dataclass
+class OrganProject:
+    folder: Path
+    case_ids: list[str]
+    images: dict[str, Path]
+    proposals: dict[str, np.ndarray]
+    proposal_ids: dict[str, int]
+
+    def open(self) -> Project:
+        return Project(self.folder)
+
+
+def make_organ_project(root: Path, n_cases: int = 2) -> OrganProject:
+    project = Project.create(root / "project", task="organs")
+    images, proposals, ids = {}, {}, {}
+    for i in range(n_cases):
+        case_id = f"ct{i:03d}"
+        image, truth = _phantom(seed=i)
+        path = root / "images" / f"{case_id}.nii.gz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_nifti(image, path)
+        project.add_case(case_id, [ImageRef(str(path), "CT")])
+        proposal = truth.copy()
+        proposal[:, : SHAPE[1] // 3] = 0  # the helper model missed the anterior third
+        ids[case_id] = project.save_mask_version(
+            case_id, proposal, kind="proposal", model_version="test-model"
+        ).id
+        images[case_id], proposals[case_id] = path, proposal
+    project.set_uncertainty("ct000", 0.9)
+    project.close()
+    return OrganProject(root / "project", sorted(images), images, proposals, ids)
+
+
+@pytest.fixture
+def organ_project(tmp_path) -> OrganProject:
+    return make_organ_project(tmp_path)
