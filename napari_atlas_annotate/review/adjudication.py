@@ -10,8 +10,8 @@ final value comes from:
   lead's own grade for that cell.
 
 Classes or cells without a decision take the consensus. When two classes taken from
-different sources claim the same voxel, the lower class id keeps it and the number of such
-voxels is recorded in the version note.
+different sources claim the same voxel, a class the lead painted keeps it, otherwise the
+lower class id does; the number of such voxels is recorded in the version note.
 
 ``finalize`` stores a version of kind ``final`` (annotator = the lead, note = the decisions
 as JSON) and an audit record ``finalize``; ``reopen`` records an audit ``reopen`` naming
@@ -111,7 +111,9 @@ def compose_mask(
     dtype = np.uint8 if len(classes) < 256 else np.uint16
     out = np.zeros(shape, dtype)
     overlap = 0
-    for value, name in enumerate(classes, start=1):
+    # The lead's painted classes first (their own paint wins), then class order.
+    order = sorted(enumerate(classes, start=1), key=lambda vn: full[vn[1]] != PAINTED)
+    for value, name in order:
         claim = sources[full[name]] == value
         taken = claim & (out != 0)
         overlap += int(taken.sum())

@@ -1,0 +1,63 @@
+"""Majority vote, disagreement map and STAPLE."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from monai.transforms import VoteEnsemble
+
+from napari_atlas_annotate.review.consensus import (
+    disagreement_map,
+    majority_vote,
+    staple,
+    staple_binary,
+)
+
+
+def test_majority_vote_equals_monai_vote_ensemble():
+    rng = np.random.default_rng(3)
+    maps = [rng.integers(0, 4, size=(5, 7, 6)).astype(np.uint8) for _ in range(4)]  # many ties
+    ours = majority_vote(maps)
+    stacked = torch.stack([torch.as_tensor(m)[None] for m in maps])  # (E, 1, z, y, x)
+    theirs = VoteEnsemble(num_classes=4)(stacked)  # argmax of the one-hot mean
+    np.testing.assert_array_equal(ours, theirs[0].numpy())
+    assert ours.dtype == np.uint8
+
+
+def test_tie_goes_to_lowest_label_and_disagreement_counts_dissenters():
+    a = np.array([0, 3, 2, 2, 1])
+    b = np.array([4, 3, 1, 2, 1])
+    c = np.array([5, 3, 1, 0, 2])
+    assert majority_vote([a, b]).tolist() == [0, 3, 1, 2, 1]
+    assert majority_vote([a, b, c]).tolist() == [0, 3, 1, 2, 1]
+    assert disagreement_map([a, b]).tolist() == [1, 0, 1, 0, 0]
+    assert disagreement_map([a, b, c]).tolist() == [2, 0, 1, 1, 1]
+    with pytest.raises(ValueError, match="different shapes"):
+        majority_vote([a, a[:3]])
+
+
+def test_staple_trusts_the_reliable_annotators():
+    rng = np.random.default_rng(0)
+    truth = np.zeros((16, 32, 32), bool)
+    truth[4:12, 8:24, 8:24] = True
+    noisy = [truth ^ (rng.random(truth.shape) < e) for e in (0.01, 0.02, 0.3, 0.3)]
+    result = staple_binary(noisy)
+    # The two careful annotators get the highest sensitivity and specificity.
+    assert list(np.argsort(-result.sensitivity)[:2]) in ([0, 1], [1, 0])
+    assert list(np.argsort(-result.specificity)[:2]) in ([0, 1], [1, 0])
+    staple_err = np.count_nonzero((result.posterior > 0.5) != truth)
+    vote_err = np.count_nonzero(majority_vote([n.astype(np.uint8) for n in noisy]) != truth)
+    assert staple_err < vote_err  # a 2-2 vote ties to background; STAPLE weighs the raters
+    # The estimates recover the simulated rates.
+    np.testing.assert_allclose(result.sensitivity, [0.99, 0.98, 0.7, 0.7], atol=0.04)
+    np.testing.assert_allclose(result.specificity, [0.99, 0.98, 0.7, 0.7], atol=0.04)
+
+
+def test_staple_multiclass_identical_and_empty():
+    a = np.zeros((6, 8, 8), np.uint8)
+    a[1:4, 2:6, 2:4] = 1
+    a[1:4, 2:6, 5:7] = 2
+    np.testing.assert_array_equal(staple([a, a, a]), a)
+    empty = np.zeros_like(a)
+    np.testing.assert_array_equal(staple([empty, empty]), empty)

@@ -1,0 +1,75 @@
+"""``atlas-annotate review``: JSON per case, sorted by disagreement, and the HTML report."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from napari_atlas_annotate.cli import main
+from napari_atlas_annotate.review.adjudication import finalize
+
+
+def run_json(capsys, *argv) -> dict:
+    assert main(["review", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_review_json_organs(organ_project, capsys, tmp_path):
+    project, truths = organ_project
+    finalize(project, "ct00", "lead", {})
+    out = run_json(capsys, str(project.folder), "--report", str(tmp_path / "report"))
+    assert [c["id"] for c in out["cases"]] == ["ct01", "ct00"]
+    ct00 = out["cases"][1]
+    assert ct00["annotators"] == ["alice", "bob"] and ct00["final_version"] is not None
+    liver = ct00["classes"]["liver"]
+    assert set(liver) == {"dice", "hd95", "volume_ml", "volume_diff_ml"}
+    bob = project.read_mask(project.version(ct00["versions"]["bob"]))
+    truth = truths["ct00"]
+    a, b = truth == 5, bob == 5
+    expected = 2 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
+    assert liver["dice"]["alice|bob"] == pytest.approx(expected, abs=1e-4)
+    assert out["cases"][0]["classes"]["spleen"]["hd95"]["alice|bob"] is None  # JSON null
+    assert out["cases"][0]["disagreement"] == 1.0
+
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert out["report"].endswith("index.html")
+    assert html.count("<svg") == 2 and "Most disputed cases" in html and "ct01" in html
+    assert re.search(r"<title>ct00 alice\|bob: 0\.\d{3}</title>", html)
+
+    only = run_json(capsys, str(project.folder), "--case", "ct00")
+    assert [c["id"] for c in only["cases"]] == ["ct00"]
+    assert main(["review", str(project.folder)]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0].startswith("ct01") and "worst spleen Dice 0.000" in text
+
+
+def test_review_json_spine_and_skipped(spine_project, capsys, tmp_path):
+    project, sheets = spine_project
+    project.add_case("mr09", project.case("mr00").images)
+    project.save_grades_version("mr09", sheets["mr00"]["alice"], kind="imported", annotator="alice")
+    out = run_json(capsys, str(project.folder), "--report", str(tmp_path / "r"))
+    assert [c["id"] for c in out["cases"]] == ["mr01", "mr00"]
+    assert out["skipped"] == [
+        {"id": "mr09", "annotators": ["alice"], "reason": "fewer than 2 annotators"}
+    ]
+    kappa = out["cases"][0]["kappa"]
+    assert set(kappa) == {
+        "overall",
+        "spinal_canal_stenosis",
+        "left_neural_foraminal_narrowing",
+        "right_neural_foraminal_narrowing",
+        "left_subarticular_stenosis",
+        "right_subarticular_stenosis",
+    }
+    assert len(out["cases"][0]["disputed_cells"]) == 8
+    html = (tmp_path / "r" / "index.html").read_text()
+    assert "Quadratic weighted kappa per condition" in html
+
+
+def test_review_errors_are_clean(organ_project, capsys, tmp_path):
+    project, _ = organ_project
+    assert main(["review", str(project.folder), "--case", "nope"]) == 2
+    assert "no case 'nope'" in capsys.readouterr().err
