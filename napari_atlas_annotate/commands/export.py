@@ -1,0 +1,96 @@
+"""``atlas-annotate export PROJECT --format F --out DIR``: labels -> a dataset folder.
+
+Formats: abdomenatlas, nnunet, dicom-seg, monai (organ projects), rsna (spine projects).
+``--status final`` exports each case's latest final version; ``--status corrected`` the
+latest final, else the latest corrected one. Cases with neither are skipped and listed.
+A ``provenance.json`` is written beside the files; patient identifiers are left out unless
+``--keep-identifiers``. An existing non-empty target is refused unless ``--overwrite``.
+
+Examples
+--------
+.. code-block:: console
+
+    $ atlas-annotate export proj --format nnunet --out nnUNet_raw --dataset-id 501 \\
+        --dataset-name Abdomen --status corrected
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the command's arguments to ``parser``."""
+    from ..export import FORMATS, STATUSES
+
+    parser.add_argument("project", type=Path, help="project folder")
+    parser.add_argument(
+        "--format", dest="fmt", required=True, choices=list(FORMATS), help="dataset layout to write"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="target folder (nnunet: the nnUNet_raw folder that receives DatasetNNN_Name)",
+    )
+    parser.add_argument(
+        "--status",
+        choices=STATUSES,
+        default="final",
+        help="final: latest final version per case; corrected: latest final, "
+        "else latest corrected (default: final)",
+    )
+    parser.add_argument(
+        "--keep-identifiers",
+        action="store_true",
+        help="keep source patient identifiers (default: pseudonymise)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing non-empty target folder"
+    )
+    parser.add_argument("--dataset-id", type=int, default=501, help="nnU-Net dataset number")
+    parser.add_argument(
+        "--dataset-name", default=None, help="nnU-Net dataset name (default: the project's name)"
+    )
+    parser.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.2,
+        help="monai: share of cases in the validation list (default 0.2)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="writer threads (default: CPU cores, at most 8)"
+    )
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="skip reading exported labels back to check their geometry",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..export import export_project
+    from ..project import Project
+
+    def progress(done: int, total: int, case_id: str) -> None:
+        print(f"[{done}/{total}] {case_id}", file=sys.stderr)
+
+    with Project(args.project) as project:
+        result = export_project(
+            project,
+            args.fmt,
+            args.out,
+            status=args.status,
+            progress=progress,
+            keep_identifiers=args.keep_identifiers,
+            overwrite=args.overwrite,
+            dataset_id=args.dataset_id,
+            dataset_name=args.dataset_name,
+            validation_fraction=args.validation_fraction,
+            threads=args.threads,
+            verify=not args.no_verify,
+        )
+    print(result.summary())
+    return 0 if result.cases else 1

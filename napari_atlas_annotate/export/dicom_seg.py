@@ -1,0 +1,208 @@
+"""DICOM Segmentation objects (highdicom) that reference a case's source image series.
+
+One SEG per case, ``BINARY``, one segment per project class (label, SNOMED-CT code where
+one is known, the class colour as CIELab, algorithm type ``MANUAL`` since exported labels
+are radiologist-corrected or final). Frame ``k`` of the label array goes with the source
+image at z index ``k`` (the DICOM reader's ``files`` / ``sop_instance_uids`` are in z
+order), so frames land on the slices they were drawn on.
+
+Cases whose image is a NIfTI file have no DICOM to reference: the CT is first written as a
+DICOM series beside the SEG (``<case>/image/IM*.dcm``, PatientName = PatientID = case id,
+deterministic UIDs) and the SEG references that series. This keeps every exported SEG
+loadable with its image in any DICOM viewer, instead of silently dropping cases.
+
+The SEG's patient module is rewritten to the case id unless identifiers are kept
+(highdicom copies PatientName, PatientID, birth date, sex, accession number, ... from the
+source images).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.uid import generate_uid
+
+from .. import __version__
+from ..classes import class_colors
+from ..io.dicom_writer import write_dicom_series
+from ..volume import LPS_TO_RAS, Volume
+from .atomic import atomic_output
+from .errors import ExportError
+from .pseudonymise import deidentify_dataset
+
+SEG_NAME = "segmentation.dcm"
+SEG_SERIES_NUMBER = 900
+
+#: SNOMED-CT property type of known organ classes (keywords of pydicom's codes.SCT).
+_ORGAN_CODES = {
+    "aorta": "Aorta",
+    "gall_bladder": "Gallbladder",
+    "kidney_left": "Kidney",
+    "kidney_right": "Kidney",
+    "liver": "Liver",
+    "pancreas": "Pancreas",
+    "postcava": "InferiorVenaCava",
+    "spleen": "Spleen",
+    "stomach": "Stomach",
+}
+
+
+def segment_descriptions(classes: list[str], algorithm_type: str = "MANUAL") -> list:
+    """highdicom segment descriptions, segment ``i`` = class ``i`` (label value ``i``)."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    colors = class_colors(classes)
+    out = []
+    for number, name in enumerate(classes, start=1):
+        prop = getattr(codes.SCT, _ORGAN_CODES.get(name, "Organ"))
+        r, g, b = colors[number]
+        out.append(
+            hd.seg.SegmentDescription(
+                segment_number=number,
+                segment_label=name,
+                segmented_property_category=codes.SCT.AnatomicalStructure,
+                segmented_property_type=prop,
+                algorithm_type=hd.seg.SegmentAlgorithmTypeValues[algorithm_type],
+                tracking_uid=generate_uid(),
+                tracking_id=name,
+                display_color=hd.color.CIELabColor.from_rgb(r, g, b),
+            )
+        )
+    return out
+
+
+def _right_handed(volume: Volume) -> bool:
+    lps = LPS_TO_RAS @ volume.affine
+    dirs = lps[:3, :3] / np.asarray(volume.spacing)[None, :]
+    return float(np.dot(np.cross(dirs[:, 2], dirs[:, 1]), dirs[:, 0])) > 0
+
+
+def _flip_z(volume: Volume, labels: np.ndarray) -> tuple[Volume, np.ndarray]:
+    """The same physical image with its z index reversed (and the labels with it)."""
+    affine = volume.affine.copy()
+    affine[:3, 3] += (volume.shape[0] - 1) * affine[:3, 0]
+    affine[:3, 0] *= -1
+    flipped = Volume(volume.array[::-1].copy(), affine, volume.modality, dict(volume.metadata))
+    return flipped, labels[::-1].copy()
+
+
+def write_source_series(
+    image: Volume, labels: np.ndarray, folder: Path, case_id: str, uid_seed: str
+) -> tuple[list[Path], np.ndarray]:
+    """Write a NIfTI-sourced image as a DICOM series in ``folder`` (published by one
+    rename). Returns the files in z order and the labels on that series' z order."""
+    if not _right_handed(image):
+        image, labels = _flip_z(image, labels)
+    partial = folder.with_name(f".{folder.name}.part")
+    modality = image.modality if image.modality in ("CT", "MR") else "CT"
+    files = write_dicom_series(
+        image,
+        partial,
+        modality=modality,
+        series_description=f"{case_id} image",
+        series_number=1,
+        patient_name=f"{case_id}^",  # a one-component PersonName
+        patient_id=case_id,
+        uid_seed=uid_seed,
+    )
+    os.replace(partial, folder)
+    return [folder / f.name for f in files], labels
+
+
+def build_segmentation(
+    source_files: list[Path],
+    labels: np.ndarray,
+    classes: list[str],
+    case_id: str,
+    *,
+    frame_numbers: list[int | None] | None = None,
+    keep_identifiers: bool = False,
+    series_description: str = "Corrected labels",
+):
+    """A ``highdicom.seg.Segmentation`` of ``labels`` (z, y, x) on the source images.
+
+    Parameters
+    ----------
+    source_files
+        Source image files in z order (one per slice), or one multi-frame file.
+    labels
+        Label map on the source grid; value ``i`` is ``classes[i - 1]``.
+    frame_numbers
+        For a multi-frame source: the 1-based frame number of each z slice.
+    """
+    import highdicom as hd
+
+    paths = list(dict.fromkeys(Path(p) for p in source_files))
+    sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
+    if len(sources) == 1 and len(labels) > 1 and frame_numbers:
+        # Multi-frame source: SEG frames must follow the source's frame order.
+        in_frame_order = np.zeros_like(labels)
+        for z, number in enumerate(frame_numbers):
+            in_frame_order[int(number) - 1] = labels[z]
+        pixel_array = in_frame_order
+    elif len(sources) == len(labels):
+        pixel_array = labels
+    else:
+        raise ExportError(
+            f"case {case_id}: {len(sources)} source DICOM files for {len(labels)} label "
+            "slices; the source series changed since the label was drawn. Re-add the case."
+        )
+    seg = hd.seg.Segmentation(
+        source_images=sources,
+        pixel_array=np.ascontiguousarray(pixel_array, dtype=np.uint8)
+        if len(classes) < 256
+        else np.ascontiguousarray(pixel_array, dtype=np.uint16),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=segment_descriptions(classes),
+        series_instance_uid=generate_uid(),
+        series_number=SEG_SERIES_NUMBER,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer="napari-atlas-annotate",
+        manufacturer_model_name="napari-atlas-annotate",
+        software_versions=__version__,
+        device_serial_number="0",
+        series_description=series_description,
+    )
+    if not keep_identifiers:
+        deidentify_dataset(seg, case_id)
+    return seg
+
+
+def write_segmentation(seg, path: Path) -> Path:
+    """Save ``seg`` atomically."""
+    with atomic_output(path) as fh:
+        seg.save_as(fh, enforce_file_format=True)
+    return path
+
+
+def check_segmentation(path: Path, sop_uids: list[str], labels: np.ndarray) -> None:
+    """Read ``path`` back with highdicom and check that each source slice (by
+    SOPInstanceUID, z order) gets exactly the label values of ``labels[k]``.
+
+    Raises
+    ------
+    ExportError
+        Naming the first slice whose frames differ.
+    """
+    import highdicom as hd
+
+    seg = hd.seg.segread(path)
+    referenced = {uid for _, _, uid in seg.get_source_image_uids()}
+    for k, uid in enumerate(sop_uids):
+        expected = labels[k]
+        if uid not in referenced:
+            got = np.zeros_like(expected)
+        else:
+            got = seg.get_pixels_by_source_instance(
+                [uid], combine_segments=True, skip_overlap_checks=True
+            )[0]
+        if got.shape != expected.shape or not np.array_equal(got, expected):
+            raise ExportError(
+                f"{path}: frames for source slice {k} (SOPInstanceUID {uid}) do not match "
+                "the exported label; the SEG was not written correctly."
+            )

@@ -1,0 +1,106 @@
+"""RSNA 2024 lumbar spine CSVs from a spine project's grade sheets.
+
+Writes ``train.csv`` (study_id + 25 ``<condition>_<level>`` columns, blank when a grade is
+missing), ``train_label_coordinates.csv`` (study_id, series_id, instance_number, condition,
+level, x, y in RSNA's spelling) and ``train_series_descriptions.csv`` with the CSV helpers of
+:mod:`napari_atlas_annotate.spine_grades`.
+
+``study_id`` / ``series_id`` are integer pseudonyms of the case id / (case id, series
+description) by default. With ``keep_identifiers`` the case id is used when it is an
+integer (cases imported from RSNA keep their study ids) and a series keeps its number when
+its image folder or series selector is an integer (RSNA's ``<study>/<series>/`` layout).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from ..grade_sheet import GradeSheet
+from ..project import Case
+from ..spine_grades import (
+    LevelPoint,
+    column_name,
+    write_coordinates_csv,
+    write_grades_csv,
+    write_series_descriptions_csv,
+)
+from .pseudonymise import series_pseudonym, study_pseudonym
+
+TRAIN_CSV = "train.csv"
+COORDINATES_CSV = "train_label_coordinates.csv"
+SERIES_CSV = "train_series_descriptions.csv"
+
+
+def study_id(case: Case, keep_identifiers: bool = False) -> int:
+    if keep_identifiers and case.id.isdigit():
+        return int(case.id)
+    return study_pseudonym(case.id)
+
+
+def series_ids(case: Case, keep_identifiers: bool = False) -> dict[str, int]:
+    """``{series description: series_id}`` for the case's images."""
+    out = {}
+    for index, ref in enumerate(case.images):
+        key = ref.description or ref.series or f"series{index}"
+        number = None
+        if keep_identifiers:
+            for candidate in (ref.series, Path(ref.path).name):
+                if candidate and str(candidate).isdigit():
+                    number = int(candidate)
+                    break
+        out[key] = number if number is not None else series_pseudonym(case.id, key)
+    return out
+
+
+class RsnaTables:
+    """Rows of the three CSVs, filled case by case."""
+
+    def __init__(self, keep_identifiers: bool = False) -> None:
+        self.keep_identifiers = keep_identifiers
+        self.grades: dict[int, dict[str, str | None]] = {}
+        self.points: list[LevelPoint] = []
+        self.series: list[tuple[int, int, str]] = []
+
+    def add(self, case: Case, sheet: GradeSheet) -> int:
+        """Add a case's grade sheet; returns its study_id."""
+        sid = study_id(case, self.keep_identifiers)
+        if sid in self.grades:
+            raise ValueError(f"case {case.id}: study_id {sid} is already used by another case")
+        self.grades[sid] = {
+            column_name(c, lv): sheet.grades.get((c, lv)) for c, lv in sheet.cells()
+        }
+        series = series_ids(case, self.keep_identifiers)
+        self.series.extend((sid, num, desc) for desc, num in series.items())
+        for (condition, level), point in sorted(sheet.points.items()):
+            num = series.get(point.series)
+            if num is None:
+                num = series_pseudonym(case.id, point.series)
+            self.points.append(
+                LevelPoint(
+                    sid, num, int(point.instance), condition, level, float(point.x), float(point.y)
+                )
+            )
+        return sid
+
+    def write(self, root: Path) -> list[Path]:
+        return [
+            _atomic_via(root / TRAIN_CSV, lambda p: write_grades_csv(p, self.grades)),
+            _atomic_via(root / COORDINATES_CSV, lambda p: write_coordinates_csv(p, self.points)),
+            _atomic_via(root / SERIES_CSV, lambda p: write_series_descriptions_csv(p, self.series)),
+        ]
+
+
+def _atomic_via(path: Path, write: Callable[[Path], object]) -> Path:
+    """Let ``write`` fill a temp file beside ``path``, then rename it into place."""
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path

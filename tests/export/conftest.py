@@ -1,0 +1,175 @@
+"""Small phantom projects for the export tests: organ CTs written as DICOM carrying known
+patient identifiers, one NIfTI-sourced case on a left-handed grid, and a spine study."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_atlas_annotate.grade_sheet import GradeSheet, LevelPoint
+from napari_atlas_annotate.io import save_nifti
+from napari_atlas_annotate.io.dicom_writer import write_dicom_series
+from napari_atlas_annotate.project import ImageRef, Project
+from napari_atlas_annotate.spine_grades import CONDITIONS, GRADES, LEVELS
+from napari_atlas_annotate.volume import Volume
+
+PATIENT_NAME = "Doe^Jane"
+PATIENT_ID = "PID-12345"
+IDENTIFIERS = (PATIENT_NAME, PATIENT_ID)
+
+#: (z, y, x) -> RAS affines: axial LPS-like, and an oblique one.
+AXIAL = np.array([[0, 0, -0.8, 40], [0, -0.7, 0, 30], [2.5, 0, 0, -20], [0, 0, 0, 1.0]])
+_c, _s = np.cos(0.3), np.sin(0.3)
+OBLIQUE = np.eye(4)
+OBLIQUE[:3, 0] = (0, 0, 2.0)  # z: superior, 2 mm
+OBLIQUE[:3, 1] = np.array((-_s, -_c, 0)) * 0.7  # y: rotated 0.3 rad in the axial plane
+OBLIQUE[:3, 2] = np.array((-_c, _s, 0)) * 0.8
+OBLIQUE[:3, 3] = (10, 5, -7)
+#: z axis pointing opposite to row x column (left-handed in DICOM terms): NIfTI case.
+LEFT_HANDED = np.array([[0, 0, 0.9, -5], [0, 0.9, 0, -6], [-3.0, 0, 0, 11], [0, 0, 0, 1.0]])
+
+
+def organ_phantom(seed: int, shape=(10, 24, 20), n_classes: int = 9):
+    """An int16 CT with distinct blobs per class and its label map (not symmetric in any
+    axis, so a flipped or shifted frame is detected)."""
+    rng = np.random.default_rng(seed)
+    z, y, x = np.indices(shape)
+    labels = np.zeros(shape, np.uint8)
+    for cls in range(1, n_classes + 1):
+        cz, cy, cx = (
+            rng.integers(1, shape[0] - 1),
+            rng.integers(2, shape[1] - 2),
+            rng.integers(2, shape[2] - 2),
+        )
+        r = rng.uniform(1.5, 4.0)
+        blob = ((z - cz) / 1.5) ** 2 + ((y - cy) / r) ** 2 + ((x - cx) / r) ** 2 < 1
+        labels[blob & (labels == 0)] = cls
+    labels[0, :3, :2] = 5  # marks the first slice's corner: mirroring shows
+    image = (rng.normal(0, 20, shape) + labels * 40 - 100).astype(np.int16)
+    return image, labels
+
+
+def _grades_sheet(seed: int) -> GradeSheet:
+    rng = np.random.default_rng(seed)
+    sheet = GradeSheet()
+    for c in CONDITIONS:
+        for lv in LEVELS:
+            sheet.set_grade(c, lv, GRADES[int(rng.integers(0, 3))])
+    sheet.set_grade("right_subarticular_stenosis", "l1_l2", None)  # a missing cell
+    sheet.set_point("spinal_canal_stenosis", "l4_l5", LevelPoint("Sagittal T2/STIR", 4, 10.5, 7.25))
+    sheet.set_point(
+        "left_neural_foraminal_narrowing", "l5_s1", LevelPoint("Sagittal T1", 2, 3.0, 9.0)
+    )
+    sheet.set_point("left_subarticular_stenosis", "l3_l4", LevelPoint("Axial T2", 3, 6.0, 5.0))
+    return sheet
+
+
+@pytest.fixture(scope="session")
+def organ_project(tmp_path_factory):
+    """Organs project: 2 DICOM cases (final + corrected), 1 NIfTI case (final), 1 case with
+    only a proposal. Source folders are named after the patient (as real exports often are).
+    Returns (project folder, {case_id: (image Volume, labels)})."""
+    base = tmp_path_factory.mktemp("organs")
+    project = Project.create(base / "proj", task="organs", name="Abdomen")
+    truth = {}
+    for i, (case_id, affine) in enumerate((("case0", AXIAL), ("case1", OBLIQUE))):
+        image, labels = organ_phantom(i)
+        vol = Volume(image, affine, "CT")
+        folder = base / f"{PATIENT_NAME}_{PATIENT_ID}" / f"ct{i}"
+        write_dicom_series(
+            vol,
+            folder,
+            modality="CT",
+            patient_name=PATIENT_NAME,
+            patient_id=PATIENT_ID,
+            series_description="CT abdomen",
+            extra={"PatientBirthDate": "19700101", "InstitutionName": "General"},
+        )
+        project.add_case(case_id, [ImageRef(str(folder), "CT")])
+        truth[case_id] = (vol, labels)
+    image, labels = organ_phantom(7, shape=(8, 20, 18))
+    vol = Volume(image, LEFT_HANDED, "CT")
+    save_nifti(vol, base / "nifti_case.nii.gz")
+    project.add_case("case2", [ImageRef(str(base / "nifti_case.nii.gz"), "CT")])
+    truth["case2"] = (vol, labels)
+    project.add_case("case3", [ImageRef(str(base / "nifti_case.nii.gz"), "CT")])
+
+    for case_id in ("case0", "case1", "case2", "case3"):
+        labels = truth.get(case_id, truth["case2"])[1]
+        noisy = labels.copy()
+        noisy[noisy == 3] = 0
+        project.save_mask_version(case_id, noisy, kind="proposal", model_version="round-1")
+    project.submit_mask("case0", "ann", truth["case0"][1], base=None)
+    final0 = project.save_mask_version("case0", truth["case0"][1], kind="final", annotator="lead")
+    project.record_audit("case0", "lead", "finalize", version=final0.id)
+    project.submit_mask("case1", "ann", truth["case1"][1], base=None)
+    final2 = project.save_mask_version("case2", truth["case2"][1], kind="final", annotator="lead")
+    project.record_audit("case2", "lead", "finalize", version=final2.id)
+    project.close()
+    return base / "proj", truth
+
+
+@pytest.fixture(scope="session")
+def spine_project(tmp_path_factory):
+    """Spine project: one DICOM study (3 MR series) with a final grade sheet, one without."""
+    base = tmp_path_factory.mktemp("spine")
+    project = Project.create(base / "proj", task="spine", name="Lumbar")
+    sheets = {}
+    for i, case_id in enumerate(("study0", "study1")):
+        refs = []
+        for j, desc in enumerate(("Sagittal T1", "Sagittal T2/STIR", "Axial T2")):
+            vol = Volume(np.full((5, 12, 12), 100 + j, np.int16), AXIAL, "MR")
+            folder = base / f"{PATIENT_NAME}" / case_id / f"s{j}"
+            write_dicom_series(
+                vol,
+                folder,
+                modality="MR",
+                patient_name=PATIENT_NAME,
+                patient_id=PATIENT_ID,
+                series_description=desc,
+                series_number=j + 1,
+            )
+            refs.append(ImageRef(str(folder), desc))
+        project.add_case(case_id, refs)
+        sheets[case_id] = _grades_sheet(i)
+    version = project.save_grades_version(
+        "study0", sheets["study0"], kind="final", annotator="lead"
+    )
+    project.record_audit("study0", "lead", "finalize", version=version.id)
+    project.close()
+    return base / "proj", sheets
+
+
+def all_file_bytes(root: Path):
+    """(path, raw bytes + gzip-decompressed content) of every file under ``root``."""
+    for path in sorted(p for p in Path(root).rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data += gzip.decompress(data)
+        yield path, data
+
+
+def assert_no_identifiers(root: Path) -> int:
+    """Every byte of every file: neither identifier string appears. Returns files scanned."""
+    n = 0
+    for path, data in all_file_bytes(root):
+        n += 1
+        low = data.lower()
+        for ident in IDENTIFIERS:
+            for variant in (ident, ident.replace("^", " ")):
+                assert variant.lower().encode() not in low, f"{variant!r} found in {path}"
+    return n
+
+
+@pytest.fixture
+def no_identifiers():
+    """``check(root)``: assert neither identifier is in any byte of any file under root."""
+    return assert_no_identifiers
+
+
+@pytest.fixture
+def identifiers():
+    return IDENTIFIERS
