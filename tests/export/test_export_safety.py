@@ -1,0 +1,136 @@
+"""The export's guards: NIfTI writer fidelity, identifier leaks caught, mirrored SEG frames
+caught, the CLI."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from napari_atlas_annotate.cli import main
+from napari_atlas_annotate.export import ExportError, dicom_seg, export_project
+from napari_atlas_annotate.export.monai_datalist import split_cases
+from napari_atlas_annotate.export.nifti_writer import write_nifti
+from napari_atlas_annotate.export.pseudonymise import find_identifiers, identifiers_of
+from napari_atlas_annotate.io import load_nifti, save_nifti
+from napari_atlas_annotate.project import Project
+from napari_atlas_annotate.volume import Volume
+
+AFFINE = np.array([[0, 0, -0.8, 10], [0, -0.7, 0, 20], [2.5, 0, 0, -30], [0, 0, 0, 1.0]])
+
+
+@pytest.mark.parametrize("dtype, mask", [(np.int16, False), (np.uint8, True), (np.float32, False)])
+def test_nifti_writer_matches_nibabel_save(tmp_path, dtype, mask):
+    rng = np.random.default_rng(1)
+    data = (rng.random((6, 9, 7)) * (2 if mask else 2000) - (0 if mask else 1000)).astype(dtype)
+    vol = Volume(data, AFFINE)
+    ours = write_nifti(data, AFFINE, tmp_path / "ours.nii.gz", mask=mask, descrip="case7")
+    save_nifti(vol, tmp_path / "ref.nii.gz")
+    a, b = load_nifti(ours), load_nifti(tmp_path / "ref.nii.gz")
+    np.testing.assert_array_equal(a.array, data)
+    np.testing.assert_array_equal(a.array, b.array)
+    np.testing.assert_allclose(a.affine, b.affine, atol=1e-6)
+    header = nib.load(ours).header
+    assert header["descrip"].item() == b"case7" and header["aux_file"].item() == b""
+    assert header.get_sform(coded=True)[1] == 1 and header.get_qform(coded=True)[1] == 1
+    assert gzip.decompress(ours.read_bytes())[344:348] == b"n+1\x00"
+    assert not list(tmp_path.glob(".*part"))  # no temp files left behind
+
+
+def test_identifier_scan_finds_leaks_and_spellings(tmp_path):
+    headers = [{"patient_name": "Doe^Jane", "patient_id": "PID-12345"}]
+    found = identifiers_of(headers)
+    assert {"Doe^Jane", "PID-12345", "Jane"} <= found
+    (tmp_path / "a.csv").write_text("x,DOE JANE\n")
+    write_nifti(np.zeros((2, 3, 4), np.uint8), AFFINE, tmp_path / "b.nii.gz", descrip="pid-12345")
+    (tmp_path / "c.json").write_text('{"ok": 1}')
+    hits = find_identifiers(tmp_path, found)
+    assert {h[0] for h in hits} == {"a.csv", "b.nii.gz"}
+
+
+def test_leak_aborts_the_export_and_leaves_nothing(organ_project, tmp_path, monkeypatch):
+    monkeypatch.setattr(dicom_seg, "deidentify_dataset", lambda ds, case_id: None)
+    with Project(organ_project[0]) as project:
+        with pytest.raises(ExportError, match="patient identifiers"):
+            export_project(project, "dicom-seg", tmp_path / "seg", status="final")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_keep_identifiers_output_would_fail_the_byte_scan(organ_project, tmp_path, no_identifiers):
+    """The every-byte scan used by the format tests does see identifiers when present."""
+    with Project(organ_project[0]) as project:
+        result = export_project(
+            project, "dicom-seg", tmp_path / "keep", status="final", keep_identifiers=True
+        )
+    with pytest.raises(AssertionError, match="found in"):
+        no_identifiers(result.root)
+
+
+def test_check_segmentation_catches_mirrored_frames(organ_project, tmp_path):
+    folder, truth = organ_project
+    with Project(folder) as project:
+        image = project.load_image("case0")
+    labels = truth["case0"][1]
+    files = image.metadata["files"]
+    seg = dicom_seg.build_segmentation(files, labels[::-1].copy(), project.classes, "case0")
+    path = dicom_seg.write_segmentation(seg, tmp_path / "flipped.dcm")
+    with pytest.raises(ExportError, match="source slice"):
+        dicom_seg.check_segmentation(path, image.metadata["sop_instance_uids"], labels)
+    seg = dicom_seg.build_segmentation(files, labels, project.classes, "case0")
+    dicom_seg.check_segmentation(
+        dicom_seg.write_segmentation(seg, tmp_path / "ok.dcm"),
+        image.metadata["sop_instance_uids"],
+        labels,
+    )
+
+
+def test_split_is_stable_when_cases_are_added():
+    ids = [f"case{i:03d}" for i in range(50)]
+    train, val = split_cases(ids, 0.2)
+    assert len(val) == 10 and set(train) | set(val) == set(ids) and not set(train) & set(val)
+    _, val_more = split_cases(ids + ["case999"], 0.2)
+    assert len(set(val) & set(val_more)) >= 9
+    assert split_cases(["a"], 0.2) == (["a"], [])
+
+
+def test_cli_export(organ_project, tmp_path, capsys):
+    folder, _ = organ_project
+    code = main(
+        [
+            "export",
+            str(folder),
+            "--format",
+            "nnunet",
+            "--out",
+            str(tmp_path),
+            "--dataset-id",
+            "3",
+            "--dataset-name",
+            "Organs",
+            "--status",
+            "corrected",
+        ]
+    )
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "exported 3 case(s) as nnunet" in out.out and "skipped case3" in out.out
+    meta = json.loads((tmp_path / "Dataset003_Organs" / "dataset.json").read_text())
+    assert meta["numTraining"] == 3
+    code = main(
+        [
+            "export",
+            str(folder),
+            "--format",
+            "nnunet",
+            "--out",
+            str(tmp_path),
+            "--dataset-id",
+            "3",
+            "--dataset-name",
+            "Organs",
+        ]
+    )
+    assert code == 2 and "--overwrite" in capsys.readouterr().err
