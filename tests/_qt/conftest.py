@@ -49,6 +49,7 @@ def make_organ_project(root: Path, n_cases: int = 2) -> OrganProject:
         project.add_case(case_id, [ImageRef(str(path), "CT")])
         proposal = truth.copy()
         proposal[:, : SHAPE[1] // 3] = 0  # the helper model missed the anterior third
+        proposal[proposal == 1] = 0  # ... and the aorta
         ids[case_id] = project.save_mask_version(
             case_id, proposal, kind="proposal", model_version="test-model"
         ).id

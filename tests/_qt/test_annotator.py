@@ -1,0 +1,205 @@
+"""The annotator dock in a real napari viewer (Xvfb): a scripted correction session and
+bad input that must leave the viewer up and the saved data untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import numpy as np
+import pytest
+
+from napari_atlas_annotate.corrections import (
+    fill_between_slices,
+    keep_largest_component,
+    remove_small_islands,
+)
+from napari_atlas_annotate.io import save_nifti
+from napari_atlas_annotate.project import Project, replay
+from napari_atlas_annotate.volume import Volume
+
+pytestmark = pytest.mark.qt
+
+annotator = pytest.importorskip("napari_atlas_annotate._qt.annotator")
+
+
+def _press(viewer, qtbot, key: str) -> None:
+    from qtpy.QtCore import Qt
+
+    canvas = viewer.window._qt_viewer.canvas.native
+    canvas.setFocus()
+    qtbot.keyClick(canvas, getattr(Qt.Key, f"Key_{key}"))
+
+
+def _stroke(layer, *coords) -> None:
+    """What a mouse drag does: one undo step, one paint event at the end."""
+    with layer.block_history():
+        for coord in coords:
+            layer.paint(coord, layer.selected_label)
+
+
+def _files(folder) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "labels" in p.parts
+    }
+
+
+def test_scripted_session_submits_what_the_viewer_shows(make_napari_viewer, organ_project, qtbot):
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    proposal = organ_project.proposals["ct000"]
+    assert dock.case_id == "ct000" and dock.last_error is None  # most uncertain first
+    layer = dock.labels_layer
+    np.testing.assert_array_equal(layer.data, proposal)
+    assert layer.colormap.color_dict[5] is not None  # fixed class colours
+    image = np.asarray(dock.image_layer.data)
+
+    # Class keys: 1 picks the aorta, 5 the liver.
+    _press(viewer, qtbot, "1")
+    assert layer.selected_label == 1
+    _press(viewer, qtbot, "5")
+    assert layer.selected_label == 5
+    dock.select_class(1)
+    dock.brush_spin.setValue(3)
+    assert layer.brush_size == 3
+
+    # The proposal missed the aorta: outline it on slices 2 and 8, fill in between.
+    _stroke(layer, (2, 24, 20))
+    _stroke(layer, (8, 24, 20))
+    before = np.array(layer.data)
+    assert dock.fill_between_slices() > 0
+    np.testing.assert_array_equal(layer.data, fill_between_slices(before, 1, axis=0))
+
+    # Fill: relabel the stomach on slice 6 as pancreas; erase a dab.
+    z, y, x = 6, *np.argwhere(proposal[6] == 9)[0]
+    layer.mode = "fill"
+    layer.fill((z, y, x), 6)
+    assert layer.data[z, y, x] == 6
+    layer.mode = "erase"
+    layer.paint((z, y, x), 0)
+    assert layer.data[z, y, x] == 0
+
+    # Paint only inside a window: the liver class, brushed over mixed tissue.
+    layer.mode = "paint"
+    dock.select_class(5)
+    dock.window_check.setChecked(True)
+    dock.window_lo.setValue(0)
+    dock.window_hi.setValue(150)
+    before = np.array(layer.data)
+    _stroke(layer, (4, 22, 22), (4, 22, 26))
+    qtbot.waitUntil(lambda: dock.hook.events[-1].tool == "threshold_paint", timeout=3000)
+    changed = before != layer.data
+    assert changed.any()
+    assert ((image[changed] >= 0) & (image[changed] <= 150)).all()
+    assert (layer.data[changed] == 5).all()
+    dock.window_check.setChecked(False)
+    layer.undo()  # the stroke and its trim are one step
+    np.testing.assert_array_equal(layer.data, before)
+    layer.redo()
+    assert (layer.data[changed] == 5).all()
+
+    # Island clean-up: a stray single-voxel liver dab, then keep the largest liver piece.
+    dock.brush_spin.setValue(1)
+    _stroke(layer, (10, 38, 2))
+    dock.island_spin.setValue(5)
+    before = np.array(layer.data)
+    assert dock.remove_small_islands() > 0
+    np.testing.assert_array_equal(layer.data, remove_small_islands(before, 5, 5))
+    before = np.array(layer.data)
+    dock.keep_largest_component()
+    np.testing.assert_array_equal(layer.data, keep_largest_component(before, 5))
+
+    # Reset to proposal, and change our mind.
+    worked = np.array(layer.data)
+    dock.reset_to_proposal()
+    np.testing.assert_array_equal(layer.data, proposal)
+    layer.undo()
+    np.testing.assert_array_equal(layer.data, worked)
+    layer.undo()
+    layer.redo()
+    np.testing.assert_array_equal(layer.data, worked)
+
+    shown = np.array(layer.data)
+    version = dock.submit()
+    assert dock.last_error is None and version.kind == "corrected"
+    project = Project(organ_project.folder)
+    stored = project.read_mask(version)
+    np.testing.assert_array_equal(stored, shown)
+    events = project.events("ct000", "alice", base_version_id=organ_project.proposal_ids["ct000"])
+    np.testing.assert_array_equal(replay(proposal, events), stored)
+    tools = {e.tool for e in events}
+    expected = {"paint", "fill", "erase", "interpolate", "threshold_paint", "remove_islands"}
+    assert expected | {"keep_largest", "reset", "undo", "redo"} <= tools
+    assert all(e.active_seconds <= 60 for e in events)
+    # Submit moved on to the next case; the list shows the state.
+    assert dock.case_id == "ct001"
+    assert project.case_state("ct000", "alice") == "submitted"
+    assert any("ct000  [submitted]" in dock.case_list.item(i).text() for i in range(2))
+    # Previous goes back and shows the submitted label.
+    dock.step_case(-1)
+    assert dock.case_id == "ct000"
+    np.testing.assert_array_equal(dock.labels_layer.data, stored)
+
+
+def test_reopen_restores_unsubmitted_work(make_napari_viewer, organ_project):
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "bob")
+    dock.select_class(2)
+    _stroke(dock.labels_layer, (3, 30, 30))
+    painted = np.array(dock.labels_layer.data)
+    dock.close_case()
+    again = annotator.AnnotatorDock(viewer, organ_project.folder, "bob")
+    assert again.case_id == "ct000"
+    np.testing.assert_array_equal(again.labels_layer.data, painted)
+    assert "1 unsubmitted edits restored" in again.status.text()
+
+
+def test_not_a_project_is_reported(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    dock = annotator.make_annotator_dock(viewer)
+    assert not dock.open_project(tmp_path / "nowhere", "alice")
+    assert "nowhere" in dock.last_error
+    (tmp_path / "plain").mkdir()
+    assert not dock.open_project(tmp_path / "plain", "alice")
+    assert "not an annotation project" in dock.last_error
+    assert len(viewer.layers) == 0 and dock.project is None
+    assert not list((tmp_path / "plain").iterdir())
+
+
+def test_moved_image_is_reported_and_nothing_changes(make_napari_viewer, organ_project):
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    before = _files(organ_project.folder)
+    image = organ_project.images["ct001"]
+    shutil.move(image, image.with_suffix(".moved"))
+    assert not dock.load_case("ct001")
+    assert "ct001" in dock.last_error and "missing" in dock.last_error
+    assert dock.case_id == "ct000" and dock.labels_layer in viewer.layers  # still working
+    dock.step_case(+1)
+    assert dock.case_id == "ct000"
+    assert _files(organ_project.folder) == before
+    assert Project(organ_project.folder).events("ct001") == []
+
+
+def test_label_shape_mismatch_is_reported_and_nothing_changes(make_napari_viewer, organ_project):
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    before = _files(organ_project.folder)
+    n_layers = len(viewer.layers)
+    # Someone replaced the CT of ct001 with a differently sized one.
+    save_nifti(Volume(np.zeros((5, 20, 20), np.int16), np.eye(4)), organ_project.images["ct001"])
+    assert not dock.load_case("ct001")
+    assert "ct001" in dock.last_error and "shape" in dock.last_error
+    assert len(viewer.layers) == n_layers and dock.case_id == "ct000"
+    assert _files(organ_project.folder) == before
+    project = Project(organ_project.folder)
+    assert len(project.versions("ct001")) == 1 and project.events("ct001") == []
+
+
+def test_submit_without_case_is_reported(make_napari_viewer):
+    viewer = make_napari_viewer()
+    dock = annotator.make_annotator_dock(viewer)
+    assert dock.submit() is None and "open a case" in dock.last_error
+    assert dock.fill_between_slices() is None
