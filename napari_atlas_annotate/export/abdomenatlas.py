@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..volume import Volume
-from .nifti_writer import write_nifti
+from .nifti_writer import write_nifti, write_nifti_zslab
 
 
 def default_threads() -> int:
@@ -23,6 +23,12 @@ def default_threads() -> int:
     import os
 
     return max(1, min(8, os.cpu_count() or 1))
+
+
+def occupied_slices(labels: np.ndarray) -> tuple[int, int]:
+    """``(z0, z1)``: the slices holding any non-zero label (``(0, 0)`` when none)."""
+    rows = np.flatnonzero(labels.reshape(labels.shape[0], -1).max(axis=1))
+    return (int(rows[0]), int(rows[-1]) + 1) if rows.size else (0, 0)
 
 
 def write_class_masks(
@@ -33,14 +39,22 @@ def write_class_masks(
     *,
     threads: int | None = None,
 ) -> list[Path]:
-    """One uint8 0/1 ``<class>.nii.gz`` per class (label value ``i`` = ``classes[i-1]``)."""
+    """One uint8 0/1 ``<class>.nii.gz`` per class (label value ``i`` = ``classes[i-1]``),
+    each on the full grid of ``labels``; only the slices a class occurs in are compared and
+    compressed (:func:`.nifti_writer.write_nifti_zslab`)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    labels = np.asarray(labels)
+    u0, u1 = occupied_slices(labels)
 
     def one(item: tuple[int, str]) -> Path:
         value, name = item
-        mask = (labels == value).view(np.uint8)
-        return write_nifti(mask, affine, folder / f"{name}.nii.gz", mask=True)
+        slab = (labels[u0:u1] == value).view(np.uint8)  # numpy releases the GIL here
+        rows = np.flatnonzero(slab.reshape(len(slab), -1).max(axis=1))
+        z0, z1 = (int(rows[0]), int(rows[-1]) + 1) if rows.size else (0, 0)
+        return write_nifti_zslab(
+            slab[z0:z1], u0 + z0, labels.shape, affine, folder / f"{name}.nii.gz"
+        )
 
     items = list(enumerate(classes, start=1))
     with ThreadPoolExecutor(threads or default_threads()) as pool:

@@ -134,3 +134,33 @@ def test_cli_export(organ_project, tmp_path, capsys):
         ]
     )
     assert code == 2 and "--overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("z0, n", [(0, 3), (2, 4), (5, 1), (3, 0), (0, 6)])
+def test_zslab_writer_is_a_valid_gzip_of_the_full_volume(tmp_path, z0, n):
+    """Zero slices outside the slab come from the cached deflate piece; gzip's own CRC and
+    length checks pass and the voxels are the full volume."""
+    from napari_atlas_annotate.export.nifti_writer import write_nifti_zslab
+
+    rng = np.random.default_rng(z0 * 10 + n)
+    full = np.zeros((6, 33, 17), np.uint8)
+    full[z0 : z0 + n] = rng.integers(0, 2, (n, 33, 17))
+    path = write_nifti_zslab(full[z0 : z0 + n], z0, full.shape, AFFINE, tmp_path / "m.nii.gz")
+    raw = gzip.decompress(path.read_bytes())  # raises on a bad CRC-32 or size
+    assert len(raw) == 352 + full.size
+    np.testing.assert_array_equal(load_nifti(path).array, full)
+    with pytest.raises(ValueError, match="does not fit"):
+        write_nifti_zslab(full[:2], 5, full.shape, AFFINE, tmp_path / "bad.nii.gz")
+
+
+def test_class_masks_cover_the_full_grid_for_absent_classes(tmp_path):
+    from napari_atlas_annotate.export.abdomenatlas import write_class_masks
+
+    labels = np.zeros((7, 10, 12), np.uint8)
+    labels[2:4, 3:6, 4:9] = 2
+    labels[6, 0, 0] = 3
+    paths = write_class_masks(labels, AFFINE, tmp_path, ["a", "b", "c", "d"], threads=2)
+    for value, path in enumerate(paths, start=1):
+        back = load_nifti(path)
+        assert back.shape == labels.shape and back.array.dtype == np.uint8
+        np.testing.assert_array_equal(back.array, (labels == value).astype(np.uint8))
