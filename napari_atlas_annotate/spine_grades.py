@@ -1,0 +1,277 @@
+"""RSNA 2024 lumbar spine naming and the three RSNA CSV files.
+
+One place for the names every spine module shares: the 5 conditions, 5 levels and 3 grades,
+the ``<condition>_<level>`` columns of ``train.csv``, the human-readable spellings used in
+``train_label_coordinates.csv`` (``"Spinal Canal Stenosis"``, ``"L4/L5"``), and which series
+each condition is read on. Readers accept incomplete files (RSNA's ``train.csv`` has empty
+cells): a missing cell or column becomes ``None``, never a guess.
+
+Examples
+--------
+>>> column_name("spinal_canal_stenosis", "l4_l5")
+'spinal_canal_stenosis_l4_l5'
+>>> parse_column("left_subarticular_stenosis_l5_s1")
+('left_subarticular_stenosis', 'l5_s1')
+>>> CONDITION_DISPLAY["right_neural_foraminal_narrowing"], LEVEL_DISPLAY["l1_l2"]
+('Right Neural Foraminal Narrowing', 'L1/L2')
+>>> normalize_grade(" normal/mild "), normalize_grade("")
+('Normal/Mild', None)
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The five graded conditions (snake_case, as in train.csv column names).
+CONDITIONS: tuple[str, ...] = (
+    "spinal_canal_stenosis",
+    "left_neural_foraminal_narrowing",
+    "right_neural_foraminal_narrowing",
+    "left_subarticular_stenosis",
+    "right_subarticular_stenosis",
+)
+
+#: The five disc levels, cranial to caudal.
+LEVELS: tuple[str, ...] = ("l1_l2", "l2_l3", "l3_l4", "l4_l5", "l5_s1")
+
+#: Grades, mildest first (the order of RSNA's prediction columns).
+GRADES: tuple[str, ...] = ("Normal/Mild", "Moderate", "Severe")
+
+#: RSNA submission column suffix of each grade (``normal_mild``, ``moderate``, ``severe``).
+GRADE_KEYS: dict[str, str] = {
+    "Normal/Mild": "normal_mild",
+    "Moderate": "moderate",
+    "Severe": "severe",
+}
+
+#: Sample weight of a row by its true grade in the RSNA metric.
+GRADE_WEIGHTS: dict[str, float] = {"Normal/Mild": 1.0, "Moderate": 2.0, "Severe": 4.0}
+
+#: Spelling of each condition in train_label_coordinates.csv.
+CONDITION_DISPLAY: dict[str, str] = {
+    "spinal_canal_stenosis": "Spinal Canal Stenosis",
+    "left_neural_foraminal_narrowing": "Left Neural Foraminal Narrowing",
+    "right_neural_foraminal_narrowing": "Right Neural Foraminal Narrowing",
+    "left_subarticular_stenosis": "Left Subarticular Stenosis",
+    "right_subarticular_stenosis": "Right Subarticular Stenosis",
+}
+
+#: Spelling of each level in train_label_coordinates.csv.
+LEVEL_DISPLAY: dict[str, str] = {
+    "l1_l2": "L1/L2",
+    "l2_l3": "L2/L3",
+    "l3_l4": "L3/L4",
+    "l4_l5": "L4/L5",
+    "l5_s1": "L5/S1",
+}
+
+#: SeriesDescription values of an RSNA lumbar study, in this package's series order.
+SERIES_DESCRIPTIONS: tuple[str, ...] = ("Sagittal T1", "Sagittal T2/STIR", "Axial T2")
+
+#: The series each condition is usually read (and its point placed) on.
+SERIES_FOR_CONDITION: dict[str, str] = {
+    "spinal_canal_stenosis": "Sagittal T2/STIR",
+    "left_neural_foraminal_narrowing": "Sagittal T1",
+    "right_neural_foraminal_narrowing": "Sagittal T1",
+    "left_subarticular_stenosis": "Axial T2",
+    "right_subarticular_stenosis": "Axial T2",
+}
+
+#: train.csv columns after ``study_id``: condition-major, levels cranial to caudal.
+GRADE_COLUMNS: tuple[str, ...] = tuple(f"{c}_{lv}" for c in CONDITIONS for lv in LEVELS)
+
+#: Header of train.csv.
+TRAIN_CSV_COLUMNS: tuple[str, ...] = ("study_id", *GRADE_COLUMNS)
+
+#: Header of train_label_coordinates.csv.
+COORDINATE_COLUMNS: tuple[str, ...] = (
+    "study_id", "series_id", "instance_number", "condition", "level", "x", "y",
+)
+
+#: Header of train_series_descriptions.csv.
+SERIES_DESCRIPTION_COLUMNS: tuple[str, ...] = ("study_id", "series_id", "series_description")
+
+_CONDITION_FROM_ANY = {
+    **{c: c for c in CONDITIONS},
+    **{d.lower(): c for c, d in CONDITION_DISPLAY.items()},
+}
+_LEVEL_FROM_ANY = {
+    **{lv: lv for lv in LEVELS},
+    **{d.lower(): lv for lv, d in LEVEL_DISPLAY.items()},
+}
+_GRADE_FROM_ANY = {
+    **{g.lower(): g for g in GRADES},
+    **{k: g for g, k in GRADE_KEYS.items()},
+    "normal": "Normal/Mild",
+    "mild": "Normal/Mild",
+}
+
+
+def column_name(condition: str, level: str) -> str:
+    """The train.csv column of ``condition`` at ``level`` (either spelling accepted)."""
+    return f"{to_condition(condition)}_{to_level(level)}"
+
+
+def parse_column(column: str) -> tuple[str, str]:
+    """Split a train.csv column into ``(condition, level)``; ``ValueError`` if it is not one."""
+    for level in LEVELS:
+        if column.endswith("_" + level) and column[: -len(level) - 1] in CONDITIONS:
+            return column[: -len(level) - 1], level
+    raise ValueError(f"{column!r} is not a <condition>_<level> grade column")
+
+
+def to_condition(name: str) -> str:
+    """snake_case condition from either spelling (``'Left Subarticular Stenosis'`` too)."""
+    key = name.strip()
+    found = _CONDITION_FROM_ANY.get(key) or _CONDITION_FROM_ANY.get(key.lower())
+    if found is None:
+        raise ValueError(f"unknown condition {name!r}; expected one of {CONDITIONS}")
+    return found
+
+
+def to_level(name: str) -> str:
+    """snake_case level from either spelling (``'L4/L5'`` or ``'l4_l5'``)."""
+    key = name.strip().lower()
+    found = _LEVEL_FROM_ANY.get(key)
+    if found is None:
+        raise ValueError(f"unknown level {name!r}; expected one of {LEVELS}")
+    return found
+
+
+def normalize_grade(value: str | None) -> str | None:
+    """Canonical grade string, or ``None`` for an empty/missing cell.
+
+    Case and surrounding blanks are ignored; RSNA's submission keys (``normal_mild``) are
+    accepted. Anything else raises ``ValueError`` (a typo must not silently become a grade).
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text == "" or text.lower() in ("nan", "none", "null"):
+        return None
+    found = _GRADE_FROM_ANY.get(text.lower())
+    if found is None:
+        raise ValueError(f"unknown grade {value!r}; expected one of {GRADES}")
+    return found
+
+
+@dataclass(frozen=True)
+class LevelPoint:
+    """One row of train_label_coordinates.csv (names kept in snake_case here).
+
+    ``instance_number`` is the 1-based InstanceNumber of the slice in the series; ``x`` is
+    the column and ``y`` the row of the point in that slice, in pixels.
+    """
+
+    study_id: int
+    series_id: int
+    instance_number: int
+    condition: str
+    level: str
+    x: float
+    y: float
+
+
+def read_grades_csv(path: str | Path) -> dict[int, dict[str, str | None]]:
+    """Read a train.csv-shaped file: ``{study_id: {column: grade or None}}``.
+
+    Every one of the 25 :data:`GRADE_COLUMNS` is present in each study's dict; cells that
+    are empty, or columns the file lacks, map to ``None``.
+    """
+    out: dict[int, dict[str, str | None]] = {}
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            sid = (row.get("study_id") or "").strip()
+            if not sid:
+                continue
+            out[int(sid)] = {col: normalize_grade(row.get(col)) for col in GRADE_COLUMNS}
+    return out
+
+
+def write_grades_csv(
+    path: str | Path, grades: Mapping[int, Mapping[str, str | None]]
+) -> Path:
+    """Write ``{study_id: {column: grade}}`` as train.csv (missing grades as empty cells)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(TRAIN_CSV_COLUMNS)
+        for sid in sorted(grades):
+            row = grades[sid]
+            writer.writerow(
+                [sid, *(normalize_grade(row.get(col)) or "" for col in GRADE_COLUMNS)]
+            )
+    return path
+
+
+def read_coordinates_csv(path: str | Path) -> list[LevelPoint]:
+    """Read train_label_coordinates.csv rows; incomplete rows (no x/y) are skipped."""
+    points = []
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            try:
+                x, y = float(row["x"]), float(row["y"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            points.append(
+                LevelPoint(
+                    study_id=int(row["study_id"]),
+                    series_id=int(row["series_id"]),
+                    instance_number=int(float(row["instance_number"])),
+                    condition=to_condition(row["condition"]),
+                    level=to_level(row["level"]),
+                    x=x,
+                    y=y,
+                )
+            )
+    return points
+
+
+def write_coordinates_csv(path: str | Path, points: Iterable[LevelPoint]) -> Path:
+    """Write points as train_label_coordinates.csv (RSNA's display names for condition/level)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(COORDINATE_COLUMNS)
+        for p in points:
+            writer.writerow(
+                [
+                    p.study_id,
+                    p.series_id,
+                    p.instance_number,
+                    CONDITION_DISPLAY[to_condition(p.condition)],
+                    LEVEL_DISPLAY[to_level(p.level)],
+                    f"{p.x:.6f}",
+                    f"{p.y:.6f}",
+                ]
+            )
+    return path
+
+
+def read_series_descriptions_csv(path: str | Path) -> list[tuple[int, int, str]]:
+    """Read train_series_descriptions.csv as ``(study_id, series_id, description)`` rows."""
+    with open(path, newline="") as fh:
+        return [
+            (int(r["study_id"]), int(r["series_id"]), (r.get("series_description") or "").strip())
+            for r in csv.DictReader(fh)
+            if (r.get("study_id") or "").strip() and (r.get("series_id") or "").strip()
+        ]
+
+
+def write_series_descriptions_csv(
+    path: str | Path, rows: Iterable[tuple[int, int, str]]
+) -> Path:
+    """Write ``(study_id, series_id, description)`` rows as train_series_descriptions.csv."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(SERIES_DESCRIPTION_COLUMNS)
+        for row in rows:
+            writer.writerow(list(row))
+    return path

@@ -1,0 +1,78 @@
+"""RSNA naming constants and the three CSV readers/writers."""
+
+from __future__ import annotations
+
+import pytest
+
+from napari_atlas_annotate.spine_grades import (
+    CONDITIONS,
+    GRADE_COLUMNS,
+    LEVELS,
+    TRAIN_CSV_COLUMNS,
+    LevelPoint,
+    column_name,
+    normalize_grade,
+    parse_column,
+    read_coordinates_csv,
+    read_grades_csv,
+    read_series_descriptions_csv,
+    to_condition,
+    to_level,
+    write_coordinates_csv,
+    write_grades_csv,
+    write_series_descriptions_csv,
+)
+
+
+def test_columns_follow_rsna_order():
+    assert len(GRADE_COLUMNS) == 25
+    assert GRADE_COLUMNS[0] == "spinal_canal_stenosis_l1_l2"
+    assert GRADE_COLUMNS[5] == "left_neural_foraminal_narrowing_l1_l2"
+    assert GRADE_COLUMNS[-1] == "right_subarticular_stenosis_l5_s1"
+    assert TRAIN_CSV_COLUMNS[0] == "study_id"
+    for col in GRADE_COLUMNS:
+        assert column_name(*parse_column(col)) == col
+    with pytest.raises(ValueError):
+        parse_column("spinal_canal_stenosis_l6_s2")
+
+
+def test_display_names_both_ways():
+    assert to_condition("Left Neural Foraminal Narrowing") == "left_neural_foraminal_narrowing"
+    assert to_condition("spinal_canal_stenosis") == "spinal_canal_stenosis"
+    assert to_level("L5/S1") == "l5_s1" and to_level("l2_l3") == "l2_l3"
+    assert normalize_grade("SEVERE") == "Severe" and normalize_grade("normal_mild") == "Normal/Mild"
+    assert normalize_grade("nan") is None
+    with pytest.raises(ValueError):
+        normalize_grade("bad")
+    with pytest.raises(ValueError):
+        to_level("L6/S1")
+
+
+def test_grades_round_trip_and_missing_cells(tmp_path):
+    grades = {7: {c: "Moderate" for c in GRADE_COLUMNS}, 3: {GRADE_COLUMNS[0]: "Severe"}}
+    path = write_grades_csv(tmp_path / "train.csv", grades)
+    back = read_grades_csv(path)
+    assert list(back) == [3, 7]
+    assert back[7] == grades[7]
+    assert back[3][GRADE_COLUMNS[0]] == "Severe" and back[3][GRADE_COLUMNS[1]] is None
+    # a file with a missing column and empty cells reads as None, not a guess
+    (tmp_path / "partial.csv").write_text(
+        "study_id,spinal_canal_stenosis_l1_l2,spinal_canal_stenosis_l2_l3\n12,,Severe\n"
+    )
+    part = read_grades_csv(tmp_path / "partial.csv")
+    assert part[12]["spinal_canal_stenosis_l1_l2"] is None
+    assert part[12]["spinal_canal_stenosis_l2_l3"] == "Severe"
+    assert part[12]["right_subarticular_stenosis_l5_s1"] is None
+
+
+def test_coordinates_and_series_round_trip(tmp_path):
+    pts = [LevelPoint(1, 22, 8, c, lv, 10.5, 20.25) for c in CONDITIONS for lv in LEVELS]
+    path = write_coordinates_csv(tmp_path / "coords.csv", pts)
+    text = path.read_text().splitlines()
+    assert text[0] == "study_id,series_id,instance_number,condition,level,x,y"
+    assert ",Spinal Canal Stenosis,L1/L2," in text[1]
+    assert read_coordinates_csv(path) == pts
+    rows = [(1, 22, "Sagittal T1"), (1, 23, "Axial T2")]
+    assert read_series_descriptions_csv(
+        write_series_descriptions_csv(tmp_path / "s.csv", rows)
+    ) == rows
