@@ -54,6 +54,17 @@ def series_ids(case: Case, keep_identifiers: bool = False) -> dict[str, int]:
     return out
 
 
+def _series_aliases(case: Case, series: dict[str, int]) -> dict[str, int]:
+    """A point names its series by description, series selector or folder name (RSNA's
+    series_id): map each of those to the exported series_id."""
+    out: dict[str, int] = {}
+    for (key, number), ref in zip(series.items(), case.images, strict=True):
+        for alias in (ref.series, Path(ref.path).name, key):
+            if alias:
+                out.setdefault(str(alias), number)
+    return out
+
+
 class RsnaTables:
     """Rows of the three CSVs, filled case by case."""
 
@@ -73,8 +84,9 @@ class RsnaTables:
         }
         series = series_ids(case, self.keep_identifiers)
         self.series.extend((sid, num, desc) for desc, num in series.items())
+        lookup = _series_aliases(case, series)
         for (condition, level), point in sorted(sheet.points.items()):
-            num = series.get(point.series)
+            num = lookup.get(str(point.series))
             if num is None:
                 num = series_pseudonym(case.id, point.series)
             self.points.append(
