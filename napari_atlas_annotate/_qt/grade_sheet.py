@@ -1,0 +1,783 @@
+"""The lumbar grade sheet: 5 conditions x 5 levels, the study's series and the level points.
+
+A thin skin over :class:`~napari_atlas_annotate.grade_editing.GradeSession`, which restores
+the annotator's sheet (base version + logged edits), applies each change and logs it at
+once. The widget shows:
+
+- every series of the study as an image layer (Sagittal T2/STIR first and shown; a series
+  is displayed in its own plane: sagittal slices with head up and anterior left, axial
+  slices as a radiologist reads them);
+- the level points as one Points layer per series (a point is drawn on the slice it was
+  placed on, coloured by its cell's grade and labelled ``L4/L5 SCS``);
+- the sheet: rows are conditions, columns levels (RSNA names); a cell shows its grade and,
+  when the helper model proposed grades, the model's probabilities (Normal/Mild, Moderate,
+  Severe); a cell whose grade differs from the proposal is bold.
+
+Controls: a click on a cell cycles its grade (Normal/Mild -> Moderate -> Severe); with the
+sheet focused, keys 1/2/3 set Normal/Mild, Moderate or Severe, Space cycles, Delete clears
+and the arrow keys move. Selecting a cell shows the series and slice of its point. Dragging
+a point in the viewer moves it (logged once, when the mouse is released); with a cell
+selected that has no point, a point added in the viewer (Points layer, add mode) becomes
+that cell's point; deleting a point removes it. *Submit* stores the sheet as the
+annotator's corrected version.
+
+Errors (not a spine project, a missing series file, a point on a series the study lacks)
+are shown in the widget and as a napari notification; the viewer stays up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qtpy.QtCore import QEvent, QObject, QRectF, Qt
+from qtpy.QtGui import QColor, QFont, QPainter, QPen
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QStyle,
+    QStyledItemDelegate,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .._napari.layers import (
+    META_KEY,
+    display_axes,
+    image_layer_data,
+    layer_affine,
+    volume_from_layer,
+)
+from ..grade_editing import (
+    GradeSession,
+    index_to_point,
+    instance_numbers,
+    point_to_index,
+)
+from ..grade_sheet import LevelPoint
+from ..project import LabelVersion, Project, ProjectError
+from ..spine_grades import (
+    CONDITION_DISPLAY,
+    CONDITIONS,
+    GRADES,
+    LEVEL_DISPLAY,
+    LEVELS,
+    SERIES_FOR_CONDITION,
+)
+
+#: Errors the widget reports instead of raising (domain errors, bad files, I/O).
+REPORTED = (ProjectError, ValueError, OSError, KeyError, IndexError)
+
+#: Series shown first, in order of preference.
+PREFERRED_SERIES = ("Sagittal T2/STIR", "Sagittal T1")
+
+#: Cell background per grade (colour-blind-safe green / amber / red, muted for a dark UI).
+GRADE_COLORS: dict[str | None, str] = {
+    "Normal/Mild": "#2f7d4a",
+    "Moderate": "#d88a12",
+    "Severe": "#c0392b",
+    None: "#3b4048",
+}
+
+#: Short condition tags for point labels.
+CONDITION_TAGS = {
+    "spinal_canal_stenosis": "SCS",
+    "left_neural_foraminal_narrowing": "L-NFN",
+    "right_neural_foraminal_narrowing": "R-NFN",
+    "left_subarticular_stenosis": "L-SS",
+    "right_subarticular_stenosis": "R-SS",
+}
+
+_KEY_GRADES = {Qt.Key.Key_1: GRADES[0], Qt.Key.Key_2: GRADES[1], Qt.Key.Key_3: GRADES[2]}
+_CLEAR_KEYS = (Qt.Key.Key_Delete, Qt.Key.Key_Backspace, Qt.Key.Key_0)
+
+
+def _two_lines(text: str) -> str:
+    words = text.split()
+    if len(words) < 2:
+        return text
+    half = max(1, len(words) - 1) if len(words) <= 3 else len(words) // 2
+    return " ".join(words[:half]) + "\n" + " ".join(words[half:])
+
+
+@dataclass
+class _Series:
+    """One series of the open study as shown in the viewer."""
+
+    description: str
+    layer: Any  # napari Image layer
+    axes: tuple[int, ...]
+    affine: np.ndarray  # napari layer affine (data -> world)
+    numbers: list[int]  # InstanceNumber of each z slice
+    owned: bool  # added by this widget (removed when the case changes)
+    points: Any = None  # napari Points layer
+
+    def cells(self) -> list[tuple[str, str]]:
+        """The (condition, level) of each row of the Points layer ('' for unassigned)."""
+        if self.points is None:
+            return []
+        features = self.points.features
+        return list(zip(features["condition"], features["level"], strict=True))
+
+    def to_data(self, point: LevelPoint) -> np.ndarray:
+        """Points-layer data coordinate of a level point (transposed like the image)."""
+        return point_to_index(point, self.numbers)[list(self.axes)]
+
+    def to_point(self, data: np.ndarray) -> LevelPoint:
+        index = np.empty(3)
+        index[list(self.axes)] = np.asarray(data, float)
+        return index_to_point(self.description, index, self.numbers)
+
+    def slice_world_axis(self) -> int:
+        """World axis along which this series' slices are stacked."""
+        return int(list(self.axes).index(0))
+
+
+def cell_text(grade: str | None, probs: list[float] | None) -> str:
+    """A cell's text: ``'Moderate  (0.12/0.71/0.17)'`` (probabilities when proposed)."""
+    text = grade or "not graded"
+    if probs is not None:
+        text += "  (" + "/".join(f"{p:.2f}" for p in probs) + ")"
+    return text
+
+
+#: Item data role holding ``{grade, probs, changed}`` for :class:`_CellPainter`.
+CELL_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class _CellPainter(QStyledItemDelegate):
+    """Paints a cell: grade colour, grade name, and the model's probabilities as numbers
+    over a three-segment bar (Normal/Mild, Moderate, Severe); a white frame marks the
+    current cell, bold text a grade changed from the proposal."""
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        info = index.data(CELL_ROLE) or {}
+        grade, probs = info.get("grade"), info.get("probs")
+        rect = option.rect.adjusted(1, 1, -1, -1)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.fillRect(rect, QColor(GRADE_COLORS.get(grade, GRADE_COLORS[None])))
+        font = QFont(option.font)
+        font.setBold(bool(info.get("changed")))
+        painter.setFont(font)
+        painter.setPen(QColor("white"))
+        name = grade or "—"
+        if probs is None:
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, name)
+        else:
+            top = QRectF(rect.x(), rect.y(), rect.width(), rect.height() * 0.5)
+            painter.drawText(
+                top, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom, name
+            )
+            small = QFont(option.font)
+            small.setPointSizeF(max(6.0, small.pointSizeF() * 0.8))
+            painter.setFont(small)
+            painter.setPen(QColor(255, 255, 255, 220))
+            mid = QRectF(
+                rect.x(), rect.y() + rect.height() * 0.5, rect.width(), rect.height() * 0.28
+            )
+            painter.drawText(
+                mid, Qt.AlignmentFlag.AlignCenter, " ".join(f"{p:.2f}"[1:] for p in probs)
+            )
+            bar = QRectF(rect.x() + 6, rect.bottom() - 10, rect.width() - 12, 6)
+            painter.fillRect(bar, QColor(20, 22, 26))
+            x = bar.x()
+            for g, p in zip(GRADES, probs, strict=False):
+                w = bar.width() * float(p)
+                color = QColor(GRADE_COLORS[g]).lighter(135)
+                painter.fillRect(QRectF(x, bar.y() + 1, w, bar.height() - 2), color)
+                x += w
+        if option.state & QStyle.StateFlag.State_Selected:
+            pen = QPen(QColor("white"))
+            pen.setWidth(3)
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(rect.adjusted(1, 1, -2, -2))
+        painter.restore()
+
+
+class _SheetKeys(QObject):
+    """Keys 1/2/3, Space and Delete on the sheet (arrows stay with the table)."""
+
+    def __init__(self, widget: GradeSheetWidget) -> None:
+        super().__init__(widget)
+        self.widget = widget
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.KeyPress:
+            return self.widget._key(event.key())
+        return False
+
+
+class GradeSheetWidget(QWidget):
+    """Grade a lumbar study: the 5x5 sheet, its series and level points, Submit.
+
+    Parameters
+    ----------
+    viewer
+        The napari viewer.
+    project
+        A spine :class:`~napari_atlas_annotate.project.Project` (or its folder).
+    annotator
+        Whose sheet this is; every change is logged under this name.
+    """
+
+    def __init__(self, viewer: Any, project: Project | str | Path, annotator: str) -> None:
+        super().__init__()
+        self.viewer = viewer
+        self.project = project if isinstance(project, Project) else Project(project)
+        self.annotator = annotator
+        self.session: GradeSession | None = None
+        self.case_id: str | None = None
+        self.series: dict[str, _Series] = {}
+        self.last_error: str | None = None
+        self._updating = False  # set while the widget itself writes layers or the table
+        self._dragging = False
+        self._build()
+
+    # -- layout -------------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.title = QLabel("No case open.")
+        self.title.setWordWrap(True)
+        layout.addWidget(self.title)
+
+        self.table = QTableWidget(len(CONDITIONS), len(LEVELS))
+        self.table.setHorizontalHeaderLabels([LEVEL_DISPLAY[lv] for lv in LEVELS])
+        self.table.setVerticalHeaderLabels([_two_lines(CONDITION_DISPLAY[c]) for c in CONDITIONS])
+        for row, condition in enumerate(CONDITIONS):
+            self.table.verticalHeaderItem(row).setToolTip(CONDITION_DISPLAY[condition])
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setWordWrap(True)
+        self.table.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setDefaultAlignment(
+            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        )
+        self.table.setItemDelegate(_CellPainter(self.table))
+        self.table.setShowGrid(False)
+        self.table.setMinimumSize(460, 300)
+        self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.table.cellClicked.connect(self._cell_clicked)
+        self.table.currentCellChanged.connect(self._current_changed)
+        self._keys = _SheetKeys(self)
+        self.table.installEventFilter(self._keys)
+        layout.addWidget(self.table)
+
+        legend = QHBoxLayout()
+        for grade in GRADES:
+            chip = QLabel(f" {grade} ")
+            chip.setStyleSheet(
+                f"background:{GRADE_COLORS[grade]}; color:white; border-radius:3px; padding:1px;"
+            )
+            legend.addWidget(chip)
+        legend.addStretch(1)
+        self.progress = QLabel("")
+        legend.addWidget(self.progress)
+        layout.addLayout(legend)
+
+        hint = QLabel(
+            "Click a cell to cycle its grade; 1/2/3 set Normal/Mild, Moderate, Severe; "
+            "arrows move; Delete clears. Drag a point in the viewer to move it. "
+            "Probabilities (N/M/S) are the helper model's."
+        )
+        hint.setWordWrap(True)
+        hint.setStyleSheet("color:#9aa0a6; font-size:11px;")
+        layout.addWidget(hint)
+
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+
+        self.submit_button = QPushButton("Submit grades")
+        self.submit_button.setToolTip("Store this sheet as your corrected grade version.")
+        self.submit_button.clicked.connect(self._submit_clicked)
+        self.submit_button.setEnabled(False)
+        layout.addWidget(self.submit_button)
+
+    # -- messages -----------------------------------------------------------------------
+    def _error(self, message: str | BaseException) -> None:
+        self.last_error = str(message)
+        self.status.setText(f"<span style='color:#e05050'>{self.last_error}</span>")
+        try:
+            from napari.utils.notifications import show_error
+
+            show_error(self.last_error)
+        except Exception:  # notifications are a courtesy; the widget shows the message
+            pass
+
+    def _info(self, message: str) -> None:
+        self.status.setText(message)
+
+    # -- case ---------------------------------------------------------------------------
+    def load_case(self, case_id: str) -> bool:
+        """Open ``case_id``: its series, the annotator's restored sheet and its points.
+
+        Returns False (and shows why) when the case cannot be opened; the viewer and the
+        previous case are then left as they were.
+        """
+        try:
+            session = GradeSession.open(self.project, case_id, self.annotator)
+            loaded, missing = self._load_series(case_id)
+            if not loaded:
+                raise ProjectError(
+                    f"case {case_id}: none of its series could be loaded: " + "; ".join(missing)
+                )
+        except REPORTED as exc:
+            self._error(exc)
+            return False
+        self.close_case()
+        self.session, self.case_id = session, case_id
+        self._show_series(loaded)
+        unplaced = self._add_points()
+        self._fill_table()
+        self.submit_button.setEnabled(True)
+        self._update_title()
+        messages = []
+        if session.pending:
+            messages.append(f"{len(session.pending)} unsubmitted edit(s) restored.")
+        if missing:
+            messages.append("Not shown: " + "; ".join(missing))
+        if unplaced:
+            messages.append(unplaced)
+        if missing or unplaced:
+            self._error(" ".join(messages))
+        else:
+            self._info(" ".join(messages) or f"{case_id}: grade the 25 cells, then Submit.")
+        first = self._first_series()
+        if first is not None:
+            self._show(first)
+            self.viewer.reset_view()
+        self.table.setCurrentCell(-1, -1)
+        return True
+
+    def close_case(self) -> None:
+        """Remove this widget's layers of the open case from the viewer."""
+        for series in self.series.values():
+            for layer in (series.points, series.layer if series.owned else None):
+                if layer is not None and layer in self.viewer.layers:
+                    self.viewer.layers.remove(layer)
+        self.series = {}
+        self.session = self.case_id = None
+        self.submit_button.setEnabled(False)
+
+    def _existing_layer(self, path: Path, series_uid: str | None):
+        """An image layer of this series already in the viewer (e.g. from the annotator
+        dock), so the study is not shown twice."""
+        for layer in self.viewer.layers:
+            grid = layer.metadata.get(META_KEY) if hasattr(layer, "metadata") else None
+            if not grid or layer._type_string != "image":
+                continue
+            meta = grid.get("volume_metadata", {})
+            same_file = Path(str(meta.get("source", ""))).resolve() == path.resolve()
+            if same_file and (series_uid is None or meta.get("series_uid") == series_uid):
+                return layer
+        return None
+
+    def _load_series(self, case_id: str) -> tuple[list[_Series], list[str]]:
+        case = self.project.case(case_id)
+        loaded: list[_Series] = []
+        missing: list[str] = []
+        taken: set[str] = set()
+        for i, ref in enumerate(case.images):
+            layer = self._existing_layer(self.project.resolve(ref.path), ref.series)
+            try:
+                if layer is not None:
+                    volume = volume_from_layer(layer)
+                else:
+                    volume = self.project.load_image(case_id, i)
+            except REPORTED as exc:
+                missing.append(f"{ref.description or ref.path}: {exc}")
+                continue
+            name = ref.description or str(volume.metadata.get("series_description") or "")
+            name = name or f"series {i + 1}"
+            while name in taken:
+                name = f"{name} ({i + 1})"
+            taken.add(name)
+            axes = display_axes(volume.affine)
+            owned = layer is None
+            if owned:
+                data, kwargs, _ = image_layer_data(volume, name=f"{case_id} {name}")
+                layer = (data, kwargs)
+            loaded.append(
+                _Series(
+                    name,
+                    layer,
+                    axes,
+                    layer_affine(volume.affine, axes),
+                    instance_numbers(volume),
+                    owned,
+                )
+            )
+        order = {d: k for k, d in enumerate(PREFERRED_SERIES)}
+        loaded.sort(key=lambda s: order.get(s.description, len(order)))
+        return loaded, missing
+
+    def _show_series(self, loaded: list[_Series]) -> None:
+        self._updating = True
+        try:
+            for series in loaded:
+                if series.owned:
+                    data, kwargs = series.layer
+                    series.layer = self.viewer.add_image(data, **kwargs)
+                self.series[series.description] = series
+        finally:
+            self._updating = False
+
+    def _first_series(self) -> _Series | None:
+        return next(iter(self.series.values()), None)
+
+    # -- points -------------------------------------------------------------------------
+    def _add_points(self) -> str:
+        """One Points layer per series; returns a message about points not shown."""
+        sheet = self.session.sheet
+        elsewhere: list[str] = []
+        per_series: dict[str, list[tuple[str, str]]] = {d: [] for d in self.series}
+        for cell in sheet.cells():
+            point = sheet.points.get(cell)
+            if point is None:
+                continue
+            if point.series not in self.series:
+                elsewhere.append(f"{CONDITION_TAGS[cell[0]]} {LEVEL_DISPLAY[cell[1]]}")
+                continue
+            per_series[point.series].append(cell)
+        bad: list[str] = []
+        self._updating = True
+        try:
+            for description, series in self.series.items():
+                cells = []
+                data = []
+                for cell in per_series[description]:
+                    try:
+                        data.append(series.to_data(sheet.points[cell]))
+                        cells.append(cell)
+                    except ValueError as exc:
+                        bad.append(str(exc))
+                series.points = self._make_points_layer(series, np.reshape(data, (-1, 3)), cells)
+        finally:
+            self._updating = False
+        parts = []
+        if elsewhere:
+            parts.append(
+                f"{len(elsewhere)} point(s) are on series this study does not have "
+                f"({', '.join(elsewhere)}); they are kept but not shown."
+            )
+        parts.extend(bad)
+        return " ".join(parts)
+
+    def _make_points_layer(self, series: _Series, data: np.ndarray, cells):
+        features = {
+            "condition": [c for c, _ in cells],
+            "level": [lv for _, lv in cells],
+            "label": [f"{LEVEL_DISPLAY[lv]} {CONDITION_TAGS[c]}" for c, lv in cells],
+        }
+        layer = self.viewer.add_points(
+            data,
+            ndim=3,
+            affine=series.affine,
+            name=f"{self.case_id} {series.description} points",
+            features=features,
+            feature_defaults={"condition": "", "level": "", "label": ""},
+            face_color=[self._point_color(cell) for cell in cells] or "white",
+            border_color="white",
+            border_width=0.12,
+            size=4.5,
+            text={
+                "string": "{label}",
+                "color": "white",
+                "size": 9,
+                "anchor": "upper_left",
+                "translation": self._label_offset(series),
+            },
+            units=("mm", "mm", "mm"),
+            visible=False,
+        )
+        layer.events.data.connect(lambda event, s=series: self._points_changed(s, event))
+        layer.mouse_drag_callbacks.append(self._drag_then_sync(series))
+        return layer
+
+    @staticmethod
+    def _label_offset(series: _Series) -> list[float]:
+        """Data offset that puts a point's label to its right on screen."""
+        slice_axis = series.slice_world_axis()
+        horizontal = [a for a in range(3) if a != slice_axis][-1]
+        offset = [0.0, 0.0, 0.0]
+        offset[horizontal] = 3.0 * float(np.sign(series.affine[horizontal, horizontal]) or 1.0)
+        return offset
+
+    def _point_color(self, cell) -> str:
+        return GRADE_COLORS[self.session.sheet.grades.get(cell)]
+
+    def _drag_then_sync(self, series: _Series):
+        def callback(layer, event):
+            self._dragging = True
+            try:
+                yield
+                while event.type == "mouse_move":
+                    yield
+            finally:
+                self._dragging = False
+            self._sync_points(series)
+
+        return callback
+
+    def _points_changed(self, series: _Series, event) -> None:
+        action = str(getattr(event, "action", ""))
+        if self._updating or self._dragging or action not in ("added", "removed", "changed"):
+            return
+        self._sync_points(series)
+
+    def _sync_points(self, series: _Series) -> None:
+        """Log every difference between a series' Points layer and the sheet."""
+        if self._updating or self.session is None or series.points is None:
+            return
+        layer, session = series.points, self.session
+        try:
+            conditions = list(layer.features["condition"])
+            levels = list(layer.features["level"])
+            present: dict[tuple[str, str], LevelPoint] = {}
+            new_rows = []
+            for row, (condition, level) in enumerate(zip(conditions, levels, strict=True)):
+                if not condition:
+                    new_rows.append(row)
+                    continue
+                present[(condition, level)] = series.to_point(layer.data[row])
+            for cell, point in present.items():
+                session.set_point(*cell, point)
+            for cell, point in list(session.sheet.points.items()):
+                if point.series == series.description and cell not in present:
+                    session.set_point(*cell, None)
+            if new_rows:
+                self._assign_new_points(series, new_rows, present)
+        except REPORTED as exc:
+            self._error(exc)
+        self._refresh_progress()
+
+    def _assign_new_points(self, series: _Series, rows: list[int], present) -> None:
+        """A point added in the viewer becomes the selected cell's point, if it has none."""
+        layer, session = series.points, self.session
+        cell = self._selected_cell()
+        keep = None
+        if cell is not None and cell not in session.sheet.points and cell not in present:
+            keep = rows[-1]
+            session.set_point(*cell, series.to_point(layer.data[keep]))
+        drop = [r for r in rows if r != keep]
+        self._updating = True
+        try:
+            if keep is not None:
+                features = layer.features.copy()
+                features.loc[keep, "condition"] = cell[0]
+                features.loc[keep, "level"] = cell[1]
+                features.loc[keep, "label"] = f"{LEVEL_DISPLAY[cell[1]]} {CONDITION_TAGS[cell[0]]}"
+                layer.features = features
+            if drop:
+                layer.selected_data = set(drop)
+                layer.remove_selected()
+        finally:
+            self._updating = False
+        self._recolor_points(series)
+        if keep is None:
+            self._error(
+                "Select a cell without a point first, then add its point (the point added "
+                "was removed)."
+            )
+        else:
+            self._info(f"Point placed for {CONDITION_DISPLAY[cell[0]]} {LEVEL_DISPLAY[cell[1]]}.")
+
+    # -- table --------------------------------------------------------------------------
+    def _fill_table(self) -> None:
+        self._updating = True
+        try:
+            for row, condition in enumerate(CONDITIONS):
+                for col, level in enumerate(LEVELS):
+                    self._render_cell(row, col, condition, level)
+        finally:
+            self._updating = False
+        self._refresh_progress()
+
+    def _render_cell(self, row: int, col: int, condition: str, level: str) -> None:
+        session = self.session
+        grade = session.sheet.grades.get((condition, level))
+        probs = session.probabilities(condition, level)
+        proposed = session.proposal.grades.get((condition, level)) if session.proposal else None
+        changed = session.proposal is not None and grade != proposed
+        item = self.table.item(row, col)
+        if item is None:
+            item = QTableWidgetItem()
+            self.table.setItem(row, col, item)
+        item.setText(cell_text(grade, probs))
+        item.setData(CELL_ROLE, {"grade": grade, "probs": probs, "changed": changed})
+        tip = f"{CONDITION_DISPLAY[condition]} {LEVEL_DISPLAY[level]}: {grade or 'not graded'}"
+        if probs is not None:
+            tip += "\nmodel: " + ", ".join(
+                f"{g} {p:.2f}" for g, p in zip(GRADES, probs, strict=False)
+            )
+        if changed:
+            tip += f"\nchanged from the proposal ({proposed or 'not graded'})"
+        point = session.sheet.points.get((condition, level))
+        if point is not None:
+            tip += (
+                f"\npoint: {point.series}, instance {point.instance}, "
+                f"x {point.x:.1f}, y {point.y:.1f}"
+            )
+        item.setToolTip(tip)
+
+    def _refresh_cell(self, condition: str, level: str) -> None:
+        self._render_cell(CONDITIONS.index(condition), LEVELS.index(level), condition, level)
+        for series in self.series.values():
+            if (condition, level) in series.cells():
+                self._recolor_points(series)
+        self._refresh_progress()
+
+    def _recolor_points(self, series: _Series) -> None:
+        cells = series.cells()
+        if not cells:
+            return
+        self._updating = True
+        try:
+            series.points.face_color = [
+                self._point_color(cell) if cell[0] else "white" for cell in cells
+            ]
+        finally:
+            self._updating = False
+
+    def _refresh_progress(self) -> None:
+        if self.session is None:
+            self.progress.setText("")
+            return
+        sheet = self.session.sheet
+        graded = sum(sheet.grades.get(cell) is not None for cell in sheet.cells())
+        text = f"{graded}/25 graded · {len(sheet.points)} points"
+        if self.session.proposal is not None:
+            changed = sum(
+                sheet.grades.get(cell) != self.session.proposal.grades.get(cell)
+                for cell in sheet.cells()
+            )
+            text += f" · {changed} changed"
+        self.progress.setText(text)
+
+    def _update_title(self) -> None:
+        base = self.session.base
+        if base is None:
+            source = "no proposal (empty sheet)"
+        elif base.kind == "proposal":
+            source = f"proposal v{base.id}" + (
+                f" (model {base.model_version})" if base.model_version else ""
+            )
+        else:
+            source = f"{base.kind} v{base.id}" + (f" by {base.annotator}" if base.annotator else "")
+        self.title.setText(f"<b>{self.case_id}</b> · {self.annotator} · base: {source}")
+
+    def _selected_cell(self) -> tuple[str, str] | None:
+        row, col = self.table.currentRow(), self.table.currentColumn()
+        if row < 0 or col < 0:
+            return None
+        return CONDITIONS[row], LEVELS[col]
+
+    def _cell_clicked(self, row: int, col: int) -> None:
+        if self.session is None:
+            return
+        self._apply(lambda c, lv: self.session.cycle_grade(c, lv), CONDITIONS[row], LEVELS[col])
+
+    def _current_changed(self, row: int, col: int, *_) -> None:
+        if self._updating or self.session is None or row < 0 or col < 0:
+            return
+        self.go_to(CONDITIONS[row], LEVELS[col])
+
+    def _key(self, key) -> bool:
+        cell = self._selected_cell()
+        if self.session is None or cell is None:
+            return False
+        if key in _KEY_GRADES:
+            grade = _KEY_GRADES[key]
+            self._apply(lambda c, lv: self.session.set_grade(c, lv, grade), *cell)
+            return True
+        if key == Qt.Key.Key_Space:
+            self._apply(lambda c, lv: self.session.cycle_grade(c, lv), *cell)
+            return True
+        if key in _CLEAR_KEYS:
+            self._apply(lambda c, lv: self.session.set_grade(c, lv, None), *cell)
+            return True
+        return False
+
+    def _apply(self, change, condition: str, level: str) -> None:
+        try:
+            change(condition, level)
+        except REPORTED as exc:
+            self._error(exc)
+            return
+        self._refresh_cell(condition, level)
+
+    # -- navigation ---------------------------------------------------------------------
+    def _show(self, series: _Series, world_point: np.ndarray | None = None) -> None:
+        """Show ``series`` (and its points) alone, in its own plane."""
+        for other in self.series.values():
+            other.layer.visible = other is series
+            if other.points is not None:
+                other.points.visible = other is series
+        slice_axis = series.slice_world_axis()
+        order = (slice_axis, *[a for a in range(3) if a != slice_axis])
+        self.viewer.dims.order = order
+        camera = self.viewer.scene.camera if hasattr(self.viewer, "scene") else self.viewer.camera
+        camera.orientation2d = ("up" if order[1] == 0 else "down", "right")
+        if world_point is None:
+            centre = (np.array(series.layer.data.shape) - 1) / 2
+            world_point = series.layer.data_to_world(centre)
+        self.viewer.dims.set_point(slice_axis, float(world_point[slice_axis]))
+        self.viewer.layers.selection.active = series.layer
+
+    def go_to(self, condition: str, level: str) -> None:
+        """Show the series and slice of a cell's point (or the series it is read on)."""
+        point = self.session.sheet.points.get((condition, level)) if self.session else None
+        series = self.series.get(point.series) if point is not None else None
+        if series is None:
+            series = self.series.get(SERIES_FOR_CONDITION[condition]) or self._first_series()
+            if series is None:
+                return
+            self._show(series)
+            return
+        world = series.points.data_to_world(series.to_data(point))
+        self._show(series, np.asarray(world))
+        cells = series.cells()
+        if (condition, level) in cells:
+            layer = series.points
+            layer.selected_data = {cells.index((condition, level))}
+            self.viewer.layers.selection.active = layer
+            layer.mode = "select"
+
+    # -- submit -------------------------------------------------------------------------
+    def submit(self) -> LabelVersion:
+        """Store the sheet as the annotator's corrected grades version.
+
+        Raises
+        ------
+        ProjectError
+            When no case is open.
+        """
+        if self.session is None:
+            raise ProjectError("open a case first.")
+        for series in self.series.values():
+            self._sync_points(series)  # a drag still in flight counts
+        version = self.session.submit()
+        self._update_title()
+        missing = 25 - sum(g is not None for g in self.session.sheet.grades.values())
+        note = f" ({missing} cell(s) not graded)" if missing else ""
+        self._info(f"{self.case_id}: submitted as version {version.id}{note}.")
+        return version
+
+    def _submit_clicked(self) -> None:
+        try:
+            self.submit()
+        except REPORTED as exc:
+            self._error(exc)

@@ -1,0 +1,250 @@
+"""The grade sheet dock in a real napari viewer (Qt, under Xvfb): a phantom lumbar study
+added to a spine project like ``atlas-annotate add`` does, a model proposal with
+probabilities and points, then clicks, keys, a point drag, submit and a crash-restore."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from napari.utils._test_utils import read_only_mouse_event
+from napari.utils.interactions import (
+    mouse_move_callbacks,
+    mouse_press_callbacks,
+    mouse_release_callbacks,
+)
+from qtpy.QtCore import Qt
+
+from napari_atlas_annotate._napari.layers import DISPLAY_FROM_RAS
+from napari_atlas_annotate._qt.grade_sheet import GradeSheetWidget
+from napari_atlas_annotate.grade_editing import (
+    GRADE_TOOL,
+    POINT_TOOL,
+    replay_grades,
+    working_sheet,
+)
+from napari_atlas_annotate.grade_sheet import GradeSheet, LevelPoint
+from napari_atlas_annotate.io import load_volume
+from napari_atlas_annotate.io.dicom_writer import write_dicom_series
+from napari_atlas_annotate.phantoms.spine import make_spine_phantom
+from napari_atlas_annotate.project import ImageRef, Project
+from napari_atlas_annotate.project.sources import cases_from_path
+from napari_atlas_annotate.spine_grades import CONDITIONS, GRADES, LEVELS, column_name
+
+pytestmark = [
+    pytest.mark.qt,
+    pytest.mark.filterwarnings("ignore:Non-orthogonal slicing:UserWarning"),
+]
+
+ANNOTATOR = "dr_lee"
+
+
+@dataclass
+class SpineProject:
+    folder: Path
+    case_id: str
+    study: Path
+    proposal: GradeSheet
+    proposal_id: int
+
+
+def _write_study(root: Path, seed: int) -> Path:
+    """A phantom lumbar study as three DICOM series under one study folder."""
+    case = make_spine_phantom(seed)
+    study = root / "images" / f"study{seed}"
+    for k, (description, volume) in enumerate(case.series.items()):
+        write_dicom_series(
+            volume,
+            study / f"series{k + 1}",
+            series_description=description,
+            series_number=k + 1,
+            uid_seed=f"grade-sheet-test-{seed}",
+        )
+    return study
+
+
+def _proposal(seed: int) -> GradeSheet:
+    """A helper model's proposal: grades with probabilities, points at the phantom's truth."""
+    case = make_spine_phantom(seed)
+    rng = np.random.default_rng(seed)
+    description = {sid: d for d, sid in case.series_ids.items()}
+    sheet = GradeSheet()
+    for condition, level in GradeSheet.cells():
+        logits = rng.normal(0, 1, 3)
+        logits[GRADES.index(case.grades[column_name(condition, level)])] += 2.0
+        probs = np.exp(logits) / np.exp(logits).sum()
+        sheet.set_grade(condition, level, GRADES[int(np.argmax(probs))])
+        sheet.probabilities[(condition, level)] = [round(float(p), 4) for p in probs]
+    for p in case.points:
+        sheet.points[(p.condition, p.level)] = LevelPoint(
+            description[p.series_id], p.instance_number, p.x, p.y
+        )
+    return sheet
+
+
+@pytest.fixture
+def spine_project(tmp_path) -> SpineProject:
+    study = _write_study(tmp_path, seed=3)
+    project = Project.create(tmp_path / "project", task="spine")
+    [case] = cases_from_path(study, "spine")  # what 'atlas-annotate add' does
+    project.add_case(case.id, case.images, truth=case.truth, source=case.source)
+    proposal = _proposal(seed=3)
+    version = project.save_grades_version(
+        case.id, proposal, kind="proposal", model_version="grader-test"
+    )
+    project.close()
+    return SpineProject(tmp_path / "project", case.id, study, proposal, version.id)
+
+
+def _cell_center(widget: GradeSheetWidget, row: int, col: int):
+    item = widget.table.item(row, col)
+    return widget.table.visualItemRect(item).center()
+
+
+def _drag(viewer, layer, start_world, end_world) -> None:
+    """Press on a point, move, release: what a mouse drag in select mode sends."""
+    displayed = list(viewer.dims.displayed)
+    common = {"dims_displayed": displayed, "view_direction": None, "modifiers": []}
+    mouse_press_callbacks(
+        layer, read_only_mouse_event(type="mouse_press", position=start_world, **common)
+    )
+    middle = (np.asarray(start_world) + np.asarray(end_world)) / 2
+    for position in (middle, end_world):
+        mouse_move_callbacks(
+            layer,
+            read_only_mouse_event(type="mouse_move", is_dragging=True, position=position, **common),
+        )
+    mouse_release_callbacks(
+        layer, read_only_mouse_event(type="mouse_release", position=end_world, **common)
+    )
+
+
+def test_grade_sheet_edit_submit_and_restore(make_napari_viewer, qtbot, spine_project):
+    viewer = make_napari_viewer()
+    widget = GradeSheetWidget(viewer, spine_project.folder, ANNOTATOR)
+    viewer.window.add_dock_widget(widget, area="right")
+    case_id = spine_project.case_id
+    assert widget.load_case(case_id), widget.last_error
+
+    # the study's three series; Sagittal T2/STIR shown first and active
+    images = [layer for layer in viewer.layers if layer._type_string == "image"]
+    assert len(images) == 3
+    shown = [layer for layer in images if layer.visible]
+    assert [layer.name for layer in shown] == [f"{case_id} Sagittal T2/STIR"]
+    assert viewer.layers.selection.active is shown[0]
+
+    # each point sits on its series' voxel (instance - 1, y, x), in patient mm
+    volumes = {
+        d: load_volume(spine_project.study, series=d)
+        for d in ("Sagittal T1", "Sagittal T2/STIR", "Axial T2")
+    }
+    for (condition, level), point in spine_project.proposal.points.items():
+        series = widget.series[point.series]
+        row = series.cells().index((condition, level))
+        ras = volumes[point.series].index_to_world(np.array([point.instance - 1, point.y, point.x]))
+        expected = (DISPLAY_FROM_RAS @ np.append(ras, 1.0))[:3]
+        world = series.points.data_to_world(series.points.data[row])
+        np.testing.assert_allclose(world, expected, atol=1e-6)
+
+    # the sheet shows grades and the proposal's probabilities
+    item = widget.table.item(0, 3)
+    probs = spine_project.proposal.probabilities[(CONDITIONS[0], LEVELS[3])]
+    assert f"({probs[0]:.2f}/{probs[1]:.2f}/{probs[2]:.2f})" in item.text()
+    assert item.text().startswith(spine_project.proposal.grade(CONDITIONS[0], LEVELS[3]))
+
+    # a click cycles the clicked cell's grade
+    cell = (CONDITIONS[0], LEVELS[3])
+    before = widget.session.sheet.grade(*cell)
+    qtbot.mouseClick(
+        widget.table.viewport(), Qt.MouseButton.LeftButton, pos=_cell_center(widget, 0, 3)
+    )
+    after_click = GRADES[(GRADES.index(before) + 1) % 3]
+    assert widget.session.sheet.grade(*cell) == after_click
+    assert widget.table.item(0, 3).text().startswith(after_click)
+
+    # keys: 3 = Severe on the current cell, arrows move, 1 = Normal/Mild
+    widget.table.setFocus()
+    qtbot.keyClick(widget.table, Qt.Key.Key_3)
+    qtbot.keyClick(widget.table, Qt.Key.Key_Down)
+    qtbot.keyClick(widget.table, Qt.Key.Key_1)
+    qtbot.keyClick(widget.table, Qt.Key.Key_Right)
+    qtbot.keyClick(widget.table, Qt.Key.Key_2)
+    sheet = widget.session.sheet
+    assert sheet.grade(CONDITIONS[0], LEVELS[3]) == "Severe"
+    assert sheet.grade(CONDITIONS[1], LEVELS[3]) == "Normal/Mild"
+    assert sheet.grade(CONDITIONS[1], LEVELS[4]) == "Moderate"
+
+    # selecting the canal L2/L3 cell shows its point; dragging it moves its LevelPoint
+    widget.table.setCurrentCell(0, 1)
+    canal = (CONDITIONS[0], LEVELS[1])
+    old_point = sheet.points[canal]
+    series = widget.series[old_point.series]
+    assert series.layer.visible and series.points.visible
+    layer = series.points
+    assert layer.mode == "select"
+    row = series.cells().index(canal)
+    start = np.asarray(layer.data_to_world(layer.data[row]))
+    end = start + np.array([6.0, 4.0, 0.0])  # 6 mm up (S), 4 mm posterior (P)
+    n_before = len(widget.session.pending)
+    _drag(viewer, layer, start, end)
+    new_point = widget.session.sheet.points[canal]
+    assert len(widget.session.pending) == n_before + 1  # one drag, one logged event
+    assert new_point.instance == old_point.instance and new_point != old_point
+    moved_ras = volumes[old_point.series].index_to_world(
+        np.array([new_point.instance - 1, new_point.y, new_point.x])
+    )
+    np.testing.assert_allclose((DISPLAY_FROM_RAS @ np.append(moved_ras, 1))[:3], end, atol=1e-6)
+
+    # submit stores exactly what replaying the logged events onto the base gives
+    version = widget.submit()
+    project = widget.project
+    stored = project.read_grades(version)
+    assert stored == widget.session.sheet
+    assert version.kind == "corrected" and version.parent_id == spine_project.proposal_id
+    events = project.events(case_id, ANNOTATOR)
+    assert [e.tool for e in events].count(POINT_TOOL) == 1
+    assert [e.tool for e in events].count(GRADE_TOOL) == 4
+    assert version.last_event_id == events[-1].id
+    base = working_sheet(spine_project.proposal)
+    assert replay_grades(base, events) == stored
+    assert project.audit_trail(case_id)[-1]["action"] == "submit"
+
+    # unsubmitted edits survive a crash: a fresh widget on a fresh connection restores them
+    qtbot.mouseClick(
+        widget.table.viewport(), Qt.MouseButton.LeftButton, pos=_cell_center(widget, 4, 0)
+    )
+    expected = GradeSheet.from_json(widget.session.sheet.to_json())
+    widget.close_case()
+    restored = GradeSheetWidget(viewer, Project(spine_project.folder), ANNOTATOR)
+    assert restored.load_case(case_id), restored.last_error
+    assert restored.session.sheet == expected
+    assert restored.session.base.id == version.id
+    assert "1 unsubmitted edit(s) restored" in restored.status.text()
+
+
+def test_grade_sheet_reports_problems_and_stays_up(make_napari_viewer, spine_project, tmp_path):
+    viewer = make_napari_viewer()
+
+    # an organ project is refused with a message
+    organs = Project.create(tmp_path / "organs", task="organs")
+    organs.add_case("ct1", [ImageRef(str(tmp_path / "ct.nii.gz"))])
+    widget = GradeSheetWidget(viewer, organs, ANNOTATOR)
+    assert not widget.load_case("ct1")
+    assert "spine projects" in widget.status.text() and len(viewer.layers) == 0
+    with pytest.raises(Exception, match="open a case first"):
+        widget.submit()
+
+    # a deleted series: the others are shown, the sheet still works, the gap is named
+    shutil.rmtree(spine_project.study / "series3")  # Axial T2
+    widget = GradeSheetWidget(viewer, spine_project.folder, ANNOTATOR)
+    assert not widget.load_case("no-such-case")
+    assert "no case" in widget.last_error
+    assert widget.load_case(spine_project.case_id)
+    assert sorted(widget.series) == ["Sagittal T1", "Sagittal T2/STIR"]
+    assert "Axial T2" in widget.status.text()
+    assert "not shown" in widget.status.text()
+    widget._cell_clicked(3, 0)
+    assert widget.submit().kind == "corrected"
