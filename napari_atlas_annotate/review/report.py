@@ -196,6 +196,32 @@ def _mask_sections(reviews: Sequence[CaseReview], class_names: list[str]) -> str
                 if h is not None:
                     hd.setdefault(name, []).append(h)
                 dv.setdefault(name, []).append(abs(m.volume_diff_ml[name][pair]))
+    by_pair: dict[str, dict[str, list[float]]] = {}
+    for r in reviews:
+        m = r.masks
+        for name in m.classes:
+            if not any(v > 0 for v in m.volume_ml[name].values()):
+                continue
+            for pair, d in m.dice[name].items():
+                entry = by_pair.setdefault(pair, {"dice": [], "hd": [], "cases": []})
+                entry["dice"].append(d)
+                entry["cases"].append(r.case_id)
+                if m.hd95[name][pair] is not None:
+                    entry["hd"].append(m.hd95[name][pair])
+    pair_rows = "".join(
+        f"<tr><td class='l'>{html.escape(pair)}</td><td>{len(set(e['cases']))}</td>"
+        f"<td style='background:{_dice_color(float(np.median(e['dice'])))}'>"
+        f"{np.median(e['dice']):.3f}</td>"
+        f"<td>{100.0 * np.mean(np.asarray(e['dice']) < 0.8):.0f} %</td>"
+        f"<td>{_fmt(float(np.median(e['hd'])) if e['hd'] else None, 1)}</td></tr>"
+        for pair, e in sorted(by_pair.items())
+    )
+    pair_table = (
+        "<table><tr><th class='l'>annotator pair</th><th>cases</th><th>median Dice</th>"
+        "<th>class-cases with Dice &lt; 0.8</th><th>median HD95 (mm)</th></tr>"
+        + pair_rows
+        + "</table>"
+    )
     palette = class_colors(class_names)
     colors = {n: _rgb(palette[i]) for i, n in enumerate(class_names, start=1)}
     rows = []
@@ -228,6 +254,11 @@ def _mask_sections(reviews: Sequence[CaseReview], class_names: list[str]) -> str
         "&Delta;V: volume difference between the pair in millilitres. Inter-radiologist Dice "
         "above 0.9 is typical for most abdominal organs (0.85 gallbladder, 0.81 pancreas)."
         "</p>" + table + "</section>"
+        "<section><h2>Agreement per annotator pair</h2><p class='note'>Over every class "
+        "either annotator labelled, in every case both annotated: a pair that stands out "
+        "points at one annotator's habits rather than at hard cases.</p>"
+        + pair_table
+        + "</section>"
     )
 
 
