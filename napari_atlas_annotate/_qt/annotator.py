@@ -95,6 +95,8 @@ class AnnotatorDock(QWidget):
         self.labels_layer = None
         self.hook: LabelsEditHook | None = None
         self.grade_sheet = None
+        self._grade_sheet_missing = False
+        self._extra_layers: list = []
         self.last_error: str | None = None
         self._build()
         if project is not None:
@@ -309,10 +311,10 @@ class AnnotatorDock(QWidget):
         for layer in (self.labels_layer, self.image_layer):
             if layer is not None and layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
-        for layer in getattr(self, "_extra_layers", []):
+        for layer in self._extra_layers:
             if layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
-        self._extra_layers: list = []
+        self._extra_layers = []
         self.hook = self.labels_layer = self.image_layer = None
         self.case_id = self.base = None
 
@@ -328,9 +330,11 @@ class AnnotatorDock(QWidget):
         if project is None:
             self._error("open a project first.")
             return False
+        if project.task == "spine" and self._grade_sheet_widget() is not None:
+            return self._load_spine_case(case_id)
         try:
             volume = project.load_image(case_id)
-            if project.task == "spine":
+            if project.task == "spine":  # no grade sheet widget: show the series at least
                 extra = [
                     project.load_image(case_id, i)
                     for i in range(1, len(project.case(case_id).images))
@@ -364,7 +368,8 @@ class AnnotatorDock(QWidget):
         if project.task == "spine":
             for d, kw, _ in extra_data:
                 self._extra_layers.append(self.viewer.add_image(d, **kw, visible=False))
-            self._load_grade_sheet(case_id)
+            self.grade_box.setVisible(True)
+            self._info(f"{case_id}: shown without a grade sheet (widget not available).")
         else:
             self._show_labels(case_id, label_data, labels, base, pending)
         self.refresh_cases()
@@ -394,24 +399,36 @@ class AnnotatorDock(QWidget):
         restored = f", {len(pending)} unsubmitted edits restored" if pending else ""
         self._info(f"{case_id}: {source}{restored}. State: {self._state(case_id)}.")
 
-    def _load_grade_sheet(self, case_id: str) -> None:
-        if self.grade_sheet is None:
+    def _grade_sheet_widget(self):
+        """The embedded spine grade sheet, made on first use; None when not available."""
+        if self.grade_sheet is None and not self._grade_sheet_missing:
             try:
                 from .grade_sheet import GradeSheetWidget
             except ImportError:
+                self._grade_sheet_missing = True
                 self.grade_layout.addWidget(
                     QLabel("The grade sheet widget is not available in this build.")
                 )
-                self.grade_box.setVisible(True)
-                return
+                return None
             self.grade_sheet = GradeSheetWidget(self.viewer, self.project, self.annotator)
             self.grade_layout.addWidget(self.grade_sheet)
+        return self.grade_sheet
+
+    def _load_spine_case(self, case_id: str) -> bool:
+        """The grade sheet shows the study's series and the annotator's restored sheet."""
         self.grade_box.setVisible(True)
         try:
-            self.grade_sheet.load_case(case_id)
+            ok = self.grade_sheet.load_case(case_id)
         except REPORTED as exc:
             self._error(exc)
-        self._info(f"{case_id}: grade the 25 cells, then Submit.")
+            return False
+        if not ok:
+            self.last_error = f"case {case_id} could not be opened (see the grade sheet)."
+            return False
+        self.close_case()
+        self.case_id = case_id
+        self.refresh_cases()
+        return True
 
     # -- class and brush ----------------------------------------------------------------
     def select_class(self, value: int) -> None:
@@ -547,6 +564,8 @@ class AnnotatorDock(QWidget):
                 if self.grade_sheet is None:
                     raise ProjectError("the grade sheet widget is not available.")
                 version = self.grade_sheet.submit()
+                if version is None:
+                    return None  # the grade sheet said why
             else:
                 self.hook.flush()
                 labels = np.array(self.hook.current_labels(), copy=True)

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import sys
+import types
 
 import numpy as np
 import pytest
+from qtpy.QtWidgets import QWidget
 
 from napari_atlas_annotate.corrections import (
     fill_between_slices,
@@ -203,3 +206,55 @@ def test_submit_without_case_is_reported(make_napari_viewer):
     dock = annotator.make_annotator_dock(viewer)
     assert dock.submit() is None and "open a case" in dock.last_error
     assert dock.fill_between_slices() is None
+
+
+def _spine_project(tmp_path) -> Project:
+    from napari_atlas_annotate.project import ImageRef
+
+    path = tmp_path / "t2.nii.gz"
+    save_nifti(Volume(np.arange(4 * 16 * 16, dtype=np.int16).reshape(4, 16, 16), np.eye(4)), path)
+    project = Project.create(tmp_path / "spine", task="spine")
+    project.add_case("study1", [ImageRef(str(path), "Sagittal T2/STIR")])
+    return project
+
+
+class _StubGradeSheet(QWidget):
+    """Stands in for the grade sheet widget (owned and tested elsewhere): records calls."""
+
+    def __init__(self, viewer, project, annotator):
+        super().__init__()
+        self.project, self.annotator, self.calls = project, annotator, []
+
+    def load_case(self, case_id):
+        self.calls.append(("load_case", case_id))
+        self.case_id = case_id
+        return True
+
+    def submit(self):
+        self.calls.append(("submit", self.case_id))
+        return types.SimpleNamespace(id=7, content="grades")
+
+
+def test_spine_project_embeds_the_grade_sheet(make_napari_viewer, tmp_path, monkeypatch):
+    stub = types.ModuleType("napari_atlas_annotate._qt.grade_sheet")
+    stub.GradeSheetWidget = _StubGradeSheet
+    monkeypatch.setitem(sys.modules, "napari_atlas_annotate._qt.grade_sheet", stub)
+    project = _spine_project(tmp_path)
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, project.folder, "alice")
+    assert dock.case_id == "study1", dock.last_error
+    assert isinstance(dock.grade_sheet, _StubGradeSheet) and dock.grade_sheet.annotator == "alice"
+    assert dock.labels_layer is None and not dock.organ_box.isVisibleTo(dock)
+    assert dock.grade_box.isVisibleTo(dock)
+    assert dock.submit().id == 7
+    assert dock.grade_sheet.calls == [("load_case", "study1"), ("submit", "study1")]
+
+
+def test_spine_project_without_grade_sheet_says_so(make_napari_viewer, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "napari_atlas_annotate._qt.grade_sheet", None)
+    project = _spine_project(tmp_path)
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, project.folder, "alice")
+    assert dock.case_id == "study1" and dock.image_layer in viewer.layers
+    assert dock.grade_box.isVisibleTo(dock) and dock.grade_sheet is None
+    assert dock.submit() is None and "grade sheet" in dock.last_error
