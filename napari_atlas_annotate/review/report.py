@@ -340,14 +340,13 @@ def _disputed_section(reviews: Sequence[CaseReview], top_n: int) -> str:
             f"<td class='l'>{html.escape(', '.join(r.annotators))}</td>"
             f"<td>{r.disagreement:.3f}</td><td class='l'>{detail}</td></tr>"
         )
-    score = (
-        "1 &minus; min Dice"
-        if reviews and reviews[0].masks is not None
-        else ("1 &minus; min kappa")
-    )
+    if reviews and reviews[0].masks is not None:
+        score = "1 &minus; min Dice over the classes someone labelled and annotator pairs"
+    else:
+        score = "1 &minus; min overall weighted kappa over annotator pairs"
     return (
         f"<section><h2>Most disputed cases</h2><p class='note'>Ranked by disagreement "
-        f"({score}, over classes someone labelled and annotator pairs).</p>"
+        f"({score}).</p>"
         + disputed_bars_svg(reviews, top_n)
         + "<table><tr><th>#</th><th class='l'>case</th><th class='l'>annotators</th>"
         "<th>disagreement</th><th class='l'>worst</th></tr>" + "".join(rows) + "</table>"
