@@ -119,6 +119,12 @@ class _Series:
     numbers: list[int]  # InstanceNumber of each z slice
     owned: bool  # added by this widget (removed when the case changes)
     points: Any = None  # napari Points layer
+    aliases: frozenset[str] = frozenset()  # other names points may use for this series
+
+    def names(self, point: LevelPoint) -> bool:
+        """Whether ``point.series`` names this series (description, SeriesInstanceUID,
+        series number or folder name: RSNA's files name series by ``series_id``)."""
+        return point.series == self.description or point.series in self.aliases
 
     def cells(self) -> list[tuple[str, str]]:
         """The (condition, level) of each row of the Points layer ('' for unassigned)."""
@@ -131,10 +137,11 @@ class _Series:
         """Points-layer data coordinate of a level point (transposed like the image)."""
         return point_to_index(point, self.numbers)[list(self.axes)]
 
-    def to_point(self, data: np.ndarray) -> LevelPoint:
+    def to_point(self, data: np.ndarray, name: str | None = None) -> LevelPoint:
+        """Level point at a Points-layer data coordinate (series called ``name``)."""
         index = np.empty(3)
         index[list(self.axes)] = np.asarray(data, float)
-        return index_to_point(self.description, index, self.numbers)
+        return index_to_point(name or self.description, index, self.numbers)
 
     def slice_world_axis(self) -> int:
         """World axis along which this series' slices are stacked."""
@@ -410,6 +417,11 @@ class GradeSheetWidget(QWidget):
             if owned:
                 data, kwargs, _ = image_layer_data(volume, name=f"{case_id} {name}")
                 layer = (data, kwargs)
+            meta = volume.metadata
+            aliases = {ref.description, ref.series, Path(ref.path).name}
+            aliases |= {meta.get("series_uid"), meta.get("series_description")}
+            if meta.get("series_number") is not None:
+                aliases.add(str(meta["series_number"]))
             loaded.append(
                 _Series(
                     name,
@@ -418,6 +430,7 @@ class GradeSheetWidget(QWidget):
                     layer_affine(volume.affine, axes),
                     instance_numbers(volume),
                     owned,
+                    aliases=frozenset(str(a) for a in aliases if a),
                 )
             )
         order = {d: k for k, d in enumerate(PREFERRED_SERIES)}
@@ -435,6 +448,12 @@ class GradeSheetWidget(QWidget):
         finally:
             self._updating = False
 
+    def _series_of(self, point: LevelPoint) -> _Series | None:
+        """The open series a point is on (by description first, then other names)."""
+        if point.series in self.series:
+            return self.series[point.series]
+        return next((s for s in self.series.values() if s.names(point)), None)
+
     def _first_series(self) -> _Series | None:
         return next(iter(self.series.values()), None)
 
@@ -448,10 +467,11 @@ class GradeSheetWidget(QWidget):
             point = sheet.points.get(cell)
             if point is None:
                 continue
-            if point.series not in self.series:
+            series = self._series_of(point)
+            if series is None:
                 elsewhere.append(f"{CONDITION_TAGS[cell[0]]} {LEVEL_DISPLAY[cell[1]]}")
                 continue
-            per_series[point.series].append(cell)
+            per_series[series.description].append(cell)
         bad: list[str] = []
         self._updating = True
         try:
@@ -552,11 +572,13 @@ class GradeSheetWidget(QWidget):
                 if not condition:
                     new_rows.append(row)
                     continue
-                present[(condition, level)] = series.to_point(layer.data[row])
+                old = session.sheet.points.get((condition, level))
+                name = old.series if old is not None else None
+                present[(condition, level)] = series.to_point(layer.data[row], name)
             for cell, point in present.items():
                 session.set_point(*cell, point)
             for cell, point in list(session.sheet.points.items()):
-                if point.series == series.description and cell not in present:
+                if self._series_of(point) is series and cell not in present:
                     session.set_point(*cell, None)
             if new_rows:
                 self._assign_new_points(series, new_rows, present)
@@ -740,7 +762,7 @@ class GradeSheetWidget(QWidget):
     def go_to(self, condition: str, level: str) -> None:
         """Show the series and slice of a cell's point (or the series it is read on)."""
         point = self.session.sheet.points.get((condition, level)) if self.session else None
-        series = self.series.get(point.series) if point is not None else None
+        series = self._series_of(point) if point is not None else None
         if series is None:
             series = self.series.get(SERIES_FOR_CONDITION[condition]) or self._first_series()
             if series is None:

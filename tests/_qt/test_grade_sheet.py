@@ -1,9 +1,11 @@
 """The grade sheet dock in a real napari viewer (Qt, under Xvfb): a phantom lumbar study
-added to a spine project like ``atlas-annotate add`` does, a model proposal with
-probabilities and points, then clicks, keys, a point drag, submit and a crash-restore."""
+(``write_phantoms``) added to a spine project like ``atlas-annotate add`` does, a model
+proposal with probabilities and points; then clicks, keys, a point drag, submit and a
+restore after a crash."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +28,13 @@ from napari_atlas_annotate.grade_editing import (
     replay_grades,
     working_sheet,
 )
-from napari_atlas_annotate.grade_sheet import GradeSheet, LevelPoint
+from napari_atlas_annotate.grade_sheet import GradeSheet
 from napari_atlas_annotate.io import load_volume
-from napari_atlas_annotate.io.dicom_writer import write_dicom_series
-from napari_atlas_annotate.phantoms.spine import make_spine_phantom
+from napari_atlas_annotate.phantoms import write_phantoms
 from napari_atlas_annotate.project import ImageRef, Project
+from napari_atlas_annotate.project.importing import read_grade_sheet
 from napari_atlas_annotate.project.sources import cases_from_path
-from napari_atlas_annotate.spine_grades import CONDITIONS, GRADES, LEVELS, column_name
+from napari_atlas_annotate.spine_grades import CONDITIONS, GRADES, LEVELS
 
 pytestmark = [
     pytest.mark.qt,
@@ -46,57 +48,49 @@ ANNOTATOR = "dr_lee"
 class SpineProject:
     folder: Path
     case_id: str
-    study: Path
+    series_folders: dict[str, Path]
     proposal: GradeSheet
     proposal_id: int
 
 
-def _write_study(root: Path, seed: int) -> Path:
-    """A phantom lumbar study as three DICOM series under one study folder."""
-    case = make_spine_phantom(seed)
-    study = root / "images" / f"study{seed}"
-    for k, (description, volume) in enumerate(case.series.items()):
-        write_dicom_series(
-            volume,
-            study / f"series{k + 1}",
-            series_description=description,
-            series_number=k + 1,
-            uid_seed=f"grade-sheet-test-{seed}",
-        )
-    return study
-
-
-def _proposal(seed: int) -> GradeSheet:
-    """A helper model's proposal: grades with probabilities, points at the phantom's truth."""
-    case = make_spine_phantom(seed)
-    rng = np.random.default_rng(seed)
-    description = {sid: d for d, sid in case.series_ids.items()}
-    sheet = GradeSheet()
-    for condition, level in GradeSheet.cells():
+def _proposal(manifest: Path, entry: dict) -> GradeSheet:
+    """A helper model's proposal: the study's RSNA CSVs read like 'atlas-annotate import'
+    does (points name their series by RSNA series_id), plus probabilities leaning on the
+    true grade, so the proposal is right most of the time."""
+    root = manifest.parent
+    sheet = read_grade_sheet(root / entry["grades"], entry["study_id"], root / entry["points"])
+    rng = np.random.default_rng(entry["study_id"] % 2**32)
+    for cell in GradeSheet.cells():
         logits = rng.normal(0, 1, 3)
-        logits[GRADES.index(case.grades[column_name(condition, level)])] += 2.0
+        logits[GRADES.index(sheet.grades[cell])] += 2.0
         probs = np.exp(logits) / np.exp(logits).sum()
-        sheet.set_grade(condition, level, GRADES[int(np.argmax(probs))])
-        sheet.probabilities[(condition, level)] = [round(float(p), 4) for p in probs]
-    for p in case.points:
-        sheet.points[(p.condition, p.level)] = LevelPoint(
-            description[p.series_id], p.instance_number, p.x, p.y
-        )
+        sheet.grades[cell] = GRADES[int(np.argmax(probs))]
+        sheet.probabilities[cell] = [round(float(p), 4) for p in probs]
     return sheet
 
 
 @pytest.fixture
 def spine_project(tmp_path) -> SpineProject:
-    study = _write_study(tmp_path, seed=3)
+    manifest = write_phantoms(tmp_path / "phantoms", 0, 1, 7, "dicom")
     project = Project.create(tmp_path / "project", task="spine")
-    [case] = cases_from_path(study, "spine")  # what 'atlas-annotate add' does
+    [case] = cases_from_path(manifest, "spine")  # what 'atlas-annotate add' does
     project.add_case(case.id, case.images, truth=case.truth, source=case.source)
-    proposal = _proposal(seed=3)
+    [entry] = json.loads(manifest.read_text())["cases"]
+    proposal = _proposal(manifest, entry)
     version = project.save_grades_version(
         case.id, proposal, kind="proposal", model_version="grader-test"
     )
     project.close()
-    return SpineProject(tmp_path / "project", case.id, study, proposal, version.id)
+    folders = {im.description: Path(im.path) for im in case.images}
+    return SpineProject(tmp_path / "project", case.id, folders, proposal, version.id)
+
+
+def _other_grade(grade: str | None) -> str:
+    return GRADES[0] if grade is None else GRADES[(GRADES.index(grade) + 1) % 3]
+
+
+def _grade_key(grade: str) -> Qt.Key:
+    return Qt.Key(Qt.Key.Key_1.value + GRADES.index(grade))
 
 
 def _cell_center(widget: GradeSheetWidget, row: int, col: int):
@@ -137,14 +131,15 @@ def test_grade_sheet_edit_submit_and_restore(make_napari_viewer, qtbot, spine_pr
     assert viewer.layers.selection.active is shown[0]
 
     # each point sits on its series' voxel (instance - 1, y, x), in patient mm
-    volumes = {
-        d: load_volume(spine_project.study, series=d)
-        for d in ("Sagittal T1", "Sagittal T2/STIR", "Axial T2")
-    }
+    volumes = {d: load_volume(path) for d, path in spine_project.series_folders.items()}
+    assert len(spine_project.proposal.points) == 25
     for (condition, level), point in spine_project.proposal.points.items():
-        series = widget.series[point.series]
+        series = widget._series_of(point)
+        assert point.series == str(volumes[series.description].metadata["series_number"])
         row = series.cells().index((condition, level))
-        ras = volumes[point.series].index_to_world(np.array([point.instance - 1, point.y, point.x]))
+        ras = volumes[series.description].index_to_world(
+            np.array([point.instance - 1, point.y, point.x])
+        )
         expected = (DISPLAY_FROM_RAS @ np.append(ras, 1.0))[:3]
         world = series.points.data_to_world(series.points.data[row])
         np.testing.assert_allclose(world, expected, atol=1e-6)
@@ -165,23 +160,27 @@ def test_grade_sheet_edit_submit_and_restore(make_napari_viewer, qtbot, spine_pr
     assert widget.session.sheet.grade(*cell) == after_click
     assert widget.table.item(0, 3).text().startswith(after_click)
 
-    # keys: 3 = Severe on the current cell, arrows move, 1 = Normal/Mild
+    # keys 1/2/3 set a grade on the current cell, arrows move (each change logged)
     widget.table.setFocus()
-    qtbot.keyClick(widget.table, Qt.Key.Key_3)
-    qtbot.keyClick(widget.table, Qt.Key.Key_Down)
-    qtbot.keyClick(widget.table, Qt.Key.Key_1)
-    qtbot.keyClick(widget.table, Qt.Key.Key_Right)
-    qtbot.keyClick(widget.table, Qt.Key.Key_2)
     sheet = widget.session.sheet
-    assert sheet.grade(CONDITIONS[0], LEVELS[3]) == "Severe"
-    assert sheet.grade(CONDITIONS[1], LEVELS[3]) == "Normal/Mild"
-    assert sheet.grade(CONDITIONS[1], LEVELS[4]) == "Moderate"
+    expected = {cell: _other_grade(after_click)}
+    qtbot.keyClick(widget.table, _grade_key(expected[cell]))
+    qtbot.keyClick(widget.table, Qt.Key.Key_Down)
+    below = (CONDITIONS[1], LEVELS[3])
+    expected[below] = _other_grade(sheet.grade(*below))
+    qtbot.keyClick(widget.table, _grade_key(expected[below]))
+    qtbot.keyClick(widget.table, Qt.Key.Key_Right)
+    right = (CONDITIONS[1], LEVELS[4])
+    expected[right] = _other_grade(sheet.grade(*right))
+    qtbot.keyClick(widget.table, _grade_key(expected[right]))
+    assert {c: sheet.grade(*c) for c in expected} == expected
+    assert widget.table.currentRow() == 1 and widget.table.currentColumn() == 4
 
     # selecting the canal L2/L3 cell shows its point; dragging it moves its LevelPoint
     widget.table.setCurrentCell(0, 1)
     canal = (CONDITIONS[0], LEVELS[1])
     old_point = sheet.points[canal]
-    series = widget.series[old_point.series]
+    series = widget._series_of(old_point)
     assert series.layer.visible and series.points.visible
     layer = series.points
     assert layer.mode == "select"
@@ -193,7 +192,8 @@ def test_grade_sheet_edit_submit_and_restore(make_napari_viewer, qtbot, spine_pr
     new_point = widget.session.sheet.points[canal]
     assert len(widget.session.pending) == n_before + 1  # one drag, one logged event
     assert new_point.instance == old_point.instance and new_point != old_point
-    moved_ras = volumes[old_point.series].index_to_world(
+    assert new_point.series == old_point.series  # the sheet keeps naming series its way
+    moved_ras = volumes[series.description].index_to_world(
         np.array([new_point.instance - 1, new_point.y, new_point.x])
     )
     np.testing.assert_allclose((DISPLAY_FROM_RAS @ np.append(moved_ras, 1))[:3], end, atol=1e-6)
@@ -206,7 +206,7 @@ def test_grade_sheet_edit_submit_and_restore(make_napari_viewer, qtbot, spine_pr
     assert version.kind == "corrected" and version.parent_id == spine_project.proposal_id
     events = project.events(case_id, ANNOTATOR)
     assert [e.tool for e in events].count(POINT_TOOL) == 1
-    assert [e.tool for e in events].count(GRADE_TOOL) == 4
+    assert [e.tool for e in events].count(GRADE_TOOL) == 4  # one click, three keys
     assert version.last_event_id == events[-1].id
     base = working_sheet(spine_project.proposal)
     assert replay_grades(base, events) == stored
@@ -238,7 +238,7 @@ def test_grade_sheet_reports_problems_and_stays_up(make_napari_viewer, spine_pro
         widget.submit()
 
     # a deleted series: the others are shown, the sheet still works, the gap is named
-    shutil.rmtree(spine_project.study / "series3")  # Axial T2
+    shutil.rmtree(spine_project.series_folders["Axial T2"])
     widget = GradeSheetWidget(viewer, spine_project.folder, ANNOTATOR)
     assert not widget.load_case("no-such-case")
     assert "no case" in widget.last_error
