@@ -485,7 +485,7 @@ def _render_hu(tissue, mean, amp, spacing, kernel_mm, noise_sd, rng) -> np.ndarr
         hu[z] += mean[t]
     # partial volume: each voxel averages its footprint plus the scanner's blur
     sigma = [float(np.sqrt(0.4**2 + (kernel_mm / s) ** 2)) for s in spacing]
-    hu = ndimage.gaussian_filter(hu, sigma, output=np.float32, mode="nearest")
+    hu = ndimage.gaussian_filter(hu, sigma, output=np.float32, mode="nearest", truncate=3.0)
     noise_sigma = [0.4, *[float(np.clip(0.9 / s + 0.4, 0.5, 1.5)) for s in spacing[1:]]]
     hu += correlated_noise(rng, shape, noise_sigma, noise_sd)
     return hu

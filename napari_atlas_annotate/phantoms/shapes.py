@@ -197,21 +197,37 @@ def smooth_noise(
 ) -> np.ndarray:
     """A smooth random field (float32, about unit standard deviation) of ``shape``.
 
-    Drawn on a coarse grid of ``cells`` nodes per axis and interpolated linearly, so the
-    cost is a single pass over the output.
+    Drawn on a coarse grid of ``cells`` nodes per axis and interpolated linearly one axis
+    at a time (the last, largest step slice by slice), so the cost is about two passes
+    over the output and no full-size temporaries.
     """
     cells = [max(2, int(c)) for c in cells]
     coarse = rng.standard_normal(cells).astype(np.float32)
     coarse = ndimage.gaussian_filter(coarse, 0.7, mode="wrap")
     coarse /= max(float(coarse.std()), 1e-6)
-    zoom = [s / c for s, c in zip(shape, cells, strict=True)]
-    out = ndimage.zoom(coarse, zoom, order=1, mode="nearest", grid_mode=True)
-    if out.shape != tuple(shape):  # zoom rounds sizes; pad/crop to the exact shape
-        fixed = np.empty(tuple(shape), np.float32)
-        idx = tuple(np.minimum(np.arange(s), o - 1) for s, o in zip(shape, out.shape, strict=True))
-        fixed[...] = out[np.ix_(*idx)]
-        out = fixed
+    small = _lerp_axis(_lerp_axis(coarse, shape[2], 2), shape[1], 1)
+    i0, i1, t = _lerp_weights(cells[0], shape[0])
+    out = np.empty(tuple(shape), np.float32)
+    for z in range(shape[0]):
+        np.multiply(small[i0[z]], np.float32(1 - t[z]), out=out[z])
+        out[z] += small[i1[z]] * np.float32(t[z])
     return out
+
+
+def _lerp_weights(n_in: int, n_out: int):
+    """Neighbour indices and weights of linear interpolation from n_in to n_out cells."""
+    pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+    i0 = np.floor(pos).astype(int)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    return i0, i1, (pos - i0).astype(np.float32)
+
+
+def _lerp_axis(a: np.ndarray, n_out: int, axis: int) -> np.ndarray:
+    i0, i1, t = _lerp_weights(a.shape[axis], n_out)
+    shape = [1] * a.ndim
+    shape[axis] = n_out
+    t = t.reshape(shape)
+    return np.take(a, i0, axis=axis) * (1 - t) + np.take(a, i1, axis=axis) * t
 
 
 def gaussian_kernel_energy(sigma: float, truncate: float = 4.0) -> float:
@@ -234,8 +250,8 @@ def correlated_noise(
     output is rescaled analytically (no extra pass) so its standard deviation is ``sd``.
     """
     white = rng.standard_normal(tuple(shape), dtype=np.float32)
-    out = ndimage.gaussian_filter(white, sigma=list(sigma_vox), mode="reflect")
+    out = ndimage.gaussian_filter(white, sigma=list(sigma_vox), mode="reflect", truncate=3.0)
     del white
-    gain = float(np.prod([gaussian_kernel_energy(s) for s in sigma_vox]))
+    gain = float(np.prod([gaussian_kernel_energy(s, truncate=3.0) for s in sigma_vox]))
     out *= np.float32(sd / np.sqrt(gain))
     return out
