@@ -164,7 +164,7 @@ def make_ct_phantom(
     Examples
     --------
     >>> image, label, info = make_ct_phantom(0, shape=(24, 48, 48))
-    >>> image.array.dtype, label.array.max() <= 9, image.orientation
+    >>> image.array.dtype, int(label.array.max()) <= 9, image.orientation
     (dtype('int16'), True, ('S', 'P', 'L'))
     """
     shape = tuple(int(s) for s in shape)
