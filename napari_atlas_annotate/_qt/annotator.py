@@ -33,7 +33,7 @@ is changed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qtpy.QtCore import Qt, QTimer
@@ -64,6 +64,9 @@ from ..corrections import (
 from ..project import LabelVersion, Project, ProjectError
 from .class_list import ClassList
 from .edit_recorder import LabelsEditHook
+
+if TYPE_CHECKING:
+    import napari.viewer
 
 #: Errors the dock reports instead of raising (domain errors, bad files, I/O).
 REPORTED = (ProjectError, ValueError, OSError, KeyError, IndexError)
@@ -601,9 +604,13 @@ def _select_key(dock: AnnotatorDock, value: int):
     return select
 
 
-def make_annotator_dock(viewer: Any) -> AnnotatorDock:
-    """npe2 widget factory: the dock for the current viewer, with its open form."""
-    return AnnotatorDock(viewer)
+def make_annotator_dock(napari_viewer: napari.viewer.Viewer) -> AnnotatorDock:
+    """npe2 widget factory: the dock for the current viewer, with its open form.
+
+    napari passes the viewer to a parameter named ``napari_viewer``; the project folder
+    and annotator name are asked for in the dock's own form.
+    """
+    return AnnotatorDock(napari_viewer)
 
 
 def add_annotator_dock(
