@@ -56,7 +56,7 @@ def select_versions(project: Project, status: str) -> tuple[list[Selection], lis
     content = "grades" if project.task == "spine" else "mask"
     chosen, skipped = [], []
     for case in project.cases():
-        version = project.latest_version(case.id, kinds=("final",), content=content)
+        version = project.current_final(case.id, content)
         if version is None and status == "corrected":
             version = project.latest_version(case.id, kinds=("corrected",), content=content)
         if version is None:

@@ -523,10 +523,22 @@ class Project:
         self.record_audit(case_id, annotator, "submit", version=version.id)
         return version
 
+    def current_final(self, case_id: str, content: str | None = None) -> LabelVersion | None:
+        """Latest final version, unless a lead withdrew it with a 'reopen' audit record."""
+        final = self.latest_version(case_id, kinds=("final",), content=content)
+        if final is None:
+            return None
+        withdrawn = self._db.execute(
+            "SELECT 1 FROM audit WHERE case_id = ? AND action = 'reopen'"
+            " AND json_extract(detail, '$.final_version') = ?",
+            (case_id, final.id),
+        ).fetchone()
+        return None if withdrawn else final
+
     # -- status ---------------------------------------------------------------------
     def case_state(self, case_id: str, annotator: str) -> str:
         content = "grades" if self.task == "spine" else "mask"
-        if self.latest_version(case_id, kinds=("final",), content=content):
+        if self.current_final(case_id, content):
             return "final"
         own = self.latest_version(
             case_id, annotator=annotator, kinds=("corrected",), content=content
@@ -560,7 +572,7 @@ class Project:
                     "id": case.id,
                     "uncertainty": case.uncertainty,
                     "proposals": len(self.versions(case.id, kinds=("proposal",))),
-                    "final": bool(self.versions(case.id, kinds=("final",))),
+                    "final": self.current_final(case.id) is not None,
                     "annotators": entry,
                 }
             )

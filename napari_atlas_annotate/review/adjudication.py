@@ -53,13 +53,7 @@ PAINTED = "painted"
 
 def current_final(project: Project, case_id: str) -> LabelVersion | None:
     """The case's latest ``final`` version, or ``None`` if none or it was reopened."""
-    final = project.latest_version(case_id, kinds=("final",), content=task_content(project))
-    if final is None:
-        return None
-    for record in project.audit_trail(case_id):
-        if record["action"] == "reopen" and record["detail"].get("final_version") == final.id:
-            return None
-    return final
+    return project.current_final(case_id, task_content(project))
 
 
 def _check_sources(case_id: str, decisions: Mapping[str, str], allowed: set[str], what: str):
