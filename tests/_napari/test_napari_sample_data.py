@@ -16,6 +16,14 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def discovered_plugins():
+    """napari discovers plugins when a Qt viewer starts; a bare ViewerModel needs this."""
+    from npe2 import PluginManager
+
+    PluginManager.instance().discover()
+
+
 def test_ct_abdomen_phantom_sample():
     from napari_atlas_annotate.phantoms import CLASSES
 
