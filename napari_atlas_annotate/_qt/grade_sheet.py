@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from qtpy.QtCore import QEvent, QObject, QRectF, Qt
 from qtpy.QtGui import QColor, QFont, QPainter, QPen
 from qtpy.QtWidgets import (
@@ -95,6 +96,9 @@ CONDITION_TAGS = {
     "left_subarticular_stenosis": "L-SS",
     "right_subarticular_stenosis": "R-SS",
 }
+
+#: Features of a point added in the viewer, before it is given a cell.
+_NEW_POINT = {"condition": "", "level": "", "label": ""}
 
 _KEY_GRADES = {Qt.Key.Key_1: GRADES[0], Qt.Key.Key_2: GRADES[1], Qt.Key.Key_3: GRADES[2]}
 _CLEAR_KEYS = (Qt.Key.Key_Delete, Qt.Key.Key_Backspace, Qt.Key.Key_0)
@@ -346,8 +350,14 @@ class GradeSheetWidget(QWidget):
             return False
         self.close_case()
         self.session, self.case_id = session, case_id
-        self._show_series(loaded)
-        unplaced = self._add_points()
+        try:
+            self._show_series(loaded)
+            unplaced = self._add_points()
+        except REPORTED as exc:  # never leave half a case in the viewer
+            self.close_case()
+            self._fill_table()
+            self._error(f"case {case_id}: could not be shown: {exc}")
+            return False
         self._fill_table()
         self.submit_button.setEnabled(True)
         self._update_title()
@@ -497,18 +507,23 @@ class GradeSheetWidget(QWidget):
         return " ".join(parts)
 
     def _make_points_layer(self, series: _Series, data: np.ndarray, cells):
-        features = {
-            "condition": [c for c, _ in cells],
-            "level": [lv for _, lv in cells],
-            "label": [f"{LEVEL_DISPLAY[lv]} {CONDITION_TAGS[c]}" for c, lv in cells],
-        }
+        # object columns: an empty layer must still accept text defaults for added points
+        features = pd.DataFrame(
+            {
+                "condition": pd.Series([c for c, _ in cells], dtype=object),
+                "level": pd.Series([lv for _, lv in cells], dtype=object),
+                "label": pd.Series(
+                    [f"{LEVEL_DISPLAY[lv]} {CONDITION_TAGS[c]}" for c, lv in cells], dtype=object
+                ),
+            }
+        )
         layer = self.viewer.add_points(
             data,
             ndim=3,
             affine=series.affine,
             name=f"{self.case_id} {series.description} points",
             features=features,
-            feature_defaults={"condition": "", "level": "", "label": ""},
+            feature_defaults=_NEW_POINT,
             face_color=[self._point_color(cell) for cell in cells] or "white",
             border_color="white",
             border_width=0.12,
@@ -569,8 +584,8 @@ class GradeSheetWidget(QWidget):
             present: dict[tuple[str, str], LevelPoint] = {}
             new_rows = []
             for row, (condition, level) in enumerate(zip(conditions, levels, strict=True)):
-                if not condition:
-                    new_rows.append(row)
+                if not condition or (condition, level) in present:
+                    new_rows.append(row)  # added in the viewer (or a copy of a point)
                     continue
                 old = session.sheet.points.get((condition, level))
                 name = old.series if old is not None else None
@@ -603,6 +618,7 @@ class GradeSheetWidget(QWidget):
                 features.loc[keep, "level"] = cell[1]
                 features.loc[keep, "label"] = f"{LEVEL_DISPLAY[cell[1]]} {CONDITION_TAGS[cell[0]]}"
                 layer.features = features
+                layer.feature_defaults = _NEW_POINT  # setting features resets the defaults
             if drop:
                 layer.selected_data = set(drop)
                 layer.remove_selected()
@@ -619,6 +635,11 @@ class GradeSheetWidget(QWidget):
 
     # -- table --------------------------------------------------------------------------
     def _fill_table(self) -> None:
+        if self.session is None:
+            self.table.clearContents()
+            self.title.setText("No case open.")
+            self._refresh_progress()
+            return
         self._updating = True
         try:
             for row, condition in enumerate(CONDITIONS):

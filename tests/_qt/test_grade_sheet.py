@@ -248,3 +248,39 @@ def test_grade_sheet_reports_problems_and_stays_up(make_napari_viewer, spine_pro
     assert "not shown" in widget.status.text()
     widget._cell_clicked(3, 0)
     assert widget.submit().kind == "corrected"
+
+
+def test_points_placed_and_removed_in_the_viewer(make_napari_viewer, spine_project):
+    """A case with no proposal yet: empty Points layers; a point added in the viewer
+    becomes the selected cell's point, deleting it removes it, and both are logged."""
+    project = Project(spine_project.folder)
+    case = project.case(spine_project.case_id)
+    project.add_case("unlabelled", case.images)
+    viewer = make_napari_viewer()
+    widget = GradeSheetWidget(viewer, project, ANNOTATOR)
+    assert widget.load_case("unlabelled"), widget.last_error
+    assert widget.session.base is None and widget.session.sheet.points == {}
+    canal_l45 = (CONDITIONS[0], LEVELS[3])
+    widget.table.setCurrentCell(0, 3)  # canal is read on the mid-sagittal T2
+    series = widget.series["Sagittal T2/STIR"]
+    layer = series.points
+    assert layer.visible and len(layer.data) == 0
+
+    zyx = np.array([7.0, 60.5, 70.25])  # slice 8 (InstanceNumber 8), row 60.5, column 70.25
+    target = zyx[list(series.axes)]  # the layer holds the image's transposed index
+    layer.add(target)
+    point = widget.session.sheet.points[canal_l45]
+    assert (point.series, point.instance, point.x, point.y) == ("Sagittal T2/STIR", 8, 70.25, 60.5)
+    assert list(layer.features["condition"]) == [CONDITIONS[0]]
+
+    # a second point for a cell that has one is refused, and the sheet is unchanged
+    layer.add(target + [0, 5, 5])
+    assert len(layer.data) == 1 and "Select a cell without a point" in widget.status.text()
+
+    layer.selected_data = {0}
+    layer.remove_selected()
+    assert canal_l45 not in widget.session.sheet.points
+    events = project.events("unlabelled", ANNOTATOR)
+    assert [e.tool for e in events] == [POINT_TOOL, POINT_TOOL]
+    assert events[0].detail["old_point"] is None and events[1].detail["new_point"] is None
+    project.close()
