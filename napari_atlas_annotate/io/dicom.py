@@ -88,6 +88,8 @@ class SeriesPlan:
             "frame_of_reference_uid": str(first.get("FrameOfReferenceUID", "") or ""),
             "sop_class_uid": self.info.sop_class_uid,
             "sop_instance_uids": [f.sop_uid for f in self.frames],
+            # RSNA coordinates name a slice by InstanceNumber; keep it per z slice.
+            "instance_numbers": [f.instance_number for f in self.frames],
             "patient_id": str(first.get("PatientID", "") or ""),
             "patient_name": str(first.get("PatientName", "") or ""),
             "transfer_syntax": str(syntax),
