@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from qtpy.QtCore import QEvent, QObject, QRectF, Qt
-from qtpy.QtGui import QColor, QFont, QPainter, QPen
+from qtpy.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -52,6 +52,7 @@ from qtpy.QtWidgets import (
 
 from .._napari.layers import (
     META_KEY,
+    WORLD_AXIS_LABELS,
     display_axes,
     image_layer_data,
     layer_affine,
@@ -176,11 +177,15 @@ class _CellPainter(QStyledItemDelegate):
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.fillRect(rect, QColor(GRADE_COLORS.get(grade, GRADE_COLORS[None])))
+        name = grade or "—"
         font = QFont(option.font)
         font.setBold(bool(info.get("changed")))
+        while font.pointSizeF() > 6.5 and QFontMetrics(font).horizontalAdvance(name) > (
+            rect.width() - 8
+        ):
+            font.setPointSizeF(font.pointSizeF() - 0.5)  # narrow docks: shrink, never clip
         painter.setFont(font)
         painter.setPen(QColor("white"))
-        name = grade or "—"
         if probs is None:
             painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, name)
         else:
@@ -198,13 +203,14 @@ class _CellPainter(QStyledItemDelegate):
             painter.drawText(
                 mid, Qt.AlignmentFlag.AlignCenter, " ".join(f"{p:.2f}"[1:] for p in probs)
             )
-            bar = QRectF(rect.x() + 6, rect.bottom() - 10, rect.width() - 12, 6)
+            bar = QRectF(rect.x() + 6, rect.bottom() - 12, rect.width() - 12, 8)
             painter.fillRect(bar, QColor(20, 22, 26))
-            x = bar.x()
+            inner = bar.adjusted(1, 1, -1, -1)
+            x = inner.x()
             for g, p in zip(GRADES, probs, strict=False):
-                w = bar.width() * float(p)
-                color = QColor(GRADE_COLORS[g]).lighter(135)
-                painter.fillRect(QRectF(x, bar.y() + 1, w, bar.height() - 2), color)
+                w = inner.width() * float(p)
+                color = QColor(GRADE_COLORS[g]).lighter(140)
+                painter.fillRect(QRectF(x, inner.y(), w, inner.height()), color)
                 x += w
         if option.state & QStyle.StateFlag.State_Selected:
             pen = QPen(QColor("white"))
@@ -772,6 +778,8 @@ class GradeSheetWidget(QWidget):
         slice_axis = series.slice_world_axis()
         order = (slice_axis, *[a for a in range(3) if a != slice_axis])
         self.viewer.dims.order = order
+        if self.viewer.dims.ndim == 3:
+            self.viewer.dims.axis_labels = WORLD_AXIS_LABELS
         camera = self.viewer.scene.camera if hasattr(self.viewer, "scene") else self.viewer.camera
         camera.orientation2d = ("up" if order[1] == 0 else "down", "right")
         if world_point is None:
