@@ -1,0 +1,54 @@
+"""``atlas-annotate train PROJECT [--device ...] [--epochs N] [--max-minutes M] [--json]``.
+
+One round of retraining on the submitted labels; the new model becomes active only when it
+beats the current one on held-out cases.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..project import Project
+
+
+def configure(parser) -> None:
+    parser.add_argument("project", help="project folder")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 10)")
+    parser.add_argument("--max-minutes", type=float, default=None, help="training time cap")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run(args) -> int:
+    from ..training.round import train_round
+
+    last = {"stage": None}
+
+    def progress(done, total, stage):
+        if args.json:
+            return
+        if stage != last["stage"] or done == total or done % 20 == 0:
+            print(f"{stage}: {done}/{total}", file=sys.stderr, flush=True)
+            last["stage"] = stage
+
+    with Project(args.project) as project:
+        result = train_round(
+            project,
+            device=args.device,
+            epochs=args.epochs,
+            max_minutes=args.max_minutes,
+            progress=progress,
+            threads=args.threads,
+        )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    verdict = "promoted (now active)" if result.promoted else f"kept {result.previous_version}"
+    print(
+        f"round {result.round}: trained {result.model_version} on {len(result.train_cases)} "
+        f"case(s) in {result.seconds:.0f} s; held-out Dice {result.dice_old:.3f} -> "
+        f"{result.dice_new:.3f}: {verdict}"
+    )
+    return 0

@@ -1,0 +1,246 @@
+"""MONAI-bundle-shaped model folders: ``configs/metadata.json`` + ``models/model.pt``.
+
+A helper model is a folder that says everything needed to use it again::
+
+    <version>/
+      configs/metadata.json   task, classes, spacing, preprocessing, architecture (name +
+                              kwargs), inference settings, training cases, label-snapshot
+                              hash, metrics, round, parent version
+      models/model.pt         the network's state_dict (``torch.save``)
+
+Weights are always read with ``torch.load(weights_only=True)``: a model folder is data, and
+loading it must never execute code. The network is rebuilt from its metadata
+(``monai.networks.nets.<name>(**kwargs)``), so a checkpoint that does not fit its declared
+architecture, or a model whose class list is not the project's, fails with an error that
+names both sides.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+METADATA_PATH = Path("configs") / "metadata.json"
+WEIGHTS_PATH = Path("models") / "model.pt"
+SCHEMA = "napari-atlas-annotate/model-bundle/1"
+REQUIRED = ("version", "task", "classes", "spacing", "preprocessing", "architecture", "inference")
+
+
+class ModelMismatchError(ValueError):
+    """A model does not fit what it is used with (classes, architecture, task)."""
+
+
+class ModelBundleError(ValueError):
+    """A model folder is missing or unreadable."""
+
+
+@dataclass
+class ModelBundle:
+    """A model folder and its metadata.
+
+    Examples
+    --------
+    >>> bundle = ModelBundle.load("project/models/organs-round1")  # doctest: +SKIP
+    >>> network = bundle.load_network("cpu")                       # doctest: +SKIP
+    """
+
+    folder: Path
+    metadata: dict[str, Any]
+
+    # -- reading -------------------------------------------------------------------------
+    @classmethod
+    def load(cls, folder: str | Path) -> ModelBundle:
+        folder = Path(folder)
+        path = folder / METADATA_PATH
+        if not path.exists():
+            raise ModelBundleError(
+                f"{folder}: not a model folder (no {METADATA_PATH}). A model folder holds "
+                f"{METADATA_PATH} and {WEIGHTS_PATH}, as 'atlas-annotate train' writes them."
+            )
+        try:
+            metadata = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelBundleError(f"{path}: unreadable model metadata ({exc}).") from exc
+        missing = [k for k in REQUIRED if k not in metadata]
+        if missing:
+            raise ModelBundleError(
+                f"{path}: model metadata lacks {', '.join(missing)}; it was not written by "
+                "this tool (or is damaged). Retrain, or fill in the missing fields."
+            )
+        return cls(folder, metadata)
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata["version"])
+
+    @property
+    def task(self) -> str:
+        return str(self.metadata["task"])
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.metadata["classes"])
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        return tuple(float(s) for s in self.metadata["spacing"])  # type: ignore[return-value]
+
+    @property
+    def window(self) -> tuple[float, float]:
+        lo, hi = self.metadata["preprocessing"]["window"]
+        return float(lo), float(hi)
+
+    @property
+    def roi_size(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.metadata["inference"]["roi_size"])  # type: ignore[return-value]
+
+    @property
+    def architecture(self) -> dict[str, Any]:
+        return dict(self.metadata["architecture"])
+
+    @property
+    def weights_path(self) -> Path:
+        return self.folder / WEIGHTS_PATH
+
+    def describe_architecture(self) -> str:
+        arch = self.architecture
+        kwargs = ", ".join(f"{k}={v}" for k, v in arch.get("kwargs", {}).items())
+        return f"{arch['name']}({kwargs}) with {len(self.classes)} classes"
+
+    def check_classes(self, classes: list[str], where: str) -> None:
+        """Raise :class:`ModelMismatchError` unless the model predicts exactly ``classes``."""
+        if list(classes) != self.classes:
+            raise ModelMismatchError(
+                f"model {self.version} ({self.folder}) predicts classes {self.classes}, but "
+                f"{where} has classes {list(classes)}. Use a model trained for these classes "
+                "(or roll back with 'atlas-annotate models PROJECT --rollback VERSION')."
+            )
+
+    # -- the network ---------------------------------------------------------------------
+    def build_network(self) -> torch.nn.Module:
+        """The untrained network the metadata describes."""
+        return build_network(self.architecture, len(self.classes))
+
+    def load_network(self, device: str | torch.device = "cpu") -> torch.nn.Module:
+        """The network with its weights (``weights_only=True``), in eval mode on ``device``."""
+        import torch
+
+        network = self.build_network()
+        if not self.weights_path.exists():
+            raise ModelBundleError(f"{self.folder}: weights file {WEIGHTS_PATH} is missing.")
+        state = torch.load(self.weights_path, map_location="cpu", weights_only=True)
+        load_state_checked(network, state, self.weights_path, self.describe_architecture())
+        return network.to(device).eval()
+
+
+def build_network(architecture: dict[str, Any], n_classes: int) -> torch.nn.Module:
+    """``monai.networks.nets.<name>(spatial_dims=3, in_channels=1, out_channels=n+1, **kwargs)``."""
+    from monai.networks import nets
+
+    name = architecture.get("name", "")
+    factory = getattr(nets, name, None)
+    if factory is None or not callable(factory):
+        raise ModelMismatchError(
+            f"unknown network architecture {name!r}: expected a class of "
+            "monai.networks.nets such as 'UNet', 'BasicUNet' or 'SegResNet'."
+        )
+    kwargs = dict(architecture.get("kwargs", {}))
+    return factory(spatial_dims=3, in_channels=1, out_channels=n_classes + 1, **kwargs)
+
+
+def load_state_checked(
+    network: torch.nn.Module, state: dict, source: Path | str, described: str
+) -> None:
+    """``load_state_dict(strict=True)`` with an error naming checkpoint and architecture."""
+    own = network.state_dict()
+    problems = []
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    if missing:
+        problems.append(f"{len(missing)} weights missing (e.g. {missing[0]})")
+    if extra:
+        problems.append(f"{len(extra)} unexpected weights (e.g. {extra[0]})")
+    for key, value in own.items():
+        if key in state and tuple(state[key].shape) != tuple(value.shape):
+            problems.append(
+                f"weight {key} has shape {tuple(state[key].shape)} in the checkpoint but "
+                f"{tuple(value.shape)} in the network"
+            )
+            break
+    if problems:
+        raise ModelMismatchError(
+            f"checkpoint {source} does not fit the architecture {described}: "
+            + "; ".join(problems)
+            + ". It was made for another architecture or class list; point at the model "
+            "folder it came with, or retrain."
+        )
+    network.load_state_dict(state, strict=True)
+
+
+def save_bundle(folder: str | Path, network: torch.nn.Module, metadata: dict[str, Any]) -> Path:
+    """Write a model folder atomically (a partly written folder is never visible).
+
+    ``metadata`` gets the bookkeeping fields (schema, monai/pytorch versions, created_at,
+    network_data_format) filled in when absent.
+    """
+    import monai
+    import torch
+
+    folder = Path(folder)
+    if folder.exists():
+        raise ModelBundleError(f"{folder}: model folder already exists; versions are immutable.")
+    missing = [k for k in REQUIRED if k not in metadata]
+    if missing:
+        raise ModelBundleError(f"model metadata for {folder} lacks {', '.join(missing)}")
+    meta = {
+        "schema": SCHEMA,
+        "monai_version": monai.__version__,
+        "pytorch_version": torch.__version__.split("+")[0],
+        "created_at": time.time(),
+        "network_data_format": {
+            "inputs": {
+                "image": {
+                    "type": "image",
+                    "format": "hounsfield",
+                    "num_channels": 1,
+                    "spatial_shape": list(metadata["inference"]["roi_size"]),
+                    "dtype": "float32",
+                }
+            },
+            "outputs": {
+                "pred": {
+                    "type": "image",
+                    "format": "segmentation",
+                    "num_channels": len(metadata["classes"]) + 1,
+                    "dtype": "float32",
+                    "channel_def": {
+                        "0": "background",
+                        **{str(i + 1): c for i, c in enumerate(metadata["classes"])},
+                    },
+                }
+            },
+        },
+        **metadata,
+    }
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        (tmp / METADATA_PATH).parent.mkdir(parents=True)
+        (tmp / WEIGHTS_PATH).parent.mkdir(parents=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+        torch.save(state, tmp / WEIGHTS_PATH)
+        (tmp / METADATA_PATH).write_text(json.dumps(meta, indent=2))
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder

@@ -1,0 +1,199 @@
+"""The model's grid: an image reoriented to one canonical axis order and resampled to the
+model's voxel spacing, and the exact way back onto the image's own grid.
+
+A helper model always sees its input the same way: array axes pointing (S, P, L) (the axial
+CT order; the display order used by :mod:`napari_atlas_annotate._napari.layers`), voxels of
+the model's spacing (e.g. 3 mm). Reorientation is a pure transpose/flip of the voxel array
+(nibabel orientation codes), so it is lossless and exactly invertible; the only interpolation
+is the axis-aligned resampling, and labels come back with nearest-neighbour lookups of
+voxel centres. A proposal therefore lies on the image's exact grid and affine: nothing is
+ever resampled in patient space, and oblique or flipped acquisitions need no special case.
+
+Image intensities are resampled in torch (average pooling by the integer part of the
+zoom, which suppresses aliasing of CT noise, then trilinear to the exact size). Labels go to
+the model grid and back by nearest lookup in uint8: no per-class float map is ever built
+at image resolution.
+
+Examples
+--------
+>>> import numpy as np
+>>> axial = np.array([[0, 0, -0.8, 0], [0, -0.8, 0, 0], [2.5, 0, 0, 0], [0, 0, 0, 1.0]])
+>>> grid = ModelGrid.for_image((40, 64, 64), axial, (3.0, 3.0, 3.0))
+>>> grid.model_shape
+(33, 17, 17)
+>>> labels = np.zeros(grid.model_shape, np.uint8)
+>>> grid.labels_to_image(labels).shape
+(40, 64, 64)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import nibabel.orientations as nio
+import numpy as np
+
+#: Anatomical direction of model array axes 0, 1, 2 (axial slices, rows to posterior,
+#: columns to the patient's left: the usual DICOM axial CT layout).
+CANONICAL_AXES: tuple[str, str, str] = ("S", "P", "L")
+
+
+@dataclass(frozen=True)
+class ModelGrid:
+    """Voxel-exact mapping between an image grid and the model grid.
+
+    Attributes
+    ----------
+    image_shape
+        Shape ``(z, y, x)`` of the image array.
+    transform
+        nibabel orientation transform (3x2) from image axes to canonical axes.
+    canonical_shape
+        Image shape after reorientation.
+    canonical_spacing
+        Voxel size (mm) of the reoriented image along the canonical axes.
+    model_shape
+        Shape of the model-resolution array.
+    """
+
+    image_shape: tuple[int, int, int]
+    transform: np.ndarray
+    canonical_shape: tuple[int, int, int]
+    canonical_spacing: tuple[float, float, float]
+    model_shape: tuple[int, int, int]
+
+    @classmethod
+    def for_image(
+        cls,
+        shape: Sequence[int],
+        affine: np.ndarray,
+        spacing: Sequence[float],
+        axes: Sequence[str] = CANONICAL_AXES,
+    ) -> ModelGrid:
+        """The model grid of an image of ``shape`` and ``(z, y, x) -> RAS`` ``affine``.
+
+        Parameters
+        ----------
+        spacing
+            Model voxel size (mm) along the canonical axes.
+        axes
+            Canonical orientation codes of the model's array axes.
+        """
+        shape = tuple(int(s) for s in shape)
+        affine = np.asarray(affine, float)
+        start = nio.io_orientation(affine)
+        transform = nio.ornt_transform(start, nio.axcodes2ornt(tuple(axes)))
+        image_spacing = np.linalg.norm(affine[:3, :3], axis=0)
+        order = transform[:, 0].astype(int)  # image axis i goes to canonical axis order[i]
+        canonical_shape = [0, 0, 0]
+        canonical_spacing = [0.0, 0.0, 0.0]
+        for i in range(3):
+            canonical_shape[order[i]] = shape[i]
+            canonical_spacing[order[i]] = float(image_spacing[i])
+        model_shape = tuple(
+            max(1, int(round(n * s / t)))
+            for n, s, t in zip(canonical_shape, canonical_spacing, spacing, strict=True)
+        )
+        return cls(
+            shape,
+            transform,
+            tuple(canonical_shape),
+            tuple(canonical_spacing),
+            model_shape,  # type: ignore[arg-type]
+        )
+
+    # -- orientation --------------------------------------------------------------------
+    def to_canonical(self, array: np.ndarray) -> np.ndarray:
+        """Transpose/flip an image-grid array into canonical axis order (a view)."""
+        if tuple(array.shape) != self.image_shape:
+            raise ValueError(f"array shape {array.shape} is not the image's {self.image_shape}")
+        return nio.apply_orientation(array, self.transform)
+
+    def from_canonical(self, array: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`to_canonical` (a view)."""
+        return nio.apply_orientation(array, _inverse_ornt(self.transform))
+
+    def model_affine(self, image_affine: np.ndarray) -> np.ndarray:
+        """``(z, y, x) -> RAS`` affine of model-grid arrays (canonical axis order).
+
+        Model voxel ``k`` along a canonical axis covers canonical image voxels
+        ``[k * f, (k + 1) * f)`` with ``f = canonical / model`` size, so its centre sits at
+        canonical index ``(k + 0.5) * f - 0.5``; the orientation transform then maps canonical
+        indices to image indices. A model-resolution map saved with this affine (e.g. the
+        uncertainty map) overlays the image in any viewer.
+        """
+        scale = np.eye(4)
+        for a in range(3):
+            f = self.canonical_shape[a] / self.model_shape[a]
+            scale[a, a] = f
+            scale[a, 3] = 0.5 * f - 0.5
+        # canonical index -> image index: canonical axis order[i] holds image axis i.
+        to_image = np.zeros((4, 4))
+        to_image[3, 3] = 1.0
+        for i, (axis, flip) in enumerate(self.transform):
+            a = int(axis)
+            if flip < 0:
+                to_image[i, a] = -1.0
+                to_image[i, 3] = self.image_shape[i] - 1
+            else:
+                to_image[i, a] = 1.0
+        return np.asarray(image_affine, float) @ to_image @ scale
+
+    # -- resampling ---------------------------------------------------------------------
+    def _lookup(self, axis: int, src: int, dst: int) -> np.ndarray:
+        """Nearest source index (0..src-1) of each of ``dst`` voxel centres along ``axis``."""
+        centres = (np.arange(dst) + 0.5) * (src / dst)
+        return np.minimum(centres.astype(np.int64), src - 1)
+
+    def image_to_model(self, array: np.ndarray) -> np.ndarray:
+        """Resample image intensities (any numeric dtype) to a float32 model-grid array."""
+        import torch
+        import torch.nn.functional as F
+
+        canonical = self.to_canonical(array)
+        tensor = torch.from_numpy(np.ascontiguousarray(canonical, dtype=np.float32))[None, None]
+        factors = [c / m for c, m in zip(self.canonical_shape, self.model_shape, strict=True)]
+        pool = tuple(max(1, int(f)) for f in factors)
+        with torch.no_grad():
+            if any(p > 1 for p in pool):
+                tensor = F.avg_pool3d(tensor, kernel_size=pool, stride=pool, ceil_mode=True)
+            if tuple(tensor.shape[2:]) != self.model_shape:
+                tensor = F.interpolate(
+                    tensor, size=self.model_shape, mode="trilinear", align_corners=False
+                )
+        return tensor[0, 0].numpy()
+
+    def labels_to_model(self, labels: np.ndarray) -> np.ndarray:
+        """Nearest-neighbour label map (same dtype) on the model grid."""
+        out = self.to_canonical(labels)
+        for axis in range(3):
+            idx = self._lookup(axis, self.canonical_shape[axis], self.model_shape[axis])
+            out = np.take(out, idx, axis=axis)
+        return np.ascontiguousarray(out)
+
+    def fraction_to_model(self, mask: np.ndarray) -> np.ndarray:
+        """Fraction (float32 0..1) of each model voxel covered by a boolean image-grid mask."""
+        return np.clip(self.image_to_model(mask.astype(np.uint8)), 0.0, 1.0)
+
+    def labels_to_image(self, labels: np.ndarray) -> np.ndarray:
+        """Nearest-neighbour resampling of a model-grid label map onto the image grid.
+
+        Each image voxel takes the label of the model voxel containing its centre; the
+        result has exactly the image's shape and voxel order, so it shares its affine.
+        """
+        if tuple(labels.shape) != self.model_shape:
+            raise ValueError(f"label shape {labels.shape} is not the model grid {self.model_shape}")
+        out = labels
+        for axis in range(3):
+            idx = self._lookup(axis, self.model_shape[axis], self.canonical_shape[axis])
+            out = np.take(out, idx, axis=axis)
+        return np.ascontiguousarray(self.from_canonical(out))
+
+
+def _inverse_ornt(transform: np.ndarray) -> np.ndarray:
+    """The orientation transform undoing ``transform`` (both as nibabel 3x2 arrays)."""
+    inverse = np.empty_like(transform)
+    for i, (axis, flip) in enumerate(transform):
+        inverse[int(axis)] = (i, flip)
+    return inverse

@@ -1,0 +1,111 @@
+"""Proposals for a project's cases: run the active model, store the label as a
+``proposal`` version naming the model, record the case's uncertainty for the queue.
+
+Uncertainty map convention (for the annotator dock): next to each proposal version file
+``labels/<case>/proposal-model-<hash>.nii.gz`` lies ``...-<hash>.uncertainty.nii.gz``, a
+float32 NIfTI at model resolution (3 mm) whose affine places it exactly over the image
+(:meth:`ModelGrid.model_affine`); values are normalised softmax entropy, 0 (sure) to 1.
+:func:`uncertainty_path` gives that path for a version.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..io.nifti import save_nifti
+from ..project import LabelVersion, Project, ProjectError
+from ..volume import Volume
+from .inference import CancelFlag, LoadedModel, load_model, propose_organs
+from .registry import active_model
+
+UNCERTAINTY_SUFFIX = ".uncertainty.nii.gz"
+
+
+@dataclass
+class CaseProposal:
+    """The stored outcome of proposing one case."""
+
+    case_id: str
+    version_id: int
+    model_version: str
+    uncertainty: float
+    seconds: float
+    uncertainty_path: str | None
+
+
+def uncertainty_path(project: Project, version: LabelVersion) -> Path:
+    """Path of the uncertainty map saved with a proposal version (may not exist)."""
+    path = str(project.folder / version.path)
+    stem = path[: -len(".nii.gz")] if path.endswith(".nii.gz") else path
+    return Path(stem + UNCERTAINTY_SUFFIX)
+
+
+def propose_case(
+    project: Project,
+    case_id: str,
+    loaded: LoadedModel,
+    *,
+    progress: Callable[[int, int, str], None] | None = None,
+    cancel: CancelFlag | None = None,
+    save_uncertainty: bool = True,
+    image: Volume | None = None,
+) -> CaseProposal:
+    """Propose one case with ``loaded``, store it, set the case's uncertainty."""
+    t0 = time.perf_counter()
+    image = image if image is not None else project.load_image(case_id)
+    proposal = propose_organs(image, loaded, progress=progress, cancel=cancel)
+    version = project.save_mask_version(
+        case_id,
+        proposal.labels,
+        kind="proposal",
+        model_version=proposal.model_version,
+        note=f"uncertainty {proposal.uncertainty:.4f}",
+        reference=image,
+    )
+    project.set_uncertainty(case_id, proposal.uncertainty)
+    saved = None
+    if save_uncertainty and proposal.uncertainty_map is not None:
+        path = uncertainty_path(project, version)
+        if not path.exists():
+            affine = proposal.grid.model_affine(image.affine)
+            save_nifti(Volume(proposal.uncertainty_map.astype(np.float32), affine), path)
+        saved = str(path.relative_to(project.folder))
+    return CaseProposal(
+        case_id,
+        version.id,
+        proposal.model_version,
+        proposal.uncertainty,
+        round(time.perf_counter() - t0, 3),
+        saved,
+    )
+
+
+def propose_cases(
+    project: Project,
+    case_ids: Sequence[str] | None = None,
+    device: str = "auto",
+    progress: Callable[[int, int, str], None] | None = None,
+    cancel: CancelFlag | None = None,
+    *,
+    save_uncertainty: bool = True,
+) -> list[CaseProposal]:
+    """Propose ``case_ids`` (default: every case) with the project's active model."""
+    if project.task != "organs":
+        raise ProjectError(f"{project.folder}: proposals here are for organs projects only.")
+    ids = list(case_ids) if case_ids else [c.id for c in project.cases()]
+    for cid in ids:
+        project.case(cid)  # unknown ids fail before any work
+    loaded = load_model(active_model(project), device)
+    out = []
+    for i, cid in enumerate(ids):
+        out.append(
+            propose_case(project, cid, loaded, cancel=cancel, save_uncertainty=save_uncertainty)
+        )
+        if progress is not None:
+            progress(i + 1, len(ids), f"proposed {cid}")
+    return out

@@ -1,0 +1,215 @@
+"""The project's model registry: which helper model versions exist, which one is active.
+
+Each round's model is a MONAI-bundle-shaped folder ``PROJECT/models/<version>/`` registered
+in the project's ``models`` table (version, task, path, round, created_at, metrics, active).
+Exactly one model per task is active; proposals name the version that made them, and
+rolling back is switching the active flag to an earlier version (nothing is deleted).
+Rounds of training are rows of the ``rounds`` table (started_at, finished_at,
+model_version, metrics JSON).
+
+A project that has no model yet gets the packaged starter model copied in as
+``<task>-starter`` (round 0) the first time one is needed.
+
+Examples
+--------
+>>> bundle = active_model(project)                         # doctest: +SKIP
+>>> [m.version for m in list_models(project)]              # doctest: +SKIP
+['organs-starter', 'organs-round1']
+>>> rollback(project, "organs-starter")                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..project import Project, ProjectError
+from ..project.database import transaction
+from .bundle import ModelBundle, ModelBundleError
+from .organ_model import STARTER_FOLDER
+
+MODELS_DIR = "models"
+STARTERS = {"organs": STARTER_FOLDER}
+
+
+@dataclass
+class ModelRecord:
+    """One row of the ``models`` table."""
+
+    version: str
+    task: str
+    path: str
+    round: int | None
+    created_at: float
+    metrics: dict
+    active: bool
+
+    @classmethod
+    def from_row(cls, row) -> ModelRecord:
+        return cls(
+            version=row["version"],
+            task=row["task"],
+            path=row["path"],
+            round=row["round"],
+            created_at=row["created_at"],
+            metrics=json.loads(row["metrics"]) if row["metrics"] else {},
+            active=bool(row["active"]),
+        )
+
+
+def model_folder(project: Project, version: str) -> Path:
+    """Where a model version of ``project`` lives: ``PROJECT/models/<version>``."""
+    return project.folder / MODELS_DIR / version
+
+
+def list_models(project: Project, task: str | None = None) -> list[ModelRecord]:
+    """Registered model versions, oldest first."""
+    sql, args = "SELECT * FROM models", ()
+    if task:
+        sql, args = sql + " WHERE task = ?", (task,)
+    rows = project._db.execute(sql + " ORDER BY created_at, rowid", args)
+    return [ModelRecord.from_row(r) for r in rows]
+
+
+def get_model(project: Project, version: str) -> ModelRecord:
+    row = project._db.execute("SELECT * FROM models WHERE version = ?", (version,)).fetchone()
+    if row is None:
+        known = ", ".join(m.version for m in list_models(project)) or "none yet"
+        raise ProjectError(
+            f"no model version {version!r} in project {project.folder} (known: {known}). "
+            "List them with 'atlas-annotate models PROJECT --list'."
+        )
+    return ModelRecord.from_row(row)
+
+
+def register_model(
+    project: Project,
+    folder: str | Path,
+    *,
+    round_number: int | None = None,
+    metrics: dict | None = None,
+    activate: bool = False,
+) -> ModelRecord:
+    """Register a model folder (its version and task come from its metadata).
+
+    Parameters
+    ----------
+    folder
+        A model folder inside the project (stored relative to it) or elsewhere.
+    activate
+        Make it the task's active model (the previous one is deactivated).
+    """
+    bundle = ModelBundle.load(folder)
+    if bundle.task != project.task:
+        raise ProjectError(
+            f"model {bundle.version} is for task {bundle.task!r} but project "
+            f"{project.folder} is a {project.task!r} project."
+        )
+    path = Path(folder).resolve()
+    try:
+        stored = str(path.relative_to(project.folder))
+    except ValueError:
+        stored = str(path)
+    round_number = bundle.metadata.get("round") if round_number is None else round_number
+    metrics = bundle.metadata.get("metrics", {}) if metrics is None else metrics
+    with transaction(project._db):
+        if project._db.execute(
+            "SELECT 1 FROM models WHERE version = ?", (bundle.version,)
+        ).fetchone():
+            raise ProjectError(f"model version {bundle.version} is already registered.")
+        if activate:
+            project._db.execute("UPDATE models SET active = 0 WHERE task = ?", (bundle.task,))
+        project._db.execute(
+            "INSERT INTO models(version, task, path, round, created_at, metrics, active)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                bundle.version,
+                bundle.task,
+                stored,
+                round_number,
+                time.time(),
+                json.dumps(metrics),
+                int(activate),
+            ),
+        )
+    project.record_audit(None, "model-registry", "register_model", version=bundle.version)
+    return get_model(project, bundle.version)
+
+
+def install_starter(project: Project, task: str | None = None) -> ModelRecord:
+    """Copy the packaged starter model into the project and make it active."""
+    task = task or project.task
+    source = STARTERS.get(task)
+    if source is None or not (source / "configs" / "metadata.json").exists():
+        raise ModelBundleError(
+            f"no starter model for task {task!r} is packaged (looked in {source}). Train one "
+            "with 'python scripts/make_starter_models.py', or register a model folder."
+        )
+    version = ModelBundle.load(source).version
+    target = model_folder(project, version)
+    if not target.exists():
+        tmp = target.parent / f".{target.name}.copy"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(source, tmp)
+        tmp.rename(target)
+    return register_model(project, target, round_number=0, activate=True)
+
+
+def active_record(project: Project, task: str | None = None) -> ModelRecord | None:
+    row = project._db.execute(
+        "SELECT * FROM models WHERE task = ? AND active = 1", (task or project.task,)
+    ).fetchone()
+    return ModelRecord.from_row(row) if row else None
+
+
+def active_model(project: Project, task: str | None = None) -> ModelBundle:
+    """The task's active model; installs the packaged starter when there is none yet.
+
+    The model's classes are checked against the project's.
+    """
+    record = active_record(project, task) or install_starter(project, task)
+    bundle = ModelBundle.load(project.resolve(record.path))
+    if project.task == "organs":
+        bundle.check_classes(project.classes, f"project {project.folder}")
+    return bundle
+
+
+def rollback(project: Project, version: str) -> ModelRecord:
+    """Make ``version`` the active model of its task again (later versions are kept)."""
+    record = get_model(project, version)
+    ModelBundle.load(project.resolve(record.path))  # must still be readable
+    with transaction(project._db):
+        project._db.execute("UPDATE models SET active = 0 WHERE task = ?", (record.task,))
+        project._db.execute("UPDATE models SET active = 1 WHERE version = ?", (version,))
+    project.record_audit(None, "model-registry", "activate_model", version=version)
+    return get_model(project, version)
+
+
+# -- rounds ---------------------------------------------------------------------------
+def start_round(project: Project) -> int:
+    """Open a row in ``rounds``; returns its id (the round number)."""
+    with transaction(project._db):
+        cur = project._db.execute("INSERT INTO rounds(started_at) VALUES (?)", (time.time(),))
+        return int(cur.lastrowid)
+
+
+def finish_round(project: Project, round_id: int, model_version: str | None, metrics: dict):
+    """Close a round with the model it produced and its metrics."""
+    with transaction(project._db):
+        project._db.execute(
+            "UPDATE rounds SET finished_at = ?, model_version = ?, metrics = ? WHERE id = ?",
+            (time.time(), model_version, json.dumps(metrics), round_id),
+        )
+
+
+def list_rounds(project: Project) -> list[dict]:
+    rows = project._db.execute("SELECT * FROM rounds ORDER BY id")
+    out = []
+    for r in rows:
+        d = dict(r)
+        d["metrics"] = json.loads(d["metrics"]) if d["metrics"] else {}
+        out.append(d)
+    return out

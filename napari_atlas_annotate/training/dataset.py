@@ -1,0 +1,143 @@
+"""Training data from a project: the latest submitted labels per case, on the model grid,
+with the voxels radiologists corrected (from the edit log) marked for extra loss weight.
+
+Which label of a case counts: its latest ``final`` version if a lead finalised it, else the
+latest ``corrected`` or ``imported`` version (any annotator). The corrected voxels are the
+union of the changed voxels of the edit events that led to that version since its proposal
+(events on the version's chain of parents, up to the version's ``last_event_id``); a version
+without logged events (imported, or finalised by a lead) is compared with the proposal it
+was based on instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..models.bundle import ModelBundle
+from ..models.inference import normalise_intensity
+from ..models.model_grid import ModelGrid
+from ..project import LabelVersion, Project
+from ..volume import Volume
+from .organs import TrainingCase
+
+LABEL_KINDS = ("corrected", "imported")
+
+
+def prepare_case(
+    case_id: str,
+    image: Volume,
+    labels: np.ndarray,
+    spacing: Sequence[float],
+    window: Sequence[float],
+    corrected: np.ndarray | None = None,
+) -> TrainingCase:
+    """Move an image, its label map and a corrected-voxel mask onto the model grid."""
+    if tuple(labels.shape) != image.shape:
+        raise ValueError(
+            f"case {case_id}: label shape {labels.shape} does not match image {image.shape}"
+        )
+    grid = ModelGrid.for_image(image.shape, image.affine, spacing)
+    x = normalise_intensity(grid.image_to_model(image.array), tuple(window))
+    y = grid.labels_to_model(np.asarray(labels, np.uint8))
+    c = grid.fraction_to_model(corrected) if corrected is not None else None
+    return TrainingCase(case_id, x, y, c)
+
+
+def training_versions(project: Project) -> dict[str, LabelVersion]:
+    """The label version that counts for each case that has one (see module docs)."""
+    chosen: dict[str, LabelVersion] = {}
+    for case in project.cases():
+        final = project.latest_version(case.id, kinds=("final",), content="mask")
+        version = final or project.latest_version(case.id, kinds=LABEL_KINDS, content="mask")
+        if version is not None:
+            chosen[case.id] = version
+    return chosen
+
+
+def _proposal_of(project: Project, version: LabelVersion) -> tuple[list[int], int | None]:
+    """Ids of ``version``'s parent chain and the first proposal on it (or None)."""
+    chain, proposal = [], None
+    current: LabelVersion | None = version
+    seen = set()
+    while current is not None and current.id not in seen:
+        seen.add(current.id)
+        chain.append(current.id)
+        if current.kind == "proposal":
+            proposal = current.id
+            break
+        current = project.version(current.parent_id) if current.parent_id else None
+    return chain, proposal
+
+
+def corrected_voxels(
+    project: Project, version: LabelVersion, labels: np.ndarray | None = None
+) -> np.ndarray | None:
+    """Boolean image-grid mask of the voxels corrected on the way to ``version``.
+
+    None when there is neither an edit log nor a proposal to compare with.
+    """
+    chain, proposal_id = _proposal_of(project, version)
+    events = []
+    if version.annotator:
+        events = [
+            e
+            for e in project.events(
+                version.case_id, version.annotator, up_to_id=version.last_event_id
+            )
+            if e.base_version_id in chain and e.diff is not None
+        ]
+    if events:
+        shape, _ = project.grid(version.case_id)
+        mask = np.zeros(shape, bool)
+        for event in events:
+            mask[event.diff.slices] |= event.diff.changed
+        return mask
+    if proposal_id is not None and proposal_id != version.id:
+        before = project.read_mask(project.version(proposal_id))
+        after = project.read_mask(version) if labels is None else labels
+        return before != after
+    return None
+
+
+def holdout_split(case_ids: Sequence[str], fraction: float = 0.2) -> tuple[list[str], list[str]]:
+    """Split case ids into (train, held-out) by a hash of each id (stable across rounds).
+
+    A case is held out when its hash falls below ``fraction``; with two or more cases at
+    least one is held out and at least one is kept for training.
+    """
+    ids = sorted(case_ids)
+    score = {c: int(hashlib.sha1(c.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF for c in ids}
+    held = [c for c in ids if score[c] < fraction]
+    if len(ids) >= 2 and not held:
+        held = [min(ids, key=score.__getitem__)]
+    if len(held) == len(ids) and len(ids) >= 2:
+        held = held[:-1]
+    train = [c for c in ids if c not in held]
+    return train, held
+
+
+def label_snapshot_hash(versions: dict[str, LabelVersion]) -> str:
+    """One hash of the label versions a model was trained on (case id + content hash)."""
+    text = "\n".join(f"{cid}:{v.sha256}" for cid, v in sorted(versions.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def project_cases(
+    project: Project,
+    bundle: ModelBundle,
+    versions: dict[str, LabelVersion],
+    progress: Callable[[int, int, str], None] | None = None,
+) -> list[TrainingCase]:
+    """Load each case's image and chosen label onto ``bundle``'s model grid."""
+    out = []
+    for i, (case_id, version) in enumerate(sorted(versions.items())):
+        image = project.load_image(case_id)
+        labels = project.read_mask(version)
+        corrected = corrected_voxels(project, version, labels)
+        out.append(prepare_case(case_id, image, labels, bundle.spacing, bundle.window, corrected))
+        if progress is not None:
+            progress(i + 1, len(versions), "loading cases")
+    return out

@@ -1,0 +1,210 @@
+"""One round of retraining: fine-tune the active organ model on the submitted labels,
+validate against the old model on held-out cases, promote only if it is better.
+
+:func:`train_round` is a plain function (progress callback, cancel flag), safe to run in a
+worker thread; the ``train`` command and the campaign call it the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from ..models.bundle import ModelBundle, save_bundle
+from ..models.devices import select_device, set_cpu_threads
+from ..models.inference import LoadedModel
+from ..models.registry import (
+    active_model,
+    finish_round,
+    model_folder,
+    register_model,
+    start_round,
+)
+from ..project import Project, ProjectError
+from .dataset import holdout_split, label_snapshot_hash, project_cases, training_versions
+from .organs import TrainingCancelled, TrainSettings, evaluate, fine_tune
+
+ProgressCallback = Callable[[int, int, str], None]
+
+
+@dataclass
+class RoundResult:
+    """What a round of training did.
+
+    Attributes
+    ----------
+    round
+        Round number (row id in the project's ``rounds`` table).
+    model_version
+        The newly trained version (registered whether promoted or not).
+    promoted
+        True when it beat the previous model on the held-out cases and is now active.
+    previous_version
+        The model that was active before (and still is, when not promoted).
+    dice_new, dice_old
+        Mean Dice of new and old model on the held-out cases (model grid).
+    dice_per_class
+        Per-class Dice of the new model on the held-out cases.
+    train_cases, holdout_cases
+        Case ids used for training and for validation.
+    seconds
+        Wall time of the whole round.
+    """
+
+    round: int
+    model_version: str
+    promoted: bool
+    previous_version: str
+    dice_new: float
+    dice_old: float
+    dice_per_class: dict
+    train_cases: list[str]
+    holdout_cases: list[str]
+    seconds: float
+    training: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def train_round(
+    project: Project,
+    device: str = "auto",
+    epochs: int | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: Callable[[], bool] | None = None,
+    *,
+    max_minutes: float | None = None,
+    settings: TrainSettings | None = None,
+    threads: int | None = None,
+    holdout_fraction: float = 0.2,
+) -> RoundResult:
+    """Fine-tune the active organ model on the project's submitted labels (one round).
+
+    Parameters
+    ----------
+    project
+        An organs project with at least one submitted (corrected/final/imported) mask.
+    device
+        ``'auto'``, ``'cpu'`` or ``'cuda'``.
+    epochs
+        Training epochs (``settings.iterations_per_epoch`` iterations each).
+    progress
+        ``progress(done, total, stage)`` while loading, training and validating.
+    cancel
+        Callable returning True to stop; raises :class:`TrainingCancelled`, the round is
+        recorded as cancelled and the active model is unchanged.
+    max_minutes
+        Stop training (and still validate) after this many minutes.
+    settings
+        Full training settings (``epochs``/``max_minutes`` override theirs when given).
+    holdout_fraction
+        Share of labelled cases held out for validation, chosen by a hash of the case id.
+    """
+    t0 = time.perf_counter()
+    if project.task != "organs":
+        raise ProjectError(f"{project.folder}: training here is for organs projects only.")
+    set_cpu_threads(threads)
+    settings = copy.deepcopy(settings) if settings is not None else TrainSettings()
+    if epochs is not None:
+        settings.epochs = int(epochs)
+    if max_minutes is not None:
+        settings.max_minutes = float(max_minutes)
+    versions = training_versions(project)
+    if not versions:
+        raise ProjectError(
+            f"{project.folder}: no submitted labels to train on yet. Correct and submit some "
+            "proposals (or import labels) first."
+        )
+    parent = active_model(project)
+    torch_device = select_device(device)
+    train_ids, holdout_ids = holdout_split(list(versions), holdout_fraction)
+    if not train_ids:  # a single labelled case: train on it, validate on it
+        train_ids = holdout_ids
+    round_id = start_round(project)
+    version = f"organs-round{round_id}"
+    try:
+        cases = project_cases(project, parent, versions, progress)
+        by_id = {c.case_id: c for c in cases}
+        train = [by_id[c] for c in train_ids]
+        held = [by_id[c] for c in holdout_ids] or train
+
+        old = LoadedModel(parent, parent.load_network(torch_device), torch_device)
+        old_eval = evaluate(old, held)
+        network = parent.load_network(torch_device)
+        stats = fine_tune(network, train, settings, torch_device, progress, cancel)
+        metadata = copy.deepcopy(parent.metadata)
+        for key in ("schema", "created_at", "network_data_format"):
+            metadata.pop(key, None)
+        metadata.update(
+            version=version,
+            round=round_id,
+            parent_version=parent.version,
+            training={
+                "cases": train_ids,
+                "holdout_cases": holdout_ids,
+                "label_versions": {c: versions[c].id for c in sorted(versions)},
+                "label_snapshot": label_snapshot_hash(versions),
+                "settings": _settings_dict(settings),
+                "history": stats,
+                "device": str(torch_device),
+            },
+        )
+        folder = model_folder(project, version)
+        save_bundle(folder, network, metadata)
+        new = LoadedModel(ModelBundle.load(folder), network, torch_device)
+        new_eval = evaluate(new, held)
+    except TrainingCancelled:
+        finish_round(project, round_id, None, {"status": "cancelled"})
+        raise
+    except BaseException as exc:
+        finish_round(project, round_id, None, {"status": "failed", "error": str(exc)})
+        raise
+    promoted = _better(new_eval["mean_dice"], old_eval["mean_dice"])
+    metrics = {
+        "status": "promoted" if promoted else "kept previous",
+        "mean_dice": new_eval["mean_dice"],
+        "dice_per_class": new_eval["dice_per_class"],
+        "previous_version": parent.version,
+        "previous_mean_dice": old_eval["mean_dice"],
+        "holdout_cases": holdout_ids,
+        "train_cases": train_ids,
+    }
+    _write_metrics(folder, metrics)
+    register_model(project, folder, round_number=round_id, metrics=metrics, activate=promoted)
+    finish_round(project, round_id, version, metrics)
+    return RoundResult(
+        round=round_id,
+        model_version=version,
+        promoted=promoted,
+        previous_version=parent.version,
+        dice_new=new_eval["mean_dice"],
+        dice_old=old_eval["mean_dice"],
+        dice_per_class=new_eval["dice_per_class"],
+        train_cases=train_ids,
+        holdout_cases=holdout_ids,
+        seconds=round(time.perf_counter() - t0, 2),
+        training=stats,
+    )
+
+
+def _better(new: float, old: float) -> bool:
+    if math.isnan(new):
+        return False
+    return math.isnan(old) or new > old
+
+
+def _settings_dict(settings: TrainSettings) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(settings).items()}
+
+
+def _write_metrics(folder, metrics: dict) -> None:
+    import json
+
+    path = folder / "configs" / "metadata.json"
+    data = json.loads(path.read_text())
+    data["metrics"] = metrics
+    path.write_text(json.dumps(data, indent=2))

@@ -1,0 +1,127 @@
+import numpy as np
+import pytest
+
+from napari_atlas_annotate.models.bundle import ModelBundle
+from napari_atlas_annotate.models.cleanup import keep_largest_components
+from napari_atlas_annotate.models.devices import select_device
+from napari_atlas_annotate.models.inference import (
+    InferenceCancelled,
+    count_windows,
+    load_model,
+    propose_organs,
+)
+from napari_atlas_annotate.volume import Volume
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _flip_x(volume: Volume) -> Volume:
+    """The same patient, stored with the x axis reversed (world positions unchanged)."""
+    affine = volume.affine.copy()
+    affine[:3, 3] = volume.affine[:3, 3] + volume.affine[:3, 2] * (volume.shape[2] - 1)
+    affine[:3, 2] *= -1
+    return Volume(volume.array[:, :, ::-1].copy(), affine, volume.modality)
+
+
+def _swap_zx(volume: Volume) -> Volume:
+    """The same patient with array axes z and x exchanged (a non-axial storage order)."""
+    affine = volume.affine[:, [2, 1, 0, 3]]
+    return Volume(np.ascontiguousarray(volume.array.transpose(2, 1, 0)), affine)
+
+
+def test_proposal_is_uint8_on_the_image_grid(tiny_bundle, small_phantom):
+    image, _ = small_phantom
+    proposal = propose_organs(image, tiny_bundle, device="cpu")
+    assert proposal.labels.dtype == np.uint8
+    assert proposal.labels.shape == image.shape
+    assert 0.0 <= proposal.uncertainty <= 1.0
+    assert proposal.uncertainty_map.shape == proposal.grid.model_shape
+    assert proposal.uncertainty_on_image().shape == image.shape
+    assert proposal.model_version == "tiny-0"
+
+
+@pytest.mark.parametrize("reorder", [_flip_x, _swap_zx])
+def test_proposal_follows_the_patient_not_the_array_order(tiny_bundle, small_phantom, reorder):
+    """Storing the same CT in another voxel order gives the same proposal in world space."""
+    image, _ = small_phantom
+    loaded = load_model(tiny_bundle, "cpu")
+    reference = propose_organs(image, loaded).labels
+    other = reorder(image)
+    got = propose_organs(other, loaded).labels
+    assert got.shape == other.shape
+    expected = reorder(Volume(reference, image.affine)).array
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_dicom_loaded_ct_gets_the_same_proposal(tiny_bundle, small_phantom, tmp_path):
+    pytest.importorskip("napari_atlas_annotate.io.dicom")
+    from napari_atlas_annotate.io import load_volume
+    from napari_atlas_annotate.io.dicom_writer import write_dicom_series
+
+    image, _ = small_phantom
+    write_dicom_series(image, tmp_path / "dicom", modality="CT", uid_seed="t")
+    loaded_ct = load_volume(tmp_path / "dicom")
+    np.testing.assert_allclose(loaded_ct.affine, image.affine, atol=1e-3)
+    model = load_model(tiny_bundle, "cpu")
+    a = propose_organs(image, model).labels
+    b = propose_organs(loaded_ct, model).labels
+    np.testing.assert_array_equal(a, b)
+
+
+def test_progress_and_cancel(tiny_bundle, small_phantom):
+    image, _ = small_phantom
+    calls = []
+    propose_organs(image, tiny_bundle, progress=lambda d, t, s: calls.append((d, t, s)))
+    inference = [(d, t) for d, t, s in calls if s == "inference"]
+    assert inference and [d for d, _ in inference] == list(range(1, len(inference) + 1))
+    assert all(t == inference[0][1] for _, t in inference)
+    assert calls[-1][2] == "done"
+    with pytest.raises(InferenceCancelled):
+        propose_organs(image, tiny_bundle, cancel=lambda: True)
+
+
+def test_count_windows_matches_monai():
+    import torch
+    from monai.inferers import sliding_window_inference
+
+    seen = []
+
+    def predictor(x):
+        seen.append(x.shape[0])
+        return x
+
+    x = torch.zeros(1, 1, 37, 50, 23)
+    sliding_window_inference(x, (16, 20, 30), 1, predictor, overlap=0.25)
+    assert count_windows((37, 50, 23), (16, 20, 30), 0.25) == len(seen)
+
+
+def test_cuda_request_without_gpu_is_a_clear_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError, match="--device cpu"):
+        select_device("cuda")
+    assert select_device("auto").type == "cpu"
+    with pytest.raises(ValueError, match="unknown device"):
+        select_device("tpu")
+
+
+def test_keep_largest_components_drops_islands_only_of_listed_classes():
+    labels = np.zeros((10, 10, 10), np.uint8)
+    labels[1:5, 1:5, 1:5] = 1
+    labels[8, 8, 8] = 1  # island of class 1
+    labels[7:9, 1:3, 1:3] = 2
+    labels[1, 8, 8] = 2  # island of class 2, not listed
+    out = keep_largest_components(labels.copy(), [1])
+    assert out[8, 8, 8] == 0 and out[1:5, 1:5, 1:5].min() == 1
+    assert out[1, 8, 8] == 2
+
+
+def test_bundle_round_trip(tiny_bundle):
+    bundle = ModelBundle.load(tiny_bundle)
+    assert bundle.version == "tiny-0" and len(bundle.classes) == 9
+    meta = bundle.metadata
+    assert meta["network_data_format"]["outputs"]["pred"]["num_channels"] == 10
+    net = bundle.load_network("cpu")
+    assert not net.training

@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+
+from napari_atlas_annotate.models.proposals import propose_cases
+from napari_atlas_annotate.project import replay
+from napari_atlas_annotate.training.annotator import correct_toward_truth
+from napari_atlas_annotate.training.dataset import (
+    corrected_voxels,
+    holdout_split,
+    label_snapshot_hash,
+    project_cases,
+    training_versions,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture
+def proposed(organ_project):
+    results = propose_cases(organ_project, ["c0", "c1"], device="cpu", save_uncertainty=False)
+    return organ_project, {r.case_id: organ_project.version(r.version_id) for r in results}
+
+
+def test_simulated_correction_goes_through_the_edit_log(proposed):
+    project, versions = proposed
+    base = versions["c0"]
+    proposal = project.read_mask(base)
+    truth = project.truths["c0"]
+    result = correct_toward_truth(project, "c0", "sim", truth, base)
+    submitted = project.read_mask(result.version)
+    np.testing.assert_array_equal(submitted, truth)
+    assert result.voxels_edited == int((proposal != truth).sum())
+    events = project.events("c0", "sim")
+    assert len(events) == result.strokes > 0
+    assert all(e.base_version_id == base.id for e in events)
+    # every stroke stays in one axial slice, like a brush stroke
+    assert all(e.diff.bbox[0][1] - e.diff.bbox[0][0] == 1 for e in events)
+    np.testing.assert_array_equal(replay(proposal, events), submitted)
+    assert result.version.parent_id == base.id and result.version.kind == "corrected"
+
+
+def test_min_region_leaves_small_errors(proposed):
+    project, versions = proposed
+    truth = project.truths["c1"]
+    full = int((project.read_mask(versions["c1"]) != truth).sum())
+    result = correct_toward_truth(
+        project, "c1", "lazy", truth, versions["c1"], min_region_voxels=50
+    )
+    assert result.voxels_edited < full
+
+
+def test_training_versions_and_corrected_voxels(proposed):
+    project, versions = proposed
+    truth = project.truths["c0"]
+    proposal = project.read_mask(versions["c0"])
+    result = correct_toward_truth(project, "c0", "sim", truth, versions["c0"])
+    chosen = training_versions(project)
+    assert set(chosen) == {"c0"} and chosen["c0"].id == result.version.id
+    mask = corrected_voxels(project, result.version)
+    np.testing.assert_array_equal(mask, proposal != truth)
+    # a lead's final version wins over the annotator's, and is compared with the proposal
+    final = project.save_mask_version(
+        "c0", truth, kind="final", annotator="lead", parent_id=versions["c0"].id
+    )
+    assert training_versions(project)["c0"].id == final.id
+    np.testing.assert_array_equal(corrected_voxels(project, final), proposal != truth)
+    before = label_snapshot_hash(training_versions(project))
+    assert before == label_snapshot_hash(dict(training_versions(project)))
+
+
+def test_project_cases_are_on_the_model_grid(proposed):
+    from napari_atlas_annotate.models.registry import active_model
+
+    project, versions = proposed
+    correct_toward_truth(project, "c0", "sim", project.truths["c0"], versions["c0"])
+    bundle = active_model(project)
+    (case,) = project_cases(project, bundle, training_versions(project))
+    assert case.image.dtype == np.float32 and case.image.shape == case.labels.shape
+    assert 0.0 <= case.image.min() and case.image.max() <= 1.0
+    assert case.corrected is not None and case.corrected.max() > 0
+
+
+def test_holdout_split_is_stable_and_never_empty():
+    ids = [f"case{i:03d}" for i in range(40)]
+    train, held = holdout_split(ids, 0.2)
+    assert set(train) | set(held) == set(ids) and not set(train) & set(held)
+    assert 2 <= len(held) <= 16
+    assert holdout_split(list(reversed(ids)), 0.2) == (train, held)
+    # adding cases never moves an old case between the sets
+    train2, held2 = holdout_split(ids + ["new1", "new2"], 0.2)
+    assert set(held) <= set(held2) and set(train) <= set(train2)
+    assert holdout_split(["a", "b"], 0.0)[1] and holdout_split(["a", "b"], 1.0)[0]

@@ -1,0 +1,63 @@
+import json
+
+import pytest
+
+from napari_atlas_annotate.models import registry
+from napari_atlas_annotate.models.bundle import ModelBundle
+from napari_atlas_annotate.models.proposals import propose_cases
+from napari_atlas_annotate.project import ProjectError
+from napari_atlas_annotate.training.annotator import correct_toward_truth
+from napari_atlas_annotate.training.organs import TrainingCancelled, TrainSettings
+from napari_atlas_annotate.training.round import train_round
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+FAST = TrainSettings(epochs=2, iterations_per_epoch=2, batch_size=1, patch_size=(8, 16, 16))
+
+
+def _annotate_all(project):
+    for r in propose_cases(project, device="cpu", save_uncertainty=False):
+        base = project.version(r.version_id)
+        correct_toward_truth(project, r.case_id, "sim", project.truths[r.case_id], base)
+
+
+def test_train_round_records_model_round_and_decision(organ_project):
+    _annotate_all(organ_project)
+    seen = []
+    result = train_round(
+        organ_project, "cpu", settings=FAST, progress=lambda d, t, s: seen.append(s)
+    )
+    assert "training" in seen and "loading cases" in seen
+    assert result.model_version == f"organs-round{result.round}"
+    assert result.previous_version == "organs-starter"
+    assert result.promoted == (result.dice_new > result.dice_old)
+    assert set(result.train_cases) | set(result.holdout_cases) == {"c0", "c1", "c2"}
+    assert result.holdout_cases and result.train_cases
+    active = registry.active_model(organ_project).version
+    assert active == (result.model_version if result.promoted else "organs-starter")
+    bundle = ModelBundle.load(registry.model_folder(organ_project, result.model_version))
+    meta = bundle.metadata
+    assert meta["parent_version"] == "organs-starter" and meta["round"] == result.round
+    assert meta["training"]["cases"] == result.train_cases
+    assert len(meta["training"]["label_snapshot"]) == 64
+    assert set(meta["metrics"]["dice_per_class"]) == set(organ_project.classes)
+    (row,) = registry.list_rounds(organ_project)
+    assert row["model_version"] == result.model_version and row["finished_at"]
+    assert row["metrics"]["mean_dice"] == pytest.approx(result.dice_new)
+    record = [r for r in registry.list_models(organ_project) if r.version == bundle.version][0]
+    assert record.round == result.round and record.active == result.promoted
+    assert json.loads(json.dumps(result.to_dict()))["round"] == result.round
+
+
+def test_train_round_without_labels_explains(organ_project):
+    with pytest.raises(ProjectError, match="no submitted labels"):
+        train_round(organ_project, "cpu", settings=FAST)
+
+
+def test_cancelled_round_keeps_the_active_model(organ_project):
+    _annotate_all(organ_project)
+    with pytest.raises(TrainingCancelled):
+        train_round(organ_project, "cpu", settings=FAST, cancel=lambda: True)
+    assert registry.active_model(organ_project).version == "organs-starter"
+    (row,) = registry.list_rounds(organ_project)
+    assert row["metrics"]["status"] == "cancelled"
