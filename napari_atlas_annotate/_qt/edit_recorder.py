@@ -13,6 +13,11 @@ napari reports edits in two ways, and this hook listens to both:
   stacks cannot be read it diffs the whole volume (no change -> nothing is logged).
 - ``layer.data = array`` fires ``data``: diffed over the whole volume.
 
+A programmatic ``Labels.paint`` / ``fill`` outside a stroke emits ``paint`` before it
+writes; such an edit is logged at the next event (or :meth:`LabelsEditHook.flush`), and
+merged into the next edit's event when that one is already written, so every state the
+log passes through is one the layer really had (what crash recovery relies on).
+
 Accelerators (fill between slices, threshold window, island cleanup, reset) are applied
 with :meth:`LabelsEditHook.apply_labels`, which writes only the changed voxels through
 napari's public ``Labels.data_setitem`` inside ``Labels.block_history()``: napari's own
@@ -67,6 +72,10 @@ def _atom_value(atom: Any) -> int | None:
     if value is not None and np.ndim(value) == 0:
         return int(value)
     return None
+
+
+def _as_atoms(item: Any) -> list:
+    return list(item) if isinstance(item, list) else [item]
 
 
 def _is_written(item: Any, data: Any) -> bool:
@@ -203,7 +212,6 @@ class LabelsEditHook:
             self.events.append(event)
 
     def _on_paint(self, event) -> None:
-        self.flush()  # an earlier programmatic edit has been written by now
         item = getattr(event, "value", None)
         mode = str(getattr(self.layer, "mode", "paint"))
         tool = mode if mode in EDIT_MODES else "paint"
@@ -220,9 +228,18 @@ class LabelsEditHook:
         else:
             detail = {}
         self._stacks = self._stack_lengths()
-        if _is_written(item, self.layer.data):
+        written = _is_written(item, self.layer.data)
+        if written and self._pending is not None:
+            # The earlier programmatic edit and this one are both in the data now and may
+            # overlap: log them as one event, so every logged state is one the user saw.
+            pending, self._pending = self._pending, None
+            merged = list(_as_atoms(pending[2])) + list(_as_atoms(item))
+            detail = {**detail, "with": pending[0]}
+            self._record(tool, class_id, merged, detail)
+        elif written:
             self._record(tool, class_id, item, detail)
         else:
+            self.flush()  # the earlier programmatic edit has been written by now
             # napari emits ``paint`` before writing for a programmatic paint/fill outside a
             # stroke; log it at the next event (labels_update, set_data, paint) or flush().
             self._pending = (tool, class_id, item, detail)
@@ -256,7 +273,7 @@ class LabelsEditHook:
         # logs it.
 
     def _on_data(self, event=None) -> None:
-        self.flush()
+        self._pending = None  # the whole-volume diff below includes it
         self._record("replace", None, None, full=True)
         self._stacks = self._stack_lengths()
 
