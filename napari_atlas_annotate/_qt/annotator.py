@@ -86,7 +86,10 @@ class AnnotatorDock(QWidget):
     """
 
     def __init__(
-        self, viewer: Any, project: Project | str | Path | None = None, annotator: str | None = None
+        self,
+        viewer: napari.viewer.Viewer,
+        project: Project | str | Path | None = None,
+        annotator: str | None = None,
     ) -> None:
         super().__init__()
         self.viewer = viewer

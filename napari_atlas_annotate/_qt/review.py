@@ -15,7 +15,7 @@ or per grade cell (spine projects) who said what, each row with a choice of sour
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from qtpy.QtWidgets import (
     QComboBox,
@@ -49,6 +49,10 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+if TYPE_CHECKING:
+    import napari.viewer
+
+
 class ReviewDock(QWidget):
     """Dock widget for the lead: pick a disputed case, choose per class, finalize.
 
@@ -63,7 +67,10 @@ class ReviewDock(QWidget):
     """
 
     def __init__(
-        self, viewer: Any, project: Project | str | Path | None = None, lead: str = ""
+        self,
+        viewer: napari.viewer.Viewer,
+        project: Project | str | Path | None = None,
+        lead: str = "",
     ) -> None:
         super().__init__()
         self.viewer = viewer
@@ -319,8 +326,3 @@ class ReviewDock(QWidget):
         self.load_case(case_id)
         self._info(f"{case_id}: reopened for annotation.")
         return True
-
-
-def make_review_dock(viewer: Any) -> ReviewDock:
-    """npe2 widget factory: the review dock for the current viewer, with its open form."""
-    return ReviewDock(viewer)
