@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 system-deps:
-	@if ! command -v Xvfb >/dev/null 2>&1; then \
+	@if ! dpkg -s $(XVFB_DEBS) >/dev/null 2>&1; then \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(XVFB_DEBS) >/dev/null; \
 	fi
