@@ -10,6 +10,10 @@ model_version, metrics JSON).
 A project that has no model yet gets the packaged starter model copied in as
 ``<task>-starter`` (round 0) the first time one is needed.
 
+Spine projects register lumbar grader bundles (:mod:`.grader`, metadata task
+``spine_grading``): their registry version is the metadata's ``model_version`` (else the
+folder name); load them with :func:`.grader.load_grader` from the record's path.
+
 Examples
 --------
 >>> bundle = active_model(project)                         # doctest: +SKIP
@@ -32,7 +36,11 @@ from .bundle import ModelBundle, ModelBundleError
 from .organ_model import STARTER_FOLDER
 
 MODELS_DIR = "models"
-STARTERS = {"organs": STARTER_FOLDER}
+STARTERS = {"organs": STARTER_FOLDER, "spine": Path(__file__).parent / "starter" / "grader"}
+#: Starters whose metadata names no registry version.
+STARTER_VERSIONS = {"spine": "spine-starter"}
+#: Project task of bundles whose metadata task differs (the lumbar grader's).
+BUNDLE_TASKS = {"spine_grading": "spine"}
 
 
 @dataclass
@@ -74,6 +82,20 @@ def list_models(project: Project, task: str | None = None) -> list[ModelRecord]:
     return [ModelRecord.from_row(r) for r in rows]
 
 
+def model_identity(folder: str | Path) -> tuple[str, str, dict]:
+    """``(version, project task, metadata)`` of a model folder (organ model or grader)."""
+    path = Path(folder) / "configs" / "metadata.json"
+    try:
+        metadata = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        metadata = {}
+    task = BUNDLE_TASKS.get(metadata.get("task"))
+    if task is not None:
+        return str(metadata.get("model_version") or Path(folder).name), task, metadata
+    bundle = ModelBundle.load(folder)
+    return bundle.version, bundle.task, bundle.metadata
+
+
 def get_model(project: Project, version: str) -> ModelRecord:
     row = project._db.execute("SELECT * FROM models WHERE version = ?", (version,)).fetchone()
     if row is None:
@@ -102,10 +124,10 @@ def register_model(
     activate
         Make it the task's active model (the previous one is deactivated).
     """
-    bundle = ModelBundle.load(folder)
-    if bundle.task != project.task:
+    version, task, metadata = model_identity(folder)
+    if task != project.task:
         raise ProjectError(
-            f"model {bundle.version} is for task {bundle.task!r} but project "
+            f"model {version} is for task {task!r} but project "
             f"{project.folder} is a {project.task!r} project."
         )
     path = Path(folder).resolve()
@@ -113,21 +135,19 @@ def register_model(
         stored = str(path.relative_to(project.folder))
     except ValueError:
         stored = str(path)
-    round_number = bundle.metadata.get("round") if round_number is None else round_number
-    metrics = bundle.metadata.get("metrics", {}) if metrics is None else metrics
+    round_number = metadata.get("round") if round_number is None else round_number
+    metrics = metadata.get("metrics", {}) if metrics is None else metrics
     with transaction(project._db):
-        if project._db.execute(
-            "SELECT 1 FROM models WHERE version = ?", (bundle.version,)
-        ).fetchone():
-            raise ProjectError(f"model version {bundle.version} is already registered.")
+        if project._db.execute("SELECT 1 FROM models WHERE version = ?", (version,)).fetchone():
+            raise ProjectError(f"model version {version} is already registered.")
         if activate:
-            project._db.execute("UPDATE models SET active = 0 WHERE task = ?", (bundle.task,))
+            project._db.execute("UPDATE models SET active = 0 WHERE task = ?", (task,))
         project._db.execute(
             "INSERT INTO models(version, task, path, round, created_at, metrics, active)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
-                bundle.version,
-                bundle.task,
+                version,
+                task,
                 stored,
                 round_number,
                 time.time(),
@@ -135,8 +155,8 @@ def register_model(
                 int(activate),
             ),
         )
-    project.record_audit(None, "model-registry", "register_model", version=bundle.version)
-    return get_model(project, bundle.version)
+    project.record_audit(None, "model-registry", "register_model", version=version)
+    return get_model(project, version)
 
 
 def install_starter(project: Project, task: str | None = None) -> ModelRecord:
@@ -148,7 +168,7 @@ def install_starter(project: Project, task: str | None = None) -> ModelRecord:
             f"no starter model for task {task!r} is packaged (looked in {source}). Train one "
             "with 'python scripts/make_starter_models.py', or register a model folder."
         )
-    version = ModelBundle.load(source).version
+    version = STARTER_VERSIONS.get(task) or model_identity(source)[0]
     target = model_folder(project, version)
     if not target.exists():
         tmp = target.parent / f".{target.name}.copy"
@@ -180,7 +200,7 @@ def active_model(project: Project, task: str | None = None) -> ModelBundle:
 def rollback(project: Project, version: str) -> ModelRecord:
     """Make ``version`` the active model of its task again (later versions are kept)."""
     record = get_model(project, version)
-    ModelBundle.load(project.resolve(record.path))  # must still be readable
+    model_identity(project.resolve(record.path))  # must still be readable
     with transaction(project._db):
         project._db.execute("UPDATE models SET active = 0 WHERE task = ?", (record.task,))
         project._db.execute("UPDATE models SET active = 1 WHERE version = ?", (version,))
