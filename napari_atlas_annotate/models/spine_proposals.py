@@ -1,0 +1,263 @@
+"""Proposals for a spine project's cases: grade each lumbar MRI study with the project's
+active grader, store the sheet as a ``proposal`` grades version naming the grader, and
+record the case's uncertainty for the annotation queue.
+
+A case's study is its images, one series each, named by the image's description (else the
+series' own SeriesDescription). The stored sheet names each point's series by that name, so
+the grade sheet finds it among the case's series; :meth:`SpineStudy.to_canonical` turns a
+sheet's point series (description, series number as RSNA files use, SeriesInstanceUID or
+folder name) back into the grader's names for training.
+
+Uncertainty of a proposal: the mean over its cells of the normalised entropy of the three
+grade probabilities, 0 (sure) to 1 (uniform). There is no uncertainty map file for spine
+proposals (``CaseProposal.uncertainty_path`` is None): the per-cell probabilities are in the
+proposal itself.
+
+Examples
+--------
+>>> results = propose_spine_cases(project, device="cpu")     # doctest: +SKIP
+>>> [(r.case_id, round(r.uncertainty, 3)) for r in results]  # doctest: +SKIP
+[('958546395', 0.214), ...]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..grade_sheet import GradeSheet
+from ..project import Project, ProjectError
+from ..volume import Volume
+from .grader import grade_study, load_grader, match_series, resolve_device
+from .grader_net import GraderNet
+from .inference import CancelFlag, InferenceCancelled
+from .proposals import CaseProposal
+from .registry import active_record, install_starter
+
+ProgressCallback = Callable[[int, int, str], None]
+
+
+@dataclass
+class LoadedGrader:
+    """A registered grader version, loaded on a device."""
+
+    version: str
+    model: GraderNet
+    device: str
+
+
+@dataclass
+class SpineStudy:
+    """One case's series and the names its points may use for them.
+
+    Attributes
+    ----------
+    series
+        ``{name: Volume}``: each image's description (made unique) and its volume.
+    aliases
+        ``{any name a point may use: key of series}`` (description, SeriesDescription,
+        series number, SeriesInstanceUID, folder/file name).
+    canonical
+        ``{key of series: the grader's series name}`` for the series the grader uses.
+    """
+
+    case_id: str
+    series: dict[str, Volume]
+    aliases: dict[str, str] = field(default_factory=dict)
+    canonical: dict[str, str] = field(default_factory=dict)
+
+    def from_canonical(self, sheet: GradeSheet) -> GradeSheet:
+        """A copy of a grader's sheet whose points name this study's series."""
+        own = {v: k for k, v in self.canonical.items()}
+        return _rename_points(sheet, own)
+
+    def to_canonical(self, sheet: GradeSheet) -> GradeSheet:
+        """A copy of ``sheet`` whose points name the grader's series (others unchanged)."""
+        names = {a: self.canonical[k] for a, k in self.aliases.items() if k in self.canonical}
+        return _rename_points(sheet, names)
+
+
+def _rename_points(sheet: GradeSheet, names: Mapping[str, str]) -> GradeSheet:
+    out = GradeSheet(dict(sheet.grades), {c: list(p) for c, p in sheet.probabilities.items()})
+    for cell, point in sheet.points.items():
+        name = names.get(point.series, point.series)
+        out.points[cell] = dataclasses.replace(point, series=name)
+    return out
+
+
+def load_spine_study(project: Project, case_id: str) -> SpineStudy:
+    """Load every image of a spine case as a named series.
+
+    Raises
+    ------
+    ProjectError
+        When the case has no images, an image cannot be read, or no series is a Sagittal
+        T2/STIR (the grader finds the disc levels on it).
+    """
+    case = project.case(case_id)
+    if not case.images:
+        raise ProjectError(f"case {case_id}: has no images; add its study folder again.")
+    series: dict[str, Volume] = {}
+    aliases: dict[str, str] = {}
+    for i, ref in enumerate(case.images):
+        volume = project.load_image(case_id, i)
+        meta = volume.metadata or {}
+        name = ref.description or str(meta.get("series_description") or "") or f"series {i + 1}"
+        base, k = name, 1
+        while name in series:
+            k += 1
+            name = f"{base} ({k})"
+        series[name] = volume
+        names = {name, ref.description, ref.series, Path(ref.path).name}
+        names |= {meta.get("series_description"), meta.get("series_uid")}
+        if meta.get("series_number") is not None:
+            names.add(str(meta["series_number"]))
+        for alias in names:
+            if alias:
+                aliases.setdefault(str(alias), name)
+    try:
+        matched = match_series(series)
+    except ValueError as exc:
+        raise ProjectError(f"case {case_id}: {exc}") from None
+    canonical = {
+        own: canon for canon, vol in matched.items() for own, v in series.items() if v is vol
+    }
+    return SpineStudy(case_id, series, aliases, canonical)
+
+
+def load_active_grader(project: Project, device: str = "auto") -> LoadedGrader:
+    """The project's active grader (the packaged starter is installed when there is none)."""
+    if project.task != "spine":
+        raise ProjectError(
+            f"{project.folder}: is a {project.task!r} project; graders are for spine projects."
+        )
+    record = active_record(project, "spine") or install_starter(project, "spine")
+    dev = str(resolve_device(device))
+    try:
+        model = load_grader(project.resolve(record.path), device=dev)
+    except ValueError as exc:
+        raise ProjectError(
+            f"active grader {record.version}: {exc}. Roll back to another version with "
+            "'atlas-annotate models PROJECT --rollback VERSION'."
+        ) from None
+    return LoadedGrader(record.version, model, dev)
+
+
+def sheet_uncertainty(sheet: GradeSheet) -> float:
+    """Mean normalised entropy (0..1) of the sheet's cell probabilities; NaN without any."""
+    probs = [np.asarray(p, float) for p in sheet.probabilities.values()]
+    if not probs:
+        return float("nan")
+    p = np.clip(np.stack(probs), 0.0, None)
+    p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
+    logs = np.log(np.where(p > 0, p, 1.0))
+    entropy = -(p * logs).sum(axis=1) / np.log(p.shape[1])
+    return float(np.clip(entropy.mean(), 0.0, 1.0))
+
+
+def propose_spine_case(
+    project: Project,
+    case_id: str,
+    loaded: LoadedGrader | None = None,
+    *,
+    device: str = "auto",
+    progress: ProgressCallback | None = None,
+    cancel: CancelFlag | None = None,
+) -> CaseProposal:
+    """Grade one spine case with the active grader, store the proposal, set uncertainty.
+
+    Parameters
+    ----------
+    loaded
+        A grader from :func:`load_active_grader` (loaded here when None).
+    progress
+        ``progress(done, total, message)`` after loading and after grading.
+    cancel
+        Polled before grading; raises :class:`~.inference.InferenceCancelled`.
+
+    Returns
+    -------
+    CaseProposal
+        With ``uncertainty_path`` None (spine proposals carry their own probabilities).
+    """
+    t0 = time.perf_counter()
+    loaded = loaded if loaded is not None else load_active_grader(project, device)
+    study = load_spine_study(project, case_id)
+    if progress is not None:
+        progress(1, 2, f"{case_id}: loaded {len(study.series)} series")
+    if cancel is not None and cancel():
+        raise InferenceCancelled("proposal cancelled")
+    sheet = study.from_canonical(grade_study(study.series, loaded.model, loaded.device))
+    uncertainty = sheet_uncertainty(sheet)
+    version = project.save_grades_version(
+        case_id,
+        sheet,
+        kind="proposal",
+        model_version=loaded.version,
+        note=f"uncertainty {uncertainty:.4f}",
+    )
+    project.set_uncertainty(case_id, uncertainty)
+    if progress is not None:
+        progress(2, 2, f"{case_id}: graded")
+    return CaseProposal(
+        case_id,
+        version.id,
+        loaded.version,
+        uncertainty,
+        round(time.perf_counter() - t0, 3),
+        None,
+    )
+
+
+def cases_needing_proposal(project: Project, model_version: str) -> list[str]:
+    """Ids of cases whose latest grades proposal is not by ``model_version`` (or absent)."""
+    out = []
+    for case in project.cases():
+        latest = project.latest_version(case.id, kinds=("proposal",), content="grades")
+        if latest is None or latest.model_version != model_version:
+            out.append(case.id)
+    return out
+
+
+def propose_spine_cases(
+    project: Project,
+    case_ids: Sequence[str] | None = None,
+    *,
+    device: str = "auto",
+    progress: ProgressCallback | None = None,
+    cancel: CancelFlag | None = None,
+    every: bool = False,
+) -> list[CaseProposal]:
+    """Propose spine cases with the active grader.
+
+    Parameters
+    ----------
+    case_ids
+        Cases to propose (always proposed). Default: every case without a current proposal
+        from the active grader, or every case when ``every`` is True.
+    progress
+        ``progress(done, total, message)`` after each case.
+    cancel
+        Polled before each case; raises :class:`~.inference.InferenceCancelled` (cases
+        done so far keep their proposals).
+    """
+    loaded = load_active_grader(project, device)
+    if case_ids:
+        ids = list(case_ids)
+        for cid in ids:
+            project.case(cid)  # unknown ids fail before any work
+    elif every:
+        ids = [c.id for c in project.cases()]
+    else:
+        ids = cases_needing_proposal(project, loaded.version)
+    out = []
+    for i, cid in enumerate(ids):
+        out.append(propose_spine_case(project, cid, loaded, cancel=cancel))
+        if progress is not None:
+            progress(i + 1, len(ids), f"proposed {cid}")
+    return out
