@@ -1,0 +1,249 @@
+"""One round of retraining for a spine project: fine-tune the active lumbar grader on the
+submitted grade sheets, score old and new on held-out cases with the RSNA metric, promote
+the new grader only when it scores better (lower).
+
+Which sheet of a case counts: its current ``final`` grades version if a lead finalised it
+(and did not reopen it), else its latest ``corrected`` or ``imported`` grades version (any
+annotator). Sheets without any grade are skipped. Cases are held out by a hash of their id
+(:func:`.dataset.holdout_split`), so the same cases validate every round.
+
+:func:`train_spine_round` is a plain function (progress callback, cancel flag), safe to run
+in a worker thread, like :func:`.round.train_round` for organ projects.
+
+Examples
+--------
+>>> result = train_spine_round(project, device="cpu", epochs=4)  # doctest: +SKIP
+>>> result.metrics["rsna_score_old"], result.metrics["rsna_score_new"]  # doctest: +SKIP
+(0.71, 0.64)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..grade_sheet import GradeSheet
+from ..models.grader import grade_study, save_grader
+from ..models.grader_net import GraderNet
+from ..models.registry import finish_round, model_folder, register_model, start_round
+from ..models.rsna_metric import TERMS, rsna_score
+from ..models.spine_proposals import SpineStudy, load_active_grader, load_spine_study
+from ..project import LabelVersion, Project, ProjectError
+from .dataset import holdout_split
+from .grader import train_grader
+from .organs import TrainingCancelled
+from .round import RoundResult
+
+ProgressCallback = Callable[[int, int, str], None]
+
+#: Fine-tuning epochs when none are given.
+DEFAULT_EPOCHS = 10
+#: Submitted grade versions that count when a case has no final one.
+GRADE_KINDS = ("corrected", "imported")
+
+
+@dataclass
+class SpineRoundResult(RoundResult):
+    """A :class:`RoundResult` for a spine round.
+
+    ``dice_new``, ``dice_old`` are None and ``dice_per_class`` empty (no masks); the held-out
+    RSNA scores (lower is better) are ``rsna_score_old`` and ``rsna_score_new``, and
+    ``metrics`` is what the round recorded (``rsna_score_old``, ``rsna_score_new``,
+    ``promoted``, ``n_train``, ``n_holdout``, the metric's terms, ...).
+    """
+
+    rsna_score_old: float = math.nan
+    rsna_score_new: float = math.nan
+    metrics: dict = field(default_factory=dict)
+
+
+def spine_training_versions(project: Project) -> dict[str, LabelVersion]:
+    """The grades version that counts for each case that has one (see module docs)."""
+    chosen: dict[str, LabelVersion] = {}
+    for case in project.cases():
+        final = project.current_final(case.id, content="grades")
+        version = final or project.latest_version(case.id, kinds=GRADE_KINDS, content="grades")
+        if version is not None:
+            chosen[case.id] = version
+    return chosen
+
+
+def grades_snapshot_hash(versions: dict[str, LabelVersion]) -> str:
+    """One hash of the grade versions a grader was trained on (case id + content hash)."""
+    text = "\n".join(f"{cid}:{v.sha256}" for cid, v in sorted(versions.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def heldout_score(
+    model: GraderNet, studies: dict[str, tuple[SpineStudy, GradeSheet]], device: str
+) -> dict[str, float]:
+    """RSNA metric terms and ``score`` of ``model`` on ``{case: (study, truth)}``."""
+    truth = {cid: sheet for cid, (_, sheet) in studies.items()}
+    predicted = {cid: grade_study(s.series, model, device) for cid, (s, _) in studies.items()}
+    return {k: float(v) for k, v in rsna_score(truth, predicted).items()}
+
+
+def train_spine_round(
+    project: Project,
+    device: str = "auto",
+    epochs: int | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: Callable[[], bool] | None = None,
+    *,
+    holdout_fraction: float = 0.2,
+) -> SpineRoundResult:
+    """Fine-tune the active grader on the project's submitted grade sheets (one round).
+
+    Parameters
+    ----------
+    project
+        A spine project with at least one submitted (corrected/final/imported) grade sheet.
+    device
+        ``'auto'``, ``'cpu'`` or ``'cuda'``.
+    epochs
+        Fine-tuning epochs (default :data:`DEFAULT_EPOCHS`).
+    progress
+        ``progress(done, total, stage)`` with stages ``'loading cases'``, ``'validating'``
+        and ``'training'``.
+    cancel
+        Callable returning True to stop; raises :class:`~.organs.TrainingCancelled`, the
+        round is recorded as cancelled and the active grader is unchanged.
+    holdout_fraction
+        Share of graded cases held out for validation, chosen by a hash of the case id.
+        With a single graded case it is trained and validated on.
+
+    Returns
+    -------
+    SpineRoundResult
+        The new grader is registered as ``spine-round<N>`` whether promoted or not.
+    """
+    t0 = time.perf_counter()
+    if project.task != "spine":
+        raise ProjectError(f"{project.folder}: grader training is for spine projects only.")
+    versions = {
+        cid: v for cid, v in spine_training_versions(project).items() if _graded(project, v)
+    }
+    if not versions:
+        raise ProjectError(
+            f"{project.folder}: no submitted grade sheets to train on yet. Correct and submit "
+            "some proposals (or import grades with 'atlas-annotate import') first."
+        )
+    epochs = DEFAULT_EPOCHS if epochs is None else max(1, int(epochs))
+    parent = load_active_grader(project, device)
+    train_ids, holdout_ids = holdout_split(list(versions), holdout_fraction)
+    if not train_ids:  # a single graded case: train on it, validate on it
+        train_ids = holdout_ids
+    round_id = start_round(project)
+    version = f"spine-round{round_id}"
+
+    def report(done: int, total: int, stage: str) -> None:
+        if progress is not None:
+            progress(done, total, stage)
+
+    def stopped() -> bool:
+        return bool(cancel is not None and cancel())
+
+    try:
+        studies: dict[str, tuple[SpineStudy, GradeSheet]] = {}
+        for i, cid in enumerate(sorted(versions)):
+            if stopped():
+                raise TrainingCancelled("training cancelled")
+            study = load_spine_study(project, cid)
+            studies[cid] = (study, study.to_canonical(project.read_grades(versions[cid])))
+            report(i + 1, len(versions), "loading cases")
+        held = {cid: studies[cid] for cid in holdout_ids} or {
+            cid: studies[cid] for cid in train_ids
+        }
+        report(0, 2, "validating")
+        old = heldout_score(parent.model, held, parent.device)
+        report(1, 2, "validating")
+        model, stats = train_grader(
+            [(studies[c][0].series, studies[c][1]) for c in train_ids],
+            init=parent.model,
+            epochs=epochs,
+            device=parent.device,
+            progress=lambda f, _m: report(int(round(f * epochs)), epochs, "training"),
+            cancel=cancel,
+            seed=round_id,
+        )
+        if stats.get("cancelled"):
+            raise TrainingCancelled("training cancelled")
+        new = heldout_score(model, held, parent.device)
+        report(2, 2, "validating")
+        promoted = _better(new["score"], old["score"])
+        metrics = {
+            "status": "promoted" if promoted else "kept previous",
+            "rsna_score_old": old["score"],
+            "rsna_score_new": new["score"],
+            "promoted": promoted,
+            "n_train": len(train_ids),
+            "n_holdout": len(held),
+            "terms_new": {t: new[t] for t in TERMS},
+            "terms_old": {t: old[t] for t in TERMS},
+            "previous_version": parent.version,
+            "train_cases": train_ids,
+            "holdout_cases": holdout_ids,
+        }
+        folder = model_folder(project, version)
+        save_grader(
+            model,
+            folder,
+            {
+                "model_version": version,
+                "round": round_id,
+                "parent_version": parent.version,
+                "training": {
+                    "cases": train_ids,
+                    "holdout_cases": holdout_ids,
+                    "grades_versions": {c: versions[c].id for c in sorted(versions)},
+                    "grades_snapshot": grades_snapshot_hash(versions),
+                    "epochs": epochs,
+                    "history": _finite(stats),
+                    "device": parent.device,
+                },
+                "metrics": metrics,
+            },
+        )
+    except TrainingCancelled:
+        finish_round(project, round_id, None, {"status": "cancelled"})
+        raise
+    except BaseException as exc:
+        finish_round(project, round_id, None, {"status": "failed", "error": str(exc)})
+        raise
+    register_model(project, folder, round_number=round_id, metrics=metrics, activate=promoted)
+    finish_round(project, round_id, version, metrics)
+    return SpineRoundResult(
+        round=round_id,
+        model_version=version,
+        promoted=promoted,
+        previous_version=parent.version,
+        dice_new=None,
+        dice_old=None,
+        dice_per_class={},
+        train_cases=train_ids,
+        holdout_cases=holdout_ids,
+        seconds=round(time.perf_counter() - t0, 2),
+        training=_finite(stats),
+        rsna_score_old=old["score"],
+        rsna_score_new=new["score"],
+        metrics=metrics,
+    )
+
+
+def _graded(project: Project, version: LabelVersion) -> bool:
+    return any(g is not None for g in project.read_grades(version).grades.values())
+
+
+def _better(new: float, old: float) -> bool:
+    """Lower RSNA score wins; a NaN new score never does."""
+    if math.isnan(new):
+        return False
+    return math.isnan(old) or new < old
+
+
+def _finite(stats: dict) -> dict:
+    """``stats`` with NaN floats as None (valid JSON)."""
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in stats.items()}
