@@ -1,0 +1,141 @@
+"""One entry point per step of the annotation loop, whatever the project's task.
+
+:func:`propose` runs the project's active helper model on cases and stores proposals;
+:func:`retrain` runs one round of training on the submitted labels and promotes the new
+model only when it beats the active one on held-out cases. Organ projects use the organ
+segmentation model (:mod:`.models.proposals`, :mod:`.training.round`), spine projects the
+lumbar grader (:mod:`.models.spine_proposals`, :mod:`.training.spine_round`).
+
+Both are plain functions (progress callback ``progress(done, total, message)``, cancel
+flag), safe to call from a worker thread; the dock, the demo and the CLI call them alike.
+This module imports no GUI toolkit, and torch only when a function runs.
+
+Examples
+--------
+>>> proposals = propose(project, device="cpu")            # doctest: +SKIP
+>>> result = retrain(project, device="cpu", epochs=2)     # doctest: +SKIP
+>>> print(describe_round(result))                         # doctest: +SKIP
+round 1: trained spine-round1 on 2 case(s) in 3 s; held-out RSNA score 0.183 -> 0.182 ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from .project import Project, ProjectError
+
+if TYPE_CHECKING:
+    from .models.proposals import CaseProposal
+    from .training.round import RoundResult
+
+ProgressCallback = Callable[[int, int, str], None]
+CancelFlag = Callable[[], bool]
+
+TASKS = ("organs", "spine")
+
+
+def _check_task(project: Project) -> str:
+    if project.task not in TASKS:
+        raise ProjectError(
+            f"{project.folder}: task {project.task!r} has no helper model (known: "
+            f"{', '.join(TASKS)})."
+        )
+    return project.task
+
+
+def propose(
+    project: Project,
+    case_ids: Sequence[str] | None = None,
+    *,
+    device: str = "auto",
+    progress: ProgressCallback | None = None,
+    cancel: CancelFlag | None = None,
+) -> list[CaseProposal]:
+    """Propose cases with the project's active model and store the proposals.
+
+    Parameters
+    ----------
+    project
+        An open organs or spine project (the packaged starter model is installed the first
+        time one is needed).
+    case_ids
+        Cases to propose. Default: organ projects propose every case; spine projects every
+        case without a proposal from the active grader.
+    device
+        ``'auto'`` (CUDA when available), ``'cpu'`` or ``'cuda'``.
+    progress
+        ``progress(done, total, message)`` after each case.
+    cancel
+        Returns True to stop; raises ``InferenceCancelled`` (proposals stored so far stay).
+
+    Returns
+    -------
+    list of CaseProposal
+        One per proposed case: version id, model version, uncertainty (0..1), seconds.
+    """
+    if _check_task(project) == "spine":
+        from .models.spine_proposals import propose_spine_cases
+
+        return propose_spine_cases(
+            project, case_ids, device=device, progress=progress, cancel=cancel
+        )
+    from .models.proposals import propose_cases
+
+    return propose_cases(project, case_ids, device=device, progress=progress, cancel=cancel)
+
+
+def retrain(
+    project: Project,
+    *,
+    device: str = "auto",
+    epochs: int | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelFlag | None = None,
+) -> RoundResult:
+    """Run one round of training on the project's submitted labels or grade sheets.
+
+    The new model is registered (``<task>-round<N>``) and becomes active only when it beats
+    the active one on held-out cases (organs: mean Dice, higher; spine: RSNA score, lower).
+
+    Parameters
+    ----------
+    device
+        ``'auto'``, ``'cpu'`` or ``'cuda'``.
+    epochs
+        Training epochs (each task's default when None).
+    progress
+        ``progress(done, total, stage)`` while loading, training and validating.
+    cancel
+        Returns True to stop; raises ``TrainingCancelled``, the round is recorded as
+        cancelled and the active model is unchanged.
+
+    Returns
+    -------
+    RoundResult
+        For spine projects a :class:`~.training.spine_round.SpineRoundResult`
+        (``rsna_score_old``, ``rsna_score_new``, ``metrics``; no Dice).
+    """
+    if _check_task(project) == "spine":
+        from .training.spine_round import train_spine_round
+
+        return train_spine_round(
+            project, device=device, epochs=epochs, progress=progress, cancel=cancel
+        )
+    from .training.round import train_round
+
+    return train_round(project, device=device, epochs=epochs, progress=progress, cancel=cancel)
+
+
+def describe_round(result: RoundResult) -> str:
+    """One line saying what a round did, for either task."""
+    verdict = "promoted (now active)" if result.promoted else f"kept {result.previous_version}"
+    rsna_old = getattr(result, "rsna_score_old", None)
+    if rsna_old is not None:
+        score = f"held-out RSNA score {rsna_old:.3f} -> {result.rsna_score_new:.3f} (lower wins)"
+    else:
+        score = f"held-out Dice {result.dice_old:.3f} -> {result.dice_new:.3f}"
+    return (
+        f"round {result.round}: trained {result.model_version} on {len(result.train_cases)} "
+        f"case(s) in {result.seconds:.0f} s; {score}: {verdict}"
+    )
