@@ -37,9 +37,12 @@ def run(args) -> int:
         print("no models yet: 'atlas-annotate propose' installs the starter model.")
     for r in records:
         dice = r.metrics.get("mean_dice")
+        rsna = r.metrics.get("rsna_score_new")  # spine graders
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
         print(
             f"{'*' if r.active else ' '} {r.version:<20} task={r.task} round={r.round} "
-            f"{when}" + (f" held-out Dice {dice:.3f}" if isinstance(dice, float) else "")
+            f"{when}"
+            + (f" held-out Dice {dice:.3f}" if isinstance(dice, float) else "")
+            + (f" held-out RSNA score {rsna:.3f}" if isinstance(rsna, float) else "")
         )
     return 0

@@ -1,7 +1,9 @@
 """``atlas-annotate propose PROJECT [--cases ID ...] [--device auto|cpu|cuda] [--json]``.
 
-Runs the project's active organ model on cases and stores each proposal as a version of
-kind ``proposal`` naming the model; the case's uncertainty orders the annotation queue.
+Runs the project's active model (organ segmentation, or the lumbar grader for spine
+projects, which by default grades only cases without a proposal from the active grader) on
+cases and stores each proposal as a version of kind ``proposal`` naming the model; the
+case's uncertainty orders the annotation queue.
 """
 
 from __future__ import annotations
@@ -34,13 +36,18 @@ def run(args) -> int:
             print(f"[{done}/{total}] {message}", file=sys.stderr, flush=True)
 
     with Project(args.project) as project:
-        results = propose_cases(
-            project,
-            args.cases,
-            device=args.device,
-            progress=progress,
-            save_uncertainty=not args.no_uncertainty_map,
-        )
+        if project.task == "spine":  # the lumbar grader, through the task-independent API
+            from ..rounds import propose
+
+            results = propose(project, args.cases, device=args.device, progress=progress)
+        else:
+            results = propose_cases(
+                project,
+                args.cases,
+                device=args.device,
+                progress=progress,
+                save_uncertainty=not args.no_uncertainty_map,
+            )
         queue = [c.id for c in project.queue()]
     if args.json:
         print(json.dumps({"proposals": [vars(r) for r in results], "queue": queue}, indent=2))

@@ -1,7 +1,7 @@
 """``atlas-annotate train PROJECT [--device ...] [--epochs N] [--max-minutes M] [--json]``.
 
-One round of retraining on the submitted labels; the new model becomes active only when it
-beats the current one on held-out cases.
+One round of retraining on the submitted labels (spine projects: grade sheets, the lumbar
+grader); the new model becomes active only when it beats the current one on held-out cases.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ def run(args) -> int:
             last["stage"] = stage
 
     with Project(args.project) as project:
+        if project.task == "spine":  # the lumbar grader, through the task-independent API
+            return _run_spine(project, args, progress)
         result = train_round(
             project,
             device=args.device,
@@ -51,4 +53,17 @@ def run(args) -> int:
         f"case(s) in {result.seconds:.0f} s; held-out Dice {result.dice_old:.3f} -> "
         f"{result.dice_new:.3f}: {verdict}"
     )
+    return 0
+
+
+def _run_spine(project, args, progress) -> int:
+    from ..models.devices import set_cpu_threads
+    from ..project import ProjectError
+    from ..rounds import describe_round, retrain
+
+    if args.max_minutes is not None:
+        raise ProjectError("--max-minutes is for organ projects; give spine rounds --epochs.")
+    set_cpu_threads(args.threads)
+    result = retrain(project, device=args.device, epochs=args.epochs, progress=progress)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else describe_round(result))
     return 0
