@@ -1,0 +1,176 @@
+"""A spine project's retraining round: fine-tune the active grader on submitted sheets,
+score old and new on held-out cases, promote only when the RSNA score drops."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from napari_atlas_annotate.models import registry
+from napari_atlas_annotate.models.grader import grade_study, load_grader
+from napari_atlas_annotate.models.rsna_metric import rsna_score
+from napari_atlas_annotate.models.spine_proposals import (
+    cases_needing_proposal,
+    load_spine_study,
+    propose_spine_cases,
+)
+from napari_atlas_annotate.phantoms import write_phantoms
+from napari_atlas_annotate.project import Project, ProjectError
+from napari_atlas_annotate.project.importing import import_labels
+from napari_atlas_annotate.project.sources import cases_from_path
+from napari_atlas_annotate.spine_grades import read_coordinates_csv, read_grades_csv
+from napari_atlas_annotate.training.dataset import holdout_split
+from napari_atlas_annotate.training.grader import truth_sheet
+from napari_atlas_annotate.training.organs import TrainingCancelled
+from napari_atlas_annotate.training.spine_round import (
+    spine_training_versions,
+    train_spine_round,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    return write_phantoms(tmp_path_factory.mktemp("phantoms"), 0, 3, 12, "dicom")
+
+
+@pytest.fixture
+def spine_project(tmp_path, manifest):
+    project = Project.create(tmp_path / "spine", task="spine")
+    for case in cases_from_path(Path(manifest), "spine"):
+        project.add_case(case.id, case.images, truth=case.truth, source=case.source)
+    yield project
+    project.close()
+
+
+def _truths(manifest) -> dict:
+    """``{case id: truth GradeSheet}`` from the phantoms' RSNA files (points by description)."""
+    root = Path(manifest).parent
+    out = {}
+    for entry in json.loads(Path(manifest).read_text())["cases"]:
+        grades = read_grades_csv(root / entry["grades"])[entry["study_id"]]
+        points = read_coordinates_csv(root / entry["points"])
+        series_ids = {im["description"]: im["series_id"] for im in entry["images"]}
+        out[entry["id"]] = truth_sheet(grades, points, series_ids)
+    return out
+
+
+def _submit_truth(project, manifest) -> dict:
+    truths = _truths(manifest)
+    for cid, sheet in truths.items():
+        project.save_grades_version(cid, sheet, kind="corrected", annotator="sim")
+    return truths
+
+
+def test_round_records_model_and_promotes_honestly(spine_project, manifest):
+    propose_spine_cases(spine_project, device="cpu")
+    truths = _submit_truth(spine_project, manifest)
+    seen = []
+    result = train_spine_round(
+        spine_project, "cpu", epochs=2, progress=lambda d, t, s: seen.append(s)
+    )
+    assert {"loading cases", "training", "validating"} <= set(seen)
+    assert result.model_version == f"spine-round{result.round}"
+    assert result.previous_version == "spine-starter"
+    ids = sorted(truths)
+    assert (result.train_cases, result.holdout_cases) == holdout_split(ids)
+    assert result.train_cases and result.holdout_cases
+
+    # The reported scores are the RSNA metric of each grader on the held-out truth.
+    def score(folder):
+        model = load_grader(folder)
+        held = {c: truths[c] for c in result.holdout_cases}
+        graded = {
+            c: grade_study(load_spine_study(spine_project, c).series, model, "cpu")
+            for c in result.holdout_cases
+        }
+        return rsna_score(held, graded)["score"]
+
+    new_folder = registry.model_folder(spine_project, result.model_version)
+    old_folder = registry.model_folder(spine_project, "spine-starter")
+    assert result.rsna_score_new == pytest.approx(score(new_folder), rel=1e-6)
+    assert result.rsna_score_old == pytest.approx(score(old_folder), rel=1e-6)
+    assert result.promoted == (result.rsna_score_new < result.rsna_score_old)
+
+    active = registry.active_record(spine_project).version
+    assert active == (result.model_version if result.promoted else "spine-starter")
+    (row,) = registry.list_rounds(spine_project)
+    assert row["model_version"] == result.model_version and row["finished_at"]
+    metrics = row["metrics"]
+    assert metrics["rsna_score_old"] == pytest.approx(result.rsna_score_old)
+    assert metrics["rsna_score_new"] == pytest.approx(result.rsna_score_new)
+    assert metrics["promoted"] == result.promoted
+    assert (metrics["n_train"], metrics["n_holdout"]) == (2, 1)
+    record = registry.get_model(spine_project, result.model_version)
+    assert record.round == result.round and record.active == result.promoted
+    meta = json.loads((new_folder / "configs" / "metadata.json").read_text())
+    assert meta["model_version"] == result.model_version and meta["round"] == result.round
+    assert meta["parent_version"] == "spine-starter"
+    assert meta["training"]["cases"] == result.train_cases
+    assert len(meta["training"]["grades_snapshot"]) == 64
+    assert result.training["n_locator_studies"] == 2  # truth points reached the locator
+    assert json.loads(json.dumps(result.to_dict()))["round"] == result.round
+    # A promoted grader makes every proposal stale; a kept one none.
+    stale = cases_needing_proposal(spine_project, active)
+    assert sorted(stale) == (ids if result.promoted else [])
+
+
+def test_rsna_imported_points_are_mapped_to_the_grader_series(spine_project, manifest):
+    root = Path(manifest).parent
+    entries = json.loads(Path(manifest).read_text())["cases"]
+    for entry in entries:  # like 'atlas-annotate import': points name series by number
+        import_labels(
+            spine_project,
+            entry["id"],
+            "rsna",
+            root / entry["grades"],
+            points=root / entry["points"],
+        )
+    result = train_spine_round(spine_project, "cpu", epochs=1)
+    assert result.training["n_locator_studies"] == len(result.train_cases)
+
+
+def test_final_sheet_counts_over_later_corrections(spine_project, manifest):
+    truths = _truths(manifest)
+    cid = sorted(truths)[0]
+    spine_project.save_grades_version(cid, truths[cid], kind="corrected", annotator="a")
+    final = spine_project.save_grades_version(cid, truths[cid], kind="final", annotator="lead")
+    spine_project.save_grades_version(cid, truths[cid], kind="corrected", annotator="b")
+    assert spine_training_versions(spine_project) == {cid: final}
+
+
+def test_without_sheets_explains(spine_project):
+    propose_spine_cases(spine_project, device="cpu")  # proposals are not training data
+    with pytest.raises(ProjectError, match="no submitted grade sheets"):
+        train_spine_round(spine_project, "cpu", epochs=1)
+    assert registry.list_rounds(spine_project) == []
+
+
+def test_cancelled_round_keeps_the_active_grader(spine_project, manifest):
+    _submit_truth(spine_project, manifest)
+    calls = []
+
+    def cancel():  # let loading pass, stop in training
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(TrainingCancelled):
+        train_spine_round(spine_project, "cpu", epochs=2, cancel=cancel)
+    (row,) = registry.list_rounds(spine_project)
+    assert row["metrics"]["status"] == "cancelled" and row["model_version"] is None
+    assert [m.version for m in registry.list_models(spine_project)] == ["spine-starter"]
+    assert registry.active_record(spine_project).version == "spine-starter"
+
+
+def test_organ_project_is_refused(tmp_path):
+    with Project.create(tmp_path / "organs", task="organs") as organs:
+        with pytest.raises(ProjectError, match="spine projects only"):
+            train_spine_round(organs, "cpu")
