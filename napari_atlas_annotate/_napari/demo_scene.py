@@ -1,10 +1,11 @@
-"""The demo's two napari viewers: an abdominal CT with its organ truth, and a lumbar study.
+"""The demo's two napari windows: the organ project in the annotator dock, and the spine
+project in the same dock with its grade sheet.
 
-Everything is opened through this plugin's own reader (``viewer.open(...,
-plugin="napari-atlas-annotate")``), so the demo shows exactly what a user gets from
-File > Open. Run as a module it renders the scene under the X display it is given and
-writes screenshots and a JSON summary; ``atlas-annotate demo --headless`` runs it that way
-inside a private Xvfb, so no window reaches the user's screen and the caller's own Qt
+Both windows show what ``atlas-annotate open PROJECT --annotator demo`` shows: the queue
+(most uncertain proposal first), the first case loaded with the starter model's proposal,
+ready to correct. Run as a module it renders the scene under the X display it is given
+and writes screenshots and a JSON summary; ``atlas-annotate demo --headless`` runs it that
+way inside a private Xvfb, so no window reaches the user's screen and the caller's own Qt
 application (if any) is never touched.
 
 Usage (what ``demo --headless`` runs)::
@@ -24,46 +25,38 @@ import numpy as np
 
 from .layers import META_KEY
 
-PLUGIN = "napari-atlas-annotate"
-
-#: Series shown first in the study viewer (others stay loaded, hidden).
-PREFERRED_STUDY_SERIES = ("Sagittal T2/STIR", "Sagittal T1")
-
-
-def show_ct(viewer, ct_path: str | Path, truth_path: str | Path | None) -> None:
-    """Open the CT (and its truth as Labels) and go to the slice with the most organ."""
-    viewer.open(str(ct_path), plugin=PLUGIN)
-    if truth_path is None:
-        return
-    [labels] = viewer.open(str(truth_path), plugin=PLUGIN)
-    data = np.asarray(labels.data)
-    if data.any():
-        counts = np.count_nonzero(data.reshape(data.shape[0], -1), axis=1)
-        index = [int(np.argmax(counts)), data.shape[1] // 2, data.shape[2] // 2]
-        world = labels.data_to_world(index)
-        viewer.dims.set_point(0, world[0])
+#: Window size of the screenshots (the dock needs room beside the canvas).
+WINDOW_SIZE = (1500, 950)
+#: The cell the spine window opens on (the most often stenosed level of the canal).
+FIRST_CELL = ("spinal_canal_stenosis", "l4_l5")
 
 
-def show_study(viewer, study_path: str | Path) -> None:
-    """Open every series of a lumbar study and show the sagittal plane radiologically.
+def show_organ_project(viewer, folder: str | Path, annotator: str):
+    """Dock the annotator on ``folder`` (its queue's first case opens with its proposal) and
+    go to the slice where the proposal has the most organ."""
+    from .._qt.annotator import add_annotator_dock
 
-    World axes are (S, P, L); a sagittal view displays S vertically (head up) and P
-    horizontally (anterior on the left), with the slider running right to left.
-    """
-    layers = viewer.open(str(study_path), plugin=PLUGIN)
-    names = [layer.name for layer in layers]
-    shown = next((n for n in PREFERRED_STUDY_SERIES if n in names), names[0] if names else None)
-    for layer in layers:
-        layer.visible = layer.name == shown
-    viewer.dims.order = (2, 0, 1)
-    # napari 0.9 moved the camera to viewer.scene; older versions keep viewer.camera.
-    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
-    camera.orientation2d = ("up", "right")
-    if shown is not None:
-        layer = viewer.layers[shown]
-        centre = np.array(layer.data.shape) // 2
-        viewer.dims.set_point(2, layer.data_to_world(centre)[2])
-    viewer.reset_view()
+    dock = add_annotator_dock(viewer, folder, annotator)
+    layer = dock.labels_layer
+    if layer is not None:
+        data = np.asarray(layer.data)
+        if data.any():
+            counts = np.count_nonzero(data.reshape(data.shape[0], -1), axis=1)
+            index = [int(np.argmax(counts)), data.shape[1] // 2, data.shape[2] // 2]
+            viewer.dims.set_point(0, layer.data_to_world(index)[0])
+    return dock
+
+
+def show_spine_project(viewer, folder: str | Path, annotator: str):
+    """Dock the annotator on the spine project: the grade sheet with the first case's
+    proposal, showing the point of :data:`FIRST_CELL`."""
+    from .._qt.annotator import add_annotator_dock
+
+    dock = add_annotator_dock(viewer, folder, annotator)
+    sheet = dock.grade_sheet
+    if sheet is not None and sheet.case_id is not None:
+        sheet.go_to(*FIRST_CELL)
+    return dock
 
 
 def describe_viewer(viewer) -> list[dict[str, Any]]:
@@ -75,10 +68,8 @@ def describe_viewer(viewer) -> list[dict[str, Any]]:
         row: dict[str, Any] = {
             "name": layer.name,
             "type": layer._type_string,
-            "shape": [int(s) for s in grid.get("shape", layer.data.shape)],
+            "shape": [int(s) for s in grid.get("shape", np.shape(layer.data))],
             "spacing": [round(float(s), 4) for s in np.linalg.norm(affine[:3, :3], axis=0)],
-            "dtype": str(layer.data.dtype),
-            "source": grid.get("source", ""),
             "visible": bool(layer.visible),
         }
         if layer._type_string == "labels":
@@ -87,59 +78,86 @@ def describe_viewer(viewer) -> list[dict[str, Any]]:
             row["classes_present"] = [
                 names[v - 1] if 0 < v <= len(names) else int(v) for v in values.tolist() if v
             ]
+        elif layer._type_string == "points":
+            row["points"] = len(layer.data)
         rows.append(row)
     return rows
 
 
+def _grab(viewer, path: str) -> dict[str, Any]:
+    """Save the whole window (canvas and docks) as ``path``; return its size and contrast."""
+    from qtpy.QtWidgets import QApplication
+
+    window = viewer.window._qt_window
+    window.resize(*WINDOW_SIZE)
+    for _ in range(5):
+        QApplication.processEvents()
+    image = window.grab()
+    if not image.save(path):
+        raise OSError(f"could not write the screenshot {path}")
+    canvas = np.asarray(viewer.screenshot(canvas_only=True))[..., :3].astype(np.float32)
+    return {
+        "path": str(path),
+        "size": [image.width(), image.height()],
+        "canvas_std": round(float(canvas.std()), 2),
+    }
+
+
 def render(scene: dict[str, Any]) -> dict[str, Any]:
-    """Build both viewers (shown, on the current display), screenshot them, close them.
+    """Open both projects (shown, on the current display), screenshot them, close them.
 
     Parameters
     ----------
     scene
-        ``ct``, ``truth`` (or None), ``study`` (or None): paths to open;
-        ``screenshot`` and ``study_screenshot``: PNG paths to write; ``result``: where
-        :func:`main` writes the summary.
+        ``organs`` and ``spine``: project folders; ``annotator``; ``screenshot`` and
+        ``study_screenshot``: PNG paths to write; ``result``: where :func:`main` writes
+        the summary.
 
     Returns
     -------
     dict
-        ``layers`` per viewer, ``screenshots`` written, and ``seconds`` taken.
+        ``viewers`` (layers per window), ``cases`` (the case each window opened, its
+        proposal version and the dock's message), ``screenshots`` and ``seconds``.
     """
     import napari
-    from napari.utils.io import imsave
 
     start = time.perf_counter()
-    summary: dict[str, Any] = {"viewers": {}, "screenshots": {}}
-    viewer = napari.Viewer(title="atlas-annotate demo: CT abdomen", show=True)
-    try:
-        show_ct(viewer, scene["ct"], scene.get("truth"))
-        summary["viewers"]["ct"] = describe_viewer(viewer)
-        image = viewer.screenshot(canvas_only=True)
-        imsave(scene["screenshot"], image)
-        summary["screenshots"]["ct"] = _image_stats(scene["screenshot"], image)
-    finally:
-        viewer.close()
-    if scene.get("study"):
-        viewer = napari.Viewer(title="atlas-annotate demo: lumbar MRI", show=True)
+    summary: dict[str, Any] = {"viewers": {}, "screenshots": {}, "opened": {}}
+    windows = (
+        ("organs", show_organ_project, "screenshot", "atlas-annotate demo: CT organs"),
+        ("spine", show_spine_project, "study_screenshot", "atlas-annotate demo: lumbar MRI"),
+    )
+    for key, show, shot, title in windows:
+        viewer = napari.Viewer(title=title, show=True)
         try:
-            show_study(viewer, scene["study"])
-            summary["viewers"]["study"] = describe_viewer(viewer)
-            image = viewer.screenshot(canvas_only=True)
-            imsave(scene["study_screenshot"], image)
-            summary["screenshots"]["study"] = _image_stats(scene["study_screenshot"], image)
+            dock = show(viewer, scene[key], scene["annotator"])
+            if dock.last_error:
+                raise RuntimeError(f"{scene[key]}: {dock.last_error}")
+            summary["opened"][key] = _opened(dock)
+            summary["viewers"][key] = describe_viewer(viewer)
+            summary["screenshots"][key] = _grab(viewer, scene[shot])
+            dock.close_case()
         finally:
             viewer.close()
     summary["seconds"] = round(time.perf_counter() - start, 2)
     return summary
 
 
-def _image_stats(path: str, image: np.ndarray) -> dict[str, Any]:
-    rgb = np.asarray(image)[..., :3].astype(np.float32)
+def _opened(dock) -> dict[str, Any]:
+    """The case a dock opened and the version it shows."""
+    if dock.grade_sheet is not None and dock.grade_sheet.session is not None:
+        base = dock.grade_sheet.session.base
+        message = dock.grade_sheet.status.text()
+    else:
+        base = dock.base
+        message = dock.status.text()
     return {
-        "path": str(path),
-        "size": [int(s) for s in image.shape[:2]],
-        "std": round(float(rgb.std()), 2),
+        "case": dock.case_id,
+        "version_id": base.id if base else None,
+        "kind": base.kind if base else None,
+        "model_version": base.model_version if base else None,
+        "queue": dock.case_ids(),
+        "message": message,
     }
 
 

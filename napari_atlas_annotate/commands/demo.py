@@ -1,20 +1,26 @@
-"""``atlas-annotate demo``: synthetic phantoms, opened in napari (or rendered headless).
+"""``atlas-annotate demo``: a real demo campaign, opened in napari (or rendered headless).
 
-Writes a small set of deterministic phantoms (abdominal CTs with organ truth, a lumbar MRI
-study) into ``--out`` and opens the first CT with its truth, and the lumbar study, in
-napari through this plugin's reader.
+Builds (or reuses) two projects in ``--out`` (:func:`~napari_atlas_annotate.demo_project.
+build_demo_project`): an organ project of abdominal CT phantoms and a spine project of
+lumbar MRI phantoms, from an acquisition site the starter models were not trained on,
+every case proposed by the starter models so the queue is ordered by their uncertainty.
+It prints each proposal's quality against the phantom truth (mean organ Dice; RSNA score
+for the grades), then opens napari with the annotator dock on the organ project (the
+queue's first case with its proposal) and a second window with the spine project's grade
+sheet, both as annotator ``demo``.
 
 Without a display (Linux with neither DISPLAY nor WAYLAND_DISPLAY) it stops with exit code
 2 and says what to do. ``--headless`` never opens a window on the user's screen: it starts
-a private Xvfb server, renders the same viewers there in a child process, and writes
-``demo_screenshot.png`` (CT + truth), ``demo_screenshot_lumbar.png`` and
-``demo_summary.json`` (cases, layers, shapes, spacings, seconds taken).
+a private Xvfb server, renders the same windows there in a child process, and writes
+``demo_screenshot.png`` (organ dock), ``demo_screenshot_lumbar.png`` (grade sheet) and
+``demo_summary.json`` (projects, cases with proposal quality and uncertainty, seconds).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -24,17 +30,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..demo_project import DEMO_ANNOTATOR
+
 #: Exit code for "cannot run here as asked" (no display), like argparse's usage errors.
 EXIT_NO_DISPLAY = 2
-#: Phantoms in the demo set: enough to browse, small enough to write in seconds.
-N_CT, N_MRI = 2, 1
+#: Phantoms in the demo set: enough for a queue, small enough to propose in seconds.
+N_CT, N_MRI = 3, 2
+#: Acquisition site of the demo phantoms (the starter models were trained on site 0).
+SITE = 1
 #: Longest the headless render may take (napari start-up included).
 RENDER_TIMEOUT_S = 300
 
 NO_DISPLAY_MESSAGE = (
     "atlas-annotate demo: no display found (neither DISPLAY nor WAYLAND_DISPLAY is set), so "
     "napari cannot open a window.\n"
-    "  Rerun with --headless to write a screenshot and a summary instead:\n"
+    "  Rerun with --headless to write screenshots and a summary instead:\n"
     "      atlas-annotate demo --headless\n"
     "  or run the interactive demo under a virtual display: xvfb-run -a atlas-annotate demo"
 )
@@ -51,13 +61,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--out",
         type=Path,
         default=Path("atlas-demo"),
-        help="folder for the demo phantoms and outputs (default: ./atlas-demo)",
+        help="folder for the demo projects and outputs (default: ./atlas-demo; reused if "
+        "it holds a demo already)",
     )
     parser.add_argument(
         "--headless",
         action="store_true",
-        help="no window: render in a private Xvfb and save demo_screenshot.png and "
-        "demo_summary.json in --out",
+        help="no window: render in a private Xvfb and save demo_screenshot.png, "
+        "demo_screenshot_lumbar.png and demo_summary.json in --out",
     )
     parser.add_argument("--seed", type=int, default=0, help="phantom seed (default: 0)")
 
@@ -70,95 +81,82 @@ def has_display(environ: dict[str, str] | None = None) -> bool:
     return bool(environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
 
 
+def say(text: str) -> None:
+    print(f"atlas-annotate demo: {text}", flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Generate the demo phantoms, then open them in napari or render them headless."""
+    """Build (or reuse) the demo projects, then open them in napari or render them headless."""
     if not args.headless and not has_display():
         print(NO_DISPLAY_MESSAGE, file=sys.stderr)
         return EXIT_NO_DISPLAY
     if args.headless and shutil.which("Xvfb") is None:
         print(f"atlas-annotate demo: {NO_XVFB_MESSAGE}", file=sys.stderr)
         return EXIT_NO_DISPLAY
+    from ..demo_project import build_demo_project, demo_cases
+
     start = time.perf_counter()
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"atlas-annotate demo: writing phantoms (seed {args.seed}) to {out} ...")
-    demo = generate(out, args.seed)
-    generated_s = time.perf_counter() - start
+    demo = build_demo_project(out, args.seed, N_CT, N_MRI, SITE, progress=say)
+    built = time.perf_counter()
+    cases = demo_cases(demo.organs, demo.spine)
+    scored = time.perf_counter()
+    print_cases(cases)
+    seconds = {"build": round(built - start, 2), "score": round(scored - built, 2)}
     if args.headless:
-        return _run_headless(out, demo, args.seed, generated_s, start)
+        return _run_headless(out, demo, cases, args.seed, seconds, start)
     return _run_interactive(demo)
 
 
-def generate(out: Path, seed: int) -> dict[str, Any]:
-    """Write the demo phantoms; return the paths to open and a list of cases.
-
-    Returns
-    -------
-    dict
-        ``ct``, ``truth``: first CT case's image and organ label files; ``study``: the
-        first lumbar study's DICOM folder (or None); ``cases``: one record per case;
-        ``manifest``: the phantom writer's manifest.
-    """
-    from ..phantoms import write_phantoms
-
-    manifest_path = Path(write_phantoms(out / "phantoms", N_CT, N_MRI, seed, "nifti"))
-    manifest = json.loads(manifest_path.read_text())
-    return _demo_paths(manifest, manifest_path.parent) | {"manifest": str(manifest_path)}
-
-
-def _demo_paths(manifest: dict[str, Any], root: Path) -> dict[str, Any]:
-    """Pick the first CT (+ truth) and the first lumbar study out of a phantom manifest.
-
-    The manifest lists ``cases``, each with ``id``, ``task`` (``organs`` or ``spine``),
-    ``images`` (``path`` relative to the manifest, ``description``) and, for organ cases,
-    ``label`` (the truth file).
-    """
-    cases, ct, truth, study = [], None, None, None
-    for entry in manifest["cases"]:
-        images = [root / image["path"] for image in entry["images"]]
-        record = {
-            "id": entry["id"],
-            "task": entry.get("task", ""),
-            "images": [str(p) for p in images],
-            "series": [image.get("description", "") for image in entry["images"]],
-        }
-        if entry.get("label"):
-            record["label"] = str(root / entry["label"])
-        cases.append(record)
-        if record["task"] == "organs" and ct is None:
-            ct, truth = record["images"][0], record.get("label")
-        elif record["task"] == "spine" and study is None:
-            # A study is the folder holding its series (they may sit in subfolders).
-            study = os.path.commonpath(record["images"]) if len(images) > 1 else str(images[0])
-    if ct is None:
-        raise ValueError(f"{root}: the phantom manifest lists no CT (organs) case")
-    return {"ct": ct, "truth": truth, "study": study, "cases": cases}
+def print_cases(cases: list[dict[str, Any]]) -> None:
+    """One line per case, queue order per project: proposal quality and uncertainty."""
+    for task, title in (("organs", "organ"), ("spine", "spine")):
+        rows = [c for c in cases if c["task"] == task]
+        if not rows:
+            continue
+        say(f"{title} queue (most uncertain first), proposals vs phantom truth:")
+        for row in rows:
+            if task == "organs":
+                quality = f"mean Dice {_fmt(row['proposal_mean_dice'])}"
+            else:
+                quality = f"RSNA score {_fmt(row['rsna_score'])} (lower is better)"
+            print(
+                f"    {row['id']:<16} uncertainty {_fmt(row['uncertainty'])}  {quality}  "
+                f"[{row['model_version'] or 'no proposal'}]"
+            )
 
 
-def _run_interactive(demo: dict[str, Any]) -> int:
+def _fmt(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.3f}"
+
+
+def _run_interactive(demo) -> int:
     import napari
 
-    from .._napari.demo_scene import show_ct, show_study
+    from .._napari.demo_scene import show_organ_project, show_spine_project
 
-    viewer = napari.Viewer(title="atlas-annotate demo: CT abdomen")
-    show_ct(viewer, demo["ct"], demo["truth"])
-    if demo.get("study"):
-        show_study(napari.Viewer(title="atlas-annotate demo: lumbar MRI"), demo["study"])
-    print("atlas-annotate demo: close the napari windows to finish.")
+    viewer = napari.Viewer(title="atlas-annotate demo: CT organs")
+    show_organ_project(viewer, demo.organs, DEMO_ANNOTATOR)
+    spine = napari.Viewer(title="atlas-annotate demo: lumbar MRI")
+    show_spine_project(spine, demo.spine, DEMO_ANNOTATOR)
+    say(
+        f"annotating as '{DEMO_ANNOTATOR}'; close the napari windows to finish. Reopen later "
+        f"with: atlas-annotate open {demo.organs} --annotator {DEMO_ANNOTATOR}"
+    )
     napari.run()
     return 0
 
 
 def _run_headless(
-    out: Path, demo: dict[str, Any], seed: int, generated_s: float, start: float
+    out: Path, demo, cases: list[dict[str, Any]], seed: int, seconds: dict, start: float
 ) -> int:
     screenshot = out / "demo_screenshot.png"
     summary_path = out / "demo_summary.json"
     with tempfile.TemporaryDirectory(prefix="atlas-demo-") as tmp:
         scene = {
-            "ct": demo["ct"],
-            "truth": demo["truth"],
-            "study": demo.get("study"),
+            "organs": str(demo.organs),
+            "spine": str(demo.spine),
+            "annotator": DEMO_ANNOTATOR,
             "screenshot": str(screenshot),
             "study_screenshot": str(out / "demo_screenshot_lumbar.png"),
             "result": str(Path(tmp) / "render.json"),
@@ -198,22 +196,27 @@ def _run_headless(
             )
             return 1
         render = json.loads(Path(scene["result"]).read_text())
+    keys = ("id", "task", "proposal_mean_dice", "rsna_score", "uncertainty", "model_version")
     summary = {
+        "organ_project": str(demo.organs),
+        "spine_project": str(demo.spine),
+        "manifest": str(demo.manifest),
         "seed": seed,
-        "out": str(out),
-        "manifest": demo["manifest"],
-        "cases": demo["cases"],
+        "site": SITE,
+        "annotator": DEMO_ANNOTATOR,
+        "cases": [{k: c[k] for k in keys if k in c} for c in cases],
+        "opened": render["opened"],
         "viewers": render["viewers"],
         "screenshots": render["screenshots"],
         "seconds": {
-            "generate": round(generated_s, 2),
+            **seconds,
             "render": render["seconds"],
             "total": round(time.perf_counter() - start, 2),
         },
     }
     summary_path.write_text(json.dumps(summary, indent=2))
-    print(f"atlas-annotate demo: screenshot {screenshot}")
-    print(f"atlas-annotate demo: summary    {summary_path}")
+    say(f"screenshots {screenshot}, {scene['study_screenshot']}")
+    say(f"summary     {summary_path}")
     return 0
 
 
@@ -228,7 +231,7 @@ class virtual_display:  # noqa: N801 - used as a context manager, reads like a f
     collide, and is terminated on exit.
     """
 
-    def __init__(self, size: str = "1280x1024x24") -> None:
+    def __init__(self, size: str = "1600x1200x24") -> None:
         self.size = size
         self.process: subprocess.Popen | None = None
         self.log = None

@@ -1,4 +1,5 @@
-"""``atlas-annotate demo``: refusing politely without a display, rendering headless."""
+"""``atlas-annotate demo``: refusing politely without a display; headless, the real demo
+projects with the starter models' proposals, rendered in the annotator dock and grade sheet."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from napari_atlas_annotate import cli
 from napari_atlas_annotate.commands import demo
+from napari_atlas_annotate.project import Project
 
 
 @pytest.fixture
@@ -45,7 +47,7 @@ def test_has_display():
 @pytest.mark.qt
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("Xvfb") is None, reason="needs the Xvfb binary")
-def test_headless_writes_screenshot_and_summary(no_display, tmp_path, capsys):
+def test_headless_opens_the_demo_projects_with_proposals(no_display, tmp_path, capsys):
     """Works with no display at all: the command brings its own Xvfb."""
     from PIL import Image
 
@@ -53,25 +55,59 @@ def test_headless_writes_screenshot_and_summary(no_display, tmp_path, capsys):
     assert cli.main(["demo", "--headless", "--out", str(out), "--seed", "3"]) == 0
     printed = capsys.readouterr().out
     assert str(out / "demo_screenshot.png") in printed
+    assert "mean Dice" in printed and "RSNA score" in printed
 
     summary = json.loads((out / "demo_summary.json").read_text())
     assert summary["seed"] == 3
-    tasks = [case["task"] for case in summary["cases"]]
-    assert tasks.count("organs") == demo.N_CT and tasks.count("spine") == demo.N_MRI
+    assert summary["organ_project"] == str(out / "organs")
+    assert summary["spine_project"] == str(out / "spine")
+    cases = summary["cases"]
+    organs = [c for c in cases if c["task"] == "organs"]
+    spine = [c for c in cases if c["task"] == "spine"]
+    assert len(organs) == demo.N_CT and len(spine) == demo.N_MRI
+    for case in organs:
+        assert case["proposal_mean_dice"] > 0.5
+    for case in spine:
+        assert np.isfinite(case["rsna_score"])
+    for group in (organs, spine):
+        values = [c["uncertainty"] for c in group]
+        assert values == sorted(values, reverse=True)  # printed in queue order
 
-    ct_layers = {layer["type"]: layer for layer in summary["viewers"]["ct"]}
-    image, labels = ct_layers["image"], ct_layers["labels"]
+    # Each window opened the queue's first case with its starter-model proposal.
+    for task, group in (("organs", organs), ("spine", spine)):
+        opened = summary["opened"][task]
+        assert opened["case"] == group[0]["id"]
+        assert opened["queue"] == [c["id"] for c in group]
+        assert opened["kind"] == "proposal" and opened["model_version"] == f"{task}-starter"
+
+    layers = {layer["type"]: layer for layer in summary["viewers"]["organs"]}
+    image, labels = layers["image"], layers["labels"]
     assert image["shape"] == labels["shape"] and len(image["shape"]) == 3
     assert image["spacing"] == labels["spacing"] and all(s > 0 for s in image["spacing"])
     assert "liver" in labels["classes_present"]
-    study = summary["viewers"]["study"]
-    assert {layer["name"] for layer in study} == {"Sagittal T1", "Sagittal T2/STIR", "Axial T2"}
-    assert summary["seconds"]["total"] >= summary["seconds"]["render"] > 0
+    spine_layers = summary["viewers"]["spine"]
+    assert sum(layer["type"] == "image" for layer in spine_layers) == 3
+    assert sum(layer.get("points", 0) for layer in spine_layers) == 25
+    seconds = summary["seconds"]
+    assert seconds["total"] >= seconds["build"] + seconds["render"] > 0
 
     for name in ("demo_screenshot.png", "demo_screenshot_lumbar.png"):
         pixels = np.asarray(Image.open(out / name).convert("RGB"), dtype=np.float32)
-        assert pixels.shape[0] > 200 and pixels.shape[1] > 200
+        assert pixels.shape[0] > 600 and pixels.shape[1] > 1000  # window with its dock
         assert pixels.std() > 20, f"{name} looks blank"
-    ct_shot = np.asarray(Image.open(out / "demo_screenshot.png").convert("RGB"), np.int16)
-    coloured = np.abs(ct_shot[..., 0] - ct_shot[..., 2]) > 40  # organ overlay, not grey CT
+    for key in ("organs", "spine"):
+        assert summary["screenshots"][key]["canvas_std"] > 20  # the image, not a blank canvas
+    shot = np.asarray(Image.open(out / "demo_screenshot.png").convert("RGB"), np.int16)
+    coloured = np.abs(shot[..., 0] - shot[..., 2]) > 40  # organ overlay, not grey CT
     assert coloured.mean() > 0.01
+    sheet = np.asarray(Image.open(out / "demo_screenshot_lumbar.png").convert("RGB"), np.int16)
+    green = (sheet[..., 1] - np.maximum(sheet[..., 0], sheet[..., 2])) > 40  # graded cells
+    assert green.mean() > 0.005
+
+    # A second run reuses the projects: same cases, no new proposals.
+    with Project(out / "organs") as project:
+        n_versions = len(project.versions())
+    assert cli.main(["demo", "--headless", "--out", str(out), "--seed", "3"]) == 0
+    assert "reusing" in capsys.readouterr().out
+    with Project(out / "organs") as project:
+        assert len(project.versions()) == n_versions
