@@ -64,6 +64,7 @@ from ..corrections import (
 from ..project import LabelVersion, Project, ProjectError
 from .class_list import ClassList
 from .edit_recorder import LabelsEditHook
+from .model_panel import ModelPanel
 
 if TYPE_CHECKING:
     import napari.viewer
@@ -207,6 +208,9 @@ class AnnotatorDock(QWidget):
         self.grade_box.setVisible(False)
         layout.addWidget(self.grade_box)
 
+        self.model_panel = ModelPanel(self)  # propose / train / export in the background
+        layout.addWidget(self.model_panel)
+
         self.submit_button = QPushButton("Submit and next case")
         self.submit_button.clicked.connect(self.submit)
         layout.addWidget(self.submit_button)
@@ -284,6 +288,7 @@ class AnnotatorDock(QWidget):
             self.case_list.addItem(item)
             if case.id == self.case_id:
                 self.case_list.setCurrentItem(item)
+        self.model_panel.refresh()
 
     def case_ids(self) -> list[str]:
         return [

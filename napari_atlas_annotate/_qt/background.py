@@ -1,0 +1,273 @@
+"""Run one long core call (propose, train, export) off the GUI thread.
+
+:class:`BackgroundTask` is a small widget -- a progress bar, a message and a *Cancel*
+button -- around :func:`napari.qt.threading.create_worker`. The job is a plain core
+function that takes the two callables every long core call in this package takes:
+
+- ``progress(done, total, message)``: called from the worker thread; forwarded to the GUI
+  thread through a queued Qt signal, where it moves the dock's bar and a napari progress
+  bar (napari's activity dock);
+- ``cancel() -> bool``: reads a flag that the *Cancel* button sets; the core checks it
+  between batches / cases / iterations and raises its own ``...Cancelled`` error.
+
+One job at a time: :meth:`BackgroundTask.start` refuses a second one while the first runs.
+Whatever the worker raises is caught here and handed to ``on_error`` (or ``on_cancelled``
+when it is one of the ``cancelled_by`` types, or when it came after *Cancel* was pressed);
+nothing is re-raised into the Qt event loop, so a failing job never takes the viewer down.
+
+The worker must not share the GUI's SQLite connection: open a separate
+:class:`~napari_atlas_annotate.project.Project` inside the job and close it at the end.
+
+Examples
+--------
+>>> task = BackgroundTask()                                       # doctest: +SKIP
+>>> task.start("export", export_job, on_result=print, on_error=print)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from qtpy.QtCore import QObject, Signal
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+
+#: ``progress(done, total, message)`` as the core calls it.
+Progress = Callable[[int, int, str], None]
+#: ``cancel() -> bool`` as the core polls it.
+CancelFlag = Callable[[], bool]
+
+
+class JobRefused(RuntimeError):
+    """Raised by :meth:`BackgroundTask.start` while another job is still running."""
+
+
+class _Bridge(QObject):
+    """Lives on the GUI thread; signals emitted from the worker arrive queued."""
+
+    progressed = Signal(int, int, str)
+
+
+class BackgroundTask(QWidget):
+    """Progress bar, message and Cancel button for one background job at a time.
+
+    Parameters
+    ----------
+    parent
+        Parent widget.
+    napari_progress
+        Also show each job as a :class:`napari.utils.progress` bar (napari's activity
+        dock).
+
+    Attributes
+    ----------
+    name
+        Name of the running (or last) job.
+    result, error
+        What the last job returned / raised.
+    """
+
+    #: Emitted with ``True`` when a job starts and ``False`` when it has ended.
+    running_changed = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None, *, napari_progress: bool = True) -> None:
+        super().__init__(parent)
+        self._napari_progress = napari_progress
+        self._worker = None
+        self._flag = threading.Event()
+        # Set when the widget is destroyed (viewer closed): a running job stops at its next
+        # check instead of reporting to widgets that are gone.
+        gone = self._gone = threading.Event()
+        self.destroyed.connect(lambda *_: gone.set())
+        self._pbar = None
+        self._bridge = _Bridge(self)
+        self._bridge.progressed.connect(self._on_progress)
+        self.name: str | None = None
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.last_progress: tuple[int, int, str] | None = None
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.bar.setTextVisible(True)
+        row.addWidget(self.bar, 1)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        row.addWidget(self.cancel_button)
+        layout.addLayout(row)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        layout.addWidget(self.message)
+
+    # -- state ----------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """True from :meth:`start` until the job's end has been handled on the GUI thread."""
+        return self._worker is not None
+
+    def cancel_requested(self) -> bool:
+        """The ``cancel()`` callable handed to the job (thread-safe)."""
+        return self._flag.is_set()
+
+    def cancel(self) -> None:
+        """Ask the running job to stop; the core stops at its next check."""
+        if self._worker is None:
+            return
+        self._flag.set()
+        self.cancel_button.setEnabled(False)
+        self.message.setText(f"{self.name}: cancelling…")
+
+    # -- running --------------------------------------------------------------------------
+    def start(
+        self,
+        name: str,
+        job: Callable[..., Any],
+        *,
+        on_result: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        on_cancelled: Callable[[BaseException], None] | None = None,
+        cancelled_by: tuple[type[BaseException], ...] = (),
+    ):
+        """Run ``job(progress=..., cancel=...)`` in a worker thread.
+
+        Parameters
+        ----------
+        name
+            Shown next to the bar ("Proposing 2 cases").
+        job
+            Called in the worker thread with keyword arguments ``progress`` and ``cancel``.
+        on_result, on_error, on_cancelled
+            Called on the GUI thread with the return value, the exception, or the
+            cancellation exception.
+        cancelled_by
+            Exception types that mean "stopped because Cancel was pressed".
+
+        Returns
+        -------
+        napari.qt.threading.FunctionWorker
+            The started worker.
+
+        Raises
+        ------
+        JobRefused
+            While another job is running.
+        """
+        from napari.qt.threading import create_worker
+
+        if self._worker is not None:
+            raise JobRefused(
+                f"'{self.name}' is still running; wait for it to finish or cancel it first."
+            )
+        self._flag = threading.Event()
+        flag, gone, bridge = self._flag, self._gone, self._bridge
+        self.name, self.result, self.error, self.last_progress = name, None, None, None
+
+        def report(done: int, total: int, message: str = "") -> None:
+            if gone.is_set():
+                return
+            try:
+                bridge.progressed.emit(int(done), int(total), str(message))
+            except RuntimeError:  # the widget was deleted under a running job
+                gone.set()
+
+        def cancel() -> bool:
+            return flag.is_set() or gone.is_set()
+
+        def run():
+            return job(progress=report, cancel=cancel)
+
+        worker = create_worker(run, _start_thread=False, _ignore_errors=True)
+        self._worker = worker
+        handlers = (on_result, on_error, on_cancelled, cancelled_by)
+        worker.returned.connect(lambda value: self._finish(value, None, handlers))
+        worker.errored.connect(lambda exc: self._finish(None, exc, handlers))
+        self.bar.setRange(0, 0)  # busy until the first progress report
+        self.message.setText(f"{name}…")
+        self.cancel_button.setEnabled(True)
+        self._open_napari_progress(name)
+        self.running_changed.emit(True)
+        worker.start()
+        return worker
+
+    def wait(self, timeout_ms: int = 60_000) -> bool:
+        """Block until the running job's thread has ended (for closing and for tests)."""
+        worker = self._worker
+        if worker is None:
+            return True
+        return worker.await_workers(timeout_ms) if hasattr(worker, "await_workers") else True
+
+    # -- GUI-thread slots -------------------------------------------------------------------
+    def _on_progress(self, done: int, total: int, message: str) -> None:
+        if self._worker is None:
+            return  # a late report from a job that has already ended
+        self.last_progress = (done, total, message)
+        if total > 0:
+            self.bar.setRange(0, total)
+            self.bar.setValue(min(done, total))
+        text = f"{self.name}: {message}" if message else f"{self.name}"
+        if total > 0:
+            text += f" ({done}/{total})"
+        if not self._flag.is_set():
+            self.message.setText(text)
+        pbar = self._pbar
+        if pbar is not None:
+            try:
+                if total > 0 and pbar.total != total:
+                    pbar.total = total
+                if done != pbar.n:
+                    pbar.update(done - pbar.n)
+                if message:
+                    pbar.set_description(f"{self.name}: {message}")
+            except Exception:  # the activity dock is a courtesy; our own bar is the record
+                pass
+
+    def _finish(self, value, exc, handlers) -> None:
+        on_result, on_error, on_cancelled, cancelled_by = handlers
+        cancelled = exc is not None and (
+            isinstance(exc, cancelled_by) or (self._flag.is_set() and cancelled_by == ())
+        )
+        self._worker = None
+        self._close_napari_progress()
+        self.cancel_button.setEnabled(False)
+        self.bar.setRange(0, 1)
+        self.bar.setValue(1 if exc is None else 0)
+        self.result, self.error = value, exc
+        if exc is None:
+            self.message.setText(f"{self.name}: done.")
+            callback, arg = on_result, value
+        elif cancelled:
+            self.message.setText(f"{self.name}: cancelled.")
+            callback, arg = on_cancelled or on_error, exc
+        else:
+            self.message.setText(f"{self.name}: failed ({exc}).")
+            callback, arg = on_error, exc
+        try:
+            if callback is not None:
+                callback(arg)
+        finally:
+            self.running_changed.emit(False)
+
+    def _open_napari_progress(self, name: str) -> None:
+        self._pbar = None
+        if not self._napari_progress:
+            return
+        try:
+            from napari.utils import progress
+
+            self._pbar = progress(total=0, desc=name)
+        except Exception:  # pragma: no cover - napari without its activity dock
+            self._pbar = None
+
+    def _close_napari_progress(self) -> None:
+        if self._pbar is not None:
+            try:
+                self._pbar.close()
+            except Exception:  # pragma: no cover
+                pass
+            self._pbar = None
