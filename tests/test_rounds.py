@@ -1,0 +1,163 @@
+"""rounds.propose / rounds.retrain: one entry point for organ and spine projects, and the
+propose / train / models commands of a spine project going through it."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from napari_atlas_annotate import rounds
+from napari_atlas_annotate.classes import ABDOMEN_ATLAS_CLASSES
+from napari_atlas_annotate.cli import main
+from napari_atlas_annotate.io.nifti import save_nifti
+from napari_atlas_annotate.models import registry
+from napari_atlas_annotate.models.bundle import ModelBundle, build_network, save_bundle
+from napari_atlas_annotate.models.organ_model import organ_metadata
+from napari_atlas_annotate.models.proposals import CaseProposal
+from napari_atlas_annotate.phantoms import write_phantoms
+from napari_atlas_annotate.phantoms.ct import make_ct_phantom
+from napari_atlas_annotate.project import ImageRef, Project
+from napari_atlas_annotate.project.sources import cases_from_path
+from napari_atlas_annotate.spine_grades import read_coordinates_csv, read_grades_csv
+from napari_atlas_annotate.training.grader import truth_sheet
+from napari_atlas_annotate.training.round import RoundResult
+from napari_atlas_annotate.training.spine_round import SpineRoundResult
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    return write_phantoms(tmp_path_factory.mktemp("phantoms"), 0, 3, 13, "dicom")
+
+
+@pytest.fixture
+def spine_project(tmp_path, manifest):
+    project = Project.create(tmp_path / "spine", task="spine")
+    for case in cases_from_path(Path(manifest), "spine"):
+        project.add_case(case.id, case.images, truth=case.truth, source=case.source)
+    yield project
+    project.close()
+
+
+def _submit_truth(project, manifest) -> None:
+    root = Path(manifest).parent
+    for entry in json.loads(Path(manifest).read_text())["cases"]:
+        grades = read_grades_csv(root / entry["grades"])[entry["study_id"]]
+        points = read_coordinates_csv(root / entry["points"])
+        series_ids = {im["description"]: im["series_id"] for im in entry["images"]}
+        sheet = truth_sheet(grades, points, series_ids)
+        project.save_grades_version(entry["id"], sheet, kind="corrected", annotator="sim")
+
+
+@pytest.fixture
+def organ_project(tmp_path, monkeypatch):
+    """Two small CT phantoms; the packaged starter is replaced by a tiny untrained UNet."""
+    torch.manual_seed(0)
+    meta = organ_metadata(
+        "organs-starter",
+        list(ABDOMEN_ATLAS_CLASSES),
+        architecture={"name": "UNet", "kwargs": {"channels": [4, 8], "strides": [2]}},
+        spacing=(6.0, 6.0, 6.0),
+        roi_size=(16, 16, 16),
+    )
+    starter = save_bundle(
+        tmp_path / "starter", build_network(meta["architecture"], len(meta["classes"])), meta
+    )
+    monkeypatch.setitem(registry.STARTERS, "organs", starter)
+    project = Project.create(tmp_path / "organs", task="organs")
+    truths = {}
+    for i in range(2):
+        image, label, _ = make_ct_phantom(30 + i, shape=(24, 48, 48), site=0)
+        path = save_nifti(image, tmp_path / "data" / f"c{i}.nii.gz")
+        project.add_case(f"c{i}", [ImageRef(str(path), "CT")])
+        truths[f"c{i}"] = label.array
+    project.truths = truths  # test convenience only
+    yield project
+    project.close()
+
+
+def test_spine_project_goes_to_the_grader(spine_project, manifest):
+    seen = []
+    proposals = rounds.propose(
+        spine_project, device="cpu", progress=lambda d, t, m: seen.append((d, t))
+    )
+    assert len(proposals) == 3 and seen[-1] == (3, 3)
+    assert all(isinstance(p, CaseProposal) for p in proposals)
+    assert {p.model_version for p in proposals} == {"spine-starter"}
+    assert all(spine_project.version(p.version_id).content == "grades" for p in proposals)
+    _submit_truth(spine_project, manifest)
+    result = rounds.retrain(spine_project, device="cpu", epochs=1)
+    assert isinstance(result, SpineRoundResult) and isinstance(result, RoundResult)
+    assert result.model_version == f"spine-round{result.round}"
+    assert result.promoted == (result.rsna_score_new < result.rsna_score_old)
+    line = rounds.describe_round(result)
+    assert "RSNA score" in line and result.model_version in line
+
+
+def test_organ_project_goes_to_the_segmentation_model(organ_project, monkeypatch):
+    proposals = rounds.propose(organ_project, device="cpu")
+    assert [p.case_id for p in proposals] == ["c0", "c1"]
+    assert {p.model_version for p in proposals} == {"organs-starter"}
+    assert all(organ_project.version(p.version_id).content == "mask" for p in proposals)
+    for cid, labels in organ_project.truths.items():
+        organ_project.save_mask_version(cid, labels, kind="corrected", annotator="sim")
+
+    from napari_atlas_annotate.training import round as round_module
+    from napari_atlas_annotate.training.organs import TrainSettings
+
+    fast = TrainSettings(iterations_per_epoch=2, batch_size=1, patch_size=(8, 16, 16))
+    monkeypatch.setattr(round_module, "TrainSettings", lambda: fast)
+    result = rounds.retrain(organ_project, device="cpu", epochs=1)
+    assert type(result) is RoundResult
+    assert result.model_version == f"organs-round{result.round}"
+    meta = ModelBundle.load(registry.model_folder(organ_project, result.model_version)).metadata
+    assert meta["training"]["settings"]["epochs"] == 1
+    assert "Dice" in rounds.describe_round(result)
+
+
+def test_rounds_imports_neither_torch_nor_a_gui():
+    code = (
+        "import sys, napari_atlas_annotate.rounds; "
+        "print(sorted(m for m in ('torch', 'napari', 'qtpy', 'PyQt6') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_cli_propose_train_models_on_a_spine_project(spine_project, manifest, capsys):
+    folder = str(spine_project.folder)
+    assert main(["propose", folder, "--device", "cpu", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    ids = sorted(c.id for c in spine_project.cases())
+    assert sorted(p["case_id"] for p in out["proposals"]) == ids
+    assert sorted(out["queue"]) == ids
+    assert main(["propose", folder, "--device", "cpu"]) == 0  # nothing stale: nothing done
+    assert "queue" in capsys.readouterr().out
+    assert len(spine_project.versions(kinds=("proposal",))) == 3
+
+    assert main(["train", folder, "--device", "cpu", "--max-minutes", "1"]) == 2
+    assert "--epochs" in capsys.readouterr().err
+    assert main(["train", folder, "--device", "cpu", "--epochs", "1"]) == 2
+    assert "no submitted grade sheets" in capsys.readouterr().err
+    _submit_truth(spine_project, manifest)
+    assert main(["train", folder, "--device", "cpu", "--epochs", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model_version"] == f"spine-round{result['round']}"
+    assert result["metrics"]["n_train"] + result["metrics"]["n_holdout"] == 3
+    assert main(["models", folder]) == 0
+    listing = capsys.readouterr().out
+    assert "spine-starter" in listing and f"{result['model_version']}" in listing
+    assert "held-out RSNA score" in listing
+    other = "spine-starter" if result["promoted"] else result["model_version"]
+    assert main(["models", folder, "--rollback", other]) == 0
+    assert registry.active_record(spine_project).version == other
