@@ -111,3 +111,45 @@ def test_headless_opens_the_demo_projects_with_proposals(no_display, tmp_path, c
     assert "reusing" in capsys.readouterr().out
     with Project(out / "organs") as project:
         assert len(project.versions()) == n_versions
+
+
+@pytest.mark.qt
+@pytest.mark.slow
+def test_interactive_opens_two_windows_on_the_first_cases(tmp_path, monkeypatch, qapp):
+    """With a display (pytest-xvfb's): the organ dock and the spine grade sheet, each on
+    its queue's first case with the proposal; napari's event loop is stubbed out."""
+    import napari
+
+    from napari_atlas_annotate._napari import demo_scene
+
+    monkeypatch.setattr(demo, "N_CT", 1)
+    monkeypatch.setattr(demo, "N_MRI", 1)
+    docks = {}
+    for name in ("show_organ_project", "show_spine_project"):
+        original = getattr(demo_scene, name)
+
+        def record(viewer, folder, annotator, _original=original, _name=name):
+            docks[_name] = (viewer, _original(viewer, folder, annotator))
+            return docks[_name][1]
+
+        monkeypatch.setattr(demo_scene, name, record)
+    seen = {}
+
+    def fake_run():
+        for name, (viewer, dock) in docks.items():
+            seen[name] = (dock.annotator, dock.case_id, dock.last_error, len(viewer.layers))
+        seen["sheet_base"] = docks["show_spine_project"][1].grade_sheet.session.base.kind
+        seen["organ_base"] = docks["show_organ_project"][1].base.kind
+        for viewer, _ in docks.values():
+            viewer.close()
+
+    monkeypatch.setattr(napari, "run", fake_run)
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--out", str(out)]) == 0
+    with Project(out / "organs") as organs, Project(out / "spine") as spine:
+        first_organ, first_spine = organs.queue()[0].id, spine.queue()[0].id
+    assert seen["show_organ_project"][:3] == ("demo", first_organ, None)
+    assert seen["show_spine_project"][:3] == ("demo", first_spine, None)
+    assert seen["show_organ_project"][3] == 2  # image + proposal labels
+    assert seen["show_spine_project"][3] >= 3  # three series (+ points layers)
+    assert seen["organ_base"] == seen["sheet_base"] == "proposal"
