@@ -76,10 +76,9 @@ class BackgroundTask(QWidget):
         self._napari_progress = napari_progress
         self._worker = None
         self._flag = threading.Event()
-        # Set when the widget is destroyed (viewer closed): a running job stops at its next
-        # check instead of reporting to widgets that are gone.
-        gone = self._gone = threading.Event()
-        self.destroyed.connect(lambda *_: gone.set())
+        # Set when a report finds the widget deleted (viewer closed under a running job):
+        # the job then stops at its next check instead of reporting to widgets that are gone.
+        self._gone = threading.Event()
         self._pbar = None
         self._bridge = _Bridge(self)
         self._bridge.progressed.connect(self._on_progress)

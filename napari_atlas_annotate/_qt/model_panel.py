@@ -347,7 +347,8 @@ class ModelPanel(QGroupBox):
     def _trained(self, result) -> None:
         self.last_round = result
         self.refresh()
-        self._info(round_summary(result))
+        rounds = importlib.import_module("napari_atlas_annotate.rounds")
+        self._info(rounds.describe_round(result))
 
     # -- export -----------------------------------------------------------------------------
     def _export_clicked(self) -> None:
@@ -467,26 +468,13 @@ def model_summary(project: Project) -> str:
             old = metrics.get("previous_mean_dice")
             if _number(old):
                 line += f" (previous {old:.3f})"
-        for key in ("log_loss", "rsna_score", "score"):
-            if _number(metrics.get(key)):
-                line += f", {key} {metrics[key]:.3f}"
+        score = metrics.get("rsna_score_new")
+        if _number(score):  # spine rounds: the RSNA score, lower is better
+            line += f", RSNA score {score:.3f}"
+            old = metrics.get("rsna_score_old")
+            if _number(old):
+                line += f" (previous {old:.3f})"
         text += "\n" + line
-    return text
-
-
-def round_summary(result) -> str:
-    """One line about a :class:`RoundResult` (organs or spine)."""
-    version = getattr(result, "model_version", "?")
-    promoted = getattr(result, "promoted", None)
-    text = f"Round {getattr(result, 'round', '?')}: trained {version}"
-    new, old = getattr(result, "dice_new", None), getattr(result, "dice_old", None)
-    if _number(new):
-        text += f", held-out Dice {new:.3f}"
-        if _number(old):
-            text += f" vs {old:.3f}"
-    if promoted is not None:
-        previous = getattr(result, "previous_version", "the previous model")
-        text += "; now active." if promoted else f"; not better, {previous} stays active."
     return text
 
 
