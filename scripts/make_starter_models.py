@@ -7,7 +7,7 @@ site from radiologists' corrections.
 
 Usage::
 
-    python scripts/make_starter_models.py [--out FOLDER] [--cases 24] [--epochs 40]
+    python scripts/make_starter_models.py [--out FOLDER] [--cases 24] [--epochs 64] [--threads 1]
 
 Deterministic for a given seed (fixed phantom seeds, numpy and torch seeds).
 """
@@ -54,10 +54,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=STARTER_FOLDER)
     parser.add_argument("--cases", type=int, default=24)
     parser.add_argument("--shape", type=int, nargs=3, default=(96, 160, 160))
-    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=25, help="iterations per epoch")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
 

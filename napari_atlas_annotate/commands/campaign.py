@@ -18,6 +18,13 @@ def configure(parser) -> None:
     parser.add_argument("--shape", type=int, nargs=3, default=(96, 160, 160), metavar="N")
     parser.add_argument("--eval-cases", type=int, default=4, help="held-out phantoms")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs per round")
+    parser.add_argument(
+        "--boundary-tolerance",
+        type=int,
+        default=0,
+        help="the simulated annotator leaves wrong voxels within this many voxels of a true "
+        "organ boundary (0: corrects every voxel)",
+    )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", default=None, help="folder for the project (default: tmp)")
@@ -40,6 +47,7 @@ def run(args) -> int:
         device=args.device,
         threads=args.threads,
         spine=not args.no_spine,
+        boundary_tolerance=args.boundary_tolerance,
     )
     if args.epochs is not None:
         settings.epochs = args.epochs

@@ -9,8 +9,8 @@ is the axis-aligned resampling, and labels come back with nearest-neighbour look
 voxel centres. A proposal therefore lies on the image's exact grid and affine: nothing is
 ever resampled in patient space, and oblique or flipped acquisitions need no special case.
 
-Image intensities are resampled in torch (average pooling by the integer part of the
-zoom, which suppresses aliasing of CT noise, then trilinear to the exact size). Labels go to
+Image intensities are resampled in torch (area averaging along axes that shrink, which also
+averages CT noise down, and linear interpolation along axes that grow). Labels go to
 the model grid and back by nearest lookup in uint8: no per-class float map is ever built
 at image resolution.
 
@@ -147,18 +147,25 @@ class ModelGrid:
         return np.minimum(centres.astype(np.int64), src - 1)
 
     def image_to_model(self, array: np.ndarray) -> np.ndarray:
-        """Resample image intensities (any numeric dtype) to a float32 model-grid array."""
+        """Resample image intensities (any numeric dtype) to a float32 model-grid array.
+
+        Axes that shrink are area-averaged (each model voxel is the mean of the image
+        voxels it covers, which also averages CT noise down); axes that grow are linearly
+        interpolated. Both put model voxel ``k`` at canonical index ``(k + 0.5) * f - 0.5``,
+        the same centres :meth:`labels_to_model` and :meth:`model_affine` use.
+        """
         import torch
         import torch.nn.functional as F
 
         canonical = self.to_canonical(array)
         tensor = torch.from_numpy(np.ascontiguousarray(canonical, dtype=np.float32))[None, None]
-        factors = [c / m for c, m in zip(self.canonical_shape, self.model_shape, strict=True)]
-        pool = tuple(max(1, int(f)) for f in factors)
+        shrunk = tuple(
+            min(c, m) for c, m in zip(self.canonical_shape, self.model_shape, strict=True)
+        )
         with torch.no_grad():
-            if any(p > 1 for p in pool):
-                tensor = F.avg_pool3d(tensor, kernel_size=pool, stride=pool, ceil_mode=True)
-            if tuple(tensor.shape[2:]) != self.model_shape:
+            if shrunk != self.canonical_shape:
+                tensor = F.adaptive_avg_pool3d(tensor, shrunk)
+            if shrunk != self.model_shape:
                 tensor = F.interpolate(
                     tensor, size=self.model_shape, mode="trilinear", align_corners=False
                 )

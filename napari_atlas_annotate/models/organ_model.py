@@ -60,7 +60,7 @@ def organ_metadata(
         "spacing": [float(s) for s in spacing],
         "preprocessing": {
             "orientation": "".join(CANONICAL_AXES),
-            "resample": "average-pool by integer zoom, then trilinear (align_corners=False)",
+            "resample": "area average along shrinking axes, linear along growing axes",
             "window": [float(w) for w in window],
             "scale": "clip to window, then linear to 0..1",
         },

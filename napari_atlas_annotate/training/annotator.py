@@ -6,6 +6,12 @@ stroke per connected region of wrong voxels in that slice; each stroke is a
 with :meth:`Project.log_event` as it happens, and the result is submitted with
 :meth:`Project.submit_mask`. Replaying the logged events onto the proposal reproduces the
 submitted mask, exactly as for a human annotator.
+
+``boundary_tolerance`` models how people correct: a radiologist repaints wrong regions but
+does not chase disagreements that lie within a voxel or so of the true organ boundary
+(inter-radiologist Dice is about 0.9 for most organs for exactly this reason). With
+tolerance ``t`` > 0, wrong voxels within ``t`` voxels of a boundary of the truth are
+accepted as proposed; 0 corrects every voxel.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ class CorrectionResult:
     version: LabelVersion
     voxels_edited: int
     strokes: int
+    wrong_before: int
 
 
 def correct_toward_truth(
@@ -36,6 +43,7 @@ def correct_toward_truth(
     base: LabelVersion,
     *,
     min_region_voxels: int = 1,
+    boundary_tolerance: int = 0,
     seconds_per_stroke: float = 2.0,
 ) -> CorrectionResult:
     """Correct ``base`` (usually the case's proposal) into ``truth``, stroke by stroke.
@@ -49,6 +57,8 @@ def correct_toward_truth(
     min_region_voxels
         Regions of wrong voxels smaller than this (in one slice) are left alone, like a
         person who does not chase single-voxel boundary noise. 1 fixes everything.
+    boundary_tolerance
+        Wrong voxels within this many voxels of a truth boundary are left as proposed.
     seconds_per_stroke
         Active time logged per stroke (for time-on-task statistics).
     """
@@ -59,6 +69,11 @@ def correct_toward_truth(
     current = before.copy()
     lagging = before.copy()  # ``current`` minus the stroke in progress
     wrong = current != truth
+    wrong_before = int(wrong.sum())
+    if boundary_tolerance > 0:
+        size = 2 * int(boundary_tolerance) + 1
+        band = ndimage.maximum_filter(truth, size) != ndimage.minimum_filter(truth, size)
+        wrong &= ~band
     structure = np.ones((3, 3), bool)
     edited = strokes = 0
     for z in np.flatnonzero(wrong.any(axis=(1, 2))):
@@ -92,4 +107,4 @@ def correct_toward_truth(
             edited += diff.n_changed
             strokes += 1
     version = project.submit_mask(case_id, annotator, current, base, note="simulated annotator")
-    return CorrectionResult(case_id, version, edited, strokes)
+    return CorrectionResult(case_id, version, edited, strokes, wrong_before)

@@ -59,7 +59,7 @@ class TrainSettings:
     iterations_per_epoch: int = 20
     batch_size: int = 2
     patch_size: tuple[int, int, int] = (40, 64, 64)
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
     weight_decay: float = 1e-5
     corrected_weight: float = 2.0
     foreground_probability: float = 0.7

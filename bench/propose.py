@@ -1,0 +1,170 @@
+"""Benchmark: end-to-end organ proposal for a 512x512x300 CT on 2 CPU threads.
+
+Both pipelines start from the same NIfTI file and the same model (the packaged starter)
+and return a uint8 label map on the image's own grid:
+
+* **ours** (:func:`napari_atlas_annotate.models.inference.propose_organs`): load, reorient
+  and resample to 4 mm, sliding window, argmax to uint8 *at model resolution*, largest
+  component per organ at model resolution, nearest lookup of the uint8 map back onto the
+  image grid.
+* **baseline: MONAI tutorial-style post-processing** (what ``Invertd`` + ``AsDiscreted`` +
+  ``KeepLargestConnectedComponentd`` do): the same load, resampling and sliding window, but
+  the float32 softmax of all 10 channels is resampled back to the full image grid, argmax
+  is taken there, and ``monai.transforms.KeepLargestConnectedComponent`` runs on the full
+  resolution label map.
+
+Each pipeline runs in its own child process, so its peak RSS (``ru_maxrss``) is its own.
+Run: ``python bench/propose.py [--threads 2] [--shape 300 512 512]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _child(which: str, path: str, out: str, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    from napari_atlas_annotate.io import load_volume
+    from napari_atlas_annotate.models.organ_model import STARTER_FOLDER
+
+    t0 = time.perf_counter()
+    volume = load_volume(path)
+    t_load = time.perf_counter() - t0
+    if which == "ours":
+        from napari_atlas_annotate.models.inference import propose_organs
+
+        proposal = propose_organs(volume, STARTER_FOLDER, device="cpu")
+        labels = proposal.labels
+        stages = proposal.seconds
+    else:
+        labels, stages = _baseline(volume, STARTER_FOLDER)
+    seconds = time.perf_counter() - t0
+    np.save(out, labels)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "load": t_load, "peak_rss_mb": peak_mb, **stages}))
+
+
+def _baseline(volume, folder):
+    import torch
+    import torch.nn.functional as F
+    from monai.transforms import KeepLargestConnectedComponent
+
+    from napari_atlas_annotate.models.inference import (
+        load_model,
+        model_input,
+        predict_probabilities,
+    )
+
+    stages = {}
+    t0 = time.perf_counter()
+    loaded = load_model(folder, "cpu")
+    grid, image = model_input(volume, loaded.bundle)
+    stages["preprocess"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    probs = predict_probabilities(loaded, image)
+    stages["inference"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        full = F.interpolate(
+            probs[None], size=grid.canonical_shape, mode="trilinear", align_corners=False
+        )[0]  # float32, all classes, full resolution (the Invertd step)
+        del probs
+        labels = full.argmax(dim=0, keepdim=True)
+        del full
+    n = len(loaded.bundle.classes)
+    keep = KeepLargestConnectedComponent(applied_labels=list(range(1, n + 1)), independent=True)
+    labels = keep(labels)
+    labels = np.asarray(labels[0]).astype(np.uint8)
+    stages["postprocess"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    labels = np.ascontiguousarray(grid.from_canonical(labels))
+    stages["to_image_grid"] = time.perf_counter() - t0
+    return labels, stages
+
+
+def _run(which: str, path: Path, out: Path, threads: int) -> dict:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        which,
+        str(path),
+        str(out),
+        "--threads",
+        str(threads),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"{which} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--shape", type=int, nargs=3, default=(300, 512, 512))
+    parser.add_argument("--child", nargs=3, metavar=("WHICH", "PATH", "OUT"))
+    args = parser.parse_args()
+    if args.child:
+        _child(*args.child, threads=args.threads)
+        return 0
+
+    from napari_atlas_annotate.io.nifti import save_nifti
+    from napari_atlas_annotate.phantoms.ct import make_ct_phantom
+    from napari_atlas_annotate.training.organs import dice_per_class
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        image, label, info = make_ct_phantom(7, shape=tuple(args.shape), site=1)
+        path = save_nifti(image, tmp / "ct.nii.gz")
+        truth = label.array.copy()
+        del image, label
+        print(
+            f"CT phantom {tuple(args.shape)} spacing {[round(s, 2) for s in info['spacing']]} mm;"
+            f" {args.threads} CPU threads; load average {os.getloadavg()[0]:.1f}"
+        )
+        results = {}
+        for which in ("ours", "baseline"):
+            results[which] = _run(which, path, tmp / f"{which}.npy", args.threads)
+            r = results[which]
+            print(
+                f"{which:>8}: {r['seconds']:6.1f} s  peak RSS {r['peak_rss_mb'] / 1024:5.2f} GB  "
+                + " ".join(
+                    f"{k}={r[k]:.1f}"
+                    for k in ("load", "preprocess", "inference", "postprocess", "to_image_grid")
+                    if k in r
+                )
+            )
+        ours = np.load(tmp / "ours.npy")
+        base = np.load(tmp / "baseline.npy")
+        agree = float(np.mean(ours == base))
+        n = int(max(ours.max(), base.max(), truth.max()))
+        d_ours = np.nanmean(dice_per_class(ours, truth, n))
+        d_base = np.nanmean(dice_per_class(base, truth, n))
+    speed = results["baseline"]["seconds"] / results["ours"]["seconds"]
+    memory = results["baseline"]["peak_rss_mb"] / results["ours"]["peak_rss_mb"]
+    print(f"ratio baseline/ours: time {speed:.2f}x, peak RSS {memory:.2f}x")
+    print(
+        f"voxel agreement ours vs baseline {agree:.4f}; mean Dice vs truth ours "
+        f"{d_ours:.3f}, baseline {d_base:.3f}"
+    )
+    ok = results["ours"]["seconds"] < 60 and results["ours"]["peak_rss_mb"] < 4096
+    print("target (< 60 s, < 4 GB):", "met" if ok else "NOT met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The propose / train / models commands, through the real ``atlas-annotate`` entry point."""
+
+import json
+
+import pytest
+
+from napari_atlas_annotate.cli import main
+from napari_atlas_annotate.models import registry
+from napari_atlas_annotate.training.annotator import correct_toward_truth
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_propose_train_list_rollback(organ_project, capsys, monkeypatch):
+    folder = str(organ_project.folder)
+    assert main(["propose", folder, "--cases", "c0", "c1", "c2", "--device", "cpu", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [p["case_id"] for p in out["proposals"]] == ["c0", "c1", "c2"]
+    assert sorted(out["queue"]) == ["c0", "c1", "c2"]
+    for p in out["proposals"]:
+        base = organ_project.version(p["version_id"])
+        correct_toward_truth(
+            organ_project, p["case_id"], "sim", organ_project.truths[p["case_id"]], base
+        )
+
+    from napari_atlas_annotate.training import round as round_module
+    from napari_atlas_annotate.training.organs import TrainSettings
+
+    fast = TrainSettings(epochs=1, iterations_per_epoch=2, batch_size=1, patch_size=(8, 16, 16))
+    monkeypatch.setattr(round_module, "TrainSettings", lambda: fast)
+    assert main(["train", folder, "--device", "cpu", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model_version"] == f"organs-round{result['round']}"
+
+    assert main(["models", folder, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [m["version"] for m in listed] == ["organs-starter", result["model_version"]]
+    assert main(["models", folder, "--rollback", result["model_version"]]) == 0
+    assert result["model_version"] in capsys.readouterr().out
+    assert registry.active_model(organ_project).version == result["model_version"]
+    assert main(["models", folder, "--rollback", "organs-starter"]) == 0
+    assert registry.active_model(organ_project).version == "organs-starter"
+
+
+def test_command_errors_are_clean(organ_project, capsys):
+    folder = str(organ_project.folder)
+    assert main(["models", folder, "--rollback", "organs-round42"]) == 2
+    assert "no model version 'organs-round42'" in capsys.readouterr().err
+    assert main(["train", folder, "--device", "cpu"]) == 2
+    assert "no submitted labels" in capsys.readouterr().err
+    assert main(["propose", folder, "--cases", "zzz"]) == 2
+    assert "zzz" in capsys.readouterr().err
