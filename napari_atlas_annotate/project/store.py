@@ -474,6 +474,16 @@ class Project:
         )
         if own is not None:
             return own
+        # Unsubmitted edits name the version they were made on: stay on it, so a newer
+        # proposal (a background propose run) never hides work in progress on restore.
+        row = self._db.execute(
+            "SELECT v.* FROM events e JOIN versions v ON v.id = e.base_version_id"
+            " WHERE e.case_id = ? AND e.annotator = ? AND v.content = ?"
+            " ORDER BY e.id DESC LIMIT 1",
+            (case_id, annotator, content),
+        ).fetchone()
+        if row is not None:
+            return LabelVersion.from_row(row)
         return self.latest_version(
             case_id, kinds=("final", "proposal", "imported"), content=content
         )

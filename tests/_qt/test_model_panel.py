@@ -117,6 +117,11 @@ def test_paint_while_proposing_keeps_the_edit_and_announces_the_proposal(
     assert panel.proposal_waiting == "ct000"
     assert "new proposal for ct000 is available" in dock.status.text()
     assert panel.propose_all_button.isEnabled() and not panel.task.cancel_button.isEnabled()
+    # ... and survive a restart: the restored work stays on the proposal it was made on.
+    with Project(organ_project.folder) as project:
+        base, restored, pending = project.restore_mask("ct000", "alice")
+    assert base.id == organ_project.proposal_ids["ct000"] and pending
+    np.testing.assert_array_equal(restored, layer.data)
 
 
 def test_propose_reloads_an_untouched_case(make_napari_viewer, organ_project, rounds, qtbot):
