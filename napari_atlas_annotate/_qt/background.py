@@ -93,7 +93,7 @@ class BackgroundTask(QWidget):
         self.bar = QProgressBar()
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
-        self.bar.setTextVisible(True)
+        self.bar.setTextVisible(False)  # shown while a job runs
         row.addWidget(self.bar, 1)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
@@ -187,6 +187,7 @@ class BackgroundTask(QWidget):
         worker.returned.connect(lambda value: self._finish(value, None, handlers))
         worker.errored.connect(lambda exc: self._finish(None, exc, handlers))
         self.bar.setRange(0, 0)  # busy until the first progress report
+        self.bar.setTextVisible(True)
         self.message.setText(f"{name}…")
         self.cancel_button.setEnabled(True)
         self._open_napari_progress(name)
@@ -236,6 +237,7 @@ class BackgroundTask(QWidget):
         self.cancel_button.setEnabled(False)
         self.bar.setRange(0, 1)
         self.bar.setValue(1 if exc is None else 0)
+        self.bar.setTextVisible(False)
         self.result, self.error = value, exc
         if exc is None:
             self.message.setText(f"{self.name}: done.")
