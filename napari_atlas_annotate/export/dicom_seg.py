@@ -27,9 +27,9 @@ from pydicom.uid import generate_uid
 
 from .. import __version__
 from ..classes import class_colors
+from ..io.atomic import atomic_output
 from ..io.dicom_writer import write_dicom_series
 from ..volume import LPS_TO_RAS, Volume
-from .atomic import atomic_output
 from .errors import ExportError
 from .pseudonymise import deidentify_dataset
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.atomic import write_text
 from ..volume import Volume
-from .atomic import write_text
 from .nifti_writer import write_nifti
 
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from ..io.atomic import atomic_output
 from ..volume import nifti_affine_from_zyx
-from .atomic import atomic_output
 
 #: Bytes handed to zlib per call (keeps peak extra memory small).
 _CHUNK = 1 << 22

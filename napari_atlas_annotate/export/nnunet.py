@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..io.atomic import write_text
 from ..volume import Volume
-from .atomic import write_text
 from .errors import ExportError
 from .nifti_writer import write_nifti
 

@@ -17,8 +17,8 @@ import json
 from pathlib import Path
 
 from .. import __version__
+from ..io.atomic import write_text
 from ..project import Project
-from .atomic import write_text
 from .selection import Selection, Skipped
 
 PROVENANCE_NAME = "provenance.json"

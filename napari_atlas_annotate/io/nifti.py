@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
 from ..volume import Volume, nifti_affine_from_zyx, zyx_affine_from_nifti
+from .atomic import atomic_path
 from .errors import VolumeLoadError
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -90,25 +89,6 @@ def label_dtype(labels: np.ndarray) -> np.dtype:
     raise ValueError(f"label value {top} does not fit in uint16")
 
 
-def _atomic_write(path: Path, write) -> Path:
-    """Write via a temp file in the same folder, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = ".nii.gz" if str(path).endswith(".nii.gz") else path.suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def save_nifti(volume: Volume, path: str | Path, *, dtype: np.dtype | None = None) -> Path:
     """Write ``volume`` as NIfTI on its own grid and affine, atomically."""
     data = volume.array if dtype is None else volume.array.astype(dtype, copy=False)
@@ -118,7 +98,9 @@ def save_nifti(volume: Volume, path: str | Path, *, dtype: np.dtype | None = Non
     img.set_qform(img.affine, code=1)
     img.set_sform(img.affine, code=1)
     img.header.set_xyzt_units("mm")
-    return _atomic_write(Path(path), lambda tmp: nib.save(img, tmp))
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
+    return Path(path)
 
 
 def save_labels(labels: np.ndarray, reference: Volume, path: str | Path) -> Path:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ..classes import ABDOMEN_ATLAS_CLASSES
 from ..volume import Volume
 from .ct_tissues import FREE, PHASES, T, hu_tables
 from .shapes import (
@@ -36,17 +37,7 @@ from .shapes import (
 )
 
 #: AbdomenAtlas 1.0 classes; label value ``i + 1`` is ``CLASSES[i]``.
-CLASSES: tuple[str, ...] = (
-    "aorta",
-    "gall_bladder",
-    "kidney_left",
-    "kidney_right",
-    "liver",
-    "pancreas",
-    "postcava",
-    "spleen",
-    "stomach",
-)
+CLASSES: tuple[str, ...] = ABDOMEN_ATLAS_CLASSES
 LABEL = {name: i + 1 for i, name in enumerate(CLASSES)}
 
 DEFAULT_CT_SHAPE = (96, 160, 160)

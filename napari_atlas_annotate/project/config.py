@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..classes import ABDOMEN_ATLAS_CLASSES
+from ..io.atomic import write_text
 from .errors import ProjectError
 
 CONFIG_NAME = "project.json"
@@ -45,13 +44,7 @@ class ProjectConfig:
         return {name: i + 1 for i, name in enumerate(self.classes)}
 
     def save(self, folder: Path) -> None:
-        text = json.dumps(asdict(self), indent=2)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".project.", suffix=".json")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, folder / CONFIG_NAME)
+        write_text(Path(folder) / CONFIG_NAME, json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, folder: Path) -> ProjectConfig:

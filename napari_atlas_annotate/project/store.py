@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..io import VolumeLoadError, load_volume
+from ..io.atomic import write_bytes
 from ..io.nifti import load_nifti, save_labels
 from ..volume import Volume
 from .config import CONFIG_NAME, DATABASE_NAME, ProjectConfig
@@ -42,21 +41,6 @@ CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class Project:
@@ -326,7 +310,7 @@ class Project:
         rel = f"labels/{case_id}/{kind}-{annotator or 'model'}-{sha[:16]}.json"
         path = self.folder / rel
         if not path.exists():
-            _atomic_bytes(path, data)
+            write_bytes(path, data)
         return self._insert_version(
             case_id,
             annotator,

@@ -1,7 +1,7 @@
-"""Atomic file writes for exports: a temp file in the target folder, fsync, then rename.
+"""Atomic file writes: a temp file in the target folder, fsync, then rename.
 
-A reader (or a crash) never sees a half-written export file: either the old content or
-the new one is at ``path``.
+A reader (or a crash) never sees a half-written file: either the old content or the new
+one is at ``path``. Label versions, project settings and exports all write through here.
 """
 
 from __future__ import annotations
@@ -48,3 +48,23 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 def write_text(path: str | Path, text: str) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     return write_bytes(path, text.encode("utf-8"))
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temp path beside ``path`` (same suffix) for writers that take a file name, such as
+    ``nibabel.save``; fsynced and renamed over ``path`` when the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = ".nii.gz" if path.name.endswith(".nii.gz") else path.suffix
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
