@@ -17,36 +17,24 @@ from napari_atlas_annotate.models import registry
 from napari_atlas_annotate.models.bundle import ModelBundle, build_network, save_bundle
 from napari_atlas_annotate.models.organ_model import organ_metadata
 from napari_atlas_annotate.models.proposals import CaseProposal
-from napari_atlas_annotate.phantoms import write_phantoms
 from napari_atlas_annotate.phantoms.ct import make_ct_phantom
 from napari_atlas_annotate.project import ImageRef, Project
-from napari_atlas_annotate.project.sources import cases_from_path
 from napari_atlas_annotate.spine_grades import read_coordinates_csv, read_grades_csv
 from napari_atlas_annotate.training.grader import truth_sheet
 from napari_atlas_annotate.training.round import RoundResult
 from napari_atlas_annotate.training.spine_round import SpineRoundResult
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory):
-    return write_phantoms(tmp_path_factory.mktemp("phantoms"), 0, 3, 13, "dicom")
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture
-def spine_project(tmp_path, manifest):
-    project = Project.create(tmp_path / "spine", task="spine")
-    for case in cases_from_path(Path(manifest), "spine"):
-        project.add_case(case.id, case.images, truth=case.truth, source=case.source)
-    yield project
-    project.close()
+def manifest(spine_phantoms):
+    return spine_phantoms(13)
+
+
+@pytest.fixture
+def spine_project(spine_project_from, manifest):
+    return spine_project_from(manifest)
 
 
 def _submit_truth(project, manifest) -> None:

@@ -2,11 +2,9 @@
 grades versions naming the grader, with the case's uncertainty for the queue."""
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from napari_atlas_annotate.grade_sheet import GradeSheet, LevelPoint
 from napari_atlas_annotate.models import registry
@@ -17,32 +15,20 @@ from napari_atlas_annotate.models.spine_proposals import (
     propose_spine_cases,
     sheet_uncertainty,
 )
-from napari_atlas_annotate.phantoms import write_phantoms
 from napari_atlas_annotate.project import ImageRef, Project, ProjectError
-from napari_atlas_annotate.project.sources import cases_from_path
 from napari_atlas_annotate.spine_grades import GRADES
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory):
-    return write_phantoms(tmp_path_factory.mktemp("phantoms"), 0, 3, 11, "dicom")
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture
-def spine_project(tmp_path, manifest):
-    project = Project.create(tmp_path / "spine", task="spine")
-    for case in cases_from_path(Path(manifest), "spine"):
-        project.add_case(case.id, case.images, truth=case.truth, source=case.source)
-    yield project
-    project.close()
+def manifest(spine_phantoms):
+    return spine_phantoms(11)
+
+
+@pytest.fixture
+def spine_project(spine_project_from, manifest):
+    return spine_project_from(manifest)
 
 
 def test_propose_stores_grade_proposals_and_uncertainty(spine_project):

@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from napari_atlas_annotate.models import registry
 from napari_atlas_annotate.models.grader import grade_study, load_grader
@@ -15,10 +14,8 @@ from napari_atlas_annotate.models.spine_proposals import (
     load_spine_study,
     propose_spine_cases,
 )
-from napari_atlas_annotate.phantoms import write_phantoms
 from napari_atlas_annotate.project import Project, ProjectError
 from napari_atlas_annotate.project.importing import import_labels
-from napari_atlas_annotate.project.sources import cases_from_path
 from napari_atlas_annotate.spine_grades import read_coordinates_csv, read_grades_csv
 from napari_atlas_annotate.training.dataset import holdout_split
 from napari_atlas_annotate.training.grader import truth_sheet
@@ -28,27 +25,17 @@ from napari_atlas_annotate.training.spine_round import (
     train_spine_round,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory):
-    return write_phantoms(tmp_path_factory.mktemp("phantoms"), 0, 3, 12, "dicom")
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture
-def spine_project(tmp_path, manifest):
-    project = Project.create(tmp_path / "spine", task="spine")
-    for case in cases_from_path(Path(manifest), "spine"):
-        project.add_case(case.id, case.images, truth=case.truth, source=case.source)
-    yield project
-    project.close()
+def manifest(spine_phantoms):
+    return spine_phantoms(12)
+
+
+@pytest.fixture
+def spine_project(spine_project_from, manifest):
+    return spine_project_from(manifest)
 
 
 def _truths(manifest) -> dict:
