@@ -14,7 +14,7 @@ and return a uint8 label map on the image's own grid:
   resolution label map.
 
 Each pipeline runs in its own child process, so its peak RSS (``ru_maxrss``) is its own.
-Run: ``python bench/propose.py [--threads 2] [--shape 300 512 512]``.
+Run: ``python bench/propose.py [--threads 2] [--shape 300 512 512] [--spacing 1.5 0.8 0.8]``.
 """
 
 from __future__ import annotations
@@ -116,6 +116,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--shape", type=int, nargs=3, default=(300, 512, 512))
+    parser.add_argument("--spacing", type=float, nargs=3, default=(1.5, 0.8, 0.8))
     parser.add_argument("--child", nargs=3, metavar=("WHICH", "PATH", "OUT"))
     args = parser.parse_args()
     if args.child:
@@ -128,7 +129,9 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        image, label, info = make_ct_phantom(7, shape=tuple(args.shape), site=1)
+        image, label, info = make_ct_phantom(
+            7, shape=tuple(args.shape), site=1, spacing=tuple(args.spacing)
+        )
         path = save_nifti(image, tmp / "ct.nii.gz")
         truth = label.array.copy()
         del image, label
