@@ -45,7 +45,15 @@ DEFAULT_CT_SHAPE = (96, 160, 160)
 
 @dataclass(frozen=True)
 class CTSite:
-    """How one hospital's CTs differ: field of view, coverage, noise, phase mix, habitus."""
+    """How one hospital's CTs differ: field of view, coverage, noise, phase mix, habitus.
+
+    The last three fields model what makes real multi-centre shift large (AbdomenAtlas and
+    TotalSegmentator report clear Dice drops on external centres): ``unenhanced_prob`` is
+    the share of scans done without contrast (aorta and IVC near 40 HU instead of
+    150-300), ``fatty_liver_prob`` the share of patients with hepatic steatosis (liver
+    25-45 HU darker), ``slice_mm`` the reconstructed slice thickness (extra blur along z).
+    Site 0, the training site, has none of them.
+    """
 
     fov_mm: float = 360.0
     coverage_mm: float = 260.0
@@ -55,13 +63,18 @@ class CTSite:
     body_scale: float = 1.0
     hu_offset: float = 0.0
     kernel_mm: float = 0.6
+    unenhanced_prob: float = 0.0
+    fatty_liver_prob: float = 0.0
+    slice_mm: float = 0.0
 
 
 def ct_site(site: int) -> CTSite:
     """The acquisition profile of ``site`` (0 = the training site; others deterministic).
 
     Other sites differ from site 0 by a clearly measurable amount in each property (e.g.
-    noise 0.55x or 1.7x, field of view 0.87x or 1.15x), each chosen by the site number.
+    noise 0.55x or 1.7x, field of view 0.87x or 1.15x, calibration 10-25 HU either way),
+    each chosen by the site number, and the way real centres differ from a training
+    centre: 30-60 % unenhanced scans, 25-50 % fatty livers, 3-5 mm slices.
     """
     if site < 0:
         raise ValueError(f"site must be >= 0, not {site}")
@@ -76,8 +89,11 @@ def ct_site(site: int) -> CTSite:
         arterial_prob=r.uniform(0.0, 0.8),
         fat_mm=base.fat_mm * float(r.choice([0.5, 1.7])),
         body_scale=r.uniform(0.9, 1.1),
-        hu_offset=float(r.choice([-1.0, 1.0])) * r.uniform(6.0, 15.0),
+        hu_offset=float(r.choice([-1.0, 1.0])) * r.uniform(10.0, 25.0),
         kernel_mm=r.uniform(0.3, 1.1),
+        unenhanced_prob=r.uniform(0.3, 0.6),
+        fatty_liver_prob=r.uniform(0.25, 0.5),
+        slice_mm=r.uniform(3.0, 5.0),
     )
 
 
@@ -165,6 +181,12 @@ def make_ct_phantom(
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(site), 0xC7]))
 
     phase = PHASES[0] if rng.random() < prof.arterial_prob else PHASES[1]
+    # Protocol and population draws come from their own stream so that the main one (and
+    # with it every site-0 phantom) is unchanged by them.
+    side = np.random.default_rng(np.random.SeedSequence([int(seed), int(site), 0x5173]))
+    if side.random() < prof.unenhanced_prob:
+        phase = PHASES[2]
+    fatty_liver = bool(side.random() < prof.fatty_liver_prob)
     scale = prof.body_scale * rng.uniform(0.93, 1.07)
     fat = prof.fat_mm * float(rng.lognormal(0.0, 0.35))
     bu, bv = 135.0 * scale * rng.uniform(0.94, 1.06), 100.0 * scale * rng.uniform(0.94, 1.06)
@@ -193,8 +215,12 @@ def make_ct_phantom(
     _drop_fragments(canvas.label)
 
     mean, amp = hu_tables(rng, phase, prof.hu_offset)
+    if fatty_liver:  # steatosis: the parenchyma darkens, the vessels in it do not
+        mean[T["liver"]] -= side.uniform(25.0, 45.0)
     noise_sd = prof.noise_sd * rng.uniform(0.85, 1.15)
-    hu = _render_hu(canvas.tissue, mean, amp, (sz, sy, sx), prof.kernel_mm, noise_sd, rng)
+    hu = _render_hu(
+        canvas.tissue, mean, amp, (sz, sy, sx), prof.kernel_mm, noise_sd, rng, prof.slice_mm
+    )
     np.clip(np.rint(hu, out=hu), -1024, 3071, out=hu)
     image = hu.astype(np.int16)
     del hu
@@ -213,6 +239,7 @@ def make_ct_phantom(
         "seed": int(seed),
         "site": int(site),
         "phase": phase,
+        "fatty_liver": fatty_liver,
         "series_description": description,
         "spacing": [sz, sy, sx],
         "shape": list(shape),
@@ -325,32 +352,54 @@ def _paint_organs(c: _Canvas, rng, scale: float) -> None:
 
     # liver: big right lobe + left lobe crossing the midline anteriorly
     size = rng.uniform(0.9, 1.1)
-    rl = c.ellipsoid(_jit(rng, [-62, 2, 72], 6), s * size * [58, 78, 72],
-                     random_rotation(rng, 8), random_ripples(rng, 80, amp=0.15),
-                     T["liver"], L["liver"])
-    c.ellipsoid(_jit(rng, [8, -42, 92], 6), s * size * [55, 30, 40],
-                rotation_about("v", rng.uniform(-15, 5)), random_ripples(rng, 50),
-                T["liver"], L["liver"])
+    rl = c.ellipsoid(
+        _jit(rng, [-62, 2, 72], 6),
+        s * size * [58, 78, 72],
+        random_rotation(rng, 8),
+        random_ripples(rng, 80, amp=0.15),
+        T["liver"],
+        L["liver"],
+    )
+    c.ellipsoid(
+        _jit(rng, [8, -42, 92], 6),
+        s * size * [55, 30, 40],
+        rotation_about("v", rng.uniform(-15, 5)),
+        random_ripples(rng, 50),
+        T["liver"],
+        L["liver"],
+    )
     if rl is not None:  # intrahepatic vessels (part of the liver label)
         hilum = np.array([-32.0, 0.0, 62.0])
         for _ in range(5):
             end = hilum + rng.normal(0, 1, 3) * [35, 35, 30] + [-20, 0, 25]
             pts = smooth_curve(rng, np.stack([hilum, (hilum + end) / 2, end]), 6, 10)
-            c.tube(pts, np.linspace(5, 1.5, len(pts)), T["liver_vessel"], None,
-                   only=[T["liver"]])
+            c.tube(pts, np.linspace(5, 1.5, len(pts)), T["liver_vessel"], None, only=[T["liver"]])
 
     # spleen: left, posterior, high
-    c.ellipsoid(_jit(rng, [82, 48, 88], 5), s * rng.uniform(0.8, 1.2) * [22, 48, 45],
-                rotation_about("w", rng.uniform(20, 40)), random_ripples(rng, 45),
-                T["spleen"], L["spleen"])
+    c.ellipsoid(
+        _jit(rng, [82, 48, 88], 5),
+        s * rng.uniform(0.8, 1.2) * [22, 48, 45],
+        rotation_about("w", rng.uniform(20, 40)),
+        random_ripples(rng, 45),
+        T["spleen"],
+        L["spleen"],
+    )
 
     # stomach: fundus, body, antrum (J shape, left upper quadrant)
     gas_level = rng.uniform(-55, 0)  # supine: gas rises anteriorly (small v)
-    parts = [([50, 8, 108], [38, 36, 36]), ([44, -30, 76], [34, 30, 42]),
-             ([10, -50, 52], [32, 22, 22])]
+    parts = [
+        ([50, 8, 108], [38, 36, 36]),
+        ([44, -30, 76], [34, 30, 42]),
+        ([10, -50, 52], [32, 22, 22]),
+    ]
     for center, semi in parts:
-        got = ellipsoid_field(c.grid, _jit(rng, center, 4), s * rng.uniform(0.85, 1.15) * semi,
-                              random_rotation(rng, 10), random_ripples(rng, 40, amp=0.1))
+        got = ellipsoid_field(
+            c.grid,
+            _jit(rng, center, 4),
+            s * rng.uniform(0.85, 1.15) * semi,
+            random_rotation(rng, 10),
+            random_ripples(rng, 40, amp=0.1),
+        )
         if got is None:
             continue
         sl, f = got
@@ -363,8 +412,13 @@ def _paint_organs(c: _Canvas, rng, scale: float) -> None:
     for name, side, w0 in (("kidney_left", 1, 8), ("kidney_right", -1, -8)):
         center = _jit(rng, [side * 72, 52, w0], 4)
         rot = rotation_about("v", side * rng.uniform(8, 18)) @ rotation_about("w", side * 25)
-        got = ellipsoid_field(c.grid, center, s * rng.uniform(0.88, 1.12) * [27, 22, 54],
-                              rot, random_ripples(rng, 50, amp=0.08))
+        got = ellipsoid_field(
+            c.grid,
+            center,
+            s * rng.uniform(0.88, 1.12) * [27, 22, 54],
+            rot,
+            random_ripples(rng, 50, amp=0.08),
+        )
         if got is None:
             continue
         sl, f = got
@@ -384,8 +438,14 @@ def _paint_organs(c: _Canvas, rng, scale: float) -> None:
 
     # gall bladder: pear under the liver, long axis pointing antero-inferiorly
     rot = rotation_about("u", rng.uniform(25, 45))
-    c.ellipsoid(_jit(rng, [-48, -42, 30], 4), s * rng.uniform(0.75, 1.25) * [15, 15, 34], rot,
-                random_ripples(rng, 30, amp=0.08), T["bile"], L["gall_bladder"])
+    c.ellipsoid(
+        _jit(rng, [-48, -42, 30], 4),
+        s * rng.uniform(0.75, 1.25) * [15, 15, 34],
+        rot,
+        random_ripples(rng, 30, amp=0.08),
+        T["bile"],
+        L["gall_bladder"],
+    )
 
     # unlabelled veins: splenic vein behind the pancreas, portal vein to the hilum,
     # renal veins (left crosses in front of the aorta)
@@ -398,8 +458,9 @@ def _paint_organs(c: _Canvas, rng, scale: float) -> None:
         c.tube(rv, [4.5, 5, 5], T["vein"], 0)
 
     # postcava (IVC): right of the aorta, intrahepatic part at the top
-    ivc = smooth_curve(rng, np.array([[-22, 24, -90], [-24, 22, 0], [-28, 14, 80],
-                                      [-22, 10, 160]]), 3, 20)
+    ivc = smooth_curve(
+        rng, np.array([[-22, 24, -90], [-24, 22, 0], [-28, 14, 80], [-22, 10, 160]]), 3, 20
+    )
     c.tube(ivc, rng.uniform(9, 12) * np.ones(len(ivc)), T["postcava"], L["postcava"])
 
     # aorta: left-anterior of the vertebral body, tapering, bifurcates at about L4
@@ -423,16 +484,34 @@ def _paint_bowel(c: _Canvas, rng, phase: str) -> None:
     """Colon frame and small-bowel loops in the free fat (never over organs)."""
     oral_contrast = rng.random() < 0.25
     only = [T["visceral_fat"], T["psoas"]]
-    colon = np.array([[-80, -15, -95], [-92, 5, -20], [-88, -10, 35], [-60, -60, 40],
-                      [0, -78, 25], [60, -55, 55], [92, 5, 60], [98, 15, -20],
-                      [70, -10, -80], [30, -30, -115]])
+    colon = np.array(
+        [
+            [-80, -15, -95],
+            [-92, 5, -20],
+            [-88, -10, 35],
+            [-60, -60, 40],
+            [0, -78, 25],
+            [60, -55, 55],
+            [92, 5, 60],
+            [98, 15, -20],
+            [70, -10, -80],
+            [30, -30, -115],
+        ]
+    )
     pts = smooth_curve(rng, colon, 6, 40)
     radius = rng.uniform(17, 24)
     c.tube(pts, np.full(len(pts), radius), T["bowel_wall"], 0, only=only)
     c.tube(pts, np.full(len(pts), radius - 3), T["stool"], 0, only=[T["bowel_wall"]])
     for i in rng.choice(len(pts), 8, replace=False):  # gas pockets in the stool
-        c.ellipsoid(pts[i] + rng.normal(0, 5, 3), rng.uniform(6, radius - 4, 3), None,
-                    random_ripples(rng, 15), T["gas"], None, only=[T["stool"]])
+        c.ellipsoid(
+            pts[i] + rng.normal(0, 5, 3),
+            rng.uniform(6, radius - 4, 3),
+            None,
+            random_ripples(rng, 15),
+            T["gas"],
+            None,
+            only=[T["stool"]],
+        )
     contents = [T["bowel_fluid"], T["gas"], T["bowel_fluid"]]
     if oral_contrast:
         contents.append(T["bowel_contrast"])
@@ -465,8 +544,11 @@ def _drop_fragments(label: np.ndarray, keep: float = 0.02) -> None:
         sub[np.isin(comp, small[small > 0])] = 0
 
 
-def _render_hu(tissue, mean, amp, spacing, kernel_mm, noise_sd, rng) -> np.ndarray:
-    """Tissue map -> HU: table means + smooth texture, partial-volume blur, correlated noise."""
+def _render_hu(tissue, mean, amp, spacing, kernel_mm, noise_sd, rng, slice_mm=0.0) -> np.ndarray:
+    """Tissue map -> HU: table means + smooth texture, partial-volume blur, correlated noise.
+
+    ``slice_mm`` > 0 adds the slice profile of a thick reconstruction along z (FWHM).
+    """
     shape = tissue.shape
     cells = [max(3, int(round(n * s / 14.0))) for n, s in zip(shape, spacing, strict=True)]
     hu = smooth_noise(rng, shape, cells)
@@ -476,6 +558,8 @@ def _render_hu(tissue, mean, amp, spacing, kernel_mm, noise_sd, rng) -> np.ndarr
         hu[z] += mean[t]
     # partial volume: each voxel averages its footprint plus the scanner's blur
     sigma = [float(np.sqrt(0.4**2 + (kernel_mm / s) ** 2)) for s in spacing]
+    if slice_mm > 0:
+        sigma[0] = float(np.hypot(sigma[0], slice_mm / 2.355 / spacing[0]))
     hu = ndimage.gaussian_filter(hu, sigma, output=np.float32, mode="nearest", truncate=3.0)
     noise_sigma = [0.4, *[float(np.clip(0.9 / s + 0.4, 0.5, 1.5)) for s in spacing[1:]]]
     hu += correlated_noise(rng, shape, noise_sigma, noise_sd)

@@ -51,7 +51,7 @@ T = {name: i for i, name in enumerate(TISSUES)}
 #: Tissues an organ (or a bowel loop) may be painted over.
 FREE = np.zeros(len(TISSUES), bool)
 FREE[[T["visceral_fat"], T["lung"], T["psoas"], T["mediastinum"]]] = True
-FREE[T["liver"]:T["stool"] + 1] = True
+FREE[T["liver"] : T["stool"] + 1] = True
 
 #: name -> (mean HU, case-to-case sd, within-tissue texture amplitude); phase independent.
 _COMMON = {
@@ -93,7 +93,28 @@ _ENHANCING = {
     "bowel_wall": {"arterial": (110, 12, 12), "portal venous": (100, 10, 12)},
 }
 
-PHASES: tuple[str, ...] = ("arterial", "portal venous")
+#: Unenhanced scan (renal colic, follow-up and many outside-hospital protocols): blood,
+#: liver, spleen, pancreas, kidney and bowel wall all sit at 30-60 HU, so the vessels lose
+#: the contrast that an enhanced training site relies on.
+_NON_CONTRAST = {
+    "liver": (58, 5, 6),
+    "liver_vessel": (42, 5, 5),
+    "spleen": (47, 4, 6),
+    "kidney_cortex": (33, 4, 5),
+    "kidney_medulla": (30, 4, 5),
+    "pancreas": (40, 6, 10),
+    "stomach_wall": (38, 5, 8),
+    "aorta": (42, 5, 4),
+    "artery": (42, 5, 5),
+    "postcava": (40, 5, 5),
+    "vein": (40, 5, 5),
+    "bowel_wall": (36, 5, 8),
+}
+for _name, _row in _NON_CONTRAST.items():
+    _ENHANCING[_name]["non-contrast"] = _row
+
+#: Contrast phases; the training site (0) scans only the first two (see ``ct_site``).
+PHASES: tuple[str, ...] = ("arterial", "portal venous", "non-contrast")
 
 
 def hu_tables(

@@ -113,9 +113,20 @@ def test_contrast_phase_drives_aorta_brightness():
         image, label, info = make_ct_phantom(seed, shape=(32, 64, 64), site=1)
         aorta = image.array[label.array == LABEL["aorta"]]
         phases.setdefault(info["phase"], []).append(float(np.median(aorta)))
-    assert set(phases) == {"arterial", "portal venous"}
+    # site 1 scans some patients without contrast (a protocol shift from site 0)
+    assert set(phases) == {"arterial", "portal venous", "non-contrast"}
     assert np.mean(phases["arterial"]) > np.mean(phases["portal venous"]) + 50
     assert np.mean(phases["arterial"]) > 200
+    assert np.mean(phases["non-contrast"]) < np.mean(phases["portal venous"]) - 80
+
+
+def test_training_site_scans_only_enhanced_and_other_sites_shift_protocol():
+    base, other = ct_site(0), ct_site(1)
+    assert base.unenhanced_prob == base.fatty_liver_prob == base.slice_mm == 0
+    assert other.unenhanced_prob > 0.25 and other.fatty_liver_prob > 0.2
+    assert 3.0 <= other.slice_mm <= 5.0
+    phases = {make_ct_phantom(s, shape=(16, 32, 32), site=0)[2]["phase"] for s in range(12)}
+    assert phases <= {"arterial", "portal venous"}
 
 
 def _noise_sd(image, label):
