@@ -1,4 +1,4 @@
-"""Post-processing of a predicted label map (uint8, at model resolution)."""
+"""Post-processing of a predicted label map (uint8, at model or image resolution)."""
 
 from __future__ import annotations
 

@@ -5,12 +5,18 @@ Pipeline (all in :func:`propose_organs`)::
     image (z, y, x) on its grid
       -> canonical axis order, model spacing, HU window      (ModelGrid.image_to_model)
       -> sliding-window inference (MONAI), softmax            (model resolution only)
-      -> argmax as uint8, entropy of the softmax              (model resolution only)
-      -> largest connected component per organ                (model resolution, uint8)
-      -> nearest lookup back onto the image grid              (ModelGrid.labels_to_image)
+      -> entropy of the softmax                               (model resolution only)
+      -> upsample='linear' (default): trilinear softmax onto the image grid and argmax,
+         a slab of a few slices at a time                     (ModelGrid.scores_to_labels)
+         upsample='nearest': argmax as uint8 at model resolution, nearest lookup of the
+         label map onto the image grid                        (ModelGrid.labels_to_image)
+      -> largest connected component per organ, each within its bounding box
 
-Per-class float maps exist only at model resolution (a few MB for a 3 mm grid), never at
-image resolution: that is what keeps CPU post-processing of a 512x512x300 CT fast.
+The full set of per-class float maps exists only at model resolution (a few MB for a 4 mm
+grid), never at image resolution: the linear path holds at most one slab of them
+(``slab_bytes``, 64 MB by default), which keeps CPU post-processing of a 512x512x300 CT
+fast and its memory bounded, while matching the label map of a full-resolution
+probability resampling (MONAI ``Invertd`` style) voxel for voxel.
 """
 
 from __future__ import annotations
@@ -28,14 +34,17 @@ from ..volume import Volume
 from .bundle import ModelBundle
 from .cleanup import keep_largest_components
 from .devices import autocast, select_device, set_cpu_threads
-from .model_grid import ModelGrid
+from .model_grid import SLAB_BYTES, ModelGrid
 
 if TYPE_CHECKING:
     import torch
 
-#: ``progress(done, total, stage)``: called between sliding-window batches.
+#: How proposals go back onto the image grid.
+UPSAMPLE_MODES: tuple[str, ...] = ("linear", "nearest")
+
+#: ``progress(done, total, stage)``: called between sliding-window batches and slabs.
 ProgressCallback = Callable[[int, int, str], None]
-#: ``cancel()``: return True to stop; checked between sliding-window batches.
+#: ``cancel()``: return True to stop; checked between sliding-window batches and slabs.
 CancelFlag = Callable[[], bool]
 
 
@@ -187,6 +196,8 @@ def propose_organs(
     sw_batch_size: int | None = None,
     threads: int | None = None,
     cleanup: bool = True,
+    upsample: str = "linear",
+    slab_bytes: int = SLAB_BYTES,
 ) -> Proposal:
     """Propose an organ label map for ``volume`` on its exact grid.
 
@@ -199,15 +210,24 @@ def propose_organs(
     device
         ``'auto'``, ``'cpu'`` or ``'cuda'``; ignored for a :class:`LoadedModel`.
     progress
-        ``progress(done, total, stage)`` between sliding-window batches.
+        ``progress(done, total, stage)`` between sliding-window batches (stage
+        ``'inference'``) and slabs of the linear upsampling (stage ``'upsample'``).
     cancel
-        Callable returning True to stop; raises :class:`InferenceCancelled`.
+        Callable returning True to stop (checked between batches and between slabs);
+        raises :class:`InferenceCancelled`.
     overlap, sw_batch_size
         Sliding-window settings (default: the model's metadata).
     threads
         CPU threads for torch (process-wide), when given.
     cleanup
-        Keep the largest connected component of each single-organ class.
+        Keep the largest connected component of each single-organ class (on the image
+        grid; also at model resolution for the uncertainty's foreground).
+    upsample
+        ``'linear'``: interpolate the softmax trilinearly onto the image grid and take the
+        argmax there, slab by slab (smooth organ borders, best Dice). ``'nearest'``: argmax
+        at model resolution, nearest lookup of the label map (blocky, slightly faster).
+    slab_bytes
+        Memory budget of one slab of interpolated probabilities (linear only).
 
     Returns
     -------
@@ -216,6 +236,8 @@ def propose_organs(
     """
     import torch
 
+    if upsample not in UPSAMPLE_MODES:
+        raise ValueError(f"upsample must be one of {UPSAMPLE_MODES}, not {upsample!r}")
     set_cpu_threads(threads)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -243,8 +265,8 @@ def propose_organs(
     n_channels = probs.shape[0]
     labels_model = probs.argmax(dim=0).to(torch.uint8).numpy()
     entropy = -(probs * torch.log(probs.clamp_min(1e-8))).sum(dim=0) / math.log(n_channels)
-    del probs
     entropy_np = entropy.numpy()
+    ids: list[int] = []
     if cleanup:
         single = bundle.metadata.get("single_component_classes", bundle.classes)
         ids = [bundle.classes.index(c) + 1 for c in single if c in bundle.classes]
@@ -255,8 +277,25 @@ def propose_organs(
     seconds["postprocess"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    labels = grid.labels_to_image(labels_model)
-    seconds["to_image_grid"] = time.perf_counter() - t0
+    if upsample == "linear":
+
+        def on_slab(done: int, total: int) -> None:
+            if cancel is not None and cancel():
+                raise InferenceCancelled("proposal cancelled")
+            if progress is not None:
+                progress(done, total, "upsample")
+
+        labels = grid.scores_to_labels(probs, slab_bytes=slab_bytes, on_slab=on_slab)
+        del probs
+        seconds["to_image_grid"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        if ids:
+            keep_largest_components(labels, ids)
+        seconds["cleanup_image_grid"] = time.perf_counter() - t0
+    else:
+        del probs
+        labels = grid.labels_to_image(labels_model)
+        seconds["to_image_grid"] = time.perf_counter() - t0
     if progress is not None:
         progress(1, 1, "done")
     return Proposal(labels, uncertainty, uncertainty_map, grid, bundle.version, seconds)

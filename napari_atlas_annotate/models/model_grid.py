@@ -11,8 +11,9 @@ ever resampled in patient space, and oblique or flipped acquisitions need no spe
 
 Image intensities are resampled in torch (area averaging along axes that shrink, which also
 averages CT noise down, and linear interpolation along axes that grow). Labels go to
-the model grid and back by nearest lookup in uint8: no per-class float map is ever built
-at image resolution.
+the model grid and back by nearest lookup in uint8. Per-class scores come back with
+:meth:`ModelGrid.scores_to_labels`: trilinear interpolation and argmax a slab of a few
+image slices at a time, so no per-class float map is ever built at image resolution.
 
 Examples
 --------
@@ -28,11 +29,14 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import nibabel.orientations as nio
 import numpy as np
+
+#: Default memory budget (bytes) of one slab of interpolated per-class scores.
+SLAB_BYTES: int = 64 * 2**20
 
 #: Anatomical direction of model array axes 0, 1, 2 (axial slices, rows to posterior,
 #: columns to the patient's left: the usual DICOM axial CT layout).
@@ -196,6 +200,103 @@ class ModelGrid:
             idx = self._lookup(axis, self.model_shape[axis], self.canonical_shape[axis])
             out = np.take(out, idx, axis=axis)
         return np.ascontiguousarray(self.from_canonical(out))
+
+    def scores_to_labels(
+        self,
+        scores,
+        *,
+        slab_bytes: int = SLAB_BYTES,
+        on_slab: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Argmax of per-class scores interpolated (trilinear) onto the image grid, as uint8.
+
+        The result equals ``argmax`` of the full-resolution trilinear interpolation of
+        ``scores`` (``F.interpolate(..., mode='trilinear', align_corners=False)`` to the
+        canonical image shape, then back to the image's voxel order), but it is computed a
+        slab of canonical axis-0 slices at a time: along axis 0 each slab is a weighted sum
+        of two model slices per output slice, in-plane it is a bilinear interpolation, and
+        the argmax goes straight into the uint8 output. At most ``n_classes * slab``
+        float32 image-resolution planes exist at once (see :func:`slab_slices`).
+
+        Parameters
+        ----------
+        scores
+            ``(C, *model_shape)`` float tensor or array (probabilities or logits).
+        slab_bytes
+            Memory budget of one slab of interpolated scores.
+        on_slab
+            ``on_slab(done, total)`` after each slab (e.g. progress; it may raise to cancel).
+
+        Returns
+        -------
+        numpy.ndarray
+            uint8 label map (the class index of the largest score) on the image grid.
+        """
+        import torch
+        import torch.nn.functional as F
+
+        scores = torch.as_tensor(scores)
+        if scores.ndim != 4 or tuple(scores.shape[1:]) != self.model_shape:
+            raise ValueError(
+                f"scores shape {tuple(scores.shape)} is not (classes, *{self.model_shape})"
+            )
+        if scores.shape[0] > 256:
+            raise ValueError(f"{scores.shape[0]} classes do not fit a uint8 label map")
+        scores = scores.float()
+        depth, plane = self.canonical_shape[0], self.canonical_shape[1:]
+        lower, upper, weight = linear_weights(self.model_shape[0], depth)
+        step = slab_slices(scores.shape[0], plane, slab_bytes)
+        total = -(-depth // step)
+        out = np.empty(self.canonical_shape, np.uint8)
+        with torch.no_grad():
+            for n, start in enumerate(range(0, depth, step)):
+                stop = min(start + step, depth)
+                w = torch.from_numpy(weight[start:stop])[None, :, None, None]
+                lo = scores[:, torch.from_numpy(lower[start:stop])]
+                hi = scores[:, torch.from_numpy(upper[start:stop])]
+                slab = torch.lerp(lo, hi, w).transpose(0, 1)  # (slices, C, Ym, Xm)
+                del lo, hi
+                if tuple(slab.shape[2:]) != plane:
+                    slab = F.interpolate(slab, size=plane, mode="bilinear", align_corners=False)
+                out[start:stop] = slab.argmax(dim=1).to(torch.uint8).numpy()
+                del slab
+                if on_slab is not None:
+                    on_slab(n + 1, total)
+        return np.ascontiguousarray(self.from_canonical(out))
+
+
+def slab_slices(n_classes: int, plane_shape: Sequence[int], budget_bytes: int = SLAB_BYTES) -> int:
+    """Number of output slices per slab so that ``n_classes`` float32 planes fit the budget.
+
+    At least one slice, whatever the budget: a slab never holds more than
+    ``max(budget_bytes, n_classes * plane bytes)`` of interpolated scores.
+
+    Examples
+    --------
+    >>> slab_slices(10, (512, 512), 64 * 2**20)
+    6
+    """
+    plane = int(n_classes) * int(np.prod(plane_shape)) * 4
+    return max(1, int(budget_bytes) // max(plane, 1))
+
+
+def linear_weights(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Linear interpolation from ``src`` model voxels to ``dst`` image voxels along one axis.
+
+    Image voxel ``i`` sits at model coordinate ``(i + 0.5) * src / dst - 0.5`` (the inverse
+    of the centres in :meth:`ModelGrid.model_affine`), clamped to the first and last model
+    voxel centres: the rule of ``torch.nn.functional.interpolate(..., align_corners=False)``.
+
+    Returns
+    -------
+    lower, upper, weight
+        Model indices either side of each image voxel and the weight of ``upper``.
+    """
+    coord = np.maximum((np.arange(dst) + 0.5) * (src / dst) - 0.5, 0.0)
+    lower = np.minimum(np.floor(coord).astype(np.int64), src - 1)
+    upper = np.minimum(lower + 1, src - 1)
+    weight = np.where(upper > lower, coord - lower, 0.0).astype(np.float32)
+    return lower, upper, weight
 
 
 def _inverse_ornt(transform: np.ndarray) -> np.ndarray:

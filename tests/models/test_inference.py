@@ -125,3 +125,45 @@ def test_bundle_round_trip(tiny_bundle):
     assert meta["network_data_format"]["outputs"]["pred"]["num_channels"] == 10
     net = bundle.load_network("cpu")
     assert not net.training
+
+
+def test_linear_proposal_is_the_full_resolution_softmax_argmax(tiny_bundle, small_phantom):
+    """Without cleanup, the default proposal equals the MONAI-tutorial post-processing
+    (all-class softmax resampled trilinearly to the full grid, argmax there)."""
+    import torch
+    import torch.nn.functional as F
+
+    from napari_atlas_annotate.models.inference import model_input, predict_probabilities
+
+    image, _ = small_phantom
+    loaded = load_model(tiny_bundle, "cpu")
+    got = propose_organs(image, loaded, cleanup=False).labels
+    grid, model_image = model_input(image, loaded.bundle)
+    probs = predict_probabilities(loaded, model_image)
+    full = F.interpolate(probs[None], size=grid.canonical_shape, mode="trilinear")[0]
+    expected = grid.from_canonical(full.argmax(0).to(torch.uint8).numpy())
+    assert np.mean(got == expected) > 0.999
+    nearest = propose_organs(image, loaded, cleanup=False, upsample="nearest").labels
+    assert nearest.shape == got.shape and nearest.dtype == np.uint8
+    np.testing.assert_array_equal(
+        nearest, grid.labels_to_image(probs.argmax(0).to(torch.uint8).numpy())
+    )
+
+
+def test_cancel_is_checked_between_upsampling_slabs(tiny_bundle, small_phantom):
+    image, _ = small_phantom
+    stages = []
+    with pytest.raises(InferenceCancelled):
+        propose_organs(
+            image,
+            tiny_bundle,
+            progress=lambda d, t, s: stages.append(s),
+            cancel=lambda: "upsample" in stages,
+            slab_bytes=1,
+        )
+    assert stages.count("upsample") == 1 and "done" not in stages
+
+
+def test_unknown_upsample_mode_is_refused(tiny_bundle, small_phantom):
+    with pytest.raises(ValueError, match="nearest"):
+        propose_organs(small_phantom[0], tiny_bundle, upsample="cubic")
