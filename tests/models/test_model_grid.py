@@ -126,8 +126,8 @@ def test_slab_linear_upsampling_matches_full_resolution_argmax(name):
 
 
 def test_slab_size_keeps_interpolated_scores_within_budget(monkeypatch):
-    import torch.nn.functional as F
-
+    """No slab holds more than the budget's worth of image-resolution class scores."""
+    from napari_atlas_annotate.models import model_grid
     from napari_atlas_annotate.models.model_grid import slab_slices
 
     assert slab_slices(10, (512, 512), 64 * 2**20) * 10 * 512 * 512 * 4 <= 64 * 2**20
@@ -136,20 +136,23 @@ def test_slab_size_keeps_interpolated_scores_within_budget(monkeypatch):
     scores = _random_softmax(grid, n_classes=5)
     plane = grid.canonical_shape[1] * grid.canonical_shape[2]
     budget = 3 * 5 * plane * 4  # three slices of five float32 class planes
-    sizes = []
-    interpolate = F.interpolate
+    slices = []
+    per_slab = model_grid._bilinear_argmax
 
-    def spy(x, *args, **kwargs):
-        out = interpolate(x, *args, **kwargs)
-        sizes.append(out.numel() * out.element_size())
-        return out
+    def spy(slab, rows, cols):
+        slices.append(slab.shape[0])
+        assert slab.shape[1] == 5
+        return per_slab(slab, rows, cols)
 
-    monkeypatch.setattr(F, "interpolate", spy)
+    monkeypatch.setattr(model_grid, "_bilinear_argmax", spy)
     slabs = []
-    grid.scores_to_labels(scores, slab_bytes=budget, on_slab=lambda d, t: slabs.append((d, t)))
+    got = grid.scores_to_labels(
+        scores, slab_bytes=budget, on_slab=lambda d, t: slabs.append((d, t))
+    )
     depth = grid.canonical_shape[0]
     assert slabs == [(i + 1, -(-depth // 3)) for i in range(-(-depth // 3))]
-    assert sizes and max(sizes) <= budget < 5 * depth * plane * 4
+    assert sum(slices) == depth and max(slices) * 5 * plane * 4 <= budget
+    assert np.mean(got == _full_resolution_argmax(grid, scores)) > 0.999
 
 
 def _dice(a: np.ndarray, b: np.ndarray, ids) -> float:
