@@ -141,7 +141,7 @@ def test_slab_size_keeps_interpolated_scores_within_budget(monkeypatch):
 
     def spy(slab, rows, cols):
         slices.append(slab.shape[0])
-        assert slab.shape[1] == 5
+        assert slab.shape[3] == 5  # (slices, Ym, Xm, classes)
         return per_slab(slab, rows, cols)
 
     monkeypatch.setattr(model_grid, "_bilinear_argmax", spy)
