@@ -53,6 +53,8 @@ class CampaignSettings:
     device: str = "auto"
     epochs: int = 20
     iterations_per_epoch: int = 15
+    learning_rate: float = 1e-3
+    intensity_jitter: float = 0.1
     min_region_voxels: int = 1
     boundary_tolerance: int = 0
     threads: int | None = None
@@ -71,6 +73,20 @@ def _write_case(folder: Path, case_id: str, image, label) -> tuple[Path, Path]:
     save_nifti(image, image_path)
     save_labels(label.array, image, label_path)
     return image_path, label_path
+
+
+def _wrong_off_boundary(proposal: np.ndarray, truth: np.ndarray) -> int:
+    """Wrong voxels of ``proposal`` farther than one voxel from any boundary of ``truth``.
+
+    Reported next to the voxels edited (which count every wrong voxel): on 3-4 mm grids
+    about 90 % of a proposal's wrong voxels lie in the one-voxel band around the true organ
+    boundaries, where partial volume makes the truth itself uncertain, so this count shows
+    the gross errors (missed or leaked organ parts) that the loop is meant to remove.
+    """
+    from scipy import ndimage
+
+    band = ndimage.maximum_filter(truth, 3) != ndimage.minimum_filter(truth, 3)
+    return int(((proposal != truth) & ~band).sum())
 
 
 def _dice_report(dice: np.ndarray, classes: list[str]) -> tuple[float, dict]:
@@ -126,10 +142,15 @@ def run_campaign(
         for i in range(settings.eval_cases)
     ]
     spine = _SpineTrack.create(settings, log) if settings.spine else None
+    # Fine-tuning, not training from scratch: a lower peak learning rate than the starter's
+    # keeps what site 0 taught, and stronger intensity jitter (+-10 % contrast, +-60 HU
+    # level) stands in for the calibration and protocol spread between centres.
     train_settings = TrainSettings(
         epochs=settings.epochs,
         iterations_per_epoch=settings.iterations_per_epoch,
         seed=settings.seed,
+        learning_rate=settings.learning_rate,
+        intensity_jitter=settings.intensity_jitter,
     )
     report: dict = {
         "project": str(project.folder),
@@ -142,6 +163,8 @@ def run_campaign(
             "eval_cases": settings.eval_cases,
             "epochs": settings.epochs,
             "iterations_per_epoch": settings.iterations_per_epoch,
+            "learning_rate": settings.learning_rate,
+            "intensity_jitter": settings.intensity_jitter,
             "min_region_voxels": settings.min_region_voxels,
             "boundary_tolerance": settings.boundary_tolerance,
         },
@@ -175,9 +198,10 @@ def run_campaign(
         mean_dice, per_class = evaluate_on_phantoms(loaded, held_out, classes)
         log(f"round {r}: model {bundle.version} held-out mean Dice {mean_dice:.3f}")
 
-        edited, wrong = [], []
+        edited, wrong, gross = [], [], []
         for cid, (_, truth) in truths.items():
             base = project.version(proposals[cid].version_id)
+            gross.append(_wrong_off_boundary(project.read_mask(base), truth))
             result = correct_toward_truth(
                 project,
                 cid,
@@ -209,6 +233,7 @@ def run_campaign(
                 "dice_per_class": per_class,
                 "voxels_edited_per_case": float(np.mean(edited)),
                 "voxels_wrong_per_case": float(np.mean(wrong)),
+                "voxels_wrong_off_boundary_per_case": float(np.mean(gross)),
                 "rsna_score": rsna,
                 "propose_seconds": round(propose_seconds, 2),
                 "train_seconds": round(train_seconds, 2),

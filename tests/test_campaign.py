@@ -61,15 +61,31 @@ def test_retrained_model_beats_the_starter_on_held_out_phantoms(campaign):
     assert campaign["final"]["model_version"] != "organs-starter"
 
 
+def test_brief_target_dice_085_by_round3(campaign):
+    rounds = campaign["rounds"]
+    # the site shift is real: the site-0 starter is clearly worse on site 1 than it ends up
+    assert rounds[0]["mean_dice"] < rounds[2]["mean_dice"] - 0.03
+    assert rounds[2]["mean_dice"] >= 0.85
+
+
+def test_gross_errors_shrink_by_round3(campaign):
+    rounds = campaign["rounds"]
+    assert (
+        rounds[2]["voxels_wrong_off_boundary_per_case"]
+        < rounds[0]["voxels_wrong_off_boundary_per_case"]
+    )
+
+
 @pytest.mark.xfail(
-    reason="brief's targets not reached yet (measured: held-out Dice 0.831 -> 0.844 by round "
-    "3; edits per case 7795 -> 7786): ~90% of the remaining errors lie in the one-voxel "
-    "boundary band of a 4 mm model on 4 mm phantoms",
+    reason="brief's edit target not reached (measured, seed 0, 3 mm model: voxels edited per "
+    "case 5880 -> 6399 -> 5203): 89-97 % of every proposal's wrong voxels lie in the "
+    "one-voxel band around the true organ boundaries (partial volume), which the simulated "
+    "annotator (boundary_tolerance=0) repaints too; off that band the wrong voxels fall "
+    "433 -> 456 -> 242 per case",
     strict=False,
 )
-def test_brief_targets_dice_085_and_half_the_edits_by_round3(campaign):
+def test_brief_target_half_the_edits_by_round3(campaign):
     rounds = campaign["rounds"]
-    assert rounds[2]["mean_dice"] >= 0.85
     assert rounds[2]["voxels_edited_per_case"] <= 0.5 * rounds[0]["voxels_edited_per_case"]
 
 
