@@ -1,7 +1,8 @@
 """A small simulated campaign end to end (CPU, a few minutes): the helper model learns.
 
-Runs ``atlas-annotate campaign`` logic on site-1 CT phantoms (the starter model was trained
-on site 0): 3 rounds of 6 new cases each, held-out phantoms scored every round.
+Runs ``atlas-annotate campaign`` logic on site-1 CT phantoms and lumbar MRI studies (the
+starter models were trained on site 0): 3 rounds of 6 new cases each, held-out phantoms
+scored every round.
 """
 
 import numpy as np
@@ -28,7 +29,7 @@ def campaign(tmp_path_factory):
         eval_cases=4,
         device="cpu",
         epochs=20,
-        spine=False,
+        spine=True,
     )
     out = tmp_path_factory.mktemp("campaign")
     report = run_campaign(settings, out)
@@ -95,6 +96,14 @@ def test_gross_errors_shrink_by_round3(campaign):
 def test_brief_target_half_the_edits_by_round3(campaign):
     rounds = campaign["rounds"]
     assert rounds[2]["voxels_edited_per_case"] <= 0.5 * rounds[0]["voxels_edited_per_case"]
+
+
+def test_rsna_score_beats_the_class_prior_every_round(campaign):
+    baseline = campaign["rsna_prior_baseline"]
+    assert baseline is not None and np.isfinite(baseline)
+    for r in campaign["rounds"]:
+        assert r["rsna_score"] is not None
+        assert r["rsna_score"] < baseline
 
 
 def test_campaign_project_is_a_real_project(campaign):
