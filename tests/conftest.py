@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from napari_atlas_annotate.classes import ABDOMEN_ATLAS_CLASSES
+
 
 @pytest.fixture
 def torch_one_thread():
@@ -51,3 +53,63 @@ def spine_project_from(tmp_path):
     yield make
     for project in opened:
         project.close()
+
+
+# -- organ-model fixtures (tests/models, tests/training) -----------------------------------
+TINY_ARCH = {"name": "UNet", "kwargs": {"channels": [4, 8], "strides": [2], "num_res_units": 0}}
+
+
+def make_tiny_bundle(folder, version="tiny-0", seed=0, classes=ABDOMEN_ATLAS_CLASSES):
+    """A tiny untrained organ model bundle (fast to build, load and run)."""
+    import torch
+
+    from napari_atlas_annotate.models.bundle import build_network, save_bundle
+    from napari_atlas_annotate.models.organ_model import organ_metadata
+
+    torch.manual_seed(seed)
+    meta = organ_metadata(
+        version,
+        list(classes),
+        architecture=TINY_ARCH,
+        spacing=(6.0, 6.0, 6.0),
+        roi_size=(16, 16, 16),
+    )
+    network = build_network(meta["architecture"], len(classes))
+    return save_bundle(folder, network, meta)
+
+
+@pytest.fixture
+def tiny_bundle(tmp_path):
+    return make_tiny_bundle(tmp_path / "tiny-0")
+
+
+@pytest.fixture(scope="session")
+def small_phantom():
+    from napari_atlas_annotate.phantoms.ct import make_ct_phantom
+
+    image, label, _ = make_ct_phantom(3, shape=(24, 48, 48), site=0)
+    return image, label
+
+
+@pytest.fixture
+def organ_project(tmp_path, monkeypatch, small_phantom):
+    """A project with three small phantom cases; the packaged starter is a tiny model."""
+    from napari_atlas_annotate.io.nifti import save_labels, save_nifti
+    from napari_atlas_annotate.models import registry
+    from napari_atlas_annotate.phantoms.ct import make_ct_phantom
+    from napari_atlas_annotate.project import ImageRef, Project
+
+    starter = make_tiny_bundle(tmp_path / "starter" / "organs", version="organs-starter")
+    monkeypatch.setitem(registry.STARTERS, "organs", starter)
+    project = Project.create(tmp_path / "project", task="organs")
+    truths = {}
+    for i in range(3):
+        image, label, _ = make_ct_phantom(20 + i, shape=(24, 48, 48), site=1)
+        folder = tmp_path / "data" / f"c{i}"
+        save_nifti(image, folder / "ct.nii.gz")
+        save_labels(label.array, image, folder / "label.nii.gz")
+        project.add_case(f"c{i}", [ImageRef(str(folder / "ct.nii.gz"), "CT")])
+        truths[f"c{i}"] = label.array
+    project.truths = truths  # test convenience only
+    yield project
+    project.close()

@@ -13,7 +13,7 @@ from napari_atlas_annotate.models.bundle import (
     save_bundle,
 )
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 class _Evil:

@@ -12,7 +12,7 @@ from napari_atlas_annotate.models.inference import (
 )
 from napari_atlas_annotate.volume import Volume
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _flip_x(volume: Volume) -> Volume:

@@ -4,7 +4,7 @@ import pytest
 from napari_atlas_annotate.models.model_grid import ModelGrid
 from napari_atlas_annotate.volume import Volume
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 # (z, y, x) -> RAS affines: axial S,P,L (the phantom layout), axial I,A,R (flipped on all
 # axes) and a sagittal-like permutation; none oblique, none identity.

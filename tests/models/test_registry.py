@@ -9,7 +9,7 @@ from napari_atlas_annotate.models.bundle import ModelMismatchError
 from napari_atlas_annotate.models.proposals import propose_cases, uncertainty_path
 from napari_atlas_annotate.project import Project, ProjectError
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_starter_is_installed_and_active(organ_project):

@@ -12,7 +12,7 @@ from napari_atlas_annotate.training.dataset import (
     training_versions,
 )
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from napari_atlas_annotate.cli import main
 from napari_atlas_annotate.models import registry
 from napari_atlas_annotate.training.annotator import correct_toward_truth
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_propose_train_list_rollback(organ_project, capsys, monkeypatch):

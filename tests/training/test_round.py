@@ -10,7 +10,7 @@ from napari_atlas_annotate.training.annotator import correct_toward_truth
 from napari_atlas_annotate.training.organs import TrainingCancelled, TrainSettings
 from napari_atlas_annotate.training.round import train_round
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 FAST = TrainSettings(epochs=2, iterations_per_epoch=2, batch_size=1, patch_size=(8, 16, 16))
 
