@@ -2,7 +2,9 @@
 
 Each tool takes a label map and returns a new one (the input is never modified), so the
 caller can diff the two, write only the changed voxels back into an editor (napari's
-undo history then covers the tool) and log the change as one edit.
+undo history then covers the tool) and log the change as one edit. The one exception,
+:func:`keep_largest_components`, cleans model proposals in place to spare a copy of a
+full-resolution volume.
 
 Examples
 --------
@@ -177,11 +179,38 @@ def keep_largest_component(labels: np.ndarray, class_id: int, connectivity: int 
     numpy.ndarray
         A new label map of the same shape and dtype.
     """
-    components, sizes = _components(_class_mask(labels, class_id), connectivity)
-    out = np.array(labels, copy=True)
-    if sizes.max(initial=0) == 0:
-        return out
-    drop = sizes > 0
-    drop[int(np.argmax(sizes))] = False
-    out[drop[components]] = 0
-    return out
+    if class_id <= 0:
+        raise ValueError(f"class id must be a foreground label (>= 1), not {class_id}")
+    return keep_largest_components(np.array(labels, copy=True), [class_id], connectivity)
+
+
+def keep_largest_components(
+    labels: np.ndarray, class_ids, connectivity: int | None = None
+) -> np.ndarray:
+    """In place: keep only the largest connected piece of each class in ``class_ids``.
+
+    Works inside each class's bounding box, so cleaning nine organs of a 512x512x300
+    proposal costs a fraction of labelling the whole volume per class. Ties keep the piece
+    found first in C order; absent classes are skipped. ``connectivity`` defaults to
+    ``labels.ndim`` (corners touch: 26-connected in 3D). Returns ``labels``.
+
+    Examples
+    --------
+    >>> a = np.zeros((1, 1, 7), np.uint8); a[0, 0, [0, 1, 2, 5]] = 3
+    >>> keep_largest_components(a, [3])[0, 0].tolist()
+    [3, 3, 3, 0, 0, 0, 0]
+    """
+    structure = ndimage.generate_binary_structure(labels.ndim, connectivity or labels.ndim)
+    objects = ndimage.find_objects(labels)
+    for cid in class_ids:
+        if cid > len(objects) or objects[cid - 1] is None:
+            continue
+        sub = labels[objects[cid - 1]]
+        mask = sub == cid
+        components, n = ndimage.label(mask, structure=structure)
+        if n <= 1:
+            continue
+        sizes = np.bincount(components.ravel())
+        sizes[0] = 0
+        sub[mask & (components != int(sizes.argmax()))] = 0
+    return labels

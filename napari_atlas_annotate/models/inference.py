@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..corrections.tools import keep_largest_components
 from ..volume import Volume
 from .bundle import ModelBundle
-from .cleanup import keep_largest_components
 from .devices import autocast, select_device, set_cpu_threads
 from .model_grid import SLAB_BYTES, ModelGrid
 

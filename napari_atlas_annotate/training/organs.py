@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..models.cleanup import keep_largest_components
+from ..corrections.tools import keep_largest_components
 from ..models.devices import autocast
 from ..models.inference import LoadedModel, predict_probabilities
 

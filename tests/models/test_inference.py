@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from napari_atlas_annotate.corrections.tools import keep_largest_components
 from napari_atlas_annotate.models.bundle import ModelBundle
-from napari_atlas_annotate.models.cleanup import keep_largest_components
 from napari_atlas_annotate.models.devices import select_device
 from napari_atlas_annotate.models.inference import (
     InferenceCancelled,
