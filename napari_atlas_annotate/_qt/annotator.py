@@ -65,6 +65,7 @@ from ..project import LabelVersion, Project, ProjectError
 from .class_list import ClassList
 from .edit_recorder import LabelsEditHook
 from .model_panel import ModelPanel
+from .status_messages import StatusMessages
 
 if TYPE_CHECKING:
     import napari.viewer
@@ -73,7 +74,7 @@ if TYPE_CHECKING:
 REPORTED = (ProjectError, ValueError, OSError, KeyError, IndexError)
 
 
-class AnnotatorDock(QWidget):
+class AnnotatorDock(StatusMessages, QWidget):
     """Dock widget: open a project as an annotator, work through its cases.
 
     Parameters
@@ -229,20 +230,6 @@ class AnnotatorDock(QWidget):
         folder = QFileDialog.getExistingDirectory(self, "Open annotation project")
         if folder:
             self.folder_edit.setText(folder)
-
-    # -- messages -----------------------------------------------------------------------
-    def _error(self, message: str | BaseException) -> None:
-        self.last_error = str(message)
-        self.status.setText(f"<span style='color:#e05050'>{self.last_error}</span>")
-        try:
-            from napari.utils.notifications import show_error
-
-            show_error(self.last_error)
-        except Exception:  # notifications are a courtesy; the dock shows the message
-            pass
-
-    def _info(self, message: str) -> None:
-        self.status.setText(message)
 
     # -- project ------------------------------------------------------------------------
     def open_project(self, project: Project | str | Path, annotator: str) -> bool:

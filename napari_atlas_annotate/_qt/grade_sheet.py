@@ -74,6 +74,7 @@ from ..spine_grades import (
     LEVELS,
     SERIES_FOR_CONDITION,
 )
+from .status_messages import StatusMessages
 
 #: Errors the widget reports instead of raising (domain errors, bad files, I/O).
 REPORTED = (ProjectError, ValueError, OSError, KeyError, IndexError)
@@ -234,7 +235,7 @@ class _SheetKeys(QObject):
         return False
 
 
-class GradeSheetWidget(QWidget):
+class GradeSheetWidget(StatusMessages, QWidget):
     """Grade a lumbar study: the 5x5 sheet, its series and level points, Submit.
 
     Parameters
@@ -322,20 +323,6 @@ class GradeSheetWidget(QWidget):
         self.submit_button.clicked.connect(self._submit_clicked)
         self.submit_button.setEnabled(False)
         layout.addWidget(self.submit_button)
-
-    # -- messages -----------------------------------------------------------------------
-    def _error(self, message: str | BaseException) -> None:
-        self.last_error = str(message)
-        self.status.setText(f"<span style='color:#e05050'>{self.last_error}</span>")
-        try:
-            from napari.utils.notifications import show_error
-
-            show_error(self.last_error)
-        except Exception:  # notifications are a courtesy; the widget shows the message
-            pass
-
-    def _info(self, message: str) -> None:
-        self.status.setText(message)
 
     # -- case ---------------------------------------------------------------------------
     def load_case(self, case_id: str) -> bool:

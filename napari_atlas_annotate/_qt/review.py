@@ -38,6 +38,7 @@ from ..review.adjudication import CONSENSUS, STAPLE, finalize, reopen
 from ..review.cases import CaseReview, load_masks, mask_consensus, mask_disagreement, review_case
 from ..review.cases import review_project as _review_project
 from ..spine_grades import GRADES
+from .status_messages import StatusMessages
 
 REPORTED = (ProjectError, ValueError, OSError, KeyError, IndexError)
 
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     import napari.viewer
 
 
-class ReviewDock(QWidget):
+class ReviewDock(StatusMessages, QWidget):
     """Dock widget for the lead: pick a disputed case, choose per class, finalize.
 
     Parameters
@@ -128,20 +129,6 @@ class ReviewDock(QWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
-
-    # -- messages -----------------------------------------------------------------------
-    def _error(self, message: str | BaseException) -> None:
-        self.last_error = str(message)
-        self.status.setText(f"<span style='color:#e05050'>{self.last_error}</span>")
-        try:
-            from napari.utils.notifications import show_error
-
-            show_error(self.last_error)
-        except Exception:  # a courtesy; the dock shows the message
-            pass
-
-    def _info(self, message: str) -> None:
-        self.status.setText(message)
 
     # -- project and cases --------------------------------------------------------------
     def open_project(self, project: Project | str | Path) -> bool:
