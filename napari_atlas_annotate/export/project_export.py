@@ -260,6 +260,7 @@ def _export_into(
     )
     identifiers: set[str] = set()
     entries: list[dict] = []
+    run = _OrganWriter(project, fmt, stage, classes, keep_identifiers, threads, verify)
     tables = None
     if fmt == "rsna":
         from .rsna import RsnaTables
@@ -276,20 +277,7 @@ def _export_into(
             written: list[Path] = []
         else:
             image, labels = _organ_case(project, sel)
-            written = _write_organ_case(
-                fmt,
-                project,
-                sel,
-                image,
-                labels,
-                stage,
-                classes,
-                keep_identifiers,
-                threads,
-                verify,
-                status,
-                extra,
-            )
+            written = _write_organ_case(run, sel, image, labels, extra)
         result.cases.append(sel.case_id)
         result.paths.extend(written)
         entries.append(
@@ -340,42 +328,40 @@ def _export_into(
     return result
 
 
-def _write_organ_case(
-    fmt,
-    project,
-    sel,
-    image,
-    labels,
-    stage,
-    classes,
-    keep_identifiers,
-    threads,
-    verify,
-    status,
-    extra,
-) -> list[Path]:
-    case_id = sel.case_id
-    if fmt == "abdomenatlas":
-        written = abdomenatlas.write_case(image, labels, classes, stage / case_id, threads=threads)
-    elif fmt == "nnunet":
+@dataclass(frozen=True)
+class _OrganWriter:
+    """What every organ case of one export is written with."""
+
+    project: Project
+    fmt: str
+    stage: Path
+    classes: list[str]
+    keep_identifiers: bool
+    threads: int | None
+    verify: bool
+
+
+def _write_organ_case(run: _OrganWriter, sel, image, labels, extra: dict) -> list[Path]:
+    case_id, stage = sel.case_id, run.stage
+    if run.fmt == "abdomenatlas":
+        written = abdomenatlas.write_case(
+            image, labels, run.classes, stage / case_id, threads=run.threads
+        )
+    elif run.fmt == "nnunet":
         written = nnunet.write_case(image, labels, case_id, stage)
-    elif fmt == "monai":
+    elif run.fmt == "monai":
         written = monai_datalist.write_case(image, labels, case_id, stage)
     else:
-        return _write_seg_case(
-            project, sel, image, labels, stage, classes, keep_identifiers, verify, status, extra
-        )
-    if verify:
+        return _write_seg_case(run, sel, image, labels, extra)
+    if run.verify:
         for path in written:
             check_nifti_grid(path, image.shape, image.affine)
     return written
 
 
-def _write_seg_case(
-    project, sel, image, labels, stage, classes, keep_identifiers, verify, status, extra
-) -> list[Path]:
-    case_id = sel.case_id
-    case_dir = stage / case_id
+def _write_seg_case(run: _OrganWriter, sel, image, labels, extra: dict) -> list[Path]:
+    project, case_id = run.project, sel.case_id
+    case_dir = run.stage / case_id
     written: list[Path] = []
     files = image.metadata.get("files")
     frame_numbers = image.metadata.get("frame_numbers")
@@ -396,15 +382,15 @@ def _write_seg_case(
     seg = dicom_seg.build_segmentation(
         files,
         labels,
-        classes,
+        run.classes,
         case_id,
         frame_numbers=frame_numbers,
-        keep_identifiers=keep_identifiers,
+        keep_identifiers=run.keep_identifiers,
         series_description=description,
     )
     path = dicom_seg.write_segmentation(seg, case_dir / dicom_seg.SEG_NAME)
     written.append(path)
-    if verify and len(set(sop_uids)) == len(sop_uids):
+    if run.verify and len(set(sop_uids)) == len(sop_uids):
         dicom_seg.check_segmentation(path, sop_uids, np.asarray(labels))
     extra["source_series_uid"] = (
         image.metadata.get("series_uid") if "image_written" not in extra else None
