@@ -23,19 +23,8 @@ def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
     >>> with atomic_output(tmp / "a.bin") as fh:  # doctest: +SKIP
     ...     fh.write(b"data")
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        yield fh
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:
