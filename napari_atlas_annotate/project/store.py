@@ -544,20 +544,22 @@ class Project:
 
     def status(self) -> dict:
         counts = self.event_counts()
+        everyone = set(self.annotators())
         cases = []
         for case in self.queue():
-            people = set(self.annotators()) | {
-                v.annotator for v in self.versions(case.id) if v.annotator and v.kind != "proposal"
+            versions = self.versions(case.id)  # one query per case, counted below
+            people = everyone | {
+                v.annotator for v in versions if v.annotator and v.kind != "proposal"
             }
             entry = {}
             for name in sorted(people):
                 n_edits, seconds = counts.get((case.id, name), (0, 0.0))
-                n_versions = len(
-                    self.versions(case.id, annotator=name, kinds=("corrected", "final", "imported"))
-                )
                 entry[name] = {
                     "state": self.case_state(case.id, name),
-                    "versions": n_versions,
+                    "versions": sum(
+                        v.annotator == name and v.kind in ("corrected", "final", "imported")
+                        for v in versions
+                    ),
                     "edits": n_edits,
                     "seconds": round(seconds, 1),
                 }
@@ -565,7 +567,7 @@ class Project:
                 {
                     "id": case.id,
                     "uncertainty": case.uncertainty,
-                    "proposals": len(self.versions(case.id, kinds=("proposal",))),
+                    "proposals": sum(v.kind == "proposal" for v in versions),
                     "final": self.current_final(case.id) is not None,
                     "annotators": entry,
                 }
