@@ -35,7 +35,8 @@ demo: setup system-deps
 	fi
 
 test: setup system-deps
-	$(VENV)/bin/ruff check napari_atlas_annotate tests bench sample_data
+	$(VENV)/bin/ruff check napari_atlas_annotate tests bench scripts sample_data
+	$(VENV)/bin/ruff format --check napari_atlas_annotate tests bench scripts sample_data
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 lint: setup

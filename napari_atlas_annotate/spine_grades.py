@@ -88,7 +88,13 @@ TRAIN_CSV_COLUMNS: tuple[str, ...] = ("study_id", *GRADE_COLUMNS)
 
 #: Header of train_label_coordinates.csv.
 COORDINATE_COLUMNS: tuple[str, ...] = (
-    "study_id", "series_id", "instance_number", "condition", "level", "x", "y",
+    "study_id",
+    "series_id",
+    "instance_number",
+    "condition",
+    "level",
+    "x",
+    "y",
 )
 
 #: Header of train_series_descriptions.csv.
@@ -191,9 +197,7 @@ def read_grades_csv(path: str | Path) -> dict[int, dict[str, str | None]]:
     return out
 
 
-def write_grades_csv(
-    path: str | Path, grades: Mapping[int, Mapping[str, str | None]]
-) -> Path:
+def write_grades_csv(path: str | Path, grades: Mapping[int, Mapping[str, str | None]]) -> Path:
     """Write ``{study_id: {column: grade}}`` as train.csv (missing grades as empty cells)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,9 +206,7 @@ def write_grades_csv(
         writer.writerow(TRAIN_CSV_COLUMNS)
         for sid in sorted(grades):
             row = grades[sid]
-            writer.writerow(
-                [sid, *(normalize_grade(row.get(col)) or "" for col in GRADE_COLUMNS)]
-            )
+            writer.writerow([sid, *(normalize_grade(row.get(col)) or "" for col in GRADE_COLUMNS)])
     return path
 
 
@@ -263,9 +265,7 @@ def read_series_descriptions_csv(path: str | Path) -> list[tuple[int, int, str]]
         ]
 
 
-def write_series_descriptions_csv(
-    path: str | Path, rows: Iterable[tuple[int, int, str]]
-) -> Path:
+def write_series_descriptions_csv(path: str | Path, rows: Iterable[tuple[int, int, str]]) -> Path:
     """Write ``(study_id, series_id, description)`` rows as train_series_descriptions.csv."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

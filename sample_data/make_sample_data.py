@@ -26,8 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if (args.out / "manifest.json").exists():  # only ever clear a folder we made
         shutil.rmtree(args.out)
-    manifest = write_phantoms(args.out, n_ct=1, n_mri=1, seed=SEED, fmt="nifti",
-                              ct_shape=CT_SHAPE)
+    manifest = write_phantoms(args.out, n_ct=1, n_mri=1, seed=SEED, fmt="nifti", ct_shape=CT_SHAPE)
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     print(f"wrote {manifest} ({size / 1e6:.1f} MB)")
     return 0

@@ -13,12 +13,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mri", type=int, default=1, metavar="N", help="lumbar MRI studies (1)")
     parser.add_argument("--seed", type=int, default=0, help="set seed (0)")
     parser.add_argument(
-        "--format", choices=("dicom", "nifti"), default="dicom",
+        "--format",
+        choices=("dicom", "nifti"),
+        default="dicom",
         help="CT image format (labels are always NIfTI; MRI is always DICOM)",
     )
     parser.add_argument("--site", type=int, default=0, help="acquisition site, 0 = training")
     parser.add_argument(
-        "--ct-shape", type=int, nargs=3, metavar=("Z", "Y", "X"), default=None,
+        "--ct-shape",
+        type=int,
+        nargs=3,
+        metavar=("Z", "Y", "X"),
+        default=None,
         help="CT array size (default 96 160 160; up to about 300 512 512)",
     )
 
@@ -27,14 +33,21 @@ def run(args: argparse.Namespace) -> int:
     from ..phantoms import write_phantoms
 
     manifest = write_phantoms(
-        args.out, n_ct=args.ct, n_mri=args.mri, seed=args.seed, fmt=args.format,
-        site=args.site, ct_shape=tuple(args.ct_shape) if args.ct_shape else None,
+        args.out,
+        n_ct=args.ct,
+        n_mri=args.mri,
+        seed=args.seed,
+        fmt=args.format,
+        site=args.site,
+        ct_shape=tuple(args.ct_shape) if args.ct_shape else None,
     )
     cases = json.loads(manifest.read_text())["cases"]
     n_org = sum(c["task"] == "organs" for c in cases)
     n_sp = len(cases) - n_org
-    print(f"wrote {n_org} CT organ case(s) ({args.format}) and {n_sp} lumbar MRI study(ies) "
-          f"(DICOM), seed {args.seed}, site {args.site}, to {args.out}")
+    print(
+        f"wrote {n_org} CT organ case(s) ({args.format}) and {n_sp} lumbar MRI study(ies) "
+        f"(DICOM), seed {args.seed}, site {args.site}, to {args.out}"
+    )
     for c in cases:
         extra = c.get("phase") or f"study_id {c.get('study_id')}"
         print(f"  {c['task']:<6} {c['id']:<14} {extra:<15} {c['images'][0]['path']}")

@@ -36,9 +36,7 @@ class Grid:
         self.coords = {k: np.asarray(v, np.float32) for k, v in coords.items()}
         self.shape = tuple(len(self.coords[name]) for name in self.order)
 
-    def box(
-        self, lo: Sequence[float], hi: Sequence[float]
-    ) -> tuple[slice, slice, slice] | None:
+    def box(self, lo: Sequence[float], hi: Sequence[float]) -> tuple[slice, slice, slice] | None:
         """Index slices of the sub-array whose voxels lie in ``[lo, hi]`` ((u, v, w) mm).
 
         ``None`` when the box misses the grid.
@@ -167,7 +165,7 @@ def tube_segments(
         seg = b - a
         length2 = float(seg @ seg) or 1e-9
         du, dv, dw = u - np.float32(a[0]), v - np.float32(a[1]), w - np.float32(a[2])
-        t = (du * np.float32(seg[0]) + dv * np.float32(seg[1]) + dw * np.float32(seg[2]))
+        t = du * np.float32(seg[0]) + dv * np.float32(seg[1]) + dw * np.float32(seg[2])
         t = np.clip(t * np.float32(1.0 / length2), 0, 1)
         dist2 = (
             np.square(du - t * np.float32(seg[0]))

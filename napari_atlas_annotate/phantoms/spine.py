@@ -189,8 +189,15 @@ def make_spine_phantom(
     for desc in SERIES_DESCRIPTIONS:
         tissue = anatomy.render(grids[desc])
         weighting = "T1" if desc == "Sagittal T1" else "T2"
-        image = _signal(rng, tissue, grids[desc], anatomy, weighting, prof,
-                        stir=prof.stir and desc == "Sagittal T2/STIR")
+        image = _signal(
+            rng,
+            tissue,
+            grids[desc],
+            anatomy,
+            weighting,
+            prof,
+            stir=prof.stir and desc == "Sagittal T2/STIR",
+        )
         meta = {"series_description": desc, "series_id": series_ids[desc], "study_id": study_id}
         series[desc] = Volume(image, affines[desc], modality="MR", metadata=meta)
 
@@ -218,8 +225,9 @@ def _anatomy(
 ) -> tuple[SpineAnatomy, dict[str, dict[str, float]]]:
     """Vertebral column geometry with each grade turned into a narrowing fraction."""
     n_disc = 6  # T12/L1 .. L5/S1
-    fractions = {c: {lv: _fraction(rng, grades[column_name(c, lv)]) for lv in LEVELS}
-                 for c in CONDITIONS}
+    fractions = {
+        c: {lv: _fraction(rng, grades[column_name(c, lv)]) for lv in LEVELS} for c in CONDITIONS
+    }
     per_disc = {c: np.zeros(n_disc) for c in CONDITIONS}
     worst = np.zeros(n_disc)
     for c in CONDITIONS:
@@ -316,8 +324,9 @@ def _series_grids(rng, prof: MRSite, a: SpineAnatomy, s_off: float):
     return grids, affines
 
 
-def _signal(rng, tissue, grid: Grid, a: SpineAnatomy, weighting: str, prof: MRSite,
-            stir: bool) -> np.ndarray:
+def _signal(
+    rng, tissue, grid: Grid, a: SpineAnatomy, weighting: str, prof: MRSite, stir: bool
+) -> np.ndarray:
     """Tissue codes (with sub-slices) -> int16 MR image with bias field and Rician noise."""
     col = 0 if weighting == "T1" else 1
     lut = np.zeros(len(MR_TISSUES), np.float32)
@@ -328,16 +337,22 @@ def _signal(rng, tissue, grid: Grid, a: SpineAnatomy, weighting: str, prof: MRSi
         else:
             lut[i] = MR_SIGNAL[name][col]
     if stir:  # fat suppressed: fat and marrow dark, fluid stays bright
-        for name, value in (("subcutaneous_fat", 0.06), ("epidural_fat", 0.08),
-                            ("foraminal_fat", 0.1), ("marrow", 0.2), ("posterior_bone", 0.18),
-                            ("abdomen", 0.25)):
+        for name, value in (
+            ("subcutaneous_fat", 0.06),
+            ("epidural_fat", 0.08),
+            ("foraminal_fat", 0.1),
+            ("marrow", 0.2),
+            ("posterior_bone", 0.18),
+            ("abdomen", 0.25),
+        ):
             lut[MR_TISSUES.index(name)] = value
     lut *= np.float32(rng.uniform(0.92, 1.08, len(lut)))
     u, v, w = grid.uvw(grid.full())
     tex = np.zeros(np.broadcast_shapes(u.shape, v.shape, w.shape), np.float32)
     for k, ph in a.texture:
-        tex += np.sin(u * np.float32(k[0]) + v * np.float32(k[1]) + w * np.float32(k[2])
-                      + np.float32(ph))
+        tex += np.sin(
+            u * np.float32(k[0]) + v * np.float32(k[1]) + w * np.float32(k[2]) + np.float32(ph)
+        )
     tex *= np.float32(0.02)  # about 4 % sd within a tissue
     img = lut[tissue] * (1 + tex)
     abdomen = tissue == MR_TISSUES.index("abdomen")
@@ -361,8 +376,9 @@ def _index(coords: np.ndarray, value: float, supersample: int = 1) -> float:
     return (idx - (supersample - 1) / 2) / supersample if supersample > 1 else idx
 
 
-def _points(study_id: int, series_ids: dict[str, int], grids: dict[str, Grid],
-            a: SpineAnatomy) -> list[LevelPoint]:
+def _points(
+    study_id: int, series_ids: dict[str, int], grids: dict[str, Grid], a: SpineAnatomy
+) -> list[LevelPoint]:
     """Where a reader would click for each condition/level, in RSNA's pixel terms."""
     points = []
     cv = a.sac_center_v
@@ -387,6 +403,7 @@ def _points(study_id: int, series_ids: dict[str, int], grids: dict[str, Grid],
             instance = int(np.clip(np.rint(z), 0, n_slices - 1)) + 1
             y = _index(g.coords[g.order[1]], pos[g.order[1]])
             x = _index(g.coords[g.order[2]], pos[g.order[2]])
-            points.append(LevelPoint(study_id, series_ids[desc], instance, cond, lv,
-                                     float(x), float(y)))
+            points.append(
+                LevelPoint(study_id, series_ids[desc], instance, cond, lv, float(x), float(y))
+            )
     return points

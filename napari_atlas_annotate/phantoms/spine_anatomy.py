@@ -24,10 +24,29 @@ from .shapes import Grid
 #: MR tissue names; the code of a tissue is its index. ``nucleus_<i>`` is the nucleus
 #: pulposus of disc level i (0 = T12/L1 ... 5 = L5/S1), each with its own degeneration.
 MR_TISSUES: tuple[str, ...] = (
-    "air", "subcutaneous_fat", "muscle", "abdomen", "vessel", "cortex", "marrow",
-    "posterior_bone", "annulus", "csf", "cord", "root", "epidural_fat", "ligament",
-    "bulge", "foraminal_fat", "facet_fluid",
-    "nucleus_0", "nucleus_1", "nucleus_2", "nucleus_3", "nucleus_4", "nucleus_5",
+    "air",
+    "subcutaneous_fat",
+    "muscle",
+    "abdomen",
+    "vessel",
+    "cortex",
+    "marrow",
+    "posterior_bone",
+    "annulus",
+    "csf",
+    "cord",
+    "root",
+    "epidural_fat",
+    "ligament",
+    "bulge",
+    "foraminal_fat",
+    "facet_fluid",
+    "nucleus_0",
+    "nucleus_1",
+    "nucleus_2",
+    "nucleus_3",
+    "nucleus_4",
+    "nucleus_5",
 )
 M = {name: i for i, name in enumerate(MR_TISSUES)}
 
@@ -178,14 +197,14 @@ class _Renderer:
             sl, u, vp, w = got
             above = np.square(u - cu) + np.square(vp - cv) <= rad * rad
             spread = np.maximum(bif - w, 0) * 0.45
-            below = np.square(np.abs(u) - (abs(cu) + spread)) + np.square(vp - cv) <= (
-                0.7 * rad
-            ) ** 2
+            below = (
+                np.square(np.abs(u) - (abs(cu) + spread)) + np.square(vp - cv) <= (0.7 * rad) ** 2
+            )
             self.paint(sl, np.where(w >= bif, above, below), M["vessel"])
 
     def spine(self) -> None:
         a = self.a
-        for (lo, hi, su, sv) in a.bodies:
+        for lo, hi, su, sv in a.bodies:
             got = self.box([-su - 2, -sv - 2, lo], [su + 2, sv + 2, hi])
             if got is None:
                 continue
@@ -263,28 +282,39 @@ class _Renderer:
         lo, hi = a.discs[d]
         c = 0.5 * (lo + hi)
         cv = a.sac_center_v
-        for side, recess, foramen in ((1, a.recess_left, a.foramen_left),
-                                      (-1, a.recess_right, a.foramen_right)):
+        for side, recess, foramen in (
+            (1, a.recess_left, a.foramen_left),
+            (-1, a.recess_right, a.foramen_right),
+        ):
             got = self.box([-32, cv - 12, c - 20], [32, cv + 20, c + 24])
             if got is None:
                 continue
             sl, u, vp, w = got
             us = u * side  # mm towards this side
-            facet = np.square((us - 16) / 6.5) + np.square((vp - cv - 9) / 6.5) + np.square(
-                (w - c - 2) / 13.0
-            ) <= 1
+            facet = (
+                np.square((us - 16) / 6.5)
+                + np.square((vp - cv - 9) / 6.5)
+                + np.square((w - c - 2) / 13.0)
+                <= 1
+            )
             self.paint(sl, facet, M["posterior_bone"])
             self.paint(sl, facet & (np.abs(us - 16 - 0.3 * (vp - cv - 9)) < 0.8), M["facet_fluid"])
             # lateral recess: CSF/fat space keeping (1 - f) of its axial area
             f = float(recess[d])
             ru, rv, rw = 4.8, 4.2, 8.0
-            zone = np.square((us - 12.5) / ru) + np.square((vp - cv + 2.5) / rv) + np.square(
-                (w - c) / rw
-            ) <= 1
+            zone = (
+                np.square((us - 12.5) / ru)
+                + np.square((vp - cv + 2.5) / rv)
+                + np.square((w - c) / rw)
+                <= 1
+            )
             k = np.sqrt(max(1 - f, 0.02))
-            open_ = np.square((us - 12.5 + 0.3 * ru * (1 - k)) / (ru * k)) + np.square(
-                (vp - cv + 2.5 - 0.3 * rv * (1 - k)) / (rv * k)
-            ) + np.square((w - c) / rw) <= 1
+            open_ = (
+                np.square((us - 12.5 + 0.3 * ru * (1 - k)) / (ru * k))
+                + np.square((vp - cv + 2.5 - 0.3 * rv * (1 - k)) / (rv * k))
+                + np.square((w - c) / rw)
+                <= 1
+            )
             self.paint(sl, zone, M["ligament"])
             self.paint(sl, zone & open_, M["csf"])
             root = np.square(us - 12.5 + 1.5 * (1 - k)) + np.square(vp - cv + 2.5) <= 2.4 * k + 0.6
@@ -293,18 +323,25 @@ class _Renderer:
             f = float(foramen[d])
             fu, fv, fw = 7.0, 6.0, 11.0
             fc_v, fc_w = cv - 2.0, c + 5.0
-            hole = np.square((us - 21) / fu) + np.square((vp - fc_v) / fv) + np.square(
-                (w - fc_w) / fw
-            ) <= 1
+            hole = (
+                np.square((us - 21) / fu) + np.square((vp - fc_v) / fv) + np.square((w - fc_w) / fw)
+                <= 1
+            )
             self.paint(sl, hole, M["bulge"])
             k = np.sqrt(max(1 - f, 0.02))
-            fat = np.square((us - 21) / fu) + np.square((vp - fc_v) / (fv * k)) + np.square(
-                (w - fc_w - 0.35 * fw * (1 - k)) / (fw * k)
-            ) <= 1
+            fat = (
+                np.square((us - 21) / fu)
+                + np.square((vp - fc_v) / (fv * k))
+                + np.square((w - fc_w - 0.35 * fw * (1 - k)) / (fw * k))
+                <= 1
+            )
             self.paint(sl, fat, M["foraminal_fat"])
-            drg = np.square((us - 21) / 5.0) + np.square((vp - fc_v + 0.5) / (2.6 * k + 0.4)) + (
-                np.square((w - c - 9 + 2 * (1 - k)) / (3.2 * k + 0.6))
-            ) <= 1
+            drg = (
+                np.square((us - 21) / 5.0)
+                + np.square((vp - fc_v + 0.5) / (2.6 * k + 0.4))
+                + (np.square((w - c - 9 + 2 * (1 - k)) / (3.2 * k + 0.6)))
+                <= 1
+            )
             self.paint(sl, fat & drg, M["root"])
 
 

@@ -127,8 +127,14 @@ def _write_ct(out: Path, case_id: str, cseed: int, site: int, shape, fmt: str) -
     if fmt == "dicom":
         img_path = folder / "dicom"
         write_dicom_series(
-            image, img_path, modality="CT", series_description=desc, series_number=1,
-            patient_name=case_id, patient_id=case_id, uid_seed=f"atlas-phantom-ct-{cseed}-{site}",
+            image,
+            img_path,
+            modality="CT",
+            series_description=desc,
+            series_number=1,
+            patient_name=case_id,
+            patient_id=case_id,
+            uid_seed=f"atlas-phantom-ct-{cseed}-{site}",
             extra={"ContrastBolusAgent": "IV contrast", "BodyPartExamined": "ABDOMEN"},
         )
     else:
@@ -157,14 +163,26 @@ def _write_spine(out: Path, cseed: int, site: int):
         series_id = case.series_ids[desc]
         folder = root / "train_images" / sid / str(series_id)
         write_dicom_series(
-            case.series[desc], folder, modality="MR", series_description=desc,
-            series_number=series_id, patient_name=sid, patient_id=sid, study_uid=study_uid,
-            frame_of_reference_uid=frame_uid, uid_seed=f"{uid_base}-{desc}", file_prefix="",
-            extra={**_MR_EXTRA[desc], "MagneticFieldStrength": "1.5",
-                   "BodyPartExamined": "LSPINE"},
+            case.series[desc],
+            folder,
+            modality="MR",
+            series_description=desc,
+            series_number=series_id,
+            patient_name=sid,
+            patient_id=sid,
+            study_uid=study_uid,
+            frame_of_reference_uid=frame_uid,
+            uid_seed=f"{uid_base}-{desc}",
+            file_prefix="",
+            extra={**_MR_EXTRA[desc], "MagneticFieldStrength": "1.5", "BodyPartExamined": "LSPINE"},
         )
-        images.append({"path": folder.relative_to(out).as_posix(), "description": desc,
-                       "series_id": series_id})
+        images.append(
+            {
+                "path": folder.relative_to(out).as_posix(),
+                "description": desc,
+                "series_id": series_id,
+            }
+        )
     truth = root / "truth" / sid
     grades = write_grades_csv(truth / "train.csv", {case.study_id: case.grades})
     points = write_coordinates_csv(truth / "train_label_coordinates.csv", case.points)

@@ -16,8 +16,9 @@ def case():
     return make_ct_phantom(0)
 
 
-def best_window_dice(image: np.ndarray, label: np.ndarray, cls: int,
-                     lo: int = -1100, hi: int = 1500, step: int = 10) -> float:
+def best_window_dice(
+    image: np.ndarray, label: np.ndarray, cls: int, lo: int = -1100, hi: int = 1500, step: int = 10
+) -> float:
     """Best Dice of ``lo' <= HU < hi'`` against ``label == cls`` over every window on a grid.
 
     Exhaustive over all (lo', hi') pairs of the grid, via cumulative histograms.

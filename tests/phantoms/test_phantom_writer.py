@@ -23,8 +23,19 @@ from napari_atlas_annotate.spine_grades import (
 
 
 def _run(out: Path, fmt: str) -> dict:
-    argv = ["phantoms", "--out", str(out), "--ct", "2", "--mri", "1", "--seed", "4",
-            "--format", fmt]
+    argv = [
+        "phantoms",
+        "--out",
+        str(out),
+        "--ct",
+        "2",
+        "--mri",
+        "1",
+        "--seed",
+        "4",
+        "--format",
+        fmt,
+    ]
     assert main(argv) == 0
     return json.loads((out / "manifest.json").read_text())
 
@@ -129,8 +140,23 @@ def test_same_seed_same_bytes(tmp_path):
 
 
 def test_site_and_shape_options(tmp_path, capsys):
-    argv = ["phantoms", "--out", str(tmp_path), "--ct", "1", "--mri", "0", "--format", "nifti",
-            "--site", "2", "--ct-shape", "20", "40", "48"]
+    argv = [
+        "phantoms",
+        "--out",
+        str(tmp_path),
+        "--ct",
+        "1",
+        "--mri",
+        "0",
+        "--format",
+        "nifti",
+        "--site",
+        "2",
+        "--ct-shape",
+        "20",
+        "40",
+        "48",
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "manifest" in printed and "site2_ct_000" in printed

@@ -14,11 +14,13 @@ from napari_atlas_annotate.io.nifti import load_nifti
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 
 
-@pytest.mark.skipif(not (SAMPLE / "phantoms" / "manifest.json").exists(),
-                    reason="sample data not generated")
+@pytest.mark.skipif(
+    not (SAMPLE / "phantoms" / "manifest.json").exists(), reason="sample data not generated"
+)
 def test_sample_data_is_reproducible(tmp_path):
-    spec = importlib.util.spec_from_file_location("make_sample_data",
-                                                  SAMPLE / "make_sample_data.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_sample_data", SAMPLE / "make_sample_data.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.main(["--out", str(tmp_path / "phantoms")]) == 0

@@ -73,6 +73,7 @@ def test_coordinates_and_series_round_trip(tmp_path):
     assert ",Spinal Canal Stenosis,L1/L2," in text[1]
     assert read_coordinates_csv(path) == pts
     rows = [(1, 22, "Sagittal T1"), (1, 23, "Axial T2")]
-    assert read_series_descriptions_csv(
-        write_series_descriptions_csv(tmp_path / "s.csv", rows)
-    ) == rows
+    assert (
+        read_series_descriptions_csv(write_series_descriptions_csv(tmp_path / "s.csv", rows))
+        == rows
+    )

@@ -27,8 +27,10 @@ FORCED = {
 
 @pytest.fixture(scope="module")
 def cases():
-    return [make_spine_phantom(seed, site=site, grades=FORCED)
-            for seed, site in ((0, 0), (1, 0), (2, 1))]
+    return [
+        make_spine_phantom(seed, site=site, grades=FORCED)
+        for seed, site in ((0, 0), (1, 0), (2, 1))
+    ]
 
 
 def test_series_layout_and_size(cases):
@@ -83,8 +85,11 @@ def test_canal_narrowing_is_visible_on_sagittal_t2(cases):
             p = case.point("spinal_canal_stenosis", lv)
             img = case.series["Sagittal T2/STIR"].array[p.instance_number - 1].astype(float)
             widths[lv] = _bright(img, p.x, p.y, 10, 1, 0.5) / 3  # CSF width, px per row
-        normal = [widths[lv] for lv in LEVELS
-                  if case.grades[f"spinal_canal_stenosis_{lv}"] == "Normal/Mild"]
+        normal = [
+            widths[lv]
+            for lv in LEVELS
+            if case.grades[f"spinal_canal_stenosis_{lv}"] == "Normal/Mild"
+        ]
         assert widths["l4_l5"] < 0.6 * min(normal), widths
 
 
@@ -95,8 +100,11 @@ def test_foraminal_fat_is_obliterated_on_sagittal_t1(cases):
             p = case.point("left_neural_foraminal_narrowing", lv)
             img = case.series["Sagittal T1"].array[p.instance_number - 1].astype(float)
             fat[lv] = _bright(img, p.x, p.y, 5, 6, 0.6)
-        normal = [fat[lv] for lv in LEVELS
-                  if case.grades[f"left_neural_foraminal_narrowing_{lv}"] == "Normal/Mild"]
+        normal = [
+            fat[lv]
+            for lv in LEVELS
+            if case.grades[f"left_neural_foraminal_narrowing_{lv}"] == "Normal/Mild"
+        ]
         assert fat["l3_l4"] < 0.5 * min(normal), fat
 
 
@@ -149,8 +157,10 @@ def test_grade_priors_roughly_rsna():
     assert 0.72 < freq["Normal/Mild"] < 0.88
     assert 0.08 < freq["Moderate"] < 0.2
     assert 0.03 < freq["Severe"] < 0.1
-    sev = {lv: np.mean([d[f"{c}_{lv}"] == "Severe" for d in draws for c in CONDITIONS])
-           for lv in LEVELS}
+    sev = {
+        lv: np.mean([d[f"{c}_{lv}"] == "Severe" for d in draws for c in CONDITIONS])
+        for lv in LEVELS
+    }
     assert sev["l4_l5"] + sev["l5_s1"] > 2 * (sev["l1_l2"] + sev["l2_l3"])
 
 
