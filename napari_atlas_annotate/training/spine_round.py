@@ -39,8 +39,12 @@ from .round import RoundResult
 
 ProgressCallback = Callable[[int, int, str], None]
 
-#: Fine-tuning epochs when none are given.
-DEFAULT_EPOCHS = 10
+#: Fine-tuning epochs when none are given. Measured on site-1 lumbar phantoms (seeds 0 and
+#: 1, four held-out studies): 20 epochs from the starter on 12-18 corrected studies bring the
+#: held-out RSNA score from 0.17-0.24 to 0.04-0.07 in 13-15 s on CPU; 6 epochs left it
+#: unstable (0.07-0.35). On 6 studies either is worse than the starter, which is what the
+#: held-out promotion check is for.
+DEFAULT_EPOCHS = 20
 #: Submitted grade versions that count when a case has no final one.
 GRADE_KINDS = ("corrected", "imported")
 
