@@ -42,13 +42,6 @@ from .project import ImageRef, Project
 
 LogFn = Callable[[str], None]
 
-#: Fewest corrected studies a fine-tuned grader must be validated on before it can replace
-#: the active one. Measured on site-1 phantoms: on the 2 validation studies of round 1 a
-#: candidate won (log loss on 2 studies is mostly noise) that was 2.3x worse on held-out
-#: phantoms (0.387 vs 0.169, seed 0, 1 thread); candidates fine-tuned on 4-6 studies scored
-#: 0.17-0.55 on held-out (starters 0.17-0.24), those on 8 or more 0.04-0.14, always better.
-MIN_VALIDATION_STUDIES = 4
-
 
 @dataclass
 class CampaignSettings:
@@ -305,7 +298,8 @@ class _SpineTrack:
     Each round the grader active at the start grades ``cases`` new lumbar MRI phantoms of
     the campaign's site, a simulated radiologist corrects every cell to the truth, and the
     grader is fine-tuned on the corrected studies so far (kept only if it beats the old one
-    on every third corrected study, which it never trains on). ``round()`` returns the RSNA score
+    on every third corrected study, which it never trains on, and those are at least
+    :data:`~.training.spine_round.MIN_HOLDOUT_STUDIES`). ``round()`` returns the RSNA score
     (lower is better) of the grader that proposed that round on held-out phantoms; the
     baseline is the constant prediction of each condition group's grade frequencies in the
     held-out truth.
@@ -354,6 +348,7 @@ class _SpineTrack:
         from .models.grader import grade_study
         from .phantoms.spine import make_spine_phantom
         from .training.grader import train_grader, truth_sheet
+        from .training.spine_round import MIN_HOLDOUT_STUDIES
 
         score = self._score()["score"]
         changed = []
@@ -383,7 +378,7 @@ class _SpineTrack:
             device="cpu",
             seed=self.settings.seed + r,
         )
-        if len(val) >= MIN_VALIDATION_STUDIES and self._val_score(candidate, val) < self._val_score(
+        if len(val) >= MIN_HOLDOUT_STUDIES and self._val_score(candidate, val) < self._val_score(
             self.model, val
         ):
             self.model = candidate

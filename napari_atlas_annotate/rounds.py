@@ -130,6 +130,9 @@ def retrain(
 def describe_round(result: RoundResult) -> str:
     """One line saying what a round did, for either task."""
     verdict = "promoted (now active)" if result.promoted else f"kept {result.previous_version}"
+    reason = str(getattr(result, "metrics", {}).get("status", ""))
+    if not result.promoted and reason.startswith("kept previous: "):
+        verdict += f" ({reason.removeprefix('kept previous: ')})"
     rsna_old = getattr(result, "rsna_score_old", None)
     if rsna_old is not None:
         score = f"held-out RSNA score {rsna_old:.3f} -> {result.rsna_score_new:.3f} (lower wins)"

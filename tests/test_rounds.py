@@ -87,9 +87,11 @@ def test_spine_project_goes_to_the_grader(spine_project, manifest):
     result = rounds.retrain(spine_project, device="cpu", epochs=1)
     assert isinstance(result, SpineRoundResult) and isinstance(result, RoundResult)
     assert result.model_version == f"spine-round{result.round}"
-    assert result.promoted == (result.rsna_score_new < result.rsna_score_old)
+    # 3 studies hold out 1: too few to judge a grader on, so it is registered, not promoted
+    assert not result.promoted
     line = rounds.describe_round(result)
     assert "RSNA score" in line and result.model_version in line
+    assert "held-out studies" in line
 
 
 def test_organ_project_goes_to_the_segmentation_model(organ_project, monkeypatch):

@@ -21,6 +21,7 @@ from napari_atlas_annotate.training.dataset import holdout_split
 from napari_atlas_annotate.training.grader import truth_sheet
 from napari_atlas_annotate.training.organs import TrainingCancelled
 from napari_atlas_annotate.training.spine_round import (
+    MIN_HOLDOUT_STUDIES,
     spine_training_versions,
     train_spine_round,
 )
@@ -61,8 +62,10 @@ def test_round_records_model_and_promotes_honestly(spine_project, manifest):
     propose_spine_cases(spine_project, device="cpu")
     truths = _submit_truth(spine_project, manifest)
     seen = []
+    # min_holdout=1: this 3-study project holds out one study; the default would refuse
+    # to judge on it (tested below), here the promotion rule itself is under test.
     result = train_spine_round(
-        spine_project, "cpu", epochs=2, progress=lambda d, t, s: seen.append(s)
+        spine_project, "cpu", epochs=2, progress=lambda d, t, s: seen.append(s), min_holdout=1
     )
     assert {"loading cases", "training", "validating"} <= set(seen)
     assert result.model_version == f"spine-round{result.round}"
@@ -108,6 +111,17 @@ def test_round_records_model_and_promotes_honestly(spine_project, manifest):
     # A promoted grader makes every proposal stale; a kept one none.
     stale = cases_needing_proposal(spine_project, active)
     assert sorted(stale) == (ids if result.promoted else [])
+
+
+def test_too_few_held_out_studies_never_promote(spine_project, manifest):
+    _submit_truth(spine_project, manifest)
+    result = train_spine_round(spine_project, "cpu", epochs=1)
+    assert len(result.holdout_cases) < MIN_HOLDOUT_STUDIES
+    assert not result.promoted
+    assert registry.active_record(spine_project).version == "spine-starter"
+    assert registry.get_model(spine_project, result.model_version) is not None
+    (row,) = registry.list_rounds(spine_project)
+    assert row["metrics"]["status"].startswith("kept previous: 1 held-out studies")
 
 
 def test_rsna_imported_points_are_mapped_to_the_grader_series(spine_project, manifest):
