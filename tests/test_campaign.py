@@ -104,7 +104,7 @@ def test_corrections_needed_on_the_same_held_out_phantoms_fall(campaign):
 @pytest.mark.xfail(
     reason="brief's edit target not reached (measured, seed 0, 3 mm model: voxels edited per "
     "case 5880 -> 6399 -> 5203): 89-97 % of every proposal's wrong voxels lie in the "
-    "one-voxel band around the true organ boundaries (partial volume), which the simulated "
+    "one-voxel band around the true organ boundaries (borders a voxel off), which the simulated "
     "annotator (boundary_tolerance=0) repaints too; off that band the wrong voxels fall "
     "433 -> 456 -> 242 per case (new cases each round) and 1360 -> 595 -> 466 on the same "
     "held-out phantoms",
