@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 from ..models.bundle import ModelBundle, save_bundle
@@ -70,6 +71,22 @@ class RoundResult:
         return asdict(self)
 
 
+@contextmanager
+def failures_recorded(project: Project, round_id: int) -> Iterator[None]:
+    """Finish round ``round_id`` as cancelled or failed (with the error) if the block raises.
+
+    The exception still propagates; the active model is left as it was.
+    """
+    try:
+        yield
+    except TrainingCancelled:
+        finish_round(project, round_id, None, {"status": "cancelled"})
+        raise
+    except BaseException as exc:
+        finish_round(project, round_id, None, {"status": "failed", "error": str(exc)})
+        raise
+
+
 def train_round(
     project: Project,
     device: str = "auto",
@@ -126,7 +143,7 @@ def train_round(
         train_ids = holdout_ids
     round_id = start_round(project)
     version = f"organs-round{round_id}"
-    try:
+    with failures_recorded(project, round_id):
         cases = project_cases(project, parent, versions, progress)
         by_id = {c.case_id: c for c in cases}
         train = [by_id[c] for c in train_ids]
@@ -157,12 +174,6 @@ def train_round(
         save_bundle(folder, network, metadata)
         new = LoadedModel(ModelBundle.load(folder), network, torch_device)
         new_eval = evaluate(new, held)
-    except TrainingCancelled:
-        finish_round(project, round_id, None, {"status": "cancelled"})
-        raise
-    except BaseException as exc:
-        finish_round(project, round_id, None, {"status": "failed", "error": str(exc)})
-        raise
     promoted = _better(new_eval["mean_dice"], old_eval["mean_dice"])
     metrics = {
         "status": "promoted" if promoted else "kept previous",

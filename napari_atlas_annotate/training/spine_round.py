@@ -35,7 +35,7 @@ from ..project import LabelVersion, Project, ProjectError
 from .dataset import holdout_split
 from .grader import train_grader
 from .organs import TrainingCancelled
-from .round import RoundResult
+from .round import RoundResult, failures_recorded
 
 ProgressCallback = Callable[[int, int, str], None]
 
@@ -163,7 +163,7 @@ def train_spine_round(
     def stopped() -> bool:
         return bool(cancel is not None and cancel())
 
-    try:
+    with failures_recorded(project, round_id):
         studies: dict[str, tuple[SpineStudy, GradeSheet]] = {}
         for i, cid in enumerate(sorted(versions)):
             if stopped():
@@ -234,12 +234,6 @@ def train_spine_round(
                 "metrics": metrics,
             },
         )
-    except TrainingCancelled:
-        finish_round(project, round_id, None, {"status": "cancelled"})
-        raise
-    except BaseException as exc:
-        finish_round(project, round_id, None, {"status": "failed", "error": str(exc)})
-        raise
     register_model(project, folder, round_number=round_id, metrics=metrics, activate=promoted)
     finish_round(project, round_id, version, metrics)
     return SpineRoundResult(
