@@ -34,6 +34,43 @@ def spine_phantoms(tmp_path_factory):
     return make
 
 
+def _read_spine_truths(manifest: Path) -> dict:
+    import json
+
+    from napari_atlas_annotate.spine_grades import read_coordinates_csv, read_grades_csv
+    from napari_atlas_annotate.training.grader import truth_sheet
+
+    root = Path(manifest).parent
+    out = {}
+    for entry in json.loads(Path(manifest).read_text())["cases"]:
+        grades = read_grades_csv(root / entry["grades"])[entry["study_id"]]
+        points = read_coordinates_csv(root / entry["points"])
+        series_ids = {im["description"]: im["series_id"] for im in entry["images"]}
+        out[entry["id"]] = truth_sheet(grades, points, series_ids)
+    return out
+
+
+@pytest.fixture(scope="session")
+def spine_truths():
+    """``spine_truths(manifest)``: ``{case id: truth GradeSheet}`` from a phantom manifest's
+    RSNA files (points mapped to series by description)."""
+    return _read_spine_truths
+
+
+@pytest.fixture(scope="session")
+def submit_spine_truths():
+    """``submit_spine_truths(project, manifest)``: store every study's truth sheet as a
+    ``corrected`` grades version by annotator ``sim``; returns the truths."""
+
+    def submit(project, manifest: Path) -> dict:
+        truths = _read_spine_truths(manifest)
+        for cid, sheet in truths.items():
+            project.save_grades_version(cid, sheet, kind="corrected", annotator="sim")
+        return truths
+
+    return submit
+
+
 @pytest.fixture
 def spine_project_from(tmp_path):
     """``spine_project_from(manifest)``: a fresh spine project holding the manifest's studies

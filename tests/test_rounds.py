@@ -4,7 +4,6 @@ propose / train / models commands of a spine project going through it."""
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -19,8 +18,6 @@ from napari_atlas_annotate.models.organ_model import organ_metadata
 from napari_atlas_annotate.models.proposals import CaseProposal
 from napari_atlas_annotate.phantoms.ct import make_ct_phantom
 from napari_atlas_annotate.project import ImageRef, Project
-from napari_atlas_annotate.spine_grades import read_coordinates_csv, read_grades_csv
-from napari_atlas_annotate.training.grader import truth_sheet
 from napari_atlas_annotate.training.round import RoundResult
 from napari_atlas_annotate.training.spine_round import SpineRoundResult
 
@@ -35,16 +32,6 @@ def manifest(spine_phantoms):
 @pytest.fixture
 def spine_project(spine_project_from, manifest):
     return spine_project_from(manifest)
-
-
-def _submit_truth(project, manifest) -> None:
-    root = Path(manifest).parent
-    for entry in json.loads(Path(manifest).read_text())["cases"]:
-        grades = read_grades_csv(root / entry["grades"])[entry["study_id"]]
-        points = read_coordinates_csv(root / entry["points"])
-        series_ids = {im["description"]: im["series_id"] for im in entry["images"]}
-        sheet = truth_sheet(grades, points, series_ids)
-        project.save_grades_version(entry["id"], sheet, kind="corrected", annotator="sim")
 
 
 @pytest.fixture
@@ -74,7 +61,7 @@ def organ_project(tmp_path, monkeypatch):
     project.close()
 
 
-def test_spine_project_goes_to_the_grader(spine_project, manifest):
+def test_spine_project_goes_to_the_grader(spine_project, manifest, submit_spine_truths):
     seen = []
     proposals = rounds.propose(
         spine_project, device="cpu", progress=lambda d, t, m: seen.append((d, t))
@@ -83,7 +70,7 @@ def test_spine_project_goes_to_the_grader(spine_project, manifest):
     assert all(isinstance(p, CaseProposal) for p in proposals)
     assert {p.model_version for p in proposals} == {"spine-starter"}
     assert all(spine_project.version(p.version_id).content == "grades" for p in proposals)
-    _submit_truth(spine_project, manifest)
+    submit_spine_truths(spine_project, manifest)
     result = rounds.retrain(spine_project, device="cpu", epochs=1)
     assert isinstance(result, SpineRoundResult) and isinstance(result, RoundResult)
     assert result.model_version == f"spine-round{result.round}"
@@ -124,7 +111,9 @@ def test_rounds_imports_neither_torch_nor_a_gui():
     assert out.stdout.strip() == "[]"
 
 
-def test_cli_propose_train_models_on_a_spine_project(spine_project, manifest, capsys):
+def test_cli_propose_train_models_on_a_spine_project(
+    spine_project, manifest, capsys, submit_spine_truths
+):
     folder = str(spine_project.folder)
     assert main(["propose", folder, "--device", "cpu", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -139,7 +128,7 @@ def test_cli_propose_train_models_on_a_spine_project(spine_project, manifest, ca
     assert "--epochs" in capsys.readouterr().err
     assert main(["train", folder, "--device", "cpu", "--epochs", "1"]) == 2
     assert "no submitted grade sheets" in capsys.readouterr().err
-    _submit_truth(spine_project, manifest)
+    submit_spine_truths(spine_project, manifest)
     assert main(["train", folder, "--device", "cpu", "--epochs", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["model_version"] == f"spine-round{result['round']}"

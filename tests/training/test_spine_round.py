@@ -16,9 +16,7 @@ from napari_atlas_annotate.models.spine_proposals import (
 )
 from napari_atlas_annotate.project import Project, ProjectError
 from napari_atlas_annotate.project.importing import import_labels
-from napari_atlas_annotate.spine_grades import read_coordinates_csv, read_grades_csv
 from napari_atlas_annotate.training.dataset import holdout_split
-from napari_atlas_annotate.training.grader import truth_sheet
 from napari_atlas_annotate.training.organs import TrainingCancelled
 from napari_atlas_annotate.training.spine_round import (
     MIN_HOLDOUT_STUDIES,
@@ -39,28 +37,9 @@ def spine_project(spine_project_from, manifest):
     return spine_project_from(manifest)
 
 
-def _truths(manifest) -> dict:
-    """``{case id: truth GradeSheet}`` from the phantoms' RSNA files (points by description)."""
-    root = Path(manifest).parent
-    out = {}
-    for entry in json.loads(Path(manifest).read_text())["cases"]:
-        grades = read_grades_csv(root / entry["grades"])[entry["study_id"]]
-        points = read_coordinates_csv(root / entry["points"])
-        series_ids = {im["description"]: im["series_id"] for im in entry["images"]}
-        out[entry["id"]] = truth_sheet(grades, points, series_ids)
-    return out
-
-
-def _submit_truth(project, manifest) -> dict:
-    truths = _truths(manifest)
-    for cid, sheet in truths.items():
-        project.save_grades_version(cid, sheet, kind="corrected", annotator="sim")
-    return truths
-
-
-def test_round_records_model_and_promotes_honestly(spine_project, manifest):
+def test_round_records_model_and_promotes_honestly(spine_project, manifest, submit_spine_truths):
     propose_spine_cases(spine_project, device="cpu")
-    truths = _submit_truth(spine_project, manifest)
+    truths = submit_spine_truths(spine_project, manifest)
     seen = []
     # min_holdout=1: this 3-study project holds out one study; the default would refuse
     # to judge on it (tested below), here the promotion rule itself is under test.
@@ -113,8 +92,8 @@ def test_round_records_model_and_promotes_honestly(spine_project, manifest):
     assert sorted(stale) == (ids if result.promoted else [])
 
 
-def test_too_few_held_out_studies_never_promote(spine_project, manifest):
-    _submit_truth(spine_project, manifest)
+def test_too_few_held_out_studies_never_promote(spine_project, manifest, submit_spine_truths):
+    submit_spine_truths(spine_project, manifest)
     result = train_spine_round(spine_project, "cpu", epochs=1)
     assert len(result.holdout_cases) < MIN_HOLDOUT_STUDIES
     assert not result.promoted
@@ -139,8 +118,8 @@ def test_rsna_imported_points_are_mapped_to_the_grader_series(spine_project, man
     assert result.training["n_locator_studies"] == len(result.train_cases)
 
 
-def test_final_sheet_counts_over_later_corrections(spine_project, manifest):
-    truths = _truths(manifest)
+def test_final_sheet_counts_over_later_corrections(spine_project, manifest, spine_truths):
+    truths = spine_truths(manifest)
     cid = sorted(truths)[0]
     spine_project.save_grades_version(cid, truths[cid], kind="corrected", annotator="a")
     final = spine_project.save_grades_version(cid, truths[cid], kind="final", annotator="lead")
@@ -155,8 +134,8 @@ def test_without_sheets_explains(spine_project):
     assert registry.list_rounds(spine_project) == []
 
 
-def test_cancelled_round_keeps_the_active_grader(spine_project, manifest):
-    _submit_truth(spine_project, manifest)
+def test_cancelled_round_keeps_the_active_grader(spine_project, manifest, submit_spine_truths):
+    submit_spine_truths(spine_project, manifest)
     calls = []
 
     def cancel():  # let loading pass, stop in training
