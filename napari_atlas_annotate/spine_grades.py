@@ -199,14 +199,24 @@ def read_grades_csv(path: str | Path) -> dict[int, dict[str, str | None]]:
 
 def write_grades_csv(path: str | Path, grades: Mapping[int, Mapping[str, str | None]]) -> Path:
     """Write ``{study_id: {column: grade}}`` as train.csv (missing grades as empty cells)."""
+    return _write_csv(
+        path,
+        TRAIN_CSV_COLUMNS,
+        (
+            [sid, *(normalize_grade(grades[sid].get(col)) or "" for col in GRADE_COLUMNS)]
+            for sid in sorted(grades)
+        ),
+    )
+
+
+def _write_csv(path: str | Path, header: Iterable[str], rows: Iterable[Iterable]) -> Path:
+    """Write ``header`` then ``rows`` as a CSV file at ``path`` (parent folders made)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(TRAIN_CSV_COLUMNS)
-        for sid in sorted(grades):
-            row = grades[sid]
-            writer.writerow([sid, *(normalize_grade(row.get(col)) or "" for col in GRADE_COLUMNS)])
+        writer.writerow(header)
+        writer.writerows(rows)
     return path
 
 
@@ -235,24 +245,22 @@ def read_coordinates_csv(path: str | Path) -> list[LevelPoint]:
 
 def write_coordinates_csv(path: str | Path, points: Iterable[LevelPoint]) -> Path:
     """Write points as train_label_coordinates.csv (RSNA's display names for condition/level)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(COORDINATE_COLUMNS)
-        for p in points:
-            writer.writerow(
-                [
-                    p.study_id,
-                    p.series_id,
-                    p.instance_number,
-                    CONDITION_DISPLAY[to_condition(p.condition)],
-                    LEVEL_DISPLAY[to_level(p.level)],
-                    f"{p.x:.6f}",
-                    f"{p.y:.6f}",
-                ]
-            )
-    return path
+    return _write_csv(
+        path,
+        COORDINATE_COLUMNS,
+        (
+            [
+                p.study_id,
+                p.series_id,
+                p.instance_number,
+                CONDITION_DISPLAY[to_condition(p.condition)],
+                LEVEL_DISPLAY[to_level(p.level)],
+                f"{p.x:.6f}",
+                f"{p.y:.6f}",
+            ]
+            for p in points
+        ),
+    )
 
 
 def read_series_descriptions_csv(path: str | Path) -> list[tuple[int, int, str]]:
@@ -267,11 +275,4 @@ def read_series_descriptions_csv(path: str | Path) -> list[tuple[int, int, str]]
 
 def write_series_descriptions_csv(path: str | Path, rows: Iterable[tuple[int, int, str]]) -> Path:
     """Write ``(study_id, series_id, description)`` rows as train_series_descriptions.csv."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(SERIES_DESCRIPTION_COLUMNS)
-        for row in rows:
-            writer.writerow(list(row))
-    return path
+    return _write_csv(path, SERIES_DESCRIPTION_COLUMNS, rows)
