@@ -11,6 +11,8 @@ Pipeline (all in :func:`propose_organs`)::
          upsample='nearest': argmax as uint8 at model resolution, nearest lookup of the
          label map onto the image grid                        (ModelGrid.labels_to_image)
       -> largest connected component per organ, each within its bounding box
+      -> borders snapped to the image's edges (random walker on a band half a model voxel
+         wide, :mod:`.border_refinement`), then the largest components again
 
 The full set of per-class float maps exists only at model resolution (a few MB for a 4 mm
 grid), never at image resolution: the linear path holds at most one slab of them
@@ -32,6 +34,7 @@ import numpy as np
 
 from ..corrections.tools import keep_largest_components
 from ..volume import Volume
+from .border_refinement import band_widths, refine_borders
 from .bundle import ModelBundle
 from .devices import autocast, select_device, set_cpu_threads
 from .model_grid import SLAB_BYTES, ModelGrid
@@ -85,6 +88,8 @@ class Proposal:
         Version of the model that made it.
     seconds
         Wall time per stage.
+    borders_refined
+        Whether the borders were snapped to the image's edges (``refine``).
     """
 
     labels: np.ndarray
@@ -93,6 +98,7 @@ class Proposal:
     grid: ModelGrid
     model_version: str
     seconds: dict[str, float] = field(default_factory=dict)
+    borders_refined: bool = False
 
     def uncertainty_on_image(self) -> np.ndarray:
         """The uncertainty map (float16) looked up onto the image grid (nearest)."""
@@ -198,6 +204,7 @@ def propose_organs(
     cleanup: bool = True,
     upsample: str = "linear",
     slab_bytes: int = SLAB_BYTES,
+    refine: bool = True,
 ) -> Proposal:
     """Propose an organ label map for ``volume`` on its exact grid.
 
@@ -228,6 +235,9 @@ def propose_organs(
         at model resolution, nearest lookup of the label map (blocky, slightly faster).
     slab_bytes
         Memory budget of one slab of interpolated probabilities (linear only).
+    refine
+        Snap organ borders to the image's edges (:func:`.border_refinement.refine_borders`:
+        each border moves by at most half a model voxel; progress stage ``'refine'``).
 
     Returns
     -------
@@ -296,6 +306,29 @@ def propose_organs(
         del probs
         labels = grid.labels_to_image(labels_model)
         seconds["to_image_grid"] = time.perf_counter() - t0
+    if refine:
+        t0 = time.perf_counter()
+
+        def on_refined_slab(done: int, total: int) -> None:
+            if cancel is not None and cancel():
+                raise InferenceCancelled("proposal cancelled")
+            if progress is not None:
+                progress(done, total, "refine")
+
+        # in canonical order (views): the same patient gives the same slabs however stored
+        refine_borders(
+            grid.to_canonical(labels),
+            grid.to_canonical(volume.array),
+            grid.canonical_spacing,
+            bundle.window,
+            widths=band_widths(grid.canonical_spacing, grid.model_spacing),
+            on_slab=on_refined_slab,
+        )
+        if ids:
+            keep_largest_components(labels, ids)
+        seconds["refine_borders"] = time.perf_counter() - t0
     if progress is not None:
         progress(1, 1, "done")
-    return Proposal(labels, uncertainty, uncertainty_map, grid, bundle.version, seconds)
+    return Proposal(
+        labels, uncertainty, uncertainty_map, grid, bundle.version, seconds, borders_refined=refine
+    )

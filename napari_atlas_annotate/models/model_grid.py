@@ -144,6 +144,16 @@ class ModelGrid:
                 to_image[i, a] = 1.0
         return np.asarray(image_affine, float) @ to_image @ scale
 
+    @property
+    def model_spacing(self) -> tuple[float, float, float]:
+        """Actual model voxel size (mm) along the canonical axes (whole voxels per extent)."""
+        return tuple(  # type: ignore[return-value]
+            n * s / m
+            for n, s, m in zip(
+                self.canonical_shape, self.canonical_spacing, self.model_shape, strict=True
+            )
+        )
+
     # -- resampling ---------------------------------------------------------------------
     def _lookup(self, axis: int, src: int, dst: int) -> np.ndarray:
         """Nearest source index (0..src-1) of each of ``dst`` voxel centres along ``axis``."""

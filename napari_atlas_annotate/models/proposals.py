@@ -64,7 +64,8 @@ def propose_case(
         proposal.labels,
         kind="proposal",
         model_version=proposal.model_version,
-        note=f"uncertainty {proposal.uncertainty:.4f}",
+        note=f"uncertainty {proposal.uncertainty:.4f}"
+        + ("; borders snapped to image edges" if proposal.borders_refined else ""),
         reference=image,
     )
     project.set_uncertainty(case_id, proposal.uncertainty)

@@ -128,8 +128,8 @@ def test_bundle_round_trip(tiny_bundle):
 
 
 def test_linear_proposal_is_the_full_resolution_softmax_argmax(tiny_bundle, small_phantom):
-    """Without cleanup, the default proposal equals the MONAI-tutorial post-processing
-    (all-class softmax resampled trilinearly to the full grid, argmax there)."""
+    """Without cleanup and border refinement, the linear proposal equals the MONAI-tutorial
+    post-processing (all-class softmax resampled trilinearly to the full grid, argmax)."""
     import torch
     import torch.nn.functional as F
 
@@ -137,13 +137,13 @@ def test_linear_proposal_is_the_full_resolution_softmax_argmax(tiny_bundle, smal
 
     image, _ = small_phantom
     loaded = load_model(tiny_bundle, "cpu")
-    got = propose_organs(image, loaded, cleanup=False).labels
+    got = propose_organs(image, loaded, cleanup=False, refine=False).labels
     grid, model_image = model_input(image, loaded.bundle)
     probs = predict_probabilities(loaded, model_image)
     full = F.interpolate(probs[None], size=grid.canonical_shape, mode="trilinear")[0]
     expected = grid.from_canonical(full.argmax(0).to(torch.uint8).numpy())
     assert np.mean(got == expected) > 0.999
-    nearest = propose_organs(image, loaded, cleanup=False, upsample="nearest").labels
+    nearest = propose_organs(image, loaded, cleanup=False, upsample="nearest", refine=False).labels
     assert nearest.shape == got.shape and nearest.dtype == np.uint8
     np.testing.assert_array_equal(
         nearest, grid.labels_to_image(probs.argmax(0).to(torch.uint8).numpy())
@@ -167,3 +167,20 @@ def test_cancel_is_checked_between_upsampling_slabs(tiny_bundle, small_phantom):
 def test_unknown_upsample_mode_is_refused(tiny_bundle, small_phantom):
     with pytest.raises(ValueError, match="nearest"):
         propose_organs(small_phantom[0], tiny_bundle, upsample="cubic")
+
+
+def test_border_refinement_moves_borders_only_within_the_band(tiny_bundle, small_phantom):
+    from napari_atlas_annotate.models.border_refinement import band_widths, border_band
+
+    image, _ = small_phantom
+    loaded = load_model(tiny_bundle, "cpu")
+    stages = []
+    raw = propose_organs(image, loaded, refine=False)
+    refined = propose_organs(image, loaded, progress=lambda d, t, s: stages.append(s)).labels
+    assert "refine" in stages and "refine_borders" not in raw.seconds
+    grid = raw.grid
+    widths = band_widths(grid.canonical_spacing, grid.model_spacing)
+    band = grid.from_canonical(border_band(grid.to_canonical(raw.labels), widths))
+    # outside the band only the largest-component cleanup may remove a stray piece
+    moved = (refined != raw.labels) & ~band
+    assert not (moved & (refined != 0)).any()

@@ -1,0 +1,118 @@
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from napari_atlas_annotate.models.border_refinement import (
+    band_widths,
+    border_band,
+    refine_borders,
+)
+
+WINDOW = (-200.0, 400.0)
+
+
+def _two_organs(seed: int = 0, contrast: float = 150.0, noise: float = 10.0):
+    """Truth labels (a sphere and a box touching it) and a blurred, noisy CT of them."""
+    z, y, x = np.mgrid[:40, :48, :48]
+    truth = np.zeros((40, 48, 48), np.uint8)
+    truth[(z - 20) ** 2 + (y - 24) ** 2 + (x - 18) ** 2 <= 11**2] = 1
+    truth[8:32, 14:34, 29:42] = 2
+    hu = np.choose(truth, [-80.0, -80.0 + contrast, -80.0 + 0.6 * contrast]).astype(np.float32)
+    hu = ndimage.gaussian_filter(hu, 0.5)
+    hu += np.random.default_rng(seed).normal(0, noise, hu.shape).astype(np.float32)
+    return truth, hu
+
+
+def _shifted(truth: np.ndarray) -> np.ndarray:
+    """A proposal one voxel off: organ 1 grown by a voxel, organ 2 moved one voxel in x."""
+    prop = truth.copy()
+    prop[ndimage.binary_dilation(truth == 1) & (truth == 0)] = 1
+    two = truth == 2
+    prop[two] = 0
+    prop[np.roll(two, 1, axis=2) & (prop == 0)] = 2
+    return prop
+
+
+def test_borders_one_voxel_off_snap_back_to_the_image_edges():
+    truth, hu = _two_organs()
+    prop = _shifted(truth)
+    before = int((prop != truth).sum())
+    out = refine_borders(prop.copy(), hu, (1.0, 1.0, 1.0), WINDOW)
+    after = int((out != truth).sum())
+    assert before > 2000
+    assert after < 0.2 * before
+
+
+def test_only_the_band_can_change():
+    truth, hu = _two_organs(seed=1)
+    prop = _shifted(truth)
+    band = border_band(prop, (1, 1, 1))
+    out = refine_borders(prop.copy(), hu, (1.0, 1.0, 1.0), WINDOW)
+    np.testing.assert_array_equal(out[~band], prop[~band])
+    assert (out[band] != prop[band]).any()
+
+
+def test_without_an_edge_the_proposal_barely_moves():
+    truth, _ = _two_organs()
+    prop = _shifted(truth)
+    flat = np.random.default_rng(2).normal(40.0, 10.0, truth.shape).astype(np.float32)
+    out = refine_borders(prop.copy(), flat, (1.0, 1.0, 1.0), WINDOW)
+    # noise alone moves some band voxels either way, but no organ grows or shrinks much
+    for organ in (1, 2):
+        assert (
+            abs(int((out == organ).sum()) - int((prop == organ).sum()))
+            < 0.1 * (prop == organ).sum()
+        )
+
+
+def test_a_constant_image_leaves_the_proposal_alone():
+    truth, _ = _two_organs()
+    prop = _shifted(truth)
+    out = refine_borders(prop.copy(), np.zeros(truth.shape, np.float32), (1, 1, 1), WINDOW)
+    np.testing.assert_array_equal(out, prop)
+
+
+def test_an_organ_thinner_than_the_band_keeps_its_voxels():
+    truth, hu = _two_organs()
+    prop = truth.copy()
+    prop[5, 5:40, 5:40] = 3  # one slice thick: no voxel of it lies outside the band
+    out = refine_borders(prop.copy(), hu, (1.0, 1.0, 1.0), WINDOW)
+    assert (out == 3).sum() == (prop == 3).sum()
+
+
+def test_slabs_give_the_whole_volume_answer():
+    truth, hu = _two_organs(seed=3)
+    prop = _shifted(truth)
+    whole = refine_borders(prop.copy(), hu, (2.0, 1.0, 1.0), WINDOW, slab_slices=64)
+    slabs = []
+    sliced = refine_borders(
+        prop.copy(),
+        hu,
+        (2.0, 1.0, 1.0),
+        WINDOW,
+        slab_slices=5,
+        on_slab=lambda done, total: slabs.append((done, total)),
+    )
+    assert len(slabs) > 3 and slabs[-1][0] == slabs[-1][1]
+    assert np.mean(sliced == whole) > 0.999
+
+
+def test_refines_a_view_in_place():
+    truth, hu = _two_organs()
+    prop = np.ascontiguousarray(_shifted(truth).transpose(2, 1, 0))
+    view = prop.transpose(2, 1, 0)
+    refine_borders(view, hu, (1.0, 1.0, 1.0), WINDOW)
+    assert int((prop.transpose(2, 1, 0) != truth).sum()) < 0.2 * int(
+        (_shifted(truth) != truth).sum()
+    )
+
+
+def test_shape_mismatch_is_refused():
+    with pytest.raises(ValueError, match="differ in shape"):
+        refine_borders(np.zeros((4, 4, 4), np.uint8), np.zeros((4, 4, 5)), (1, 1, 1), WINDOW)
+
+
+def test_band_is_half_a_model_voxel_and_at_least_one_image_voxel():
+    assert band_widths((1.5, 0.8, 0.8), (3.0, 3.0, 3.0)) == (1, 2, 2)
+    assert band_widths((4.0, 3.7, 3.7), (3.0, 3.0, 3.0)) == (1, 1, 1)
+    assert band_widths((0.5, 0.5, 0.5), (3.0, 3.0, 3.0)) == (3, 3, 3)
