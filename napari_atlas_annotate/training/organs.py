@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,7 @@ import numpy as np
 from ..corrections.tools import keep_largest_components
 from ..models.devices import autocast
 from ..models.inference import LoadedModel, predict_probabilities
+from ..volume import Volume
 
 #: ``progress(done, total, stage)``.
 ProgressCallback = Callable[[int, int, str], None]
@@ -233,24 +235,59 @@ def predict_case(loaded: LoadedModel, image: np.ndarray) -> np.ndarray:
 def evaluate(loaded: LoadedModel, cases: Sequence[TrainingCase]) -> dict:
     """Per-class Dice on ``cases`` (model grid): per case, per class mean, overall mean."""
     n = len(loaded.bundle.classes)
-    per_case = {}
-    for case in cases:
-        pred = predict_case(loaded, case.image)
-        per_case[case.case_id] = dice_per_class(pred, case.labels, n)
+    per_case = {
+        case.case_id: dice_per_class(predict_case(loaded, case.image), case.labels, n)
+        for case in cases
+    }
+    return _dice_summary(per_case, loaded.bundle.classes)
+
+
+#: ``on_case(case_id, proposal, labels)``: sees each proposal scored by evaluate_proposals.
+CaseCallback = Callable[[str, np.ndarray, np.ndarray], None]
+
+
+def evaluate_proposals(
+    loaded: LoadedModel,
+    cases: Iterable[tuple[str, Volume, np.ndarray]],
+    on_case: CaseCallback | None = None,
+) -> dict:
+    """Score the proposals annotators would get against ``(case_id, image, labels)``.
+
+    Each image is proposed exactly as :func:`~..models.inference.propose_organs` proposes it
+    for a radiologist (on the image's own grid, organ cleanup, borders snapped to the
+    image), so a model is judged on what it hands over, not on its raw model-grid output:
+    the two can disagree (a fine-tuned model whose raw borders are worse but which misses
+    less of each organ). Returns :func:`evaluate`'s keys plus ``voxels_to_edit_per_case``
+    (mean wrong voxels per case) and ``voxels_to_edit`` (per case).
+    """
+    from ..models.inference import propose_organs
+
+    n = len(loaded.bundle.classes)
+    per_case, wrong = {}, {}
+    for case_id, image, labels in cases:
+        proposal = propose_organs(image, loaded).labels
+        per_case[case_id] = dice_per_class(proposal, labels, n)
+        wrong[case_id] = int((proposal != labels).sum())
+        if on_case is not None:
+            on_case(case_id, proposal, labels)
+    summary = _dice_summary(per_case, loaded.bundle.classes)
+    summary["voxels_to_edit"] = wrong
+    summary["voxels_to_edit_per_case"] = float(np.mean(list(wrong.values()))) if wrong else math.nan
+    return summary
+
+
+def _dice_summary(per_case: dict[str, np.ndarray], classes: Sequence[str]) -> dict:
     if not per_case:
         return {"mean_dice": math.nan, "dice_per_class": {}, "dice_per_case": {}}
-    stacked = np.stack(list(per_case.values()))
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            by_class = np.nanmean(stacked, axis=0)
-    classes = loaded.bundle.classes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        by_class = np.nanmean(np.stack(list(per_case.values())), axis=0)
+        mean = float(np.nanmean(by_class))
+        by_case = {k: float(np.nanmean(v)) for k, v in per_case.items()}
     return {
-        "mean_dice": float(np.nanmean(by_class)),
+        "mean_dice": mean,
         "dice_per_class": {c: _round(v) for c, v in zip(classes, by_class, strict=True)},
-        "dice_per_case": {k: float(np.nanmean(v)) for k, v in per_case.items()},
+        "dice_per_case": by_case,
     }
 
 

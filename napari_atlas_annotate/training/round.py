@@ -1,5 +1,6 @@
 """One round of retraining: fine-tune the active organ model on the submitted labels,
-validate against the old model on held-out cases, promote only if it is better.
+validate against the old model on held-out cases (the proposals each would hand a
+radiologist: image grid, cleanup, borders snapped), promote only if it is better.
 
 :func:`train_round` is a plain function (progress callback, cancel flag), safe to run in a
 worker thread; the ``train`` command and the campaign call it the same way.
@@ -26,7 +27,7 @@ from ..models.registry import (
 )
 from ..project import Project, ProjectError
 from .dataset import holdout_split, label_snapshot_hash, project_cases, training_versions
-from .organs import TrainingCancelled, TrainSettings, evaluate, fine_tune
+from .organs import TrainingCancelled, TrainSettings, evaluate_proposals, fine_tune
 
 ProgressCallback = Callable[[int, int, str], None]
 
@@ -147,10 +148,10 @@ def train_round(
         cases = project_cases(project, parent, versions, progress)
         by_id = {c.case_id: c for c in cases}
         train = [by_id[c] for c in train_ids]
-        held = [by_id[c] for c in holdout_ids] or train
+        held = holdout_ids or train_ids
 
         old = LoadedModel(parent, parent.load_network(torch_device), torch_device)
-        old_eval = evaluate(old, held)
+        old_eval = evaluate_proposals(old, _labelled(project, versions, held))
         network = parent.load_network(torch_device)
         stats = fine_tune(network, train, settings, torch_device, progress, cancel)
         metadata = copy.deepcopy(parent.metadata)
@@ -173,14 +174,16 @@ def train_round(
         folder = model_folder(project, version)
         save_bundle(folder, network, metadata)
         new = LoadedModel(ModelBundle.load(folder), network, torch_device)
-        new_eval = evaluate(new, held)
+        new_eval = evaluate_proposals(new, _labelled(project, versions, held))
     promoted = _better(new_eval["mean_dice"], old_eval["mean_dice"])
     metrics = {
         "status": "promoted" if promoted else "kept previous",
         "mean_dice": new_eval["mean_dice"],
         "dice_per_class": new_eval["dice_per_class"],
+        "voxels_to_edit_per_case": new_eval["voxels_to_edit_per_case"],
         "previous_version": parent.version,
         "previous_mean_dice": old_eval["mean_dice"],
+        "previous_voxels_to_edit_per_case": old_eval["voxels_to_edit_per_case"],
         "holdout_cases": holdout_ids,
         "train_cases": train_ids,
     }
@@ -200,6 +203,12 @@ def train_round(
         seconds=round(time.perf_counter() - t0, 2),
         training=stats,
     )
+
+
+def _labelled(project: Project, versions: dict, case_ids: list[str]):
+    """``(case_id, image, labels)`` of ``case_ids`` on their own grids, one at a time."""
+    for case_id in case_ids:
+        yield case_id, project.load_image(case_id), project.read_mask(versions[case_id])
 
 
 def _better(new: float, old: float) -> bool:

@@ -4,6 +4,7 @@ import pytest
 
 from napari_atlas_annotate.models import registry
 from napari_atlas_annotate.models.bundle import ModelBundle
+from napari_atlas_annotate.models.inference import propose_organs
 from napari_atlas_annotate.models.proposals import propose_cases
 from napari_atlas_annotate.project import ProjectError
 from napari_atlas_annotate.training.annotator import correct_toward_truth
@@ -47,6 +48,29 @@ def test_train_round_records_model_round_and_decision(organ_project):
     record = [r for r in registry.list_models(organ_project) if r.version == bundle.version][0]
     assert record.round == result.round and record.active == result.promoted
     assert json.loads(json.dumps(result.to_dict()))["round"] == result.round
+
+
+def test_promotion_judges_the_proposals_a_radiologist_would_get(organ_project):
+    # the held-out score is that of the real proposals (image grid, cleanup, borders
+    # snapped to the image) against the submitted labels, for the old and the new model
+    _annotate_all(organ_project)
+    result = train_round(organ_project, "cpu", settings=FAST)
+    meta = ModelBundle.load(registry.model_folder(organ_project, result.model_version)).metadata
+    wrong = {}
+    for version in (result.previous_version, result.model_version):
+        bundle = ModelBundle.load(registry.model_folder(organ_project, version))
+        counts = []
+        for case_id in result.holdout_cases:
+            label_version = organ_project.version(meta["training"]["label_versions"][case_id])
+            truth = organ_project.read_mask(label_version)
+            proposal = propose_organs(organ_project.load_image(case_id), bundle, device="cpu")
+            counts.append(int((proposal.labels != truth).sum()))
+        wrong[version] = sum(counts) / len(counts)
+    metrics = meta["metrics"]
+    assert metrics["voxels_to_edit_per_case"] == pytest.approx(wrong[result.model_version])
+    assert metrics["previous_voxels_to_edit_per_case"] == pytest.approx(
+        wrong[result.previous_version]
+    )
 
 
 def test_train_round_without_labels_explains(organ_project):
