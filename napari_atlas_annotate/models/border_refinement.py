@@ -21,7 +21,7 @@ organ thinner than the band) keep their voxels.
 Measured (``bench/RESULTS.md``): the starter model on the campaign's held-out site-1
 phantoms (64x112x112, about 3.7 x 3.7 x 4 mm) goes from 8064 to 5375 wrong voxels per case
 (seed 0; seed 1: 7215 -> 4810), held-out mean Dice 0.763 -> 0.814; on a 300x512x512 CT
-the refinement adds 9 s on two CPU threads. Left alone, the walk would also move correct
+the refinement adds 10 s on two CPU threads. Left alone, the walk would also move correct
 borders: started from the truth itself it leaves about 2150 wrong voxels per case, so a
 model far better than the starter gains less from it.
 """
