@@ -145,9 +145,9 @@ def train_round(
     round_id = start_round(project)
     version = f"organs-round{round_id}"
     with failures_recorded(project, round_id):
-        cases = project_cases(project, parent, versions, progress)
-        by_id = {c.case_id: c for c in cases}
-        train = [by_id[c] for c in train_ids]
+        # held-out cases are scored on their own grids (below), so only training cases
+        # are prepared on the model grid
+        train = project_cases(project, parent, {c: versions[c] for c in train_ids}, progress)
         held = holdout_ids or train_ids
 
         old = LoadedModel(parent, parent.load_network(torch_device), torch_device)
