@@ -35,6 +35,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy import ndimage
 
+from .intensity import normalise_intensity
+
 #: Edge sensitivity: a step between neighbours (spacing relative to the finest axis) whose
 #: intensities differ by ``d`` (0..1 over the HU window) has weight ``exp(-beta * d**2)``.
 #: scikit-image divides its ``beta`` by ten times the image's standard deviation; undoing
@@ -141,7 +143,6 @@ def refine_borders(
     box = boxes[0]
     finest = min(float(s) for s in spacing)
     rel = tuple(float(s) / finest for s in spacing)
-    lo, hi = (float(w) for w in window)
     z0, z1 = box[0].start, box[0].stop
     starts = list(range(z0, z1, slab_slices))
     # pad the in-plane box by the band so every band voxel has seeds around it
@@ -151,9 +152,7 @@ def refine_borders(
         stop = min(start + slab_slices, z1)
         a, b = max(start - 1, 0), min(stop + 1, labels.shape[0])
         region = (slice(a, b), rows, cols)
-        data = np.clip(image[region], lo, hi).astype(np.float32)
-        data -= lo
-        data /= hi - lo
+        data = normalise_intensity(image[region].astype(np.float32), window)
         walked = _walk_slab(data, labels[region], band[region], rel, beta, tol)
         keep = slice(start - a, start - a + (stop - start))
         labels[start:stop, rows, cols] = walked[keep]

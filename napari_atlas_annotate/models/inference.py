@@ -37,6 +37,7 @@ from ..volume import Volume
 from .border_refinement import band_widths, refine_borders
 from .bundle import ModelBundle
 from .devices import autocast, select_device, set_cpu_threads
+from .intensity import normalise_intensity
 from .model_grid import SLAB_BYTES, ModelGrid
 
 if TYPE_CHECKING:
@@ -114,15 +115,6 @@ def load_model(model: ModelBundle | LoadedModel | str | Path, device: str = "aut
     bundle = model if isinstance(model, ModelBundle) else ModelBundle.load(model)
     torch_device = select_device(device)
     return LoadedModel(bundle, bundle.load_network(torch_device), torch_device)
-
-
-def normalise_intensity(array: np.ndarray, window: tuple[float, float]) -> np.ndarray:
-    """Clip to the HU ``window`` and scale to 0..1 (in place on a float32 array)."""
-    lo, hi = window
-    np.clip(array, lo, hi, out=array)
-    array -= np.float32(lo)
-    array *= np.float32(1.0 / (hi - lo))
-    return array
 
 
 def model_input(volume: Volume, bundle: ModelBundle) -> tuple[ModelGrid, np.ndarray]:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..models.bundle import ModelBundle
-from ..models.inference import normalise_intensity
+from ..models.intensity import normalise_intensity
 from ..models.model_grid import ModelGrid
 from ..project import LabelVersion, Project
 from ..volume import Volume
