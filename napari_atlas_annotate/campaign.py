@@ -115,10 +115,12 @@ def evaluate_on_phantoms(loaded, phantoms) -> HeldOutScore:
     from .training.organs import evaluate_proposals
 
     gross: list[int] = []
-    scored = evaluate_proposals(
-        loaded,
+    [scored] = evaluate_proposals(
+        [loaded],
         ((f"held-out-{i}", image, label.array) for i, (image, label) in enumerate(phantoms)),
-        on_case=lambda _case, proposal, truth: gross.append(_wrong_off_boundary(proposal, truth)),
+        on_case=lambda _case, proposals, truth: gross.append(
+            _wrong_off_boundary(proposals[0], truth)
+        ),
     )
     return HeldOutScore(
         round(scored["mean_dice"], 4),

@@ -242,38 +242,47 @@ def evaluate(loaded: LoadedModel, cases: Sequence[TrainingCase]) -> dict:
     return _dice_summary(per_case, loaded.bundle.classes)
 
 
-#: ``on_case(case_id, proposal, labels)``: sees each proposal scored by evaluate_proposals.
-CaseCallback = Callable[[str, np.ndarray, np.ndarray], None]
+#: ``on_case(case_id, proposals, labels)``: sees each case's proposals (one per model).
+CaseCallback = Callable[[str, list[np.ndarray], np.ndarray], None]
 
 
 def evaluate_proposals(
-    loaded: LoadedModel,
+    models: Sequence[LoadedModel],
     cases: Iterable[tuple[str, Volume, np.ndarray]],
     on_case: CaseCallback | None = None,
-) -> dict:
-    """Score the proposals annotators would get against ``(case_id, image, labels)``.
+) -> list[dict]:
+    """Score each model's proposals, as annotators would get them, against the labels.
 
     Each image is proposed exactly as :func:`~..models.inference.propose_organs` proposes it
     for a radiologist (on the image's own grid, organ cleanup, borders snapped to the
     image), so a model is judged on what it hands over, not on its raw model-grid output:
     the two can disagree (a fine-tuned model whose raw borders are worse but which misses
-    less of each organ). Returns :func:`evaluate`'s keys plus ``voxels_to_edit_per_case``
-    (mean wrong voxels per case) and ``voxels_to_edit`` (per case).
+    less of each organ). Every ``(case_id, image, labels)`` is read once for all
+    ``models``. Returns one dict per model: :func:`evaluate`'s keys plus
+    ``voxels_to_edit_per_case`` (mean wrong voxels per case) and ``voxels_to_edit``.
     """
     from ..models.inference import propose_organs
 
-    n = len(loaded.bundle.classes)
-    per_case, wrong = {}, {}
+    dice: list[dict[str, np.ndarray]] = [{} for _ in models]
+    wrong: list[dict[str, int]] = [{} for _ in models]
     for case_id, image, labels in cases:
-        proposal = propose_organs(image, loaded).labels
-        per_case[case_id] = dice_per_class(proposal, labels, n)
-        wrong[case_id] = int((proposal != labels).sum())
+        proposals = []
+        for m, loaded in enumerate(models):
+            proposal = propose_organs(image, loaded).labels
+            dice[m][case_id] = dice_per_class(proposal, labels, len(loaded.bundle.classes))
+            wrong[m][case_id] = int((proposal != labels).sum())
+            proposals.append(proposal)
         if on_case is not None:
-            on_case(case_id, proposal, labels)
-    summary = _dice_summary(per_case, loaded.bundle.classes)
-    summary["voxels_to_edit"] = wrong
-    summary["voxels_to_edit_per_case"] = float(np.mean(list(wrong.values()))) if wrong else math.nan
-    return summary
+            on_case(case_id, proposals, labels)
+    out = []
+    for loaded, per_case, edits in zip(models, dice, wrong, strict=True):
+        summary = _dice_summary(per_case, loaded.bundle.classes)
+        summary["voxels_to_edit"] = edits
+        summary["voxels_to_edit_per_case"] = (
+            float(np.mean(list(edits.values()))) if edits else math.nan
+        )
+        out.append(summary)
+    return out
 
 
 def _dice_summary(per_case: dict[str, np.ndarray], classes: Sequence[str]) -> dict:

@@ -150,8 +150,6 @@ def train_round(
         train = project_cases(project, parent, {c: versions[c] for c in train_ids}, progress)
         held = holdout_ids or train_ids
 
-        old = LoadedModel(parent, parent.load_network(torch_device), torch_device)
-        old_eval = evaluate_proposals(old, _labelled(project, versions, held))
         network = parent.load_network(torch_device)
         stats = fine_tune(network, train, settings, torch_device, progress, cancel)
         metadata = copy.deepcopy(parent.metadata)
@@ -173,8 +171,10 @@ def train_round(
         )
         folder = model_folder(project, version)
         save_bundle(folder, network, metadata)
+        old = LoadedModel(parent, parent.load_network(torch_device), torch_device)
         new = LoadedModel(ModelBundle.load(folder), network, torch_device)
-        new_eval = evaluate_proposals(new, _labelled(project, versions, held))
+        # each held-out case is read once and proposed by both models
+        old_eval, new_eval = evaluate_proposals([old, new], _labelled(project, versions, held))
     promoted = _better(new_eval["mean_dice"], old_eval["mean_dice"])
     metrics = {
         "status": "promoted" if promoted else "kept previous",
