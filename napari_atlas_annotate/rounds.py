@@ -15,11 +15,13 @@ Examples
 >>> proposals = propose(project, device="cpu")            # doctest: +SKIP
 >>> result = retrain(project, device="cpu", epochs=2)     # doctest: +SKIP
 >>> print(describe_round(result))                         # doctest: +SKIP
-round 1: trained spine-round1 on 2 case(s) in 3 s; held-out RSNA score 0.183 -> 0.182 ...
+round 1: trained spine-round1 on 2 case(s) in 3 s; 1 held-out case: RSNA score ...
 """
 
 from __future__ import annotations
 
+import math
+import shlex
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -127,18 +129,43 @@ def retrain(
     return train_round(project, device=device, epochs=epochs, progress=progress, cancel=cancel)
 
 
-def describe_round(result: RoundResult) -> str:
-    """One line saying what a round did, for either task."""
+#: Below this many held-out cases a round's verdict is flagged as a weak check.
+FEW_HOLDOUT_CASES: int = 3
+
+
+def describe_round(result: RoundResult, project_folder: str | None = None) -> str:
+    """What a round did, for either task: scores, verdict, and how to override a kept model.
+
+    A model that was not promoted is still registered; the text names the command that
+    activates it anyway (``project_folder`` fills in the path). With fewer than
+    :data:`FEW_HOLDOUT_CASES` held-out cases the verdict is flagged as resting on little.
+    """
     verdict = "promoted (now active)" if result.promoted else f"kept {result.previous_version}"
     reason = str(getattr(result, "metrics", {}).get("status", ""))
     if not result.promoted and reason.startswith("kept previous: "):
         verdict += f" ({reason.removeprefix('kept previous: ')})"
+    n_held = len(result.holdout_cases)
+    held = f"{n_held} held-out case{'' if n_held == 1 else 's'}"
     rsna_old = getattr(result, "rsna_score_old", None)
     if rsna_old is not None:
-        score = f"held-out RSNA score {rsna_old:.3f} -> {result.rsna_score_new:.3f} (lower wins)"
+        score = f"{held}: RSNA score {rsna_old:.3f} -> {result.rsna_score_new:.3f} (lower wins)"
     else:
-        score = f"held-out Dice {result.dice_old:.3f} -> {result.dice_new:.3f}"
-    return (
+        score = f"{held}: Dice {result.dice_old:.3f} -> {result.dice_new:.3f}"
+        if not math.isnan(result.voxels_to_edit_new):
+            score += (
+                f", voxels to edit per case {result.voxels_to_edit_old:.0f} -> "
+                f"{result.voxels_to_edit_new:.0f}"
+            )
+    text = (
         f"round {result.round}: trained {result.model_version} on {len(result.train_cases)} "
         f"case(s) in {result.seconds:.0f} s; {score}: {verdict}"
     )
+    if n_held < FEW_HOLDOUT_CASES:
+        text += f". Only {held} decided this, a weak check"
+    if not result.promoted:
+        folder = shlex.quote(project_folder) if project_folder else "PROJECT"
+        text += (
+            f". To use the new model anyway: atlas-annotate models {folder} "
+            f"--rollback {result.model_version}"
+        )
+    return text

@@ -2,6 +2,7 @@
 propose / train / models commands of a spine project going through it."""
 
 import json
+import math
 import subprocess
 import sys
 
@@ -76,9 +77,10 @@ def test_spine_project_goes_to_the_grader(spine_project, manifest, submit_spine_
     assert result.model_version == f"spine-round{result.round}"
     # 3 studies hold out 1: too few to judge a grader on, so it is registered, not promoted
     assert not result.promoted
-    line = rounds.describe_round(result)
+    line = rounds.describe_round(result, str(spine_project.folder))
     assert "RSNA score" in line and result.model_version in line
     assert "held-out studies" in line
+    assert f"models {spine_project.folder} --rollback {result.model_version}" in line
 
 
 def test_organ_project_goes_to_the_segmentation_model(organ_project, monkeypatch):
@@ -99,7 +101,46 @@ def test_organ_project_goes_to_the_segmentation_model(organ_project, monkeypatch
     assert result.model_version == f"organs-round{result.round}"
     meta = ModelBundle.load(registry.model_folder(organ_project, result.model_version)).metadata
     assert meta["training"]["settings"]["epochs"] == 1
-    assert "Dice" in rounds.describe_round(result)
+    line = rounds.describe_round(result)
+    assert "Dice" in line and "voxels to edit per case" in line
+    assert math.isfinite(result.voxels_to_edit_new)
+
+
+def _result(promoted: bool, holdout: int, **extra) -> RoundResult:
+    return RoundResult(
+        round=2,
+        model_version="organs-round2",
+        promoted=promoted,
+        previous_version="organs-round1",
+        dice_new=0.91,
+        dice_old=0.88,
+        dice_per_class={},
+        train_cases=["a", "b", "c"],
+        holdout_cases=[f"h{i}" for i in range(holdout)],
+        seconds=12.0,
+        **extra,
+    )
+
+
+def test_describe_round_gives_scores_weak_checks_and_the_override():
+    kept = rounds.describe_round(
+        _result(False, 1, voxels_to_edit_new=2349.0, voxels_to_edit_old=2131.0), "/data/p"
+    )
+    assert "1 held-out case: Dice 0.880 -> 0.910" in kept
+    assert "voxels to edit per case 2131 -> 2349" in kept
+    assert "kept organs-round1" in kept and "weak check" in kept
+    assert "atlas-annotate models /data/p --rollback organs-round2" in kept
+
+    promoted = rounds.describe_round(_result(True, 4))
+    assert "4 held-out cases" in promoted and "promoted (now active)" in promoted
+    assert "weak check" not in promoted and "--rollback" not in promoted
+    assert "voxels to edit" not in promoted  # not measured (NaN): not printed
+
+
+def test_round_result_json_has_no_nan():
+    data = _result(True, 4).to_dict()
+    assert data["voxels_to_edit_new"] is None and data["voxels_to_edit_old"] is None
+    json.loads(json.dumps(data, allow_nan=False))
 
 
 def test_rounds_imports_neither_torch_nor_a_gui():

@@ -348,7 +348,8 @@ class ModelPanel(QGroupBox):
         self.last_round = result
         self.refresh()
         rounds = importlib.import_module("napari_atlas_annotate.rounds")
-        self._info(rounds.describe_round(result))
+        folder = str(self.project.folder) if self.project is not None else None
+        self._info(rounds.describe_round(result, folder))
 
     # -- export -----------------------------------------------------------------------------
     def _export_clicked(self) -> None:

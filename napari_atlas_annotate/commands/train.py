@@ -22,6 +22,7 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
+    from ..rounds import describe_round
     from ..training.round import train_round
 
     last = {"stage": None}
@@ -47,12 +48,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
-    verdict = "promoted (now active)" if result.promoted else f"kept {result.previous_version}"
-    print(
-        f"round {result.round}: trained {result.model_version} on {len(result.train_cases)} "
-        f"case(s) in {result.seconds:.0f} s; held-out Dice {result.dice_old:.3f} -> "
-        f"{result.dice_new:.3f}: {verdict}"
-    )
+    print(describe_round(result, str(args.project)))
     return 0
 
 
@@ -65,5 +61,9 @@ def _run_spine(project, args, progress) -> int:
         raise ProjectError("--max-minutes is for organ projects; give spine rounds --epochs.")
     set_cpu_threads(args.threads)
     result = retrain(project, device=args.device, epochs=args.epochs, progress=progress)
-    print(json.dumps(result.to_dict(), indent=2) if args.json else describe_round(result))
+    print(
+        json.dumps(result.to_dict(), indent=2)
+        if args.json
+        else describe_round(result, str(args.project))
+    )
     return 0

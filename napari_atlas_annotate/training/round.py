@@ -47,9 +47,13 @@ class RoundResult:
     previous_version
         The model that was active before (and still is, when not promoted).
     dice_new, dice_old
-        Mean Dice of new and old model on the held-out cases (model grid).
+        Mean Dice of new and old model's proposals on the held-out cases (each case's own
+        grid, after cleanup and border refinement).
     dice_per_class
         Per-class Dice of the new model on the held-out cases.
+    voxels_to_edit_new, voxels_to_edit_old
+        Wrong voxels per held-out case of each model's proposals (what a radiologist would
+        repaint); NaN where not measured.
     train_cases, holdout_cases
         Case ids used for training and for validation.
     seconds
@@ -67,9 +71,15 @@ class RoundResult:
     holdout_cases: list[str]
     seconds: float
     training: dict = field(default_factory=dict)
+    voxels_to_edit_new: float = math.nan
+    voxels_to_edit_old: float = math.nan
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain fields for JSON; scores that were not measured (NaN) become None."""
+        return {
+            k: (None if isinstance(v, float) and math.isnan(v) else v)
+            for k, v in asdict(self).items()
+        }
 
 
 @contextmanager
@@ -202,6 +212,8 @@ def train_round(
         holdout_cases=holdout_ids,
         seconds=round(time.perf_counter() - t0, 2),
         training=stats,
+        voxels_to_edit_new=new_eval["voxels_to_edit_per_case"],
+        voxels_to_edit_old=old_eval["voxels_to_edit_per_case"],
     )
 
 

@@ -1,6 +1,7 @@
 """The propose / train / models commands, through the real ``atlas-annotate`` entry point."""
 
 import json
+import shlex
 
 import pytest
 
@@ -40,6 +41,19 @@ def test_propose_train_list_rollback(organ_project, capsys, monkeypatch):
     assert registry.active_model(organ_project).version == result["model_version"]
     assert main(["models", folder, "--rollback", "organs-starter"]) == 0
     assert registry.active_model(organ_project).version == "organs-starter"
+
+    # the plain-text verdict: scores on the held-out cases, and for a kept model the
+    # command that activates it anyway, which works as printed
+    assert main(["train", folder, "--device", "cpu"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert "held-out case" in line and "voxels to edit per case" in line
+    second = registry.active_record(organ_project).version
+    if "--rollback" in line:
+        command = shlex.split(line.split("To use the new model anyway: atlas-annotate ")[1])
+        assert main(command) == 0
+        assert registry.active_model(organ_project).version != second
+    else:
+        assert "promoted (now active)" in line and second != "organs-starter"
 
 
 def test_command_errors_are_clean(organ_project, capsys):

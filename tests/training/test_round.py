@@ -71,6 +71,8 @@ def test_promotion_judges_the_proposals_a_radiologist_would_get(organ_project):
     assert metrics["previous_voxels_to_edit_per_case"] == pytest.approx(
         wrong[result.previous_version]
     )
+    assert result.voxels_to_edit_new == pytest.approx(wrong[result.model_version])
+    assert result.voxels_to_edit_old == pytest.approx(wrong[result.previous_version])
 
 
 def test_train_round_without_labels_explains(organ_project):
