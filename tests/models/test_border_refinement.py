@@ -5,6 +5,7 @@ from scipy import ndimage
 from napari_atlas_annotate.models.border_refinement import (
     band_widths,
     border_band,
+    keep_hollow_organ_walls,
     refine_borders,
 )
 
@@ -116,3 +117,49 @@ def test_band_is_half_a_model_voxel_and_at_least_one_image_voxel():
     assert band_widths((1.5, 0.8, 0.8), (3.0, 3.0, 3.0)) == (1, 2, 2)
     assert band_widths((4.0, 3.7, 3.7), (3.0, 3.0, 3.0)) == (1, 1, 1)
     assert band_widths((0.5, 0.5, 0.5), (3.0, 3.0, 3.0)) == (3, 3, 3)
+
+
+def _stomach_by_the_liver(seed: int = 0):
+    """Liver (60 HU) against a gas-filled stomach whose one-voxel wall (40 HU) faces both.
+
+    Along x: liver to x=9, stomach wall at x=10, lumen gas x=11..20, wall at x=21, then fat.
+    The wall's strongest edge is towards the gas, so a walk alone gives it away.
+    """
+    shape = (12, 16, 32)
+    truth = np.zeros(shape, np.uint8)
+    truth[:, :, :10] = 1  # liver
+    truth[:, :, 10:22] = 2  # stomach: wall + lumen + wall
+    hu = np.full(shape, -100.0, np.float32)  # fat
+    hu[:, :, :10] = 60.0
+    hu[:, :, 10] = hu[:, :, 21] = 40.0
+    hu[:, :, 11:21] = -1000.0
+    hu += np.random.default_rng(seed).normal(0, 5, shape).astype(np.float32)
+    return truth, hu
+
+
+def test_a_hollow_organ_keeps_its_wall():
+    truth, hu = _stomach_by_the_liver()
+    wall = np.zeros(truth.shape, bool)
+    wall[:, :, [10, 21]] = True
+    spacing = (4.0, 4.0, 4.0)
+    walk_only = refine_borders(truth.copy(), hu, spacing, WINDOW, wall_mm=0)
+    assert (walk_only[:, :, 10] == 1).mean() > 0.9  # alone, the walk gives the wall away
+    out = refine_borders(truth.copy(), hu, spacing, WINDOW)
+    assert (out[wall] == 2).all()
+    np.testing.assert_array_equal(out, truth)
+
+
+def test_wall_rule_restores_only_voxels_near_the_organs_own_gas():
+    before = np.zeros((1, 1, 12), np.uint8)
+    before[0, 0, 2:10] = 2
+    hu = np.full(before.shape, 40.0, np.float32)
+    hu[0, 0, 3] = -1000.0  # gas inside the organ, near its left end only
+    after = before.copy()
+    after[0, 0, [2, 9]] = 0  # refinement took both end voxels away
+    out = keep_hollow_organ_walls(after.copy(), before, hu, (1.0, 1.0, 1.0), wall_mm=2.0)
+    assert out[0, 0, 2] == 2  # 1 mm from the organ's gas: restored
+    assert out[0, 0, 9] == 0  # 6 mm away: the refinement's call stands
+    other = before.copy()
+    other[0, 0, 3] = 0  # the gas is not the organ's own: nothing restored
+    out = keep_hollow_organ_walls(after.copy(), other, hu, (1.0, 1.0, 1.0), wall_mm=2.0)
+    assert out[0, 0, 2] == 0
