@@ -21,7 +21,7 @@ active after the last retraining.
 ``voxels_edited_per_case`` counts edits on that round's new cases, which are different
 phantoms every round: with six cases a round the draw of case difficulty (unenhanced scans,
 fatty livers) moves it by up to 2x with the model unchanged (seed 0, the starter kept in
-round 2: 2887 then 5939 voxels edited per case). ``held_out_voxels_to_edit_per_case`` scores
+round 2: 2770 then 5808 voxels edited per case). ``held_out_voxels_to_edit_per_case`` scores
 every round's model on the same held-out phantoms and is the paired measure of fewer corrections.
 """
 

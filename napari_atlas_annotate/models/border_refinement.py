@@ -26,12 +26,16 @@ truth. So an organ voxel the walk would take away stays in the organ when it lie
 ``wall_mm`` (6 mm) of gas (below ``gas_hu``, -400 HU) that the proposal put in the same
 organ: the wall around an organ's own gas is that organ's.
 
+The walk sees the HU range from gas to contrast (:data:`WALK_WINDOW`), not the model's
+soft-tissue window, so a border against lung or gas lies where the partial-volume voxels
+say it does.
+
 Measured (``bench/RESULTS.md``): the starter model on the campaign's held-out site-1
-phantoms (64x112x112, about 3.7 x 3.7 x 4 mm) goes from 8064 to 5182 wrong voxels per case
-(seed 0; seed 1: 7215 -> 4663; 5375 and 4932 without the hollow-organ rule); on a
-300x512x512 CT the refinement adds about 10 s on two CPU threads. The walk also moves some
-correct borders: started from the truth itself it leaves about 1600 wrong voxels per case
-(2150 without the hollow-organ rule), so a model far better than the starter gains less.
+phantoms (64x112x112, about 3.7 x 3.7 x 4 mm) goes from 8064 to 5073 wrong voxels per case
+(seed 0; seed 1: 7215 -> 4536); on a 300x512x512 CT the refinement adds about 10 s on two
+CPU threads. The walk also moves some correct borders: started from the truth itself it
+leaves about 1530 wrong voxels per case (2150 with neither the hollow-organ rule nor the
+wide window), so a model far better than the starter gains less.
 """
 
 from __future__ import annotations
@@ -45,11 +49,17 @@ from scipy import ndimage
 
 from .intensity import normalise_intensity
 
+#: HU window of the walk: from gas to contrast-filled vessels. The model's soft-tissue
+#: window (-200..400) would clip lung and lumen gas to -200 HU and so move the walk's border
+#: between an organ and gas half-way towards the gas (a liver voxel at -100 HU next to lung
+#: is mostly liver; clipped, it looks closer to the lung than to the liver).
+WALK_WINDOW: tuple[float, float] = (-1000.0, 400.0)
 #: Edge sensitivity: a step between neighbours (spacing relative to the finest axis) whose
-#: intensities differ by ``d`` (0..1 over the HU window) has weight ``exp(-beta * d**2)``.
-#: scikit-image divides its ``beta`` by ten times the image's standard deviation; undoing
-#: that makes the weights the same in every slab and for every storage order.
-DEFAULT_BETA: float = 1350.0
+#: intensities differ by ``d`` (0..1 over the HU window) has weight ``exp(-beta * d**2)``
+#: (over :data:`WALK_WINDOW`, a 100 HU step weighs ``exp(-75)``). scikit-image divides its
+#: ``beta`` by ten times the image's standard deviation; undoing that makes the weights the
+#: same in every slab and for every storage order.
+DEFAULT_BETA: float = 14700.0
 #: Slices per slab handed to the random walker at once (plus one halo slice each side).
 DEFAULT_SLAB_SLICES: int = 16
 #: Hollow-organ wall: organ voxels within this distance (mm) of the organ's own gas stay.
@@ -119,7 +129,7 @@ def refine_borders(
     labels: np.ndarray,
     image: np.ndarray,
     spacing: Sequence[float],
-    window: Sequence[float],
+    window: Sequence[float] = WALK_WINDOW,
     *,
     widths: Sequence[int] = (1, 1, 1),
     beta: float = DEFAULT_BETA,
@@ -140,7 +150,7 @@ def refine_borders(
     spacing
         Voxel size along the array axes (mm); only the ratios matter.
     window
-        HU window scaled to 0..1 before the walk (the model's own window).
+        HU window scaled to 0..1 before the walk (:data:`WALK_WINDOW`).
     widths
         Band half-width per axis in voxels (:func:`band_widths`).
     beta, slab_slices, tol

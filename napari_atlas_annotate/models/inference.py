@@ -312,7 +312,6 @@ def propose_organs(
             grid.to_canonical(labels),
             grid.to_canonical(volume.array),
             grid.canonical_spacing,
-            bundle.window,
             widths=band_widths(grid.canonical_spacing, grid.model_spacing),
             on_slab=on_refined_slab,
         )

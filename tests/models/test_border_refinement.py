@@ -9,8 +9,6 @@ from napari_atlas_annotate.models.border_refinement import (
     refine_borders,
 )
 
-WINDOW = (-200.0, 400.0)
-
 
 def _two_organs(seed: int = 0, contrast: float = 150.0, noise: float = 10.0):
     """Truth labels (a sphere and a box touching it) and a blurred, noisy CT of them."""
@@ -38,7 +36,7 @@ def test_borders_one_voxel_off_snap_back_to_the_image_edges():
     truth, hu = _two_organs()
     prop = _shifted(truth)
     before = int((prop != truth).sum())
-    out = refine_borders(prop.copy(), hu, (1.0, 1.0, 1.0), WINDOW)
+    out = refine_borders(prop.copy(), hu, (1.0, 1.0, 1.0))
     after = int((out != truth).sum())
     assert before > 2000
     assert after < 0.2 * before
@@ -48,7 +46,7 @@ def test_only_the_band_can_change():
     truth, hu = _two_organs(seed=1)
     prop = _shifted(truth)
     band = border_band(prop, (1, 1, 1))
-    out = refine_borders(prop.copy(), hu, (1.0, 1.0, 1.0), WINDOW)
+    out = refine_borders(prop.copy(), hu, (1.0, 1.0, 1.0))
     np.testing.assert_array_equal(out[~band], prop[~band])
     assert (out[band] != prop[band]).any()
 
@@ -57,7 +55,7 @@ def test_without_an_edge_the_proposal_barely_moves():
     truth, _ = _two_organs()
     prop = _shifted(truth)
     flat = np.random.default_rng(2).normal(40.0, 10.0, truth.shape).astype(np.float32)
-    out = refine_borders(prop.copy(), flat, (1.0, 1.0, 1.0), WINDOW)
+    out = refine_borders(prop.copy(), flat, (1.0, 1.0, 1.0))
     # noise alone moves some band voxels either way, but no organ grows or shrinks much
     for organ in (1, 2):
         assert (
@@ -69,7 +67,7 @@ def test_without_an_edge_the_proposal_barely_moves():
 def test_a_constant_image_leaves_the_proposal_alone():
     truth, _ = _two_organs()
     prop = _shifted(truth)
-    out = refine_borders(prop.copy(), np.zeros(truth.shape, np.float32), (1, 1, 1), WINDOW)
+    out = refine_borders(prop.copy(), np.zeros(truth.shape, np.float32), (1, 1, 1))
     np.testing.assert_array_equal(out, prop)
 
 
@@ -77,20 +75,19 @@ def test_an_organ_thinner_than_the_band_keeps_its_voxels():
     truth, hu = _two_organs()
     prop = truth.copy()
     prop[5, 5:40, 5:40] = 3  # one slice thick: no voxel of it lies outside the band
-    out = refine_borders(prop.copy(), hu, (1.0, 1.0, 1.0), WINDOW)
+    out = refine_borders(prop.copy(), hu, (1.0, 1.0, 1.0))
     assert (out == 3).sum() == (prop == 3).sum()
 
 
 def test_slabs_give_the_whole_volume_answer():
     truth, hu = _two_organs(seed=3)
     prop = _shifted(truth)
-    whole = refine_borders(prop.copy(), hu, (2.0, 1.0, 1.0), WINDOW, slab_slices=64)
+    whole = refine_borders(prop.copy(), hu, (2.0, 1.0, 1.0), slab_slices=64)
     slabs = []
     sliced = refine_borders(
         prop.copy(),
         hu,
         (2.0, 1.0, 1.0),
-        WINDOW,
         slab_slices=5,
         on_slab=lambda done, total: slabs.append((done, total)),
     )
@@ -102,7 +99,7 @@ def test_refines_a_view_in_place():
     truth, hu = _two_organs()
     prop = np.ascontiguousarray(_shifted(truth).transpose(2, 1, 0))
     view = prop.transpose(2, 1, 0)
-    refine_borders(view, hu, (1.0, 1.0, 1.0), WINDOW)
+    refine_borders(view, hu, (1.0, 1.0, 1.0))
     assert int((prop.transpose(2, 1, 0) != truth).sum()) < 0.2 * int(
         (_shifted(truth) != truth).sum()
     )
@@ -110,7 +107,7 @@ def test_refines_a_view_in_place():
 
 def test_shape_mismatch_is_refused():
     with pytest.raises(ValueError, match="differ in shape"):
-        refine_borders(np.zeros((4, 4, 4), np.uint8), np.zeros((4, 4, 5)), (1, 1, 1), WINDOW)
+        refine_borders(np.zeros((4, 4, 4), np.uint8), np.zeros((4, 4, 5)), (1, 1, 1))
 
 
 def test_band_is_half_a_model_voxel_and_at_least_one_image_voxel():
@@ -142,9 +139,9 @@ def test_a_hollow_organ_keeps_its_wall():
     wall = np.zeros(truth.shape, bool)
     wall[:, :, [10, 21]] = True
     spacing = (4.0, 4.0, 4.0)
-    walk_only = refine_borders(truth.copy(), hu, spacing, WINDOW, wall_mm=0)
+    walk_only = refine_borders(truth.copy(), hu, spacing, wall_mm=0)
     assert (walk_only[:, :, 10] == 1).mean() > 0.9  # alone, the walk gives the wall away
-    out = refine_borders(truth.copy(), hu, spacing, WINDOW)
+    out = refine_borders(truth.copy(), hu, spacing)
     assert (out[wall] == 2).all()
     np.testing.assert_array_equal(out, truth)
 
@@ -163,3 +160,20 @@ def test_wall_rule_restores_only_voxels_near_the_organs_own_gas():
     other[0, 0, 3] = 0  # the gas is not the organ's own: nothing restored
     out = keep_hollow_organ_walls(after.copy(), other, hu, (1.0, 1.0, 1.0), wall_mm=2.0)
     assert out[0, 0, 2] == 0
+
+
+def test_a_border_against_lung_is_placed_by_the_full_hu_range():
+    # liver (60 HU) to x=9, a partial-volume liver voxel at x=10 (-150 HU: closer to the
+    # liver than to the lung, whose midpoint with it is -395 HU), lung (-850 HU) beyond
+    shape = (10, 12, 24)
+    truth = np.zeros(shape, np.uint8)
+    truth[:, :, :11] = 1
+    hu = np.full(shape, -850.0, np.float32)
+    hu[:, :, :10] = 60.0
+    hu[:, :, 10] = -150.0
+    hu += np.random.default_rng(3).normal(0, 5, shape).astype(np.float32)
+    out = refine_borders(truth.copy(), hu, (4.0, 4.0, 4.0))
+    assert (out[:, :, 10] == 1).mean() > 0.95
+    # a soft-tissue window clips the lung to -200 HU and hands the voxel to it
+    clipped = refine_borders(truth.copy(), hu, (4.0, 4.0, 4.0), (-200.0, 400.0), beta=1350.0)
+    assert (clipped[:, :, 10] == 0).mean() > 0.5
