@@ -142,7 +142,8 @@ def describe_round(result: RoundResult, project_folder: str | None = None) -> st
     """
     verdict = "promoted (now active)" if result.promoted else f"kept {result.previous_version}"
     reason = str(getattr(result, "metrics", {}).get("status", ""))
-    if not result.promoted and reason.startswith("kept previous: "):
+    refused = not result.promoted and reason.startswith("kept previous: ")
+    if refused:  # e.g. too few held-out studies to judge a grader at all
         verdict += f" ({reason.removeprefix('kept previous: ')})"
     n_held = len(result.holdout_cases)
     held = f"{n_held} held-out case{'' if n_held == 1 else 's'}"
@@ -160,7 +161,7 @@ def describe_round(result: RoundResult, project_folder: str | None = None) -> st
         f"round {result.round}: trained {result.model_version} on {len(result.train_cases)} "
         f"case(s) in {result.seconds:.0f} s; {score}: {verdict}"
     )
-    if n_held < FEW_HOLDOUT_CASES:
+    if n_held < FEW_HOLDOUT_CASES and not refused:
         text += f". Only {held} decided this, a weak check"
     if not result.promoted:
         folder = shlex.quote(project_folder) if project_folder else "PROJECT"

@@ -81,6 +81,7 @@ def test_spine_project_goes_to_the_grader(spine_project, manifest, submit_spine_
     assert "RSNA score" in line and result.model_version in line
     assert "held-out studies" in line
     assert f"models {spine_project.folder} --rollback {result.model_version}" in line
+    assert "weak check" not in line  # refused for too few studies, not decided by them
 
 
 def test_organ_project_goes_to_the_segmentation_model(organ_project, monkeypatch):
