@@ -36,13 +36,26 @@ def run(args) -> int:
     if not records:
         print("no models yet: 'atlas-annotate propose' installs the starter model.")
     for r in records:
-        dice = r.metrics.get("mean_dice")
-        rsna = r.metrics.get("rsna_score_new")  # spine graders
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
         print(
             f"{'*' if r.active else ' '} {r.version:<20} task={r.task} round={r.round} "
-            f"{when}"
-            + (f" held-out Dice {dice:.3f}" if isinstance(dice, float) else "")
-            + (f" held-out RSNA score {rsna:.3f}" if isinstance(rsna, float) else "")
+            f"{when}{_scores(r.metrics)}"
         )
     return 0
+
+
+def _scores(metrics: dict) -> str:
+    """Held-out scores a round recorded, with the previous model's beside them."""
+    parts = []
+    for key, previous, label, fmt in (
+        ("mean_dice", "previous_mean_dice", "Dice", ".3f"),
+        ("voxels_to_edit_per_case", "previous_voxels_to_edit_per_case", "voxels to edit", ".0f"),
+        ("rsna_score_new", "rsna_score_old", "RSNA score", ".3f"),  # spine graders
+    ):
+        value, before = metrics.get(key), metrics.get(previous)
+        if isinstance(value, (int, float)):
+            was = f" (previous {before:{fmt}})" if isinstance(before, (int, float)) else ""
+            parts.append(f"{label} {value:{fmt}}{was}")
+    status = metrics.get("status")
+    text = f" held-out {', '.join(parts)}" if parts else ""
+    return text + (f"; {status}" if status else "")

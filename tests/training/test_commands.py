@@ -36,6 +36,12 @@ def test_propose_train_list_rollback(organ_project, capsys, monkeypatch):
     assert main(["models", folder, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [m["version"] for m in listed] == ["organs-starter", result["model_version"]]
+    assert main(["models", folder]) == 0
+    trained = [ln for ln in capsys.readouterr().out.splitlines() if result["model_version"] in ln]
+    assert len(trained) == 1
+    assert "held-out Dice" in trained[0] and "voxels to edit" in trained[0]
+    assert "(previous " in trained[0]
+    assert ("; promoted" if result["promoted"] else "; kept previous") in trained[0]
     assert main(["models", folder, "--rollback", result["model_version"]]) == 0
     assert result["model_version"] in capsys.readouterr().out
     assert registry.active_model(organ_project).version == result["model_version"]
