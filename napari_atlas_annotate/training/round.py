@@ -76,10 +76,12 @@ class RoundResult:
 
     def to_dict(self) -> dict:
         """Plain fields for JSON; scores that were not measured (NaN) become None."""
-        return {
-            k: (None if isinstance(v, float) and math.isnan(v) else v)
-            for k, v in asdict(self).items()
-        }
+        return nan_to_none(asdict(self))
+
+
+def nan_to_none(values: dict) -> dict:
+    """``values`` with NaN floats as None (valid JSON)."""
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}
 
 
 @contextmanager

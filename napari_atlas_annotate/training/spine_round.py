@@ -35,7 +35,7 @@ from ..project import LabelVersion, Project, ProjectError
 from .dataset import holdout_split
 from .grader import train_grader
 from .organs import TrainingCancelled
-from .round import RoundResult, failures_recorded
+from .round import RoundResult, failures_recorded, nan_to_none
 
 ProgressCallback = Callable[[int, int, str], None]
 
@@ -228,7 +228,7 @@ def train_spine_round(
                     "grades_versions": {c: versions[c].id for c in sorted(versions)},
                     "grades_snapshot": grades_snapshot_hash(versions),
                     "epochs": epochs,
-                    "history": _finite(stats),
+                    "history": nan_to_none(stats),
                     "device": parent.device,
                 },
                 "metrics": metrics,
@@ -247,7 +247,7 @@ def train_spine_round(
         train_cases=train_ids,
         holdout_cases=holdout_ids,
         seconds=round(time.perf_counter() - t0, 2),
-        training=_finite(stats),
+        training=nan_to_none(stats),
         rsna_score_old=old["score"],
         rsna_score_new=new["score"],
         metrics=metrics,
@@ -263,8 +263,3 @@ def _better(new: float, old: float) -> bool:
     if math.isnan(new):
         return False
     return math.isnan(old) or new < old
-
-
-def _finite(stats: dict) -> dict:
-    """``stats`` with NaN floats as None (valid JSON)."""
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in stats.items()}
