@@ -24,6 +24,13 @@ and return a uint8 label map on the image's own grid:
 
 Each pipeline runs in its own child process, so its peak RSS (``ru_maxrss``) is its own.
 Run: ``python bench/propose.py [--threads 2] [--shape 300 512 512] [--spacing 1.5 0.8 0.8]``.
+
+``--device cuda`` runs the sliding window (bf16/fp16 autocast) and the baseline's
+full-resolution interpolation on the GPU, adds *ours (linear, refined)* on the CPU of the
+same machine as a reference (time ratio and voxel agreement of the GPU labels with the CPU
+labels), and reports peak GPU memory. ``--repeat N`` runs each pipeline N times in its
+process: the first run is *cold* (CUDA context, cuDNN set-up, model load), the best of the
+others *warm* (what each further case of a batch ``atlas-annotate propose`` costs).
 """
 
 from __future__ import annotations
@@ -41,10 +48,32 @@ from pathlib import Path
 import numpy as np
 
 
-def _child(which: str, path: str, out: str, threads: int) -> None:
+def _child(which: str, path: str, out: str, threads: int, device: str, repeat: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    times = []
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        labels, stages = _pipeline(which, path, device)
+        times.append(time.perf_counter() - t0)
+        if not times[1:]:
+            cold = stages
+    np.save(out, labels)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = {
+        "seconds": times[0],
+        "warm_seconds": min(times[1:], default=None),
+        "peak_rss_mb": peak_mb,
+    }
+    if device.startswith("cuda"):
+        result["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        result["gpu"] = torch.cuda.get_device_name()
+    print(json.dumps({**result, **cold}))
+
+
+def _pipeline(which: str, path: str, device: str):
+    """Load the CT at ``path`` and propose organs with pipeline ``which``; (labels, stages)."""
     from napari_atlas_annotate.io import load_volume
     from napari_atlas_annotate.models.organ_model import STARTER_FOLDER
 
@@ -58,21 +87,17 @@ def _child(which: str, path: str, out: str, threads: int) -> None:
         proposal = propose_organs(
             volume,
             STARTER_FOLDER,
-            device="cpu",
+            device=device,
             upsample=parts[1],
             refine=parts[-1] == "refined",
         )
-        labels = proposal.labels
-        stages = proposal.seconds
+        labels, stages = proposal.labels, proposal.seconds
     else:
-        labels, stages = _baseline(volume, STARTER_FOLDER)
-    seconds = time.perf_counter() - t0
-    np.save(out, labels)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "load": t_load, "peak_rss_mb": peak_mb, **stages}))
+        labels, stages = _baseline(volume, STARTER_FOLDER, device)
+    return labels, {"load": t_load, **stages}
 
 
-def _baseline(volume, folder):
+def _baseline(volume, folder, device: str):
     import torch
     import torch.nn.functional as F
     from monai.transforms import KeepLargestConnectedComponent
@@ -85,7 +110,7 @@ def _baseline(volume, folder):
 
     stages = {}
     t0 = time.perf_counter()
-    loaded = load_model(folder, "cpu")
+    loaded = load_model(folder, device)
     grid, image = model_input(volume, loaded.bundle)
     stages["preprocess"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -94,7 +119,10 @@ def _baseline(volume, folder):
     t0 = time.perf_counter()
     with torch.no_grad():
         full = F.interpolate(
-            probs[None], size=grid.canonical_shape, mode="trilinear", align_corners=False
+            probs.to(loaded.device)[None],
+            size=grid.canonical_shape,
+            mode="trilinear",
+            align_corners=False,
         )[0]  # float32, all classes, full resolution (the Invertd step)
         del probs
         labels = full.argmax(dim=0, keepdim=True)
@@ -102,7 +130,7 @@ def _baseline(volume, folder):
     n = len(loaded.bundle.classes)
     keep = KeepLargestConnectedComponent(applied_labels=list(range(1, n + 1)), independent=True)
     labels = keep(labels)
-    labels = np.asarray(labels[0]).astype(np.uint8)
+    labels = np.asarray(labels[0].cpu()).astype(np.uint8)
     stages["postprocess"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     labels = np.ascontiguousarray(grid.from_canonical(labels))
@@ -110,7 +138,7 @@ def _baseline(volume, folder):
     return labels, stages
 
 
-def _run(which: str, path: Path, out: Path, threads: int) -> dict:
+def _run(which: str, path: Path, out: Path, threads: int, device: str, repeat: int) -> dict:
     cmd = [
         sys.executable,
         __file__,
@@ -120,6 +148,10 @@ def _run(which: str, path: Path, out: Path, threads: int) -> dict:
         str(out),
         "--threads",
         str(threads),
+        "--device",
+        device,
+        "--repeat",
+        str(repeat),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -133,16 +165,24 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--shape", type=int, nargs=3, default=(300, 512, 512))
     parser.add_argument("--spacing", type=float, nargs=3, default=(1.5, 0.8, 0.8))
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per pipeline (>1: warm)")
     parser.add_argument("--child", nargs=3, metavar=("WHICH", "PATH", "OUT"))
     args = parser.parse_args()
     if args.child:
-        _child(*args.child, threads=args.threads)
+        _child(*args.child, threads=args.threads, device=args.device, repeat=args.repeat)
         return 0
 
     from napari_atlas_annotate.io.nifti import save_nifti
     from napari_atlas_annotate.phantoms.ct import make_ct_phantom
     from napari_atlas_annotate.training.organs import dice_per_class
 
+    on_gpu = args.device != "cpu"
+    ours = ["ours-linear-refined", "ours-linear"] + ([] if on_gpu else ["ours-nearest"])
+    # (name shown, pipeline, device)
+    runs = [(w, w, args.device) for w in [*ours, "baseline"]]
+    if on_gpu:
+        runs.append(("cpu:ours-linear-refined", "ours-linear-refined", "cpu"))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         image, label, info = make_ct_phantom(
@@ -153,33 +193,26 @@ def main() -> int:
         del image, label
         print(
             f"CT phantom {tuple(args.shape)} spacing {[round(s, 2) for s in info['spacing']]} mm;"
-            f" {args.threads} CPU threads; load average {os.getloadavg()[0]:.1f}"
+            f" device {args.device}; {args.threads} CPU threads;"
+            f" load average {os.getloadavg()[0]:.1f}"
         )
         results = {}
-        names = ("ours-linear-refined", "ours-linear", "ours-nearest", "baseline")
-        ours = names[:-1]
-        for which in names:
-            results[which] = _run(which, path, tmp / f"{which}.npy", args.threads)
-            r = results[which]
-            print(
-                f"{which:>19}: {r['seconds']:6.1f} s  peak RSS {r['peak_rss_mb'] / 1024:5.2f} GB  "
-                + " ".join(
-                    f"{k}={r[k]:.1f}"
-                    for k in (
-                        "load",
-                        "preprocess",
-                        "inference",
-                        "postprocess",
-                        "to_image_grid",
-                        "cleanup_image_grid",
-                        "refine_borders",
-                    )
-                    if k in r
-                )
+        for name, which, device in runs:
+            results[name] = r = _run(
+                which, path, tmp / f"{name}.npy", args.threads, device, args.repeat
             )
-        maps = {which: np.load(tmp / f"{which}.npy") for which in names}
+            warm = f" (warm {r['warm_seconds']:.1f} s)" if r.get("warm_seconds") else ""
+            gpu = f"  GPU peak {r['gpu_peak_mb'] / 1024:5.2f} GB" if "gpu_peak_mb" in r else ""
+            print(
+                f"{name:>23}: {r['seconds']:6.1f} s{warm}  peak RSS "
+                f"{r['peak_rss_mb'] / 1024:5.2f} GB{gpu}  "
+                + " ".join(f"{k}={r[k]:.1f}" for k in STAGES if k in r)
+            )
+        if on_gpu:
+            print(f"GPU: {results[ours[0]].get('gpu')}")
+        maps = {name: np.load(tmp / f"{name}.npy") for name in results}
         n = int(max(max(m.max() for m in maps.values()), truth.max()))
-        dice = {which: float(np.nanmean(dice_per_class(m, truth, n))) for which, m in maps.items()}
+        dice = {name: float(np.nanmean(dice_per_class(m, truth, n))) for name, m in maps.items()}
         agree = {w: float(np.mean(maps[w] == maps["baseline"])) for w in ours}
     base = results["baseline"]
     for which in ours:
@@ -189,12 +222,37 @@ def main() -> int:
             f"peak RSS {base['peak_rss_mb'] / r['peak_rss_mb']:.2f}x; "
             f"voxel agreement with baseline {agree[which]:.4f}"
         )
+    if on_gpu:
+        cpu, gpu = results["cpu:ours-linear-refined"], results[ours[0]]
+        same = float(np.mean(maps["cpu:ours-linear-refined"] == maps[ours[0]]))
+        print(
+            f"ratio cpu/{args.device} for ours-linear-refined: time "
+            f"{cpu['seconds'] / gpu['seconds']:.2f}x cold"
+            + (
+                f", {cpu['warm_seconds'] / gpu['warm_seconds']:.2f}x warm"
+                if gpu.get("warm_seconds") and cpu.get("warm_seconds")
+                else ""
+            )
+            + f"; voxel agreement of the {args.device} labels with the CPU labels {same:.5f}"
+        )
     print("mean Dice vs truth: " + ", ".join(f"{w} {d:.3f}" for w, d in dice.items()))
     for which in ours:
         r = results[which]
         ok = r["seconds"] < 60 and r["peak_rss_mb"] < 4096
         print(f"target (< 60 s, < 4 GB) {which}:", "met" if ok else "NOT met")
     return 0
+
+
+STAGES = (
+    "load",
+    "load_model",
+    "preprocess",
+    "inference",
+    "postprocess",
+    "to_image_grid",
+    "cleanup_image_grid",
+    "refine_borders",
+)
 
 
 if __name__ == "__main__":

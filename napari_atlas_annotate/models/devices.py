@@ -36,14 +36,34 @@ def select_device(device: str = "auto") -> torch.device:
     raise ValueError(f"unknown device {device!r}: use one of {', '.join(DEVICE_CHOICES)}")
 
 
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The mixed-precision type on ``device``: bf16 where the GPU has it, else fp16; None on CPU."""
+    import torch
+
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 def autocast(device: torch.device):
     """bf16 autocast on GPUs that support it (fp16 otherwise); a no-op on CPU."""
     import torch
 
-    if device.type != "cuda":
+    dtype = autocast_dtype(device)
+    if dtype is None:
         return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.autocast("cuda", dtype=dtype)
+
+
+def grad_scaler(device: torch.device):
+    """A loss scaler for training under :func:`autocast`: active only for fp16.
+
+    fp16 gradients underflow without loss scaling; bf16 has fp32's exponent range and CPU
+    training runs in fp32, so there the scaler passes the loss and the step straight through.
+    """
+    import torch
+
+    return torch.amp.GradScaler("cuda", enabled=autocast_dtype(device) == torch.float16)
 
 
 def set_cpu_threads(threads: int | None) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..corrections.tools import keep_largest_components
-from ..models.devices import autocast
+from ..models.devices import autocast, grad_scaler
 from ..models.inference import LoadedModel, predict_probabilities
 from ..volume import Volume
 
@@ -136,7 +136,9 @@ def fine_tune(
         raise ValueError("no training cases: submit corrected labels for some cases first.")
     rng = np.random.default_rng(settings.seed)
     torch.manual_seed(settings.seed)
+    device = torch.device(device)
     network.to(device).train()
+    scaler = grad_scaler(device)
     optimizer = torch.optim.AdamW(
         network.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
@@ -175,15 +177,16 @@ def fine_tune(
                 scale = torch.from_numpy(rng.uniform(1 - j, 1 + j, (len(batch), 1, 1, 1, 1)))
                 shift = torch.from_numpy(rng.uniform(-j, j, (len(batch), 1, 1, 1, 1)))
                 x = x * scale.float().to(device) + shift.float().to(device)
-            with autocast(torch.device(device) if isinstance(device, str) else device):
+            with autocast(device):
                 logits = network(x)
             logits = logits.float()
             weight = 1.0 + settings.corrected_weight * w
             ce = F.cross_entropy(logits, y, reduction="none")
             loss = dice(logits, y[:, None]) + (ce * weight).sum() / weight.sum()
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             if step < total - 1:
                 scheduler.step()
             step += 1

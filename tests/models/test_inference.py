@@ -184,3 +184,24 @@ def test_border_refinement_moves_borders_only_within_the_band(tiny_bundle, small
     # outside the band only the largest-component cleanup may remove a stray piece
     moved = (refined != raw.labels) & ~band
     assert not (moved & (refined != 0)).any()
+
+
+@pytest.mark.skipif(
+    not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU (skipped on CI)"
+)
+def test_cuda_proposal_under_autocast_agrees_with_cpu():
+    # bf16/fp16 on the GPU may flip a few borderline voxels, never the organs
+    from napari_atlas_annotate.models.organ_model import STARTER_FOLDER
+    from napari_atlas_annotate.phantoms.ct import make_ct_phantom
+    from napari_atlas_annotate.training.organs import dice_per_class
+
+    image, _, _ = make_ct_phantom(5, shape=(48, 96, 96), site=0)
+    cpu = propose_organs(image, STARTER_FOLDER, device="cpu")
+    gpu = propose_organs(image, STARTER_FOLDER, device="cuda")
+    assert gpu.labels.shape == image.shape and gpu.labels.dtype == np.uint8
+    assert np.mean(gpu.labels == cpu.labels) > 0.995
+    n = int(max(cpu.labels.max(), gpu.labels.max()))
+    present = [c for c in range(1, n + 1) if (cpu.labels == c).sum() > 500]
+    dice = dice_per_class(gpu.labels, cpu.labels, n)
+    assert all(dice[c - 1] > 0.97 for c in present), dice
+    assert gpu.uncertainty == pytest.approx(cpu.uncertainty, abs=0.02)

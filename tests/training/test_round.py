@@ -87,3 +87,19 @@ def test_cancelled_round_keeps_the_active_model(organ_project):
     assert registry.active_model(organ_project).version == "organs-starter"
     (row,) = registry.list_rounds(organ_project)
     assert row["metrics"]["status"] == "cancelled"
+
+
+@pytest.mark.skipif(
+    not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU (skipped on CI)"
+)
+def test_round_trains_on_cuda_and_its_model_loads_on_cpu(organ_project):
+    import torch
+
+    _annotate_all(organ_project)
+    result = train_round(organ_project, "cuda", settings=FAST)
+    bundle = ModelBundle.load(registry.model_folder(organ_project, result.model_version))
+    assert bundle.metadata["training"]["device"].startswith("cuda")
+    state = torch.load(bundle.weights_path, map_location="cpu", weights_only=True)
+    assert all(t.device.type == "cpu" and torch.isfinite(t).all() for t in state.values())
+    network = bundle.load_network("cpu")
+    assert all(p.device.type == "cpu" for p in network.parameters())
