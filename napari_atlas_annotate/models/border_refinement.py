@@ -77,8 +77,20 @@ def border_band(labels: np.ndarray, widths: Sequence[int] = (1, 1, 1)) -> np.nda
     >>> border_band(a)[0, 0].astype(int).tolist()
     [0, 0, 1, 1, 0, 0]
     """
+    band = np.zeros(labels.shape, bool)
+    boxes = ndimage.find_objects((labels != 0).view(np.uint8))
+    if not boxes or boxes[0] is None:
+        return band
+    # background far from every label has no band: filter only the labels' box (plus a
+    # margin wider than the window, so its edges see the same zeros as the whole volume)
+    box = tuple(
+        slice(max(b.start - int(w) - 1, 0), min(b.stop + int(w) + 1, n))
+        for b, w, n in zip(boxes[0], widths, labels.shape, strict=True)
+    )
     size = [2 * int(w) + 1 for w in widths]
-    return ndimage.maximum_filter(labels, size=size) != ndimage.minimum_filter(labels, size=size)
+    inner = labels[box]
+    band[box] = ndimage.maximum_filter(inner, size=size) != ndimage.minimum_filter(inner, size=size)
+    return band
 
 
 def band_widths(image_spacing: Sequence[float], model_spacing: Sequence[float]) -> tuple:
@@ -174,17 +186,19 @@ def refine_borders(
     rel = tuple(float(s) / finest for s in spacing)
     z0, z1 = box[0].start, box[0].stop
     starts = list(range(z0, z1, slab_slices))
-    # pad the in-plane box by the band so every band voxel has seeds around it
-    rows = slice(max(box[1].start - 2, 0), box[1].stop + 2)
-    cols = slice(max(box[2].start - 2, 0), box[2].stop + 2)
     for i, start in enumerate(starts):
         stop = min(start + slab_slices, z1)
         a, b = max(start - 1, 0), min(stop + 1, labels.shape[0])
-        region = (slice(a, b), rows, cols)
-        data = normalise_intensity(image[region].astype(np.float32), window)
-        walked = _walk_slab(data, labels[region], band[region], rel, beta, tol)
-        keep = slice(start - a, start - a + (stop - start))
-        labels[start:stop, rows, cols] = walked[keep]
+        # the slab's own band box, padded so every band voxel has its neighbours: the walk
+        # on it gives what the walk on the whole plane gives, on fewer voxels
+        for slab_box in ndimage.find_objects(band[a:b].view(np.uint8)):
+            rows = slice(max(slab_box[1].start - 2, 0), slab_box[1].stop + 2)
+            cols = slice(max(slab_box[2].start - 2, 0), slab_box[2].stop + 2)
+            region = (slice(a, b), rows, cols)
+            data = normalise_intensity(image[region].astype(np.float32), window)
+            walked = _walk_slab(data, labels[region], band[region], rel, beta, tol)
+            keep = slice(start - a, start - a + (stop - start))
+            labels[start:stop, rows, cols] = walked[keep]
         if on_slab is not None:
             on_slab(i + 1, len(starts))
     if before is not None:

@@ -177,3 +177,34 @@ def test_a_border_against_lung_is_placed_by_the_full_hu_range():
     # a soft-tissue window clips the lung to -200 HU and hands the voxel to it
     clipped = refine_borders(truth.copy(), hu, (4.0, 4.0, 4.0), (-200.0, 400.0), beta=1350.0)
     assert (clipped[:, :, 10] == 0).mean() > 0.5
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_band_on_the_labels_box_equals_the_band_on_the_whole_volume(seed):
+    # the band is computed on the labels' bounding box only; near the array's edges and
+    # the box's edges it must match the filters run over the whole volume
+    rng = np.random.default_rng(seed)
+    labels = np.zeros(tuple(rng.integers(1, 14, 3)), np.uint8)
+    part = tuple(slice(*sorted(rng.integers(0, n + 1, 2))) for n in labels.shape)
+    labels[part] = rng.integers(0, 3, labels[part].shape)
+    widths = tuple(int(w) for w in rng.integers(1, 3, 3))
+    size = [2 * w + 1 for w in widths]
+    whole = ndimage.maximum_filter(labels, size) != ndimage.minimum_filter(labels, size)
+    np.testing.assert_array_equal(border_band(labels, widths), whole)
+
+
+def test_slabs_without_band_are_skipped_and_progress_still_counts_them():
+    truth, hu = _two_organs()
+    # two patients' worth of organs with 40 empty slices (no band) between them
+    labels = np.zeros((120, 48, 48), np.uint8)
+    labels[:40] = labels[80:] = _shifted(truth)
+    image = np.concatenate([hu, np.full_like(hu, -80.0), hu])
+    seen = []
+    refined = refine_borders(
+        labels.copy(), image, (1, 1, 1), slab_slices=8, on_slab=lambda d, t: seen.append((d, t))
+    )
+    assert [d for d, _ in seen] == list(range(1, len(seen) + 1))
+    assert seen[-1][1] == len(seen) >= 14
+    assert (refined[40:80] == 0).all()
+    for part in (slice(0, 40), slice(80, 120)):
+        assert (refined[part] != truth).sum() < (labels[part] != truth).sum()
