@@ -189,8 +189,9 @@ def refine_borders(
     for i, start in enumerate(starts):
         stop = min(start + slab_slices, z1)
         a, b = max(start - 1, 0), min(stop + 1, labels.shape[0])
-        # the slab's own band box, padded so every band voxel has its neighbours: the walk
-        # on it gives what the walk on the whole plane gives, on fewer voxels
+        # the slab's own band box (one, or none where the slab has no band), padded so
+        # every band voxel has its neighbours: the walk on it gives what the walk on the
+        # whole plane gives, on fewer voxels
         for slab_box in ndimage.find_objects(band[a:b].view(np.uint8)):
             rows = slice(max(slab_box[1].start - 2, 0), slab_box[1].stop + 2)
             cols = slice(max(slab_box[2].start - 2, 0), slab_box[2].stop + 2)
