@@ -107,16 +107,20 @@ def _walk_slab(data, labels, band, spacing, beta, tol) -> np.ndarray:
 
     seeds = labels.astype(np.int32) + 1
     seeds[band] = 0
+    # A seed none of whose graph neighbours (6-connected) is in the band cannot change the
+    # walk's answer: leave it out of the graph (-1), which makes the system a third cheaper.
+    seeds[(seeds > 0) & ~ndimage.binary_dilation(band)] = -1
     present = np.unique(seeds)
     present = present[present > 0]
-    # a label with no seed outside the band keeps its voxels and takes no part in the walk
+    # a label with no seed next to the band keeps its voxels and takes no part in the walk
     orphan = band & ~np.isin(labels.astype(np.int32) + 1, present)
     spread = float(data.std())
     if len(present) < 2 or not (band & ~orphan).any() or spread < 1e-6:
         return labels
+    # consecutive walker labels 1..k: scikit-image numbers its output that way
     lut = np.zeros(int(seeds.max()) + 1, np.int32)
     lut[present] = np.arange(1, len(present) + 1)
-    walker_labels = lut[seeds]
+    walker_labels = np.where(seeds < 0, -1, lut[np.maximum(seeds, 0)])
     walker_labels[orphan] = -1
     with warnings.catch_warnings():
         # strong edges make the system stiff: probabilities may overshoot [0, 1] by more
@@ -132,8 +136,9 @@ def _walk_slab(data, labels, band, spacing, beta, tol) -> np.ndarray:
             return_full_prob=False,
         )
     out = labels.copy()
-    unknown = walker_labels == 0
-    out[unknown] = (present[walked[unknown] - 1] - 1).astype(labels.dtype)
+    # band voxels the walk could not reach from any seed (-1 in its answer) keep their label
+    decided = (walker_labels == 0) & (walked > 0)
+    out[decided] = (present[walked[decided] - 1] - 1).astype(labels.dtype)
     return out
 
 

@@ -208,3 +208,19 @@ def test_slabs_without_band_are_skipped_and_progress_still_counts_them():
     assert (refined[40:80] == 0).all()
     for part in (slice(0, 40), slice(80, 120)):
         assert (refined[part] != truth).sum() < (labels[part] != truth).sum()
+
+
+def test_band_voxels_no_seed_can_reach_keep_their_label():
+    # a pocket of background sealed inside a one-voxel shell (an organ with no seed: all of
+    # it is band) cannot be reached by the walk; it keeps its label instead of taking one
+    labels = np.zeros((12, 20, 20), np.uint8)
+    labels[2:10, 2:10, 11:19] = 1  # an ordinary organ, with seeds
+    labels[3:9, 3:9, 3:9] = 2
+    labels[4:8, 4:8, 4:8] = 0  # shell of 2 one voxel thick, sealed background pocket
+    labels[5:7, 5:7, 5:7] = 3  # and an organ within the pocket, all band too
+    image = np.where(labels == 1, 60.0, np.where(labels == 2, 120.0, -80.0)).astype(np.float32)
+    refined = refine_borders(labels.copy(), image, (1, 1, 1), wall_mm=0)
+    pocket = np.zeros(labels.shape, bool)
+    pocket[4:8, 4:8, 4:8] = True
+    np.testing.assert_array_equal(refined[pocket], labels[pocket])
+    np.testing.assert_array_equal(refined[3:9, 3:9, 3:9] == 2, labels[3:9, 3:9, 3:9] == 2)
