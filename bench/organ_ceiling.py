@@ -40,25 +40,24 @@ def main() -> int:
 
     from napari_atlas_annotate.campaign import (
         CampaignSettings,
-        _phantom_seed,
+        ct_phantom,
         evaluate_on_phantoms,
+        held_out_ct_phantoms,
     )
     from napari_atlas_annotate.models.bundle import ModelBundle
     from napari_atlas_annotate.models.devices import select_device
     from napari_atlas_annotate.models.inference import LoadedModel
     from napari_atlas_annotate.models.organ_model import STARTER_FOLDER
-    from napari_atlas_annotate.phantoms.ct import make_ct_phantom
     from napari_atlas_annotate.training.dataset import prepare_case
     from napari_atlas_annotate.training.organs import TrainSettings, fine_tune
 
     torch.set_num_threads(args.threads)
     device = select_device(args.device)
-    campaign = CampaignSettings(seed=args.seed, site=args.site, shape=tuple(args.shape))
     shape = tuple(args.shape)
-    held_out = [
-        make_ct_phantom(_phantom_seed(campaign, 9_000 + i), shape=shape, site=args.site)[:2]
-        for i in range(args.eval_cases)
-    ]
+    campaign = CampaignSettings(
+        seed=args.seed, site=args.site, shape=shape, eval_cases=args.eval_cases
+    )
+    held_out = held_out_ct_phantoms(campaign)
     starter = ModelBundle.load(STARTER_FOLDER)
     base = evaluate_on_phantoms(
         LoadedModel(starter, starter.load_network(device), device), held_out
@@ -75,9 +74,7 @@ def main() -> int:
     for n in sorted(set(args.train_cases)):
         while len(cases) < n:
             i = len(cases)
-            image, label, _ = make_ct_phantom(
-                _phantom_seed(campaign, i), shape=shape, site=args.site
-            )
+            image, label, _ = ct_phantom(campaign, i)
             cases.append(prepare_case(f"c{i}", image, label.array, starter.spacing, starter.window))
         for iterations in args.iterations:
             settings = TrainSettings(

@@ -68,8 +68,27 @@ class CampaignSettings:
     grader_epochs: int = 20
 
 
-def _phantom_seed(settings: CampaignSettings, index: int) -> int:
+#: Phantom index of the first held-out phantom (case phantoms count up from 0).
+HELD_OUT_INDEX: int = 9_000
+
+
+def phantom_seed(settings: CampaignSettings, index: int) -> int:
+    """Seed of the campaign's ``index``-th phantom (held-out ones from :data:`HELD_OUT_INDEX`)."""
     return 10_000 * (settings.seed + 1) + index
+
+
+def ct_phantom(settings: CampaignSettings, index: int):
+    """The campaign's ``index``-th CT phantom: ``(image, label, info)``."""
+    from .phantoms.ct import make_ct_phantom
+
+    return make_ct_phantom(
+        phantom_seed(settings, index), shape=tuple(settings.shape), site=settings.site
+    )
+
+
+def held_out_ct_phantoms(settings: CampaignSettings) -> list:
+    """The ``(image, label)`` CT phantoms every round of the campaign is scored on."""
+    return [ct_phantom(settings, HELD_OUT_INDEX + i)[:2] for i in range(settings.eval_cases)]
 
 
 def _write_case(folder: Path, case_id: str, image, label) -> tuple[Path, Path]:
@@ -138,7 +157,6 @@ def run_campaign(
     from .models.inference import load_model
     from .models.proposals import propose_case
     from .models.registry import active_model
-    from .phantoms.ct import make_ct_phantom
     from .training.annotator import correct_toward_truth
     from .training.organs import TrainSettings
     from .training.round import train_round
@@ -151,10 +169,7 @@ def run_campaign(
     data = out / "phantoms"
     shape = tuple(settings.shape)
 
-    held_out = [
-        make_ct_phantom(_phantom_seed(settings, 9_000 + i), shape=shape, site=settings.site)[:2]
-        for i in range(settings.eval_cases)
-    ]
+    held_out = held_out_ct_phantoms(settings)
     spine = _SpineTrack.create(settings, log) if settings.spine else None
     # Fine-tuning, not training from scratch: a lower peak learning rate than the starter's
     # keeps what site 0 taught, and stronger intensity jitter (+-10 % contrast, +-60 HU
@@ -194,9 +209,7 @@ def run_campaign(
         truths = {}
         for _ in range(settings.cases):
             case_id = f"site{settings.site}-case{index:03d}"
-            image, label, _ = make_ct_phantom(
-                _phantom_seed(settings, index), shape=shape, site=settings.site
-            )
+            image, label, _ = ct_phantom(settings, index)
             image_path, label_path = _write_case(data, case_id, image, label)
             project.add_case(
                 case_id, [ImageRef(str(image_path), "CT")], truth={"label": str(label_path)}
@@ -305,7 +318,7 @@ class _SpineTrack:
         self.log = log
         self.model = load_grader(device="cpu")
         self.held_out = [
-            make_spine_phantom(_phantom_seed(settings, 9_000 + i), site=settings.site)
+            make_spine_phantom(phantom_seed(settings, HELD_OUT_INDEX + i), site=settings.site)
             for i in range(settings.eval_cases)
         ]
         self.studies: list = []
@@ -345,7 +358,7 @@ class _SpineTrack:
         score = self._score()["score"]
         changed = []
         for _ in range(self.settings.cases):
-            case = make_spine_phantom(_phantom_seed(self.settings, self.index), self.settings.site)
+            case = make_spine_phantom(phantom_seed(self.settings, self.index), self.settings.site)
             truth = truth_sheet(case.grades, case.points, case.series_ids)
             proposal = grade_study(case.series, self.model, "cpu")
             changed.append(
