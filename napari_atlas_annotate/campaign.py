@@ -249,7 +249,12 @@ def run_campaign(
         rsna = spine.round(r) if spine else None
 
         t0 = time.perf_counter()
-        result = train_round(project, settings.device, settings=train_settings)
+        result = train_round(
+            project,
+            settings.device,
+            settings=train_settings,
+            label_tolerance=settings.boundary_tolerance,
+        )
         train_seconds = time.perf_counter() - t0
         log(
             f"round {r}: trained {result.model_version} in {train_seconds:.0f} s "

@@ -151,7 +151,9 @@ def describe_round(result: RoundResult, project_folder: str | None = None) -> st
     if rsna_old is not None:
         score = f"{held}: RSNA score {rsna_old:.3f} -> {result.rsna_score_new:.3f} (lower wins)"
     else:
-        score = f"{held}: Dice {result.dice_old:.3f} -> {result.dice_new:.3f}"
+        off = f" off the label borders (+-{2 * result.label_tolerance} voxels)"
+        dice = "Dice" + (off if result.label_tolerance else "")
+        score = f"{held}: {dice} {result.dice_old:.3f} -> {result.dice_new:.3f}"
         if not math.isnan(result.voxels_to_edit_new):
             score += (
                 f", voxels to edit per case {result.voxels_to_edit_old:.0f} -> "

@@ -132,6 +132,9 @@ def test_describe_round_gives_scores_weak_checks_and_the_override():
     assert "kept organs-round1" in kept and "weak check" in kept
     assert "atlas-annotate models /data/p --rollback organs-round2" in kept
 
+    tolerant = rounds.describe_round(_result(True, 4, label_tolerance=1))
+    assert "4 held-out cases: Dice off the label borders (+-2 voxels) 0.880 -> 0.910" in tolerant
+
     promoted = rounds.describe_round(_result(True, 4))
     assert "4 held-out cases" in promoted and "promoted (now active)" in promoted
     assert "weak check" not in promoted and "--rollback" not in promoted

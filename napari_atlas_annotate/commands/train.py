@@ -18,6 +18,15 @@ def configure(parser) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 10)")
     parser.add_argument("--max-minutes", type=float, default=None, help="training time cap")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument(
+        "--label-tolerance",
+        type=int,
+        default=0,
+        metavar="N",
+        help="organ projects: annotators leave borders up to N voxels off instead of "
+        "repainting them; the held-out check then ignores voxels within 2N of a label "
+        "border, where such labels keep the old model's borders (default 0)",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -44,6 +53,7 @@ def run(args) -> int:
             max_minutes=args.max_minutes,
             progress=progress,
             threads=args.threads,
+            label_tolerance=args.label_tolerance,
         )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -59,6 +69,8 @@ def _run_spine(project, args, progress) -> int:
 
     if args.max_minutes is not None:
         raise ProjectError("--max-minutes is for organ projects; give spine rounds --epochs.")
+    if args.label_tolerance:
+        raise ProjectError("--label-tolerance is for organ projects (label borders).")
     set_cpu_threads(args.threads)
     result = retrain(project, device=args.device, epochs=args.epochs, progress=progress)
     print(

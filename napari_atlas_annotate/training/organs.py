@@ -253,6 +253,8 @@ def evaluate_proposals(
     models: Sequence[LoadedModel],
     cases: Iterable[tuple[str, Volume, np.ndarray]],
     on_case: CaseCallback | None = None,
+    *,
+    label_tolerance: int = 0,
 ) -> list[dict]:
     """Score each model's proposals, as annotators would get them, against the labels.
 
@@ -263,6 +265,14 @@ def evaluate_proposals(
     less of each organ). Every ``(case_id, image, labels)`` is read once for all
     ``models``. Returns one dict per model: :func:`evaluate`'s keys plus
     ``voxels_to_edit_per_case`` (mean wrong voxels per case) and ``voxels_to_edit``.
+
+    ``label_tolerance`` says how far off (in voxels) the annotators leave an organ border
+    rather than repaint it. Such labels carry the borders of the model whose proposals were
+    corrected, so on them Dice prefers that model whatever the truth; with a tolerance
+    ``t`` > 0 the Dice (``mean_dice``, ``dice_per_class``) leaves out every voxel within
+    ``2 t`` voxels of a label border (two models each within ``t`` of the true border can
+    be ``2 t`` apart) and judges what annotators do repaint: missed and leaked organ parts.
+    ``voxels_to_edit`` always counts every wrong voxel.
     """
     from ..models.inference import propose_organs
 
@@ -272,7 +282,8 @@ def evaluate_proposals(
         proposals = []
         for m, loaded in enumerate(models):
             proposal = propose_organs(image, loaded).labels
-            dice[m][case_id] = dice_per_class(proposal, labels, len(loaded.bundle.classes))
+            n_classes = len(loaded.bundle.classes)
+            dice[m][case_id] = tolerant_dice(proposal, labels, n_classes, label_tolerance)
             wrong[m][case_id] = int((proposal != labels).sum())
             proposals.append(proposal)
         if on_case is not None:
@@ -286,6 +297,22 @@ def evaluate_proposals(
         )
         out.append(summary)
     return out
+
+
+def tolerant_dice(
+    proposal: np.ndarray, labels: np.ndarray, n_classes: int, label_tolerance: int = 0
+) -> np.ndarray:
+    """Per-class Dice of ``proposal`` against labels whose borders may be up to
+    ``label_tolerance`` voxels off: voxels within ``2 * label_tolerance`` voxels (a cube)
+    of a border between labels count for neither map. 0 is plain :func:`dice_per_class`.
+    """
+    if label_tolerance <= 0:
+        return dice_per_class(proposal, labels, n_classes)
+    from scipy import ndimage
+
+    size = 4 * int(label_tolerance) + 1
+    band = ndimage.maximum_filter(labels, size) != ndimage.minimum_filter(labels, size)
+    return dice_per_class(np.where(band, 0, proposal), np.where(band, 0, labels), n_classes)
 
 
 def _dice_summary(per_case: dict[str, np.ndarray], classes: Sequence[str]) -> dict:

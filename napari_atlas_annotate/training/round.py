@@ -48,12 +48,15 @@ class RoundResult:
         The model that was active before (and still is, when not promoted).
     dice_new, dice_old
         Mean Dice of new and old model's proposals on the held-out cases (each case's own
-        grid, after cleanup and border refinement).
+        grid, after cleanup and border refinement; with a ``label_tolerance``, outside the
+        labels' uncertain border band, see :func:`~.organs.evaluate_proposals`).
     dice_per_class
         Per-class Dice of the new model on the held-out cases.
     voxels_to_edit_new, voxels_to_edit_old
         Wrong voxels per held-out case of each model's proposals (what a radiologist would
         repaint); NaN where not measured.
+    label_tolerance
+        The annotators' border tolerance (voxels) the held-out Dice allowed for.
     train_cases, holdout_cases
         Case ids used for training and for validation.
     seconds
@@ -73,6 +76,7 @@ class RoundResult:
     training: dict = field(default_factory=dict)
     voxels_to_edit_new: float = math.nan
     voxels_to_edit_old: float = math.nan
+    label_tolerance: int = 0
 
     def to_dict(self) -> dict:
         """Plain fields for JSON; scores that were not measured (NaN) become None."""
@@ -111,6 +115,7 @@ def train_round(
     settings: TrainSettings | None = None,
     threads: int | None = None,
     holdout_fraction: float = 0.2,
+    label_tolerance: int = 0,
 ) -> RoundResult:
     """Fine-tune the active organ model on the project's submitted labels (one round).
 
@@ -133,10 +138,17 @@ def train_round(
         Full training settings (``epochs``/``max_minutes`` override theirs when given).
     holdout_fraction
         Share of labelled cases held out for validation, chosen by a hash of the case id.
+    label_tolerance
+        How many voxels off the annotators leave an organ border instead of repainting it
+        (0: they correct every voxel). Their labels then keep the old model's borders,
+        which plain Dice would reward; the held-out Dice then leaves out voxels within
+        twice this of a label border (:func:`~.organs.evaluate_proposals`).
     """
     t0 = time.perf_counter()
     if project.task != "organs":
         raise ProjectError(f"{project.folder}: training here is for organs projects only.")
+    if label_tolerance < 0:
+        raise ValueError(f"label_tolerance must be >= 0 voxels, not {label_tolerance}")
     set_cpu_threads(threads)
     settings = copy.deepcopy(settings) if settings is not None else TrainSettings()
     if epochs is not None:
@@ -186,7 +198,9 @@ def train_round(
         old = LoadedModel(parent, parent.load_network(torch_device), torch_device)
         new = LoadedModel(ModelBundle.load(folder), network, torch_device)
         # each held-out case is read once and proposed by both models
-        old_eval, new_eval = evaluate_proposals([old, new], _labelled(project, versions, held))
+        old_eval, new_eval = evaluate_proposals(
+            [old, new], _labelled(project, versions, held), label_tolerance=label_tolerance
+        )
     promoted = _better(new_eval["mean_dice"], old_eval["mean_dice"])
     metrics = {
         "status": "promoted" if promoted else "kept previous",
@@ -198,6 +212,7 @@ def train_round(
         "previous_voxels_to_edit_per_case": old_eval["voxels_to_edit_per_case"],
         "holdout_cases": holdout_ids,
         "train_cases": train_ids,
+        "label_tolerance": int(label_tolerance),
     }
     _write_metrics(folder, metrics)
     register_model(project, folder, round_number=round_id, metrics=metrics, activate=promoted)
@@ -216,6 +231,7 @@ def train_round(
         training=stats,
         voxels_to_edit_new=new_eval["voxels_to_edit_per_case"],
         voxels_to_edit_old=old_eval["voxels_to_edit_per_case"],
+        label_tolerance=int(label_tolerance),
     )
 
 

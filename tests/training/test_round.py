@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from napari_atlas_annotate.models import registry
@@ -8,7 +9,11 @@ from napari_atlas_annotate.models.inference import propose_organs
 from napari_atlas_annotate.models.proposals import propose_cases
 from napari_atlas_annotate.project import ProjectError
 from napari_atlas_annotate.training.annotator import correct_toward_truth
-from napari_atlas_annotate.training.organs import TrainingCancelled, TrainSettings
+from napari_atlas_annotate.training.organs import (
+    TrainingCancelled,
+    TrainSettings,
+    tolerant_dice,
+)
 from napari_atlas_annotate.training.round import train_round
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -73,6 +78,29 @@ def test_promotion_judges_the_proposals_a_radiologist_would_get(organ_project):
     )
     assert result.voxels_to_edit_new == pytest.approx(wrong[result.model_version])
     assert result.voxels_to_edit_old == pytest.approx(wrong[result.previous_version])
+
+
+def test_label_tolerance_scores_held_out_cases_off_the_label_borders(organ_project):
+    _annotate_all(organ_project)
+    result = train_round(organ_project, "cpu", settings=FAST, label_tolerance=1)
+    meta = ModelBundle.load(registry.model_folder(organ_project, result.model_version)).metadata
+    assert meta["metrics"]["label_tolerance"] == 1
+    scores = {}
+    for version in (result.previous_version, result.model_version):
+        bundle = ModelBundle.load(registry.model_folder(organ_project, version))
+        per_case = []
+        for case_id in result.holdout_cases:
+            labels = organ_project.read_mask(
+                organ_project.version(meta["training"]["label_versions"][case_id])
+            )
+            proposal = propose_organs(organ_project.load_image(case_id), bundle, device="cpu")
+            per_case.append(tolerant_dice(proposal.labels, labels, 9, 1))
+        scores[version] = float(np.nanmean(np.nanmean(per_case, axis=0)))
+    assert result.dice_new == pytest.approx(scores[result.model_version])
+    assert result.dice_old == pytest.approx(scores[result.previous_version])
+    assert result.promoted == (result.dice_new > result.dice_old)
+    with pytest.raises(ValueError, match="label_tolerance"):
+        train_round(organ_project, "cpu", settings=FAST, label_tolerance=-1)
 
 
 def test_train_round_without_labels_explains(organ_project):
