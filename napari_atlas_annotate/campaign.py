@@ -165,7 +165,13 @@ def run_campaign(
     set_cpu_threads(settings.threads)
     out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="atlas-campaign-"))
     out.mkdir(parents=True, exist_ok=True)
-    project = Project.create(out / "project", task="organs", name="simulated campaign")
+    # the simulated annotator's protocol, which each round's held-out check allows for
+    project = Project.create(
+        out / "project",
+        task="organs",
+        name="simulated campaign",
+        label_tolerance=settings.boundary_tolerance,
+    )
     data = out / "phantoms"
     shape = tuple(settings.shape)
 
@@ -249,12 +255,7 @@ def run_campaign(
         rsna = spine.round(r) if spine else None
 
         t0 = time.perf_counter()
-        result = train_round(
-            project,
-            settings.device,
-            settings=train_settings,
-            label_tolerance=settings.boundary_tolerance,
-        )
+        result = train_round(project, settings.device, settings=train_settings)
         train_seconds = time.perf_counter() - t0
         log(
             f"round {r}: trained {result.model_version} in {train_seconds:.0f} s "

@@ -14,10 +14,24 @@ def configure(parser) -> None:
         help="organ class names in label-id order (default: AbdomenAtlas 1.0)",
     )
     parser.add_argument("--name", default="", help="display name (default: folder name)")
+    parser.add_argument(
+        "--label-tolerance",
+        type=int,
+        default=0,
+        metavar="N",
+        help="organs: annotators may leave a border up to N voxels off instead of "
+        "repainting it; retraining rounds allow for it when judging a new model (default 0)",
+    )
 
 
 def run(args) -> int:
-    project = Project.create(args.project, task=args.task, classes=args.classes, name=args.name)
+    project = Project.create(
+        args.project,
+        task=args.task,
+        classes=args.classes,
+        name=args.name,
+        label_tolerance=args.label_tolerance,
+    )
     print(f"created {project.task} project {project.folder}")
     if project.task == "organs":
         print(f"classes: {', '.join(f'{i + 1}={c}' for i, c in enumerate(project.classes))}")

@@ -21,11 +21,12 @@ def configure(parser) -> None:
     parser.add_argument(
         "--label-tolerance",
         type=int,
-        default=0,
+        default=None,
         metavar="N",
         help="organ projects: annotators leave borders up to N voxels off instead of "
         "repainting them; the held-out check then ignores voxels within 2N of a label "
-        "border, where such labels keep the old model's borders (default 0)",
+        "border, where such labels keep the old model's borders (default: the project's "
+        "setting from init, else 0)",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 

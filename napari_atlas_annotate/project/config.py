@@ -21,6 +21,10 @@ class ProjectConfig:
     """Settings fixed when the project is created.
 
     ``classes`` are the organ label names in id order (id = index + 1; 0 is background).
+    ``label_tolerance`` is part of the annotation protocol: how many voxels off annotators
+    may leave an organ border instead of repainting it (0: every voxel is corrected). Each
+    retraining round's held-out check allows for it (see
+    :func:`~napari_atlas_annotate.training.round.train_round`).
     """
 
     name: str
@@ -28,6 +32,7 @@ class ProjectConfig:
     classes: list[str] = field(default_factory=list)
     created_at: float = field(default_factory=time.time)
     format_version: int = 1
+    label_tolerance: int = 0
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -38,6 +43,11 @@ class ProjectConfig:
             raise ProjectError(f"class names must be unique; got {self.classes}")
         if len(self.classes) > 65535:
             raise ProjectError("at most 65535 classes are supported")
+        if not isinstance(self.label_tolerance, int) or self.label_tolerance < 0:
+            raise ProjectError(
+                f"label_tolerance must be a whole number of voxels >= 0, not "
+                f"{self.label_tolerance!r}"
+            )
 
     @property
     def class_ids(self) -> dict[str, int]:
@@ -64,3 +74,5 @@ class ProjectConfig:
             return cls(**data)
         except (json.JSONDecodeError, TypeError) as exc:
             raise ProjectError(f"{path}: unreadable project settings ({exc}).") from exc
+        except ProjectError as exc:
+            raise ProjectError(f"{path}: {exc}. Fix it in that file.") from exc

@@ -61,14 +61,22 @@ class Project:
     # -- lifecycle -------------------------------------------------------------------
     @classmethod
     def create(
-        cls, folder: str | Path, task: str, classes: list[str] | None = None, name: str = ""
+        cls,
+        folder: str | Path,
+        task: str,
+        classes: list[str] | None = None,
+        name: str = "",
+        label_tolerance: int = 0,
     ) -> Project:
         folder = Path(folder)
         if (folder / CONFIG_NAME).exists():
             raise ProjectError(f"{folder}: already a project; open it instead of init.")
         folder.mkdir(parents=True, exist_ok=True)
         ProjectConfig(
-            name=name or folder.resolve().name, task=task, classes=list(classes or [])
+            name=name or folder.resolve().name,
+            task=task,
+            classes=list(classes or []),
+            label_tolerance=label_tolerance,
         ).save(folder)
         return cls(folder)
 

@@ -115,7 +115,7 @@ def train_round(
     settings: TrainSettings | None = None,
     threads: int | None = None,
     holdout_fraction: float = 0.2,
-    label_tolerance: int = 0,
+    label_tolerance: int | None = None,
 ) -> RoundResult:
     """Fine-tune the active organ model on the project's submitted labels (one round).
 
@@ -140,13 +140,16 @@ def train_round(
         Share of labelled cases held out for validation, chosen by a hash of the case id.
     label_tolerance
         How many voxels off the annotators leave an organ border instead of repainting it
-        (0: they correct every voxel). Their labels then keep the old model's borders,
-        which plain Dice would reward; the held-out Dice then leaves out voxels within
-        twice this of a label border (:func:`~.organs.evaluate_proposals`).
+        (0: they correct every voxel; default: the project's ``label_tolerance``). Their
+        labels then keep the old model's borders, which plain Dice would reward; the
+        held-out Dice then leaves out voxels within twice this of a label border
+        (:func:`~.organs.evaluate_proposals`).
     """
     t0 = time.perf_counter()
     if project.task != "organs":
         raise ProjectError(f"{project.folder}: training here is for organs projects only.")
+    if label_tolerance is None:
+        label_tolerance = project.config.label_tolerance
     if label_tolerance < 0:
         raise ValueError(f"label_tolerance must be >= 0 voxels, not {label_tolerance}")
     set_cpu_threads(threads)

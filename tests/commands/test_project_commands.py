@@ -39,6 +39,12 @@ def test_init_add_status(tmp_path, images, capsys):
     assert status["rounds"] == [] and status["task"] == "organs"
 
 
+def test_init_records_the_annotators_border_tolerance(tmp_path):
+    assert main(["init", str(tmp_path / "p"), "--task", "organs", "--label-tolerance", "1"]) == 0
+    with Project(tmp_path / "p") as project:
+        assert project.config.label_tolerance == 1
+
+
 def test_import_multilabel_and_per_class_folder(tmp_path, images, capsys):
     proj = _project(tmp_path, images)
     ref = Volume(np.zeros((6, 12, 10), np.int16), AFFINE)

@@ -45,6 +45,20 @@ def test_create_open_and_bad_folder(tmp_path, project):
         Project.create(project.folder, task="organs")
     with pytest.raises(ProjectError, match="task must be one of"):
         Project.create(tmp_path / "x", task="lungs")
+    assert project.config.label_tolerance == 0  # annotators correct every voxel
+
+
+def test_label_tolerance_is_kept_and_checked(tmp_path):
+    with Project.create(tmp_path / "p", task="organs", label_tolerance=1):
+        pass
+    with Project(tmp_path / "p") as reopened:
+        assert reopened.config.label_tolerance == 1
+    with pytest.raises(ProjectError, match="label_tolerance must be a whole number"):
+        Project.create(tmp_path / "q", task="organs", label_tolerance=-1)
+    config = tmp_path / "p" / "project.json"
+    config.write_text(config.read_text().replace('"label_tolerance": 1', '"label_tolerance": 1.5'))
+    with pytest.raises(ProjectError, match=r"project.json: label_tolerance must be"):
+        Project(tmp_path / "p")
 
 
 def test_versions_are_immutable_files_on_the_image_grid(project):

@@ -82,7 +82,8 @@ def test_promotion_judges_the_proposals_a_radiologist_would_get(organ_project):
 
 def test_label_tolerance_scores_held_out_cases_off_the_label_borders(organ_project):
     _annotate_all(organ_project)
-    result = train_round(organ_project, "cpu", settings=FAST, label_tolerance=1)
+    organ_project.config.label_tolerance = 1  # the project's protocol is the default
+    result = train_round(organ_project, "cpu", settings=FAST)
     meta = ModelBundle.load(registry.model_folder(organ_project, result.model_version)).metadata
     assert meta["metrics"]["label_tolerance"] == 1
     scores = {}
