@@ -47,8 +47,10 @@ def run(args) -> int:
 def _scores(metrics: dict) -> str:
     """Held-out scores a round recorded, with the previous model's beside them."""
     parts = []
+    tolerance = metrics.get("label_tolerance") or 0
+    dice = f"Dice off the label borders (+-{2 * tolerance} voxels)" if tolerance else "Dice"
     for key, previous, label, fmt in (
-        ("mean_dice", "previous_mean_dice", "Dice", ".3f"),
+        ("mean_dice", "previous_mean_dice", dice, ".3f"),
         ("voxels_to_edit_per_case", "previous_voxels_to_edit_per_case", "voxels to edit", ".0f"),
         ("rsna_score_new", "rsna_score_old", "RSNA score", ".3f"),  # spine graders
     ):

@@ -58,6 +58,9 @@ def test_propose_train_list_rollback(organ_project, capsys, monkeypatch):
     second = registry.active_record(organ_project).version
     latest = registry.list_models(organ_project)[-1]
     assert latest.metrics["label_tolerance"] == 1
+    assert main(["models", folder]) == 0
+    listed = [ln for ln in capsys.readouterr().out.splitlines() if latest.version in ln]
+    assert "held-out Dice off the label borders (+-2 voxels)" in listed[0]
     if "--rollback" in line:
         command = shlex.split(line.split("To use the new model anyway: atlas-annotate ")[1])
         assert main(command) == 0
