@@ -19,6 +19,11 @@ def run(args) -> int:
         print(json.dumps(status, indent=2))
         return 0
     print(f"{status['task']} project {status['project']}: {len(status['cases'])} case(s)")
+    if status["label_tolerance"]:
+        print(
+            f"  annotators may leave borders up to {status['label_tolerance']} voxel(s) off; "
+            "retraining rounds allow for it"
+        )
     for case in status["cases"]:
         unc = case["uncertainty"]
         head = f"  {case['id']:<24} proposals={case['proposals']}"

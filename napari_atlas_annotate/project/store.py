@@ -583,7 +583,13 @@ class Project:
         rounds = [dict(r) for r in self._db.execute("SELECT * FROM rounds ORDER BY id")]
         for r in rounds:
             r["metrics"] = json.loads(r["metrics"]) if r["metrics"] else {}
-        return {"project": str(self.folder), "task": self.task, "cases": cases, "rounds": rounds}
+        return {
+            "project": str(self.folder),
+            "task": self.task,
+            "label_tolerance": self.config.label_tolerance,
+            "cases": cases,
+            "rounds": rounds,
+        }
 
     def integrity_check(self) -> str:
         return self._db.execute("PRAGMA integrity_check").fetchone()[0]

@@ -39,10 +39,15 @@ def test_init_add_status(tmp_path, images, capsys):
     assert status["rounds"] == [] and status["task"] == "organs"
 
 
-def test_init_records_the_annotators_border_tolerance(tmp_path):
+def test_init_records_the_annotators_border_tolerance(tmp_path, capsys):
     assert main(["init", str(tmp_path / "p"), "--task", "organs", "--label-tolerance", "1"]) == 0
     with Project(tmp_path / "p") as project:
         assert project.config.label_tolerance == 1
+    capsys.readouterr()
+    assert main(["status", str(tmp_path / "p"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["label_tolerance"] == 1
+    assert main(["status", str(tmp_path / "p")]) == 0
+    assert "borders up to 1 voxel(s) off" in capsys.readouterr().out
 
 
 def test_import_multilabel_and_per_class_folder(tmp_path, images, capsys):
