@@ -21,6 +21,8 @@ class _Evil:
         return (print, ("this must never run",))
 
 
+# the hostile file is pickled with Python's protocol, which torch's safe loader notes
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
 def test_weights_are_loaded_with_weights_only(tiny_bundle):
     path = tiny_bundle / WEIGHTS_PATH
     with open(path, "wb") as fh:
