@@ -279,13 +279,12 @@ def evaluate_proposals(
     dice: list[dict[str, np.ndarray]] = [{} for _ in models]
     wrong: list[dict[str, int]] = [{} for _ in models]
     for case_id, image, labels in cases:
-        proposals = []
-        for m, loaded in enumerate(models):
-            proposal = propose_organs(image, loaded).labels
-            n_classes = len(loaded.bundle.classes)
-            dice[m][case_id] = tolerant_dice(proposal, labels, n_classes, label_tolerance)
+        proposals = [propose_organs(image, loaded).labels for loaded in models]
+        n_classes = max((len(m.bundle.classes) for m in models), default=0)
+        scores = tolerant_dice(proposals, labels, n_classes, label_tolerance)
+        for m, (proposal, score) in enumerate(zip(proposals, scores, strict=True)):
+            dice[m][case_id] = score
             wrong[m][case_id] = int((proposal != labels).sum())
-            proposals.append(proposal)
         if on_case is not None:
             on_case(case_id, proposals, labels)
     out = []
@@ -300,19 +299,24 @@ def evaluate_proposals(
 
 
 def tolerant_dice(
-    proposal: np.ndarray, labels: np.ndarray, n_classes: int, label_tolerance: int = 0
-) -> np.ndarray:
-    """Per-class Dice of ``proposal`` against labels whose borders may be up to
+    proposals: Sequence[np.ndarray],
+    labels: np.ndarray,
+    n_classes: int,
+    label_tolerance: int = 0,
+) -> list[np.ndarray]:
+    """Per-class Dice of each of ``proposals`` against labels whose borders may be up to
     ``label_tolerance`` voxels off: voxels within ``2 * label_tolerance`` voxels (a cube)
-    of a border between labels count for neither map. 0 is plain :func:`dice_per_class`.
+    of a border between labels count for neither map (the band is found once for all
+    proposals). 0 is plain :func:`dice_per_class`.
     """
     if label_tolerance <= 0:
-        return dice_per_class(proposal, labels, n_classes)
+        return [dice_per_class(p, labels, n_classes) for p in proposals]
     from scipy import ndimage
 
     size = 4 * int(label_tolerance) + 1
     band = ndimage.maximum_filter(labels, size) != ndimage.minimum_filter(labels, size)
-    return dice_per_class(np.where(band, 0, proposal), np.where(band, 0, labels), n_classes)
+    reference = np.where(band, 0, labels)
+    return [dice_per_class(np.where(band, 0, p), reference, n_classes) for p in proposals]
 
 
 def _dice_summary(per_case: dict[str, np.ndarray], classes: Sequence[str]) -> dict:

@@ -20,9 +20,8 @@ def _set_dice(a: np.ndarray, b: np.ndarray) -> float:
 def test_zero_tolerance_is_plain_dice():
     labels = _box_labels()
     proposal = np.roll(labels, 1, axis=2)
-    np.testing.assert_allclose(
-        tolerant_dice(proposal, labels, 2, 0), dice_per_class(proposal, labels, 2)
-    )
+    [score] = tolerant_dice([proposal], labels, 2, 0)
+    np.testing.assert_allclose(score, dice_per_class(proposal, labels, 2))
 
 
 def test_borders_within_twice_the_tolerance_do_not_count_missed_parts_do():
@@ -37,7 +36,7 @@ def test_borders_within_twice_the_tolerance_do_not_count_missed_parts_do():
     plain_old, plain_new = dice_per_class(old, labels, 2), dice_per_class(new, labels, 2)
     assert plain_new[1] < plain_old[1] == 1.0  # plain Dice: organ 2 for the old model
     assert np.mean(plain_old) > np.mean(plain_new)  # and the old model overall
-    tol_old, tol_new = tolerant_dice(old, labels, 2, 1), tolerant_dice(new, labels, 2, 1)
+    tol_old, tol_new = tolerant_dice([old, new], labels, 2, 1)
     np.testing.assert_allclose(tol_new, [1.0, 1.0])  # within 2 voxels: forgiven
     assert tol_old[0] < 0.9 and tol_old[1] == 1.0  # the missed slab still counts
     assert np.nanmean(tol_new) > np.nanmean(tol_old)
@@ -53,5 +52,5 @@ def test_borders_within_twice_the_tolerance_do_not_count_missed_parts_do():
 def test_an_organ_inside_the_band_only_drops_out():
     labels = np.zeros((12, 12, 12), np.uint8)
     labels[5:7, 5:7, 5:7] = 1  # thinner than the band: nothing of it is left to judge
-    scores = tolerant_dice(np.zeros_like(labels), labels, 1, 1)
+    [scores] = tolerant_dice([np.zeros_like(labels)], labels, 1, 1)
     assert np.isnan(scores[0])

@@ -95,7 +95,7 @@ def test_label_tolerance_scores_held_out_cases_off_the_label_borders(organ_proje
                 organ_project.version(meta["training"]["label_versions"][case_id])
             )
             proposal = propose_organs(organ_project.load_image(case_id), bundle, device="cpu")
-            per_case.append(tolerant_dice(proposal.labels, labels, 9, 1))
+            per_case.extend(tolerant_dice([proposal.labels], labels, 9, 1))
         scores[version] = float(np.nanmean(np.nanmean(per_case, axis=0)))
     assert result.dice_new == pytest.approx(scores[result.model_version])
     assert result.dice_old == pytest.approx(scores[result.previous_version])
