@@ -108,10 +108,9 @@ def _wrong_off_boundary(proposal: np.ndarray, truth: np.ndarray) -> int:
     to the image's edges, 75-90 % after), so this count shows the gross errors (missed
     or leaked organ parts) apart from them.
     """
-    from scipy import ndimage
+    from .models.border_refinement import border_band
 
-    band = ndimage.maximum_filter(truth, 3) != ndimage.minimum_filter(truth, 3)
-    return int(((proposal != truth) & ~band).sum())
+    return int(((proposal != truth) & ~border_band(truth)).sum())
 
 
 @dataclass

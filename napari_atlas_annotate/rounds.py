@@ -133,6 +133,13 @@ def retrain(
 FEW_HOLDOUT_CASES: int = 3
 
 
+def held_out_dice_name(label_tolerance: int) -> str:
+    """How a round's held-out Dice is named: plain, or with the label borders left out."""
+    if not label_tolerance:
+        return "Dice"
+    return f"Dice off the label borders (+-{2 * int(label_tolerance)} voxels)"
+
+
 def describe_round(result: RoundResult, project_folder: str | None = None) -> str:
     """What a round did, for either task: scores, verdict, and how to override a kept model.
 
@@ -151,8 +158,7 @@ def describe_round(result: RoundResult, project_folder: str | None = None) -> st
     if rsna_old is not None:
         score = f"{held}: RSNA score {rsna_old:.3f} -> {result.rsna_score_new:.3f} (lower wins)"
     else:
-        off = f" off the label borders (+-{2 * result.label_tolerance} voxels)"
-        dice = "Dice" + (off if result.label_tolerance else "")
+        dice = held_out_dice_name(result.label_tolerance)
         score = f"{held}: {dice} {result.dice_old:.3f} -> {result.dice_new:.3f}"
         if not math.isnan(result.voxels_to_edit_new):
             score += (

@@ -46,9 +46,10 @@ def run(args) -> int:
 
 def _scores(metrics: dict) -> str:
     """Held-out scores a round recorded, with the previous model's beside them."""
+    from ..rounds import held_out_dice_name
+
     parts = []
-    tolerance = metrics.get("label_tolerance") or 0
-    dice = f"Dice off the label borders (+-{2 * tolerance} voxels)" if tolerance else "Dice"
+    dice = held_out_dice_name(metrics.get("label_tolerance") or 0)
     for key, previous, label, fmt in (
         ("mean_dice", "previous_mean_dice", dice, ".3f"),
         ("voxels_to_edit_per_case", "previous_voxels_to_edit_per_case", "voxels to edit", ".0f"),

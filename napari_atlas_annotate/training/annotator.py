@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from ..models.border_refinement import border_band
 from ..project import EditEvent, LabelVersion, Project, diff_labels
 
 
@@ -71,9 +72,7 @@ def correct_toward_truth(
     wrong = current != truth
     wrong_before = int(wrong.sum())
     if boundary_tolerance > 0:
-        size = 2 * int(boundary_tolerance) + 1
-        band = ndimage.maximum_filter(truth, size) != ndimage.minimum_filter(truth, size)
-        wrong &= ~band
+        wrong &= ~border_band(truth, (int(boundary_tolerance),) * 3)
     structure = np.ones((3, 3), bool)
     edited = strokes = 0
     for z in np.flatnonzero(wrong.any(axis=(1, 2))):

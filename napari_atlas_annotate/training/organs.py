@@ -311,10 +311,9 @@ def tolerant_dice(
     """
     if label_tolerance <= 0:
         return [dice_per_class(p, labels, n_classes) for p in proposals]
-    from scipy import ndimage
+    from ..models.border_refinement import border_band
 
-    size = 4 * int(label_tolerance) + 1
-    band = ndimage.maximum_filter(labels, size) != ndimage.minimum_filter(labels, size)
+    band = border_band(labels, (2 * int(label_tolerance),) * 3)
     reference = np.where(band, 0, labels)
     return [dice_per_class(np.where(band, 0, p), reference, n_classes) for p in proposals]
 
