@@ -1,15 +1,31 @@
-"""``atlas-annotate review PROJECT [--json] [--report DIR] [--case ID]``.
+"""``atlas-annotate review PROJECT [--json] [--report DIR] [--case ID]``, and the lead's
+decisions: ``--finalize-agreed``, ``--finalize CASE``, ``--reopen CASE``.
 
 Agreement between annotators for every case with at least two of them, most disputed
 first: per class Dice / HD95 (mm) / volume difference (ml) for organ projects, weighted
 kappa per condition and overall for spine projects. ``--report DIR`` also writes
 ``DIR/index.html`` with plots for the lead.
 
+A lead then makes the labels final (what ``export`` takes by default), as in the
+annotator dock's review panel:
+
+* ``--finalize-agreed --lead NAME [--min-agreement 0.9] [--single-reader]``: every case
+  (or every ``--case``) not yet final whose readers agree at least that well gets their
+  consensus as its final version; ``--single-reader`` also accepts cases one reader
+  labelled. Disputed cases are listed, left for adjudication.
+* ``--finalize CASE --lead NAME [--take CLASS=SOURCE ...]``: adjudicate one case; each
+  ``--take`` names where a class (or a grade cell such as
+  ``spinal_canal_stenosis_l4_l5``) comes from: a reader's name, ``consensus``, ``staple``
+  or, for grade cells, a grade. Everything not named takes the consensus.
+* ``--reopen CASE --lead NAME --reason TEXT``: send a final case back for annotation.
+
 Examples
 --------
 .. code-block:: console
 
     $ atlas-annotate review campaign --json --report campaign/review
+    $ atlas-annotate review campaign --finalize-agreed --lead dr_wu --min-agreement 0.92
+    $ atlas-annotate review campaign --finalize ct_007 --lead dr_wu --take liver=alice
 """
 
 from __future__ import annotations
@@ -26,6 +42,104 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--case", action="append", metavar="ID", help="review only this case (repeatable)"
     )
+    lead = parser.add_argument_group("lead decisions")
+    action = lead.add_mutually_exclusive_group()
+    action.add_argument(
+        "--finalize-agreed",
+        action="store_true",
+        help="make the readers' consensus final for every case whose readers agree",
+    )
+    action.add_argument("--finalize", metavar="CASE", help="adjudicate one case")
+    action.add_argument("--reopen", metavar="CASE", help="send a final case back")
+    lead.add_argument("--lead", metavar="NAME", help="who decides (recorded as the author)")
+    lead.add_argument(
+        "--min-agreement",
+        type=float,
+        default=0.9,
+        help="--finalize-agreed: lowest pairwise Dice (organs) or kappa (grades) accepted "
+        "(default 0.9)",
+    )
+    lead.add_argument(
+        "--single-reader",
+        action="store_true",
+        help="--finalize-agreed: also accept cases that only one reader labelled",
+    )
+    lead.add_argument(
+        "--take",
+        action="append",
+        default=[],
+        metavar="CLASS=SOURCE",
+        help="--finalize: where a class or grade cell comes from (reader, consensus, staple, "
+        "or a grade); repeatable",
+    )
+    lead.add_argument("--comment", default="", help="kept with the final version")
+    lead.add_argument("--reason", default="", help="--reopen: why the case goes back")
+
+
+def _decisions(takes: list[str]) -> dict[str, str]:
+    from ..project import ProjectError
+
+    out = {}
+    for take in takes:
+        key, sep, source = take.partition("=")
+        if not sep or not key.strip() or not source.strip():
+            raise ProjectError(
+                f"--take {take!r}: write CLASS=SOURCE, e.g. --take liver=alice or "
+                "--take spinal_canal_stenosis_l4_l5=Moderate."
+            )
+        out[key.strip()] = source.strip()
+    return out
+
+
+def _lead_action(args: argparse.Namespace, project) -> dict:
+    """Run the lead's decision; returns what was done, for printing."""
+    from ..project import ProjectError
+    from ..review.adjudication import finalize, finalize_agreed, reopen
+
+    if not args.lead:
+        raise ProjectError("name the lead who decides: add --lead NAME.")
+    if args.take and not args.finalize:
+        raise ProjectError("--take goes with --finalize CASE (one case's adjudication).")
+    if args.reopen:
+        reopen(project, args.reopen, args.lead, args.reason)
+        return {"reopened": args.reopen}
+    if args.finalize:
+        version = finalize(
+            project, args.finalize, args.lead, _decisions(args.take), comment=args.comment
+        )
+        return {"finalized": [{"id": args.finalize, "version": version.id}], "left": []}
+    outcomes = finalize_agreed(
+        project,
+        args.lead,
+        args.min_agreement,
+        case_ids=args.case,
+        single_reader=args.single_reader,
+        comment=args.comment,
+    )
+    done = [o for o in outcomes if o.version is not None]
+    return {
+        "finalized": [
+            {"id": o.case_id, "version": o.version.id, "agreement": o.agreement} for o in done
+        ],
+        "left": [
+            {"id": o.case_id, "readers": list(o.readers), "reason": o.reason}
+            for o in outcomes
+            if o.version is None
+        ],
+    }
+
+
+def _print_decision(done: dict) -> None:
+    if "reopened" in done:
+        print(f"reopened {done['reopened']}: back in the annotation queue")
+        return
+    for case in done["finalized"]:
+        agreement = case.get("agreement")
+        how = "" if agreement is None else f" (readers agree at {agreement:.3f})"
+        print(f"{case['id']:<16} final version {case['version']}{how}")
+    for case in done["left"]:
+        print(f"{case['id']:<16} left: {case['reason']}")
+    print(f"finalized {len(done['finalized'])} case(s), left {len(done['left'])}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,6 +147,14 @@ def run(args: argparse.Namespace) -> int:
     from ..review.cases import review_project
     from ..review.report import write_report
 
+    if args.finalize_agreed or args.finalize or args.reopen:
+        with Project(args.project) as project:
+            done = _lead_action(args, project)
+        if args.json:
+            print(json.dumps(done, indent=1))
+        else:
+            _print_decision(done)
+        return 0
     with Project(args.project) as project:
         reviews, skipped = review_project(project, args.case)
         report = {

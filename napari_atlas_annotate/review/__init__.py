@@ -9,7 +9,7 @@
 * :mod:`.report`: the HTML report with inline SVG plots.
 """
 
-from .adjudication import current_final, finalize, reopen
+from .adjudication import FinalizeOutcome, current_final, finalize, finalize_agreed, reopen
 from .cases import CaseReview, review_case, review_project
 from .consensus import disagreement_map, majority_vote, staple
 from .kappa import cohen_kappa, confusion_matrix
@@ -17,11 +17,13 @@ from .metrics import grade_agreement, mask_agreement
 
 __all__ = [
     "CaseReview",
+    "FinalizeOutcome",
     "cohen_kappa",
     "confusion_matrix",
     "current_final",
     "disagreement_map",
     "finalize",
+    "finalize_agreed",
     "grade_agreement",
     "majority_vote",
     "mask_agreement",

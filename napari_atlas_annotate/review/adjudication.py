@@ -14,7 +14,9 @@ different sources claim the same voxel, a class the lead painted keeps it, other
 lower class id does; the number of such voxels is recorded in the version note.
 
 ``finalize`` stores a version of kind ``final`` (annotator = the lead, note = the decisions
-as JSON) and an audit record ``finalize``; ``reopen`` records an audit ``reopen`` naming
+as JSON) and an audit record ``finalize``; :func:`finalize_agreed` does that with the
+consensus for every case whose readers agree well enough (the lead's batch step: accept
+what nobody disputes, adjudicate the rest by hand); ``reopen`` records an audit ``reopen`` naming
 the final version it withdraws. A final version stays in the store forever (versions are
 immutable): "the case is final" means its latest final version has not been reopened,
 which :func:`current_final` answers from the audit trail.
@@ -29,7 +31,8 @@ Examples
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -43,6 +46,7 @@ from .cases import (
     load_masks,
     load_sheets,
     mask_consensus,
+    review_case,
     task_content,
 )
 
@@ -214,6 +218,88 @@ def finalize(
         case_id, lead, "finalize", version=version.id, sources=used, comment=comment, **summary
     )
     return version
+
+
+@dataclass(frozen=True)
+class FinalizeOutcome:
+    """What :func:`finalize_agreed` did with one case.
+
+    ``agreement`` is ``1 - disagreement`` of the case's review (lowest pairwise Dice over
+    the classes someone labelled, or lowest pairwise overall kappa), ``None`` with a single
+    reader; ``version`` is the new final version, or ``None`` with the ``reason`` why not.
+    """
+
+    case_id: str
+    readers: tuple[str, ...]
+    agreement: float | None
+    version: LabelVersion | None = None
+    reason: str = ""
+
+
+def finalize_agreed(
+    project: Project,
+    lead: str,
+    min_agreement: float,
+    *,
+    case_ids: Sequence[str] | None = None,
+    single_reader: bool = False,
+    comment: str = "",
+) -> list[FinalizeOutcome]:
+    """Finalize with the readers' consensus every case whose readers agree enough.
+
+    Parameters
+    ----------
+    project, lead
+        The project and the lead who decides (recorded on each final version).
+    min_agreement
+        A case with two or more readers is finalized when its agreement (lowest pairwise
+        Dice, or kappa for grades; see :mod:`.cases`) is at least this (0..1).
+    case_ids
+        Cases to consider (default: all). Cases already final are left as they are.
+    single_reader
+        Also finalize cases that only one reader labelled (their label becomes final).
+    comment
+        Kept in each final version's note and audit record.
+
+    Returns
+    -------
+    list of FinalizeOutcome
+        One per case considered, in project order.
+    """
+    if not 0.0 <= float(min_agreement) <= 1.0:
+        raise ProjectError(f"the agreement threshold must be within 0..1, not {min_agreement}.")
+    ids = list(case_ids) if case_ids else [c.id for c in project.cases()]
+    outcomes = []
+    for case_id in ids:
+        project.case(case_id)
+        readers = tuple(annotator_versions(project, case_id))
+        if current_final(project, case_id) is not None:
+            outcomes.append(FinalizeOutcome(case_id, readers, None, reason="already final"))
+            continue
+        if not readers:
+            outcomes.append(FinalizeOutcome(case_id, readers, None, reason="no submitted labels"))
+            continue
+        agreement = None
+        if len(readers) == 1:
+            if not single_reader:
+                outcomes.append(FinalizeOutcome(case_id, readers, None, reason="one reader only"))
+                continue
+        else:
+            agreement = 1.0 - review_case(project, case_id).disagreement
+            if agreement < min_agreement:
+                outcomes.append(
+                    FinalizeOutcome(
+                        case_id,
+                        readers,
+                        agreement,
+                        reason=f"readers disagree ({agreement:.3f} < {min_agreement:g})",
+                    )
+                )
+                continue
+        note = comment or f"readers agree at {min_agreement:g} or better: consensus accepted"
+        version = finalize(project, case_id, lead, {}, comment=note)
+        outcomes.append(FinalizeOutcome(case_id, readers, agreement, version))
+    return outcomes
 
 
 def reopen(project: Project, case_id: str, lead: str, reason: str) -> None:

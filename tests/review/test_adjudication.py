@@ -119,3 +119,50 @@ def test_reopened_case_is_annotatable_again(organ_project):
     assert project.case_state("ct00", "bob") != "final"
     [case] = [c for c in project.status()["cases"] if c["id"] == "ct00"]
     assert case["final"] is False
+
+
+def test_finalize_agreed_accepts_agreeing_readers_and_leaves_the_disputed(organ_project):
+    from napari_atlas_annotate.review.adjudication import finalize_agreed
+    from napari_atlas_annotate.review.cases import annotator_versions, load_masks, review_case
+
+    project, truths = organ_project
+    agreement = {c: 1.0 - review_case(project, c).disagreement for c in ("ct00", "ct01")}
+    assert agreement["ct01"] < agreement["ct00"] < 1.0  # ct01: bob dropped the spleen
+
+    outcomes = finalize_agreed(project, "lead", agreement["ct00"])
+    by_case = {o.case_id: o for o in outcomes}
+    assert by_case["ct00"].version is not None
+    assert by_case["ct00"].agreement == pytest.approx(agreement["ct00"])
+    assert by_case["ct01"].version is None and "disagree" in by_case["ct01"].reason
+    assert current_final(project, "ct01") is None
+    # the final label is the readers' majority vote, stored as the lead's final version
+    final = current_final(project, "ct00")
+    assert final.id == by_case["ct00"].version.id and final.annotator == "lead"
+    masks = load_masks(project, annotator_versions(project, "ct00"))
+    assert np.array_equal(project.read_mask(final), majority_vote(list(masks.values())))
+
+    # a second pass leaves final cases alone; a single-reader case needs the flag
+    project.add_case("ct09", project.case("ct00").images)
+    project.save_mask_version("ct09", truths["ct00"], kind="corrected", annotator="carol")
+    again = {o.case_id: o for o in finalize_agreed(project, "lead", 0.0)}
+    assert again["ct00"].reason == "already final" and again["ct00"].version is None
+    assert again["ct01"].version is not None  # threshold 0 accepts the disputed case too
+    assert again["ct09"].version is None and again["ct09"].reason == "one reader only"
+    single = finalize_agreed(project, "lead", 0.9, case_ids=["ct09"], single_reader=True)
+    assert single[0].version is not None and single[0].agreement is None
+    assert np.array_equal(project.read_mask(single[0].version), truths["ct00"])
+    with pytest.raises(ProjectError, match="0..1"):
+        finalize_agreed(project, "lead", 1.5)
+
+
+def test_finalize_agreed_grades_by_kappa(spine_project):
+    from napari_atlas_annotate.review.adjudication import finalize_agreed
+    from napari_atlas_annotate.review.cases import grade_consensus, review_case
+
+    project, sheets = spine_project
+    kappa = {c: 1.0 - review_case(project, c).disagreement for c in sheets}
+    assert kappa["mr01"] < kappa["mr00"]  # bob changed 8 cells of mr01, 4 of mr00
+    done = {o.case_id: o for o in finalize_agreed(project, "lead", kappa["mr00"])}
+    assert done["mr01"].version is None and done["mr00"].version is not None
+    final = project.read_grades(done["mr00"].version)
+    assert final.grades == grade_consensus(sheets["mr00"]).grades

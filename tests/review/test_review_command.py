@@ -8,8 +8,10 @@ import re
 import numpy as np
 import pytest
 
+from napari_atlas_annotate.classes import ABDOMEN_ATLAS_CLASSES
 from napari_atlas_annotate.cli import main
-from napari_atlas_annotate.review.adjudication import finalize
+from napari_atlas_annotate.review.adjudication import current_final, finalize
+from napari_atlas_annotate.review.cases import review_case
 
 
 def run_json(capsys, *argv) -> dict:
@@ -73,3 +75,46 @@ def test_review_errors_are_clean(organ_project, capsys, tmp_path):
     project, _ = organ_project
     assert main(["review", str(project.folder), "--case", "nope"]) == 2
     assert "no case 'nope'" in capsys.readouterr().err
+
+
+def test_lead_finalizes_from_the_command_line(organ_project, capsys):
+    project, _ = organ_project
+    folder = str(project.folder)
+    threshold = 1.0 - review_case(project, "ct00").disagreement
+    argv = ["review", folder, "--finalize-agreed", "--lead", "dr_wu"]
+    assert main([*argv, "--min-agreement", f"{threshold - 1e-6:.8f}"]) == 0
+    out = capsys.readouterr().out
+    assert "ct00" in out and "final version" in out
+    assert "ct01" in out and "readers disagree" in out
+    assert "finalized 1 case(s), left 1" in out
+    assert current_final(project, "ct00").annotator == "dr_wu"
+
+    # one case adjudicated by hand: liver from bob, the rest by consensus
+    assert (
+        main(["review", folder, "--finalize", "ct01", "--lead", "dr_wu", "--take", "liver=bob"])
+        == 0
+    )
+    assert "ct01" in capsys.readouterr().out
+    final = project.read_mask(current_final(project, "ct01"))
+    bob = project.read_mask(project.latest_version("ct01", annotator="bob"))
+    liver = ABDOMEN_ATLAS_CLASSES.index("liver") + 1
+    assert np.array_equal(final == liver, bob == liver)  # exactly as bob drew it
+
+    done = run_json(capsys, folder, "--reopen", "ct01", "--lead", "dr_wu", "--reason", "spleen")
+    assert done == {"reopened": "ct01"} and current_final(project, "ct01") is None
+
+
+def test_lead_decisions_refuse_unclear_requests(organ_project, capsys):
+    project, _ = organ_project
+    folder = str(project.folder)
+    assert main(["review", folder, "--finalize-agreed"]) == 2
+    assert "--lead NAME" in capsys.readouterr().err
+    assert main(["review", folder, "--finalize", "ct00", "--lead", "x", "--take", "liver"]) == 2
+    assert "CLASS=SOURCE" in capsys.readouterr().err
+    assert main(["review", folder, "--finalize", "ct00", "--lead", "x", "--take", "liver=eve"]) == 2
+    assert "not possible" in capsys.readouterr().err
+    assert main(["review", folder, "--reopen", "ct00", "--lead", "x"]) == 2
+    assert "reason is required" in capsys.readouterr().err
+    assert main(["review", folder, "--finalize-agreed", "--lead", "x", "--min-agreement", "2"]) == 2
+    assert "0..1" in capsys.readouterr().err
+    assert current_final(project, "ct00") is None
