@@ -2,9 +2,16 @@
 
 Formats: abdomenatlas, nnunet, dicom-seg, monai (organ projects), rsna (spine projects).
 ``--status final`` exports each case's latest final version; ``--status corrected`` the
-latest final, else the latest corrected one. Cases with neither are skipped and listed.
+latest final, else the newest corrected or imported one (``atlas-annotate import``). Other
+cases are skipped and listed; when no case qualifies nothing is written and the error says
+what the project has and how to export or finalize it.
+
 A ``provenance.json`` is written beside the files; patient identifiers are left out unless
-``--keep-identifiers``. An existing non-empty target is refused unless ``--overwrite``.
+``--keep-identifiers``. A case whose id contains a source identifier (a PatientID or
+accession number used as the case id) is exported as ``case-<9 digits>``, the same name in
+every export; the map back is printed and kept in the project's audit trail (``export``
+records with ``exported_as``, by ``--by``), never written into the export. An existing
+non-empty target is refused unless ``--overwrite``.
 
 Examples
 --------
@@ -39,13 +46,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--status",
         choices=STATUSES,
         default="final",
-        help="final: latest final version per case; corrected: latest final, "
-        "else latest corrected (default: final)",
+        help="final: latest final version per case; corrected: latest final, else the "
+        "newest corrected or imported version (default: final)",
     )
     parser.add_argument(
         "--keep-identifiers",
         action="store_true",
-        help="keep source patient identifiers (default: pseudonymise)",
+        help="keep source patient identifiers, case ids that contain one included "
+        "(default: such case ids are exported as case-<9 digits>, the map printed and kept "
+        "in the project's audit trail)",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing non-empty target folder"
@@ -67,6 +76,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--no-verify",
         action="store_true",
         help="skip reading exported labels back to check their geometry",
+    )
+    parser.add_argument(
+        "--by",
+        metavar="NAME",
+        default=None,
+        help="who exports, recorded in the project's audit trail (default: your login name)",
     )
 
 
@@ -91,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
             validation_fraction=args.validation_fraction,
             threads=args.threads,
             verify=not args.no_verify,
+            actor=args.by,
         )
     print(result.summary())
-    return 0 if result.cases else 1
+    return 0

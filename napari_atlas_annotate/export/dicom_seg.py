@@ -2,23 +2,30 @@
 
 One SEG per case, ``BINARY``, one segment per project class (label, SNOMED-CT code where
 one is known, the class colour as CIELab, algorithm type ``MANUAL`` since exported labels
-are radiologist-corrected or final). Frame ``k`` of the label array goes with the source
-image at z index ``k`` (the DICOM reader's ``files`` / ``sop_instance_uids`` are in z
-order), so frames land on the slices they were drawn on.
+are radiologist-corrected, imported as an annotator's labels, or final). Frame ``k`` of
+the label array goes with the source image at z index ``k`` (the DICOM reader's ``files`` /
+``sop_instance_uids`` are in z order), so frames land on the slices they were drawn on.
 
 Cases whose image is a NIfTI file have no DICOM to reference: the CT is first written as a
-DICOM series beside the SEG (``<case>/image/IM*.dcm``, PatientName = PatientID = case id,
-deterministic UIDs) and the SEG references that series. This keeps every exported SEG
+DICOM series beside the SEG (``<case>/image/IM*.dcm``, PatientID = the case's exported
+name, PatientName = that name as a one-component PersonName ``name^``, deterministic UIDs)
+and the SEG references that series. This keeps every exported SEG
 loadable with its image in any DICOM viewer, instead of silently dropping cases.
 
-The SEG's patient module is rewritten to the case id unless identifiers are kept
-(highdicom copies PatientName, PatientID, birth date, sex, accession number, ... from the
-source images).
+Unless identifiers are kept, the SEG's patient module names the case's exported name
+(the case id, or its pseudonym when the id carries a patient identifier; see
+:mod:`.case_names`): PatientID = name, PatientName = ``name^``. highdicom copies the patient
+and study modules (and the acquisition equipment) from the source images, so the in-memory
+source headers are de-identified before it sees them and the SEG is de-identified again
+after. With identifiers kept, the source's PatientName is copied as it is; highdicom's
+warning that a caret-less name is "unlikely to represent the intended person name" is then
+about the source's own data and is silenced for that call only.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +38,10 @@ from ..io.atomic import atomic_output
 from ..io.dicom_writer import write_dicom_series
 from ..volume import LPS_TO_RAS, Volume
 from .errors import ExportError
-from .pseudonymise import deidentify_dataset
+from .pseudonymise import deidentify_dataset, person_name
+
+#: highdicom's warning about a PersonName without a caret (``highdicom.valuerep``).
+_ONE_COMPONENT_NAME_WARNING = r'The string ".*" is unlikely to represent the intended person name'
 
 SEG_NAME = "segmentation.dcm"
 SEG_SERIES_NUMBER = 900
@@ -94,7 +104,8 @@ def write_source_series(
     image: Volume, labels: np.ndarray, folder: Path, case_id: str, uid_seed: str
 ) -> tuple[list[Path], np.ndarray]:
     """Write a NIfTI-sourced image as a DICOM series in ``folder`` (published by one
-    rename). Returns the files in z order and the labels on that series' z order."""
+    rename). ``case_id``: the case's exported name. Returns the files in z order and the
+    labels on that series' z order."""
     if not _right_handed(image):
         image, labels = _flip_z(image, labels)
     partial = folder.with_name(f".{folder.name}.part")
@@ -105,7 +116,7 @@ def write_source_series(
         modality=modality,
         series_description=f"{case_id} image",
         series_number=1,
-        patient_name=f"{case_id}^",  # a one-component PersonName
+        patient_name=person_name(case_id),
         patient_id=case_id,
         uid_seed=uid_seed,
     )
@@ -131,6 +142,9 @@ def build_segmentation(
         Source image files in z order (one per slice), or one multi-frame file.
     labels
         Label map on the source grid; value ``i`` is ``classes[i - 1]``.
+    case_id
+        The case's exported name: the SEG's PatientID (and PatientName ``case_id^``) unless
+        ``keep_identifiers``.
     frame_numbers
         For a multi-frame source: the 1-based frame number of each z slice.
     """
@@ -151,23 +165,29 @@ def build_segmentation(
             f"case {case_id}: {len(sources)} source DICOM files for {len(labels)} label "
             "slices; the source series changed since the label was drawn. Re-add the case."
         )
-    seg = hd.seg.Segmentation(
-        source_images=sources,
-        pixel_array=np.ascontiguousarray(pixel_array, dtype=np.uint8)
-        if len(classes) < 256
-        else np.ascontiguousarray(pixel_array, dtype=np.uint16),
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=segment_descriptions(classes),
-        series_instance_uid=generate_uid(),
-        series_number=SEG_SERIES_NUMBER,
-        sop_instance_uid=generate_uid(),
-        instance_number=1,
-        manufacturer="napari-atlas-annotate",
-        manufacturer_model_name="napari-atlas-annotate",
-        software_versions=__version__,
-        device_serial_number="0",
-        series_description=series_description,
-    )
+    if not keep_identifiers:
+        for source in sources:  # highdicom copies patient/study/equipment from these
+            deidentify_dataset(source, case_id)
+    with warnings.catch_warnings():
+        if keep_identifiers:  # the source's own PatientName, kept as it is
+            warnings.filterwarnings("ignore", _ONE_COMPONENT_NAME_WARNING, UserWarning)
+        seg = hd.seg.Segmentation(
+            source_images=sources,
+            pixel_array=np.ascontiguousarray(
+                pixel_array, dtype=np.uint8 if len(classes) < 256 else np.uint16
+            ),
+            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=segment_descriptions(classes),
+            series_instance_uid=generate_uid(),
+            series_number=SEG_SERIES_NUMBER,
+            sop_instance_uid=generate_uid(),
+            instance_number=1,
+            manufacturer="napari-atlas-annotate",
+            manufacturer_model_name="napari-atlas-annotate",
+            software_versions=__version__,
+            device_serial_number="0",
+            series_description=series_description,
+        )
     if not keep_identifiers:
         deidentify_dataset(seg, case_id)
     return seg

@@ -11,9 +11,18 @@ Safety rules
 * An existing, non-empty target folder is refused unless ``overwrite=True`` (the old
   folder is then replaced as a whole, never mixed with new files). For nnU-Net the target
   is ``out_dir/DatasetNNN_Name`` so other datasets in ``nnUNet_raw`` are untouched.
-* No patient identifiers (see :mod:`.pseudonymise`) unless ``keep_identifiers=True``; the
-  identifier strings of the source DICOM headers are searched for in the text-bearing parts
-  of every exported file and the export fails if one is found.
+* No patient identifiers (see :mod:`.pseudonymise`) unless ``keep_identifiers=True``. A
+  case whose id contains an identifier string of the source DICOM headers (projects often
+  name cases after the PatientID or accession number) is exported under a stable keyed
+  pseudonym ``case-<9 digits>`` everywhere the export writes its id (folder and file names,
+  ``provenance.json``, DICOM SEG patient module, datalists, RSNA ids); other case ids are
+  written as they are (:mod:`.case_names`). The map back is *not* in the export: it goes
+  into the project's audit trail (one ``export`` record per case, ``exported_as``) and the
+  summary. As a last line of defence the identifier strings of every case the export
+  mentions (skipped ones included) are searched for in the text-bearing parts of every
+  exported file, and the export fails if one is found.
+* Nothing is created when no case qualifies: :class:`ExportError` says what the project has
+  (e.g. corrected labels but no final ones) and which command exports or finalizes them.
 * With ``verify=True`` (default) every exported NIfTI header is read back and must carry the
   image's exact shape and affine, and every DICOM SEG is read back with highdicom and
   compared with the label slice by slice per source SOPInstanceUID.
@@ -27,6 +36,7 @@ Examples
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import tempfile
@@ -38,11 +48,12 @@ import numpy as np
 
 from ..project import Project, ProjectError
 from . import abdomenatlas, dicom_seg, monai_datalist, nnunet
+from .case_names import project_names, record_export
 from .errors import ExportError
 from .provenance import PROVENANCE_NAME, case_provenance, file_digest, write_provenance
-from .pseudonymise import find_identifiers, identifiers_of
+from .pseudonymise import find_identifiers
 from .reimport import check_nifti_grid
-from .selection import Selection, Skipped, select_versions
+from .selection import Selection, Skipped, nothing_to_export, select_versions
 
 FORMATS: dict[str, str] = {
     "abdomenatlas": "organs",
@@ -58,7 +69,11 @@ Progress = Callable[[int, int, str], None]
 
 @dataclass
 class ExportResult:
-    """What an export wrote."""
+    """What an export wrote.
+
+    ``cases`` and ``skipped`` hold the project's case ids; ``names`` maps each of them to
+    the name the export wrote (itself, or a pseudonym when it carries an identifier).
+    """
 
     root: Path
     manifest: Path
@@ -67,6 +82,12 @@ class ExportResult:
     skipped: list[Skipped] = field(default_factory=list)
     paths: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pseudonyms(self) -> dict[str, str]:
+        """``{case id: exported name}`` of the cases exported under a pseudonym."""
+        return {case: name for case, name in self.names.items() if name != case}
 
     def summary(self) -> str:
         lines = [
@@ -75,6 +96,13 @@ class ExportResult:
         ]
         lines += [f"skipped {s.case_id}: {s.reason}" for s in self.skipped]
         lines += self.notes
+        if self.pseudonyms:
+            lines.append(
+                f"{len(self.pseudonyms)} case id(s) contain a patient identifier, so the "
+                "export names them by pseudonym (this map is not in the export; the "
+                "project's audit trail keeps it, action 'export'):"
+            )
+            lines += [f"  {case} -> {name}" for case, name in self.pseudonyms.items()]
         return "\n".join(lines)
 
 
@@ -94,24 +122,11 @@ def export_root(
     return out_dir
 
 
-def _source_identifiers(project: Project, case_id: str) -> set[str]:
-    """Identifier strings in the case's source DICOM headers (first file of each image)."""
-    import pydicom
-
-    headers = []
-    for ref in project.case(case_id).images:
-        path = project.resolve(ref.path)
-        candidates = (
-            [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())[:1]
-        )
-        for candidate in candidates:
-            if str(candidate).lower().endswith((".nii", ".nii.gz")):
-                continue
-            try:
-                headers.append(pydicom.dcmread(candidate, stop_before_pixels=True))
-            except Exception:  # not DICOM: nothing to collect
-                continue
-    return identifiers_of(headers)
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (some containers)
+        return "export"
 
 
 def _relative(paths: list[Path], root: Path) -> list[str]:
@@ -143,6 +158,7 @@ def export_project(
     validation_fraction: float = 0.2,
     threads: int | None = None,
     verify: bool = True,
+    actor: str | None = None,
 ) -> ExportResult:
     """Export the project's labels in format ``fmt`` to ``out_dir``.
 
@@ -156,12 +172,12 @@ def export_project(
         Target folder (for ``nnunet``: the folder that receives ``DatasetNNN_Name``).
     status
         ``"final"`` (latest final version per case) or ``"corrected"`` (latest final, else
-        latest corrected); cases with neither are skipped and listed.
+        the newest corrected or imported version); other cases are skipped and listed.
     progress
         Called as ``progress(done, total, case_id)`` after each case.
     keep_identifiers
-        Keep source patient identifiers (DICOM SEG patient module, integer case ids as
-        RSNA study ids); off by default.
+        Keep source patient identifiers (case ids as they are even when they contain one,
+        DICOM SEG patient module, integer case ids as RSNA study ids); off by default.
     overwrite
         Replace an existing non-empty target folder.
     dataset_id, dataset_name
@@ -172,11 +188,20 @@ def export_project(
         Writer threads for AbdomenAtlas class masks (default: CPU cores, at most 8).
     verify
         Read exported labels back and check their grid (and DICOM SEG frames).
+    actor
+        Who exports, for the project's audit trail (default: the login name).
 
     Returns
     -------
     ExportResult
-        Root folder, provenance manifest, exported and skipped cases, files written.
+        Root folder, provenance manifest, exported and skipped cases, exported names,
+        files written.
+
+    Raises
+    ------
+    ExportError
+        Bad format or target, no case to export (nothing is created then), or an
+        identifier found in the exported files.
     """
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
@@ -187,6 +212,8 @@ def export_project(
             f"{project.task} project: use --format {' or '.join(wanted)}."
         )
     selected, skipped = select_versions(project, status)
+    if not selected:
+        raise nothing_to_export(project, status)
     root = export_root(fmt, out_dir, dataset_id, dataset_name, project)
     if root.exists() and not root.is_dir():
         raise ExportError(f"{root} exists and is a file; choose another --out folder.")
@@ -195,6 +222,12 @@ def export_project(
             f"{root} already exists and is not empty; choose a new --out folder, or pass "
             "--overwrite to replace it."
         )
+    actor = actor or _login_name()
+    mentioned = [s.case_id for s in selected] + [s.case_id for s in skipped]
+    if keep_identifiers:
+        names, identifiers = {case_id: case_id for case_id in mentioned}, set()
+    else:
+        names, identifiers = project_names(project, mentioned, actor)
     root.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".partial", dir=root.parent))
     try:
@@ -206,6 +239,8 @@ def export_project(
             selected,
             skipped,
             progress,
+            names=names,
+            identifiers=identifiers,
             keep_identifiers=keep_identifiers,
             dataset_name=dataset_name,
             validation_fraction=validation_fraction,
@@ -219,6 +254,16 @@ def export_project(
     result.root = root
     result.manifest = root / PROVENANCE_NAME
     result.paths = [root / Path(p).relative_to(stage) for p in result.paths]
+    record_export(
+        project,
+        actor,
+        names=names,
+        fmt=fmt,
+        status=status,
+        root=root.resolve(),
+        versions={s.case_id: s.version.id for s in selected},
+        skipped={s.case_id: s.reason for s in skipped},
+    )
     return result
 
 
@@ -247,6 +292,8 @@ def _export_into(
     skipped,
     progress,
     *,
+    names,
+    identifiers,
     keep_identifiers,
     dataset_name,
     validation_fraction,
@@ -256,9 +303,12 @@ def _export_into(
     classes = project.classes
     counts = project.event_counts()
     result = ExportResult(
-        root=stage, manifest=stage / PROVENANCE_NAME, fmt=fmt, skipped=list(skipped)
+        root=stage,
+        manifest=stage / PROVENANCE_NAME,
+        fmt=fmt,
+        skipped=list(skipped),
+        names=dict(names),
     )
-    identifiers: set[str] = set()
     entries: list[dict] = []
     run = _OrganWriter(project, fmt, stage, classes, keep_identifiers, threads, verify)
     tables = None
@@ -268,16 +318,15 @@ def _export_into(
         tables = RsnaTables(keep_identifiers)
     total = len(selected)
     for done, sel in enumerate(selected, start=1):
-        if not keep_identifiers:
-            identifiers |= _source_identifiers(project, sel.case_id)
+        name = names[sel.case_id]
         extra: dict = {}
         if fmt == "rsna":
             case = project.case(sel.case_id)
-            extra["study_id"] = tables.add(case, project.read_grades(sel.version))
+            extra["study_id"] = tables.add(case, project.read_grades(sel.version), name)
             written: list[Path] = []
         else:
             image, labels = _organ_case(project, sel)
-            written = _write_organ_case(run, sel, image, labels, extra)
+            written = _write_organ_case(run, sel, name, image, labels, extra)
         result.cases.append(sel.case_id)
         result.paths.extend(written)
         entries.append(
@@ -287,6 +336,7 @@ def _export_into(
                 {p: file_digest(stage / p) for p in _relative(written, stage)},
                 counts,
                 extra,
+                name=name,
             )
         )
         if progress is not None:
@@ -298,7 +348,8 @@ def _export_into(
         name = nnunet.dataset_folder_name(1, dataset_name or project.config.name).split("_", 1)[1]
         shared = [nnunet.write_dataset_json(stage, classes, len(result.cases), name)]
     elif fmt == "monai":
-        shared = [monai_datalist.write_datalist(stage, result.cases, classes, validation_fraction)]
+        exported = [names[c] for c in result.cases]
+        shared = [monai_datalist.write_datalist(stage, exported, classes, validation_fraction)]
     elif fmt == "dicom-seg" and any("image_written" in e for e in entries):
         result.notes.append(
             "cases from NIfTI got their CT written as a DICOM series "
@@ -315,6 +366,7 @@ def _export_into(
         skipped=skipped,
         shared_files={p: file_digest(stage / p) for p in _relative(shared, stage)},
         notes=result.notes,
+        names=names,
     )
     if not keep_identifiers and identifiers:
         hits = find_identifiers(stage, identifiers)
@@ -341,49 +393,48 @@ class _OrganWriter:
     verify: bool
 
 
-def _write_organ_case(run: _OrganWriter, sel, image, labels, extra: dict) -> list[Path]:
-    case_id, stage = sel.case_id, run.stage
+def _write_organ_case(run: _OrganWriter, sel, name: str, image, labels, extra: dict) -> list[Path]:
+    """Write one case under its exported ``name``."""
+    stage = run.stage
     if run.fmt == "abdomenatlas":
         written = abdomenatlas.write_case(
-            image, labels, run.classes, stage / case_id, threads=run.threads
+            image, labels, run.classes, stage / name, threads=run.threads
         )
     elif run.fmt == "nnunet":
-        written = nnunet.write_case(image, labels, case_id, stage)
+        written = nnunet.write_case(image, labels, name, stage)
     elif run.fmt == "monai":
-        written = monai_datalist.write_case(image, labels, case_id, stage)
+        written = monai_datalist.write_case(image, labels, name, stage)
     else:
-        return _write_seg_case(run, sel, image, labels, extra)
+        return _write_seg_case(run, sel, name, image, labels, extra)
     if run.verify:
         for path in written:
             check_nifti_grid(path, image.shape, image.affine)
     return written
 
 
-def _write_seg_case(run: _OrganWriter, sel, image, labels, extra: dict) -> list[Path]:
-    project, case_id = run.project, sel.case_id
-    case_dir = run.stage / case_id
+def _write_seg_case(run: _OrganWriter, sel, name: str, image, labels, extra: dict) -> list[Path]:
+    project = run.project
+    case_dir = run.stage / name
     written: list[Path] = []
     files = image.metadata.get("files")
     frame_numbers = image.metadata.get("frame_numbers")
     if image.metadata.get("format") == "dicom" and files:
         sop_uids = list(image.metadata["sop_instance_uids"])
     else:
-        seed = f"{project.config.name}:{project.config.created_at}:{case_id}"
-        files, labels = dicom_seg.write_source_series(
-            image, labels, case_dir / "image", case_id, seed
-        )
+        seed = f"{project.config.name}:{project.config.created_at}:{name}"
+        files, labels = dicom_seg.write_source_series(image, labels, case_dir / "image", name, seed)
         import pydicom
 
         sop_uids = [str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID) for f in files]
         written.extend(files)
         frame_numbers = None
         extra["image_written"] = True
-    description = "Final labels" if sel.version.kind == "final" else "Corrected labels"
+    description = f"{sel.version.kind.capitalize()} labels"  # Final, Corrected, Imported
     seg = dicom_seg.build_segmentation(
         files,
         labels,
         run.classes,
-        case_id,
+        name,
         frame_numbers=frame_numbers,
         keep_identifiers=run.keep_identifiers,
         series_description=description,

@@ -7,6 +7,10 @@ audit records), and the sha256 and size of every file written for the case. At t
 tool and version, export time (UTC), format, selection status, the project's classes and
 the cases skipped with the reason. Only case ids and hashes: no image paths (folder names
 often hold patient names) and no audit ``detail`` text.
+
+Cases appear under their *exported* names (a case id that carries a patient identifier is
+pseudonymised, see :mod:`.case_names`); the map back to the project's case ids is in the
+project's audit trail, never in the manifest.
 """
 
 from __future__ import annotations
@@ -46,8 +50,10 @@ def case_provenance(
     files: dict[str, dict],
     edit_counts: dict[tuple[str, str], tuple[int, float]],
     extra: dict | None = None,
+    name: str | None = None,
 ) -> dict:
-    """The manifest entry of one exported case (``files``: relative path -> digest)."""
+    """The manifest entry of one exported case (``files``: relative path -> digest;
+    ``name``: the case's exported name, default its case id)."""
     case_id, version = selection.case_id, selection.version
     versions = project.versions(case_id)
     proposals = [v for v in versions if v.kind == "proposal"]
@@ -67,7 +73,7 @@ def case_provenance(
     ]
     final = version if version.kind == "final" else None
     entry = {
-        "case_id": case_id,
+        "case_id": name or case_id,
         "label_version": {
             "id": version.id,
             "kind": version.kind,
@@ -103,8 +109,11 @@ def write_provenance(
     skipped: list[Skipped],
     shared_files: dict[str, dict],
     notes: list[str] | None = None,
+    names: dict[str, str] | None = None,
 ) -> Path:
-    """Write ``root/provenance.json``."""
+    """Write ``root/provenance.json`` (``names``: exported name per case id, for the
+    skipped list; the case entries carry theirs already)."""
+    names = names or {}
     manifest = {
         "tool": "napari-atlas-annotate",
         "tool_version": __version__,
@@ -112,10 +121,13 @@ def write_provenance(
         "format": fmt,
         "status": status,
         "identifiers": "kept" if keep_identifiers else "pseudonymised",
+        "pseudonymised_case_ids": sum(name != case_id for case_id, name in names.items()),
         "project": {"name": project.config.name, "task": project.task, "classes": project.classes},
         "n_cases": len(cases),
         "cases": cases,
-        "skipped": [{"case_id": s.case_id, "reason": s.reason} for s in skipped],
+        "skipped": [
+            {"case_id": names.get(s.case_id, s.case_id), "reason": s.reason} for s in skipped
+        ],
         "files": shared_files,
         "notes": list(notes or []),
     }

@@ -1,8 +1,9 @@
 """Keep patient identifiers out of exports.
 
 By default nothing that names or identifies a patient leaves the project: exported files
-carry the project's case ids, integer pseudonyms derived from them (RSNA ``study_id`` /
-``series_id``) and content hashes. NIfTI text fields are blanked by
+carry the project's case ids (or, for a case id that contains a source identifier, a
+pseudonym: see :mod:`.case_names`), integer pseudonyms derived from those (RSNA
+``study_id`` / ``series_id``) and content hashes. NIfTI text fields are blanked by
 :mod:`.nifti_writer`; DICOM SEG objects get their patient module rewritten by
 :func:`deidentify_dataset`; :func:`find_identifiers` scans exported bytes (gzip content
 included) for the identifier strings the source DICOM headers carried, and the export
@@ -19,6 +20,10 @@ Examples
 True
 >>> study_pseudonym("case0001") != study_pseudonym("case0002")
 True
+>>> contains_identifier("CT_000-followup", {"ct_000"})
+True
+>>> person_name("case-123456789")
+'case-123456789^'
 """
 
 from __future__ import annotations
@@ -96,16 +101,35 @@ def study_pseudonym(case_id: str) -> int:
     return _pseudonym(f"study:{case_id}")
 
 
+def case_pseudonym(case_id: str, key: str, attempt: int = 0) -> str:
+    """``case-<9 digits>``: the stable pseudonym of ``case_id`` under a project's secret
+    ``key`` (see :mod:`.case_names`); ``attempt`` > 0 gives the alternatives used when a
+    pseudonym is taken or contains an identifier."""
+    salt = f":{attempt}" if attempt else ""
+    return f"case-{_pseudonym(f'case:{key}:{case_id}{salt}')}"
+
+
 def series_pseudonym(case_id: str, series_key: str) -> int:
     """Integer series id of one series of a case (``series_key``: e.g. its description)."""
     return _pseudonym(f"series:{case_id}:{series_key}")
 
 
+def person_name(text: str) -> str:
+    """``text`` as a one-component DICOM PersonName (family name only): ``text^``.
+
+    The trailing caret says "a family name and nothing else" (PS3.5 6.2.1.2), which is what
+    a case id used as a name is; without it highdicom warns that the string is unlikely to
+    be a person name. Backslashes (the DICOM value separator) become underscores.
+    """
+    return text.replace("\\", "_").rstrip("^") + "^"
+
+
 def deidentify_dataset(ds, case_id: str) -> None:
-    """Rewrite ``ds``'s patient and study identity in place: PatientName = PatientID =
-    ``case_id``, birth date / sex / accession / physicians emptied, other identifying
-    attributes removed (also in nested sequences)."""
-    ds.PatientName = case_id
+    """Rewrite ``ds``'s patient and study identity in place: PatientID = ``case_id`` (the
+    case's exported name), PatientName = :func:`person_name` of it, birth date / sex /
+    accession / physicians emptied, other identifying attributes removed (also in nested
+    sequences)."""
+    ds.PatientName = person_name(case_id)
     ds.PatientID = case_id
     for keyword in EMPTIED_KEYWORDS:
         if keyword in ds:
@@ -183,6 +207,27 @@ def _text_contents(path: Path) -> bytes:
     return _raw_contents(path)
 
 
+def identifier_needles(identifiers: Iterable[str]) -> set[bytes]:
+    """The lower-case UTF-8 byte strings that count as an identifier being present: each
+    identifier in its own spelling and in the PersonName spellings (``^`` as a space or
+    dropped), those of 3 characters or more."""
+    needles: set[bytes] = set()
+    for text in identifiers:
+        if not text:
+            continue
+        for variant in (text, text.replace("^", " "), text.replace("^", "")):
+            if len(variant) >= 3:
+                needles.add(variant.lower().encode("utf-8"))
+    return needles
+
+
+def contains_identifier(text: str, identifiers: Iterable[str]) -> bool:
+    """Whether ``text`` (e.g. a case id) contains any identifier, matched as
+    :func:`find_identifiers` matches them in files (case-insensitive, PersonName spellings)."""
+    haystack = text.lower().encode("utf-8")
+    return any(needle in haystack for needle in identifier_needles(identifiers))
+
+
 def find_identifiers(
     root: str | Path, identifiers: Iterable[str], *, every_byte: bool = False
 ) -> list[tuple[str, str]]:
@@ -194,13 +239,7 @@ def find_identifiers(
     ``every_byte`` every raw byte and the gzip-decompressed content of every file is.
     """
     root = Path(root)
-    needles: set[bytes] = set()
-    for text in identifiers:
-        if not text:
-            continue
-        for variant in (text, text.replace("^", " "), text.replace("^", "")):
-            if len(variant) >= 3:
-                needles.add(variant.lower().encode("utf-8"))
+    needles = identifier_needles(identifiers)
     read = _raw_contents if every_byte else _text_contents
     hits = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):

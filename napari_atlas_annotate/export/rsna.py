@@ -5,8 +5,10 @@ missing), ``train_label_coordinates.csv`` (study_id, series_id, instance_number,
 level, x, y in RSNA's spelling) and ``train_series_descriptions.csv`` with the CSV helpers of
 :mod:`napari_atlas_annotate.spine_grades`.
 
-``study_id`` / ``series_id`` are integer pseudonyms of the case id / (case id, series
-description) by default. With ``keep_identifiers`` the case id is used when it is an
+``study_id`` / ``series_id`` are integer pseudonyms of the case's exported name / (exported
+name, series description) by default; the exported name is the case id, or its keyed
+pseudonym when the case id carries a patient identifier (:mod:`.case_names`), so no
+number is derived from an identifier. With ``keep_identifiers`` the case id is used when it is an
 integer (cases imported from RSNA keep their study ids) and a series keeps its number when
 its image folder or series selector is an integer (RSNA's ``<study>/<series>/`` layout).
 """
@@ -33,14 +35,18 @@ COORDINATES_CSV = "train_label_coordinates.csv"
 SERIES_CSV = "train_series_descriptions.csv"
 
 
-def study_id(case: Case, keep_identifiers: bool = False) -> int:
+def study_id(case: Case, keep_identifiers: bool = False, name: str | None = None) -> int:
+    """The case's RSNA study_id (``name``: its exported name, default its case id)."""
     if keep_identifiers and case.id.isdigit():
         return int(case.id)
-    return study_pseudonym(case.id)
+    return study_pseudonym(name or case.id)
 
 
-def series_ids(case: Case, keep_identifiers: bool = False) -> dict[str, int]:
+def series_ids(
+    case: Case, keep_identifiers: bool = False, name: str | None = None
+) -> dict[str, int]:
     """``{series description: series_id}`` for the case's images."""
+    name = name or case.id
     out = {}
     for index, ref in enumerate(case.images):
         key = ref.description or ref.series or f"series{index}"
@@ -50,7 +56,7 @@ def series_ids(case: Case, keep_identifiers: bool = False) -> dict[str, int]:
                 if candidate and str(candidate).isdigit():
                     number = int(candidate)
                     break
-        out[key] = number if number is not None else series_pseudonym(case.id, key)
+        out[key] = number if number is not None else series_pseudonym(name, key)
     return out
 
 
@@ -74,21 +80,22 @@ class RsnaTables:
         self.points: list[LevelPoint] = []
         self.series: list[tuple[int, int, str]] = []
 
-    def add(self, case: Case, sheet: GradeSheet) -> int:
-        """Add a case's grade sheet; returns its study_id."""
-        sid = study_id(case, self.keep_identifiers)
+    def add(self, case: Case, sheet: GradeSheet, name: str | None = None) -> int:
+        """Add a case's grade sheet (``name``: its exported name); returns its study_id."""
+        name = name or case.id
+        sid = study_id(case, self.keep_identifiers, name)
         if sid in self.grades:
             raise ValueError(f"case {case.id}: study_id {sid} is already used by another case")
         self.grades[sid] = {
             column_name(c, lv): sheet.grades.get((c, lv)) for c, lv in sheet.cells()
         }
-        series = series_ids(case, self.keep_identifiers)
+        series = series_ids(case, self.keep_identifiers, name)
         self.series.extend((sid, num, desc) for desc, num in series.items())
         lookup = _series_aliases(case, series)
         for (condition, level), point in sorted(sheet.points.items()):
             num = lookup.get(str(point.series))
             if num is None:
-                num = series_pseudonym(case.id, point.series)
+                num = series_pseudonym(name, point.series)
             self.points.append(
                 LevelPoint(
                     sid, num, int(point.instance), condition, level, float(point.x), float(point.y)

@@ -1,14 +1,18 @@
 """Which label version of each case an export takes.
 
-``status="final"``: the case's latest ``final`` version. ``status="corrected"``: the latest
-``final`` version, else the latest ``corrected`` one (whoever submitted it). Cases with
-neither are skipped, and the reason is kept for the manifest and the summary.
+``status="final"``: the case's latest ``final`` version (unless a lead reopened it).
+``status="corrected"``: the latest ``final`` version, else the newest ``corrected`` or
+``imported`` version (whoever submitted or imported it: labels brought in with
+``atlas-annotate import`` count as an annotator's labels, as they do for training and
+review). Cases with none of these are skipped, and the reason is kept for the manifest and
+the summary. When no case qualifies, :func:`nothing_to_export` says what the project has
+and what to do instead.
 
 Examples
 --------
 >>> chosen, skipped = select_versions(project, "corrected")  # doctest: +SKIP
 >>> [(s.case_id, s.version.kind, s.version.annotator) for s in chosen]  # doctest: +SKIP
-[('case0', 'final', 'lead'), ('case1', 'corrected', 'ann')]
+[('case0', 'final', 'lead'), ('case1', 'corrected', 'ann'), ('case2', 'imported', 'ts')]
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from ..project import LabelVersion, Project
 from .errors import ExportError
 
 STATUSES = ("final", "corrected")
+#: Version kinds ``status="corrected"`` falls back to when a case has no final version.
+CORRECTED_KINDS = ("corrected", "imported")
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,10 @@ class Skipped:
     reason: str
 
 
+def _content(project: Project) -> str:
+    return "grades" if project.task == "spine" else "mask"
+
+
 def select_versions(project: Project, status: str) -> tuple[list[Selection], list[Skipped]]:
     """The version to export per case (in project order) and the cases skipped.
 
@@ -53,15 +63,46 @@ def select_versions(project: Project, status: str) -> tuple[list[Selection], lis
     """
     if status not in STATUSES:
         raise ExportError(f"status must be one of {STATUSES}, not {status!r}")
-    content = "grades" if project.task == "spine" else "mask"
+    content = _content(project)
     chosen, skipped = [], []
     for case in project.cases():
         version = project.current_final(case.id, content)
         if version is None and status == "corrected":
-            version = project.latest_version(case.id, kinds=("corrected",), content=content)
+            version = project.latest_version(case.id, kinds=CORRECTED_KINDS, content=content)
         if version is None:
-            wanted = "final" if status == "final" else "final or corrected"
+            wanted = "final" if status == "final" else "final, corrected or imported"
             skipped.append(Skipped(case.id, f"no {wanted} {content} version"))
         else:
             chosen.append(Selection(case.id, version))
     return chosen, skipped
+
+
+def nothing_to_export(project: Project, status: str) -> ExportError:
+    """The error for an export no case qualifies for, with what the project does have
+    and the command that gets it exported."""
+    content = _content(project)
+    cases = project.cases()
+    folder = project.folder
+    if not cases:
+        return ExportError(
+            f"project {folder} has no cases; add them with `atlas-annotate add {folder} ...`."
+        )
+    corrected = [
+        c.id for c in cases if project.latest_version(c.id, kinds=CORRECTED_KINDS, content=content)
+    ]
+
+    def count(n: int) -> str:
+        return f"{n} case{'s' if n != 1 else ''} {'has' if n == 1 else 'have'}"
+
+    if status == "final" and corrected:
+        return ExportError(
+            f"no case has a final {content} version; {count(len(corrected))} corrected or "
+            f"imported labels: export them with --status corrected, or finalize them with "
+            f"`atlas-annotate review {folder} --finalize ...`."
+        )
+    return ExportError(
+        f"no case has a final, corrected or imported {content} version yet ({len(cases)} "
+        f"case{'s' if len(cases) != 1 else ''} in the project); nothing to export. "
+        f"Annotators submit corrections in `atlas-annotate open {folder}`, and labels made "
+        f"elsewhere come in with `atlas-annotate import {folder} ...`."
+    )

@@ -77,7 +77,7 @@ def test_abdomenatlas_layout_grid_and_provenance(organs, tmp_path, no_identifier
     manifest = json.loads(result.manifest.read_text())
     assert manifest["format"] == "abdomenatlas" and manifest["identifiers"] == "pseudonymised"
     assert manifest["skipped"] == [
-        {"case_id": "case3", "reason": "no final or corrected mask version"}
+        {"case_id": "case3", "reason": "no final, corrected or imported mask version"}
     ]
     entry = {c["case_id"]: c for c in manifest["cases"]}
     assert entry["case0"]["finalized_by"]["annotator"] == "lead"
@@ -192,7 +192,9 @@ def test_dicom_seg_frames_on_the_right_slices(organs, tmp_path, no_identifiers):
         liver = seg.SegmentSequence[4]
         lab = hd.color.CIELabColor.from_dicom_value(liver.RecommendedDisplayCIELabValue)
         assert np.allclose(lab.to_rgb(), (160, 80, 45), atol=2)
-        assert str(seg.PatientName) == case_id and seg.PatientID == case_id
+        # The case id as a one-component PersonName (family name only: "case0^").
+        assert seg.PatientID == case_id and seg.PatientName.family_name == case_id
+        assert str(seg.PatientName) == f"{case_id}^"
         assert seg.PatientBirthDate == "" and "InstitutionName" not in seg
         # The volume highdicom rebuilds sits where our reader puts the image.
         _seg_volume_on_image_grid(seg, load_volume(source[0].parent), labels)
