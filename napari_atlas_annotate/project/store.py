@@ -9,6 +9,7 @@ Layout of a project folder::
     models/<version>/     MONAI-bundle-shaped model folders (helper models)
 
 Images are referenced, not copied. Every label version is immutable; "latest" is a query.
+A proposal identical to the case's latest proposal from the same model is not stored again.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 KINDS = ("proposal", "corrected", "final", "imported")
 CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+#: How many known case ids an unknown-case error names.
+KNOWN_IDS_SHOWN = 10
 
 
 def _sha256(data: bytes) -> str:
@@ -181,19 +184,30 @@ class Project:
     def case(self, case_id: str) -> Case:
         row = self._db.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
         if row is None:
-            raise ProjectError(f"no case {case_id!r} in project {self.folder}.")
+            ids = [r[0] for r in self._db.execute("SELECT id FROM cases ORDER BY position")]
+            known = ", ".join(ids[:KNOWN_IDS_SHOWN]) or "none yet"
+            if len(ids) > KNOWN_IDS_SHOWN:
+                known += f", ... ({len(ids)} in all; 'atlas-annotate status' lists them)"
+            raise ProjectError(f"no case {case_id!r} in project {self.folder} (cases: {known}).")
         return Case.from_row(row)
 
     def set_uncertainty(self, case_id: str, value: float | None) -> None:
         with transaction(self._db):
             self._db.execute("UPDATE cases SET uncertainty = ? WHERE id = ?", (value, case_id))
 
-    def queue(self) -> list[Case]:
-        """Cases in annotation order: most uncertain proposals first, then as added."""
+    def queue(self, *, include_final: bool = True) -> list[Case]:
+        """Cases in annotation order: most uncertain proposals first, then as added.
+
+        With ``include_final=False`` only the cases still to annotate: those with a current
+        final version (see :meth:`current_final`) are left out.
+        """
         rows = self._db.execute(
             "SELECT * FROM cases ORDER BY uncertainty IS NULL, uncertainty DESC, position"
         )
-        return [Case.from_row(r) for r in rows]
+        cases = [Case.from_row(r) for r in rows]
+        if include_final:
+            return cases
+        return [c for c in cases if self.current_final(c.id) is None]
 
     def load_image(self, case_id: str, index: int = 0) -> Volume:
         """The case's ``index``-th image, with a message saying what to do if it is gone."""
@@ -202,13 +216,19 @@ class Project:
         path = self.resolve(ref.path)
         if not path.exists():
             raise ProjectError(
-                f"case {case_id}: image {path} is missing (moved or deleted?). Put it back, "
-                "or remove the case and add the image again with 'atlas-annotate add'."
+                f"case {case_id}: image {path} is missing (moved or deleted?). The project "
+                "reads the case from that path: put the image back there, then run the "
+                "command again."
             )
         try:
             volume = load_volume(path, series=ref.series)
         except VolumeLoadError as exc:
-            raise ProjectError(f"case {case_id}: {exc}") from exc
+            reason = str(exc).rstrip()
+            reason += "" if reason.endswith((".", "!", "?")) else "."
+            raise ProjectError(
+                f"case {case_id}: {reason} The project reads the case from {path}: fix or "
+                "replace the image there, then run the command again."
+            ) from exc
         self._grids[case_id] = (volume.shape, volume.affine.copy())
         return volume
 
@@ -235,6 +255,13 @@ class Project:
         if kind not in KINDS:
             raise ProjectError(f"version kind must be one of {KINDS}, not {kind!r}")
         self.case(case_id)
+        if kind == "proposal":  # the same model proposing the same again adds nothing
+            latest = self.latest_version(case_id, kinds=("proposal",), content=content)
+            if latest is not None and (latest.model_version, latest.sha256) == (
+                model_version,
+                sha,
+            ):
+                return latest
         with transaction(self._db):
             cur = self._db.execute(
                 "INSERT INTO versions(case_id, annotator, kind, content, path, sha256,"
@@ -270,7 +297,11 @@ class Project:
         note: str | None = None,
         reference: Volume | None = None,
     ) -> LabelVersion:
-        """Store a label map as a new immutable version (NIfTI on the image grid)."""
+        """Store a label map as a new immutable version (NIfTI on the image grid).
+
+        A ``proposal`` whose content and model equal the case's latest proposal is that
+        version: it is returned instead of being stored twice.
+        """
         labels = np.asarray(labels)
         shape, affine = (reference.shape, reference.affine) if reference else self.grid(case_id)
         if tuple(labels.shape) != tuple(shape):
@@ -539,30 +570,45 @@ class Project:
 
     # -- status ---------------------------------------------------------------------
     def case_state(self, case_id: str, annotator: str) -> str:
+        """``final``, ``in_progress`` (unsubmitted edits), ``submitted``, ``imported`` (the
+        annotator's latest own version was imported) or ``new``."""
         content = "grades" if self.task == "spine" else "mask"
         if self.current_final(case_id, content):
             return "final"
         own = self.latest_version(
-            case_id, annotator=annotator, kinds=("corrected",), content=content
+            case_id, annotator=annotator, kinds=("corrected", "imported"), content=content
         )
         base = self.working_base(case_id, annotator, content)
         if self.pending_events(case_id, annotator, base):
             return "in_progress"
-        return "submitted" if own else "new"
+        if own is None:
+            return "new"
+        return "imported" if own.kind == "imported" else "submitted"
 
     def status(self) -> dict:
+        """Every case (queue order) with each annotator's state, versions, edits and time.
+
+        Annotators are listed on every case; leads only on cases they finalized, edited
+        or imported into.
+        """
         counts = self.event_counts()
-        everyone = set(self.annotators())
+        roles = {r["name"]: r["role"] for r in self._db.execute("SELECT * FROM annotators")}
+        everyone = {name for name, role in roles.items() if role != "lead"}
+        editors: dict[str, set[str]] = {}
+        for case_id, name in counts:
+            editors.setdefault(case_id, set()).add(name)
         cases = []
         for case in self.queue():
             versions = self.versions(case.id)  # one query per case, counted below
             people = everyone | {
                 v.annotator for v in versions if v.annotator and v.kind != "proposal"
             }
+            people |= editors.get(case.id, set())
             entry = {}
             for name in sorted(people):
                 n_edits, seconds = counts.get((case.id, name), (0, 0.0))
                 entry[name] = {
+                    "role": roles.get(name, "annotator"),
                     "state": self.case_state(case.id, name),
                     "versions": sum(
                         v.annotator == name and v.kind in ("corrected", "final", "imported")

@@ -91,8 +91,98 @@ def test_wrong_shape_or_class_saves_nothing(project):
 
 def test_missing_image_gives_clear_error(tmp_path, project):
     (tmp_path / "ct1.nii.gz").unlink()
-    with pytest.raises(ProjectError, match="missing .moved or deleted"):
+    with pytest.raises(ProjectError, match="missing .moved or deleted") as info:
         project.load_image("case1")
+    # there is no command that removes a case: the message says what can be done
+    message = str(info.value)
+    assert "remove the case" not in message
+    assert f"image {tmp_path / 'ct1.nii.gz'} is missing" in message
+    assert "put the image back there, then run the command again" in message
+
+
+def test_unreadable_image_names_the_case_the_reason_and_the_file(tmp_path, project):
+    path = tmp_path / "ct2.nii.gz"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # cut short, as by an interrupted copy
+    with pytest.raises(ProjectError) as info:
+        project.load_image("case2")
+    message = str(info.value)
+    assert message.startswith("case case2: ") and "truncated" in message
+    assert f"reads the case from {path}: fix or replace the image there" in message
+
+
+def test_unknown_case_lists_the_known_ones(project):
+    with pytest.raises(ProjectError) as info:
+        project.case("case9")
+    assert "no case 'case9'" in str(info.value)
+    assert "(cases: case0, case1, case2)" in str(info.value)
+
+
+def test_many_cases_list_only_some(tmp_path):
+    with Project.create(tmp_path / "many", task="organs") as many:
+        path, _ = _image(tmp_path)
+        for i in range(25):
+            many.add_case(f"c{i:02d}", [ImageRef(str(path))])
+        with pytest.raises(ProjectError) as info:
+            many.case("nope")
+    message = str(info.value)
+    assert "c00, c01" in message and "c24" not in message and "25 in all" in message
+
+
+def test_same_proposal_from_the_same_model_is_stored_once(project):
+    shape, _ = project.grid("case0")
+    labels = np.zeros(shape, np.uint8)
+    labels[1:3, 2:6, 2:6] = 5
+    first = project.save_mask_version("case0", labels, kind="proposal", model_version="m1")
+    again = project.save_mask_version("case0", labels, kind="proposal", model_version="m1")
+    assert again.id == first.id and len(project.versions("case0")) == 1
+    # another model's identical label is its own proposal
+    other = project.save_mask_version("case0", labels, kind="proposal", model_version="m2")
+    assert other.id != first.id
+    # m1 again: m2's proposal is the latest now, so m1's is stored anew and becomes latest
+    back = project.save_mask_version("case0", labels, kind="proposal", model_version="m1")
+    assert back.id not in (first.id, other.id)
+    assert project.latest_version("case0", kinds=("proposal",)).id == back.id
+    # a changed label is a new version; annotators' identical submissions are all kept
+    labels[0, 0, 0] = 1
+    assert (
+        project.save_mask_version("case0", labels, kind="proposal", model_version="m1").id > back.id
+    )
+    a = project.save_mask_version("case0", labels, kind="corrected", annotator="ann")
+    b = project.save_mask_version("case0", labels, kind="corrected", annotator="ann")
+    assert a.id != b.id
+
+
+def test_queue_can_leave_out_final_cases(project):
+    project.set_uncertainty("case1", 0.5)
+    shape, _ = project.grid("case1")
+    project.save_mask_version("case1", np.zeros(shape, np.uint8), kind="final", annotator="lead")
+    assert [c.id for c in project.queue()] == ["case1", "case0", "case2"]
+    assert [c.id for c in project.queue(include_final=False)] == ["case0", "case2"]
+
+
+def test_imported_labels_and_leads_in_status(project):
+    shape, _ = project.grid("case0")
+    project.ensure_annotator("ann")
+    project.ensure_annotator("kim")
+    project.ensure_annotator("lead", role="lead")
+    project.save_mask_version("case0", np.zeros(shape, np.uint8), kind="imported", annotator="kim")
+    assert project.case_state("case0", "kim") == "imported"
+    assert project.case_state("case0", "ann") == "new"
+    project.save_mask_version("case1", np.ones(shape, np.uint8), kind="final", annotator="lead")
+    cases = {c["id"]: c["annotators"] for c in project.status()["cases"]}
+    assert cases["case0"]["kim"]["state"] == "imported"
+    assert cases["case0"]["kim"]["versions"] == 1
+    # annotators are listed on every case, the lead only where they finalized
+    assert sorted(cases["case0"]) == sorted(cases["case2"]) == ["ann", "kim"]
+    assert sorted(cases["case1"]) == ["ann", "kim", "lead"]
+    assert cases["case1"]["lead"] == {
+        "role": "lead",
+        "state": "final",
+        "versions": 1,
+        "edits": 0,
+        "seconds": 0.0,
+    }
 
 
 def test_edit_log_restore_and_submit_replay(project):
@@ -130,7 +220,13 @@ def test_edit_log_restore_and_submit_replay(project):
     np.testing.assert_array_equal(again, labels)
     status = project.status()
     entry = status["cases"][0]["annotators"]["ann"]
-    assert entry == {"state": "submitted", "versions": 1, "edits": 5, "seconds": 7.5}
+    assert entry == {
+        "role": "annotator",
+        "state": "submitted",
+        "versions": 1,
+        "edits": 5,
+        "seconds": 7.5,
+    }
     json.dumps(status)
 
 
