@@ -1,18 +1,24 @@
 """Small phantom projects for the export tests: organ CTs written as DICOM carrying known
-patient identifiers, one NIfTI-sourced case on a left-handed grid, and a spine study."""
+patient identifiers, one NIfTI-sourced case on a left-handed grid, and a spine study; and
+projects made the README's way from ``atlas-annotate phantoms --format dicom``, whose case
+ids are the source PatientIDs."""
 
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from napari_atlas_annotate.grade_sheet import GradeSheet, LevelPoint
-from napari_atlas_annotate.io import save_nifti
+from napari_atlas_annotate.io import load_nifti, save_nifti
 from napari_atlas_annotate.io.dicom_writer import write_dicom_series
+from napari_atlas_annotate.phantoms.writer import write_phantoms
 from napari_atlas_annotate.project import ImageRef, Project
+from napari_atlas_annotate.project.importing import import_labels
+from napari_atlas_annotate.project.sources import cases_from_manifest
 from napari_atlas_annotate.spine_grades import CONDITIONS, GRADES, LEVELS
 from napari_atlas_annotate.volume import Volume
 
@@ -173,3 +179,52 @@ def no_identifiers():
 @pytest.fixture
 def identifiers():
     return IDENTIFIERS
+
+
+@pytest.fixture(scope="session")
+def id_phantoms(tmp_path_factory):
+    """``atlas-annotate phantoms --ct 3 --mri 2 --format dicom`` (small CTs): every case's
+    DICOM PatientID and PatientName are its case id (``ct_000``, RSNA-style study ids)."""
+    out = tmp_path_factory.mktemp("id_phantoms")
+    return write_phantoms(out, 3, 2, 0, fmt="dicom", ct_shape=(16, 48, 48))
+
+
+@pytest.fixture
+def id_named_organs(id_phantoms, tmp_path):
+    """Organ project built like the README's (``add data/manifest.json``): ``ct_000``
+    corrected by ann, ``ct_001`` imported by ts, ``ct_002`` without labels, and ``scan-a``
+    (ct_002's images under a case id that names no patient) corrected by ann. Returns
+    (project folder, {case id: truth labels})."""
+    project = Project.create(tmp_path / "organs", task="organs")
+    cases = cases_from_manifest(id_phantoms, "organs")
+    for case in cases:
+        project.add_case(case.id, case.images, truth=case.truth, source=case.source)
+    project.add_case("scan-a", cases[2].images)
+    truth = {c.id: load_nifti(c.truth["label"]).array for c in cases}
+    truth["scan-a"] = truth["ct_002"]
+    project.submit_mask("ct_000", "ann", truth["ct_000"], base=None)
+    import_labels(project, "ct_001", "ts", cases[1].truth["label"])
+    project.submit_mask("scan-a", "ann", truth["scan-a"], base=None)
+    project.close()
+    return tmp_path / "organs", truth
+
+
+@pytest.fixture
+def id_named_spine(id_phantoms, tmp_path):
+    """Spine project from the same phantoms: the first study's RSNA grades imported by
+    rsna, the second study without grades. Returns (project folder, manifest entries)."""
+    project = Project.create(tmp_path / "spine", task="spine")
+    for case in cases_from_manifest(id_phantoms, "spine"):
+        project.add_case(case.id, case.images, truth=case.truth, source=case.source)
+    entries = [e for e in json.loads(id_phantoms.read_text())["cases"] if e["task"] == "spine"]
+    root = id_phantoms.parent
+    import_labels(
+        project,
+        str(entries[0]["study_id"]),
+        "rsna",
+        root / entries[0]["grades"],
+        study_id=entries[0]["study_id"],
+        points=root / entries[0]["points"],
+    )
+    project.close()
+    return tmp_path / "spine", entries
