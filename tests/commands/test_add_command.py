@@ -1,0 +1,191 @@
+"""``atlas-annotate add``: case ids, skip reasons, task/modality fit and load checks."""
+
+import json
+import shutil
+
+import pytest
+
+from napari_atlas_annotate.cli import main
+from napari_atlas_annotate.phantoms import write_phantoms
+from napari_atlas_annotate.project import Project
+
+SMALL_CT = (16, 32, 32)
+
+
+@pytest.fixture
+def phantoms(tmp_path):
+    """Three small CT phantoms written as DICOM (``dicom``) and as NIfTI (``nifti``)."""
+    return {
+        fmt: write_phantoms(tmp_path / fmt, 3, 0, 0, fmt, ct_shape=SMALL_CT).parent
+        for fmt in ("dicom", "nifti")
+    }
+
+
+def _init(tmp_path, task="organs", name="proj"):
+    assert main(["init", str(tmp_path / name), "--task", task]) == 0
+    return tmp_path / name
+
+
+def _add(capsys, *argv):
+    capsys.readouterr()
+    code = main(["add", *map(str, argv)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _case_ids(project):
+    with Project(project) as p:
+        return [c.id for c in p.cases()]
+
+
+# -- 1. case ids ---------------------------------------------------------------------------
+@pytest.mark.parametrize(("fmt", "image"), [("nifti", "ct.nii.gz"), ("dicom", "dicom")])
+def test_cases_added_path_by_path_are_named_after_their_folder(
+    tmp_path, phantoms, capsys, fmt, image
+):
+    proj = _init(tmp_path)
+    paths = [phantoms[fmt] / "ct" / f"ct_00{i}" / image for i in range(2)]
+    code, out, _ = _add(capsys, proj, *paths)
+    assert code == 0 and out == "added 2 case(s): ct_000, ct_001\n"
+    # The manifest names its cases the same way: the two already there are recognised.
+    code, out, _ = _add(capsys, proj, phantoms[fmt] / "manifest.json")
+    assert code == 0 and out.startswith("added 1 case(s): ct_002\nskipped 2 case(s):\n")
+    assert _case_ids(proj) == ["ct_000", "ct_001", "ct_002"]
+
+
+def test_id_option_names_a_single_case(tmp_path, phantoms, capsys):
+    proj = _init(tmp_path)
+    image = phantoms["nifti"] / "ct" / "ct_001" / "ct.nii.gz"
+    code, out, _ = _add(capsys, proj, image, "--id", "liver_017")
+    assert code == 0 and out == "added 1 case(s): liver_017\n"
+    code, _, err = _add(capsys, proj, image, image, "--id", "x")
+    assert code == 2 and "--id names one case" in err
+    code, _, err = _add(capsys, proj, phantoms["nifti"] / "manifest.json", "--id", "x")
+    assert code == 2 and "not with several paths or a manifest" in err
+    code, _, err = _add(capsys, proj, image, "--id", "bad id!")
+    assert code == 2 and "'bad id!' is not a valid case id" in err
+    assert _case_ids(proj) == ["liver_017"]
+
+
+# -- 2. why a case was skipped -------------------------------------------------------------
+def test_rerun_skips_cases_already_there_without_error(tmp_path, phantoms, capsys):
+    proj = _init(tmp_path)
+    manifest = phantoms["dicom"] / "manifest.json"
+    assert _add(capsys, proj, manifest)[0] == 0
+    code, out, _ = _add(capsys, proj, manifest)
+    assert code == 0
+    assert out.splitlines() == [
+        "added 0 case(s): -",
+        "skipped 3 case(s):",
+        "  ct_000: already in the project.",
+        "  ct_001: already in the project.",
+        "  ct_002: already in the project.",
+    ]
+
+
+def test_an_image_already_in_another_case_is_not_added_twice(tmp_path, phantoms, capsys):
+    proj = _init(tmp_path)
+    series = phantoms["dicom"] / "ct" / "ct_000" / "dicom"
+    assert _add(capsys, proj, series, "--id", "first")[0] == 0
+    code, out, _ = _add(capsys, proj, phantoms["dicom"] / "manifest.json")
+    assert code == 0
+    assert out.splitlines()[0] == "added 2 case(s): ct_001, ct_002"
+    assert f"  ct_000: image {series} is already in case first; not added twice." in out
+    assert _case_ids(proj) == ["first", "ct_001", "ct_002"]
+
+
+def test_an_id_taken_by_another_image_is_refused(tmp_path, phantoms, capsys):
+    proj = _init(tmp_path)
+    first = phantoms["nifti"] / "ct" / "ct_000" / "ct.nii.gz"
+    other = phantoms["dicom"] / "ct" / "ct_000" / "dicom"  # another case ct_000
+    assert _add(capsys, proj, first)[0] == 0
+    code, out, _ = _add(capsys, proj, other)
+    assert code == 1 and out.startswith("added 0 case(s): -\nskipped 1 case(s):\n")
+    assert f"ct_000: the project already has a case ct_000 with another image ({first})" in out
+    assert f"Add {other} on its own with --id NEW_ID." in out
+    assert _add(capsys, proj, other, "--id", "ct_000_dicom")[0] == 0
+
+
+def test_copy_rerun_is_recognised(tmp_path, phantoms, capsys):
+    proj = _init(tmp_path)
+    image = phantoms["nifti"] / "ct" / "ct_000" / "ct.nii.gz"
+    assert _add(capsys, proj, image, "--copy")[0] == 0
+    code, out, _ = _add(capsys, proj, image, "--copy")
+    assert code == 0 and "ct_000: already in the project." in out
+    with Project(proj) as p:
+        [case] = p.cases()
+        assert p.resolve(case.images[0].path) == proj / "images" / "ct_000" / "0_ct.nii.gz"
+
+
+# -- 3. the image must fit the project's task ----------------------------------------------
+def test_mr_study_is_refused_by_an_organs_project(tmp_path, spine_phantoms, capsys):
+    proj = _init(tmp_path)
+    study = sorted((spine_phantoms(0).parent / "spine" / "train_images").iterdir())[0]
+    code, out, _ = _add(capsys, proj, study, "--no-check")  # headers say it, no load needed
+    assert code == 1 and out.startswith("added 0 case(s): -\nskipped 3 case(s):\n")
+    assert f"{study}: series" in out and "'Sagittal T1' has modality MR" in out
+    assert "organs projects take CT. Add it to a spine project instead" in out
+    assert _case_ids(proj) == []
+
+
+def test_ct_series_is_refused_by_a_spine_project(tmp_path, phantoms, spine_phantoms, capsys):
+    proj = _init(tmp_path, task="spine")
+    series = phantoms["dicom"] / "ct" / "ct_000" / "dicom"
+    study = sorted((spine_phantoms(0).parent / "spine" / "train_images").iterdir())[0]
+    code, out, _ = _add(capsys, proj, series, study)
+    assert code == 1 and out.startswith(f"added 1 case(s): {study.name}\nskipped 1 case(s):\n")
+    assert "has modality CT, but spine projects take MR. Add it to an organs project" in out
+
+
+# -- 4. images are checked before they are added -------------------------------------------
+def test_broken_images_are_skipped_with_the_loaders_message(tmp_path, phantoms, capsys):
+    nifti = phantoms["nifti"]
+    (nifti / "ct" / "ct_000" / "ct.nii.gz").unlink()
+    truncated = nifti / "ct" / "ct_001" / "ct.nii.gz"
+    truncated.write_bytes(truncated.read_bytes()[:2000])
+    (nifti / "ct" / "ct_002" / "combined_labels.nii.gz").unlink()
+    series = phantoms["dicom"] / "ct" / "ct_000" / "dicom"
+    files = sorted(series.iterdir())
+    files[len(files) // 2].unlink()
+    proj = _init(tmp_path)
+    code, out, _ = _add(capsys, proj, nifti / "manifest.json", series)
+    lines = out.splitlines()
+    assert code == 1 and lines[:2] == ["added 0 case(s): -", "skipped 4 case(s):"]
+    assert lines[2].startswith(f"  ct_000: image {nifti}/ct/ct_000/ct.nii.gz (named by ")
+    assert lines[2].endswith("does not exist. Put it back or fix the path.")
+    assert lines[3].startswith(f"  ct_001: {truncated}: ") and "truncated" in lines[3]
+    assert lines[4].startswith(f"  ct_002: truth file {nifti}/ct/ct_002/combined_labels")
+    assert lines[5].startswith(f"  ct_000: {series}: 1 slice(s) missing")
+    assert _case_ids(proj) == []
+    # --no-check: files must still exist, but nothing is loaded.
+    code, out, _ = _add(capsys, proj, nifti / "manifest.json", series, "--no-check")
+    assert code == 1 and out.startswith("added 2 case(s): ct_001, ct_000\nskipped 2 case(s):")
+
+
+def test_a_missing_path_does_not_stop_the_others(tmp_path, phantoms, capsys):
+    proj = _init(tmp_path)
+    image = phantoms["nifti"] / "ct" / "ct_000" / "ct.nii.gz"
+    code, out, _ = _add(capsys, proj, tmp_path / "nope.nii.gz", image)
+    assert code == 1 and out.startswith("added 1 case(s): ct_000\nskipped 1 case(s):\n")
+    assert f"  {tmp_path / 'nope.nii.gz'}: " in out and "does not exist" in out
+
+
+def test_a_manifest_without_cases_for_the_task(tmp_path, phantoms, capsys):
+    proj = _init(tmp_path, task="spine")
+    manifest = phantoms["nifti"] / "manifest.json"
+    assert json.loads(manifest.read_text())["cases"]
+    code, out, _ = _add(capsys, proj, manifest)
+    assert code == 1 and f"  {manifest}: no spine cases in this manifest." in out
+
+
+def test_spine_study_added_by_folder_then_by_manifest(tmp_path, spine_phantoms, capsys):
+    manifest = spine_phantoms(0)
+    root = tmp_path / "copy"
+    shutil.copytree(manifest.parent, root)
+    studies = sorted((root / "spine" / "train_images").iterdir())
+    proj = _init(tmp_path, task="spine")
+    code, out, _ = _add(capsys, proj, studies[0])
+    assert code == 0 and out == f"added 1 case(s): {studies[0].name}\n"
+    code, out, _ = _add(capsys, proj, root / "manifest.json")
+    assert code == 0 and f"  {studies[0].name}: already in the project." in out
+    assert sorted(_case_ids(proj)) == sorted(s.name for s in studies)
