@@ -74,13 +74,32 @@ def propose(
     Returns
     -------
     list of CaseProposal
-        One per proposed case: version id, model version, uncertainty (0..1), seconds.
+        One per proposed case: version id, model version, uncertainty (0..1), seconds, and
+        whether it only repeated the model's stored proposal (``unchanged``).
+
+    Raises
+    ------
+    ProposalBatchError
+        When some cases could not be loaded: raised after the others were proposed, it
+        names each failed case and why, and carries the proposals made.
     """
     if _check_task(project) == "spine":
-        from .models.spine_proposals import propose_spine_cases
+        from .models.proposals import propose_each
+        from .models.spine_proposals import (
+            cases_needing_proposal,
+            load_active_grader,
+            propose_spine_case,
+        )
 
-        return propose_spine_cases(
-            project, case_ids, device=device, progress=progress, cancel=cancel
+        loaded = load_active_grader(project, device)
+        ids = list(case_ids) if case_ids else cases_needing_proposal(project, loaded.version)
+        for cid in ids:
+            project.case(cid)  # unknown ids fail before any work
+        return propose_each(
+            project,
+            ids,
+            lambda cid: propose_spine_case(project, cid, loaded, cancel=cancel),
+            progress,
         )
     from .models.proposals import propose_cases
 
@@ -140,14 +159,23 @@ def held_out_dice_name(label_tolerance: int) -> str:
     return f"Dice off the label borders (+-{2 * int(label_tolerance)} voxels)"
 
 
-def describe_round(result: RoundResult, project_folder: str | None = None) -> str:
+def describe_round(
+    result: RoundResult, project_folder: str | None = None, *, active_version: str | None = None
+) -> str:
     """What a round did, for either task: scores, verdict, and how to override a kept model.
 
     A model that was not promoted is still registered; the text names the command that
     activates it anyway (``project_folder`` fills in the path). With fewer than
     :data:`FEW_HOLDOUT_CASES` held-out cases the verdict is flagged as resting on little.
+    For a past round, ``active_version`` (the model active now) tells where a later
+    rollback or round overrode the verdict.
     """
-    verdict = "promoted (now active)" if result.promoted else f"kept {result.previous_version}"
+    if not result.promoted:
+        verdict = f"kept {result.previous_version}"
+    elif active_version in (None, result.model_version):
+        verdict = "promoted (now active)"
+    else:
+        verdict = f"promoted (no longer active: {active_version} is)"
     reason = str(getattr(result, "metrics", {}).get("status", ""))
     refused = not result.promoted and reason.startswith("kept previous: ")
     if refused:  # e.g. too few held-out studies to judge a grader at all
@@ -171,7 +199,9 @@ def describe_round(result: RoundResult, project_folder: str | None = None) -> st
     )
     if n_held < FEW_HOLDOUT_CASES and not refused:
         text += f". Only {held} decided this, a weak check"
-    if not result.promoted:
+    if not result.promoted and active_version == result.model_version:
+        text += f". {result.model_version} was made active later (rollback)"
+    elif not result.promoted:
         folder = shlex.quote(project_folder) if project_folder else "PROJECT"
         text += (
             f". To use the new model anyway: atlas-annotate models {folder} "

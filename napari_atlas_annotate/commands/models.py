@@ -1,4 +1,9 @@
-"""``atlas-annotate models PROJECT [--list] [--rollback VERSION] [--json]``."""
+"""``atlas-annotate models PROJECT [--list] [--rollback VERSION|ROUND] [--json]``.
+
+The listing stars the active model; each trained model's held-out scores and the verdict of
+its round (promoted or not), and how a model became active when that was not the round's
+verdict (a rollback).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,12 @@ def configure(parser) -> None:
     parser.add_argument("project", help="project folder")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--list", action="store_true", help="list model versions (default)")
-    group.add_argument("--rollback", metavar="VERSION", help="make VERSION the active model")
+    group.add_argument(
+        "--rollback",
+        metavar="VERSION",
+        help="make VERSION the active model: a version name, or the round number that "
+        "trained it (0: the starter)",
+    )
     group.add_argument("--register", metavar="FOLDER", help="register a model folder")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -22,8 +32,8 @@ def run(args) -> int:
 
     with Project(args.project) as project:
         if args.rollback:
-            record = rollback(project, args.rollback)
-            print(f"active {record.task} model is now {record.version}")
+            record = rollback(project, version_named(project, args.rollback))
+            print(f"active {record.task} model is now {record.version} (round {record.round})")
             return 0
         if args.register:
             record = register_model(project, args.register)
@@ -35,13 +45,55 @@ def run(args) -> int:
         return 0
     if not records:
         print("no models yet: 'atlas-annotate propose' installs the starter model.")
+    else:
+        print("model versions (* = active):")
     for r in records:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
         print(
             f"{'*' if r.active else ' '} {r.version:<20} task={r.task} round={r.round} "
-            f"{when}{_scores(r.metrics)}"
+            f"{when}{_scores(r.metrics)}{_verdict(r)}"
         )
     return 0
+
+
+def version_named(project, value: str) -> str:
+    """The model version ``value`` names: a version, else a round number (``0``, ``2``)."""
+    from ..models.registry import list_models
+    from ..project import ProjectError
+
+    records = list_models(project)
+    if not value.strip().isdigit() or any(r.version == value for r in records):
+        return value
+    number = int(value)
+    matches = [r.version for r in records if r.round == number]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise ProjectError(
+            f"round {number} has several models ({', '.join(matches)}); name the version."
+        )
+    rounds = ", ".join(f"{r.round}={r.version}" for r in records if r.round is not None)
+    raise ProjectError(
+        f"no model from round {number} in project {project.folder} (rounds: "
+        f"{rounds or 'none yet'}). List them with 'atlas-annotate models PROJECT --list'."
+    )
+
+
+def _verdict(record) -> str:
+    """What the round that trained ``record`` decided, and whether that still holds."""
+    status = str(record.metrics.get("status") or "")
+    if not status:
+        return ""
+    where = f"round {record.round}" if record.round is not None else "its round"
+    if status == "promoted":
+        text = f"promoted at {where}" + ("" if record.active else "; not active now")
+    elif status.startswith("kept previous"):
+        reason = status.removeprefix("kept previous").lstrip(": ")
+        text = f"not promoted at {where}" + (f" ({reason})" if reason else "")
+        text += "; active by rollback" if record.active else ""
+    else:
+        text = status
+    return f"; {text}"
 
 
 def _scores(metrics: dict) -> str:
@@ -59,6 +111,4 @@ def _scores(metrics: dict) -> str:
         if isinstance(value, (int, float)):
             was = f" (previous {before:{fmt}})" if isinstance(before, (int, float)) else ""
             parts.append(f"{label} {value:{fmt}}{was}")
-    status = metrics.get("status")
-    text = f" held-out {', '.join(parts)}" if parts else ""
-    return text + (f"; {status}" if status else "")
+    return f" held-out {', '.join(parts)}" if parts else ""

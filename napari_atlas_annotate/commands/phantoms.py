@@ -6,11 +6,20 @@ import argparse
 import json
 from pathlib import Path
 
+from ..cli import non_negative_int
+
+#: How each ``--format`` is named in what the command prints.
+FORMAT_NAMES = {"dicom": "DICOM", "nifti": "NIfTI"}
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--ct", type=int, default=2, metavar="N", help="CT organ cases (2)")
-    parser.add_argument("--mri", type=int, default=1, metavar="N", help="lumbar MRI studies (1)")
+    parser.add_argument(
+        "--ct", type=non_negative_int, default=2, metavar="N", help="CT organ cases (2)"
+    )
+    parser.add_argument(
+        "--mri", type=non_negative_int, default=1, metavar="N", help="lumbar MRI studies (1)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="set seed (0)")
     parser.add_argument(
         "--format",
@@ -45,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     n_org = sum(c["task"] == "organs" for c in cases)
     n_sp = len(cases) - n_org
     print(
-        f"wrote {n_org} CT organ case(s) ({args.format}) and {n_sp} lumbar MRI study(ies) "
-        f"(DICOM), seed {args.seed}, site {args.site}, to {args.out}"
+        f"wrote {n_org} CT organ case(s) ({FORMAT_NAMES[args.format]}) and {n_sp} lumbar MRI "
+        f"study(ies) (DICOM), seed {args.seed}, site {args.site}, to {args.out}"
     )
     for c in cases:
         extra = c.get("phase") or f"study_id {c.get('study_id')}"

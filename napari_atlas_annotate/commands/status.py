@@ -1,8 +1,17 @@
-"""``atlas-annotate status PROJECT [--json]``."""
+"""``atlas-annotate status PROJECT [--json]``.
+
+Per case: proposals, uncertainty, whether it is final, and each annotator's state
+(``new``, ``in_progress``, ``submitted``, ``imported``, ``final``), versions, edits and time
+on task; leads appear on the cases they finalized or edited. Then each training round in
+the words the ``train`` command used.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import time
+from types import SimpleNamespace
 
 from ..project import Project
 
@@ -13,8 +22,11 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
+    from ..models.registry import active_record
+
     with Project(args.project) as project:
         status = project.status()
+        active = active_record(project)
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
@@ -30,10 +42,52 @@ def run(args) -> int:
         head += f" uncertainty={unc:.3f}" if unc is not None else ""
         print(head + (" FINAL" if case["final"] else ""))
         for name, a in case["annotators"].items():
+            who = f"{name} (lead)" if a["role"] == "lead" else name
             print(
-                f"      {name:<16} {a['state']:<12} versions={a['versions']} "
+                f"      {who:<16} {a['state']:<12} versions={a['versions']} "
                 f"edits={a['edits']} time={a['seconds']:.0f}s"
             )
     for r in status["rounds"]:
-        print(f"  round {r['id']}: model {r['model_version']} {r['metrics']}")
+        print("  " + round_line(r, status["project"], active.version if active else None))
     return 0
+
+
+def round_line(row: dict, project_folder: str, active_version: str | None) -> str:
+    """One recorded round (a row of ``Project.status()['rounds']``) in plain words."""
+    from ..rounds import describe_round
+
+    metrics = row.get("metrics") or {}
+    state = metrics.get("status")
+    if not row.get("finished_at"):
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(row["started_at"]))
+        return f"round {row['id']}: started {started}, not finished (running, or stopped)"
+    if state == "cancelled":
+        return f"round {row['id']}: cancelled; the active model was left as it was"
+    if state == "failed":
+        return (
+            f"round {row['id']}: failed ({metrics.get('error', 'no reason recorded')}); the "
+            "active model was left as it was"
+        )
+    result = SimpleNamespace(
+        round=row["id"],
+        model_version=row.get("model_version"),
+        promoted=state == "promoted",
+        previous_version=metrics.get("previous_version", "the previous model"),
+        dice_new=_number(metrics.get("mean_dice")),
+        dice_old=_number(metrics.get("previous_mean_dice")),
+        voxels_to_edit_new=_number(metrics.get("voxels_to_edit_per_case")),
+        voxels_to_edit_old=_number(metrics.get("previous_voxels_to_edit_per_case")),
+        label_tolerance=metrics.get("label_tolerance") or 0,
+        train_cases=metrics.get("train_cases") or [],
+        holdout_cases=metrics.get("holdout_cases") or [],
+        seconds=row["finished_at"] - row["started_at"],
+        metrics=metrics,
+    )
+    if "rsna_score_new" in metrics:  # spine rounds: the grader's RSNA score
+        result.rsna_score_old = _number(metrics.get("rsna_score_old"))
+        result.rsna_score_new = _number(metrics.get("rsna_score_new"))
+    return describe_round(result, project_folder, active_version=active_version)
+
+
+def _number(value) -> float:
+    return float(value) if isinstance(value, (int, float)) else math.nan

@@ -9,18 +9,23 @@ from __future__ import annotations
 import json
 import sys
 
+from ..cli import non_negative_int, positive_float, positive_int
 from ..project import Project
 
 
 def configure(parser) -> None:
     parser.add_argument("project", help="project folder")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 10)")
-    parser.add_argument("--max-minutes", type=float, default=None, help="training time cap")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument(
+        "--epochs", type=positive_int, default=None, help="training epochs (default 10)"
+    )
+    parser.add_argument(
+        "--max-minutes", type=positive_float, default=None, help="training time cap"
+    )
+    parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     parser.add_argument(
         "--label-tolerance",
-        type=int,
+        type=non_negative_int,
         default=None,
         metavar="N",
         help="organ projects: annotators leave borders up to N voxels off instead of "
@@ -35,16 +40,8 @@ def run(args) -> int:
     from ..rounds import describe_round
     from ..training.round import train_round
 
-    last = {"stage": None}
-
-    def progress(done, total, stage):
-        if args.json:
-            return
-        if stage != last["stage"] or done == total or done % 20 == 0:
-            print(f"{stage}: {done}/{total}", file=sys.stderr, flush=True)
-            last["stage"] = stage
-
     with Project(args.project) as project:
+        progress = _progress_printer(args.json, spine=project.task == "spine")
         if project.task == "spine":  # the lumbar grader, through the task-independent API
             return _run_spine(project, args, progress)
         result = train_round(
@@ -61,6 +58,24 @@ def run(args) -> int:
         return 0
     print(describe_round(result, str(args.project)))
     return 0
+
+
+def _progress_printer(quiet: bool, *, spine: bool):
+    """``progress(done, total, stage)`` printing to stderr at each new stage, every 20th
+    step and the last. Training counts optimiser iterations (all epochs together) for the
+    organ model and epochs for the lumbar grader; the line says which."""
+    unit = "epoch " if spine else "iteration "
+    last = {"stage": None}
+
+    def progress(done: int, total: int, stage: str) -> None:
+        if quiet:
+            return
+        if stage != last["stage"] or done == total or done % 20 == 0:
+            count = f"{unit if stage == 'training' else ''}{done}/{total}"
+            print(f"{stage}: {count}", file=sys.stderr, flush=True)
+            last["stage"] = stage
+
+    return progress
 
 
 def _run_spine(project, args, progress) -> int:

@@ -28,7 +28,11 @@ UNCERTAINTY_SUFFIX = ".uncertainty.nii.gz"
 
 @dataclass
 class CaseProposal:
-    """The stored outcome of proposing one case."""
+    """The stored outcome of proposing one case.
+
+    ``unchanged`` is True when the model proposed exactly what its latest proposal for the
+    case already held: ``version_id`` is then that version, nothing new was stored.
+    """
 
     case_id: str
     version_id: int
@@ -36,6 +40,72 @@ class CaseProposal:
     uncertainty: float
     seconds: float
     uncertainty_path: str | None
+    unchanged: bool = False
+
+
+class ProposalBatchError(ProjectError):
+    """Some cases of a batch could not be proposed; the others were, and are stored.
+
+    Attributes
+    ----------
+    proposals
+        The cases that were proposed, in batch order.
+    failures
+        ``{case id: message}`` of the cases that were not (why, and what to do).
+    """
+
+    def __init__(self, proposals: list[CaseProposal], failures: dict[str, str]) -> None:
+        self.proposals = list(proposals)
+        self.failures = dict(failures)
+        total = len(self.proposals) + len(self.failures)
+        super().__init__(
+            f"{len(self.failures)} of {total} case(s) could not be proposed (the other "
+            f"{len(self.proposals)} were proposed and stored):\n" + "\n".join(failures.values())
+        )
+
+
+def propose_each(
+    project: Project,
+    case_ids: Sequence[str],
+    propose_one: Callable[[str], CaseProposal],
+    progress: Callable[[int, int, str], None] | None = None,
+) -> list[CaseProposal]:
+    """Run ``propose_one`` on every case, going on past cases that cannot be proposed.
+
+    A case whose ``propose_one`` raises :class:`ProjectError` (its image is missing or
+    unreadable, say) is recorded and the batch goes on; cancelling and other errors stop it.
+
+    Returns
+    -------
+    list of CaseProposal
+        One per case, ``unchanged`` set where the proposal was already stored.
+
+    Raises
+    ------
+    ProposalBatchError
+        After the whole batch, when any case failed; it carries the proposals made.
+    """
+    out: list[CaseProposal] = []
+    failures: dict[str, str] = {}
+    for i, cid in enumerate(case_ids):
+        before = project.latest_version(cid, kinds=("proposal",))
+        try:
+            result = propose_one(cid)
+        except ProjectError as exc:
+            message = str(exc)
+            failures[cid] = (
+                message if message.startswith(f"case {cid}") else f"case {cid}: {message}"
+            )
+            done = f"could not propose {cid}"
+        else:
+            result.unchanged = before is not None and before.id == result.version_id
+            out.append(result)
+            done = f"proposed {cid}" + (" (unchanged)" if result.unchanged else "")
+        if progress is not None:
+            progress(i + 1, len(case_ids), done)
+    if failures:
+        raise ProposalBatchError(out, failures)
+    return out
 
 
 def uncertainty_path(project: Project, version: LabelVersion) -> Path:
@@ -95,18 +165,22 @@ def propose_cases(
     *,
     save_uncertainty: bool = True,
 ) -> list[CaseProposal]:
-    """Propose ``case_ids`` (default: every case) with the project's active model."""
+    """Propose ``case_ids`` (default: every case) with the project's active model.
+
+    A case whose image cannot be loaded does not stop the batch: the others are proposed,
+    then :class:`ProposalBatchError` says which failed and why (see :func:`propose_each`).
+    """
     if project.task != "organs":
         raise ProjectError(f"{project.folder}: proposals here are for organs projects only.")
     ids = list(case_ids) if case_ids else [c.id for c in project.cases()]
     for cid in ids:
         project.case(cid)  # unknown ids fail before any work
     loaded = load_model(active_model(project), device)
-    out = []
-    for i, cid in enumerate(ids):
-        out.append(
-            propose_case(project, cid, loaded, cancel=cancel, save_uncertainty=save_uncertainty)
-        )
-        if progress is not None:
-            progress(i + 1, len(ids), f"proposed {cid}")
-    return out
+    return propose_each(
+        project,
+        ids,
+        lambda cid: propose_case(
+            project, cid, loaded, cancel=cancel, save_uncertainty=save_uncertainty
+        ),
+        progress,
+    )

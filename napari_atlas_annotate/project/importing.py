@@ -83,16 +83,28 @@ def read_mask_labels(project: Project, case_id: str, source: Path) -> np.ndarray
     return data.astype(np.uint8 if len(classes) < 256 else np.uint16)
 
 
-def read_grade_sheet(source: Path, study_id: int | None, points: Path | None = None):
-    """A GradeSheet from one study of an RSNA train.csv (and its coordinates)."""
+def read_grade_sheet(
+    source: Path, study_id: int | None, points: Path | None = None, case_id: str | None = None
+):
+    """A GradeSheet from one study of an RSNA train.csv (and its coordinates).
+
+    Without ``study_id`` the CSV's only study is taken, else the study whose id is
+    ``case_id`` (RSNA cases are usually named by their study id).
+    """
     from ..grade_sheet import GradeSheet, LevelPoint
     from ..spine_grades import parse_column, read_coordinates_csv, read_grades_csv
 
     rows = read_grades_csv(source)
     if study_id is None:
-        if len(rows) != 1:
-            raise ProjectError(f"{source}: holds {len(rows)} studies; pass --study-id to pick one.")
-        study_id = next(iter(rows))
+        if len(rows) == 1:
+            study_id = next(iter(rows))
+        elif case_id is not None and case_id.isdigit() and int(case_id) in rows:
+            study_id = int(case_id)
+        else:
+            raise ProjectError(
+                f"{source}: holds {len(rows)} studies and none has the case's id "
+                f"{case_id!r} as study_id; pass --study-id to pick one. Nothing was imported."
+            )
     if study_id not in rows:
         raise ProjectError(f"{source}: no study_id {study_id}; found {sorted(rows)[:10]}...")
     sheet = GradeSheet()
@@ -121,14 +133,15 @@ def import_labels(
     project.case(case_id)
     if not source.exists():
         raise ProjectError(f"{source}: does not exist.")
-    project.ensure_annotator(annotator)
     if project.task == "spine":
-        sheet = read_grade_sheet(source, study_id, Path(points) if points else None)
+        sheet = read_grade_sheet(source, study_id, Path(points) if points else None, case_id)
+        project.ensure_annotator(annotator)  # registered only once the import is valid
         version = project.save_grades_version(
             case_id, sheet, kind="imported", annotator=annotator, note=f"imported from {source}"
         )
     else:
         labels = read_mask_labels(project, case_id, source)
+        project.ensure_annotator(annotator)
         version = project.save_mask_version(
             case_id, labels, kind="imported", annotator=annotator, note=f"imported from {source}"
         )

@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import nibabel as nib
 import numpy as np
@@ -128,3 +130,140 @@ def test_label_nifti_written_on_image_grid(tmp_path, images):
         ct = nib.load(str(images[0]))
         np.testing.assert_allclose(img.affine, ct.affine, atol=1e-5)
         assert img.shape == ct.shape and img.get_data_dtype() == np.uint8
+
+
+def _status_text(proj, capsys) -> str:
+    capsys.readouterr()
+    assert main(["status", str(proj)]) == 0
+    return capsys.readouterr().out
+
+
+def test_refused_import_registers_no_one_and_an_import_is_its_own_state(tmp_path, images, capsys):
+    proj = _project(tmp_path, images)
+    shifted = Volume(np.zeros((6, 12, 10), np.int16), AFFINE.copy())
+    shifted.affine[0, 3] += 5.0
+    save_labels(np.ones(shifted.shape, np.uint8), shifted, tmp_path / "shifted.nii.gz")
+    code = main(
+        [
+            "import",
+            str(proj),
+            "--case",
+            "ct0",
+            "--annotator",
+            "lee",
+            str(tmp_path / "shifted.nii.gz"),
+        ]
+    )
+    assert code == 2 and "Nothing was imported" in capsys.readouterr().err
+    with Project(proj) as p:
+        assert p.annotators() == []
+    assert "lee" not in _status_text(proj, capsys)
+
+    ref = Volume(np.zeros((6, 12, 10), np.int16), AFFINE)
+    labels = np.zeros(ref.shape, np.uint8)
+    labels[1:3, 2:5, 2:5] = 5
+    save_labels(labels, ref, tmp_path / "kim.nii.gz")
+    args = [
+        "import",
+        str(proj),
+        "--case",
+        "ct0",
+        "--annotator",
+        "kim",
+        str(tmp_path / "kim.nii.gz"),
+    ]
+    assert main(args) == 0
+    rows = [ln.split() for ln in _status_text(proj, capsys).splitlines() if "kim" in ln]
+    # kim is listed on both cases: imported where they imported, new elsewhere
+    assert [r[:3] for r in rows] == [
+        ["kim", "imported", "versions=1"],
+        ["kim", "new", "versions=0"],
+    ]
+
+
+def test_status_lists_the_lead_where_they_finalized_and_rounds_in_words(tmp_path, images, capsys):
+    from napari_atlas_annotate.models.registry import finish_round, start_round
+
+    proj = _project(tmp_path, images)
+    with Project(proj) as p:
+        p.ensure_annotator("ann")
+        p.ensure_annotator("boss", role="lead")
+        shape, _ = p.grid("ct1")
+        p.save_mask_version("ct1", np.ones(shape, np.uint8), kind="final", annotator="boss")
+        kept = start_round(p)
+        finish_round(
+            p,
+            kept,
+            "organs-round1",
+            {
+                "status": "kept previous",
+                "mean_dice": 0.9277930392159356,
+                "previous_mean_dice": 0.94,
+                "previous_version": "organs-starter",
+                "train_cases": ["ct0"],
+                "holdout_cases": ["ct1"],
+                "label_tolerance": 0,
+            },
+        )
+        finish_round(p, start_round(p), None, {"status": "cancelled"})
+    text = _status_text(proj, capsys)
+    case_rows = {}
+    for line in text.splitlines():
+        if line.startswith("  ct"):
+            case = line.split()[0]
+        elif line.startswith("      "):
+            case_rows.setdefault(case, []).append(line.split()[0])
+    assert case_rows == {"ct0": ["ann"], "ct1": ["ann", "boss"]}
+    assert "boss (lead)" in text
+    rounds = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("round ")]
+    assert "{" not in text  # no raw metrics dict
+    assert rounds[0].startswith("round 1: trained organs-round1 on 1 case(s)")
+    assert "Dice 0.940 -> 0.928" in rounds[0] and "kept organs-starter" in rounds[0]
+    assert f"models {proj} --rollback organs-round1" in rounds[0]
+    assert rounds[1] == "round 2: cancelled; the active model was left as it was"
+
+
+def test_status_into_a_closed_pipe_ends_quietly(tmp_path, images):
+    proj = _project(tmp_path, images)
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "napari_atlas_annotate.cli", "status", str(proj)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    reader.stdout.close()  # like 'status PROJECT | head -1' after head has gone
+    err = reader.stderr.read().decode()
+    assert reader.wait(timeout=120) == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_phantoms_name_formats_alike_and_refuse_negative_counts(tmp_path, capsys):
+    for fmt, name in (("dicom", "DICOM"), ("nifti", "NIfTI")):
+        args = ["phantoms", "--out", str(tmp_path / fmt), "--ct", "1", "--mri", "0"]
+        assert main([*args, "--format", fmt, "--ct-shape", "8", "16", "16"]) == 0
+        first = capsys.readouterr().out.splitlines()[0]
+        assert f"CT organ case(s) ({name})" in first and "(DICOM), seed" in first
+    with pytest.raises(SystemExit) as exit_:
+        main(["phantoms", "--out", str(tmp_path / "x"), "--ct", "-1"])
+    assert exit_.value.code == 2
+    assert "--ct: must be 0 or more" in capsys.readouterr().err
+
+
+def test_rsna_csv_import_takes_the_study_the_case_is(
+    spine_phantoms, spine_project_from, spine_truths, capsys
+):
+    manifest = spine_phantoms(13)
+    project = spine_project_from(manifest)
+    csv = manifest.parent / "spine" / "train.csv"
+    case_ids = [c.id for c in project.cases()]
+    folder = str(project.folder)
+    for cid in case_ids[:2]:
+        assert main(["import", folder, "--case", cid, "--annotator", "kim", str(csv)]) == 0
+        sheet = project.read_grades(project.latest_version(cid, annotator="kim"))
+        assert sheet.grades == spine_truths(manifest)[cid].grades
+    # a case that is no study of the CSV: the CSV's studies cannot be told apart
+    study = spine_phantoms(14)
+    other = spine_project_from(study)
+    cid = other.cases()[0].id
+    assert main(["import", str(other.folder), "--case", cid, "--annotator", "x", str(csv)]) == 2
+    assert "pass --study-id" in capsys.readouterr().err
+    assert other.annotators() == []

@@ -41,7 +41,8 @@ def test_propose_train_list_rollback(organ_project, capsys, monkeypatch):
     assert len(trained) == 1
     assert "held-out Dice" in trained[0] and "voxels to edit" in trained[0]
     assert "(previous " in trained[0]
-    assert ("; promoted" if result["promoted"] else "; kept previous") in trained[0]
+    verdict = "; promoted at round" if result["promoted"] else "; not promoted at round"
+    assert verdict in trained[0]
     assert main(["models", folder, "--rollback", result["model_version"]]) == 0
     assert result["model_version"] in capsys.readouterr().out
     assert registry.active_model(organ_project).version == result["model_version"]
