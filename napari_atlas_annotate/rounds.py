@@ -79,7 +79,7 @@ def propose(
 
     Raises
     ------
-    ProposalBatchError
+    ~.models.proposals.ProposalBatchError
         When some cases could not be loaded: raised after the others were proposed, it
         names each failed case and why, and carries the proposals made.
     """

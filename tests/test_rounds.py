@@ -3,6 +3,7 @@ propose / train / models commands of a spine project going through it."""
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 
@@ -16,7 +17,7 @@ from napari_atlas_annotate.io.nifti import save_nifti
 from napari_atlas_annotate.models import registry
 from napari_atlas_annotate.models.bundle import ModelBundle, build_network, save_bundle
 from napari_atlas_annotate.models.organ_model import organ_metadata
-from napari_atlas_annotate.models.proposals import CaseProposal
+from napari_atlas_annotate.models.proposals import CaseProposal, ProposalBatchError
 from napari_atlas_annotate.phantoms.ct import make_ct_phantom
 from napari_atlas_annotate.project import ImageRef, Project
 from napari_atlas_annotate.training.round import RoundResult
@@ -185,3 +186,41 @@ def test_cli_propose_train_models_on_a_spine_project(
     other = "spine-starter" if result["promoted"] else result["model_version"]
     assert main(["models", folder, "--rollback", other]) == 0
     assert registry.active_record(spine_project).version == other
+
+
+def test_spine_batch_goes_on_past_a_study_that_fails_to_load(
+    spine_phantoms, spine_project_from, tmp_path, capsys
+):
+    source = spine_phantoms(13)
+    copy = shutil.copytree(source.parent, tmp_path / "phantoms") / source.name
+    project = spine_project_from(copy)
+    ids = [c.id for c in project.cases()]
+    broken = ids[1]
+    series = project.resolve(project.case(broken).images[0].path)
+    slices = sorted(series.glob("*.dcm"))
+    slices[len(slices) // 2].unlink()  # a series with a slice missing
+    with pytest.raises(ProposalBatchError) as info:
+        rounds.propose(project, device="cpu")
+    assert [p.case_id for p in info.value.proposals] == [ids[0], ids[2]]
+    assert list(info.value.failures) == [broken]
+    assert info.value.failures[broken].startswith(f"case {broken}: ")
+    assert "missing" in info.value.failures[broken]
+    assert f"reads the case from {series}" in info.value.failures[broken]
+    # the CLI: the failed study is proposed again (it has no proposal), the others are not
+    assert main(["propose", str(project.folder), "--device", "cpu"]) == 1
+    captured = capsys.readouterr()
+    assert "proposal version" not in captured.out
+    assert f"  case {broken}: " in captured.err and "(0 were)" in captured.err
+
+
+def test_describe_round_of_a_past_round_knows_what_happened_since():
+    kept = _result(False, 4)
+    later = rounds.describe_round(kept, "/p", active_version="organs-round2")
+    assert "kept organs-round1" in later and "was made active later (rollback)" in later
+    assert "--rollback" not in later
+    still = rounds.describe_round(kept, "/p", active_version="organs-round1")
+    assert "atlas-annotate models /p --rollback organs-round2" in still
+    replaced = rounds.describe_round(_result(True, 4), active_version="organs-round3")
+    assert "promoted (no longer active: organs-round3 is)" in replaced
+    current = rounds.describe_round(_result(True, 4), active_version="organs-round2")
+    assert "promoted (now active)" in current

@@ -53,7 +53,10 @@ def test_propose_train_list_rollback(organ_project, capsys, monkeypatch):
     # command that activates it anyway, which works as printed
     # annotators who leave borders a voxel off: the held-out Dice says it allowed for that
     assert main(["train", folder, "--device", "cpu", "--label-tolerance", "1"]) == 0
-    line = capsys.readouterr().out.strip()
+    captured = capsys.readouterr()
+    line = captured.out.strip()
+    # progress counts optimiser iterations (1 epoch of 2 here) and says so
+    assert "training: iteration 2/2" in captured.err.splitlines()
     assert "held-out case" in line and "voxels to edit per case" in line
     assert "Dice off the label borders (+-2 voxels)" in line
     second = registry.active_record(organ_project).version
@@ -78,3 +81,99 @@ def test_command_errors_are_clean(organ_project, capsys):
     assert "no submitted labels" in capsys.readouterr().err
     assert main(["propose", folder, "--cases", "zzz"]) == 2
     assert "zzz" in capsys.readouterr().err
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # as an interrupted copy leaves it
+
+
+def test_propose_goes_on_past_a_case_that_fails_to_load(organ_project, capsys):
+    folder = str(organ_project.folder)
+    image = organ_project.resolve(organ_project.case("c1").images[0].path)
+    _truncate(image)
+    assert main(["propose", folder, "--device", "cpu"]) == 1
+    captured = capsys.readouterr()
+    proposed = [ln.split(":")[0] for ln in captured.out.splitlines() if "proposal version" in ln]
+    assert proposed == ["c0", "c2"]  # the case after the broken one was proposed too
+    failure = [ln for ln in captured.err.splitlines() if ln.strip().startswith("case c1:")]
+    assert len(failure) == 1 and "truncated" in failure[0]
+    assert f"reads the case from {image}: fix or replace the image there" in failure[0]
+    assert "1 case(s) could not be proposed (2 were)" in captured.err
+    assert {v.case_id for v in organ_project.versions(kinds=("proposal",))} == {"c0", "c2"}
+
+    assert main(["propose", folder, "--device", "cpu", "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert [p["case_id"] for p in out["proposals"]] == ["c0", "c2"]
+    assert [f["case_id"] for f in out["failures"]] == ["c1"]
+    assert "truncated" in out["failures"][0]["error"]
+
+
+def test_propose_case_lists_repeats_and_the_queue(organ_project, capsys):
+    folder = str(organ_project.folder)
+    assert main(["propose", folder, "--device", "cpu", "--cases", "c0,c2"]) == 0
+    first = capsys.readouterr().out
+    assert [ln.split(":")[0] for ln in first.splitlines() if "proposal" in ln] == ["c0", "c2"]
+    n_versions = len(organ_project.versions())
+    # the same model on the same cases: nothing new is stored, and it says so
+    assert main(["propose", folder, "--device", "cpu", "--cases", "c0,", "c2"]) == 0
+    again = [ln for ln in capsys.readouterr().out.splitlines() if "proposal version" in ln]
+    assert len(again) == 2 and all("unchanged" in ln for ln in again)
+    assert len(organ_project.versions()) == n_versions
+    # a final case leaves the queue of cases to annotate
+    organ_project.save_mask_version(
+        "c2", organ_project.truths["c2"], kind="final", annotator="lead"
+    )
+    assert main(["propose", folder, "--device", "cpu", "--cases", "c1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["proposals"][0]["unchanged"] is False and out["failures"] == []
+    assert sorted(out["queue"]) == ["c0", "c1"]
+    assert main(["propose", folder, "--device", "cpu", "--cases", "c1"]) == 0
+    queue = capsys.readouterr().out.splitlines()[-1]
+    assert "1 final case(s) left out" in queue and "c2" not in queue.split(":")[1]
+
+    assert main(["propose", folder, "--cases", "c9"]) == 2
+    assert "no case 'c9'" in (err := capsys.readouterr().err) and "(cases: c0, c1, c2)" in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--epochs", "0"],
+        ["train", "--threads", "0"],
+        ["train", "--max-minutes", "0"],
+        ["train", "--max-minutes", "-2.5"],
+        ["train", "--label-tolerance", "-1"],
+        ["propose", "--threads", "0"],
+    ],
+)
+def test_non_positive_numbers_are_refused(organ_project, capsys, args):
+    command, option, value = args
+    with pytest.raises(SystemExit) as exit_:
+        main([command, str(organ_project.folder), "--device", "cpu", option, value])
+    assert exit_.value.code == 2
+    assert f"argument {option}: must be" in capsys.readouterr().err
+    assert registry.list_rounds(organ_project) == []
+    assert organ_project.versions() == []
+
+
+def test_models_tell_the_rounds_verdict_from_a_rollback(organ_project, tiny_bundle, capsys):
+    folder = str(organ_project.folder)
+    registry.install_starter(organ_project)
+    kept = {"status": "kept previous", "mean_dice": 0.93, "previous_mean_dice": 0.94}
+    registry.register_model(organ_project, tiny_bundle, round_number=1, metrics=kept)
+    assert main(["models", folder]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if "tiny-0" in ln][0]
+    assert line.startswith("  tiny-0") and line.endswith("; not promoted at round 1")
+    assert main(["models", folder, "--rollback", "1"]) == 0  # a round number
+    assert "tiny-0" in capsys.readouterr().out
+    assert registry.active_record(organ_project).version == "tiny-0"
+    assert main(["models", folder]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if "tiny-0" in ln][0]
+    assert line.startswith("* tiny-0")
+    assert line.endswith("; not promoted at round 1; active by rollback")
+    assert main(["models", folder, "--rollback", "0"]) == 0
+    assert registry.active_record(organ_project).version == "organs-starter"
+    assert main(["models", folder, "--rollback", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "no model from round 5" in err and "0=organs-starter, 1=tiny-0" in err
