@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..cli import non_negative_int
 from ..project import Project
 
 
@@ -16,7 +17,7 @@ def configure(parser) -> None:
     parser.add_argument("--name", default="", help="display name (default: folder name)")
     parser.add_argument(
         "--label-tolerance",
-        type=int,
+        type=non_negative_int,
         default=0,
         metavar="N",
         help="organs: annotators may leave a border up to N voxels off instead of "

@@ -50,6 +50,10 @@ def test_init_records_the_annotators_border_tolerance(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["label_tolerance"] == 1
     assert main(["status", str(tmp_path / "p")]) == 0
     assert "borders up to 1 voxel(s) off" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        main(["init", str(tmp_path / "q"), "--task", "organs", "--label-tolerance", "-1"])
+    assert exit_.value.code == 2 and "must be 0 or more" in capsys.readouterr().err
+    assert not (tmp_path / "q").exists()
 
 
 def test_import_multilabel_and_per_class_folder(tmp_path, images, capsys):
