@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .project import Project, ProjectError
+from .project import Project, ProjectError, task_phrase
 from .project.config import CONFIG_NAME
 
 #: Annotator name the demo opens the projects as.
@@ -163,7 +163,9 @@ def _project(folder: Path, task: str, manifest: Path, say: Callable[[str], Any])
         project = Project(folder)
         if project.task != task:
             project.close()
-            raise DemoError(f"{folder}: a {project.task} project, expected {task}.")
+            raise DemoError(
+                f"{folder} is {task_phrase(project.task)}, expected {task_phrase(task)}."
+            )
     else:
         project = Project.create(folder, task=task, name=f"demo {task}")
         say(f"created {task} project {folder}")

@@ -43,7 +43,7 @@ import numpy as np
 
 from .corrections.recording import ActiveClock
 from .grade_sheet import GradeSheet, LevelPoint
-from .project import EditEvent, LabelVersion, Project, ProjectError
+from .project import EditEvent, LabelVersion, Project, ProjectError, task_phrase
 from .spine_grades import CONDITIONS, GRADES, LEVELS
 from .volume import Volume
 
@@ -255,7 +255,7 @@ class GradeSession:
         """
         if project.task != "spine":
             raise ProjectError(
-                f"project {project.folder} is a {project.task!r} project; the grade sheet is "
+                f"project {project.folder} is {task_phrase(project.task)}; the grade sheet is "
                 "for spine projects (create one with 'atlas-annotate init --task spine')."
             )
         project.case(case_id)

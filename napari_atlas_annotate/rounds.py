@@ -84,22 +84,10 @@ def propose(
         names each failed case and why, and carries the proposals made.
     """
     if _check_task(project) == "spine":
-        from .models.proposals import propose_each
-        from .models.spine_proposals import (
-            cases_needing_proposal,
-            load_active_grader,
-            propose_spine_case,
-        )
+        from .models.spine_proposals import propose_spine_cases
 
-        loaded = load_active_grader(project, device)
-        ids = list(case_ids) if case_ids else cases_needing_proposal(project, loaded.version)
-        for cid in ids:
-            project.case(cid)  # unknown ids fail before any work
-        return propose_each(
-            project,
-            ids,
-            lambda cid: propose_spine_case(project, cid, loaded, cancel=cancel),
-            progress,
+        return propose_spine_cases(
+            project, case_ids, device=device, progress=progress, cancel=cancel
         )
     from .models.proposals import propose_cases
 

@@ -265,6 +265,11 @@ class ModelPanel(QGroupBox):
         return True
 
     def _failed(self, name: str, exc: BaseException) -> None:
+        from ..models.proposals import ProposalBatchError
+
+        if isinstance(exc, ProposalBatchError) and exc.proposals:
+            # the batch went on past the cases that failed: show what was proposed first
+            self._proposed(exc.proposals)
         self._error(f"{name} failed: {exc}")
         self.refresh()
 

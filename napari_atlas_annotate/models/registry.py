@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..project import Project, ProjectError
+from ..project import Project, ProjectError, task_phrase
 from ..project.database import transaction
 from .bundle import ModelBundle, ModelBundleError
 from .organ_model import STARTER_FOLDER
@@ -128,7 +128,7 @@ def register_model(
     if task != project.task:
         raise ProjectError(
             f"model {version} is for task {task!r} but project "
-            f"{project.folder} is a {project.task!r} project."
+            f"{project.folder} is {task_phrase(project.task)}."
         )
     path = Path(folder).resolve()
     try:

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..grade_sheet import GradeSheet
-from ..project import Project, ProjectError
+from ..project import Project, ProjectError, task_phrase
 from ..volume import Volume
 from .grader import grade_study, load_grader, match_series, resolve_device
 from .grader_net import GraderNet
@@ -134,7 +134,7 @@ def load_active_grader(project: Project, device: str = "auto") -> LoadedGrader:
     """The project's active grader (the packaged starter is installed when there is none)."""
     if project.task != "spine":
         raise ProjectError(
-            f"{project.folder}: is a {project.task!r} project; graders are for spine projects."
+            f"{project.folder} is {task_phrase(project.task)}; graders are for spine projects."
         )
     record = active_record(project, "spine") or install_starter(project, "spine")
     dev = str(resolve_device(device))
@@ -245,7 +245,14 @@ def propose_spine_cases(
     cancel
         Polled before each case; raises :class:`~.inference.InferenceCancelled` (cases
         done so far keep their proposals).
+
+    Raises
+    ------
+    ~.proposals.ProposalBatchError
+        After the batch, when some studies could not be loaded (the others are proposed).
     """
+    from .proposals import propose_each
+
     loaded = load_active_grader(project, device)
     if case_ids:
         ids = list(case_ids)
@@ -255,9 +262,6 @@ def propose_spine_cases(
         ids = [c.id for c in project.cases()]
     else:
         ids = cases_needing_proposal(project, loaded.version)
-    out = []
-    for i, cid in enumerate(ids):
-        out.append(propose_spine_case(project, cid, loaded, cancel=cancel))
-        if progress is not None:
-            progress(i + 1, len(ids), f"proposed {cid}")
-    return out
+    return propose_each(
+        project, ids, lambda cid: propose_spine_case(project, cid, loaded, cancel=cancel), progress
+    )

@@ -1,6 +1,6 @@
 """The on-disk annotation project (GUI-free): config, cases, label versions, edit log."""
 
-from .config import ProjectConfig
+from .config import ProjectConfig, task_phrase
 from .edit_log import EditEvent, LabelDiff, diff_labels, replay
 from .errors import ProjectError
 from .records import Case, ImageRef, LabelVersion
@@ -16,5 +16,6 @@ __all__ = [
     "ProjectConfig",
     "ProjectError",
     "diff_labels",
+    "task_phrase",
     "replay",
 ]

@@ -16,6 +16,12 @@ DATABASE_NAME = "project.sqlite"
 TASKS = ("organs", "spine")
 
 
+def task_phrase(task: str) -> str:
+    """``task`` as a project kind in a sentence: 'an organs project', 'a spine project'."""
+    article = "an" if task[:1].lower() in "aeiou" else "a"
+    return f"{article} {task} project"
+
+
 @dataclass
 class ProjectConfig:
     """Settings fixed when the project is created.

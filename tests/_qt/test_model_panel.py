@@ -207,6 +207,23 @@ def test_worker_errors_are_reported_not_raised(
         assert "CUDA" in dock.last_error
 
 
+def test_a_case_that_fails_to_load_does_not_hide_the_others(
+    make_napari_viewer, organ_project, rounds, qtbot
+):
+    viewer, dock, panel = _dock(make_napari_viewer, organ_project)
+    panel.device_combo.setCurrentText("cpu")
+    organ_project.images["ct001"].unlink()  # the file went away after the case was added
+    assert panel.propose(None)
+    qtbot.waitUntil(lambda: not panel.task.running, timeout=WAIT_MS)
+    assert "ct001" in dock.last_error and "could not be proposed" in dock.last_error
+    # ct000 was proposed all the same, and the open case shows its new proposal
+    assert [p.case_id for p in panel.last_proposals] == ["ct000"]
+    with Project(organ_project.folder) as project:
+        latest = project.latest_version("ct000", kinds=("proposal",))
+    assert latest.id != organ_project.proposal_ids["ct000"] and dock.base.id == latest.id
+    assert panel.propose_all_button.isEnabled()
+
+
 def test_export_button_writes_an_export(
     make_napari_viewer, organ_project, monkeypatch, tmp_path, qtbot
 ):
