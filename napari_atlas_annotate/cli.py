@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import sys
 
@@ -42,37 +43,28 @@ def _top_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1 (epochs, threads)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
+def _at_least(convert, low, *, strict: bool, what: str):
+    """An argparse type: ``convert(text)``, finite and at least ``low`` (above, if strict)."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not math.isfinite(value) or value < low or (strict and value == low):
+            bound = "above" if strict else "at least"
+            raise argparse.ArgumentTypeError(f"must be {bound} {low}, not {text}")
+        return value
+
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: a whole number of at least 0 (voxel tolerances)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a number above 0 (minutes)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
-    return value
+#: argparse type: a whole number of at least 1 (epochs, threads).
+positive_int = _at_least(int, 1, strict=False, what="a whole number")
+#: argparse type: a whole number of at least 0 (voxel tolerances).
+non_negative_int = _at_least(int, 0, strict=False, what="a whole number")
+#: argparse type: a number above 0 (minutes).
+positive_float = _at_least(float, 0, strict=True, what="a number")
 
 
 def main(argv: list[str] | None = None) -> int:

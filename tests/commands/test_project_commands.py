@@ -52,7 +52,7 @@ def test_init_records_the_annotators_border_tolerance(tmp_path, capsys):
     assert "borders up to 1 voxel(s) off" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_:
         main(["init", str(tmp_path / "q"), "--task", "organs", "--label-tolerance", "-1"])
-    assert exit_.value.code == 2 and "must be 0 or more" in capsys.readouterr().err
+    assert exit_.value.code == 2 and "must be at least 0" in capsys.readouterr().err
     assert not (tmp_path / "q").exists()
 
 
@@ -249,7 +249,7 @@ def test_phantoms_name_formats_alike_and_refuse_negative_counts(tmp_path, capsys
     with pytest.raises(SystemExit) as exit_:
         main(["phantoms", "--out", str(tmp_path / "x"), "--ct", "-1"])
     assert exit_.value.code == 2
-    assert "--ct: must be 0 or more" in capsys.readouterr().err
+    assert "--ct: must be at least 0" in capsys.readouterr().err
 
 
 def test_rsna_csv_import_takes_the_study_the_case_is(
