@@ -39,13 +39,13 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..io.atomic import staging_folder
 from ..project import Project, ProjectError
 from . import abdomenatlas, dicom_seg, monai_datalist, nnunet
 from .case_names import project_names, record_export
@@ -229,7 +229,7 @@ def export_project(
     else:
         names, identifiers = project_names(project, mentioned, actor)
     root.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".partial", dir=root.parent))
+    stage = staging_folder(root.parent, prefix=f".{root.name}.", suffix=".partial")
     try:
         result = _export_into(
             project,

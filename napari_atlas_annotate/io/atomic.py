@@ -2,6 +2,10 @@
 
 A reader (or a crash) never sees a half-written file: either the old content or the new
 one is at ``path``. Label versions, project settings and exports all write through here.
+
+Files and staging folders get the permissions a plain ``open``/``mkdir`` would give under
+the process's umask (``tempfile`` makes them owner-only), so a project or an export on a
+shared drive can be read by the rest of the team.
 """
 
 from __future__ import annotations
@@ -12,6 +16,33 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+
+
+def _process_umask() -> int:
+    """The umask, from /proc where it can be read without changing it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def shared_mode(directory: bool = False) -> int:
+    """Permission bits a new file (or folder) gets from ``open`` (``mkdir``) under the
+    process's umask: 0o644 / 0o755 with the usual 0o022."""
+    return (0o777 if directory else 0o666) & ~_process_umask()
+
+
+def staging_folder(parent: str | Path, prefix: str, suffix: str = "") -> Path:
+    """A new, uniquely named folder in ``parent`` (to be renamed into place when complete),
+    with the permissions ``mkdir`` would give it."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent))
+    os.chmod(folder, shared_mode(directory=True))
+    return folder
 
 
 @contextmanager
@@ -48,6 +79,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     suffix = ".nii.gz" if path.name.endswith(".nii.gz") else path.suffix
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
+    os.chmod(tmp, shared_mode())
     try:
         yield Path(tmp)
         with open(tmp, "rb") as fh:

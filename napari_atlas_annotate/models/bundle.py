@@ -20,11 +20,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ..io.atomic import staging_folder
 
 if TYPE_CHECKING:
     import torch
@@ -232,7 +233,7 @@ def save_bundle(folder: str | Path, network: torch.nn.Module, metadata: dict[str
         **metadata,
     }
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    tmp = staging_folder(folder.parent, prefix=f".{folder.name}.")
     try:
         (tmp / METADATA_PATH).parent.mkdir(parents=True)
         (tmp / WEIGHTS_PATH).parent.mkdir(parents=True)
