@@ -9,10 +9,11 @@ kappa per condition and overall for spine projects. ``--report DIR`` also writes
 A lead then makes the labels final (what ``export`` takes by default), as in the
 annotator dock's review panel:
 
-* ``--finalize-agreed --lead NAME [--min-agreement 0.9] [--single-reader]``: every case
+* ``--finalize-agreed --lead NAME [--min-agreement 0.95] [--single-reader]``: every case
   (or every ``--case``) not yet final whose readers agree at least that well gets their
   consensus as its final version; ``--single-reader`` also accepts cases one reader
-  labelled. Disputed cases are listed, left for adjudication.
+  labelled. Disputed cases (and grade cases with any cell graded differently) are listed,
+  left for adjudication.
 * ``--finalize CASE --lead NAME [--take CLASS=SOURCE ...]``: adjudicate one case; each
   ``--take`` names where a class (or a grade cell such as
   ``spinal_canal_stenosis_l4_l5``) comes from: a reader's name, ``consensus``, ``staple``
@@ -33,6 +34,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+#: Default lowest pairwise Dice / kappa that --finalize-agreed accepts. With two readers the
+#: consensus keeps only what both labelled, so a lower bar would drop real corrections.
+MIN_AGREEMENT = 0.95
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -55,9 +60,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     lead.add_argument(
         "--min-agreement",
         type=float,
-        default=0.9,
+        default=MIN_AGREEMENT,
         help="--finalize-agreed: lowest pairwise Dice (organs) or kappa (grades) accepted "
-        "(default 0.9)",
+        f"(default {MIN_AGREEMENT}); grade cases with any differing cell are always left",
     )
     lead.add_argument(
         "--single-reader",
@@ -69,8 +74,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="CLASS=SOURCE",
-        help="--finalize: where a class or grade cell comes from (reader, consensus, staple, "
-        "or a grade); repeatable",
+        help="--finalize: where a class or grade cell comes from: a reader's name, consensus, "
+        "staple (masks) or a grade (cells), e.g. liver=alice or "
+        "spinal_canal_stenosis_l4_l5=Severe; repeatable",
     )
     lead.add_argument("--comment", default="", help="kept with the final version")
     lead.add_argument("--reason", default="", help="--reopen: why the case goes back")
@@ -140,6 +146,11 @@ def _print_decision(done: dict) -> None:
     for case in done["left"]:
         print(f"{case['id']:<16} left: {case['reason']}")
     print(f"finalized {len(done['finalized'])} case(s), left {len(done['left'])}")
+    if any(case.get("agreement") is not None for case in done["finalized"]):
+        print(
+            "final labels are the readers' consensus (majority vote per voxel or cell; with "
+            "two readers only what both labelled, ties to background / the milder grade)"
+        )
 
 
 def run(args: argparse.Namespace) -> int:

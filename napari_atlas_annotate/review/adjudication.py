@@ -188,6 +188,7 @@ def finalize(
         The new final version.
     """
     decisions = dict(decisions or {})
+    project.case(case_id)  # an unknown case says so, with the known ids
     versions = annotator_versions(project, case_id)
     if not versions:
         raise ProjectError(
@@ -253,7 +254,10 @@ def finalize_agreed(
         The project and the lead who decides (recorded on each final version).
     min_agreement
         A case with two or more readers is finalized when its agreement (lowest pairwise
-        Dice, or kappa for grades; see :mod:`.cases`) is at least this (0..1).
+        Dice, or kappa for grades; see :mod:`.cases`) is at least this (0..1). A grade
+        case whose readers gave any cell different grades is never finalized here: a
+        consensus of two would settle it silently (to the milder grade), so it is left
+        for the lead with the cells named.
     case_ids
         Cases to consider (default: all). Cases already final are left as they are.
     single_reader
@@ -285,7 +289,20 @@ def finalize_agreed(
                 outcomes.append(FinalizeOutcome(case_id, readers, None, reason="one reader only"))
                 continue
         else:
-            agreement = 1.0 - review_case(project, case_id).disagreement
+            review = review_case(project, case_id)
+            agreement = 1.0 - review.disagreement
+            disputed = review.grades.disputed_cells() if review.grades is not None else []
+            if disputed:
+                shown = ", ".join(disputed[:3]) + (", ..." if len(disputed) > 3 else "")
+                outcomes.append(
+                    FinalizeOutcome(
+                        case_id,
+                        readers,
+                        agreement,
+                        reason=f"readers grade {len(disputed)} cell(s) differently ({shown})",
+                    )
+                )
+                continue
             if agreement < min_agreement:
                 outcomes.append(
                     FinalizeOutcome(

@@ -155,14 +155,21 @@ def test_finalize_agreed_accepts_agreeing_readers_and_leaves_the_disputed(organ_
         finalize_agreed(project, "lead", 1.5)
 
 
-def test_finalize_agreed_grades_by_kappa(spine_project):
+def test_finalize_agreed_never_settles_a_grade_the_readers_differ_on(spine_project):
     from napari_atlas_annotate.review.adjudication import finalize_agreed
-    from napari_atlas_annotate.review.cases import grade_consensus, review_case
 
     project, sheets = spine_project
-    kappa = {c: 1.0 - review_case(project, c).disagreement for c in sheets}
-    assert kappa["mr01"] < kappa["mr00"]  # bob changed 8 cells of mr01, 4 of mr00
-    done = {o.case_id: o for o in finalize_agreed(project, "lead", kappa["mr00"])}
-    assert done["mr01"].version is None and done["mr00"].version is not None
-    final = project.read_grades(done["mr00"].version)
-    assert final.grades == grade_consensus(sheets["mr00"]).grades
+    # mr02: bob graded every cell as alice did
+    project.add_case("mr02", project.case("mr00").images)
+    for who in ("alice", "bob"):
+        project.save_grades_version(
+            "mr02", sheets["mr00"]["alice"], kind="corrected", annotator=who
+        )
+    done = {o.case_id: o for o in finalize_agreed(project, "lead", 0.0)}
+    # even at threshold 0, a study with differing cells waits for the lead (bob changed 4
+    # cells of mr00 and 8 of mr01), and the reason names them
+    assert done["mr00"].version is None and "4 cell(s) differently" in done["mr00"].reason
+    assert done["mr01"].version is None and "8 cell(s)" in done["mr01"].reason
+    assert done["mr02"].version is not None and done["mr02"].agreement == pytest.approx(1.0)
+    final = project.read_grades(done["mr02"].version)
+    assert final.grades == sheets["mr00"]["alice"].grades

@@ -109,6 +109,8 @@ def test_lead_decisions_refuse_unclear_requests(organ_project, capsys):
     folder = str(project.folder)
     assert main(["review", folder, "--finalize-agreed"]) == 2
     assert "--lead NAME" in capsys.readouterr().err
+    assert main(["review", folder, "--finalize", "nope", "--lead", "x"]) == 2
+    assert "no case 'nope'" in capsys.readouterr().err
     assert main(["review", folder, "--finalize", "ct00", "--lead", "x", "--take", "liver"]) == 2
     assert "CLASS=SOURCE" in capsys.readouterr().err
     assert main(["review", folder, "--finalize", "ct00", "--lead", "x", "--take", "liver=eve"]) == 2
