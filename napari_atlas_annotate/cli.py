@@ -10,6 +10,7 @@ import importlib
 import math
 import os
 import sys
+import warnings
 
 #: command name -> one-line help. Module: napari_atlas_annotate.commands.<name>.
 COMMANDS: dict[str, str] = {
@@ -67,10 +68,20 @@ non_negative_int = _at_least(int, 0, strict=False, what="a whole number")
 positive_float = _at_least(float, 0, strict=True, what="a number")
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings as a user reads them on the command line: no source file or code line."""
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns its exit code (2 for a domain error)."""
+    shown = warnings.formatwarning
+    warnings.formatwarning = _one_line_warning
     try:
-        code = _run(argv)
+        with warnings.catch_warnings():
+            # the same message from two places (a folder scanned, then loaded) shows once
+            warnings.filterwarnings("once", category=UserWarning)
+            code = _run(argv)
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader went away (``atlas-annotate status P | head``): stop quietly. Point
@@ -80,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError):  # stdout is not a real file (captured, closed)
             pass
         return 1
+    finally:
+        warnings.formatwarning = shown
     return code
 
 

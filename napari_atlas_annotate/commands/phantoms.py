@@ -40,6 +40,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..phantoms import write_phantoms
+    from ..project import ProjectError
+
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        # projects reference these images in place: writing a new set over an old one
+        # would change (or mix series into) the images their labels were drawn on
+        raise ProjectError(
+            f"{args.out} already exists and is not empty; projects may reference its images. "
+            "Choose a new --out folder."
+        )
 
     manifest = write_phantoms(
         args.out,

@@ -72,7 +72,8 @@ class ExportResult:
     """What an export wrote.
 
     ``cases`` and ``skipped`` hold the project's case ids; ``names`` maps each of them to
-    the name the export wrote (itself, or a pseudonym when it carries an identifier).
+    the name the export wrote (itself, or a pseudonym when it carries an identifier);
+    ``study_ids`` (RSNA) each exported case's integer ``study_id`` in the CSVs.
     """
 
     root: Path
@@ -83,6 +84,7 @@ class ExportResult:
     paths: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)
+    study_ids: dict[str, int] = field(default_factory=dict)
 
     @property
     def pseudonyms(self) -> dict[str, str]:
@@ -103,6 +105,9 @@ class ExportResult:
                 "project's audit trail keeps it, action 'export'):"
             )
             lines += [f"  {case} -> {name}" for case, name in self.pseudonyms.items()]
+        if self.study_ids:
+            lines.append("RSNA study_id written for each case (the map back is not in the export):")
+            lines += [f"  {case} -> study_id {sid}" for case, sid in self.study_ids.items()]
         return "\n".join(lines)
 
 
@@ -323,6 +328,7 @@ def _export_into(
         if fmt == "rsna":
             case = project.case(sel.case_id)
             extra["study_id"] = tables.add(case, project.read_grades(sel.version), name)
+            result.study_ids[sel.case_id] = extra["study_id"]
             written: list[Path] = []
         else:
             image, labels = _organ_case(project, sel)

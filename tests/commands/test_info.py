@@ -177,3 +177,36 @@ def test_enhanced_multiframe_file(capsys):
     assert report["shape"] == [2, 512, 512]
     assert report["orientation"] == "IPR"
     assert report["modality"] == "CT"
+
+
+def test_warnings_read_as_one_line_on_the_command_line(tmp_path):
+    """A loader warning (a stray non-DICOM file in a series folder) is one 'warning:' line,
+    not Python's file:line plus source code."""
+    import subprocess
+    import sys
+
+    from napari_atlas_annotate.io.dicom_writer import write_dicom_series
+    from napari_atlas_annotate.phantoms.ct import make_ct_phantom
+
+    image, _, _ = make_ct_phantom(0, shape=(8, 16, 16))
+    folder = tmp_path / "series"
+    write_dicom_series(image, folder)
+    (folder / "notes.txt").write_text("not an image")
+    assert main(["init", str(tmp_path / "proj"), "--task", "organs"]) == 0
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "napari_atlas_annotate.cli",
+            "add",
+            str(tmp_path / "proj"),
+            str(folder),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
+    assert lines and lines[0].startswith("warning: ") and "not DICOM" in lines[0]
+    assert len(lines) == 1 and ".py:" not in run.stderr

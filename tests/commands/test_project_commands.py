@@ -246,6 +246,13 @@ def test_phantoms_name_formats_alike_and_refuse_negative_counts(tmp_path, capsys
         assert main([*args, "--format", fmt, "--ct-shape", "8", "16", "16"]) == 0
         first = capsys.readouterr().out.splitlines()[0]
         assert f"CT organ case(s) ({name})" in first and "(DICOM), seed" in first
+    # a second set over the first would change images that projects reference
+    before = sorted(p.stat().st_mtime_ns for p in (tmp_path / "dicom").rglob("*") if p.is_file())
+    again = ["phantoms", "--out", str(tmp_path / "dicom"), "--ct", "1", "--mri", "0", "--seed", "5"]
+    assert main([*again, "--ct-shape", "8", "16", "16"]) == 2
+    assert "already exists and is not empty" in capsys.readouterr().err
+    after = sorted(p.stat().st_mtime_ns for p in (tmp_path / "dicom").rglob("*") if p.is_file())
+    assert after == before
     with pytest.raises(SystemExit) as exit_:
         main(["phantoms", "--out", str(tmp_path / "x"), "--ct", "-1"])
     assert exit_.value.code == 2

@@ -195,6 +195,9 @@ def test_rsna_patient_id_study_ids_and_imported_grades(id_named_spine, tmp_path)
     grades = read_grades_csv(first.root / "train.csv")
     assert grades == read_grades_csv(second.root / "train.csv")  # stable study ids
     (study_id,) = grades
+    # the summary gives the team the way back from the CSVs' study_id to their case
+    assert first.study_ids == {study: study_id}
+    assert f"{study} -> study_id {study_id}" in first.summary()
     # Not the unkeyed hash of the PatientID either: nothing derived from the identifier.
     assert study_id not in (int(study), study_pseudonym(study))
     manifest = json.loads(first.manifest.read_text())
