@@ -1,29 +1,33 @@
 """``atlas-annotate add PROJECT PATH... [--id ID] [--copy] [--no-check]``: add cases.
 
-Images are referenced, not copied (unless ``--copy``). Each new case is checked before it
-is added (:func:`~napari_atlas_annotate.project.sources.check_case`): its files exist, its
-DICOM modality fits the project (organs: CT, spine: MR) and, unless ``--no-check``, every
-image loads as it will at ``propose``. A case is skipped, with its reason printed, when it
-fails a check, when its image is already in a case, or when its id is taken by a case with
-another image. Exit code 1 when a case was not added for a reason the user must act on
-(invalid input, an id already taken), 0 otherwise: cases already in the project on a
-re-run are not an error.
+Images are referenced, not copied (unless ``--copy``). A folder holding several series
+(organs) or studies (spine) gives one case each, named after its own folder. Each new case
+is checked before it is added (:func:`~napari_atlas_annotate.project.sources.check_case`):
+its files exist, its DICOM modality fits the project (organs: CT, spine: MR) and, unless
+``--no-check``, every image loads as it will at ``propose``.
+
+A case is skipped, with its reason printed, when it fails a check, when its image is
+already in a case (the same path, the same DICOM series under any path, or, once loaded,
+the same voxels on the same grid: a copy, a NIfTI conversion), or when its id is taken by
+a case with another image. Cases of another task in a manifest are left out, in one line.
+Exit code 1 when a case was not added for a reason the user must act on (invalid input,
+an id already taken), 0 otherwise: images already in the project are not an error.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from ..project import Project, ProjectError
+from ..project import Project, ProjectError, task_phrase
 from ..project.sources import (
     NewCase,
+    ProjectImages,
     ReferencedImages,
-    case_names,
-    cases_from_path,
     check_case,
     copied_case,
     copy_into_project,
+    find_cases,
+    header_fingerprints,
     is_manifest_path,
 )
 from ..project.store import CASE_ID
@@ -54,8 +58,10 @@ def configure(parser) -> None:
 @dataclass
 class _Outcome:
     added: list[str] = field(default_factory=list)
-    #: (case id or path, reason, whether the user must act: False for cases already there)
+    #: (case id or path, reason, whether the user must act: False for images already there)
     skipped: list[tuple[str, str, bool]] = field(default_factory=list)
+    #: lines about what the paths held but the project does not take
+    notes: list[str] = field(default_factory=list)
 
     def skip(self, what: str, reason: str, *, error: bool = True) -> None:
         self.skipped.append((what, reason, error))
@@ -66,6 +72,8 @@ class _Outcome:
 
     def print(self) -> None:
         print(f"added {len(self.added)} case(s): {', '.join(self.added) or '-'}")
+        for note in self.notes:
+            print(note)
         if self.skipped:
             print(f"skipped {len(self.skipped)} case(s):")
             for what, reason, _ in self.skipped:
@@ -74,9 +82,8 @@ class _Outcome:
 
 def _collect(args, task: str, outcome: _Outcome) -> list[NewCase]:
     """The cases the given paths stand for; unusable paths are refused one by one."""
-    images = [p for p in args.paths if not is_manifest_path(p)]
     if args.case_id is not None:
-        if len(args.paths) != 1 or not images:
+        if len(args.paths) != 1 or is_manifest_path(args.paths[0]):
             raise ProjectError(
                 "--id names one case: give it with a single image path (NIfTI file or "
                 "DICOM folder), not with several paths or a manifest (whose cases keep "
@@ -87,70 +94,97 @@ def _collect(args, task: str, outcome: _Outcome) -> list[NewCase]:
                 f"--id {args.case_id!r} is not a valid case id: use letters, digits, '.', "
                 "'_' or '-', starting with a letter or digit."
             )
-        names = {images[0]: args.case_id}
-    else:
-        names = dict(zip(images, case_names(images), strict=True))
-    cases = []
-    for path in args.paths:
-        try:
-            found = cases_from_path(Path(path), task, names.get(path))
-        except ProjectError as exc:
-            outcome.skip(path, str(exc))
-            continue
-        if not found:  # a manifest without cases of this task
-            outcome.skip(path, f"no {task} cases in this manifest.")
-        cases.extend(found)
-    return cases
+    found = find_cases(args.paths, task, args.case_id)
+    for path, reason in found.refused:
+        outcome.skip(path, reason)
+    for manifest, others in found.ignored:
+        kinds = ", ".join(f"{n} {other}" for other, n in others.items())
+        outcome.notes.append(f"ignored {kinds} case(s) of {manifest}: this is {task_phrase(task)}.")
+    return found.cases
 
 
-def _add(
-    project: Project,
-    case: NewCase,
-    args,
-    known: ReferencedImages,
-    taken: set[str],
-    outcome: _Outcome,
-) -> None:
-    stored = copied_case(case, project.folder) if args.copy else case
-    owner = known.owner_of(case) or known.owner_of(stored)
-    if owner is not None:
-        owner_id, image = owner
-        if owner_id == case.id:
-            outcome.skip(case.id, "already in the project.", error=False)
+class _Adder:
+    """Adds new cases one by one, each checked against the project and the cases before."""
+
+    def __init__(self, project: Project, args, outcome: _Outcome) -> None:
+        self.project, self.args, self.outcome = project, args, outcome
+        self.paths = ReferencedImages.of_project(project)
+        self.images = ProjectImages(project)
+        self.taken = {c.id for c in project.cases()}
+
+    def _duplicate(self, case: NewCase, prints) -> bool:
+        """Skip ``case`` if one of its images (``prints``) is already in a case."""
+        same = self.images.duplicate_of(prints)
+        if same is None:
+            return False
+        image = case.images[same.index].path
+        if same.case_id == case.id:
+            reason = f"already in the project (image {image} has the same {same.same})."
         else:
-            reason = f"image {image} is already in case {owner_id}; not added twice."
-            outcome.skip(case.id, reason, error=False)
-        return
-    if case.id in taken:
-        other = project.case(case.id)
-        image = project.resolve(other.images[0].path) if other.images else "-"
-        outcome.skip(
-            case.id,
-            f"the project already has a case {case.id} with another image ({image}). "
-            f"Add {case.images[0].path} on its own with --id NEW_ID.",
-        )
-        return
-    try:
-        check_case(case, project.task, load=not args.no_check)
-        if args.copy:
-            stored = copy_into_project(case, project.folder)
-        project.add_case(stored.id, stored.images, truth=stored.truth, source=stored.source)
-    except ProjectError as exc:
-        outcome.skip(case.id, str(exc))
-        return
-    for ref in case.images + (stored.images if args.copy else []):
-        known.add(case.id, ref)
-    taken.add(case.id)
-    outcome.added.append(case.id)
+            reason = (
+                f"image {image} is already in case {same.case_id} (same {same.same}); "
+                "not added twice."
+            )
+        self.outcome.skip(case.id, reason, error=False)
+        return True
+
+    def add(self, case: NewCase) -> None:
+        project, args, outcome = self.project, self.args, self.outcome
+        stored = copied_case(case, project.folder) if args.copy else case
+        owner = self.paths.owner_of(case) or self.paths.owner_of(stored)
+        if owner is not None:
+            owner_id, image = owner
+            if owner_id == case.id:
+                outcome.skip(case.id, "already in the project.", error=False)
+            else:
+                reason = f"image {image} is already in case {owner_id}; not added twice."
+                outcome.skip(case.id, reason, error=False)
+            return
+        heads = header_fingerprints(case.images, case.series_info)
+        if self._duplicate(case, heads):  # the same DICOM series: known from headers
+            return
+        try:
+            prints = check_case(case, project.task, load=not args.no_check)
+        except ProjectError as exc:
+            outcome.skip(case.id, str(exc))
+            return
+        if prints and self._duplicate(case, prints):  # the same voxels on the same grid
+            return
+        if case.id in self.taken:
+            other = project.case(case.id)
+            image = project.resolve(other.images[0].path) if other.images else "-"
+            unseen = " (--no-check: their voxels were not compared)" if not prints else ""
+            outcome.skip(
+                case.id,
+                f"the project already has a case {case.id} with another image ({image})"
+                f"{unseen}. Add {case.images[0].path} on its own with --id NEW_ID.",
+            )
+            return
+        try:
+            if args.copy:
+                stored = copy_into_project(case, project.folder)
+            added = project.add_case(
+                stored.id, stored.images, truth=stored.truth, source=stored.source
+            )
+        except ProjectError as exc:
+            outcome.skip(case.id, str(exc))
+            return
+        self.images.record(added, prints or heads)
+        for ref in case.images + (stored.images if args.copy else []):
+            self.paths.add(case.id, ref)
+        self.taken.add(case.id)
+        outcome.added.append(case.id)
 
 
 def run(args) -> int:
     with Project(args.project) as project:
         outcome = _Outcome()
         cases = _collect(args, project.task, outcome)
-        known = ReferencedImages.of_project(project)
-        taken = {c.id for c in project.cases()}
-        for case in cases:
-            _add(project, case, args, known, taken, outcome)
+        adder = _Adder(project, args, outcome)
+        try:
+            for case in cases:
+                adder.add(case)
+        finally:
+            adder.images.save()
     outcome.print()
     return 1 if outcome.failed else 0

@@ -1,5 +1,5 @@
 """Turn paths a user gives (`atlas-annotate add`) into cases: NIfTI files, DICOM folders
-(one case per series for organ projects, one case per study folder for spine projects) and
+(one case per series for organ projects, one case per study for spine projects) and
 phantom ``manifest.json`` files (with their truth, for simulation and evaluation).
 
 Case ids name the case, not the file format: a file or folder with a generic name
@@ -7,32 +7,42 @@ Case ids name the case, not the file format: a file or folder with a generic nam
 case it is (AbdomenAtlas ``BDMAP_00000001/ct.nii.gz`` -> ``BDMAP_00000001``), and paths
 given together that would share an id take enclosing folder names until they differ
 (``site1/case01.nii.gz``, ``site2/case01.nii.gz`` -> ``site1_case01``, ``site2_case01``).
+A folder holding several cases (series folders, study folders) names each after the
+folder holding its files, by the same rules (``data/`` -> ``ct_000``, ``ct_001``, ...).
 
 Before a case is added, :func:`check_case` makes sure the project can open it and that it
-is the right kind of image for the project's task, and :class:`ReferencedImages` finds an
-image that is already in another case.
+is the right kind of image for the project's task. :class:`ReferencedImages` finds an
+image that is already in another case by its path, :class:`ProjectImages` by what it is
+(:class:`ImageFingerprint`: its DICOM series UID, or its voxels on its grid), whatever its
+path or format.
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 import os
 import re
 import shutil
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from ..io.atomic import write_text
 from ..io.nifti import is_nifti_path
 from .errors import ProjectError
-from .records import ImageRef
+from .records import Case, ImageRef
 
 if TYPE_CHECKING:
     from ..io.dicom_scan import SeriesInfo
+    from ..volume import Volume
+    from .store import Project
 
 #: File and folder names that say what an image is rather than whose it is (compared
 #: without case). A case is named after the nearest enclosing folder with another name.
@@ -205,14 +215,16 @@ def is_manifest_path(path: str | Path) -> bool:
     return path.is_file() and path.name.lower().endswith(".json")
 
 
-def cases_from_manifest(path: Path, task: str) -> list[NewCase]:
-    """Cases of a phantom manifest (``atlas-annotate phantoms``) matching the project task."""
+def read_manifest(path: Path, task: str) -> tuple[list[NewCase], Counter[str]]:
+    """Cases of a phantom manifest (``atlas-annotate phantoms``) matching the project task,
+    and how many cases of each other task it holds (left out)."""
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(Path(path).read_text())
         entries = manifest["cases"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        tasks = Counter(str(entry.get("task")) for entry in entries)
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise ProjectError(f"{path}: not a phantom manifest ({exc}).") from exc
-    root = path.parent
+    root = Path(path).parent
     out = []
     for entry in entries:
         if entry.get("task") != task:
@@ -223,7 +235,119 @@ def cases_from_manifest(path: Path, task: str) -> list[NewCase]:
         ]
         truth = {k: str(root / entry[k]) for k in ("label", "grades", "points") if entry.get(k)}
         out.append(NewCase(_safe_id(entry["id"]), images, truth, source=str(path)))
+    del tasks[task]
+    return out, tasks
+
+
+def cases_from_manifest(path: Path, task: str) -> list[NewCase]:
+    """Cases of a phantom manifest (``atlas-annotate phantoms``) matching the project task."""
+    return read_manifest(path, task)[0]
+
+
+@dataclass
+class _Unit:
+    """Images found under a path that make one case: a NIfTI file, one DICOM series
+    (organs) or the series of one study (spine).
+
+    ``place`` is the file or folder holding them, which names the case and which its
+    images point at; ``by_uid`` says whether the images must name their series because
+    ``place`` holds other series too.
+    """
+
+    place: Path
+    series: list[SeriesInfo]
+    by_uid: bool = False
+
+
+def _study_uid(info: SeriesInfo) -> str:
+    return str(info.headers[0].get("StudyInstanceUID", "") or "") if info.headers else ""
+
+
+def _place(series: list[SeriesInfo]) -> Path:
+    """The file or the innermost folder holding every file of ``series``."""
+    files = [os.path.abspath(f) for s in series for f in s.files]
+    return Path(os.path.commonpath(files))
+
+
+def _inside(info: SeriesInfo, place: Path) -> bool:
+    root = str(place)
+    return any(os.path.commonpath([root, os.path.abspath(f)]) == root for f in info.files)
+
+
+def _units_of(path: Path, task: str) -> list[_Unit]:
+    """What becomes a case under an image path; :class:`ProjectError` when nothing can.
+
+    A path holding one case is that case's place. A path holding several (a folder of
+    series folders, a folder of study folders) gives each its own place, the folder
+    holding its files.
+    """
+    if not path.exists():
+        raise ProjectError(f"{path}: does not exist. Check the path.")
+    if path.is_file() and is_nifti_path(path):
+        if task == "spine":
+            raise ProjectError(
+                f"{path}: spine projects take DICOM study folders (Sagittal T1, Sagittal "
+                "T2/STIR, Axial T2), not NIfTI files."
+            )
+        return [_Unit(path, [])]
+    from ..io import VolumeLoadError, list_series
+
+    try:
+        series = [s for s in list_series(path) if not s.non_image]
+    except VolumeLoadError as exc:
+        raise ProjectError(str(exc)) from exc
+    if not series:
+        raise ProjectError(f"{path}: no image series found (only non-image DICOM objects).")
+    if task == "spine":  # one case per study: the series sharing a StudyInstanceUID
+        studies: dict[str, list[SeriesInfo]] = {}
+        for info in series:
+            studies.setdefault(_study_uid(info), []).append(info)
+        groups = list(studies.values())
+    else:
+        groups = [[info] for info in series]
+    if len(groups) == 1:
+        return [_Unit(path, groups[0], by_uid=task == "spine")]
+    units = []
+    for group in groups:
+        place = _place(group)
+        others = any(_inside(s, place) for s in series if all(s is not g for g in group))
+        units.append(_Unit(place, group, by_uid=task == "spine" or others))
+    return sorted(units, key=lambda unit: str(unit.place))  # in folder order
+
+
+def _unit_ids(batch: Sequence[tuple[Path, list[_Unit]]], given: dict[int, str]) -> list[list[str]]:
+    """Case ids of the units of paths added together (``given``: ids fixed by the user, by
+    position in ``batch``): :func:`case_names` of the units' places; units of one path
+    sharing a place (several series in one folder) add ``_s<series number>``."""
+    names = iter(case_names([unit.place for _, units in batch for unit in units]))
+    out = []
+    for k, (_, units) in enumerate(batch):
+        ids = [next(names) for _ in units]
+        if k in given:
+            ids = [given[k]] * len(units)
+        shared = Counter(ids)
+        for j, unit in enumerate(units):
+            if shared[ids[j]] > 1:
+                number = unit.series[0].series_number if len(unit.series) == 1 else None
+                ids[j] = f"{ids[j]}_s{number if number is not None else j + 1}"
+        taken: set[str] = set()
+        for j, name in enumerate(ids):  # series numbers repeated in one folder
+            n = 2
+            while ids[j] in taken:
+                ids[j], n = f"{name}_{n}", n + 1
+            taken.add(ids[j])
+        out.append(ids)
     return out
+
+
+def _unit_case(path: Path, unit: _Unit, case_id: str) -> NewCase:
+    if not unit.series:  # a NIfTI file
+        return NewCase(case_id, [ImageRef(str(path), path.name)], source=str(path))
+    images = [
+        ImageRef(str(unit.place), s.description, s.series_uid if unit.by_uid else None)
+        for s in unit.series
+    ]
+    return NewCase(case_id, images, source=str(path), series_info=list(unit.series))
 
 
 def cases_from_path(path: Path, task: str, name: str | None = None) -> list[NewCase]:
@@ -234,48 +358,82 @@ def cases_from_path(path: Path, task: str, name: str | None = None) -> list[NewC
     path
         A NIfTI file, a DICOM file or folder, or a phantom ``manifest.json``.
     task
-        The project's task (``"organs"`` or ``"spine"``).
+        The project's task (``"organs"`` or ``"spine"``). A DICOM folder gives one case
+        per image series in an organs project and one case per study (series sharing a
+        StudyInstanceUID) in a spine project.
     name
-        Case id for an image path (a manifest names its own cases); by default from
-        :func:`case_names`. A DICOM folder holding several series in an organs project
-        gives one case per series, ``<name>_s<series number>``.
+        Case id for an image path holding one case (a manifest names its own cases); by
+        default from :func:`case_names`. A folder holding several cases names each after
+        the folder holding its files, by the same rules (``data/ct/ct_000/dicom`` ->
+        ``ct_000``); cases whose files share a folder add ``_s<series number>``.
     """
     path = Path(path)
-    if not path.exists():
-        raise ProjectError(f"{path}: does not exist. Check the path.")
     if is_manifest_path(path):
         return cases_from_manifest(path, task)
-    name = name or case_names([path])[0]
-    if path.is_file() and is_nifti_path(path):
-        if task == "spine":
-            raise ProjectError(
-                f"{path}: spine projects take DICOM study folders (Sagittal T1, Sagittal "
-                "T2/STIR, Axial T2), not NIfTI files."
-            )
-        return [NewCase(name, [ImageRef(str(path), path.name)], source=str(path))]
-    from ..io import VolumeLoadError, list_series
+    units = _units_of(path, task)
+    [ids] = _unit_ids([(path, units)], {0: name} if name else {})
+    return [_unit_case(path, unit, case_id) for unit, case_id in zip(units, ids, strict=True)]
 
-    try:
-        series = [s for s in list_series(path) if not s.non_image]
-    except VolumeLoadError as exc:
-        raise ProjectError(str(exc)) from exc
-    if not series:
-        raise ProjectError(f"{path}: no image series found (only non-image DICOM objects).")
-    if task == "spine":
-        images = [ImageRef(str(path), s.description, s.series_uid) for s in series]
-        return [NewCase(name, images, source=str(path), series_info=list(series))]
-    if len(series) == 1:
-        image = ImageRef(str(path), series[0].description)
-        return [NewCase(name, [image], source=str(path), series_info=list(series))]
-    return [
-        NewCase(
-            f"{name}_s{s.series_number if s.series_number is not None else i}",
-            [ImageRef(str(path), s.description, s.series_uid)],
-            source=str(path),
-            series_info=[s],
-        )
-        for i, s in enumerate(series)
-    ]
+
+@dataclass
+class FoundCases:
+    """What the paths given to ``atlas-annotate add`` hold (see :func:`find_cases`).
+
+    Attributes
+    ----------
+    cases
+        The cases, in the order of the paths.
+    refused
+        ``(path, reason)`` for each path that gives no case.
+    ignored
+        ``(manifest path, {other task: number of cases})`` for manifests holding cases
+        of another task than the project's, left out.
+    """
+
+    cases: list[NewCase] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    ignored: list[tuple[str, dict[str, int]]] = field(default_factory=list)
+
+
+def find_cases(paths: Sequence[str | Path], task: str, case_id: str | None = None) -> FoundCases:
+    """The cases of paths added together, named together (see :func:`case_names`).
+
+    Parameters
+    ----------
+    paths
+        NIfTI files, DICOM files or folders, phantom manifests.
+    task
+        The project's task.
+    case_id
+        Id of the case an image path holds (``--id``; meant for a single path). A path
+        holding several cases gives ``<case_id>_s<series number>``.
+    """
+    found = FoundCases()
+    per_path: list[list[NewCase]] = [[] for _ in paths]
+    batch: list[tuple[int, Path, list[_Unit]]] = []
+    for k, given in enumerate(paths):
+        path = Path(given)
+        try:
+            if is_manifest_path(path):
+                per_path[k], others = read_manifest(path, task)
+            else:
+                batch.append((k, path, _units_of(path, task)))
+                continue
+        except ProjectError as exc:
+            found.refused.append((str(given), str(exc)))
+            continue
+        if not per_path[k]:
+            held = ", ".join(f"{n} {other}" for other, n in sorted(others.items()))
+            why = f": it holds {held} case(s)" if held else ""
+            found.refused.append((str(given), f"no {task} cases in this manifest{why}."))
+        elif others:
+            found.ignored.append((str(given), dict(sorted(others.items()))))
+    given_ids = {j: case_id for j in range(len(batch))} if case_id else {}
+    ids = _unit_ids([(path, units) for _, path, units in batch], given_ids)
+    for (k, path, units), unit_ids in zip(batch, ids, strict=True):
+        per_path[k] = [_unit_case(path, u, i) for u, i in zip(units, unit_ids, strict=True)]
+    found.cases = [case for cases in per_path for case in cases]
+    return found
 
 
 # -- checks --------------------------------------------------------------------------------
@@ -309,7 +467,7 @@ def _series_where(path: str, info: SeriesInfo) -> str:
     return f"{path}: series{number} {info.description or '(no description)'!r}"
 
 
-def check_case(case: NewCase, task: str, *, load: bool = True) -> None:
+def check_case(case: NewCase, task: str, *, load: bool = True) -> list[ImageFingerprint]:
     """Refuse a new case the project could not open, before it is added.
 
     Checks that every image and truth file exists, that DICOM images have the modality of
@@ -317,6 +475,12 @@ def check_case(case: NewCase, task: str, *, load: bool = True) -> None:
     series of a spine study) as :meth:`Project.load_image` will: a truncated file, a DICOM
     series with missing slices, or anything else the loader refuses is reported now rather
     than at ``propose``. Loading takes about 1-2 s per CT.
+
+    Returns
+    -------
+    list of ImageFingerprint
+        With ``load``, the fingerprint of each loaded image (to find it in another case:
+        :class:`ProjectImages`); empty without.
 
     Raises
     ------
@@ -341,9 +505,10 @@ def check_case(case: NewCase, task: str, *, load: bool = True) -> None:
         if info is not None:
             check_modality(_series_where(ref.path, info), info.modality, task)
     if not load:
-        return
+        return []
     from ..io import VolumeLoadError, load_volume
 
+    prints = []
     for ref in case.images:
         try:
             volume = load_volume(ref.path, series=ref.series)
@@ -351,7 +516,9 @@ def check_case(case: NewCase, task: str, *, load: bool = True) -> None:
             raise ProjectError(str(exc)) from exc
         where = ref.path + (f" (series {ref.description!r})" if ref.series else "")
         check_modality(where, volume.modality, task)
+        prints.append(ImageFingerprint.of_volume(volume))
         del volume
+    return prints
 
 
 # -- images already in the project ---------------------------------------------------------
@@ -444,6 +611,286 @@ class ReferencedImages:
             if owner is not None:
                 return owner, ref.path
         return None
+
+
+# -- the same image under any path ---------------------------------------------------------
+#: The file in a project folder keeping the fingerprints of its cases' images.
+FINGERPRINTS_NAME = "image_fingerprints.json"
+#: Affines whose entries differ by less than this (mm) are the same grid.
+GRID_TOLERANCE_MM = 1e-3
+
+
+@dataclass(frozen=True)
+class ImageFingerprint:
+    """What tells an image apart whatever its path, format or copy.
+
+    Attributes
+    ----------
+    series_uid
+        DICOM SeriesInstanceUID; None for NIfTI.
+    shape, affine
+        The grid as the loader returns it: ``(z, y, x)`` shape and the 16 entries of its
+        ``(z, y, x) -> RAS`` affine, row by row.
+    voxels
+        sha256 of the voxel values as little-endian float32 (``-0.0`` as ``0.0``), slice
+        by slice; None until the image is loaded. The same scan as DICOM and as NIfTI, or
+        copied anywhere, has the same grid and voxels.
+    """
+
+    series_uid: str | None = None
+    shape: tuple[int, ...] | None = None
+    affine: tuple[float, ...] | None = None
+    voxels: str | None = None
+
+    @classmethod
+    def of_volume(cls, volume: Volume) -> ImageFingerprint:
+        """The full fingerprint of a loaded image."""
+        digest = hashlib.sha256()
+        for plane in volume.array:
+            digest.update((np.asarray(plane, dtype="<f4") + np.float32(0.0)).tobytes())
+        return cls(
+            str(volume.metadata.get("series_uid") or "") or None,
+            tuple(volume.shape),
+            tuple(float(v) for v in np.asarray(volume.affine).ravel()),
+            digest.hexdigest(),
+        )
+
+    def same_grid(self, other: ImageFingerprint) -> bool:
+        """Same shape and affine (within :data:`GRID_TOLERANCE_MM`)."""
+        if self.shape is None or self.affine is None or other.affine is None:
+            return False
+        return self.shape == other.shape and bool(
+            np.allclose(self.affine, other.affine, rtol=0.0, atol=GRID_TOLERANCE_MM)
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "series_uid": self.series_uid,
+            "shape": list(self.shape) if self.shape else None,
+            "affine": list(self.affine) if self.affine else None,
+            "voxels_sha256": self.voxels,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> ImageFingerprint:
+        shape, affine = data.get("shape"), data.get("affine")
+        return cls(
+            data.get("series_uid") or None,
+            tuple(int(v) for v in shape) if shape else None,
+            tuple(float(v) for v in affine) if affine and len(affine) == 16 else None,
+            data.get("voxels_sha256") or None,
+        )
+
+
+def _nifti_fingerprint(path: Path) -> ImageFingerprint:
+    """Grid of a NIfTI file from its header, as :func:`~..io.nifti.load_nifti` gives it."""
+    import nibabel as nib
+
+    from ..volume import zyx_affine_from_nifti
+
+    try:
+        img = nib.load(str(path))
+        shape = tuple(int(n) for n in img.shape)
+        affine = zyx_affine_from_nifti(img.affine)
+    except Exception:  # nibabel raises several types for damaged files
+        return ImageFingerprint()
+    if len(shape) == 4 and shape[3] == 1:
+        shape = shape[:3]
+    if len(shape) != 3:
+        return ImageFingerprint()
+    return ImageFingerprint(None, shape[::-1], tuple(float(v) for v in affine.ravel()))
+
+
+def header_fingerprints(
+    refs: Sequence[ImageRef], infos: Sequence[SeriesInfo | None] = ()
+) -> list[ImageFingerprint]:
+    """Fingerprints of images from their headers only (series UID and grid, no voxels).
+
+    ``infos`` are the scanned series of ``refs`` where known; other DICOM paths are
+    scanned once each. What cannot be told (a missing file, a series that does not
+    load) is left None.
+    """
+    from ..io import VolumeLoadError
+    from ..io.dicom import plan_series
+
+    infos = list(infos) + [None] * (len(refs) - len(infos))
+    out = []
+    for ref, info in zip(refs, infos, strict=True):
+        path = Path(ref.path)
+        if is_nifti_path(path):
+            out.append(_nifti_fingerprint(path) if path.is_file() else ImageFingerprint())
+            continue
+        info = info or _series_of(path, ref.series)
+        if info is None:
+            out.append(ImageFingerprint())
+            continue
+        try:  # warns as loading the image will (the command line shows each warning once)
+            grid = plan_series(info, path).grid()
+        except VolumeLoadError:
+            out.append(ImageFingerprint(info.series_uid))
+            continue
+        affine = tuple(float(v) for v in grid.affine.ravel())
+        out.append(ImageFingerprint(info.series_uid, grid.shape, affine))
+    return out
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A new image already in a case under another path (:meth:`ProjectImages.duplicate_of`).
+
+    Attributes
+    ----------
+    case_id
+        The case holding it.
+    index
+        Which image of the new case it is.
+    same
+        What is the same, for messages: ``"DICOM SeriesInstanceUID ..."`` or ``"voxels
+        and grid"``.
+    """
+
+    case_id: str
+    index: int
+    same: str
+
+
+class ProjectImages:
+    """The fingerprints (:class:`ImageFingerprint`) of a project's images, to recognise
+    an image being added again under any path: a copy of the data folder, a NIfTI
+    conversion of a DICOM series.
+
+    They are kept in ``<project>/image_fingerprints.json`` (:data:`FINGERPRINTS_NAME`), a
+    cache: ``add`` records what it computed while checking each new case. A case with no
+    record (added before fingerprints were kept, or by other means than ``add``) is
+    fingerprinted from its headers the first time it is needed (series UID and grid, no
+    pixels), and its voxels are hashed only when a new image has the same grid. Call
+    :meth:`save` to keep what was learnt; a lost or damaged file is simply rebuilt.
+    """
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.path = Path(project.folder) / FINGERPRINTS_NAME
+        self._records = self._read()
+        self._changed: set[str] = set()
+        self._known: dict[str, tuple[Case, list[ImageFingerprint]]] | None = None
+        self._uids: dict[str, str] = {}  # series UID -> the first case holding it
+
+    def _read(self) -> dict:
+        try:
+            cases = json.loads(self.path.read_text())["cases"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+        return cases if isinstance(cases, dict) else {}
+
+    def _recorded(self, case: Case) -> list[ImageFingerprint] | None:
+        """The case's recorded fingerprints, if they are of its current images."""
+        entries = self._records.get(case.id)
+        if not isinstance(entries, list) or len(entries) != len(case.images):
+            return None
+        try:
+            if any(
+                (e["path"], e["series"]) != (ref.path, ref.series)
+                for e, ref in zip(entries, case.images, strict=True)
+            ):
+                return None
+            return [ImageFingerprint.from_json(e) for e in entries]
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def _remember(self, case: Case, prints: Sequence[ImageFingerprint]) -> None:
+        if self._known is not None:
+            self._known[case.id] = (case, list(prints))
+            for p in prints:
+                if p.series_uid:
+                    self._uids.setdefault(p.series_uid, case.id)
+
+    def _keep(self, case: Case, prints: Sequence[ImageFingerprint]) -> None:
+        self._remember(case, prints)
+        if any(p.shape is None for p in prints):
+            return  # not told yet (missing or unreadable image): try again next time
+        self._records[case.id] = [
+            {"path": ref.path, "series": ref.series, **p.to_json()}
+            for ref, p in zip(case.images, prints, strict=True)
+        ]
+        self._changed.add(case.id)
+
+    def _known_cases(self) -> dict[str, tuple[Case, list[ImageFingerprint]]]:
+        if self._known is None:
+            self._known = {}
+            for case in self.project.cases():
+                prints = self._recorded(case)
+                if prints is None:
+                    refs = [
+                        ImageRef(str(self.project.resolve(r.path)), r.description, r.series)
+                        for r in case.images
+                    ]
+                    prints = header_fingerprints(refs)
+                    self._keep(case, prints)
+                self._remember(case, prints)
+        return self._known
+
+    def _with_voxels(self, case_id: str, index: int) -> ImageFingerprint:
+        """The fingerprint of a case's image, its voxels hashed now if they were not."""
+        case, prints = self._known_cases()[case_id]
+        if prints[index].voxels is None:
+            try:
+                volume = self.project.load_image(case_id, index)
+            except ProjectError:
+                return prints[index]  # gone or unreadable: nothing to compare with
+            prints = list(prints)
+            prints[index] = ImageFingerprint.of_volume(volume)
+            self._keep(case, prints)
+        return prints[index]
+
+    def duplicate_of(self, prints: Sequence[ImageFingerprint]) -> Duplicate | None:
+        """The first of a new case's images (``prints``) already in a case, or None.
+
+        A DICOM series UID already in a case is the same series. An image with voxels
+        (loaded) is the same as one on the same grid with the same voxels.
+        """
+        known = self._known_cases()
+        for index, new in enumerate(prints):
+            if new.series_uid in self._uids:
+                uid = new.series_uid
+                return Duplicate(self._uids[uid], index, f"DICOM SeriesInstanceUID {uid}")
+            if new.voxels is None:
+                continue
+            for case_id, (_, olds) in list(known.items()):
+                for j, old in enumerate(olds):
+                    if new.same_grid(old) and self._with_voxels(case_id, j).voxels == new.voxels:
+                        return Duplicate(case_id, index, "voxels and grid")
+        return None
+
+    def record(self, case: Case, prints: Sequence[ImageFingerprint]) -> None:
+        """Keep the fingerprints of a case just added (its images as the project stores
+        them)."""
+        self._keep(case, prints)
+
+    def save(self) -> None:
+        """Write what was learnt (merged with the file as it is now: another ``add`` may
+        have written it meanwhile)."""
+        if not self._changed:
+            return
+        records = self._read()
+        for cid in self._changed:
+            records[cid] = _merged(self._records[cid], records.get(cid))
+        lines = [f"{json.dumps(cid)}: {json.dumps(records[cid])}" for cid in sorted(records)]
+        write_text(self.path, '{"version": 1, "cases": {\n' + ",\n".join(lines) + "\n}}\n")
+        self._changed.clear()
+
+
+def _merged(ours: list[dict], theirs) -> list[dict]:
+    """Our record of a case, with voxel hashes another writer has and we do not."""
+    if not isinstance(theirs, list) or len(theirs) != len(ours):
+        return ours
+    out = []
+    for mine, other in zip(ours, theirs, strict=True):
+        same_image = isinstance(other, dict) and all(
+            other.get(k) == mine[k] for k in ("path", "series", "series_uid", "shape")
+        )
+        known = same_image and mine["voxels_sha256"] is None and other.get("voxels_sha256")
+        out.append(other if known else mine)
+    return out
 
 
 # -- copies --------------------------------------------------------------------------------
