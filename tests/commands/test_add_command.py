@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from napari_atlas_annotate.cli import main
+from napari_atlas_annotate.io import VolumeLoadWarning
 from napari_atlas_annotate.phantoms import write_phantoms
 from napari_atlas_annotate.project import Project
 
@@ -97,13 +98,17 @@ def test_an_image_already_in_another_case_is_not_added_twice(tmp_path, phantoms,
 def test_an_id_taken_by_another_image_is_refused(tmp_path, phantoms, capsys):
     proj = _init(tmp_path)
     first = phantoms["nifti"] / "ct" / "ct_000" / "ct.nii.gz"
-    other = phantoms["dicom"] / "ct" / "ct_000" / "dicom"  # another case ct_000
+    write_phantoms(tmp_path / "site2", 1, 0, 7, "dicom", ct_shape=SMALL_CT)  # another seed
+    other = tmp_path / "site2" / "ct" / "ct_000" / "dicom"  # another scan, also ct_000
     assert _add(capsys, proj, first)[0] == 0
-    code, out, _ = _add(capsys, proj, other)
-    assert code == 1 and out.startswith("added 0 case(s): -\nskipped 1 case(s):\n")
-    assert f"ct_000: the project already has a case ct_000 with another image ({first})" in out
-    assert f"Add {other} on its own with --id NEW_ID." in out
-    assert _add(capsys, proj, other, "--id", "ct_000_dicom")[0] == 0
+    for check in ([], ["--no-check"]):
+        code, out, _ = _add(capsys, proj, other, *check)
+        assert code == 1 and out.startswith("added 0 case(s): -\nskipped 1 case(s):\n")
+        assert f"ct_000: the project already has a case ct_000 with another image ({first})" in out
+        assert f"Add {other} on its own with --id NEW_ID." in out
+        # Without loading, the voxels could not be compared: the message says so.
+        assert ("--no-check: their voxels were not compared" in out) == bool(check)
+    assert _add(capsys, proj, other, "--id", "ct_000_site2")[0] == 0
 
 
 def test_copy_rerun_is_recognised(tmp_path, phantoms, capsys):
@@ -123,7 +128,9 @@ def test_mr_study_is_refused_by_an_organs_project(tmp_path, spine_phantoms, caps
     study = sorted((spine_phantoms(0).parent / "spine" / "train_images").iterdir())[0]
     code, out, _ = _add(capsys, proj, study, "--no-check")  # headers say it, no load needed
     assert code == 1 and out.startswith("added 0 case(s): -\nskipped 3 case(s):\n")
-    assert f"{study}: series" in out and "'Sagittal T1' has modality MR" in out
+    for series in study.iterdir():  # one case per series, named after its folder
+        assert f"  {series.name}: {series}: series " in out
+    assert "'Sagittal T1' has modality MR" in out
     assert "organs projects take CT. Add it to a spine project instead" in out
     assert _case_ids(proj) == []
 
@@ -175,7 +182,8 @@ def test_a_manifest_without_cases_for_the_task(tmp_path, phantoms, capsys):
     manifest = phantoms["nifti"] / "manifest.json"
     assert json.loads(manifest.read_text())["cases"]
     code, out, _ = _add(capsys, proj, manifest)
-    assert code == 1 and f"  {manifest}: no spine cases in this manifest." in out
+    assert code == 1
+    assert f"  {manifest}: no spine cases in this manifest: it holds 3 organs case(s)." in out
 
 
 def test_spine_study_added_by_folder_then_by_manifest(tmp_path, spine_phantoms, capsys):
@@ -189,3 +197,101 @@ def test_spine_study_added_by_folder_then_by_manifest(tmp_path, spine_phantoms, 
     code, out, _ = _add(capsys, proj, root / "manifest.json")
     assert code == 0 and f"  {studies[0].name}: already in the project." in out
     assert sorted(_case_ids(proj)) == sorted(s.name for s in studies)
+
+
+# -- 5. the same image under another path --------------------------------------------------
+def test_a_copy_of_the_data_folder_is_not_added_again(tmp_path, phantoms, capsys):
+    proj = _init(tmp_path)
+    assert _add(capsys, proj, phantoms["dicom"] / "manifest.json")[0] == 0
+    copy = tmp_path / "data_copy"
+    shutil.copytree(phantoms["dicom"], copy)
+    code, out, _ = _add(capsys, proj, copy / "manifest.json")
+    lines = out.splitlines()
+    assert code == 0 and lines[:2] == ["added 0 case(s): -", "skipped 3 case(s):"]
+    for line, i in zip(lines[2:], range(3), strict=True):
+        assert line.startswith(f"  ct_00{i}: already in the project (image {copy}/ct/ct_00{i}/")
+        assert "has the same DICOM SeriesInstanceUID " in line
+    assert "--id" not in out
+    # Under a new id it is still the same series: refused, naming the case it repeats.
+    series = copy / "ct" / "ct_000" / "dicom"
+    code, out, _ = _add(capsys, proj, series, "--id", "ct_000_again")
+    assert code == 0 and out.startswith("added 0 case(s): -\nskipped 1 case(s):\n")
+    assert f"  ct_000_again: image {series} is already in case ct_000 (same DICOM " in out
+    assert "--id" not in out.split("\n", 1)[1]
+    assert _case_ids(proj) == ["ct_000", "ct_001", "ct_002"]
+
+
+def test_a_nifti_of_a_dicom_scan_is_the_same_image(tmp_path, phantoms, capsys):
+    proj = _init(tmp_path)
+    assert _add(capsys, proj, phantoms["dicom"] / "manifest.json")[0] == 0
+    # The NIfTI phantoms are the same scans (same seed); one copied under a new name.
+    copy = tmp_path / "atlas" / "BDMAP_00000007" / "ct.nii.gz"
+    copy.parent.mkdir(parents=True)
+    shutil.copy(phantoms["nifti"] / "ct" / "ct_001" / "ct.nii.gz", copy)
+    code, out, _ = _add(capsys, proj, copy)
+    assert code == 0 and out.splitlines() == [
+        "added 0 case(s): -",
+        "skipped 1 case(s):",
+        f"  BDMAP_00000007: image {copy} is already in case ct_001 (same voxels and grid); "
+        "not added twice.",
+    ]
+    # Two copies given together: the second is the first's duplicate.
+    other = tmp_path / "other.nii.gz"
+    write_phantoms(tmp_path / "site2", 1, 0, 7, "nifti", ct_shape=SMALL_CT)
+    shutil.copy(tmp_path / "site2" / "ct" / "ct_000" / "ct.nii.gz", other)
+    code, out, _ = _add(capsys, proj, other, tmp_path / "site2" / "ct" / "ct_000" / "ct.nii.gz")
+    assert code == 0 and out.startswith("added 1 case(s): other\nskipped 1 case(s):\n")
+    assert "is already in case other (same voxels and grid)" in out
+    assert _case_ids(proj) == ["ct_000", "ct_001", "ct_002", "other"]
+
+
+def test_cases_added_before_fingerprints_are_recognised(tmp_path, phantoms, capsys):
+    from napari_atlas_annotate.project.sources import FINGERPRINTS_NAME, cases_from_path
+
+    proj = _init(tmp_path)
+    with Project(proj) as project:  # as the demo, or add before fingerprints were kept
+        for case in cases_from_path(phantoms["nifti"] / "manifest.json", "organs"):
+            project.add_case(case.id, case.images, truth=case.truth, source=case.source)
+    assert not (proj / FINGERPRINTS_NAME).exists()
+    code, out, _ = _add(capsys, proj, phantoms["dicom"] / "ct" / "ct_002" / "dicom", "--id", "x")
+    assert code == 0 and "  x: image " in out and "already in case ct_002 (same voxels" in out
+    assert sorted(json.loads((proj / FINGERPRINTS_NAME).read_text())["cases"]) == [
+        "ct_000",
+        "ct_001",
+        "ct_002",
+    ]
+
+
+# -- 6. folders holding several cases, manifests holding other tasks -----------------------
+def test_a_folder_of_series_folders_gives_a_case_per_series(tmp_path, phantoms, capsys):
+    proj = _init(tmp_path)
+    with pytest.warns(VolumeLoadWarning, match="4 file.s. that are not DICOM"):  # labels
+        code, out, _ = _add(capsys, proj, phantoms["dicom"])
+    assert code == 0 and out == "added 3 case(s): ct_000, ct_001, ct_002\n"
+    code, out, _ = _add(capsys, proj, phantoms["dicom"] / "manifest.json")
+    assert code == 0 and out.count("already in the project.") == 3
+
+
+def test_a_folder_of_spine_studies_gives_a_case_per_study(tmp_path, spine_phantoms, capsys):
+    proj = _init(tmp_path, task="spine")
+    train = spine_phantoms(0).parent / "spine" / "train_images"
+    studies = sorted(s.name for s in train.iterdir())
+    code, out, _ = _add(capsys, proj, train, "--no-check")
+    assert code == 0 and out == f"added 3 case(s): {', '.join(studies)}\n"
+    with Project(proj) as p:
+        assert [len(c.images) for c in p.cases()] == [3, 3, 3]
+
+
+def test_cases_of_another_task_in_a_manifest_are_mentioned(tmp_path, capsys):
+    manifest = write_phantoms(tmp_path / "data", 2, 1, 0, "dicom", ct_shape=SMALL_CT)
+    proj = _init(tmp_path)
+    code, out, _ = _add(capsys, proj, manifest, "--no-check")
+    assert code == 0 and out.splitlines() == [
+        "added 2 case(s): ct_000, ct_001",
+        f"ignored 1 spine case(s) of {manifest}: this is an organs project.",
+    ]
+    spine = _init(tmp_path, task="spine", name="spine")
+    code, out, _ = _add(capsys, spine, manifest, "--no-check")
+    assert code == 0 and out.splitlines()[1] == (
+        f"ignored 2 organs case(s) of {manifest}: this is a spine project."
+    )

@@ -1,16 +1,21 @@
 """Paths -> cases: case id rules, image identity, modality and load checks, copies."""
 
+import json
 import shutil
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 
-from napari_atlas_annotate.io import VolumeLoadWarning
+from napari_atlas_annotate.io import VolumeLoadWarning, load_volume
 from napari_atlas_annotate.phantoms import write_phantoms
-from napari_atlas_annotate.project import ImageRef, ProjectError
+from napari_atlas_annotate.project import ImageRef, Project, ProjectError
 from napari_atlas_annotate.project.sources import (
+    FINGERPRINTS_NAME,
+    ImageFingerprint,
+    ProjectImages,
     ReferencedImages,
     case_names,
     cases_from_path,
@@ -18,6 +23,9 @@ from napari_atlas_annotate.project.sources import (
     check_modality,
     copied_case,
     copy_into_project,
+    find_cases,
+    header_fingerprints,
+    read_manifest,
 )
 
 SMALL_CT = (16, 32, 32)
@@ -88,6 +96,83 @@ def test_ids_are_valid_case_ids(tmp_path):
     assert case_names([path]) == ["Patient_12_arterial"]
 
 
+# -- folders holding several cases ---------------------------------------------------------
+def test_a_folder_of_series_folders_names_each_case_after_its_folder(ct_dicom):
+    with pytest.warns(VolumeLoadWarning, match="not DICOM"):  # labels, manifest
+        cases = cases_from_path(ct_dicom, "organs")
+    series = [ct_dicom / "ct" / f"ct_00{i}" / "dicom" for i in range(2)]
+    assert [c.id for c in cases] == ["ct_000", "ct_001"]  # as the manifest names them
+    assert [c.images[0].path for c in cases] == [str(s) for s in series]
+    assert [c.images[0].series for c in cases] == [None, None]  # each folder holds one
+    check_case(cases[1], "organs")
+
+
+def test_series_folders_of_folders_added_together_walk_up_until_they_differ(tmp_path):
+    for site in ("site1", "site2"):
+        write_phantoms(tmp_path / site, 2, 0, 0, "dicom", ct_shape=SMALL_CT)
+    with pytest.warns(VolumeLoadWarning):
+        found = find_cases([tmp_path / "site1", tmp_path / "site2"], "organs")
+    assert [c.id for c in found.cases] == [
+        "site1_ct_000",
+        "site1_ct_001",
+        "site2_ct_000",
+        "site2_ct_001",
+    ]
+
+
+def test_series_sharing_a_folder_add_their_series_number(tmp_path):
+    source = write_phantoms(tmp_path / "src", 3, 0, 0, "dicom", ct_shape=SMALL_CT).parent
+    exam = tmp_path / "exam"
+    shutil.copytree(source / "ct" / "ct_002" / "dicom", exam / "alone")
+    (exam / "flat").mkdir()
+    for number, case in ((2, "ct_000"), (3, "ct_001")):  # two series in one folder
+        for file in sorted((source / "ct" / case / "dicom").iterdir()):
+            ds = pydicom.dcmread(file)
+            ds.SeriesNumber = number
+            ds.save_as(exam / "flat" / f"{case}_{file.name}")
+    cases = cases_from_path(exam, "organs")
+    assert [c.id for c in cases] == ["alone", "flat_s2", "flat_s3"]
+    alone, *flat = cases
+    assert alone.images[0] == ImageRef(str(exam / "alone"), alone.images[0].description)
+    # The flat folder's images name their series, so each loads on its own.
+    assert [c.images[0].path for c in flat] == [str(exam / "flat")] * 2
+    assert [c.images[0].series for c in flat] == [c.series_info[0].series_uid for c in flat]
+    for case in flat:
+        check_case(case, "organs")
+
+
+def test_a_folder_of_spine_studies_gives_one_case_per_study(spine_phantoms):
+    manifest = spine_phantoms(0)
+    train = manifest.parent / "spine" / "train_images"
+    studies = sorted(train.iterdir())
+    cases = cases_from_path(train, "spine")
+    assert [c.id for c in cases] == [s.name for s in studies]
+    assert sorted(c.id for c in cases_from_path(manifest, "spine")) == [s.name for s in studies]
+    for case, study in zip(cases, studies, strict=True):
+        assert [r.path for r in case.images] == [str(study)] * 3
+        assert sorted(r.series for r in case.images) == sorted(
+            pydicom.dcmread(next(folder.iterdir()), stop_before_pixels=True).SeriesInstanceUID
+            for folder in study.iterdir()
+        )
+    check_case(cases[0], "spine")
+
+
+def test_a_manifest_tells_how_many_cases_of_other_tasks_it_left_out(tmp_path):
+    manifest = write_phantoms(tmp_path / "mixed", 2, 1, 0, "nifti", ct_shape=SMALL_CT)
+    cases, others = read_manifest(manifest, "organs")
+    assert [c.id for c in cases] == ["ct_000", "ct_001"] and others == {"spine": 1}
+    found = find_cases([manifest], "organs")
+    assert len(found.cases) == 2 and found.ignored == [(str(manifest), {"spine": 1})]
+    found = find_cases([manifest], "spine")
+    assert len(found.cases) == 1 and found.ignored == [(str(manifest), {"organs": 2})]
+    ct_only = write_phantoms(tmp_path / "ct_only", 1, 0, 0, "nifti", ct_shape=SMALL_CT)
+    found = find_cases([ct_only], "spine")
+    assert found.cases == [] and found.ignored == []
+    assert found.refused == [
+        (str(ct_only), "no spine cases in this manifest: it holds 1 organs case(s).")
+    ]
+
+
 # -- modality ------------------------------------------------------------------------------
 def test_modality_must_fit_the_task():
     check_modality("x", "CT", "organs")
@@ -108,8 +193,10 @@ def test_modality_must_fit_the_task():
 def test_mr_study_is_refused_by_an_organs_check_from_headers(spine_phantoms):
     study = sorted((spine_phantoms(0).parent / "spine" / "train_images").iterdir())[0]
     cases = cases_from_path(study, "organs")  # one case per series in an organs project
-    assert len(cases) == 3 and all(c.id.startswith(f"{study.name}_s") for c in cases)
-    with pytest.raises(ProjectError, match=rf"{study}: series .* has modality MR"):
+    folders = sorted(study.iterdir())  # ... each in its own folder, which names it
+    assert [c.id for c in cases] == [f.name for f in folders]
+    assert [c.images[0].path for c in cases] == [str(f) for f in folders]
+    with pytest.raises(ProjectError, match=rf"{folders[0]}: series .* has modality MR"):
         check_case(cases[0], "organs", load=False)  # headers are enough
     [case] = cases_from_path(study, "spine")
     assert case.id == study.name and len(case.images) == 3
@@ -181,6 +268,96 @@ def test_spine_study_and_its_series_folders_are_one_image_set(spine_phantoms):
     # ... and the other way round.
     known = ReferencedImages((c.id, ref) for c in from_manifest for ref in c.images)
     assert known.owner_of(from_folder)[0] == from_manifest[0].id
+
+
+# -- the same image under any path ---------------------------------------------------------
+@pytest.fixture
+def ct_nifti(tmp_path):
+    """The scans of ``ct_dicom`` (same seed) as NIfTI: ``nii/ct/ct_00N/ct.nii.gz``."""
+    write_phantoms(tmp_path / "nii", 2, 0, 0, "nifti", ct_shape=SMALL_CT)
+    return [tmp_path / "nii" / "ct" / f"ct_00{i}" / "ct.nii.gz" for i in range(2)]
+
+
+def test_fingerprints_tell_one_scan_in_any_format(tmp_path, ct_dicom, ct_nifti):
+    dicom = [ct_dicom / "ct" / f"ct_00{i}" / "dicom" for i in range(2)]
+    volumes = [load_volume(p) for p in dicom + ct_nifti]
+    full = [ImageFingerprint.of_volume(v) for v in volumes]
+    heads = header_fingerprints([ImageRef(str(p)) for p in dicom + ct_nifti])
+    # Headers alone give the series UID and the grid the loader gives.
+    for head, loaded in zip(heads, full, strict=True):
+        assert head.voxels is None and head.same_grid(loaded)
+        assert head.series_uid == loaded.series_uid
+    assert full[0].series_uid and full[2].series_uid is None
+    # DICOM and NIfTI of one scan have the same grid and voxels; another scan does not.
+    assert full[0].same_grid(full[2]) and full[0].voxels == full[2].voxels
+    assert full[1].voxels == full[3].voxels and not full[0].same_grid(full[1])
+    # Voxel values count, not their type: the scan saved as float32 is the same image ...
+    image = nib.load(ct_nifti[0])
+    as_float = tmp_path / "float" / "ct.nii.gz"
+    as_float.parent.mkdir()
+    nib.save(nib.Nifti1Image(image.get_fdata().astype(np.float32), image.affine), as_float)
+    assert ImageFingerprint.of_volume(load_volume(as_float)).voxels == full[0].voxels
+    # ... and one changed voxel makes another image.
+    volumes[0].array[3, 4, 5] += 1
+    assert ImageFingerprint.of_volume(volumes[0]).voxels != full[0].voxels
+
+
+def _project_without_fingerprints(folder: Path, manifest: Path) -> None:
+    """A project whose cases were added without ``add`` (as the demo adds them)."""
+    with Project.create(folder, task="organs") as project:
+        for case in cases_from_path(manifest, "organs"):
+            project.add_case(case.id, case.images, truth=case.truth, source=case.source)
+
+
+def test_older_cases_are_fingerprinted_lazily(tmp_path, ct_dicom, ct_nifti):
+    _project_without_fingerprints(tmp_path / "proj", ct_dicom / "manifest.json")
+    copy = tmp_path / "BDMAP_00000007" / "ct.nii.gz"
+    copy.parent.mkdir()
+    shutil.copy(ct_nifti[1], copy)
+    [case] = cases_from_path(copy, "organs")
+    prints = check_case(case, "organs")
+    with Project(tmp_path / "proj") as project:
+        images = ProjectImages(project)
+        same = images.duplicate_of(prints)
+        assert (same.case_id, same.index, same.same) == ("ct_001", 0, "voxels and grid")
+        images.save()
+    saved = json.loads((tmp_path / "proj" / FINGERPRINTS_NAME).read_text())["cases"]
+    # Every case got its series UID and grid from its headers; only the case on the same
+    # grid as the new image was loaded to hash its voxels.
+    assert [saved[c][0]["series_uid"] is not None for c in ("ct_000", "ct_001")] == [True] * 2
+    assert saved["ct_000"][0]["voxels_sha256"] is None
+    assert saved["ct_001"][0]["voxels_sha256"] == prints[0].voxels
+
+
+def test_a_dicom_series_is_known_by_its_uid_from_headers(tmp_path, ct_dicom):
+    _project_without_fingerprints(tmp_path / "proj", ct_dicom / "manifest.json")
+    shutil.copytree(ct_dicom / "ct" / "ct_000" / "dicom", tmp_path / "copy" / "scan")
+    [case] = cases_from_path(tmp_path / "copy" / "scan", "organs")
+    heads = header_fingerprints(case.images, case.series_info)
+    with Project(tmp_path / "proj") as project:
+        same = ProjectImages(project).duplicate_of(heads)
+    uid = case.series_info[0].series_uid
+    assert (same.case_id, same.same) == ("ct_000", f"DICOM SeriesInstanceUID {uid}")
+
+
+def test_the_fingerprint_file_is_a_cache(tmp_path, ct_dicom, ct_nifti):
+    _project_without_fingerprints(tmp_path / "proj", ct_dicom / "manifest.json")
+    (tmp_path / "proj" / FINGERPRINTS_NAME).write_text("{not json")  # damaged: rebuilt
+    [case] = cases_from_path(ct_nifti[0], "organs")
+    prints = check_case(case, "organs")
+    with Project(tmp_path / "proj") as project:
+        # Two adds at once: both fingerprint the older cases from their headers, the
+        # first also hashes ct_000's voxels; the second keeps that when it saves.
+        first, second = ProjectImages(project), ProjectImages(project)
+        assert second.duplicate_of([]) is None
+        assert first.duplicate_of(prints).case_id == "ct_000"
+        first.save()
+        added = project.add_case("other", [ImageRef(str(tmp_path / "nii" / "x.nii.gz"))])
+        second.record(added, [ImageFingerprint(None, (1, 2, 3), tuple(np.eye(4).ravel()))])
+        second.save()
+    saved = json.loads((tmp_path / "proj" / FINGERPRINTS_NAME).read_text())["cases"]
+    assert sorted(saved) == ["ct_000", "ct_001", "other"]
+    assert saved["ct_000"][0]["voxels_sha256"] == prints[0].voxels
 
 
 # -- copies --------------------------------------------------------------------------------
