@@ -318,7 +318,8 @@ def _units_of(path: Path, task: str) -> list[_Unit]:
 def _unit_ids(batch: Sequence[tuple[Path, list[_Unit]]], given: dict[int, str]) -> list[list[str]]:
     """Case ids of the units of paths added together (``given``: ids fixed by the user, by
     position in ``batch``): :func:`case_names` of the units' places; units of one path
-    sharing a place (several series in one folder) add ``_s<series number>``."""
+    sharing a place (several series in one folder) add ``_s<series number>``, studies
+    ``_<n>``."""
     names = iter(case_names([unit.place for _, units in batch for unit in units]))
     out = []
     for k, (_, units) in enumerate(batch):
@@ -327,9 +328,11 @@ def _unit_ids(batch: Sequence[tuple[Path, list[_Unit]]], given: dict[int, str]) 
             ids = [given[k]] * len(units)
         shared = Counter(ids)
         for j, unit in enumerate(units):
-            if shared[ids[j]] > 1:
-                number = unit.series[0].series_number if len(unit.series) == 1 else None
+            if shared[ids[j]] > 1 and len(unit.series) == 1:
+                number = unit.series[0].series_number
                 ids[j] = f"{ids[j]}_s{number if number is not None else j + 1}"
+            elif shared[ids[j]] > 1:  # studies (spine)
+                ids[j] = f"{ids[j]}_{j + 1}"
         taken: set[str] = set()
         for j, name in enumerate(ids):  # series numbers repeated in one folder
             n = 2
@@ -406,7 +409,8 @@ def find_cases(paths: Sequence[str | Path], task: str, case_id: str | None = Non
         The project's task.
     case_id
         Id of the case an image path holds (``--id``; meant for a single path). A path
-        holding several cases gives ``<case_id>_s<series number>``.
+        holding several cases gives ``<case_id>_s<series number>`` (studies:
+        ``<case_id>_<n>``).
     """
     found = FoundCases()
     per_path: list[list[NewCase]] = [[] for _ in paths]

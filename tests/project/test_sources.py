@@ -139,6 +139,9 @@ def test_series_sharing_a_folder_add_their_series_number(tmp_path):
     assert [c.images[0].series for c in flat] == [c.series_info[0].series_uid for c in flat]
     for case in flat:
         check_case(case, "organs")
+    # --id names a folder holding several series: each keeps its series number.
+    found = find_cases([exam / "flat"], "organs", "exam7")
+    assert [c.id for c in found.cases] == ["exam7_s2", "exam7_s3"]
 
 
 def test_a_folder_of_spine_studies_gives_one_case_per_study(spine_phantoms):
@@ -155,6 +158,8 @@ def test_a_folder_of_spine_studies_gives_one_case_per_study(spine_phantoms):
             for folder in study.iterdir()
         )
     check_case(cases[0], "spine")
+    found = find_cases([train], "spine", "batch")  # --id on a folder of studies: numbered
+    assert [c.id for c in found.cases] == ["batch_1", "batch_2", "batch_3"]
 
 
 def test_a_manifest_tells_how_many_cases_of_other_tasks_it_left_out(tmp_path):
