@@ -19,15 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..project import Project, ProjectError, task_phrase
+from ..project.image_identity import ProjectImages, ReferencedImages, header_fingerprints
 from ..project.sources import (
     NewCase,
-    ProjectImages,
-    ReferencedImages,
     check_case,
     copied_case,
     copy_into_project,
     find_cases,
-    header_fingerprints,
     is_manifest_path,
 )
 from ..project.store import CASE_ID

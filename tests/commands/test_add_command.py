@@ -246,7 +246,8 @@ def test_a_nifti_of_a_dicom_scan_is_the_same_image(tmp_path, phantoms, capsys):
 
 
 def test_cases_added_before_fingerprints_are_recognised(tmp_path, phantoms, capsys):
-    from napari_atlas_annotate.project.sources import FINGERPRINTS_NAME, cases_from_path
+    from napari_atlas_annotate.project.image_identity import FINGERPRINTS_NAME
+    from napari_atlas_annotate.project.sources import cases_from_path
 
     proj = _init(tmp_path)
     with Project(proj) as project:  # as the demo, or add before fingerprints were kept

@@ -12,11 +12,14 @@ import pytest
 from napari_atlas_annotate.io import VolumeLoadWarning, load_volume
 from napari_atlas_annotate.phantoms import write_phantoms
 from napari_atlas_annotate.project import ImageRef, Project, ProjectError
-from napari_atlas_annotate.project.sources import (
+from napari_atlas_annotate.project.image_identity import (
     FINGERPRINTS_NAME,
     ImageFingerprint,
     ProjectImages,
     ReferencedImages,
+    header_fingerprints,
+)
+from napari_atlas_annotate.project.sources import (
     case_names,
     cases_from_path,
     check_case,
@@ -24,7 +27,6 @@ from napari_atlas_annotate.project.sources import (
     copied_case,
     copy_into_project,
     find_cases,
-    header_fingerprints,
     read_manifest,
 )
 
