@@ -36,7 +36,13 @@ from ..grade_sheet import GradeSheet
 from ..spine_grades import CONDITIONS, GRADES, LEVELS
 from ..volume import Volume
 from .grader_geometry import normalized_intensity, sample_slab, world_to_point
-from .grader_levels import decode_heatmaps, locator_center, locator_input, plane_to_levels
+from .grader_levels import (
+    MIN_DISC_SEPARATION_MM,
+    decode_heatmaps,
+    locator_center,
+    locator_input,
+    plane_to_levels,
+)
 from .grader_net import GROUP_OF, GROUP_SERIES, LATERAL_OF, GraderNet
 
 #: The committed starter grader (trained on site-0 phantoms by scripts/make_starter_grader.py).
@@ -104,7 +110,8 @@ def locate_levels(
     slab = locator_input(vol, cache.data("Sagittal T2/STIR"), model.config, center)
     with torch.no_grad():
         logits = model.locate(torch.from_numpy(slab[None]).to(device))[0].float().cpu().numpy()
-    rowcols, confidence = decode_heatmaps(logits)
+    pixel_mm = float(model.config["locator"]["pixel_mm"])
+    rowcols, confidence = decode_heatmaps(logits, min_separation=MIN_DISC_SEPARATION_MM / pixel_mm)
     world = plane_to_levels(rowcols, center, model.config)
     # The canal point lies on the canal's own sagittal plane, not the slab's.
     world[:, 0] = center[0]

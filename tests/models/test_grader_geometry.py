@@ -105,6 +105,24 @@ def test_heatmap_targets_decode_to_their_centres():
     assert off_plane.sum() == 0
 
 
+def test_ordered_decoding_keeps_each_level_on_its_own_disc():
+    discs = np.array([[20.0, 40.0], [38.0, 42.0], [56.0, 45.0], [74.0, 49.0], [92.0, 55.0]])
+    maps = heatmap_targets(discs, (128, 96), 1.5)
+    # level 3's map is unsure: most of its mass sits on level 2's disc, some on its own
+    wrong = heatmap_targets(discs[[1]], (128, 96), 1.5)[0]
+    maps[2] = 0.6 * wrong + 0.4 * maps[2]
+    logits = np.log(maps + 1e-12)
+    one_by_one, _ = decode_heatmaps(logits, window=4)
+    assert np.linalg.norm(one_by_one[2] - discs[1]) < 0.5  # two levels on one disc
+    ordered, confidence = decode_heatmaps(logits, window=4, min_separation=6.0)
+    np.testing.assert_allclose(ordered, discs, atol=0.3)
+    assert confidence[2] < confidence[1]  # the level it had to move is the unsure one
+    # where no ordered set exists among the peaks, each map keeps its own maximum
+    upside_down = np.log(heatmap_targets(discs[::-1], (128, 96), 1.5) + 1e-12)
+    kept, _ = decode_heatmaps(upside_down, window=4, min_separation=6.0)
+    np.testing.assert_allclose(kept, discs[::-1], atol=0.3)
+
+
 def test_level_targets_follow_the_rotated_slab():
     vol = _blob_volume()
     blob = voxel_to_world(vol, np.array([30.0, 35.0, 20.0]))
