@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "info": "describe a DICOM file/folder or NIfTI file: series, shape, spacing, affine",
     "init": "create an annotation project (organs or spine)",
     "add": "add cases to a project: DICOM folders, NIfTI files or a phantom manifest.json",
+    "remove": "take cases nobody has labelled out of a project (kept in the audit trail)",
     "import": "import labels or grades made elsewhere as an annotator's version of a case",
     "open": "open a project in napari with the annotator dock",
     "status": "cases, states per annotator, edit counts, time on task, rounds",

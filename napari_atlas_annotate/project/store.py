@@ -177,6 +177,77 @@ class Project:
             )
         return self.case(case_id)
 
+    def removal_blockers(self, case_id: str) -> list[str]:
+        """What people made on a case (submitted, imported or final versions, edits); a
+        case with any of it is never removed. Empty when only the model proposed."""
+        self.case(case_id)
+        made = [
+            f"{r['n']} {r['kind']} version(s) by {r['annotator']}"
+            for r in self._db.execute(
+                "SELECT annotator, kind, COUNT(*) AS n FROM versions WHERE case_id = ?"
+                " AND kind != 'proposal' GROUP BY annotator, kind ORDER BY annotator, kind",
+                (case_id,),
+            )
+        ]
+        made += [
+            f"{r['n']} edit(s) by {r['annotator']}"
+            for r in self._db.execute(
+                "SELECT annotator, COUNT(*) AS n FROM events WHERE case_id = ?"
+                " GROUP BY annotator ORDER BY annotator",
+                (case_id,),
+            )
+        ]
+        return made
+
+    def remove_case(self, case_id: str, actor: str, reason: str) -> Path | None:
+        """Take a case nobody has labelled out of the project (a wrong or broken image).
+
+        Its proposals' rows go; their files are moved, not deleted, from
+        ``labels/<case>/`` to ``removed/<case>-<UTC time>/`` (returned, or None when there
+        were none), and an audit record ``remove`` keeps who, why, the images and where the
+        files went. The images themselves are not touched.
+
+        Raises
+        ------
+        ProjectError
+            No reason given, or the case holds work people made (:meth:`removal_blockers`).
+        """
+        if not reason or not reason.strip():
+            raise ProjectError(f"case {case_id}: say why it is removed (a reason is required).")
+        made = self.removal_blockers(case_id)
+        if made:
+            raise ProjectError(
+                f"case {case_id} holds work people made ({'; '.join(made)}); it is not "
+                "removed. Export those labels first, or keep the case."
+            )
+        case = self.case(case_id)
+        labels = self.folder / "labels" / case_id
+        moved = None
+        if labels.exists():
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            moved = self.folder / "removed" / f"{case_id}-{stamp}"
+            moved.parent.mkdir(exist_ok=True)
+            labels.rename(moved)
+        detail = {
+            "reason": reason.strip(),
+            "images": [ref.path for ref in case.images],
+            "moved_to": str(moved.relative_to(self.folder)) if moved else None,
+        }
+        try:
+            with transaction(self._db):
+                self._db.execute("DELETE FROM versions WHERE case_id = ?", (case_id,))
+                self._db.execute("DELETE FROM cases WHERE id = ?", (case_id,))
+                self._db.execute(
+                    "INSERT INTO audit(case_id, actor, action, detail, t) VALUES (?, ?, ?, ?, ?)",
+                    (case_id, actor, "remove", json.dumps(detail), time.time()),
+                )
+        except BaseException:
+            if moved is not None:  # the case stays: its files go back where they were
+                moved.rename(labels)
+            raise
+        self._grids.pop(case_id, None)
+        return moved
+
     def cases(self) -> list[Case]:
         rows = self._db.execute("SELECT * FROM cases ORDER BY position")
         return [Case.from_row(r) for r in rows]
@@ -218,7 +289,7 @@ class Project:
             raise ProjectError(
                 f"case {case_id}: image {path} is missing (moved or deleted?). The project "
                 "reads the case from that path: put the image back there, then run the "
-                "command again."
+                "command again (or, if nobody has labelled it, 'atlas-annotate remove')."
             )
         try:
             volume = load_volume(path, series=ref.series)
@@ -227,7 +298,8 @@ class Project:
             reason += "" if reason.endswith((".", "!", "?")) else "."
             raise ProjectError(
                 f"case {case_id}: {reason} The project reads the case from {path}: fix or "
-                "replace the image there, then run the command again."
+                "replace the image there, then run the command again (or, if nobody has "
+                "labelled it, 'atlas-annotate remove')."
             ) from exc
         self._grids[case_id] = (volume.shape, volume.affine.copy())
         return volume

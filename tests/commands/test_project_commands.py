@@ -278,3 +278,28 @@ def test_rsna_csv_import_takes_the_study_the_case_is(
     assert main(["import", str(other.folder), "--case", cid, "--annotator", "x", str(csv)]) == 2
     assert "pass --study-id" in capsys.readouterr().err
     assert other.annotators() == []
+
+
+def test_remove_takes_out_unlabelled_cases_only(tmp_path, images, capsys):
+    proj = _project(tmp_path, images)
+    with Project(proj) as project:
+        ids = [c.id for c in project.cases()]
+        zeros = np.zeros((6, 12, 10), np.uint8)
+        project.save_mask_version(ids[0], zeros, kind="proposal", model_version="m")
+        project.save_mask_version(ids[1], zeros, kind="corrected", annotator="ann")
+    capsys.readouterr()
+    # one case holds a radiologist's labels: the whole request is refused
+    assert main(["remove", str(proj), *ids, "--reason", "test", "--by", "lead"]) == 2
+    err = capsys.readouterr().err
+    assert "nothing removed" in err and f"{ids[1]} (1 corrected version(s) by ann)" in err
+    with Project(proj) as project:
+        assert [c.id for c in project.cases()] == ids
+    assert main(["remove", str(proj), ids[0], "--reason", "scout series", "--by", "lead"]) == 0
+    out = capsys.readouterr().out
+    assert f"removed {ids[0]}; its proposals are kept in" in out
+    with Project(proj) as project:
+        assert [c.id for c in project.cases()] == [ids[1]]
+        (record,) = [a for a in project.audit_trail(ids[0]) if a["action"] == "remove"]
+        assert record["actor"] == "lead" and record["detail"]["reason"] == "scout series"
+    assert main(["remove", str(proj), "nope", "--reason", "x"]) == 2
+    assert "no case 'nope'" in capsys.readouterr().err

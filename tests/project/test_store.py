@@ -272,3 +272,46 @@ def test_two_processes_lose_nothing(project):
         )
     conn = sqlite3.connect(project.folder / "project.sqlite")
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_remove_a_case_nobody_labelled_keeps_its_files_and_history(tmp_path, project):
+    proposal = np.zeros((8, 16, 16), np.uint8)
+    proposal[2:5, 4:9, 4:9] = 5
+    version = project.save_mask_version("case1", proposal, kind="proposal", model_version="m1")
+    stored = project.folder / version.path
+    assert project.removal_blockers("case1") == []
+
+    moved = project.remove_case("case1", "lead", "wrong series (a scout)")
+    assert [c.id for c in project.cases()] == ["case0", "case2"]
+    with pytest.raises(ProjectError, match="no case 'case1'"):
+        project.case("case1")
+    # the proposal's file moved, byte for byte, and the audit trail says who, why, where
+    assert not stored.exists()
+    (kept,) = moved.glob("*.nii.gz")
+    assert kept.read_bytes() and kept.name == stored.name
+    (record,) = [a for a in project.audit_trail("case1") if a["action"] == "remove"]
+    assert record["actor"] == "lead" and record["detail"]["reason"] == "wrong series (a scout)"
+    assert record["detail"]["moved_to"] == str(moved.relative_to(project.folder))
+    assert record["detail"]["images"][0].endswith("ct1.nii.gz")
+    # the same image can be added again (a fresh case)
+    path, _ = _image(tmp_path, "ct1.nii.gz")
+    project.add_case("case1", [ImageRef(str(path))])
+    assert project.versions("case1") == []
+
+
+def test_a_case_with_work_people_made_is_never_removed(tmp_path, project):
+    labels = np.zeros((8, 16, 16), np.uint8)
+    project.save_mask_version("case0", labels, kind="imported", annotator="dr_kim")
+    event = EditEvent("case2", "ann", "paint", 5, diff_labels(labels, labels + 1))
+    project.log_event(event)
+    for case_id, what in (
+        ("case0", "1 imported version(s) by dr_kim"),
+        ("case2", "edit(s) by ann"),
+    ):
+        with pytest.raises(ProjectError, match="holds work people made") as info:
+            project.remove_case(case_id, "lead", "duplicate")
+        assert what in str(info.value)
+        assert project.case(case_id).id == case_id
+    with pytest.raises(ProjectError, match="reason is required"):
+        project.remove_case("case1", "lead", " ")
+    assert len(project.cases()) == 3
