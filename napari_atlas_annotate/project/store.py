@@ -643,7 +643,8 @@ class Project:
     # -- status ---------------------------------------------------------------------
     def case_state(self, case_id: str, annotator: str) -> str:
         """``final``, ``in_progress`` (unsubmitted edits), ``submitted``, ``imported`` (the
-        annotator's latest own version was imported) or ``new``."""
+        annotator's latest own version was imported), ``reopened`` (a lead whose final
+        version of the case was sent back) or ``new``."""
         content = "grades" if self.task == "spine" else "mask"
         if self.current_final(case_id, content):
             return "final"
@@ -654,7 +655,10 @@ class Project:
         if self.pending_events(case_id, annotator, base):
             return "in_progress"
         if own is None:
-            return "new"
+            withdrawn = self.latest_version(
+                case_id, annotator=annotator, kinds=("final",), content=content
+            )
+            return "new" if withdrawn is None else "reopened"
         return "imported" if own.kind == "imported" else "submitted"
 
     def status(self) -> dict:

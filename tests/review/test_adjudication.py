@@ -116,7 +116,8 @@ def test_reopened_case_is_annotatable_again(organ_project):
     finalize(project, "ct00", "lead", {})
     assert project.case_state("ct00", "bob") == "final"
     reopen(project, "ct00", "lead", "recheck the pancreas")
-    assert project.case_state("ct00", "bob") != "final"
+    assert project.case_state("ct00", "bob") == "imported"  # bob's labels are still there
+    assert project.case_state("ct00", "lead") == "reopened"  # not 'new': the lead sent it back
     [case] = [c for c in project.status()["cases"] if c["id"] == "ct00"]
     assert case["final"] is False
 
