@@ -43,8 +43,7 @@ from .cases import (
     annotator_versions,
     class_names,
     grade_consensus,
-    load_masks,
-    load_sheets,
+    load_opinions,
     mask_consensus,
     review_case,
     task_content,
@@ -165,6 +164,7 @@ def finalize(
     *,
     painted: np.ndarray | None = None,
     comment: str = "",
+    opinions: dict | None = None,
 ) -> LabelVersion:
     """Compose, store (kind ``final``) and audit the lead's adjudication of a case.
 
@@ -181,6 +181,8 @@ def finalize(
         The lead's own label map, used for classes decided ``"painted"``.
     comment
         Free text kept in the note and the audit record.
+    opinions
+        The readers' labels if already read (:func:`.cases.load_opinions`).
 
     Returns
     -------
@@ -196,17 +198,17 @@ def finalize(
         )
     project.ensure_annotator(lead, role="lead")
     used = {who: v.id for who, v in versions.items()}
+    opinions = load_opinions(project, versions) if opinions is None else opinions
     if task_content(project) == "grades":
-        sheet, summary = compose_grades(load_sheets(project, versions), decisions, case_id)
+        sheet, summary = compose_grades(opinions, decisions, case_id)
         note = json.dumps({**summary, "sources": used, "comment": comment})
         version = project.save_grades_version(
             case_id, sheet, kind="final", annotator=lead, note=note
         )
     else:
-        masks = load_masks(project, versions)
         labels, summary = compose_mask(
-            masks,
-            class_names(project, masks)[: len(project.classes)],
+            opinions,
+            class_names(project, opinions)[: len(project.classes)],
             decisions,
             painted=painted,
             case_id=case_id,
@@ -276,7 +278,8 @@ def finalize_agreed(
     outcomes = []
     for case_id in ids:
         project.case(case_id)
-        readers = tuple(annotator_versions(project, case_id))
+        versions = annotator_versions(project, case_id)
+        readers = tuple(versions)
         if current_final(project, case_id) is not None:
             outcomes.append(FinalizeOutcome(case_id, readers, None, reason="already final"))
             continue
@@ -284,12 +287,12 @@ def finalize_agreed(
             outcomes.append(FinalizeOutcome(case_id, readers, None, reason="no submitted labels"))
             continue
         agreement = None
-        if len(readers) == 1:
-            if not single_reader:
-                outcomes.append(FinalizeOutcome(case_id, readers, None, reason="one reader only"))
-                continue
-        else:
-            review = review_case(project, case_id)
+        if len(readers) == 1 and not single_reader:
+            outcomes.append(FinalizeOutcome(case_id, readers, None, reason="one reader only"))
+            continue
+        opinions = load_opinions(project, versions)  # read once, for the check and the final
+        if len(readers) > 1:
+            review = review_case(project, case_id, opinions=opinions, distances=False)
             agreement = 1.0 - review.disagreement
             disputed = review.grades.disputed_cells() if review.grades is not None else []
             if disputed:
@@ -314,7 +317,7 @@ def finalize_agreed(
                 )
                 continue
         note = comment or f"readers agree at {min_agreement:g} or better: consensus accepted"
-        version = finalize(project, case_id, lead, {}, comment=note)
+        version = finalize(project, case_id, lead, {}, comment=note, opinions=opinions)
         outcomes.append(FinalizeOutcome(case_id, readers, agreement, version))
     return outcomes
 

@@ -55,6 +55,13 @@ def load_sheets(project: Project, versions: dict[str, LabelVersion]) -> dict[str
     return {who: project.read_grades(v) for who, v in versions.items()}
 
 
+def load_opinions(project: Project, versions: dict[str, LabelVersion]) -> dict:
+    """Each reader's label map (organ projects) or grade sheet (spine projects)."""
+    if task_content(project) == "grades":
+        return load_sheets(project, versions)
+    return load_masks(project, versions)
+
+
 def class_names(project: Project, masks: dict[str, np.ndarray]) -> list[str]:
     """The project's classes, extended with ``label_<i>`` if a mask holds higher values."""
     names = project.classes
@@ -120,8 +127,14 @@ def _rounded(value, digits: int):
     return value
 
 
-def review_case(project: Project, case_id: str) -> CaseReview:
+def review_case(
+    project: Project, case_id: str, *, opinions: dict | None = None, distances: bool = True
+) -> CaseReview:
     """Agreement metrics of a case with at least two annotators.
+
+    ``opinions`` are the readers' labels already read (:func:`load_opinions`), so a caller
+    that goes on to use them reads them once; ``distances=False`` leaves HD95 out (the
+    ranking uses Dice only).
 
     Raises
     ------
@@ -140,13 +153,15 @@ def review_case(project: Project, case_id: str) -> CaseReview:
         )
     final = current_final(project, case_id)
     review = CaseReview(case_id, versions, final_version=final.id if final else None)
+    opinions = load_opinions(project, versions) if opinions is None else opinions
     if task_content(project) == "grades":
-        review.grades = grade_agreement(load_sheets(project, versions))
+        review.grades = grade_agreement(opinions)
         review.disagreement = 1.0 - review.grades.min_kappa()
     else:
-        masks = load_masks(project, versions)
         _, affine = project.grid(case_id)
-        review.masks = mask_agreement(masks, affine, class_names(project, masks))
+        review.masks = mask_agreement(
+            opinions, affine, class_names(project, opinions), distances=distances
+        )
         review.disagreement = 1.0 - review.masks.min_dice()
     return review
 

@@ -169,7 +169,11 @@ class MaskAgreement:
 
 
 def mask_agreement(
-    masks: Mapping[str, np.ndarray], affine: np.ndarray, classes: Sequence[str]
+    masks: Mapping[str, np.ndarray],
+    affine: np.ndarray,
+    classes: Sequence[str],
+    *,
+    distances: bool = True,
 ) -> MaskAgreement:
     """Dice, HD95 (mm) and volume differences (ml) for every class and annotator pair.
 
@@ -181,6 +185,8 @@ def mask_agreement(
         The grid's ``(z, y, x) -> RAS`` affine (spacing and voxel volume come from it).
     classes
         Class names; label ``i`` is ``classes[i - 1]``.
+    distances
+        Compute HD95 (distance transforms, the costly part); without, HD95 is ``None``.
     """
     names = list(masks)
     shapes = {tuple(np.shape(m)) for m in masks.values()}
@@ -201,7 +207,7 @@ def mask_agreement(
     for a, b in annotator_pairs(names):
         key = pair_key(a, b)
         dice = dice_per_class(masks[a], masks[b], n)
-        hd = hd95_per_class(masks[a], masks[b], n, spacing)
+        hd = hd95_per_class(masks[a], masks[b], n, spacing) if distances else [None] * n
         for c, name in enumerate(classes):
             result.dice[name][key] = dice[c]
             result.hd95[name][key] = hd[c]
