@@ -257,8 +257,36 @@ class AnnotatorDock(StatusMessages, QWidget):
             self._info(f"{project.folder}: no cases yet. Add some with 'atlas-annotate add'.")
             return True
         todo = [c for c in queue if self._state(c) in ("new", "in_progress")]
-        self.load_case((todo or queue)[0])
+        opened, failed = self._open_first(todo or queue)
+        if opened is None:
+            self._error(
+                "none of the cases could be opened: "
+                + " ".join(failed)
+                + " Fix the image files, then pick a case in the list."
+            )
+        elif failed:
+            self._error(
+                f"Opened {opened}; skipped cases that could not be opened: " + " ".join(failed)
+            )
         return True
+
+    def _open_first(self, candidates: list[str]) -> tuple[str | None, list[str]]:
+        """Open the first of ``candidates`` that can be opened.
+
+        A case whose image is missing or broken must not block the queue: it is skipped
+        and its reason kept.
+
+        Returns
+        -------
+        opened, failed
+            The case opened (None when none could be) and one message per case skipped.
+        """
+        failed: list[str] = []
+        for case_id in candidates:
+            if self.load_case(case_id):
+                return case_id, failed
+            failed.append(self.last_error or f"case {case_id} could not be opened.")
+        return None, failed
 
     def _state(self, case_id: str) -> str:
         return self.project.case_state(case_id, self.annotator)
@@ -578,11 +606,20 @@ class AnnotatorDock(StatusMessages, QWidget):
         ids = self.case_ids()
         after = ids[ids.index(done) + 1 :] + ids[: ids.index(done)]
         todo = [c for c in after if self._state(c) in ("new", "in_progress")]
-        if todo:
-            self.load_case(todo[0])
-            self._info(f"{done}: submitted as version {version.id}. Now {todo[0]}.")
+        message = f"{done}: submitted as version {version.id}."
+        if not todo:
+            self._info(f"{message} All cases submitted.")
+            return version
+        opened, failed = self._open_first(todo)
+        if opened is None:
+            self._error(
+                f"{message} The next cases could not be opened, so {done} stays open: "
+                + " ".join(failed)
+            )
+        elif failed:
+            self._error(f"{message} Now {opened}; skipped: " + " ".join(failed))
         else:
-            self._info(f"{done}: submitted as version {version.id}. All cases submitted.")
+            self._info(f"{message} Now {opened}.")
         return version
 
 

@@ -258,3 +258,26 @@ def test_spine_project_without_grade_sheet_says_so(make_napari_viewer, tmp_path,
     assert dock.case_id == "study1" and dock.image_layer in viewer.layers
     assert dock.grade_box.isVisibleTo(dock) and dock.grade_sheet is None
     assert dock.submit() is None and "grade sheet" in dock.last_error
+
+
+def test_broken_first_case_is_skipped_on_open(make_napari_viewer, organ_project):
+    image = organ_project.images["ct000"]  # the queue's first case
+    image.write_bytes(image.read_bytes()[:2000])  # a truncated copy
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    assert dock.case_id == "ct001" and dock.labels_layer in viewer.layers
+    assert "ct000" in dock.status.text() and "Opened ct001" in dock.status.text()
+
+
+def test_submit_names_the_case_actually_shown(make_napari_viewer, organ_project):
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    organ_project.images["ct001"].unlink()  # the next case's image went away meanwhile
+    _stroke(dock.labels_layer, (3, 30, 30))
+    version = dock.submit()
+    assert version is not None
+    # ct000 is still what the viewer shows: the message must not claim ct001 is open.
+    assert dock.case_id == "ct000" and dock.labels_layer.name == "ct000 labels"
+    text = dock.status.text()
+    assert f"submitted as version {version.id}" in text
+    assert "ct001" in text and "missing" in text and "Now ct001" not in text
