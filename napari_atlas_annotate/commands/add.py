@@ -1,7 +1,11 @@
-"""``atlas-annotate add PROJECT PATH... [--id ID] [--copy] [--no-check]``: add cases.
+"""``atlas-annotate add PROJECT PATH... [--id ID] [--copy] [--no-check] [--labels NAME]``:
+add cases.
 
 Images are referenced, not copied (unless ``--copy``). A folder holding several series
-(organs) or studies (spine) gives one case each, named after its own folder. Each new case
+(organs) or studies (spine) gives one case each, named after its own folder; a dataset
+folder of NIfTI files gives one case per image, its label files recognised and paired with
+their images (:mod:`~napari_atlas_annotate.project.nifti_folders`), and ``--labels NAME``
+imports those as NAME's version of each case (cases added before included). Each new case
 is checked before it is added (:func:`~napari_atlas_annotate.project.sources.check_case`):
 its files exist, its DICOM modality fits the project (organs: CT, spine: MR) and, unless
 ``--no-check``, every image loads as it will at ``propose``.
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 
 from ..project import Project, ProjectError, task_phrase
 from ..project.image_identity import ProjectImages, ReferencedImages, header_fingerprints
+from ..project.importing import import_labels
 from ..project.sources import (
     NewCase,
     check_case,
@@ -46,6 +51,13 @@ def configure(parser) -> None:
     )
     parser.add_argument("--copy", action="store_true", help="copy images into the project")
     parser.add_argument(
+        "--labels",
+        metavar="ANNOTATOR",
+        help="import the labels found beside each NIfTI image (AbdomenAtlas "
+        "combined_labels.nii.gz or segmentations/, nnU-Net/MSD labelsTr/, <name>_seg.nii.gz) "
+        "as ANNOTATOR's imported version of the case; also for cases already added",
+    )
+    parser.add_argument(
         "--no-check",
         action="store_true",
         help="do not load each new image to check that it opens (about 1-2 s per CT); "
@@ -64,12 +76,17 @@ class _Outcome:
     def skip(self, what: str, reason: str, *, error: bool = True) -> None:
         self.skipped.append((what, reason, error))
 
+    #: case ids whose labels were imported
+    labelled: list[str] = field(default_factory=list)
+
     @property
     def failed(self) -> bool:
         return any(error for _, _, error in self.skipped)
 
     def print(self) -> None:
         print(f"added {len(self.added)} case(s): {', '.join(self.added) or '-'}")
+        if self.labelled:
+            print(f"imported labels of {len(self.labelled)} case(s): {', '.join(self.labelled)}")
         for note in self.notes:
             print(note)
         if self.skipped:
@@ -95,10 +112,27 @@ def _collect(args, task: str, outcome: _Outcome) -> list[NewCase]:
     found = find_cases(args.paths, task, args.case_id)
     for path, reason in found.refused:
         outcome.skip(path, reason)
+    if found.left_out:
+        outcome.notes.append(f"left out {len(found.left_out)} file(s) that are no case's image:")
+        outcome.notes += [f"  {path}: {why}" for path, why in found.left_out[:_SHOWN]]
+        if len(found.left_out) > _SHOWN:
+            outcome.notes.append(f"  ... and {len(found.left_out) - _SHOWN} more")
+    with_labels = [case for case in found.cases if case.labels is not None]
+    if with_labels and not args.labels:
+        example = with_labels[0]
+        outcome.notes.append(
+            f"found labels beside {len(with_labels)} image(s) (e.g. {example.id}: "
+            f"{example.labels}); not imported. Run add again with --labels ANNOTATOR to "
+            "import them as that annotator's version of each case."
+        )
     for manifest, others in found.ignored:
         kinds = ", ".join(f"{n} {other}" for other, n in others.items())
         outcome.notes.append(f"ignored {kinds} case(s) of {manifest}: this is {task_phrase(task)}.")
     return found.cases
+
+
+#: How many left-out files ``add`` names one by one.
+_SHOWN = 5
 
 
 class _Adder:
@@ -134,6 +168,7 @@ class _Adder:
             owner_id, image = owner
             if owner_id == case.id:
                 outcome.skip(case.id, "already in the project.", error=False)
+                self.import_labels(case)
             else:
                 reason = f"image {image} is already in case {owner_id}; not added twice."
                 outcome.skip(case.id, reason, error=False)
@@ -172,6 +207,25 @@ class _Adder:
             self.paths.add(case.id, ref)
         self.taken.add(case.id)
         outcome.added.append(case.id)
+        self.import_labels(case)
+
+    def import_labels(self, case: NewCase) -> None:
+        """With ``--labels NAME``: the labels found beside the case's image as NAME's
+        imported version (once: not when NAME has a version of the case already)."""
+        name = self.args.labels
+        if not name or case.labels is None or self.project.versions(case.id, annotator=name):
+            return
+        try:
+            import_labels(self.project, case.id, name, case.labels)
+        except ProjectError as exc:
+            self.outcome.skip(
+                case.id,
+                f"added, but its labels were not imported: {exc} Fix them and run "
+                f"'atlas-annotate import {self.project.folder} {case.labels} --case {case.id} "
+                f"--annotator {name}'.",
+            )
+            return
+        self.outcome.labelled.append(case.id)
 
 
 def run(args) -> int:

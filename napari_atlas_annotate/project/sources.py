@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from ..io.nifti import is_nifti_path
 from .errors import ProjectError
 from .image_identity import ImageFingerprint
+from .nifti_folders import NiftiFolder, nifti_files, scan_nifti_folder
 from .records import ImageRef
 
 if TYPE_CHECKING:
@@ -87,6 +88,9 @@ class NewCase:
         For images found by scanning DICOM headers: the scanned series, one per image
         (empty for manifests and NIfTI). Used for the modality check and to recognise an
         image already in the project under another path; never stored.
+    labels
+        Labels found beside a NIfTI image in a dataset folder (a label file or a folder
+        of per-class masks; :mod:`.nifti_folders`), for ``add --labels``; never stored.
     """
 
     id: str
@@ -94,6 +98,7 @@ class NewCase:
     truth: dict = field(default_factory=dict)
     source: str = ""
     series_info: list[SeriesInfo | None] = field(default_factory=list, repr=False)
+    labels: Path | None = None
 
 
 def _safe_id(text: str) -> str:
@@ -121,8 +126,9 @@ def _stop_folders() -> set[Path]:
     return {home, *home.parents}
 
 
-def _name_chain(path: Path, stops: set[Path]) -> list[tuple[str, bool]]:
-    """``(id-safe name, generic?)`` of ``path`` and its enclosing folders, nearest first.
+def _name_chain(path: Path, stops: set[Path], own: str | None = None) -> list[tuple[str, bool]]:
+    """``(id-safe name, generic?)`` of ``path`` (named ``own`` if given) and its enclosing
+    folders, nearest first.
 
     Symbolic links are not followed: a case is named after where the user sees it.
     """
@@ -131,7 +137,7 @@ def _name_chain(path: Path, stops: set[Path]) -> list[tuple[str, bool]]:
     for i, part in enumerate([path, *path.parents]):
         if part in stops or not part.name:
             break
-        name = _item_name(part) if i == 0 else part.name
+        name = (own or _item_name(part)) if i == 0 else part.name
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")
         if safe:
             chain.append((safe, safe.lower() in GENERIC_NAMES))
@@ -153,13 +159,16 @@ def _id_candidates(chain: list[tuple[str, bool]]) -> list[str]:
     return list(dict.fromkeys(out)) or ["case"]
 
 
-def case_names(paths: Sequence[str | Path]) -> list[str]:
+def case_names(
+    paths: Sequence[str | Path], own_names: Sequence[str | None] | None = None
+) -> list[str]:
     """Case ids for paths added together: one per path, different for different images.
 
-    Each path is named after itself, or after its nearest enclosing folder when its own
-    name is generic (:data:`GENERIC_NAMES`: ``ct.nii.gz``, ``dicom/``). Paths that would
-    share an id take enclosing folder names, nearest last, until the ids differ. The same
-    file given twice gets the same id.
+    Each path is named after itself (or its entry in ``own_names``, when not ``None``:
+    nnU-Net's ``<case>_0000.nii.gz`` is ``<case>``), or after its nearest enclosing folder
+    when its own name is generic (:data:`GENERIC_NAMES`: ``ct.nii.gz``, ``dicom/``). Paths
+    that would share an id take enclosing folder names, nearest last, until the ids differ.
+    The same file given twice gets the same id.
 
     Examples
     --------
@@ -170,10 +179,13 @@ def case_names(paths: Sequence[str | Path]) -> list[str]:
     """
     stops = _stop_folders()
     keys = [os.path.realpath(p) for p in paths]
-    first: dict[str, Path] = {}
-    for key, path in zip(keys, paths, strict=True):
-        first.setdefault(key, Path(path))
-    candidates = {key: _id_candidates(_name_chain(path, stops)) for key, path in first.items()}
+    own_names = list(own_names) if own_names is not None else [None] * len(keys)
+    first: dict[str, tuple[Path, str | None]] = {}
+    for key, path, own in zip(keys, paths, own_names, strict=True):
+        first.setdefault(key, (Path(path), own))
+    candidates = {
+        key: _id_candidates(_name_chain(path, stops, own)) for key, (path, own) in first.items()
+    }
     level = dict.fromkeys(first, 0)
     moved = True
     while moved:
@@ -242,12 +254,15 @@ class _Unit:
 
     ``place`` is the file or folder holding them, which names the case and which its
     images point at; ``by_uid`` says whether the images must name their series because
-    ``place`` holds other series too.
+    ``place`` holds other series too. A NIfTI file in a dataset folder may carry the
+    case's ``name`` (nnU-Net channel suffix dropped) and the ``labels`` found beside it.
     """
 
     place: Path
     series: list[SeriesInfo]
     by_uid: bool = False
+    name: str | None = None
+    labels: Path | None = None
 
 
 def _study_uid(info: SeriesInfo) -> str:
@@ -265,27 +280,66 @@ def _inside(info: SeriesInfo, place: Path) -> bool:
     return any(os.path.commonpath([root, os.path.abspath(f)]) == root for f in info.files)
 
 
-def _units_of(path: Path, task: str) -> list[_Unit]:
-    """What becomes a case under an image path; :class:`ProjectError` when nothing can.
+def _nifti_units(folder: Path, scan: NiftiFolder) -> tuple[list[_Unit], list[tuple[str, str]]]:
+    """The cases of a folder of NIfTI images (``scan``), and ``(file, why)`` for the NIfTI
+    files that are no case's image or labels."""
+    left_out = [(str(path), why) for path, why in scan.left_out]
+    units = [_Unit(image.path, [], name=image.name, labels=image.labels) for image in scan.images]
+    others = [f for f in folder.rglob("*") if f.is_file() and not is_nifti_path(f)]
+    dicom = next((f for f in others if not f.name.startswith(".") and _is_dicom_file(f)), None)
+    if dicom is not None:
+        left_out.append(
+            (
+                str(folder),
+                f"DICOM files (e.g. {dicom}) in a folder of NIfTI files were not looked at; "
+                "add their series folders on their own.",
+            )
+        )
+    return units, left_out
+
+
+def _is_dicom_file(path: Path) -> bool:
+    """True for a file with the DICOM preamble (``DICM`` at byte 128)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(132)[128:] == b"DICM"
+    except OSError:
+        return False
+
+
+def _units_of(path: Path, task: str) -> tuple[list[_Unit], list[tuple[str, str]]]:
+    """What becomes a case under an image path, and ``(path, why)`` for files under it
+    that were left out; :class:`ProjectError` when nothing can.
 
     A path holding one case is that case's place. A path holding several (a folder of
-    series folders, a folder of study folders) gives each its own place, the folder
-    holding its files.
+    series folders, a folder of study folders, a folder of NIfTI files) gives each its own
+    place: the folder holding its files, or the NIfTI file.
     """
     if not path.exists():
         raise ProjectError(f"{path}: does not exist. Check the path.")
-    if path.is_file() and is_nifti_path(path):
-        if task == "spine":
-            raise ProjectError(
-                f"{path}: spine projects take DICOM study folders (Sagittal T1, Sagittal "
-                "T2/STIR, Axial T2), not NIfTI files."
-            )
-        return [_Unit(path, [])]
+    # a folder of NIfTI images; NIfTI labels beside DICOM series (phantoms) leave it DICOM
+    scan = scan_nifti_folder(path) if path.is_dir() and nifti_files(path) else None
+    nifti = is_nifti_path(path) if path.is_file() else bool(scan and scan.images)
+    if nifti and task == "spine":
+        raise ProjectError(
+            f"{path}: spine projects take DICOM study folders (Sagittal T1, Sagittal "
+            "T2/STIR, Axial T2), not NIfTI files."
+        )
+    if nifti and scan is None:
+        return [_Unit(path, [])], []
+    if nifti:
+        return _nifti_units(path, scan)
     from ..io import VolumeLoadError, list_series
 
     try:
         series = [s for s in list_series(path) if not s.non_image]
     except VolumeLoadError as exc:
+        if scan is not None:  # NIfTI labels only
+            raise ProjectError(
+                f"{path}: no images here, only {len(scan.left_out)} NIfTI label file(s) (e.g. "
+                f"{scan.left_out[0][0]}). Give the folder holding the images: labels beside "
+                "them are found, and imported with --labels NAME."
+            ) from exc
         raise ProjectError(str(exc)) from exc
     if not series:
         raise ProjectError(f"{path}: no image series found (only non-image DICOM objects).")
@@ -297,13 +351,13 @@ def _units_of(path: Path, task: str) -> list[_Unit]:
     else:
         groups = [[info] for info in series]
     if len(groups) == 1:
-        return [_Unit(path, groups[0], by_uid=task == "spine")]
+        return [_Unit(path, groups[0], by_uid=task == "spine")], []
     units = []
     for group in groups:
         place = _place(group)
         others = any(_inside(s, place) for s in series if all(s is not g for g in group))
         units.append(_Unit(place, group, by_uid=task == "spine" or others))
-    return sorted(units, key=lambda unit: str(unit.place))  # in folder order
+    return sorted(units, key=lambda unit: str(unit.place)), []  # in folder order
 
 
 def _unit_ids(batch: Sequence[tuple[Path, list[_Unit]]], given: dict[int, str]) -> list[list[str]]:
@@ -311,7 +365,8 @@ def _unit_ids(batch: Sequence[tuple[Path, list[_Unit]]], given: dict[int, str]) 
     position in ``batch``): :func:`case_names` of the units' places; units of one path
     sharing a place (several series in one folder) add ``_s<series number>``, studies
     ``_<n>``."""
-    names = iter(case_names([unit.place for _, units in batch for unit in units]))
+    every = [unit for _, units in batch for unit in units]
+    names = iter(case_names([unit.place for unit in every], [unit.name for unit in every]))
     out = []
     for k, (_, units) in enumerate(batch):
         ids = [next(names) for _ in units]
@@ -335,8 +390,9 @@ def _unit_ids(batch: Sequence[tuple[Path, list[_Unit]]], given: dict[int, str]) 
 
 
 def _unit_case(path: Path, unit: _Unit, case_id: str) -> NewCase:
-    if not unit.series:  # a NIfTI file
-        return NewCase(case_id, [ImageRef(str(path), path.name)], source=str(path))
+    if not unit.series:  # a NIfTI file, given or found in a folder
+        image = ImageRef(str(unit.place), unit.place.name)
+        return NewCase(case_id, [image], source=str(path), labels=unit.labels)
     images = [
         ImageRef(str(unit.place), s.description, s.series_uid if unit.by_uid else None)
         for s in unit.series
@@ -364,7 +420,7 @@ def cases_from_path(path: Path, task: str, name: str | None = None) -> list[NewC
     path = Path(path)
     if is_manifest_path(path):
         return cases_from_manifest(path, task)
-    units = _units_of(path, task)
+    units, _ = _units_of(path, task)
     [ids] = _unit_ids([(path, units)], {0: name} if name else {})
     return [_unit_case(path, unit, case_id) for unit, case_id in zip(units, ids, strict=True)]
 
@@ -382,11 +438,15 @@ class FoundCases:
     ignored
         ``(manifest path, {other task: number of cases})`` for manifests holding cases
         of another task than the project's, left out.
+    left_out
+        ``(file, why)`` for files in the given folders that are no case's image or labels
+        (label files without an image, further nnU-Net channels).
     """
 
     cases: list[NewCase] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
     ignored: list[tuple[str, dict[str, int]]] = field(default_factory=list)
+    left_out: list[tuple[str, str]] = field(default_factory=list)
 
 
 def find_cases(paths: Sequence[str | Path], task: str, case_id: str | None = None) -> FoundCases:
@@ -412,7 +472,9 @@ def find_cases(paths: Sequence[str | Path], task: str, case_id: str | None = Non
             if is_manifest_path(path):
                 per_path[k], others = read_manifest(path, task)
             else:
-                batch.append((k, path, _units_of(path, task)))
+                units, left_out = _units_of(path, task)
+                batch.append((k, path, units))
+                found.left_out += left_out
                 continue
         except ProjectError as exc:
             found.refused.append((str(given), str(exc)))
@@ -528,7 +590,7 @@ def copied_case(case: NewCase, project_folder: Path) -> NewCase:
         if str(src) not in dests:
             dests[str(src)] = dest_root / f"{len(dests)}_{src.name}"
         images.append(ImageRef(str(dests[str(src)]), ref.description, ref.series))
-    return NewCase(case.id, images, case.truth, case.source, case.series_info)
+    return NewCase(case.id, images, case.truth, case.source, case.series_info, case.labels)
 
 
 def copy_into_project(case: NewCase, project_folder: Path) -> NewCase:

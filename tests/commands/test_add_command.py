@@ -3,6 +3,8 @@
 import json
 import shutil
 
+import nibabel as nib
+import numpy as np
 import pytest
 
 from napari_atlas_annotate.cli import main
@@ -296,3 +298,48 @@ def test_cases_of_another_task_in_a_manifest_are_mentioned(tmp_path, capsys):
     assert code == 0 and out.splitlines()[1] == (
         f"ignored 2 organs case(s) of {manifest}: this is a spine project."
     )
+
+
+# -- 7. dataset folders of NIfTI files, with the labels beside the images ---------------------
+def test_a_nifti_dataset_folder_adds_its_images_and_mentions_their_labels(
+    tmp_path, phantoms, capsys
+):
+    proj = _init(tmp_path)
+    code, out, _ = _add(capsys, proj, phantoms["nifti"] / "ct")
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "added 3 case(s): ct_000, ct_001, ct_002"
+    assert lines[1].startswith("found labels beside 3 image(s) (e.g. ct_000: ")
+    assert "--labels ANNOTATOR" in lines[1]
+    with Project(proj) as p:
+        assert p.versions() == []  # nothing imported unasked
+
+
+def test_labels_option_imports_each_cases_labels_once(tmp_path, phantoms, capsys):
+    data = phantoms["nifti"] / "ct"
+    proj = _init(tmp_path)
+    code, out, _ = _add(capsys, proj, data / "ct_000", data / "ct_001", "--no-check")
+    assert code == 0 and "found labels beside 2 image(s)" in out
+    # ct_002's labels are off its image's grid: refused, the case itself is added
+    bad = data / "ct_002" / "combined_labels.nii.gz"
+    label = nib.load(bad)
+    nib.save(nib.Nifti1Image(np.asarray(label.dataobj)[:, :, :-1], label.affine), bad)
+    code, out, _ = _add(capsys, proj, data, "--labels", "atlas_v1", "--no-check")
+    lines = out.splitlines()
+    assert code == 1
+    assert lines[:2] == [
+        "added 1 case(s): ct_002",
+        "imported labels of 2 case(s): ct_000, ct_001",
+    ]
+    assert "ct_002: added, but its labels were not imported" in out
+    assert "does not match case ct_002's image" in out and "atlas-annotate import" in out
+    with Project(proj) as p:
+        versions = p.versions(annotator="atlas_v1")
+        assert [(v.case_id, v.kind) for v in versions] == [
+            ("ct_000", "imported"),
+            ("ct_001", "imported"),
+        ]
+        truth = nib.load(data / "ct_000" / "combined_labels.nii.gz")
+        stored = p.read_mask(versions[0])
+        assert np.array_equal(stored, np.asarray(truth.dataobj).transpose(2, 1, 0))
+    code, out, _ = _add(capsys, proj, data / "ct_000", "--labels", "atlas_v1", "--no-check")
+    assert code == 0 and "imported labels" not in out  # once
