@@ -11,6 +11,12 @@ function that takes the two callables every long core call in this package takes
   between batches / cases / iterations and raises its own ``...Cancelled`` error.
 
 One job at a time: :meth:`BackgroundTask.start` refuses a second one while the first runs.
+
+Closing the viewer (or quitting the application) while a job runs stops the job at its
+next check and waits for it (:meth:`BackgroundTask.shutdown`): a worker thread left
+running past the window would report to deleted widgets and abort the process when Python
+exits, possibly halfway through writing a proposal or a model. With a ``viewer`` the job is
+also listed in napari's running tasks, so closing the window asks first.
 Whatever the worker raises is caught here and handed to ``on_error`` (or ``on_cancelled``
 when it is one of the ``cancelled_by`` types, or when it came after *Cancel* was pressed);
 nothing is re-raised into the Qt event loop, so a failing job never takes the viewer down.
@@ -30,8 +36,16 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from qtpy.QtCore import QObject, Signal
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtCore import QObject, QThreadPool, Signal
+from qtpy.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 #: ``progress(done, total, message)`` as the core calls it.
 Progress = Callable[[int, int, str], None]
@@ -59,6 +73,8 @@ class BackgroundTask(QWidget):
     napari_progress
         Also show each job as a :class:`napari.utils.progress` bar (napari's activity
         dock).
+    viewer
+        The napari viewer whose window closing must stop the job (optional).
 
     Attributes
     ----------
@@ -71,10 +87,18 @@ class BackgroundTask(QWidget):
     #: Emitted with ``True`` when a job starts and ``False`` when it has ended.
     running_changed = Signal(bool)
 
-    def __init__(self, parent: QWidget | None = None, *, napari_progress: bool = True) -> None:
+    #: How long closing the viewer waits for a job to reach its next cancel check.
+    SHUTDOWN_WAIT_MS = 60_000
+
+    def __init__(
+        self, parent: QWidget | None = None, *, napari_progress: bool = True, viewer: Any = None
+    ) -> None:
         super().__init__(parent)
         self._napari_progress = napari_progress
+        self._viewer = viewer
+        self._task_status = None
         self._worker = None
+        self._done = threading.Event()
         self._flag = threading.Event()
         # Set when a report finds the widget deleted (viewer closed under a running job):
         # the job then stops at its next check instead of reporting to widgets that are gone.
@@ -87,6 +111,9 @@ class BackgroundTask(QWidget):
         self.error: BaseException | None = None
         self.last_progress: tuple[int, int, str] | None = None
 
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
@@ -163,8 +190,8 @@ class BackgroundTask(QWidget):
             raise JobRefused(
                 f"'{self.name}' is still running; wait for it to finish or cancel it first."
             )
-        self._flag = threading.Event()
-        flag, gone, bridge = self._flag, self._gone, self._bridge
+        self._flag, self._done = threading.Event(), threading.Event()
+        flag, gone, bridge, done = self._flag, self._gone, self._bridge, self._done
         self.name, self.result, self.error, self.last_progress = name, None, None, None
 
         def report(done: int, total: int, message: str = "") -> None:
@@ -179,7 +206,10 @@ class BackgroundTask(QWidget):
             return flag.is_set() or gone.is_set()
 
         def run():
-            return job(progress=report, cancel=cancel)
+            try:
+                return job(progress=report, cancel=cancel)
+            finally:
+                done.set()
 
         worker = create_worker(run, _start_thread=False, _ignore_errors=True)
         self._worker = worker
@@ -191,6 +221,7 @@ class BackgroundTask(QWidget):
         self.message.setText(f"{name}…")
         self.cancel_button.setEnabled(True)
         self._open_napari_progress(name)
+        self._register_task_status(name)
         self.running_changed.emit(True)
         worker.start()
         return worker
@@ -201,6 +232,57 @@ class BackgroundTask(QWidget):
         if worker is None:
             return True
         return worker.await_workers(timeout_ms) if hasattr(worker, "await_workers") else True
+
+    def shutdown(self, timeout_ms: int | None = None) -> bool:
+        """Stop the running job for good (the viewer is closing) and wait for its thread.
+
+        The job is cancelled at its next check; nothing is reported to the widgets any
+        more (they are about to be deleted). Returns True when no job is left running.
+        """
+        worker = self._worker
+        if worker is None:
+            return True
+        self._flag.set()
+        self._gone.set()
+        wait_ms = self.SHUTDOWN_WAIT_MS if timeout_ms is None else timeout_ms
+        stopped = self._done.wait(wait_ms / 1000)
+        if stopped:
+            # let the worker thread finish emitting its last signals before Qt objects go
+            QThreadPool.globalInstance().waitForDone(2000)
+        self._worker = None
+        self._close_napari_progress()
+        self._update_task_status("CANCELLED")
+        return stopped
+
+    def _register_task_status(self, name: str) -> None:
+        """List the job in napari's running tasks: closing the window asks, then cancels.
+
+        napari (0.5+) keeps these on its window (a private API); without it, closing
+        still stops the job through :meth:`shutdown` on application quit.
+        """
+        self._task_status = None
+        register = getattr(getattr(self._viewer, "window", None), "_register_task_status", None)
+        if register is None:
+            return
+        try:
+            from napari.utils.task_status import Status
+
+            self._task_status = register(
+                "atlas-annotate", Status.BUSY, name, cancel_callback=self.shutdown
+            )
+        except Exception:  # a courtesy; the aboutToQuit hook still stops the job
+            self._task_status = None
+
+    def _update_task_status(self, status: str) -> None:
+        if self._task_status is None:
+            return
+        task_id, self._task_status = self._task_status, None
+        try:
+            from napari.utils.task_status import Status
+
+            self._viewer.window._update_task_status(task_id, Status[status])
+        except Exception:  # the window may be gone already
+            pass
 
     # -- GUI-thread slots -------------------------------------------------------------------
     def _on_progress(self, done: int, total: int, message: str) -> None:
@@ -229,6 +311,9 @@ class BackgroundTask(QWidget):
 
     def _finish(self, value, exc, handlers) -> None:
         on_result, on_error, on_cancelled, cancelled_by = handlers
+        if self._gone.is_set():
+            self._worker = None  # shut down with the viewer: the widgets may be deleted
+            return
         cancelled = exc is not None and (
             isinstance(exc, cancelled_by) or (self._flag.is_set() and cancelled_by == ())
         )
@@ -239,6 +324,9 @@ class BackgroundTask(QWidget):
         self.bar.setValue(1 if exc is None else 0)
         self.bar.setTextVisible(False)
         self.result, self.error = value, exc
+        self._update_task_status(
+            "COMPLETED" if exc is None else "CANCELLED" if cancelled else "FAILED"
+        )
         if exc is None:
             self.message.setText(f"{self.name}: done.")
             callback, arg = on_result, value

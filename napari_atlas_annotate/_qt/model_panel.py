@@ -195,7 +195,7 @@ class ModelPanel(QGroupBox):
         self.export_button.clicked.connect(self._export_clicked)
         layout.addWidget(self.export_button)
 
-        self.task = BackgroundTask(self)
+        self.task = BackgroundTask(self, viewer=dock.viewer)  # closing the viewer stops it
         self.task.running_changed.connect(lambda _running: self._update_buttons())
         layout.addWidget(self.task)
         self._update_buttons()

@@ -294,3 +294,29 @@ def _left():
     from qtpy.QtCore import Qt
 
     return Qt.MouseButton.LeftButton
+
+
+def test_closing_the_viewer_stops_a_running_job(make_napari_viewer, organ_project, qtbot):
+    viewer, dock, panel = _dock(make_napari_viewer, organ_project)
+    started, ended = threading.Event(), threading.Event()
+    seen = {}
+
+    def job(progress, cancel):  # stands in for a training round: checks cancel per batch
+        started.set()
+        try:
+            for _ in range(WAIT_MS // 10):
+                if cancel():
+                    seen["cancelled"] = True
+                    return None
+                threading.Event().wait(0.01)
+            return None
+        finally:
+            ended.set()
+
+    panel.task.start("Training a new round", job)
+    qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
+    viewer.close()
+    # The job was told to stop and its thread is done before the window is gone: no
+    # worker is left to report to deleted widgets (which aborts the process at exit).
+    assert ended.is_set() and seen.get("cancelled")
+    assert not panel.task.running
