@@ -309,7 +309,15 @@ class ModelPanel(QGroupBox):
         message += "."
         dock = self.dock
         current = dock.case_id
-        if current is not None and current in ids:
+        mine = [p for p in self.last_proposals if p.case_id == current]
+        if mine and getattr(mine[0], "unchanged", False):
+            # the model proposed exactly its stored proposal: nothing new to take or reload
+            message += (
+                f" {current}: the model proposed the same as its stored proposal "
+                f"(version {mine[0].version_id}); nothing new to take."
+            )
+            dock.refresh_cases()
+        elif current is not None and current in ids:
             if self._has_pending_edits():
                 self.proposal_waiting = current
                 message += (

@@ -320,3 +320,23 @@ def test_closing_the_viewer_stops_a_running_job(make_napari_viewer, organ_projec
     # worker is left to report to deleted widgets (which aborts the process at exit).
     assert ended.is_set() and seen.get("cancelled")
     assert not panel.task.running
+
+
+def test_proposing_again_with_the_same_model_announces_nothing_new(
+    make_napari_viewer, organ_project, rounds, qtbot
+):
+    viewer, dock, panel = _dock(make_napari_viewer, organ_project)
+    assert panel.propose_current()  # the starter's proposal replaces the test's one
+    qtbot.waitUntil(lambda: not panel.task.running, timeout=WAIT_MS)
+    assert panel.task.error is None, panel.task.error
+    with dock.labels_layer.block_history():
+        dock.labels_layer.paint((6, 20, 20), 1)  # unsubmitted work
+    ids = _proposal_ids(organ_project.folder, "ct000")
+    assert panel.propose_current()  # same model, same image: the same proposal
+    qtbot.waitUntil(lambda: not panel.task.running, timeout=WAIT_MS)
+    assert panel.task.error is None, panel.task.error
+    assert _proposal_ids(organ_project.folder, "ct000") == ids and panel.last_proposals[0].unchanged
+    # No 'new proposal is available, use Reset to proposal' for a proposal that is not new.
+    assert "new proposal" not in dock.status.text() and panel.proposal_waiting is None
+    assert "same as its stored proposal" in dock.status.text()
+    assert dock.labels_layer.data[6, 20, 20] == 1
