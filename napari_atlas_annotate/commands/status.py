@@ -1,9 +1,12 @@
-"""``atlas-annotate status PROJECT [--json]``.
+"""``atlas-annotate status PROJECT [--all] [--json]``.
 
-Per case: proposals, uncertainty, whether it is final, and each annotator's state
-(``new``, ``in_progress``, ``submitted``, ``imported``, ``final``), versions, edits and time
-on task; leads appear on the cases they finalized or edited. Then each training round in
-the words the ``train`` command used.
+First the campaign's progress (:mod:`~napari_atlas_annotate.project.progress`): cases
+proposed and final, and per person cases in each state, edits and time on task. Then per
+case, in queue order (the first :data:`SHOWN_CASES` unless ``--all``): proposals,
+uncertainty, whether it is final, and each annotator's state (``new``, ``in_progress``,
+``submitted``, ``imported``, ``final``, ``reopened``), versions, edits and time on task;
+leads appear on the cases they finalized or edited. Then each training round in the words
+the ``train`` command used.
 """
 
 from __future__ import annotations
@@ -14,11 +17,20 @@ import time
 from types import SimpleNamespace
 
 from ..project import Project
+from ..project.progress import campaign_progress, progress_lines
+
+#: Cases listed one by one unless ``--all``.
+SHOWN_CASES = 30
 
 
 def configure(parser) -> None:
     parser.add_argument("project")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help=f"list every case (default: the first {SHOWN_CASES} in queue order)",
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output (all cases)")
 
 
 def run(args) -> int:
@@ -27,8 +39,9 @@ def run(args) -> int:
     with Project(args.project) as project:
         status = project.status()
         active = active_record(project)
+    progress = campaign_progress(status)
     if args.json:
-        print(json.dumps(status, indent=2))
+        print(json.dumps({**status, "progress": progress}, indent=2))
         return 0
     print(f"{status['task']} project {status['project']}: {len(status['cases'])} case(s)")
     if status["label_tolerance"]:
@@ -36,7 +49,17 @@ def run(args) -> int:
             f"  annotators may leave borders up to {status['label_tolerance']} voxel(s) off; "
             "retraining rounds allow for it"
         )
-    for case in status["cases"]:
+    for line in progress_lines(progress):
+        print("  " + line)
+    shown = status["cases"] if args.all else status["cases"][:SHOWN_CASES]
+    if len(shown) < len(status["cases"]):
+        print(
+            f"cases, most doubtful first ({len(shown)} of {len(status['cases'])}; --all lists "
+            "every one):"
+        )
+    elif shown:
+        print("cases, most doubtful first:")
+    for case in shown:
         unc = case["uncertainty"]
         head = f"  {case['id']:<24} proposals={case['proposals']}"
         head += f" uncertainty={unc:.3f}" if unc is not None else ""

@@ -8,7 +8,7 @@ import pytest
 
 from napari_atlas_annotate.cli import main
 from napari_atlas_annotate.io import save_labels, save_nifti
-from napari_atlas_annotate.project import Project
+from napari_atlas_annotate.project import ImageRef, Project
 from napari_atlas_annotate.volume import Volume
 
 AFFINE = np.array([[0, 0, -0.9, 50], [0, -0.9, 0, 60], [2.0, 0, 0, -20], [0, 0, 0, 1.0]])
@@ -177,12 +177,53 @@ def test_refused_import_registers_no_one_and_an_import_is_its_own_state(tmp_path
         str(tmp_path / "kim.nii.gz"),
     ]
     assert main(args) == 0
-    rows = [ln.split() for ln in _status_text(proj, capsys).splitlines() if "kim" in ln]
+    text = _status_text(proj, capsys)
+    rows = [ln.split() for ln in text.splitlines() if ln.startswith("      kim")]
     # kim is listed on both cases: imported where they imported, new elsewhere
     assert [r[:3] for r in rows] == [
         ["kim", "imported", "versions=1"],
         ["kim", "new", "versions=0"],
     ]
+    assert "  kim: 1 imported, 1 new; 0 edits, 0 s on task\n" in text  # the progress summary
+
+
+def test_status_sums_up_a_large_project_and_lists_the_first_cases(tmp_path, capsys):
+    from napari_atlas_annotate.commands.status import SHOWN_CASES
+
+    proj = tmp_path / "proj"
+    assert main(["init", str(proj), "--task", "organs"]) == 0
+    vol = Volume(np.zeros((2, 3, 4), np.int16), AFFINE, "CT")
+    paths = [save_nifti(vol, tmp_path / f"ct{i:02d}.nii.gz") for i in range(SHOWN_CASES + 3)]
+    with Project(proj) as p:  # the same voxels: added directly, as add would refuse copies
+        for path in paths:
+            p.add_case(path.name.split(".")[0], [ImageRef(str(path), "ct")])
+        p.ensure_annotator("ann")
+        p.ensure_annotator("boss", role="lead")
+        p.save_mask_version("ct00", np.ones(vol.shape, np.uint8), kind="proposal")
+        p.save_mask_version("ct01", np.ones(vol.shape, np.uint8), kind="corrected", annotator="ann")
+        p.save_mask_version("ct02", np.ones(vol.shape, np.uint8), kind="final", annotator="boss")
+    text = _status_text(proj, capsys)
+    lines = text.splitlines()
+    assert lines[1:4] == [
+        f"  1 of {SHOWN_CASES + 3} proposed, 1 final (3.0 %)",
+        f"  ann: 1 submitted, 1 final, {SHOWN_CASES + 1} new; 0 edits, 0 s on task",
+        "  boss (lead): 1 final; 0 edits, 0 s on task",
+    ]
+    assert f"({SHOWN_CASES} of {SHOWN_CASES + 3}; --all lists every one)" in lines[4]
+    listed = [ln.split()[0] for ln in lines if ln.startswith("  ct")]
+    assert len(listed) == SHOWN_CASES
+    capsys.readouterr()
+    assert main(["status", str(proj), "--all"]) == 0
+    listed = [ln.split()[0] for ln in capsys.readouterr().out.splitlines() if ln.startswith("  ct")]
+    assert sorted(listed) == [f"ct{i:02d}" for i in range(SHOWN_CASES + 3)]
+    assert main(["status", str(proj), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert len(status["cases"]) == SHOWN_CASES + 3
+    assert status["progress"]["people"]["ann"]["states"] == {
+        "submitted": 1,
+        "final": 1,
+        "new": SHOWN_CASES + 1,
+    }
 
 
 def test_status_lists_the_lead_where_they_finalized_and_rounds_in_words(tmp_path, images, capsys):

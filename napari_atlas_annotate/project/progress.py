@@ -1,0 +1,74 @@
+"""A campaign's progress at a glance: what an annotation lead reads before the case list.
+
+Computed from :meth:`Project.status` (every case, every annotator), so a project of 20,000
+cases is summed up in a few lines: how many cases are proposed and final, and per person how
+many cases are in each state, their edits and their time on task.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+#: Order in which states are reported (the order a case goes through them).
+STATE_ORDER = ("in_progress", "submitted", "imported", "final", "reopened", "new")
+
+
+def campaign_progress(status: dict) -> dict:
+    """Summarise a :meth:`Project.status` dict.
+
+    Returns
+    -------
+    dict
+        ``cases``, ``proposed`` (cases with at least one proposal), ``final`` and
+        ``people``: per annotator (leads included) ``role``, ``states`` (cases per state,
+        in :data:`STATE_ORDER`, states with no case left out), ``edits``, ``seconds``
+        (time on task) and ``cases_worked`` (cases with at least one edit).
+    """
+    people: dict[str, dict] = {}
+    for case in status["cases"]:
+        for name, row in case["annotators"].items():
+            person = people.setdefault(
+                name,
+                {"role": row["role"], "states": Counter(), "edits": 0, "seconds": 0.0},
+            )
+            person["states"][row["state"]] += 1
+            person["edits"] += row["edits"]
+            person["seconds"] += row["seconds"]
+            person.setdefault("cases_worked", 0)
+            person["cases_worked"] += row["edits"] > 0
+    for person in people.values():
+        counts = person["states"]
+        person["states"] = {state: counts[state] for state in STATE_ORDER if counts[state]}
+        person["seconds"] = round(person["seconds"], 1)
+    return {
+        "cases": len(status["cases"]),
+        "proposed": sum(case["proposals"] > 0 for case in status["cases"]),
+        "final": sum(bool(case["final"]) for case in status["cases"]),
+        "people": dict(sorted(people.items())),
+    }
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def progress_lines(progress: dict) -> list[str]:
+    """:func:`campaign_progress` in words, one line for the project and one per person."""
+    n = progress["cases"]
+    share = f" ({100 * progress['final'] / n:.1f} %)" if n else ""
+    lines = [f"{progress['proposed']} of {n} proposed, {progress['final']} final{share}"]
+    for name, person in progress["people"].items():
+        who = f"{name} (lead)" if person["role"] == "lead" else name
+        states = ", ".join(
+            f"{k} {state.replace('_', ' ')}" for state, k in person["states"].items()
+        )
+        work = f"{person['edits']} edits, {_duration(person['seconds'])} on task"
+        if person["cases_worked"]:
+            per_case = person["seconds"] / person["cases_worked"]
+            work += f" ({_duration(per_case)} per case worked on)"
+        lines.append(f"{who}: {states}; {work}")
+    return lines
