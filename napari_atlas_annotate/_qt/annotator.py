@@ -104,6 +104,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.hook: LabelsEditHook | None = None
         self.grade_sheet = None
         self._grade_sheet_missing = False
+        self._seen_event_id: int | None = None
         self._extra_layers: list = []
         self.last_error: str | None = None
         self._build()
@@ -405,6 +406,8 @@ class AnnotatorDock(StatusMessages, QWidget):
         data, kwargs, _ = label_data
         axes = kwargs["metadata"]["atlas_annotate"]["axes"]
         self.base = base
+        # the log as this window found it: later edits not made here come from elsewhere
+        self._seen_event_id = self.project.last_event_id(case_id, self.annotator)
         self.labels_layer = layer = self.viewer.add_labels(data, **kwargs)
         recorder = EditRecorder(
             self.project, case_id, self.annotator, labels, base.id if base else None
@@ -581,6 +584,34 @@ class AnnotatorDock(StatusMessages, QWidget):
         return n
 
     # -- submit -------------------------------------------------------------------------
+    def _check_single_session(self) -> None:
+        """Refuse to submit over work this window has not seen.
+
+        The same annotator with the case open in a second window (or viewer) logs edits
+        and versions this window's label does not contain; submitting it would silently
+        drop them. Raises :class:`ProjectError` naming what came from elsewhere.
+        """
+        case_id, who = self.case_id, self.annotator
+        own = {e.id for e in self.hook.events}
+        elsewhere = [e.id for e in self.project.events(case_id, who, after_id=self._seen_event_id)]
+        elsewhere = [i for i in elsewhere if i not in own]
+        latest = self.project.latest_version(case_id, annotator=who, kinds=("corrected",))
+        newer = latest is not None and (self.base is None or latest.id > self.base.id)
+        if not elsewhere and not newer:
+            return
+        what = []
+        if newer:
+            what.append(f"version {latest.id} was submitted")
+        if elsewhere:
+            what.append(f"{len(elsewhere)} edit(s) were logged")
+        raise ProjectError(
+            f"case {case_id}: since you opened it here, {' and '.join(what)} as {who} "
+            "from another window; this window's label does not contain that work, so "
+            "nothing was stored (submitting would overwrite it). Close the other window, "
+            f"then open {case_id} again here (click it in the case list) to continue from "
+            "the saved work."
+        )
+
     def submit(self) -> LabelVersion | None:
         """Store the working label (or grade sheet) as a new version; open the next case."""
         try:
@@ -594,10 +625,12 @@ class AnnotatorDock(StatusMessages, QWidget):
                     return None  # the grade sheet said why
             else:
                 self.hook.flush()
+                self._check_single_session()
                 labels = np.array(self.hook.current_labels(), copy=True)
                 version = self.project.submit_mask(self.case_id, self.annotator, labels, self.base)
                 self.hook.recorder.rebase(labels, version.id)
                 self.base = version
+                self._seen_event_id = version.last_event_id
         except REPORTED as exc:
             self._error(exc)
             return None

@@ -281,3 +281,32 @@ def test_submit_names_the_case_actually_shown(make_napari_viewer, organ_project)
     text = dock.status.text()
     assert f"submitted as version {version.id}" in text
     assert "ct001" in text and "missing" in text and "Now ct001" not in text
+
+
+def test_second_window_as_the_same_annotator_cannot_overwrite_the_first(
+    make_napari_viewer, organ_project
+):
+    first = annotator.add_annotator_dock(make_napari_viewer(), organ_project.folder, "alice")
+    second_viewer = make_napari_viewer()
+    second = annotator.add_annotator_dock(second_viewer, organ_project.folder, "alice")
+    assert first.case_id == second.case_id == "ct000"
+    first.select_class(2)
+    _stroke(first.labels_layer, (3, 30, 30))
+    second.select_class(1)
+    _stroke(second.labels_layer, (6, 20, 20))
+    # Each window's label lacks the other's stroke: neither may be stored over the other.
+    for dock in (first, second):
+        assert dock.submit() is None
+        assert "another window" in dock.last_error and "nothing was stored" in dock.last_error
+    project = Project(organ_project.folder)
+    assert project.latest_version("ct000", annotator="alice", kinds=("corrected",)) is None
+    # Close the other window, reopen the case: both strokes are there, and submit works.
+    second.close_case()
+    second_viewer.close()
+    first.load_case("ct001")
+    first.load_case("ct000")
+    shown = np.array(first.labels_layer.data)
+    assert shown[3, 30, 30] == 2 and shown[6, 20, 20] == 1
+    version = first.submit()
+    assert version is not None
+    np.testing.assert_array_equal(Project(organ_project.folder).read_mask(version), shown)
