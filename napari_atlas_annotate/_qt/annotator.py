@@ -138,7 +138,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         cases = QGroupBox("Cases (most uncertain first)")
         box = QVBoxLayout(cases)
         self.case_list = QListWidget()
-        self.case_list.itemActivated.connect(self._case_activated)
+        self.case_list.itemActivated.connect(self._case_reopened)
         self.case_list.itemClicked.connect(self._case_activated)
         box.addWidget(self.case_list)
         nav = QHBoxLayout()
@@ -316,6 +316,10 @@ class AnnotatorDock(StatusMessages, QWidget):
         case_id = item.data(Qt.ItemDataRole.UserRole)
         if case_id != self.case_id:
             self.load_case(case_id)
+
+    def _case_reopened(self, item: QListWidgetItem) -> None:
+        """Double-click / Enter: open the case, or reload it from the project if open."""
+        self.load_case(item.data(Qt.ItemDataRole.UserRole))
 
     def step_case(self, step: int) -> None:
         """Open the previous (-1) or next (+1) case of the queue."""
@@ -608,8 +612,8 @@ class AnnotatorDock(StatusMessages, QWidget):
             f"case {case_id}: since you opened it here, {' and '.join(what)} as {who} "
             "from another window; this window's label does not contain that work, so "
             "nothing was stored (submitting would overwrite it). Close the other window, "
-            f"then open {case_id} again here (click it in the case list) to continue from "
-            "the saved work."
+            f"then double-click {case_id} in the case list here to reload it with the saved "
+            "work of both."
         )
 
     def submit(self) -> LabelVersion | None:

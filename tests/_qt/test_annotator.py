@@ -303,8 +303,9 @@ def test_second_window_as_the_same_annotator_cannot_overwrite_the_first(
     # Close the other window, reopen the case: both strokes are there, and submit works.
     second.close_case()
     second_viewer.close()
-    first.load_case("ct001")
-    first.load_case("ct000")
+    # Double-click on the open case in the list reloads it from the project.
+    item = first.case_list.item(first.case_ids().index("ct000"))
+    first.case_list.itemActivated.emit(item)
     shown = np.array(first.labels_layer.data)
     assert shown[3, 30, 30] == 2 and shown[6, 20, 20] == 1
     version = first.submit()
