@@ -105,6 +105,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.grade_sheet = None
         self._grade_sheet_missing = False
         self._seen_event_id: int | None = None
+        self._resubmitted = False
         self._extra_layers: list = []
         self.last_error: str | None = None
         self._build()
@@ -329,6 +330,9 @@ class AnnotatorDock(StatusMessages, QWidget):
         index = ids.index(self.case_id) + step if self.case_id in ids else 0
         if 0 <= index < len(ids):
             self.load_case(ids[index])
+        else:
+            end = "last" if step > 0 else "first"
+            self._info(f"{self.case_id} is the {end} case of the queue.")
 
     # -- cases --------------------------------------------------------------------------
     def close_case(self) -> None:
@@ -588,6 +592,22 @@ class AnnotatorDock(StatusMessages, QWidget):
         return n
 
     # -- submit -------------------------------------------------------------------------
+    def _already_submitted(self, labels: np.ndarray) -> bool:
+        """Whether ``labels`` is exactly this annotator's own latest submitted version.
+
+        Submitting it again would store a duplicate version (and count as another
+        submission); an unchanged *proposal* is still stored: accepting it is a decision.
+        """
+        base = self.base
+        self._resubmitted = (
+            base is not None
+            and base.kind == "corrected"
+            and base.annotator == self.annotator
+            and not self.project.pending_events(self.case_id, self.annotator, base)
+            and np.array_equal(self.project.read_mask(base), labels)
+        )
+        return self._resubmitted
+
     def _check_single_session(self) -> None:
         """Refuse to submit over work this window has not seen.
 
@@ -617,7 +637,12 @@ class AnnotatorDock(StatusMessages, QWidget):
         )
 
     def submit(self) -> LabelVersion | None:
-        """Store the working label (or grade sheet) as a new version; open the next case."""
+        """Store the working label (or grade sheet) as a new version; open the next case.
+
+        A label identical to the annotator's own latest version (nothing changed since
+        they submitted it) is not stored again; the next case opens all the same.
+        """
+        self._resubmitted = False
         try:
             if self.case_id is None:
                 raise ProjectError("open a case first.")
@@ -631,10 +656,15 @@ class AnnotatorDock(StatusMessages, QWidget):
                 self.hook.flush()
                 self._check_single_session()
                 labels = np.array(self.hook.current_labels(), copy=True)
-                version = self.project.submit_mask(self.case_id, self.annotator, labels, self.base)
-                self.hook.recorder.rebase(labels, version.id)
-                self.base = version
-                self._seen_event_id = version.last_event_id
+                if self._already_submitted(labels):
+                    version = self.base  # nothing new: no duplicate version
+                else:
+                    version = self.project.submit_mask(
+                        self.case_id, self.annotator, labels, self.base
+                    )
+                    self.hook.recorder.rebase(labels, version.id)
+                    self.base = version
+                    self._seen_event_id = version.last_event_id
         except REPORTED as exc:
             self._error(exc)
             return None
@@ -644,6 +674,8 @@ class AnnotatorDock(StatusMessages, QWidget):
         after = ids[ids.index(done) + 1 :] + ids[: ids.index(done)]
         todo = [c for c in after if self._state(c) in ("new", "in_progress")]
         message = f"{done}: submitted as version {version.id}."
+        if self._resubmitted:
+            message = f"{done}: no changes since your version {version.id}; nothing stored."
         if not todo:
             self._info(f"{message} All cases submitted.")
             return version

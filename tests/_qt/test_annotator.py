@@ -311,3 +311,31 @@ def test_second_window_as_the_same_annotator_cannot_overwrite_the_first(
     version = first.submit()
     assert version is not None
     np.testing.assert_array_equal(Project(organ_project.folder).read_mask(version), shown)
+
+
+def test_resubmitting_an_unchanged_case_stores_no_duplicate(make_napari_viewer, organ_project):
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    _stroke(dock.labels_layer, (3, 30, 30))
+    first = dock.submit()
+    assert dock.case_id == "ct001"
+    dock.step_case(-1)  # back to ct000, look, change nothing, submit again
+    again = dock.submit()
+    assert again is not None and again.id == first.id
+    assert "no changes since your version" in dock.status.text()
+    project = Project(organ_project.folder)
+    assert len(project.versions("ct000", kinds=("corrected",))) == 1
+    # An untouched proposal is still stored: accepting it as is is a decision.
+    accepted = dock.submit()
+    assert (
+        accepted.kind == "corrected" and accepted.parent_id == organ_project.proposal_ids["ct001"]
+    )
+
+
+def test_next_at_the_end_of_the_queue_says_so(make_napari_viewer, organ_project):
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    dock.step_case(+1)
+    assert dock.case_id == "ct001"
+    dock.step_case(+1)
+    assert dock.case_id == "ct001" and "last case" in dock.status.text()
