@@ -465,6 +465,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.close_case()
         self.case_id = case_id
         self.refresh_cases()
+        self._info(f"{case_id}: state {self._state(case_id)}. Grade the sheet, then Submit.")
         return True
 
     # -- class and brush ----------------------------------------------------------------

@@ -246,6 +246,8 @@ def test_spine_project_embeds_the_grade_sheet(make_napari_viewer, tmp_path, monk
     assert isinstance(dock.grade_sheet, _StubGradeSheet) and dock.grade_sheet.annotator == "alice"
     assert dock.labels_layer is None and not dock.organ_box.isVisibleTo(dock)
     assert dock.grade_box.isVisibleTo(dock)
+    # The dock's line tells where the user is (it said 'Open a project to start.').
+    assert "study1" in dock.status.text() and "Open a project" not in dock.status.text()
     assert dock.submit().id == 7
     assert dock.grade_sheet.calls == [("load_case", "study1"), ("submit", "study1")]
 
