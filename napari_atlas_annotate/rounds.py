@@ -53,6 +53,7 @@ def propose(
     device: str = "auto",
     progress: ProgressCallback | None = None,
     cancel: CancelFlag | None = None,
+    every: bool = False,
 ) -> list[CaseProposal]:
     """Propose cases with the project's active model and store the proposals.
 
@@ -62,8 +63,11 @@ def propose(
         An open organs or spine project (the packaged starter model is installed the first
         time one is needed).
     case_ids
-        Cases to propose. Default: organ projects propose every case; spine projects every
-        case without a proposal from the active grader.
+        Cases to propose. Default: the cases still to be annotated (not final) without a
+        proposal from the active model: after a promoted round, all of them; after a
+        stopped batch, the rest (:func:`~.models.proposals.cases_needing_proposal`).
+    every
+        Without ``case_ids``: propose every case, final ones included.
     device
         ``'auto'`` (CUDA when available), ``'cpu'`` or ``'cuda'``.
     progress
@@ -87,11 +91,13 @@ def propose(
         from .models.spine_proposals import propose_spine_cases
 
         return propose_spine_cases(
-            project, case_ids, device=device, progress=progress, cancel=cancel
+            project, case_ids, device=device, progress=progress, cancel=cancel, every=every
         )
     from .models.proposals import propose_cases
 
-    return propose_cases(project, case_ids, device=device, progress=progress, cancel=cancel)
+    return propose_cases(
+        project, case_ids, device=device, progress=progress, cancel=cancel, every=every
+    )
 
 
 def retrain(

@@ -1,10 +1,12 @@
-"""``atlas-annotate propose PROJECT [--cases ID ...] [--device auto|cpu|cuda] [--json]``.
+"""``atlas-annotate propose PROJECT [--cases ID ... | --all] [--device auto|cpu|cuda] [--json]``.
 
 Runs the project's active model (organ segmentation, or the lumbar grader for spine
-projects, which by default grades only cases without a proposal from the active grader) on
-cases and stores each proposal as a version of kind ``proposal`` naming the model; the
-case's uncertainty orders the annotation queue. A proposal the model already made for the
-case is not stored twice (reported as unchanged).
+projects) on cases and stores each proposal as a version of kind ``proposal`` naming the
+model; the case's uncertainty orders the annotation queue. By default it proposes the cases
+still to be annotated (not final) that have no proposal from the active model: after a
+round promoted a model, all of them; after a batch was stopped, the rest. ``--cases``
+names cases (always proposed), ``--all`` takes every case. A proposal the model already
+made for the case is not stored twice (reported as unchanged).
 
 A case whose image cannot be loaded does not stop the others: they are proposed, the failed
 cases are listed with the reason, and the exit code is 1.
@@ -25,7 +27,14 @@ def configure(parser) -> None:
         "--cases",
         nargs="+",
         metavar="ID",
-        help="case ids, space- or comma-separated (default: all)",
+        help="case ids, space- or comma-separated (default: the cases not final without a "
+        "proposal from the active model)",
+    )
+    parser.add_argument(
+        "--all",
+        dest="every",
+        action="store_true",
+        help="propose every case again, final ones included",
     )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
@@ -33,6 +42,17 @@ def configure(parser) -> None:
         "--no-uncertainty-map", action="store_true", help="do not save uncertainty maps"
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+#: Queue entries printed after a batch (``--json`` has them all).
+QUEUE_SHOWN = 20
+
+
+def _active_version(project: Project) -> str:
+    from ..models.registry import active_record
+
+    record = active_record(project)
+    return record.version if record is not None else "the active model"
 
 
 def case_ids(values: list[str] | None) -> list[str] | None:
@@ -52,6 +72,8 @@ def run(args) -> int:
 
     set_cpu_threads(args.threads)
     ids = case_ids(args.cases)
+    if ids and args.every:
+        raise ProjectError("--cases names cases and --all takes every case: give one of them.")
 
     def progress(done, total, message):
         if not args.json:
@@ -63,7 +85,9 @@ def run(args) -> int:
             if project.task == "spine":  # the lumbar grader, through the task-independent API
                 from ..rounds import propose
 
-                results = propose(project, ids, device=args.device, progress=progress)
+                results = propose(
+                    project, ids, device=args.device, progress=progress, every=args.every
+                )
             else:
                 results = propose_cases(
                     project,
@@ -71,10 +95,12 @@ def run(args) -> int:
                     device=args.device,
                     progress=progress,
                     save_uncertainty=not args.no_uncertainty_map,
+                    every=args.every,
                 )
         except ProposalBatchError as exc:
             results, failures = exc.proposals, exc.failures
         queue = [c.id for c in project.queue(include_final=False)]
+        active = _active_version(project)
         n_final = len(project.cases()) - len(queue)
     if args.json:
         print(
@@ -94,8 +120,15 @@ def run(args) -> int:
             f"{r.case_id}: proposal version {r.version_id} by {r.model_version} ({stored}"
             f"uncertainty {r.uncertainty:.4f}, {r.seconds:.1f} s)"
         )
+    if not results and not failures and ids is None:
+        print(
+            f"nothing to propose: every case not final has a proposal from {active}; "
+            "--all proposes every case again."
+        )
     final = f"; {n_final} final case(s) left out" if n_final else ""
-    print(f"queue (most doubtful first{final}): " + (", ".join(queue) or "nothing to annotate"))
+    shown = ", ".join(queue[:QUEUE_SHOWN]) or "nothing to annotate"
+    more = f", ... ({len(queue) - QUEUE_SHOWN} more)" if len(queue) > QUEUE_SHOWN else ""
+    print(f"queue (most doubtful first{final}): {shown}{more}")
     if failures:
         print(
             f"atlas-annotate propose: {len(failures)} case(s) could not be proposed "

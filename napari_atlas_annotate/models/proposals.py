@@ -156,6 +156,37 @@ def propose_case(
     )
 
 
+def cases_needing_proposal(project: Project, model_version: str) -> list[str]:
+    """Ids of the cases a batch proposal with ``model_version`` is for: those not final
+    whose latest proposal is by another model (or that have none).
+
+    After a retraining round promotes a model, that is every case still to be annotated;
+    a batch that was stopped goes on where it stopped. Final cases are done: a proposal
+    would change nothing anyone works on.
+    """
+    content = "grades" if project.task == "spine" else "mask"
+    out = []
+    for case in project.cases():
+        if project.current_final(case.id, content) is not None:
+            continue
+        latest = project.latest_version(case.id, kinds=("proposal",), content=content)
+        if latest is None or latest.model_version != model_version:
+            out.append(case.id)
+    return out
+
+
+def batch_case_ids(
+    project: Project, case_ids: Sequence[str] | None, model_version: str, every: bool
+) -> list[str]:
+    """The cases a proposal batch runs on: ``case_ids``, else every case with ``every``,
+    else :func:`cases_needing_proposal`."""
+    if case_ids:
+        return list(case_ids)
+    if every:
+        return [c.id for c in project.cases()]
+    return cases_needing_proposal(project, model_version)
+
+
 def propose_cases(
     project: Project,
     case_ids: Sequence[str] | None = None,
@@ -164,18 +195,22 @@ def propose_cases(
     cancel: CancelFlag | None = None,
     *,
     save_uncertainty: bool = True,
+    every: bool = False,
 ) -> list[CaseProposal]:
-    """Propose ``case_ids`` (default: every case) with the project's active model.
+    """Propose ``case_ids`` with the project's active model.
 
-    A case whose image cannot be loaded does not stop the batch: the others are proposed,
-    then :class:`ProposalBatchError` says which failed and why (see :func:`propose_each`).
+    Default: the cases still to be annotated that have no proposal from the active model
+    (:func:`cases_needing_proposal`); every case with ``every``. A case whose image cannot
+    be loaded does not stop the batch: the others are proposed, then
+    :class:`ProposalBatchError` says which failed and why (see :func:`propose_each`).
     """
     if project.task != "organs":
         raise ProjectError(f"{project.folder}: proposals here are for organs projects only.")
-    ids = list(case_ids) if case_ids else [c.id for c in project.cases()]
-    for cid in ids:
-        project.case(cid)  # unknown ids fail before any work
+    if case_ids:
+        for cid in case_ids:
+            project.case(cid)  # unknown ids fail before loading the model
     loaded = load_model(active_model(project), device)
+    ids = batch_case_ids(project, case_ids, loaded.version, every)
     return propose_each(
         project,
         ids,

@@ -214,16 +214,6 @@ def propose_spine_case(
     )
 
 
-def cases_needing_proposal(project: Project, model_version: str) -> list[str]:
-    """Ids of cases whose latest grades proposal is not by ``model_version`` (or absent)."""
-    out = []
-    for case in project.cases():
-        latest = project.latest_version(case.id, kinds=("proposal",), content="grades")
-        if latest is None or latest.model_version != model_version:
-            out.append(case.id)
-    return out
-
-
 def propose_spine_cases(
     project: Project,
     case_ids: Sequence[str] | None = None,
@@ -238,8 +228,9 @@ def propose_spine_cases(
     Parameters
     ----------
     case_ids
-        Cases to propose (always proposed). Default: every case without a current proposal
-        from the active grader, or every case when ``every`` is True.
+        Cases to propose (always proposed). Default: the cases still to be graded without
+        a proposal from the active grader
+        (:func:`~.proposals.cases_needing_proposal`), or every case when ``every`` is True.
     progress
         ``progress(done, total, message)`` after each case.
     cancel
@@ -251,17 +242,13 @@ def propose_spine_cases(
     ~.proposals.ProposalBatchError
         After the batch, when some studies could not be loaded (the others are proposed).
     """
-    from .proposals import propose_each
+    from .proposals import batch_case_ids, propose_each
 
-    loaded = load_active_grader(project, device)
     if case_ids:
-        ids = list(case_ids)
-        for cid in ids:
-            project.case(cid)  # unknown ids fail before any work
-    elif every:
-        ids = [c.id for c in project.cases()]
-    else:
-        ids = cases_needing_proposal(project, loaded.version)
+        for cid in case_ids:
+            project.case(cid)  # unknown ids fail before loading the grader
+    loaded = load_active_grader(project, device)
+    ids = batch_case_ids(project, case_ids, loaded.version, every)
     return propose_each(
         project, ids, lambda cid: propose_spine_case(project, cid, loaded, cancel=cancel), progress
     )

@@ -102,7 +102,7 @@ def test_propose_goes_on_past_a_case_that_fails_to_load(organ_project, capsys):
     assert "1 case(s) could not be proposed (2 were)" in captured.err
     assert {v.case_id for v in organ_project.versions(kinds=("proposal",))} == {"c0", "c2"}
 
-    assert main(["propose", folder, "--device", "cpu", "--json"]) == 1
+    assert main(["propose", folder, "--device", "cpu", "--all", "--json"]) == 1
     out = json.loads(capsys.readouterr().out)
     assert [p["case_id"] for p in out["proposals"]] == ["c0", "c2"]
     assert [f["case_id"] for f in out["failures"]] == ["c1"]
@@ -134,6 +134,28 @@ def test_propose_case_lists_repeats_and_the_queue(organ_project, capsys):
 
     assert main(["propose", folder, "--cases", "c9"]) == 2
     assert "no case 'c9'" in (err := capsys.readouterr().err) and "(cases: c0, c1, c2)" in err
+
+
+def test_propose_by_default_takes_the_cases_still_to_annotate(organ_project, capsys):
+    folder = str(organ_project.folder)
+    assert main(["propose", folder, "--device", "cpu", "--cases", "c1"]) == 0  # a stopped batch
+    organ_project.save_mask_version(
+        "c2", organ_project.truths["c2"], kind="final", annotator="lead"
+    )
+    capsys.readouterr()
+    assert main(["propose", folder, "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    # c1 has the active model's proposal, c2 is final: only c0 is left
+    assert [ln.split(":")[0] for ln in out.splitlines() if "proposal version" in ln] == ["c0"]
+    assert main(["propose", folder, "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing to propose: every case not final has a proposal from organs-starter" in out
+    assert main(["propose", folder, "--device", "cpu", "--all", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [p["case_id"] for p in out["proposals"]] == ["c0", "c1", "c2"]
+    assert [p["unchanged"] for p in out["proposals"]] == [True, True, False]
+    assert main(["propose", folder, "--cases", "c0", "--all"]) == 2
+    assert "give one of them" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,9 @@ import pytest
 
 from napari_atlas_annotate.models import registry
 from napari_atlas_annotate.models.grader import grade_study, load_grader
+from napari_atlas_annotate.models.proposals import cases_needing_proposal
 from napari_atlas_annotate.models.rsna_metric import rsna_score
-from napari_atlas_annotate.models.spine_proposals import (
-    cases_needing_proposal,
-    load_spine_study,
-    propose_spine_cases,
-)
+from napari_atlas_annotate.models.spine_proposals import load_spine_study, propose_spine_cases
 from napari_atlas_annotate.project import Project, ProjectError
 from napari_atlas_annotate.project.importing import import_labels
 from napari_atlas_annotate.training.dataset import holdout_split
