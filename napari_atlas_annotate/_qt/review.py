@@ -104,7 +104,9 @@ class ReviewDock(StatusMessages, QWidget):
         cases = QGroupBox("Cases (most disputed first)")
         box = QVBoxLayout(cases)
         self.case_list = QListWidget()
+        # a click opens the case, as in the annotator dock; double-click / Enter reloads it
         self.case_list.itemActivated.connect(lambda item: self.load_case(item.data(256)))
+        self.case_list.itemClicked.connect(self._case_clicked)
         box.addWidget(self.case_list)
         layout.addWidget(cases)
 
@@ -165,6 +167,11 @@ class ReviewDock(StatusMessages, QWidget):
             + (f", {len(skipped)} with fewer than two annotators" if skipped else "")
         )
         return True
+
+    def _case_clicked(self, item: QListWidgetItem) -> None:
+        case_id = item.data(256)
+        if self.review is None or self.review.case_id != case_id:
+            self.load_case(case_id)
 
     def case_ids(self) -> list[str]:
         return [self.case_list.item(i).data(256) for i in range(self.case_list.count())]

@@ -93,3 +93,13 @@ def test_review_dock_reports_errors(make_napari_viewer, two_reader_project):
     assert not dock.reopen() and "not final" in dock.last_error
     assert not dock.load_case("missing") and "no case 'missing'" in dock.last_error
     assert [layer.name for layer in viewer.layers][0] == "ct1 image"  # previous case kept
+
+
+def test_review_dock_opens_a_case_on_click(make_napari_viewer, two_reader_project):
+    project, _ = two_reader_project
+    viewer = make_napari_viewer()
+    dock = ReviewDock(viewer, project, lead="lead")
+    item = dock.case_list.item(dock.case_ids().index("ct0"))
+    dock.case_list.itemClicked.emit(item)  # a single click, as in the annotator dock
+    assert dock.review is not None and dock.review.case_id == "ct0", dock.last_error
+    assert "ct0 image" in [layer.name for layer in viewer.layers]
