@@ -34,7 +34,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..project import LabelVersion, Project, ProjectError
-from ..review.adjudication import CONSENSUS, STAPLE, finalize, reopen
+from ..review.adjudication import CONSENSUS, STAPLE, current_final, finalize, reopen
 from ..review.cases import CaseReview, load_masks, mask_consensus, mask_disagreement, review_case
 from ..review.cases import review_project as _review_project
 from ..spine_grades import GRADES
@@ -297,13 +297,17 @@ class ReviewDock(StatusMessages, QWidget):
             return None
         case_id = self.review.case_id
         try:
+            before = current_final(self.project, case_id)
             version = finalize(self.project, case_id, self._lead(), self.decisions())
         except REPORTED as exc:
             self._error(exc)
             return None
         self.refresh_cases()
         self.load_case(case_id)
-        self._info(f"{case_id}: final version {version.id} stored.")
+        if before is not None and before.id == version.id:
+            self._info(f"{case_id}: already final as decided (version {version.id}); nothing new.")
+        else:
+            self._info(f"{case_id}: final version {version.id} stored.")
         return version
 
     def reopen(self) -> bool:

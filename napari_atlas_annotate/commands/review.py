@@ -100,7 +100,7 @@ def _decisions(takes: list[str]) -> dict[str, str]:
 def _lead_action(args: argparse.Namespace, project) -> dict:
     """Run the lead's decision; returns what was done, for printing."""
     from ..project import ProjectError
-    from ..review.adjudication import finalize, finalize_agreed, reopen
+    from ..review.adjudication import current_final, finalize, finalize_agreed, reopen
 
     if not args.lead:
         raise ProjectError("name the lead who decides: add --lead NAME.")
@@ -110,9 +110,13 @@ def _lead_action(args: argparse.Namespace, project) -> dict:
         reopen(project, args.reopen, args.lead, args.reason)
         return {"reopened": args.reopen}
     if args.finalize:
+        before = current_final(project, args.finalize)
         version = finalize(
             project, args.finalize, args.lead, _decisions(args.take), comment=args.comment
         )
+        if before is not None and before.id == version.id:
+            reason = f"already final as decided (version {version.id}); nothing new stored"
+            return {"finalized": [], "left": [{"id": args.finalize, "reason": reason}]}
         return {"finalized": [{"id": args.finalize, "version": version.id}], "left": []}
     outcomes = finalize_agreed(
         project,

@@ -334,6 +334,10 @@ class Project:
                 sha,
             ):
                 return latest
+        if kind == "final":  # the same lead finalizing the same again adds nothing
+            final = self.current_final(case_id, content)
+            if final is not None and (final.annotator, final.sha256) == (annotator, sha):
+                return final
         with transaction(self._db):
             cur = self._db.execute(
                 "INSERT INTO versions(case_id, annotator, kind, content, path, sha256,"
@@ -372,7 +376,8 @@ class Project:
         """Store a label map as a new immutable version (NIfTI on the image grid).
 
         A ``proposal`` whose content and model equal the case's latest proposal is that
-        version: it is returned instead of being stored twice.
+        version, and so is a ``final`` version equal to the case's current final version by
+        the same lead: it is returned instead of being stored twice.
         """
         labels = np.asarray(labels)
         shape, affine = (reference.shape, reference.affine) if reference else self.grid(case_id)

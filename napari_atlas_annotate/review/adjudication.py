@@ -187,7 +187,8 @@ def finalize(
     Returns
     -------
     LabelVersion
-        The new final version.
+        The new final version; the case's current final version, unchanged and with no new
+        audit record, when this lead already finalized exactly this (a second click).
     """
     decisions = dict(decisions or {})
     project.case(case_id)  # an unknown case says so, with the known ids
@@ -199,6 +200,7 @@ def finalize(
     project.ensure_annotator(lead, role="lead")
     used = {who: v.id for who, v in versions.items()}
     opinions = load_opinions(project, versions) if opinions is None else opinions
+    before = current_final(project, case_id)
     if task_content(project) == "grades":
         sheet, summary = compose_grades(opinions, decisions, case_id)
         note = json.dumps({**summary, "sources": used, "comment": comment})
@@ -217,6 +219,8 @@ def finalize(
         version = project.save_mask_version(
             case_id, labels, kind="final", annotator=lead, note=note
         )
+    if before is not None and version.id == before.id:
+        return version  # already final as decided
     project.record_audit(
         case_id, lead, "finalize", version=version.id, sources=used, comment=comment, **summary
     )

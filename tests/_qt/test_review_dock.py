@@ -74,6 +74,11 @@ def test_review_dock_pick_per_class_and_finalize(make_napari_viewer, two_reader_
     np.testing.assert_array_equal(stored[bob != LIVER], alice[bob != LIVER])  # the rest
     assert current_final(project, "ct0").id == version.id
     assert "FINAL" in dock.case_list.item(dock.case_ids().index("ct0")).text()
+    dock.choose("liver", "bob")
+    dock.choose("spleen", "alice")
+    assert dock.finalize().id == version.id  # a second click stores nothing new
+    assert "already final as decided" in dock.status.text()
+    assert len(project.versions("ct0", kinds=("final",))) == 1
 
     dock.reason_edit.setText("liver border unclear")
     assert dock.reopen(), dock.last_error

@@ -111,6 +111,30 @@ def test_finalize_reopen_finalize_keeps_every_version_and_audit(organ_project):
     assert project.case_state("ct00", "alice") == "final"
 
 
+def test_finalizing_the_same_again_stores_nothing_new(organ_project, spine_project):
+    project, _ = organ_project
+    first = finalize(project, "ct00", "lead", {"liver": "alice"})
+    n_versions, n_audit = len(project.versions("ct00")), len(project.audit_trail("ct00"))
+    again = finalize(project, "ct00", "lead", {"liver": "alice"})  # a second click
+    assert again.id == first.id
+    assert (len(project.versions("ct00")), len(project.audit_trail("ct00"))) == (
+        n_versions,
+        n_audit,
+    )
+    other = finalize(project, "ct00", "lead", {"liver": "bob"})  # a new decision is stored
+    assert other.id != first.id and current_final(project, "ct00").id == other.id
+    other_lead = finalize(project, "ct00", "lead2", {"liver": "bob"})  # and another lead's
+    assert other_lead.id != other.id
+    reopen(project, "ct00", "lead", "recheck")
+    refinal = finalize(project, "ct00", "lead2", {"liver": "bob"})  # after a reopen: new
+    assert refinal.id != other_lead.id
+
+    spine, _ = spine_project
+    case_id = spine.cases()[0].id
+    sheet = finalize(spine, case_id, "lead", {})
+    assert finalize(spine, case_id, "lead", {}).id == sheet.id
+
+
 def test_reopened_case_is_annotatable_again(organ_project):
     project, _ = organ_project
     finalize(project, "ct00", "lead", {})

@@ -99,6 +99,12 @@ def test_lead_finalizes_from_the_command_line(organ_project, capsys):
     bob = project.read_mask(project.latest_version("ct01", annotator="bob"))
     liver = ABDOMEN_ATLAS_CLASSES.index("liver") + 1
     assert np.array_equal(final == liver, bob == liver)  # exactly as bob drew it
+    n_versions = len(project.versions("ct01"))
+    argv = ["review", folder, "--finalize", "ct01", "--lead", "dr_wu", "--take", "liver=bob"]
+    assert main(argv) == 0  # the same decision again
+    out = capsys.readouterr().out
+    assert "already final as decided" in out and "finalized 0 case(s), left 1" in out
+    assert len(project.versions("ct01")) == n_versions
 
     done = run_json(capsys, folder, "--reopen", "ct01", "--lead", "dr_wu", "--reason", "spleen")
     assert done == {"reopened": "ct01"} and current_final(project, "ct01") is None
