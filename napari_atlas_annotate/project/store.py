@@ -288,8 +288,9 @@ class Project:
         if not path.exists():
             raise ProjectError(
                 f"case {case_id}: image {path} is missing (moved or deleted?). The project "
-                "reads the case from that path: put the image back there, then run the "
-                "command again (or, if nobody has labelled it, 'atlas-annotate remove')."
+                "reads the case from that path: put the image back there and try again "
+                "(or, if nobody has labelled the case, take it out with 'atlas-annotate "
+                "remove')."
             )
         try:
             volume = load_volume(path, series=ref.series)
@@ -298,8 +299,8 @@ class Project:
             reason += "" if reason.endswith((".", "!", "?")) else "."
             raise ProjectError(
                 f"case {case_id}: {reason} The project reads the case from {path}: fix or "
-                "replace the image there, then run the command again (or, if nobody has "
-                "labelled it, 'atlas-annotate remove')."
+                "replace the image there and try again (or, if nobody has labelled the "
+                "case, take it out with 'atlas-annotate remove')."
             ) from exc
         self._grids[case_id] = (volume.shape, volume.affine.copy())
         return volume

@@ -97,7 +97,7 @@ def test_missing_image_gives_clear_error(tmp_path, project):
     message = str(info.value)
     assert "remove the case" not in message
     assert f"image {tmp_path / 'ct1.nii.gz'} is missing" in message
-    assert "put the image back there, then run the command again" in message
+    assert "put the image back there and try again" in message
 
 
 def test_unreadable_image_names_the_case_the_reason_and_the_file(tmp_path, project):
