@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from ..models.model_grid import ModelGrid
 from ..project import LabelVersion, Project
 from ..volume import Volume
 from .organs import TrainingCase
+
+if TYPE_CHECKING:
+    from .case_cache import CaseCache
 
 LABEL_KINDS = ("corrected", "imported")
 
@@ -125,19 +129,36 @@ def label_snapshot_hash(versions: dict[str, LabelVersion]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def prepare_version(
+    project: Project, bundle: ModelBundle, case_id: str, version: LabelVersion
+) -> TrainingCase:
+    """Read a case's image and the label ``version`` and move them onto ``bundle``'s grid,
+    with the voxels corrected on the way to the version."""
+    image = project.load_image(case_id)
+    labels = project.read_mask(version)
+    corrected = corrected_voxels(project, version, labels)
+    return prepare_case(case_id, image, labels, bundle.spacing, bundle.window, corrected)
+
+
 def project_cases(
     project: Project,
     bundle: ModelBundle,
     versions: dict[str, LabelVersion],
     progress: Callable[[int, int, str], None] | None = None,
+    cache: CaseCache | None = None,
 ) -> list[TrainingCase]:
-    """Load each case's image and chosen label onto ``bundle``'s model grid."""
+    """Each case's image and chosen label on ``bundle``'s model grid, in case-id order.
+
+    With a ``cache`` (:class:`~.case_cache.CaseCache`), cases prepared before are
+    memory-mapped from it and new ones stored in it; without, each is prepared in memory.
+    """
     out = []
-    for i, (case_id, version) in enumerate(sorted(versions.items())):
-        image = project.load_image(case_id)
-        labels = project.read_mask(version)
-        corrected = corrected_voxels(project, version, labels)
-        out.append(prepare_case(case_id, image, labels, bundle.spacing, bundle.window, corrected))
+    items = sorted(versions.items())
+    for i, (case_id, version) in enumerate(items):
+        if cache is not None:
+            out.append(cache.get(version, bundle))
+        else:
+            out.append(prepare_version(project, bundle, case_id, version))
         if progress is not None:
-            progress(i + 1, len(versions), "loading cases")
+            progress(i + 1, len(items), "loading cases")
     return out

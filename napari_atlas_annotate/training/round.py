@@ -26,6 +26,7 @@ from ..models.registry import (
     start_round,
 )
 from ..project import Project, ProjectError
+from .case_cache import CaseCache
 from .dataset import holdout_split, label_snapshot_hash, project_cases, training_versions
 from .organs import TrainingCancelled, TrainSettings, evaluate_proposals, fine_tune
 
@@ -174,7 +175,8 @@ def train_round(
     with failures_recorded(project, round_id):
         # held-out cases are scored on their own grids (below), so only training cases
         # are prepared on the model grid
-        train = project_cases(project, parent, {c: versions[c] for c in train_ids}, progress)
+        cache = CaseCache(project)
+        train = project_cases(project, parent, {c: versions[c] for c in train_ids}, progress, cache)
         held = holdout_ids or train_ids
 
         network = parent.load_network(torch_device)
@@ -220,6 +222,7 @@ def train_round(
     _write_metrics(folder, metrics)
     register_model(project, folder, round_number=round_id, metrics=metrics, activate=promoted)
     finish_round(project, round_id, version, metrics)
+    cache.prune()  # entries of superseded label versions
     return RoundResult(
         round=round_id,
         model_version=version,
