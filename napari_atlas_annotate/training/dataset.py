@@ -106,15 +106,23 @@ def corrected_voxels(
     return None
 
 
-def holdout_split(case_ids: Sequence[str], fraction: float = 0.2) -> tuple[list[str], list[str]]:
+def holdout_split(
+    case_ids: Sequence[str], fraction: float = 0.2, max_held: int | None = None
+) -> tuple[list[str], list[str]]:
     """Split case ids into (train, held-out) by a hash of each id (stable across rounds).
 
     A case is held out when its hash falls below ``fraction``; with two or more cases at
-    least one is held out and at least one is kept for training.
+    least one is held out and at least one is kept for training. With ``max_held``, only
+    that many of them (the lowest hashes) are held out and the rest train: as a project
+    grows, a held-out case may move to training, never the other way, so no model is
+    scored on a case it was trained on.
     """
     ids = sorted(case_ids)
     score = {c: int(hashlib.sha1(c.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF for c in ids}
     held = [c for c in ids if score[c] < fraction]
+    if max_held is not None and len(held) > max_held:
+        kept = set(sorted(held, key=score.__getitem__)[:max_held])
+        held = [c for c in held if c in kept]
     if len(ids) >= 2 and not held:
         held = [min(ids, key=score.__getitem__)]
     if len(held) == len(ids) and len(ids) >= 2:

@@ -90,3 +90,15 @@ def test_holdout_split_is_stable_and_never_empty():
     train2, held2 = holdout_split(ids + ["new1", "new2"], 0.2)
     assert set(held) <= set(held2) and set(train) <= set(train2)
     assert holdout_split(["a", "b"], 0.0)[1] and holdout_split(["a", "b"], 1.0)[0]
+
+
+def test_holdout_split_caps_the_held_out_cases_and_never_moves_one_into_them():
+    ids = [f"case{i:04d}" for i in range(1000)]
+    train, held = holdout_split(ids, 0.2, max_held=50)
+    assert len(held) == 50 and len(train) == 950
+    uncapped_train, uncapped_held = holdout_split(ids, 0.2)
+    assert set(held) < set(uncapped_held)  # the capped set is part of the usual one
+    # as the project grows, a held-out case may go to training, a training case never
+    grown_train, grown_held = holdout_split(ids + [f"new{i}" for i in range(500)], 0.2, 50)
+    assert len(grown_held) == 50 and not set(train) & set(grown_held)
+    assert holdout_split(ids[:10], 0.2, max_held=50) == holdout_split(ids[:10], 0.2)

@@ -104,6 +104,14 @@ def test_label_tolerance_scores_held_out_cases_off_the_label_borders(organ_proje
         train_round(organ_project, "cpu", settings=FAST, label_tolerance=-1)
 
 
+def test_a_round_holds_out_at_most_max_holdout_cases(organ_project):
+    _annotate_all(organ_project)
+    result = train_round(
+        organ_project, "cpu", settings=FAST, holdout_fraction=1.0, max_holdout_cases=1
+    )
+    assert len(result.holdout_cases) == 1 and len(result.train_cases) == 2
+
+
 def test_train_round_without_labels_explains(organ_project):
     with pytest.raises(ProjectError, match="no submitted labels"):
         train_round(organ_project, "cpu", settings=FAST)
