@@ -1,7 +1,9 @@
 """Bring labels made elsewhere into a project as an annotator's ``imported`` version.
 
-Masks: a multi-label NIfTI (values = the project's class ids), or a folder of per-class
-NIfTI files named ``<class>.nii.gz`` as AbdomenAtlas and TotalSegmentator write them.
+Masks: a multi-label NIfTI (values = the project's class ids, unless the file belongs to an
+nnU-Net or Decathlon dataset whose ``dataset.json`` names its values: those are mapped to the
+project's classes by name), or a folder of per-class NIfTI files named ``<class>.nii.gz`` as
+AbdomenAtlas and TotalSegmentator write them.
 Grades: an RSNA ``train.csv`` row (plus optional ``train_label_coordinates.csv`` points).
 Every check runs before anything is written, so a refused import leaves the project as it was.
 """
@@ -15,6 +17,7 @@ import numpy as np
 from ..io import VolumeLoadError
 from ..io.nifti import is_nifti_path, load_nifti
 from .errors import ProjectError
+from .nifti_folders import dataset_label_names
 from .records import LabelVersion
 from .store import Project
 
@@ -72,15 +75,64 @@ def read_mask_labels(project: Project, case_id: str, source: Path) -> np.ndarray
     _check_grid(project, case_id, source, vol.shape, vol.affine)
     data = np.asarray(vol.array)
     if np.issubdtype(data.dtype, np.floating):
-        if not np.all(np.mod(data, 1) == 0):
-            raise ProjectError(f"{source}: label values are not whole numbers.")
+        fractional = data[np.mod(data, 1) != 0]
+        if fractional.size:
+            raise ProjectError(
+                f"{source}: {fractional.size} voxel(s) hold label values that are not whole "
+                f"numbers (e.g. {float(fractional[0]):g}); a label map holds class numbers. "
+                "Was it resampled with linear interpolation? Resample it with nearest "
+                "neighbour (or round it) and import it again. Nothing was imported."
+            )
         data = data.astype(np.int64)
-    if data.size and (data.min() < 0 or data.max() > len(classes)):
+    if data.size and data.min() < 0:
         raise ProjectError(
-            f"{source}: label values {int(data.min())}..{int(data.max())} fall outside the "
-            f"project's classes 0..{len(classes)} ({', '.join(classes)}). Nothing was imported."
+            f"{source}: holds negative label values (down to {int(data.min())}); a label map "
+            "holds 0 (background) and class numbers. Nothing was imported."
+        )
+    named = dataset_label_names(source)
+    if named is not None:
+        return _by_name(data, classes, source, *named)
+    if data.size and data.max() > len(classes):
+        raise ProjectError(
+            f"{source}: label values 0..{int(data.max())} fall outside the project's classes "
+            f"0..{len(classes)} ({', '.join(classes)}): the file numbers more classes than the "
+            "project has. Nothing was imported; create the project with --classes naming the "
+            "file's classes in the order of their values, or import a folder of "
+            "<class>.nii.gz masks."
         )
     return data.astype(np.uint8 if len(classes) < 256 else np.uint16)
+
+
+def _class_key(name: str) -> str:
+    """A class name without case, spaces or hyphens: ``Gall bladder`` is ``gall_bladder``."""
+    return "_".join(name.lower().replace("-", " ").split())
+
+
+def _by_name(
+    data: np.ndarray, classes: list[str], source: Path, dataset: Path, names: dict[int, str]
+) -> np.ndarray:
+    """``data`` numbered the dataset's way (``names``) renumbered as the project's classes."""
+    index = {_class_key(c): i for i, c in enumerate(classes, start=1)}
+    present = {int(v) for v in np.unique(data)} - {0}
+    undeclared = sorted(present - set(names))
+    if undeclared:
+        raise ProjectError(
+            f"{source}: holds label value(s) {undeclared} that {dataset} does not name "
+            f"(it names {dict(sorted(names.items()))}). Fix the labels or the dataset.json. "
+            "Nothing was imported."
+        )
+    foreign = {v: n for v, n in sorted(names.items()) if _class_key(n) not in index}
+    if foreign:
+        listed = ", ".join(f"{n!r} (value {v})" for v, n in foreign.items())
+        raise ProjectError(
+            f"{source}: {dataset} names label(s) {listed} that are not classes of this project "
+            f"({', '.join(classes)}). Nothing was imported; create the project with --classes "
+            "naming every class of the dataset to import them all."
+        )
+    lookup = np.zeros(max(names) + 1, np.uint16)
+    for value, name in names.items():
+        lookup[value] = index[_class_key(name)]
+    return lookup[data].astype(np.uint8 if len(classes) < 256 else np.uint16)
 
 
 def read_grade_sheet(

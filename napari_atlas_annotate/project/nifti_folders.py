@@ -22,10 +22,15 @@ folder holds no other image), a label file named after the image (``<name>_seg.n
 beside it, ``<name>.nii.gz`` in a label folder inside its folder or beside it, as
 ``labelsTr`` is beside ``imagesTr``), or a label folder of per-class masks inside the
 image's own folder (only when that folder holds no other image).
+
+A label file in a label folder of an nnU-Net or Decathlon dataset numbers its classes the
+dataset's way: :func:`dataset_label_names` reads them from the ``dataset.json`` beside that
+folder, so that an import maps them to the project's classes by name.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -34,6 +39,7 @@ from pathlib import Path
 import nibabel as nib
 
 from ..io.nifti import is_nifti_path
+from .errors import ProjectError
 
 #: Folder names (compared without case) whose NIfTI files are labels, not images.
 LABEL_FOLDERS = frozenset(
@@ -280,3 +286,65 @@ def scan_nifti_folder(folder: str | Path) -> NiftiFolder:
     for path in [p for p in labels.unused if p not in beside_set]:
         found.left_out.append((path, "label file with no image found for it."))
     return found
+
+
+#: The file an nnU-Net v2 or Medical Segmentation Decathlon dataset names its labels in.
+DATASET_JSON = "dataset.json"
+
+
+def dataset_label_names(label_file: str | Path) -> tuple[Path, dict[int, str]] | None:
+    """The class names a dataset gives the values of ``label_file``, if it says.
+
+    A label file in a label folder (``labelsTr``...) of a dataset with a ``dataset.json``
+    beside that folder has its values named there: nnU-Net v2 writes ``"labels":
+    {"background": 0, "liver": 1}``, the Decathlon (and nnU-Net v1) ``{"0": "background",
+    "1": "liver"}``.
+
+    Returns
+    -------
+    tuple or None
+        ``(dataset.json path, {value: name})`` without the background (value 0), or
+        ``None`` when no ``dataset.json`` applies or it names no labels.
+
+    Raises
+    ------
+    ProjectError
+        The ``dataset.json`` is unreadable, or its labels are not one value per name
+        (nnU-Net's region-based labels).
+    """
+    label_file = Path(label_file)
+    if label_file.parent.name.lower() not in LABEL_FOLDERS:
+        return None
+    path = label_file.parent.parent / DATASET_JSON
+    if not path.is_file():
+        return None
+    try:
+        labels = json.loads(path.read_text()).get("labels")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ProjectError(
+            f"{path}: not a readable dataset.json ({exc}); it names the values of "
+            f"{label_file}. Fix the file, or move it away to import the values as they are "
+            "(value i = the project's class i)."
+        ) from exc
+    if not isinstance(labels, dict) or not labels:
+        return None
+    names: dict[int, str] = {}
+    for key, value in labels.items():
+        if isinstance(value, int) and not isinstance(value, bool):  # nnU-Net v2
+            number, name = value, key
+        elif isinstance(value, str) and key.strip().isdigit():  # Decathlon / nnU-Net v1
+            number, name = int(key), value
+        else:
+            raise ProjectError(
+                f"{path}: label {key!r}: {value!r} is not one value per class name (nnU-Net "
+                "region-based labels cannot be imported as one label map). Import each "
+                "case's labels as a folder of <class>.nii.gz masks instead."
+            )
+        if number in names:
+            raise ProjectError(
+                f"{path}: value {number} is named twice ({names[number]!r}, {name!r}). "
+                "Fix the dataset.json."
+            )
+        names[number] = name
+    names.pop(0, None)
+    return (path, names) if names else None

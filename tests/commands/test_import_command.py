@@ -1,0 +1,100 @@
+"""Labels made elsewhere, brought in by ``atlas-annotate add --labels`` and ``import``: the
+dataset's own label names, label grids in another voxel order, per-class mask values."""
+
+import json
+import shutil
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from napari_atlas_annotate.classes import ABDOMEN_ATLAS_CLASSES
+from napari_atlas_annotate.cli import main
+from napari_atlas_annotate.phantoms import write_phantoms
+from napari_atlas_annotate.project import Project
+
+SMALL_CT = (16, 32, 32)
+LIVER = ABDOMEN_ATLAS_CLASSES.index("liver") + 1
+SPLEEN = ABDOMEN_ATLAS_CLASSES.index("spleen") + 1
+
+
+@pytest.fixture
+def ct(tmp_path):
+    """One small CT phantom as NIfTI: ``(image path, its label nibabel image)``."""
+    case = write_phantoms(tmp_path / "phantoms", 1, 0, 0, "nifti", ct_shape=SMALL_CT).parent
+    case = case / "ct" / "ct_000"
+    return case / "ct.nii.gz", nib.load(case / "combined_labels.nii.gz")
+
+
+def _project(tmp_path):
+    assert main(["init", str(tmp_path / "proj"), "--task", "organs"]) == 0
+    return tmp_path / "proj"
+
+
+def _run(capsys, *argv):
+    capsys.readouterr()
+    code = main([*map(str, argv)])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def _nnunet_dataset(tmp_path, ct, labels: np.ndarray, names: dict) -> tuple:
+    """``Dataset009_Liver`` with one case whose labels use the dataset's own numbering."""
+    image, label = ct
+    root = tmp_path / "nnUNet_raw" / "Dataset009_Liver"
+    (root / "imagesTr").mkdir(parents=True)
+    (root / "labelsTr").mkdir()
+    shutil.copy(image, root / "imagesTr" / "liv_000_0000.nii.gz")
+    nib.save(nib.Nifti1Image(labels, label.affine), root / "labelsTr" / "liv_000.nii.gz")
+    content = {"channel_names": {"0": "CT"}, "labels": names, "numTraining": 1}
+    (root / "dataset.json").write_text(json.dumps({**content, "file_ending": ".nii.gz"}))
+    return root
+
+
+def _imported(proj, case_id, annotator="nn"):
+    with Project(proj) as p:
+        versions = p.versions(case_id, annotator=annotator)
+        return p.read_mask(versions[-1]) if versions else None
+
+
+# -- the dataset's dataset.json names its label values --------------------------------------
+def test_labels_are_mapped_to_the_project_classes_by_the_dataset_json_names(tmp_path, ct, capsys):
+    truth = np.asarray(ct[1].dataobj)
+    own = ((truth == LIVER) * 1 + (truth == SPLEEN) * 2).astype(np.uint8)  # liver=1, spleen=2
+    root = _nnunet_dataset(tmp_path, ct, own, {"background": 0, "Liver": 1, "spleen": 2})
+    proj = _project(tmp_path)
+    code, out = _run(capsys, "add", proj, root, "--labels", "nn")
+    assert code == 0 and "imported labels of 1 case(s): liv_000" in out
+    stored = _imported(proj, "liv_000")
+    expected = np.where(truth == LIVER, LIVER, np.where(truth == SPLEEN, SPLEEN, 0))
+    assert np.array_equal(stored, expected.transpose(2, 1, 0))
+
+
+def test_msd_style_label_names_are_read_too(tmp_path, ct, capsys):
+    truth = np.asarray(ct[1].dataobj)
+    own = ((truth == SPLEEN) * 1).astype(np.uint8)
+    root = _nnunet_dataset(tmp_path, ct, own, {"0": "background", "1": "spleen"})
+    proj = _project(tmp_path)
+    code, _ = _run(
+        capsys, "add", proj, root / "imagesTr" / "liv_000_0000.nii.gz", "--id", "liv_000"
+    )
+    assert code == 0
+    code, out = _run(
+        capsys, "import", proj, root / "labelsTr" / "liv_000.nii.gz", "--case", "liv_000",
+        "--annotator", "nn",
+    )  # fmt: skip
+    assert code == 0, out
+    stored = _imported(proj, "liv_000")
+    assert np.array_equal(stored, np.where(truth == SPLEEN, SPLEEN, 0).transpose(2, 1, 0))
+
+
+def test_a_dataset_label_the_project_lacks_is_refused_by_name(tmp_path, ct, capsys):
+    truth = np.asarray(ct[1].dataobj)
+    own = ((truth == LIVER) * 1 + (truth == SPLEEN) * 2).astype(np.uint8)
+    root = _nnunet_dataset(tmp_path, ct, own, {"background": 0, "liver": 1, "cancer": 2})
+    proj = _project(tmp_path)
+    code, out = _run(capsys, "add", proj, root, "--labels", "nn")
+    assert code == 1
+    assert str(root / "dataset.json") in out and "'cancer' (value 2)" in out
+    assert "--classes" in out
+    assert _imported(proj, "liv_000") is None
