@@ -46,6 +46,30 @@ def _load(path: Path):
         raise ProjectError(str(exc)) from exc
 
 
+def _mask(path: Path, data: np.ndarray) -> np.ndarray:
+    """A per-class mask file's voxels as a boolean mask: the file must hold 0 and at most
+    one other value (1, 255, True: tools differ), never a probability map or several labels."""
+    values = np.unique(data)
+    if values.size > 2 or values.size == 2 and values[0] != 0:
+        shown = ", ".join(f"{v:g}" for v in values[:6].tolist())
+        more = f" ... ({values.size} values)" if values.size > 6 else ""
+        if np.issubdtype(values.dtype, np.floating) and not np.all(np.mod(values, 1) == 0):
+            what = (
+                "it looks like a probability map, not a mask; threshold it (e.g. at 0.5) "
+                "and save it as 0/1"
+            )
+        else:
+            what = (
+                "it holds several labels; save one 0/1 mask per class, or import it as a "
+                "multi-label map with 'atlas-annotate import'"
+            )
+        raise ProjectError(
+            f"{path}: a per-class mask holds 0 and one other value, but this one has values "
+            f"{shown}{more}: {what}. Nothing was imported."
+        )
+    return data != 0
+
+
 def read_mask_labels(project: Project, case_id: str, source: Path) -> np.ndarray:
     """A label map on the case's grid from a multi-label file or a per-class folder."""
     classes = project.classes
@@ -67,7 +91,7 @@ def read_mask_labels(project: Project, case_id: str, source: Path) -> np.ndarray
             _check_grid(project, case_id, path, vol.shape, vol.affine)
             if labels is None:
                 labels = np.zeros(vol.shape, np.uint8 if len(classes) < 256 else np.uint16)
-            labels[np.asarray(vol.array) > 0] = classes.index(name) + 1
+            labels[_mask(path, np.asarray(vol.array))] = classes.index(name) + 1
         return labels
     if not is_nifti_path(source):
         raise ProjectError(f"{source}: expected a NIfTI label file or a folder of them.")

@@ -98,3 +98,59 @@ def test_a_dataset_label_the_project_lacks_is_refused_by_name(tmp_path, ct, caps
     assert str(root / "dataset.json") in out and "'cancer' (value 2)" in out
     assert "--classes" in out
     assert _imported(proj, "liv_000") is None
+
+
+# -- per-class masks ----------------------------------------------------------------------
+def _atlas_case(tmp_path, ct, masks: dict) -> tuple:
+    """``AbdomenAtlas/BDMAP_00000001/ct.nii.gz`` with ``segmentations/<class>.nii.gz``."""
+    image, label = ct
+    case = tmp_path / "AbdomenAtlas" / "BDMAP_00000001"
+    (case / "segmentations").mkdir(parents=True)
+    shutil.copy(image, case / "ct.nii.gz")
+    for name, mask in masks.items():
+        nib.save(nib.Nifti1Image(mask, label.affine), case / "segmentations" / f"{name}.nii.gz")
+    return case
+
+
+def test_per_class_masks_of_0_and_255_are_imported(tmp_path, ct, capsys):
+    truth = np.asarray(ct[1].dataobj)
+    masks = {c: (truth == k).astype(np.uint8) * 255 for k, c in enumerate(ABDOMEN_ATLAS_CLASSES, 1)}
+    case = _atlas_case(tmp_path, ct, masks)
+    proj = _project(tmp_path)
+    code, out = _run(capsys, "add", proj, case.parent, "--labels", "nn")
+    assert code == 0, out
+    assert np.array_equal(_imported(proj, "BDMAP_00000001"), truth.transpose(2, 1, 0))
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda m: m.astype(np.float32) * 0.9 + 0.01, "probability"),  # a model's soft output
+        (lambda m: m.astype(np.uint8) * 2, None),  # fine: 0 and one other value
+    ],
+)
+def test_a_per_class_mask_must_be_0_and_one_value(tmp_path, ct, capsys, make, said):
+    truth = np.asarray(ct[1].dataobj)
+    masks = {"liver": make(truth == LIVER), "spleen": (truth == SPLEEN).astype(np.uint8)}
+    case = _atlas_case(tmp_path, ct, masks)
+    proj = _project(tmp_path)
+    code, out = _run(capsys, "add", proj, case.parent, "--labels", "nn")
+    stored = _imported(proj, "BDMAP_00000001")
+    if said is None:
+        assert code == 0, out
+        assert np.array_equal(stored == LIVER, (truth == LIVER).transpose(2, 1, 0))
+        return
+    assert code == 1
+    assert str(case / "segmentations" / "liver.nii.gz") in out and said in out
+    assert stored is None
+
+
+def test_a_multi_label_map_in_a_per_class_folder_is_refused(tmp_path, ct, capsys):
+    truth = np.asarray(ct[1].dataobj)
+    kidneys = np.where(truth == 3, 1, np.where(truth == 4, 2, 0)).astype(np.uint8)
+    case = _atlas_case(tmp_path, ct, {"kidney_left": kidneys})
+    proj = _project(tmp_path)
+    code, out = _run(capsys, "add", proj, case.parent, "--labels", "nn")
+    assert code == 1
+    assert "kidney_left.nii.gz" in out and "values 0, 1, 2" in out
+    assert _imported(proj, "BDMAP_00000001") is None
