@@ -24,19 +24,75 @@ from .store import Project
 GRID_TOLERANCE_MM = 1e-3
 
 
-def _check_grid(project: Project, case_id: str, path: Path, shape, affine) -> None:
+def _on_image_grid(project: Project, case_id: str, path: Path, vol) -> np.ndarray:
+    """``vol``'s voxels on the case's image grid, or :class:`ProjectError` saying why not.
+
+    A label stored in another voxel order (axes swapped or flipped, e.g. saved as RAS by a
+    tool, the image LPS) covers the same voxel centres: its array is reordered, exactly.
+    Anything else off the image's grid (shape, spacing, origin) is refused, never resampled.
+    """
     img_shape, img_affine = project.grid(case_id)
-    if tuple(shape) != tuple(img_shape):
+    data, affine = np.asarray(vol.array), np.asarray(vol.affine, float)
+    if _same_grid(data.shape, affine, img_shape, img_affine):
+        return data
+    reordered = _reordered(data, affine, img_shape, img_affine)
+    if reordered is not None:
+        return reordered
+    if tuple(data.shape) != tuple(img_shape):
         raise ProjectError(
-            f"{path}: label shape {tuple(shape)} does not match case {case_id}'s image "
-            f"{tuple(img_shape)}. Nothing was imported; resample the label onto the image."
+            f"{path}: label shape {tuple(data.shape)} does not match case {case_id}'s image "
+            f"{tuple(img_shape)}. Nothing was imported; resample the label onto the image "
+            "(nearest neighbour)."
         )
-    if not np.allclose(affine, img_affine, atol=GRID_TOLERANCE_MM):
-        raise ProjectError(
-            f"{path}: label geometry (affine) differs from case {case_id}'s image by up to "
-            f"{np.abs(np.asarray(affine) - img_affine).max():.3g} mm: it would not overlay. "
-            "Nothing was imported; export the label on the image's grid."
-        )
+    corners = np.array([[z, y, x, 1] for z in (0, 1) for y in (0, 1) for x in (0, 1)], float)
+    corners[:, :3] *= np.asarray(img_shape) - 1
+    off = float(np.linalg.norm((corners @ (affine - img_affine).T)[:, :3], axis=1).max())
+    voxel = float(np.linalg.norm(img_affine[:3, :3], axis=0).min())
+    how = (
+        "it would not overlay"
+        if off >= 0.5 * voxel
+        else "it is off by a fraction of a voxel, as when a tool rewrote the header"
+    )
+    raise ProjectError(
+        f"{path}: label grid differs from case {case_id}'s image: its voxel centres lie up to "
+        f"{off:.2g} mm ({off / voxel:.2g} voxel) from the image's (allowed "
+        f"{GRID_TOLERANCE_MM:g} mm); {how}. Nothing was imported. If the label was drawn on "
+        "this image and only its header differs, save it with the image's affine (nibabel: "
+        "nib.Nifti1Image(data, image.affine)); otherwise resample it onto the image (nearest "
+        "neighbour)."
+    )
+
+
+def _same_grid(shape, affine, img_shape, img_affine) -> bool:
+    return tuple(shape) == tuple(img_shape) and np.allclose(
+        affine, img_affine, atol=GRID_TOLERANCE_MM
+    )
+
+
+def _reordered(data: np.ndarray, affine: np.ndarray, img_shape, img_affine) -> np.ndarray | None:
+    """``data`` with its axes permuted and flipped onto the image grid when the label grid
+    is the image grid in another voxel order; ``None`` otherwise."""
+    to_image = np.linalg.solve(img_affine, affine)[:3, :3]  # label voxel -> image voxel
+    signs = np.round(to_image)
+    if not (
+        np.allclose(to_image, signs, atol=1e-3)
+        and np.all(np.abs(signs).sum(axis=0) == 1)
+        and np.all(np.abs(signs).sum(axis=1) == 1)
+    ):
+        return None
+    order = [int(np.flatnonzero(signs[i])[0]) for i in range(3)]  # image axis i <- label axis
+    moved = np.transpose(data, order)
+    index = np.eye(4)  # new (image-ordered) voxel index -> label voxel index
+    index[:, :3] = 0
+    for i, j in enumerate(order):
+        if signs[i, j] < 0:
+            moved = np.flip(moved, axis=i)
+            index[j, i], index[j, 3] = -1, data.shape[j] - 1
+        else:
+            index[j, i] = 1
+    if not _same_grid(moved.shape, affine @ index, img_shape, img_affine):
+        return None
+    return np.ascontiguousarray(moved)
 
 
 def _load(path: Path):
@@ -87,17 +143,14 @@ def read_mask_labels(project: Project, case_id: str, source: Path) -> np.ndarray
             )
         labels = None
         for name, path in names.items():
-            vol = _load(path)
-            _check_grid(project, case_id, path, vol.shape, vol.affine)
+            mask = _mask(path, _on_image_grid(project, case_id, path, _load(path)))
             if labels is None:
-                labels = np.zeros(vol.shape, np.uint8 if len(classes) < 256 else np.uint16)
-            labels[_mask(path, np.asarray(vol.array))] = classes.index(name) + 1
+                labels = np.zeros(mask.shape, np.uint8 if len(classes) < 256 else np.uint16)
+            labels[mask] = classes.index(name) + 1
         return labels
     if not is_nifti_path(source):
         raise ProjectError(f"{source}: expected a NIfTI label file or a folder of them.")
-    vol = _load(source)
-    _check_grid(project, case_id, source, vol.shape, vol.affine)
-    data = np.asarray(vol.array)
+    data = _on_image_grid(project, case_id, source, _load(source))
     if np.issubdtype(data.dtype, np.floating):
         fractional = data[np.mod(data, 1) != 0]
         if fractional.size:

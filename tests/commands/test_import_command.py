@@ -154,3 +154,40 @@ def test_a_multi_label_map_in_a_per_class_folder_is_refused(tmp_path, ct, capsys
     assert code == 1
     assert "kidney_left.nii.gz" in out and "values 0, 1, 2" in out
     assert _imported(proj, "BDMAP_00000001") is None
+
+
+# -- label grids ------------------------------------------------------------------------
+def _loose_case(tmp_path, ct, label: nib.Nifti1Image):
+    """``data/case01.nii.gz`` with ``case01_seg.nii.gz`` beside it."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    shutil.copy(ct[0], folder / "case01.nii.gz")
+    nib.save(label, folder / "case01_seg.nii.gz")
+    return folder
+
+
+@pytest.mark.parametrize("axes", [[[0, -1], [1, 1], [2, 1]], [[2, 1], [0, -1], [1, -1]]])
+def test_a_label_saved_in_another_voxel_order_is_reordered_onto_the_image(
+    tmp_path, ct, capsys, axes
+):
+    truth = np.asarray(ct[1].dataobj)
+    same = nib.Nifti1Image(truth, ct[1].affine)
+    folder = _loose_case(tmp_path, ct, same.as_reoriented(np.array(axes)))  # same world
+    proj = _project(tmp_path)
+    code, out = _run(capsys, "add", proj, folder, "--labels", "nn")
+    assert code == 0 and "imported labels of 1 case(s): case01" in out, out
+    assert np.array_equal(_imported(proj, "case01"), truth.transpose(2, 1, 0))
+
+
+@pytest.mark.parametrize(("shift_mm", "said"), [(0.01, "a fraction of a voxel"), (5.0, "not")])
+def test_a_label_off_the_image_grid_says_by_how_much(tmp_path, ct, capsys, shift_mm, said):
+    truth = np.asarray(ct[1].dataobj)
+    affine = ct[1].affine.copy()
+    affine[0, 3] += shift_mm
+    folder = _loose_case(tmp_path, ct, nib.Nifti1Image(truth, affine))
+    proj = _project(tmp_path)
+    code, out = _run(capsys, "add", proj, folder, "--labels", "nn")
+    assert code == 1
+    assert f"voxel centres lie up to {shift_mm:g} mm" in out and said in out
+    assert "image's affine" in out and "nearest neighbour" in out
+    assert _imported(proj, "case01") is None

@@ -112,7 +112,7 @@ def test_import_refusals_touch_nothing(tmp_path, images, capsys):
     code = main(
         ["import", str(proj), "--case", "ct0", "--annotator", "a", str(tmp_path / "shifted.nii.gz")]
     )
-    assert code == 2 and "would not overlay" in capsys.readouterr().err
+    assert code == 2 and "it would not overlay" in capsys.readouterr().err
     with Project(proj) as p:
         assert p.versions() == []
 
