@@ -4,6 +4,8 @@ Masks: a multi-label NIfTI (values = the project's class ids, unless the file be
 nnU-Net or Decathlon dataset whose ``dataset.json`` names its values: those are mapped to the
 project's classes by name), or a folder of per-class NIfTI files named ``<class>.nii.gz`` as
 AbdomenAtlas and TotalSegmentator write them.
+A DICOM SEG of the case's DICOM series (as ``export --format dicom-seg`` writes it) is read
+with highdicom, its segments mapped to the project's classes by their SegmentLabel.
 Grades: an RSNA ``train.csv`` row (plus optional ``train_label_coordinates.csv`` points).
 Every check runs before anything is written, so a refused import leaves the project as it was.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pydicom
 
 from ..io import VolumeLoadError
 from ..io.nifti import is_nifti_path, load_nifti
@@ -149,7 +152,12 @@ def read_mask_labels(project: Project, case_id: str, source: Path) -> np.ndarray
             labels[mask] = classes.index(name) + 1
         return labels
     if not is_nifti_path(source):
-        raise ProjectError(f"{source}: expected a NIfTI label file or a folder of them.")
+        if pydicom.misc.is_dicom(source):
+            return read_segmentation(project, case_id, source)
+        raise ProjectError(
+            f"{source}: expected a NIfTI label file (.nii, .nii.gz), a folder of "
+            "<class>.nii.gz masks, or a DICOM SEG file. Nothing was imported."
+        )
     data = _on_image_grid(project, case_id, source, _load(source))
     if np.issubdtype(data.dtype, np.floating):
         fractional = data[np.mod(data, 1) != 0]
@@ -180,15 +188,46 @@ def read_mask_labels(project: Project, case_id: str, source: Path) -> np.ndarray
     return data.astype(np.uint8 if len(classes) < 256 else np.uint16)
 
 
+def read_segmentation(project: Project, case_id: str, source: Path) -> np.ndarray:
+    """A label map on the case's grid from a DICOM SEG that references its DICOM slices."""
+    import highdicom as hd
+
+    try:
+        seg = hd.seg.segread(source)
+    except Exception as exc:  # pydicom/highdicom raise several types for other objects
+        raise ProjectError(
+            f"{source}: not a DICOM SEG ({exc}); give the segmentation object, not a slice of "
+            "the image. Nothing was imported."
+        ) from exc
+    image = project.load_image(case_id, 0)
+    uids = image.metadata.get("sop_instance_uids") or []
+    referenced = {uid for _, _, uid in seg.get_source_image_uids()}
+    if image.metadata.get("format") != "dicom" or not referenced & set(uids):
+        raise ProjectError(
+            f"{source}: this DICOM SEG references none of case {case_id}'s image slices, so "
+            "its frames cannot be placed. Nothing was imported; import it into the case "
+            "added from the DICOM series it references."
+        )
+    names = {int(d.SegmentNumber): str(d.SegmentLabel) for d in seg.SegmentSequence}
+    labels = np.zeros(image.shape, np.uint16)
+    for z, uid in enumerate(uids):
+        if uid in referenced:
+            labels[z] = seg.get_pixels_by_source_instance(
+                [uid], combine_segments=True, skip_overlap_checks=True
+            )[0]
+    return _by_name(labels, project.classes, source, "its SegmentSequence", names)
+
+
 def _class_key(name: str) -> str:
     """A class name without case, spaces or hyphens: ``Gall bladder`` is ``gall_bladder``."""
     return "_".join(name.lower().replace("-", " ").split())
 
 
 def _by_name(
-    data: np.ndarray, classes: list[str], source: Path, dataset: Path, names: dict[int, str]
+    data: np.ndarray, classes: list[str], source: Path, dataset, names: dict[int, str]
 ) -> np.ndarray:
-    """``data`` numbered the dataset's way (``names``) renumbered as the project's classes."""
+    """``data`` numbered the dataset's way (``names``, from ``dataset``: a dataset.json or
+    a SEG's segments) renumbered as the project's classes."""
     index = {_class_key(c): i for i, c in enumerate(classes, start=1)}
     present = {int(v) for v in np.unique(data)} - {0}
     undeclared = sorted(present - set(names))

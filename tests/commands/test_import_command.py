@@ -191,3 +191,29 @@ def test_a_label_off_the_image_grid_says_by_how_much(tmp_path, ct, capsys, shift
     assert f"voxel centres lie up to {shift_mm:g} mm" in out and said in out
     assert "image's affine" in out and "nearest neighbour" in out
     assert _imported(proj, "case01") is None
+
+
+# -- DICOM SEG ------------------------------------------------------------------------------
+def test_a_dicom_seg_of_the_cases_series_is_imported_by_segment_label(tmp_path, capsys):
+    from napari_atlas_annotate.export.dicom_seg import build_segmentation, write_segmentation
+
+    manifest = write_phantoms(tmp_path / "dicom", 1, 0, 0, "dicom", ct_shape=SMALL_CT)
+    proj = _project(tmp_path)
+    assert main(["add", str(proj), str(manifest)]) == 0
+    with Project(proj) as p:
+        case = p.cases()[0].id
+        image = p.load_image(case, 0)
+    labels = np.zeros(image.shape, np.uint8)  # the SEG's own numbering: spleen 1, liver 2
+    labels[3:9, 4:12, 5:15] = 1
+    labels[6:12, 18:26, 10:20] = 2
+    seg = build_segmentation(
+        image.metadata["files"], labels, ["spleen", "liver"], case, keep_identifiers=True
+    )
+    path = write_segmentation(seg, tmp_path / "seg.dcm")
+    code, out = _run(capsys, "import", proj, path, "--case", case, "--annotator", "seg")
+    assert code == 0, out
+    expected = np.select([labels == 1, labels == 2], [SPLEEN, LIVER], 0)
+    assert np.array_equal(_imported(proj, case, "seg"), expected)
+    shutil.copy(next((tmp_path / "dicom").rglob("*.dcm")), tmp_path / "x.dcm")
+    code, out = _run(capsys, "import", proj, tmp_path / "x.dcm", "--case", case, "--annotator", "s")
+    assert code == 2 and "not a DICOM SEG" in out  # a CT slice given as labels
