@@ -592,7 +592,15 @@ class Project:
     def pending_events(
         self, case_id: str, annotator: str, base: LabelVersion | None
     ) -> list[EditEvent]:
-        """Edits logged on top of ``base`` that no submitted version has folded in yet."""
+        """Edits logged on top of ``base`` that no submitted version has folded in yet.
+
+        When ``base`` is the annotator's own submitted (``corrected``) version, that is
+        every edit they logged after submitting it, whatever version it was drawn on: a
+        second window of theirs still showing the older version logs strokes on that one,
+        and they are replayed on top of the submitted version rather than hidden.
+        """
+        if base is not None and base.annotator == annotator and base.kind == "corrected":
+            return self.events(case_id, annotator, after_id=base.last_event_id)
         base_id = base.id if base else None
         after = base.last_event_id if base is not None and base.annotator == annotator else None
         return self.events(case_id, annotator, base_version_id=base_id, after_id=after)

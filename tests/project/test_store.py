@@ -230,6 +230,41 @@ def test_edit_log_restore_and_submit_replay(project):
     json.dumps(status)
 
 
+def _stroke(project, labels, base, z, value):
+    """Paint one slice row of ``labels`` (in place) and log it as ann's edit on ``base``."""
+    before = labels.copy()
+    labels[z, 1:4, 1:4] = value
+    project.log_event(
+        EditEvent(
+            "case0",
+            "ann",
+            "paint",
+            class_id=value,
+            base_version_id=base.id,
+            diff=diff_labels(before, labels),
+        )
+    )
+
+
+def test_strokes_of_a_second_window_on_the_older_version_are_not_hidden(project):
+    shape, _ = project.grid("case0")
+    proposal = project.save_mask_version("case0", np.zeros(shape, np.uint8), kind="proposal")
+    first, second = np.zeros(shape, np.uint8), np.zeros(shape, np.uint8)  # two windows
+    _stroke(project, first, proposal, 0, 5)
+    submitted = project.submit_mask("case0", "ann", first, proposal)  # window 1 submits
+    _stroke(project, second, proposal, 3, 8)  # window 2 still shows the proposal
+    assert project.case_state("case0", "ann") == "in_progress"
+    base, restored, pending = project.restore_mask("case0", "ann")
+    assert base.id == submitted.id and [e.base_version_id for e in pending] == [proposal.id]
+    expected = first.copy()
+    expected[3, 1:4, 1:4] = 8  # window 2's stroke on top of window 1's submitted label
+    np.testing.assert_array_equal(restored, expected)
+    # submitting the restored label folds it in: nothing pending afterwards
+    project.submit_mask("case0", "ann", restored, base)
+    assert project.restore_mask("case0", "ann")[2] == []
+    assert project.case_state("case0", "ann") == "submitted"
+
+
 def test_queue_orders_by_uncertainty(project):
     project.set_uncertainty("case2", 0.9)
     project.set_uncertainty("case1", 0.1)
