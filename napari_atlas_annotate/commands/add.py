@@ -117,14 +117,6 @@ def _collect(args, task: str, outcome: _Outcome) -> list[NewCase]:
         outcome.notes += [f"  {path}: {why}" for path, why in found.left_out[:_SHOWN]]
         if len(found.left_out) > _SHOWN:
             outcome.notes.append(f"  ... and {len(found.left_out) - _SHOWN} more")
-    with_labels = [case for case in found.cases if case.labels is not None]
-    if with_labels and not args.labels:
-        example = with_labels[0]
-        outcome.notes.append(
-            f"found labels beside {len(with_labels)} image(s) (e.g. {example.id}: "
-            f"{example.labels}); not imported. Run add again with --labels ANNOTATOR to "
-            "import them as that annotator's version of each case."
-        )
     for manifest, others in found.ignored:
         kinds = ", ".join(f"{n} {other}" for other, n in others.items())
         outcome.notes.append(f"ignored {kinds} case(s) of {manifest}: this is {task_phrase(task)}.")
@@ -238,5 +230,23 @@ def run(args) -> int:
                 adder.add(case)
         finally:
             adder.images.save()
+        if not args.labels:
+            _mention_labels(project, cases, outcome)
     outcome.print()
     return 1 if outcome.failed else 0
+
+
+def _mention_labels(project: Project, cases: list[NewCase], outcome: _Outcome) -> None:
+    """Say that labels were found beside images of cases that have no imported version."""
+    with_labels = [
+        case
+        for case in cases
+        if case.labels is not None and not project.versions(case.id, kinds=("imported",))
+    ]
+    if with_labels:
+        example = with_labels[0]
+        outcome.notes.append(
+            f"found labels beside {len(with_labels)} image(s) (e.g. {example.id}: "
+            f"{example.labels}); not imported. Run add again with --labels ANNOTATOR to "
+            "import them as that annotator's version of each case."
+        )

@@ -343,3 +343,5 @@ def test_labels_option_imports_each_cases_labels_once(tmp_path, phantoms, capsys
         assert np.array_equal(stored, np.asarray(truth.dataobj).transpose(2, 1, 0))
     code, out, _ = _add(capsys, proj, data / "ct_000", "--labels", "atlas_v1", "--no-check")
     assert code == 0 and "imported labels" not in out  # once
+    code, out, _ = _add(capsys, proj, data, "--no-check")  # without --labels: only ct_002's
+    assert "found labels beside 1 image(s) (e.g. ct_002: " in out
