@@ -254,7 +254,7 @@ def scan_dicom(path: str | Path) -> list[SeriesInfo]:
         raise VolumeLoadError(
             path,
             "is an empty folder (no files found, subfolders included).",
-            "Point at the folder that holds the .dcm files.",
+            "Point at the folder that holds the images (DICOM files, or .nii/.nii.gz files).",
         )
     groups: dict[str, list[tuple[Path, Dataset]]] = {}
     skipped: list[Path] = []
