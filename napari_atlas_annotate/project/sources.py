@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from ..io.nifti import is_nifti_path
 from .errors import ProjectError
 from .image_identity import ImageFingerprint
-from .nifti_folders import NiftiFolder, nifti_files, scan_nifti_folder
+from .nifti_folders import NiftiFolder, scan_nifti_folder
 from .records import ImageRef
 
 if TYPE_CHECKING:
@@ -318,7 +318,9 @@ def _units_of(path: Path, task: str) -> tuple[list[_Unit], list[tuple[str, str]]
     if not path.exists():
         raise ProjectError(f"{path}: does not exist. Check the path.")
     # a folder of NIfTI images; NIfTI labels beside DICOM series (phantoms) leave it DICOM
-    scan = scan_nifti_folder(path) if path.is_dir() and nifti_files(path) else None
+    scan = scan_nifti_folder(path) if path.is_dir() else None
+    if scan is not None and not (scan.images or scan.left_out):
+        scan = None  # no NIfTI file at all
     nifti = is_nifti_path(path) if path.is_file() else bool(scan and scan.images)
     if nifti and task == "spine":
         raise ProjectError(
