@@ -175,6 +175,12 @@ def cases_needing_proposal(project: Project, model_version: str) -> list[str]:
     return out
 
 
+def check_case_ids(project: Project, case_ids: Sequence[str] | None) -> None:
+    """Fail on an unknown case id before any model is loaded (the error lists the ids)."""
+    for cid in case_ids or ():
+        project.case(cid)
+
+
 def batch_case_ids(
     project: Project, case_ids: Sequence[str] | None, model_version: str, every: bool
 ) -> list[str]:
@@ -206,9 +212,7 @@ def propose_cases(
     """
     if project.task != "organs":
         raise ProjectError(f"{project.folder}: proposals here are for organs projects only.")
-    if case_ids:
-        for cid in case_ids:
-            project.case(cid)  # unknown ids fail before loading the model
+    check_case_ids(project, case_ids)
     loaded = load_model(active_model(project), device)
     ids = batch_case_ids(project, case_ids, loaded.version, every)
     return propose_each(

@@ -242,11 +242,9 @@ def propose_spine_cases(
     ~.proposals.ProposalBatchError
         After the batch, when some studies could not be loaded (the others are proposed).
     """
-    from .proposals import batch_case_ids, propose_each
+    from .proposals import batch_case_ids, check_case_ids, propose_each
 
-    if case_ids:
-        for cid in case_ids:
-            project.case(cid)  # unknown ids fail before loading the grader
+    check_case_ids(project, case_ids)
     loaded = load_active_grader(project, device)
     ids = batch_case_ids(project, case_ids, loaded.version, every)
     return propose_each(
