@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from ..project import Project, ProjectError, task_phrase
 from ..project.image_identity import ProjectImages, ReferencedImages, header_fingerprints
-from ..project.importing import import_labels
+from ..project.importing import MaskOverlaps, import_labels
 from ..project.sources import (
     NewCase,
     check_case,
@@ -78,6 +78,8 @@ class _Outcome:
 
     #: case ids whose labels were imported
     labelled: list[str] = field(default_factory=list)
+    #: (case id, voxels its per-class masks both claimed) for imports with overlaps
+    overlaps: list[tuple[str, MaskOverlaps]] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -87,6 +89,15 @@ class _Outcome:
         print(f"added {len(self.added)} case(s): {', '.join(self.added) or '-'}")
         if self.labelled:
             print(f"imported labels of {len(self.labelled)} case(s): {', '.join(self.labelled)}")
+        if self.overlaps:
+            print(
+                f"the class masks of {len(self.overlaps)} case(s) overlap (kept in each "
+                "imported version's note):"
+            )
+            for case_id, overlaps in self.overlaps[:_SHOWN]:
+                print(f"  {case_id}: {overlaps.summary()}")
+            if len(self.overlaps) > _SHOWN:
+                print(f"  ... and {len(self.overlaps) - _SHOWN} more")
         for note in self.notes:
             print(note)
         if self.skipped:
@@ -208,7 +219,7 @@ class _Adder:
         if not name or case.labels is None or self.project.versions(case.id, annotator=name):
             return
         try:
-            import_labels(self.project, case.id, name, case.labels)
+            version = import_labels(self.project, case.id, name, case.labels)
         except ProjectError as exc:
             self.outcome.skip(
                 case.id,
@@ -218,6 +229,8 @@ class _Adder:
             )
             return
         self.outcome.labelled.append(case.id)
+        if version.overlaps is not None:
+            self.outcome.overlaps.append((case.id, version.overlaps))
 
 
 def run(args) -> int:

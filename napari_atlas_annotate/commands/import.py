@@ -26,4 +26,6 @@ def run(args) -> int:
             points=args.points,
         )
         print(f"imported {args.labels} as version {version.id} of {args.case} by {args.annotator}")
+        if version.overlaps is not None:
+            print(f"note: {version.overlaps.summary()} (kept in the version's note).")
     return 0

@@ -3,7 +3,9 @@
 Masks: a multi-label NIfTI (values = the project's class ids, unless the file belongs to an
 nnU-Net or Decathlon dataset whose ``dataset.json`` names its values: those are mapped to the
 project's classes by name), or a folder of per-class NIfTI files named ``<class>.nii.gz`` as
-AbdomenAtlas and TotalSegmentator write them.
+AbdomenAtlas and TotalSegmentator write them (where two masks claim a voxel it goes to the
+smaller structure, and the import says how many voxels and which classes:
+:func:`merge_class_masks`).
 A DICOM SEG of the case's DICOM series (as ``export --format dicom-seg`` writes it) is read
 with highdicom, its segments mapped to the project's classes by their SegmentLabel.
 Grades: an RSNA ``train.csv`` row (plus optional ``train_label_coordinates.csv`` points).
@@ -12,6 +14,8 @@ Every check runs before anything is written, so a refused import leaves the proj
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -129,8 +133,104 @@ def _mask(path: Path, data: np.ndarray) -> np.ndarray:
     return data != 0
 
 
-def read_mask_labels(project: Project, case_id: str, source: Path) -> np.ndarray:
-    """A label map on the case's grid from a multi-label file or a per-class folder."""
+@dataclass(frozen=True)
+class MaskOverlaps:
+    """Voxels that more than one per-class mask claims, and who got them.
+
+    Attributes
+    ----------
+    voxels
+        Voxels claimed by two or more classes.
+    crowded
+        Of those, the voxels claimed by three or more.
+    pairs
+        ``(class a, class b, voxels both claim, class given them)``, most voxels first.
+    """
+
+    voxels: int
+    crowded: int
+    pairs: tuple[tuple[str, str, int, str], ...]
+
+    def summary(self, limit: int = 3) -> str:
+        """One line: how many voxels, the ``limit`` largest pairs and who got them."""
+        shown = "; ".join(f"{a} & {b} {n:,}, to {winner}" for a, b, n, winner in self.pairs[:limit])
+        more = len(self.pairs) - limit
+        more = f"; {more} more pair(s)" if more > 0 else ""
+        crowded = f", {self.crowded:,} of them by three or more" if self.crowded else ""
+        return (
+            f"{self.voxels:,} voxel(s) claimed by more than one class mask{crowded} "
+            f"({shown}{more}); {OVERLAP_RULE}"
+        )
+
+
+#: How :func:`merge_class_masks` settles a voxel two masks claim, in messages.
+OVERLAP_RULE = "each went to the smaller structure"
+
+
+def merge_class_masks(
+    project: Project, case_id: str, files: dict[str, Path]
+) -> tuple[np.ndarray, MaskOverlaps | None]:
+    """One label map from per-class 0/1 masks (``{class name: file}``) on the case's grid.
+
+    Masks made independently (AbdomenAtlas' and TotalSegmentator's, one model per organ)
+    overlap slightly where organs touch. A voxel claimed by several classes goes to the
+    *smaller structure*: the class whose own mask has the fewest voxels (ties: the class
+    earlier in the project's class order). A disputed boundary voxel is a negligible part
+    of a large organ but a visible bite out of a small one, and small structures lie in or
+    against large ones (the gallbladder in the liver's fossa, an adrenal gland on its
+    kidney, vessels through the pancreas), so this keeps each small structure whole, as a
+    radiologist reads them, whatever order the files are read in. The import goes on; what
+    was disputed is returned so that it can be said and kept with the version.
+
+    Returns
+    -------
+    labels, overlaps
+        The label map, and the voxels claimed twice (``None`` when masks do not overlap).
+    """
+    classes = project.classes
+    ids = {name: classes.index(name) + 1 for name in files}
+    labels = None
+    size = np.zeros(len(classes) + 1, np.int64)  # own mask voxels, per class id
+    claimed: list[np.ndarray] = []  # flat voxel index * (classes + 1) + class id
+    stride = len(classes) + 1
+    for name, path in files.items():
+        mask = _mask(path, _on_image_grid(project, case_id, path, _load(path)))
+        cid = ids[name]
+        if labels is None:
+            labels = np.zeros(mask.shape, np.uint8 if len(classes) < 256 else np.uint16)
+        size[cid] = np.count_nonzero(mask)
+        held = labels[mask]
+        disputed = held != 0
+        if disputed.any():
+            where = np.flatnonzero(mask)[disputed]
+            holders = held[disputed].astype(np.int64)
+            claimed += [where * stride + holders, where * stride + cid]
+            wins = (size[cid] < size[holders]) | ((size[cid] == size[holders]) & (cid < holders))
+            labels.reshape(-1)[where[wins]] = cid
+        labels[mask & (labels == 0)] = cid
+    if not claimed:
+        return labels, None
+    keys = np.unique(np.concatenate(claimed))
+    voxel, cls = keys // stride, keys % stride
+    _, per_voxel = np.unique(voxel, return_counts=True)
+    by_class = {int(c): voxel[cls == c] for c in np.unique(cls)}
+    pairs = []
+    for a, b in itertools.combinations(sorted(by_class), 2):
+        n = np.intersect1d(by_class[a], by_class[b], assume_unique=True).size
+        if n:
+            winner = min((a, b), key=lambda c: (size[c], c))
+            pairs.append((classes[a - 1], classes[b - 1], int(n), classes[winner - 1]))
+    pairs.sort(key=lambda pair: -pair[2])
+    overlaps = MaskOverlaps(per_voxel.size, int((per_voxel > 2).sum()), tuple(pairs))
+    return labels, overlaps
+
+
+def read_mask_labels(
+    project: Project, case_id: str, source: Path
+) -> tuple[np.ndarray, MaskOverlaps | None]:
+    """A label map on the case's grid from a multi-label file, a per-class folder or a
+    DICOM SEG, and the voxels the masks of a per-class folder disputed
+    (:func:`merge_class_masks`; ``None`` for other sources)."""
     classes = project.classes
     if source.is_dir():
         files = sorted(p for p in source.iterdir() if is_nifti_path(p))
@@ -144,16 +244,10 @@ def read_mask_labels(project: Project, case_id: str, source: Path) -> np.ndarray
                 f"{classes}. Rename the files or create the project with --classes. "
                 "Nothing was imported."
             )
-        labels = None
-        for name, path in names.items():
-            mask = _mask(path, _on_image_grid(project, case_id, path, _load(path)))
-            if labels is None:
-                labels = np.zeros(mask.shape, np.uint8 if len(classes) < 256 else np.uint16)
-            labels[mask] = classes.index(name) + 1
-        return labels
+        return merge_class_masks(project, case_id, names)
     if not is_nifti_path(source):
         if pydicom.misc.is_dicom(source):
-            return read_segmentation(project, case_id, source)
+            return read_segmentation(project, case_id, source), None
         raise ProjectError(
             f"{source}: expected a NIfTI label file (.nii, .nii.gz), a folder of "
             "<class>.nii.gz masks, or a DICOM SEG file. Nothing was imported."
@@ -176,7 +270,7 @@ def read_mask_labels(project: Project, case_id: str, source: Path) -> np.ndarray
         )
     named = dataset_label_names(source)
     if named is not None:
-        return _by_name(data, classes, source, *named)
+        return _by_name(data, classes, source, *named), None
     if data.size and data.max() > len(classes):
         raise ProjectError(
             f"{source}: label values 0..{int(data.max())} fall outside the project's classes "
@@ -185,7 +279,7 @@ def read_mask_labels(project: Project, case_id: str, source: Path) -> np.ndarray
             "file's classes in the order of their values, or import a folder of "
             "<class>.nii.gz masks."
         )
-    return data.astype(np.uint8 if len(classes) < 256 else np.uint16)
+    return data.astype(np.uint8 if len(classes) < 256 else np.uint16), None
 
 
 def read_segmentation(project: Project, case_id: str, source: Path) -> np.ndarray:
@@ -287,6 +381,20 @@ def read_grade_sheet(
     return sheet
 
 
+@dataclass
+class ImportedVersion(LabelVersion):
+    """The version an import stored, with what the import found on the way.
+
+    Attributes
+    ----------
+    overlaps
+        Voxels claimed by several per-class masks (:func:`merge_class_masks`), also said
+        in the version's ``note`` and its audit record; ``None`` when there were none.
+    """
+
+    overlaps: MaskOverlaps | None = None
+
+
 def import_labels(
     project: Project,
     case_id: str,
@@ -295,23 +403,34 @@ def import_labels(
     *,
     study_id: int | None = None,
     points: str | Path | None = None,
-) -> LabelVersion:
-    """Validate ``source`` against the case and store it as an ``imported`` version."""
+) -> ImportedVersion:
+    """Validate ``source`` against the case and store it as an ``imported`` version.
+
+    Per-class masks that overlap are imported all the same, each disputed voxel given to
+    the smaller structure (:func:`merge_class_masks`); how many voxels, which classes and
+    who got them is returned, written in the version's note and in the audit record.
+    """
     source = Path(source)
     project.case(case_id)
     if not source.exists():
         raise ProjectError(f"{source}: does not exist.")
+    note, overlaps = f"imported from {source}", None
     if project.task == "spine":
         sheet = read_grade_sheet(source, study_id, Path(points) if points else None, case_id)
         project.ensure_annotator(annotator)  # registered only once the import is valid
         version = project.save_grades_version(
-            case_id, sheet, kind="imported", annotator=annotator, note=f"imported from {source}"
+            case_id, sheet, kind="imported", annotator=annotator, note=note
         )
     else:
-        labels = read_mask_labels(project, case_id, source)
+        labels, overlaps = read_mask_labels(project, case_id, source)
+        if overlaps is not None:
+            note = f"{note}; {overlaps.summary()}"
         project.ensure_annotator(annotator)
         version = project.save_mask_version(
-            case_id, labels, kind="imported", annotator=annotator, note=f"imported from {source}"
+            case_id, labels, kind="imported", annotator=annotator, note=note
         )
-    project.record_audit(case_id, annotator, "import", version=version.id, source=str(source))
-    return version
+    detail = {"version": version.id, "source": str(source)}
+    if overlaps is not None:
+        detail["overlaps"] = {"voxels": overlaps.voxels, "pairs": [list(p) for p in overlaps.pairs]}
+    project.record_audit(case_id, annotator, "import", **detail)
+    return ImportedVersion(**vars(version), overlaps=overlaps)

@@ -156,6 +156,74 @@ def test_a_multi_label_map_in_a_per_class_folder_is_refused(tmp_path, ct, capsys
     assert _imported(proj, "BDMAP_00000001") is None
 
 
+def test_overlapping_masks_are_imported_each_disputed_voxel_to_the_smaller_structure(
+    tmp_path, ct, capsys
+):
+    truth = np.asarray(ct[1].dataobj)  # (x, y, z) as the NIfTI stores it
+    liver = truth == LIVER
+    gall = np.zeros_like(liver)  # a gallbladder mask reaching into the liver
+    x, y, z = (int(np.median(a)) for a in np.nonzero(liver))
+    gall[x - 2 : x + 2, y - 2 : y + 2, z - 2 : z + 3] = True
+    spleen = truth == SPLEEN
+    stomach = np.zeros_like(spleen)  # a stomach mask overlapping the spleen's edge
+    x, y, z = (int(np.median(a)) for a in np.nonzero(spleen))
+    stomach[x - 1 : x + 1, y - 1 : y + 1, :] = True
+    masks = {"liver": liver, "gall_bladder": gall, "spleen": spleen, "stomach": stomach}
+    case = _atlas_case(tmp_path, ct, {k: m.astype(np.uint8) for k, m in masks.items()})
+    proj = _project(tmp_path)
+    code, out = _run(capsys, "add", proj, case.parent, "--labels", "nn")
+    assert code == 0, out
+
+    both = [(liver & gall).sum(), (spleen & stomach).sum()]
+    assert min(both) > 0 and both[0] != both[1]
+    assert "the class masks of 1 case(s) overlap" in out
+    assert f"{sum(both):,} voxel(s) claimed by more than one class mask" in out
+    smaller = "stomach" if stomach.sum() < spleen.sum() else "spleen"
+    pairs = [
+        f"gall_bladder & liver {both[0]:,}, to gall_bladder",
+        f"spleen & stomach {both[1]:,}, to {smaller}",
+    ]
+    assert "; ".join(pairs if both[0] > both[1] else pairs[::-1]) in out  # largest first
+    assert "each went to the smaller structure" in out
+    sizes = [m.sum() for m in masks.values()]
+    assert len(set(sizes)) == len(sizes)  # no ties: the smaller structure is well defined
+    expected = np.zeros(truth.shape, np.uint8)
+    for name in sorted(masks, key=lambda c: -masks[c].sum()):  # the smallest painted last
+        expected[masks[name]] = ABDOMEN_ATLAS_CLASSES.index(name) + 1
+    assert np.array_equal(_imported(proj, "BDMAP_00000001"), expected.transpose(2, 1, 0))
+    with Project(proj) as p:
+        [version] = p.versions("BDMAP_00000001", annotator="nn")
+        assert f"{sum(both):,} voxel(s) claimed" in version.note
+        [audit] = [a for a in p.audit_trail("BDMAP_00000001") if a["action"] == "import"]
+        assert audit["detail"]["overlaps"]["voxels"] == sum(both)
+
+    # the import command says the same, and nothing at all for masks that do not overlap
+    code, out = _run(
+        capsys,
+        "import",
+        proj,
+        case / "segmentations",
+        "--case",
+        "BDMAP_00000001",
+        "--annotator",
+        "ts",
+    )
+    assert code == 0 and f"note: {sum(both):,} voxel(s) claimed" in out
+    (case / "segmentations" / "gall_bladder.nii.gz").unlink()
+    (case / "segmentations" / "stomach.nii.gz").unlink()
+    code, out = _run(
+        capsys,
+        "import",
+        proj,
+        case / "segmentations",
+        "--case",
+        "BDMAP_00000001",
+        "--annotator",
+        "ts2",
+    )
+    assert code == 0 and "claimed" not in out
+
+
 # -- label grids ------------------------------------------------------------------------
 def _loose_case(tmp_path, ct, label: nib.Nifti1Image):
     """``data/case01.nii.gz`` with ``case01_seg.nii.gz`` beside it."""
