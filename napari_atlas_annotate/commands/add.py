@@ -4,8 +4,10 @@ add cases.
 Images are referenced, not copied (unless ``--copy``). A folder holding several series
 (organs) or studies (spine) gives one case each, named after its own folder; a dataset
 folder of NIfTI files gives one case per image, its label files recognised and paired with
-their images (:mod:`~napari_atlas_annotate.project.nifti_folders`), and ``--labels NAME``
-imports those as NAME's version of each case (cases added before included). Each new case
+their images (:mod:`~napari_atlas_annotate.project.nifti_folders`), a DICOM SEG found with
+DICOM series is paired with the series it references
+(:mod:`~napari_atlas_annotate.project.dicom_segs`), and ``--labels NAME`` imports those as
+NAME's version of each case (cases added before included). Each new case
 is checked before it is added (:func:`~napari_atlas_annotate.project.sources.check_case`):
 its files exist, its DICOM modality fits the project (organs: CT, spine: MR) and, unless
 ``--no-check``, every image loads as it will at ``propose``.
@@ -55,7 +57,8 @@ def configure(parser) -> None:
         metavar="ANNOTATOR",
         help="import the labels found beside each NIfTI image (AbdomenAtlas "
         "combined_labels.nii.gz or segmentations/, nnU-Net/MSD labelsTr/, <name>_seg.nii.gz) "
-        "as ANNOTATOR's imported version of the case; also for cases already added",
+        "or with each DICOM series (a DICOM SEG referencing it) as ANNOTATOR's imported "
+        "version of the case; also for cases already added",
     )
     parser.add_argument(
         "--no-check",

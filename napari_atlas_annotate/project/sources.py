@@ -9,6 +9,9 @@ given together that would share an id take enclosing folder names until they dif
 (``site1/case01.nii.gz``, ``site2/case01.nii.gz`` -> ``site1_case01``, ``site2_case01``).
 A folder holding several cases (series folders, study folders) names each after the
 folder holding its files, by the same rules (``data/`` -> ``ct_000``, ``ct_001``, ...).
+Labels found with an image are kept for ``add --labels``: beside NIfTI images as datasets
+lay them out (:mod:`.nifti_folders`), and a DICOM SEG with the series it references
+(:mod:`.dicom_segs`).
 
 Before a case is added, :func:`check_case` makes sure the project can open it and that it
 is the right kind of image for the project's task. :mod:`.image_identity` finds an image
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..io.nifti import is_nifti_path
+from .dicom_segs import is_segmentation, pair_segmentations
 from .errors import ProjectError
 from .image_identity import ImageFingerprint
 from .nifti_folders import NiftiFolder, scan_nifti_folder
@@ -89,8 +93,10 @@ class NewCase:
         (empty for manifests and NIfTI). Used for the modality check and to recognise an
         image already in the project under another path; never stored.
     labels
-        Labels found beside a NIfTI image in a dataset folder (a label file or a folder
-        of per-class masks; :mod:`.nifti_folders`), for ``add --labels``; never stored.
+        Labels found with the image, for ``add --labels``; never stored: beside a NIfTI
+        image in a dataset folder, a label file or a folder of per-class masks
+        (:mod:`.nifti_folders`); with a DICOM series, the DICOM SEG that references it
+        (:mod:`.dicom_segs`).
     """
 
     id: str
@@ -255,7 +261,8 @@ class _Unit:
     ``place`` is the file or folder holding them, which names the case and which its
     images point at; ``by_uid`` says whether the images must name their series because
     ``place`` holds other series too. A NIfTI file in a dataset folder may carry the
-    case's ``name`` (nnU-Net channel suffix dropped) and the ``labels`` found beside it.
+    case's ``name`` (nnU-Net channel suffix dropped); ``labels`` are those found beside
+    it, or the DICOM SEG of the (organs) series.
     """
 
     place: Path
@@ -334,7 +341,7 @@ def _units_of(path: Path, task: str) -> tuple[list[_Unit], list[tuple[str, str]]
     from ..io import VolumeLoadError, list_series
 
     try:
-        series = [s for s in list_series(path) if not s.non_image]
+        scanned = list_series(path)
     except VolumeLoadError as exc:
         if scan is not None:  # NIfTI labels only
             raise ProjectError(
@@ -343,8 +350,18 @@ def _units_of(path: Path, task: str) -> tuple[list[_Unit], list[tuple[str, str]]
                 "them are found, and imported with --labels NAME."
             ) from exc
         raise ProjectError(str(exc)) from exc
+    series = [s for s in scanned if not s.non_image]
+    segmentations = [s for s in scanned if is_segmentation(s)]
+    if not series and segmentations:
+        raise ProjectError(
+            f"{path}: no image series here, only DICOM SEG object(s) (e.g. "
+            f"{segmentations[0].files[0]}). Give the folder holding the image series they "
+            "were drawn on together with them: a SEG beside its series is found, and "
+            "imported with --labels NAME."
+        )
     if not series:
         raise ProjectError(f"{path}: no image series found (only non-image DICOM objects).")
+    paired = pair_segmentations(series, segmentations, task)
     if task == "spine":  # one case per study: the series sharing a StudyInstanceUID
         studies: dict[str, list[SeriesInfo]] = {}
         for info in series:
@@ -353,13 +370,15 @@ def _units_of(path: Path, task: str) -> tuple[list[_Unit], list[tuple[str, str]]
     else:
         groups = [[info] for info in series]
     if len(groups) == 1:
-        return [_Unit(path, groups[0], by_uid=task == "spine")], []
+        labels = paired.labels.get(groups[0][0].series_uid) if task != "spine" else None
+        return [_Unit(path, groups[0], by_uid=task == "spine", labels=labels)], paired.left_out
     units = []
     for group in groups:
         place = _place(group)
         others = any(_inside(s, place) for s in series if all(s is not g for g in group))
-        units.append(_Unit(place, group, by_uid=task == "spine" or others))
-    return sorted(units, key=lambda unit: str(unit.place)), []  # in folder order
+        labels = paired.labels.get(group[0].series_uid) if task != "spine" else None
+        units.append(_Unit(place, group, by_uid=task == "spine" or others, labels=labels))
+    return sorted(units, key=lambda unit: str(unit.place)), paired.left_out  # folder order
 
 
 def _unit_ids(batch: Sequence[tuple[Path, list[_Unit]]], given: dict[int, str]) -> list[list[str]]:
@@ -399,7 +418,9 @@ def _unit_case(path: Path, unit: _Unit, case_id: str) -> NewCase:
         ImageRef(str(unit.place), s.description, s.series_uid if unit.by_uid else None)
         for s in unit.series
     ]
-    return NewCase(case_id, images, source=str(path), series_info=list(unit.series))
+    return NewCase(
+        case_id, images, source=str(path), series_info=list(unit.series), labels=unit.labels
+    )
 
 
 def cases_from_path(path: Path, task: str, name: str | None = None) -> list[NewCase]:

@@ -2,13 +2,16 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 
+from napari_atlas_annotate.classes import ABDOMEN_ATLAS_CLASSES
 from napari_atlas_annotate.cli import main
-from napari_atlas_annotate.io import VolumeLoadWarning
+from napari_atlas_annotate.export.dicom_seg import build_segmentation, write_segmentation
+from napari_atlas_annotate.io import VolumeLoadWarning, load_volume
 from napari_atlas_annotate.phantoms import write_phantoms
 from napari_atlas_annotate.project import Project
 
@@ -345,3 +348,61 @@ def test_labels_option_imports_each_cases_labels_once(tmp_path, phantoms, capsys
     assert code == 0 and "imported labels" not in out  # once
     code, out, _ = _add(capsys, proj, data, "--no-check")  # without --labels: only ct_002's
     assert "found labels beside 1 image(s) (e.g. ct_002: " in out
+
+
+def _segmentation(series: Path, labels_of, path: Path) -> np.ndarray:
+    """Write a DICOM SEG of the CT series in folder ``series`` (segments: spleen, liver) to
+    ``path``; return its labels ((z, y, x), numbered as the project's classes)."""
+    image = load_volume(series)
+    own = labels_of(np.zeros(image.shape, np.uint8))  # the SEG's numbering: spleen 1, liver 2
+    seg = build_segmentation(
+        image.metadata["files"], own, ["spleen", "liver"], "x", keep_identifiers=True
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_segmentation(seg, path)
+    spleen, liver = (ABDOMEN_ATLAS_CLASSES.index(c) + 1 for c in ("spleen", "liver"))
+    return np.select([own == 1, own == 2], [spleen, liver], 0).astype(np.uint8)
+
+
+def _boxes(a, b):
+    def draw(labels):
+        labels[a] = 1
+        labels[b] = 2
+        return labels
+
+    return draw
+
+
+def test_labels_option_imports_the_dicom_seg_of_each_series(tmp_path, phantoms, capsys):
+    cts = phantoms["dicom"] / "ct"
+    pacs = tmp_path / "pacs"
+    for case in ("ct_000", "ct_001"):
+        shutil.copytree(cts / case / "dicom", pacs / case)
+    # ct_000's SEG in a folder of its own, ct_001's among its slices, and one of ct_002,
+    # whose series is not added
+    first = _segmentation(
+        pacs / "ct_000",
+        _boxes(np.s_[3:9, 4:12, 5:15], np.s_[6:12, 18:26, 10:20]),
+        pacs / "ct_000_seg" / "seg.dcm",
+    )
+    second = _segmentation(
+        pacs / "ct_001", _boxes(np.s_[1:4, 2:6, 2:9], np.s_[8:15, 10:30, 1:31]), tmp_path / "s.dcm"
+    )
+    shutil.move(tmp_path / "s.dcm", pacs / "ct_001" / "seg.dcm")
+    orphan = pacs / "other" / "seg.dcm"
+    _segmentation(cts / "ct_002" / "dicom", _boxes(np.s_[0:2], np.s_[2:4]), orphan)
+
+    proj = _init(tmp_path)
+    code, out, _ = _add(capsys, proj, pacs, "--labels", "pacs")
+    assert code == 0, out
+    assert "added 2 case(s): ct_000, ct_001" in out
+    assert "imported labels of 2 case(s): ct_000, ct_001" in out
+    assert f"  {orphan}: a DICOM SEG of series " in out and "not among the images added" in out
+    with Project(proj) as p:
+        for case, expected in (("ct_000", first), ("ct_001", second)):
+            [version] = p.versions(case, annotator="pacs")
+            assert np.array_equal(p.read_mask(version), expected)
+
+    # a folder of SEGs only says to give the images with them
+    code, out, _ = _add(capsys, proj, orphan.parent, "--labels", "pacs")
+    assert code == 1 and "only DICOM SEG object(s)" in out and "image series" in out
