@@ -18,7 +18,7 @@ What the radiologist gets:
 - accelerators, each one undoable step in napari (Ctrl-Z) and one logged edit:
   *Fill between slices* (interpolates the current class across the slices skipped along
   the slice axis), *Remove small islands* and *Keep largest component* (current class),
-  *Reset to proposal*;
+  *Reset to proposal* (every class; logged as a reset, not as a paint of one class);
 - *Paint only inside window*: while ticked, each paint stroke keeps only the voxels whose
   image intensity lies in [low, high] (Slicer's "editable intensity range"): brush roughly
   over the liver with a liver window and fat or bone under the brush stays unpainted. The
@@ -526,7 +526,9 @@ class AnnotatorDock(StatusMessages, QWidget):
         return self._accelerate("keep_largest", keep_largest_component)
 
     def reset_to_proposal(self) -> int | None:
-        """Put the latest proposal back (undoable; logged as ``reset``)."""
+        """Put the latest proposal back: one undoable step, logged as ``reset`` with no
+        class (it restores every class; the classes it changed are in the event's
+        ``detail["classes"]``)."""
         try:
             if self.hook is None:
                 raise ProjectError("open a case first.")

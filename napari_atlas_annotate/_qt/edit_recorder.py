@@ -22,7 +22,10 @@ Accelerators (fill between slices, threshold window, island cleanup, reset) are 
 with :meth:`LabelsEditHook.apply_labels`, which writes only the changed voxels through
 napari's public ``Labels.data_setitem`` inside ``Labels.block_history()``: napari's own
 Ctrl-Z / Ctrl-Shift-Z undo and redo them in one step, and they are logged under the
-accelerator's name.
+accelerator's name and class. A reset restores several classes: it is logged with no class
+(``class_id`` null, as undo and redo are) and the classes it changed in its detail, never as
+a paint of the class that happened to be selected. An accelerator that changes nothing
+writes, logs and pushes nothing.
 
 Labels are logged in the Volume's (z, y, x) order even when the layer shows a transposed
 array (sagittal series): ``axes`` is the transpose recorded by ``_napari/layers.py``.
@@ -222,9 +225,8 @@ class LabelsEditHook:
             class_id = 0 if tool == "erase" else int(self.layer.selected_label)
         elif tool == "erase" and class_id != 0:
             tool = "paint"  # a script painted a label while the layer was in erase mode
-        if self._override is not None:
-            tool, override_class, detail = self._override
-            class_id = override_class if override_class is not None else class_id
+        if self._override is not None:  # an accelerator: its class, or None for several
+            tool, class_id, detail = self._override
         else:
             detail = {}
         self._stacks = self._stack_lengths()
@@ -307,14 +309,17 @@ class LabelsEditHook:
         new_labels
             The new labels: the whole layer, or the box ``region`` of it.
         tool, class_id, detail
-            What is logged.
+            What is logged. ``class_id`` ``None`` means the tool changed several classes
+            (a reset): it is logged without a class, whatever class is selected, and
+            ``detail["classes"]`` lists the classes whose voxels it changed.
         region
             Box (layer order, slices with explicit bounds) that ``new_labels`` covers.
 
         Returns
         -------
         int
-            Number of voxels changed.
+            Number of voxels changed. 0 when ``new_labels`` equals the layer: then nothing
+            is written, logged or put on the undo stack.
         """
         data = self.layer.data
         region = tuple(slice(0, n) for n in data.shape) if region is None else tuple(region)
@@ -329,6 +334,9 @@ class LabelsEditHook:
             return 0
         values = np.asarray(new_labels[changed], dtype=data.dtype)
         index = tuple(c + s.start for c, s in zip(changed, region, strict=True))
+        if class_id is None:
+            touched = np.union1d(np.unique(current[changed]), np.unique(values))
+            detail = {**detail, "classes": [int(c) for c in touched if c != 0]}
         with self.tool(tool, class_id, **detail), self.layer.block_history():
             self.layer.data_setitem(index, values)
         return int(changed[0].size)

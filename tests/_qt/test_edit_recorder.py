@@ -65,6 +65,41 @@ def test_paint_fill_erase_undo_redo_are_logged_and_replay(organ_project):
     np.testing.assert_array_equal(restored, layer.data)
 
 
+def test_a_reset_is_logged_as_a_reset_of_several_classes_not_a_paint_of_the_selected_one(
+    organ_project,
+):
+    project = organ_project.open()
+    viewer, layer, hook, base = _open(project, "ct000")
+    proposal = organ_project.proposals["ct000"]
+    layer.mode = "paint"
+    layer.brush_size = 3
+    for value, at in ((1, (2, 20, 20)), (5, (6, 30, 30)), (2, (9, 10, 10))):
+        with layer.block_history():
+            layer.paint(at, value)
+    layer.selected_label = 5  # the class selected when Reset is pressed
+    edited = np.array(layer.data)
+    assert hook.apply_labels(proposal.copy(), "reset", None, version=base.id) > 0
+    hook.flush()
+    reset = project.events("ct000", "ann")[-1]
+    assert reset.tool == "reset" and reset.class_id is None
+    changed = edited != proposal
+    touched = set(np.unique(edited[changed])) | set(np.unique(proposal[changed]))
+    assert reset.detail == {"version": base.id, "classes": sorted(int(c) for c in touched - {0})}
+    assert len(reset.detail["classes"]) > 1
+    # the log reads back and replays as before
+    np.testing.assert_array_equal(replay(proposal, project.events("ct000", "ann")), proposal)
+    # an accelerator of one class still logs that class, whatever is selected
+    with layer.block_history():
+        layer.paint((8, 20, 20), 1)
+    with layer.block_history():
+        layer.paint((2, 20, 20), 1)
+    assert hook.apply_labels(fill_between_slices(layer.data, 1), "interpolate", 1) > 0
+    hook.flush()
+    interpolate = project.events("ct000", "ann")[-1]
+    assert (interpolate.tool, interpolate.class_id) == ("interpolate", 1)
+    assert "classes" not in interpolate.detail
+
+
 def test_transposed_layer_is_logged_in_volume_order(organ_project):
     project = organ_project.open()
     axes = (2, 0, 1)  # layer shows (x, z, y), as for a sagittal series
