@@ -18,7 +18,9 @@ What the radiologist gets:
 - accelerators, each one undoable step in napari (Ctrl-Z) and one logged edit:
   *Fill between slices* (interpolates the current class across the slices skipped along
   the slice axis), *Remove small islands* and *Keep largest component* (current class),
-  *Reset to proposal* (every class; logged as a reset, not as a paint of one class);
+  *Reset to proposal* (every class; logged as a reset, not as a paint of one class). A
+  tool with nothing to do changes nothing, logs nothing, makes no undo step and says why
+  (``Keep largest component: nothing changed; the liver is already one piece.``);
 - *Paint only inside window*: while ticked, each paint stroke keeps only the voxels whose
   image intensity lies in [low, high] (Slicer's "editable intensity range"): brush roughly
   over the liver with a liver window and fat or bone under the brush stays unpainted. The
@@ -60,6 +62,9 @@ from ..corrections import (
     keep_largest_component,
     remove_small_islands,
     threshold_paint,
+    why_fill_unchanged,
+    why_islands_unchanged,
+    why_largest_unchanged,
 )
 from ..project import LabelVersion, Project, ProjectError
 from .class_list import ClassList
@@ -497,38 +502,60 @@ class AnnotatorDock(StatusMessages, QWidget):
         return int(not_displayed[0]) if not_displayed else 0
 
     # -- accelerators (each: one core call, one undoable napari step, one logged edit) ----
-    def _accelerate(self, tool: str, compute, **detail) -> int | None:
+    def _accelerate(self, title: str, tool: str, compute, why_unchanged, **detail) -> int | None:
+        """Run ``compute(labels, class)`` on the current class and write the result as one
+        undoable step logged as ``tool``. When it changes nothing, nothing is written or
+        logged and the status line says why (``why_unchanged(labels, class, name)``)."""
         try:
             if self.hook is None:
                 raise ProjectError("open a case first.")
             class_id = self.current_class()
-            new = compute(np.asarray(self.labels_layer.data), class_id)
+            data = np.asarray(self.labels_layer.data)
+            new = compute(data, class_id)
             n = self.hook.apply_labels(new, tool, class_id, **detail)
+            if n == 0:
+                name = self._class_name(class_id)
+                self._info(f"{title}: nothing changed; {why_unchanged(data, class_id, name)}.")
+                return 0
         except REPORTED as exc:
             self._error(exc)
             return None
-        self._info(f"{tool}: {n} voxels changed (Ctrl-Z undoes it).")
+        self._info(f"{title}: {n:,} voxels changed (Ctrl-Z undoes it).")
         return n
+
+    def _class_name(self, class_id: int) -> str:
+        classes = self.project.classes
+        return classes[class_id - 1] if 0 < class_id <= len(classes) else f"label {class_id}"
 
     def fill_between_slices(self) -> int | None:
         axis = self.slice_axis()
         return self._accelerate(
-            "interpolate", lambda data, c: fill_between_slices(data, c, axis=axis), axis=axis
+            "Fill between slices",
+            "interpolate",
+            lambda data, c: fill_between_slices(data, c, axis=axis),
+            lambda data, c, name: why_fill_unchanged(data, c, name, axis=axis),
+            axis=axis,
         )
 
     def remove_small_islands(self) -> int | None:
         n = self.island_spin.value()
         return self._accelerate(
-            "remove_islands", lambda data, c: remove_small_islands(data, c, n), min_voxels=n
+            "Remove islands",
+            "remove_islands",
+            lambda data, c: remove_small_islands(data, c, n),
+            lambda data, c, name: why_islands_unchanged(data, c, name, n),
+            min_voxels=n,
         )
 
     def keep_largest_component(self) -> int | None:
-        return self._accelerate("keep_largest", keep_largest_component)
+        return self._accelerate(
+            "Keep largest component", "keep_largest", keep_largest_component, why_largest_unchanged
+        )
 
     def reset_to_proposal(self) -> int | None:
         """Put the latest proposal back: one undoable step, logged as ``reset`` with no
         class (it restores every class; the classes it changed are in the event's
-        ``detail["classes"]``)."""
+        ``detail["classes"]``). Nothing is written or logged when nothing differs."""
         try:
             if self.hook is None:
                 raise ProjectError("open a case first.")
@@ -542,7 +569,13 @@ class AnnotatorDock(StatusMessages, QWidget):
         except REPORTED as exc:
             self._error(exc)
             return None
-        self._info(f"reset to proposal {proposal.id}: {n} voxels changed (Ctrl-Z undoes it).")
+        if n == 0:
+            self._info(
+                f"Reset to proposal: nothing changed; the labels already match proposal "
+                f"{proposal.id}."
+            )
+        else:
+            self._info(f"Reset to proposal {proposal.id}: {n:,} voxels changed (Ctrl-Z undoes it).")
         return n
 
     def _constrain_stroke(self, event=None) -> None:

@@ -1,5 +1,5 @@
-"""Label corrections without a GUI: interpolation, threshold painting, island cleanup, and
-the recorder that turns editor changes into logged edit events."""
+"""Label corrections without a GUI: interpolation, threshold painting, island cleanup, why a
+tool changed nothing, and the recorder that turns editor changes into logged edit events."""
 
 from .recording import IDLE_CAP_SECONDS, ActiveClock, EditRecorder
 from .tools import (
@@ -8,6 +8,7 @@ from .tools import (
     remove_small_islands,
     threshold_paint,
 )
+from .unchanged import why_fill_unchanged, why_islands_unchanged, why_largest_unchanged
 
 __all__ = [
     "IDLE_CAP_SECONDS",
@@ -17,4 +18,7 @@ __all__ = [
     "keep_largest_component",
     "remove_small_islands",
     "threshold_paint",
+    "why_fill_unchanged",
+    "why_islands_unchanged",
+    "why_largest_unchanged",
 ]

@@ -341,3 +341,36 @@ def test_next_at_the_end_of_the_queue_says_so(make_napari_viewer, organ_project)
     assert dock.case_id == "ct001"
     dock.step_case(+1)
     assert dock.case_id == "ct001" and "last case" in dock.status.text()
+
+
+def test_a_tool_with_nothing_to_do_says_why_and_logs_nothing(make_napari_viewer, organ_project):
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    layer = dock.labels_layer
+    project = Project(organ_project.folder)
+
+    def unchanged(action) -> str:
+        before, undo = np.array(layer.data), len(layer._undo_history)
+        logged = len(project.events("ct000", "alice"))
+        assert action() == 0 and dock.last_error is None
+        np.testing.assert_array_equal(layer.data, before)
+        assert len(layer._undo_history) == undo  # no empty undo step
+        assert len(project.events("ct000", "alice")) == logged  # no empty edit
+        assert "nothing changed" in dock.status.text() and "0 voxels" not in dock.status.text()
+        return dock.status.text()
+
+    assert "already match proposal" in unchanged(dock.reset_to_proposal)
+    dock.select_class(1)  # the proposal has no aorta
+    assert "there is no aorta" in unchanged(dock.keep_largest_component)
+    dock.brush_spin.setValue(3)
+    _stroke(layer, (2, 24, 20))  # one aorta dab on slice 2
+    dock.hook.flush()
+    assert "drawn on slice 2 only" in unchanged(dock.fill_between_slices)
+    assert unchanged(dock.keep_largest_component) == (
+        "Keep largest component: nothing changed; the aorta is already one piece."
+    )
+    dock.island_spin.setValue(2)
+    assert "one piece of" in unchanged(dock.remove_small_islands)
+    # a tool that does change something still says how much, and Ctrl-Z undoes it
+    _stroke(layer, (8, 24, 20))
+    assert dock.fill_between_slices() > 0 and "voxels changed" in dock.status.text()
