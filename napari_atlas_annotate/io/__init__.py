@@ -13,7 +13,7 @@ from .errors import VolumeLoadError, VolumeLoadWarning
 from .nifti import is_nifti_path, load_nifti, save_labels, save_nifti
 
 
-def load_volume(path: str | Path, series: str | None = None) -> Volume:
+def load_volume(path: str | Path, series: str | None = None, stack: int | None = None) -> Volume:
     """Load a CT or MR volume from a NIfTI file, a DICOM file, or a DICOM folder.
 
     Parameters
@@ -24,15 +24,25 @@ def load_volume(path: str | Path, series: str | None = None) -> Volume:
     series
         For folders with several series: a SeriesInstanceUID, a SeriesDescription, or a
         series number. Without it a multi-series folder raises an error listing them.
+    stack
+        For a DICOM series holding several stacks at different angles (lumbar axial T2
+        angled through each disc): which one, 1-based. Without it such a series raises an
+        error listing its stacks.
     """
     path = Path(path)
     if not path.exists():
         raise VolumeLoadError(path, "does not exist.", "Check the path and try again.")
     if path.is_file() and is_nifti_path(path):
+        if stack not in (None, 1):
+            raise VolumeLoadError(
+                path,
+                f"is a NIfTI file; it has no stack {stack}.",
+                "Leave the stack out for NIfTI images.",
+            )
         return load_nifti(path)
     from .dicom import load_dicom
 
-    return load_dicom(path, series=series)
+    return load_dicom(path, series=series, stack=stack)
 
 
 def load_study(path: str | Path) -> Study:

@@ -24,9 +24,16 @@ from typing import Any
 
 import numpy as np
 
+from ..stacks import stack_key
 from ..volume import Study, Volume
 from .dicom_frames import FrameRef, frames_of_series
-from .dicom_geometry import SliceStack, check_uniform, stack_frames
+from .dicom_geometry import (
+    MIN_STACK_IMAGES,
+    SliceStack,
+    check_uniform,
+    orientation_groups,
+    stack_frames,
+)
 from .dicom_pixels import planned_dtype, read_pixels
 from .dicom_scan import SeriesInfo, list_series, name_list, scan_dicom
 from .errors import VolumeLoadError, VolumeLoadWarning
@@ -38,6 +45,7 @@ __all__ = [
     "load_dicom",
     "load_dicom_study",
     "plan_series",
+    "plan_stacks",
     "select_series",
 ]
 
@@ -56,12 +64,17 @@ class SeriesPlan:
         Slice order and affine.
     source
         The path the user gave (named in messages, stored as ``metadata["source"]``).
+    stack_number, stack_count
+        Which of the series' stacks this is (1-based) and how many it has; 1 and 1 for an
+        ordinary series (see :func:`plan_stacks`).
     """
 
     info: SeriesInfo
     frames: list[FrameRef]
     stack: SliceStack
     source: Path
+    stack_number: int = 1
+    stack_count: int = 1
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -96,6 +109,9 @@ class SeriesPlan:
             "files": [str(f.path) for f in self.frames],
             "placeholder_geometry": self.stack.placeholder,
         }
+        if self.stack_count > 1:
+            meta["stack"] = self.stack_number
+            meta["stack_count"] = self.stack_count
         if any(f.frame is not None for f in self.frames):
             # DICOM SEG references frames of a multi-frame image by 1-based number.
             meta["frame_numbers"] = [None if f.frame is None else f.frame + 1 for f in self.frames]
@@ -113,24 +129,109 @@ class SeriesPlan:
         return Volume(array, self.stack.affine.copy(), self.info.modality, self.metadata())
 
 
-def plan_series(info: SeriesInfo, source: str | Path) -> SeriesPlan:
+def plan_series(info: SeriesInfo, source: str | Path, stack: int | None = None) -> SeriesPlan:
     """Check a series' headers and order its images (see :mod:`.dicom_geometry`).
+
+    Parameters
+    ----------
+    stack
+        For a series of several stacks (blocks of images at different angles): which one,
+        1-based, as :func:`plan_stacks` numbers them. Without it such a series is refused
+        with a message listing its stacks.
 
     Raises
     ------
     VolumeLoadError
-        For non-image series and for every geometry problem listed in
-        :func:`.dicom_geometry.stack_frames`.
+        For non-image series, for every geometry problem listed in
+        :func:`.dicom_geometry.stack_frames`, and for a stack number the series lacks.
+    """
+    stacks = plan_stacks(info, source, warn=False) if stack is not None else None
+    if stacks is not None:
+        if not 1 <= stack <= len(stacks):
+            raise VolumeLoadError(
+                _series_path(info, Path(source)),
+                f"has {len(stacks)} stack(s); there is no stack {stack}.",
+                f"Choose a stack from 1 to {len(stacks)}.",
+            )
+        return stacks[stack - 1]
+    source = Path(source)
+    where, frames = _checked_frames(info, source)
+    groups = _stack_groups(frames)
+    if len(groups) > 1:
+        raise VolumeLoadError(
+            where,
+            f"holds {len(groups)} stacks of images at different angles "
+            f"({_stack_table(frames, groups)}), as lumbar axial series angled through each "
+            "disc often do; one volume cannot hold them.",
+            "Load one stack (stack=1..N), or add the study to a spine project, which loads "
+            "every stack as a series of its own.",
+        )
+    check_uniform(frames, where)
+    order = stack_frames(frames, where)
+    return SeriesPlan(info, [frames[i] for i in order.order], order, source)
+
+
+def plan_stacks(info: SeriesInfo, source: str | Path, *, warn: bool = True) -> list[SeriesPlan]:
+    """One plan per stack of a series: its images grouped by orientation.
+
+    An ordinary series gives one plan. A series holding blocks of images at different
+    angles (lumbar axial T2 angled through each disc) gives one per block of at least
+    :data:`.dicom_geometry.MIN_STACK_IMAGES` images, in acquisition order; smaller blocks
+    (localizers) are left out, with a :class:`VolumeLoadWarning` when ``warn``.
+
+    Raises
+    ------
+    VolumeLoadError
+        As :func:`plan_series`, for any stack.
     """
     source = Path(source)
+    where, frames = _checked_frames(info, source)
+    groups = _stack_groups(frames)
+    if len(groups) <= 1:
+        check_uniform(frames, where)
+        order = stack_frames(frames, where)
+        return [SeriesPlan(info, [frames[i] for i in order.order], order, source)]
+    kept = {i for g in groups for i in g}
+    dropped = [f.label for i, f in enumerate(frames) if i not in kept]
+    if dropped and warn:
+        warnings.warn(
+            f"{where}: left out {name_list(dropped)}: too few images at their angle to form "
+            f"a stack (a localizer?); loaded the {len(groups)} stacks.",
+            VolumeLoadWarning,
+            stacklevel=2,
+        )
+    plans = []
+    for k, group in enumerate(groups, start=1):
+        members = [frames[i] for i in group]
+        check_uniform(members, where)
+        order = stack_frames(members, where)
+        ordered = [members[i] for i in order.order]
+        plans.append(SeriesPlan(info, ordered, order, source, k, len(groups)))
+    return plans
+
+
+def _checked_frames(info: SeriesInfo, source: Path) -> tuple[Path, list[FrameRef]]:
     if not info.is_image:
         raise _non_image_error(source, [info])
     where = _series_path(info, source)
     _refuse_mosaic(info, where)
-    frames = frames_of_series(info.headers, info.files)
-    check_uniform(frames, where)
-    stack = stack_frames(frames, where)
-    return SeriesPlan(info, [frames[i] for i in stack.order], stack, source)
+    return where, frames_of_series(info.headers, info.files)
+
+
+def _stack_groups(frames: list[FrameRef]) -> list[list[int]]:
+    """The orientation groups big enough to be stacks; all images when there is one."""
+    groups = orientation_groups(frames)
+    stacks = [g for g in groups if len(g) >= MIN_STACK_IMAGES]
+    return stacks if len(stacks) > 1 else [list(range(len(frames)))]
+
+
+def _stack_table(frames: list[FrameRef], groups: list[list[int]]) -> str:
+    parts = []
+    for k, group in enumerate(groups, start=1):
+        numbers = [frames[i].instance_number for i in group if frames[i].instance_number]
+        span = f", instances {min(numbers)}-{max(numbers)}" if numbers else ""
+        parts.append(f"stack {k}: {len(group)} images{span}")
+    return "; ".join(parts)
 
 
 def _refuse_mosaic(info: SeriesInfo, where: Path) -> None:
@@ -239,7 +340,9 @@ def select_series(
     return images[0]
 
 
-def load_dicom(path: str | Path, series: str | int | None = None) -> Volume:
+def load_dicom(
+    path: str | Path, series: str | int | None = None, stack: int | None = None
+) -> Volume:
     """Load one DICOM series as a :class:`Volume`.
 
     Parameters
@@ -250,6 +353,10 @@ def load_dicom(path: str | Path, series: str | int | None = None) -> Volume:
     series
         SeriesInstanceUID, SeriesDescription or SeriesNumber (as text); required when the
         folder holds more than one image series.
+    stack
+        For a series of several stacks at different angles: which one (1-based, see
+        :func:`plan_stacks`); the volume's metadata then carries ``stack`` and
+        ``stack_count``.
 
     Returns
     -------
@@ -274,7 +381,7 @@ def load_dicom(path: str | Path, series: str | int | None = None) -> Volume:
     """
     path = Path(path)
     chosen = select_series(scan_dicom(path), path, series)
-    return plan_series(chosen, path).read()
+    return plan_series(chosen, path, stack).read()
 
 
 def study_key(info: SeriesInfo, taken: set[str]) -> str:
@@ -307,7 +414,9 @@ def load_dicom_study(path: str | Path, *, skip_unreadable: bool = False) -> Stud
     -------
     Study
         Volumes keyed by SeriesDescription (duplicates get the series number appended),
-        in SeriesNumber order. Non-image objects (SEG, RTSTRUCT, SR) are left out.
+        in SeriesNumber order. A series of several stacks gives one volume per stack,
+        keyed ``"<description> (stack k/n)"``. Non-image objects (SEG, RTSTRUCT, SR) are
+        left out.
     """
     path = Path(path)
     found = scan_dicom(path)
@@ -317,13 +426,15 @@ def load_dicom_study(path: str | Path, *, skip_unreadable: bool = False) -> Stud
     volumes: dict[str, Volume] = {}
     for info in images:
         try:
-            volume = plan_series(info, path).read()
+            stacks = [plan.read() for plan in plan_stacks(info, path)]
         except VolumeLoadError as exc:
             if not skip_unreadable:
                 raise
             warnings.warn(f"skipped {info.summary()}: {exc}", VolumeLoadWarning, stacklevel=2)
             continue
-        volumes[study_key(info, set(volumes))] = volume
+        key = study_key(info, set(volumes))
+        for volume in stacks:
+            volumes[stack_key(key, volume.metadata)] = volume
     if not volumes:
         raise VolumeLoadError(
             path,

@@ -8,7 +8,9 @@ never by file name or InstanceNumber, and the z spacing comes from the positions
 
 Everything that would make one affine a lie is refused with a message naming the files:
 mixed sizes or orientations, duplicate positions, missing slices, uneven spacing and
-gantry tilt.
+gantry tilt. The one exception is a series holding several *stacks*: blocks of parallel
+images at different angles, as lumbar axial T2 series often are (a block angled through
+each disc). :func:`orientation_groups` finds them, and each is loaded as a volume of its own.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ GAP_FACTOR = 1.5
 SPACING_OK, SPACING_WARN = 0.01, 0.05
 #: Tolerance on direction cosines (DS strings carry limited precision).
 COSINE_TOL = 1e-3
+#: A block of parallel images needs at least this many to count as a stack of its own;
+#: fewer are a localizer (scout) saved into the series.
+MIN_STACK_IMAGES = 3
 
 
 @dataclass
@@ -94,6 +99,40 @@ def check_uniform(frames: list[FrameRef], source: Path) -> None:
             "This is usually a localizer (scout) saved in the same series.",
             "Remove those files, or load the series they belong to on its own.",
         )
+
+
+def orientation_groups(frames: list[FrameRef]) -> list[list[int]]:
+    """Indices of the images sharing each ImageOrientationPatient, in acquisition order.
+
+    Images without an orientation go with the first group. Groups are ordered by their
+    lowest InstanceNumber (the order they were acquired in), then by first index.
+
+    Examples
+    --------
+    A series of two axial blocks at different angles gives two groups; a plain series one.
+    """
+    groups: list[tuple[np.ndarray, list[int]]] = []
+    loose: list[int] = []
+    for i, f in enumerate(frames):
+        if f.orientation is None:
+            loose.append(i)
+            continue
+        for reference, members in groups:
+            if np.abs(f.orientation - reference).max() <= COSINE_TOL * 2:
+                members.append(i)
+                break
+        else:
+            groups.append((np.asarray(f.orientation, float), [i]))
+    if not groups:
+        return [loose]
+    groups[0][1].extend(loose)
+
+    def first_acquired(members: list[int]) -> tuple[int, int]:
+        numbers = [frames[i].instance_number for i in members]
+        known = [n for n in numbers if n is not None]
+        return (min(known) if known else 2**31, min(members))
+
+    return sorted((members for _, members in groups), key=first_acquired)
 
 
 def _fmt(values: np.ndarray) -> str:

@@ -50,6 +50,7 @@ def write_dicom_series(
     uid_seed: str | None = None,
     file_prefix: str = "IM",
     extra: dict | None = None,
+    first_instance: int = 1,
 ) -> list[Path]:
     """Write one file per z slice into ``folder`` and return the paths in z order.
 
@@ -62,6 +63,9 @@ def write_dicom_series(
         When given, all UIDs are derived from it (deterministic output for a seed).
     extra
         Additional top-level attributes (keyword -> value) written into every slice.
+    first_instance
+        InstanceNumber of the first slice (and the number in its file name): a series
+        written as several stacks numbers them on from the stack before.
     """
     modality = (modality or volume.modality or "CT").upper()
     if modality not in _SOP_CLASS:
@@ -105,13 +109,14 @@ def write_dicom_series(
     now = _dt.datetime(2026, 1, 1, 12, 0, 0) if uid_seed else _dt.datetime.now()
     paths = []
     for k in range(volume.shape[0]):
-        sop_uid = uid(f"sop-{series_uid}-{k}")
+        number = first_instance + k
+        sop_uid = uid(f"sop-{series_uid}-{number - 1}")
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = _SOP_CLASS[modality]
         meta.MediaStorageSOPInstanceUID = sop_uid
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-        path = folder / f"{file_prefix}{k + 1:05d}.dcm"
+        path = folder / f"{file_prefix}{number:05d}.dcm"
         ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
         ds.SOPClassUID = _SOP_CLASS[modality]
         ds.SOPInstanceUID = sop_uid
@@ -130,7 +135,7 @@ def write_dicom_series(
         ds.PatientSex = "O"
         ds.Manufacturer = "napari-atlas-annotate"
         ds.SeriesNumber = series_number
-        ds.InstanceNumber = k + 1
+        ds.InstanceNumber = number
         ds.SeriesDescription = series_description
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL" if abs(normal[2]) > 0.9 else "OTHER"]
         pos = lps[:3, :3] @ np.array([k, 0, 0]) + lps[:3, 3]

@@ -16,7 +16,8 @@ Both are right-handed in LPS, as DICOM wants.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -145,7 +146,10 @@ def sample_grades(rng: np.random.Generator) -> dict[str, str]:
 
 
 def make_spine_phantom(
-    seed: int, site: int = 0, grades: Mapping[str, str] | None = None
+    seed: int,
+    site: int = 0,
+    grades: Mapping[str, str] | None = None,
+    axial_stacks: Sequence[str] = (),
 ) -> SpineCase:
     """Make one synthetic lumbar MRI study (three series) with grades and points.
 
@@ -157,6 +161,13 @@ def make_spine_phantom(
         Acquisition site (0 = training site); see :func:`mr_site`.
     grades
         Optional ``{train.csv column: grade}`` overriding the drawn grades (any subset).
+    axial_stacks
+        Levels (e.g. ``LEVELS``) at which to acquire the ``Axial T2`` as a stack of its own
+        angled along the spine there, as many lumbar protocols do, instead of one block:
+        ``series`` then holds ``"Axial T2 (stack k/n)"`` volumes (metadata ``stack``,
+        ``stack_count``, ``first_instance``; instance numbers run on across the stacks)
+        and the subarticular points name the stack of their level. Everything else is the
+        same as without it.
 
     Returns
     -------
@@ -202,6 +213,18 @@ def make_spine_phantom(
         series[desc] = Volume(image, affines[desc], modality="MR", metadata=meta)
 
     points = _points(study_id, series_ids, grids, anatomy)
+    if axial_stacks:
+        stacks = _axial_stacks(seed, site, prof, anatomy, grids["Axial T2"], s_off, axial_stacks)
+        del series["Axial T2"]
+        for k, stack in enumerate(stacks, start=1):
+            stack.volume.metadata.update(
+                {"series_id": series_ids["Axial T2"], "study_id": study_id}
+            )
+            series[f"Axial T2 (stack {k}/{len(stacks)})"] = stack.volume
+        points = [
+            _on_stack(p, stacks, anatomy) if p.series_id == series_ids["Axial T2"] else p
+            for p in points
+        ]
     discs_s = {lv: anatomy.disc_center(lv) + s_off for lv in LEVELS}
     info = {
         "seed": int(seed),
@@ -407,3 +430,92 @@ def _points(
                 LevelPoint(study_id, series_ids[desc], instance, cond, lv, float(x), float(y))
             )
     return points
+
+
+@dataclass
+class _AxialStack:
+    """One angled block of axial slices: its volume and its frame in anatomy mm."""
+
+    level: str
+    volume: Volume
+    center: np.ndarray  # (u, v, w) of the block's centre voxel
+    axes: np.ndarray  # rows: unit (u, v, w) directions of array axes z, y, x
+    steps: np.ndarray  # mm per index along z, y, x
+    first_instance: int
+
+
+def _axial_stacks(seed, site, prof: MRSite, a: SpineAnatomy, axial: Grid, s_off, levels):
+    """Axial T2 blocks of 6 slices, one per level, each perpendicular to the spine there.
+
+    The block is sampled from a finely rendered axis-aligned image (1 mm slices) by linear
+    interpolation, three samples across each slice's thickness. A generator of its own
+    keeps the rest of the study identical to the one-block study of the same seed.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(site), 0x57AC]))
+    n = 6
+    ny, nx = axial.shape[1], axial.shape[2]
+    pix = float(axial.coords["u"][1] - axial.coords["u"][0])
+    dz = float(prof.ax_slice_mm)
+    u_c = float(axial.coords["u"].mean())
+    stacks: list[_AxialStack] = []
+    first = 1
+    for level in levels:
+        c = a.disc_center(level)
+        slope = float(a.lordosis(c + 0.5) - a.lordosis(c - 0.5))
+        normal = np.array([0.0, slope, 1.0]) / np.hypot(1.0, slope)
+        down = np.array([0.0, 1.0, -slope]) / np.hypot(1.0, slope)
+        axes = np.stack([normal, down, np.array([1.0, 0.0, 0.0])])
+        steps = np.array([dz, pix, pix])
+        center = np.array([u_c, float(a.sac_center_v + a.lordosis(c)) - 5.0, c])
+        idx = np.stack(
+            np.meshgrid(*(np.arange(m) - (m - 1) / 2 for m in (n, ny, nx)), indexing="ij"), axis=-1
+        )
+        image = np.zeros((n, ny, nx), np.float32)
+        # a fine axis-aligned rendering of the box the block passes through
+        extent = np.abs(axes.T * steps * (np.array([n, ny, nx]) / 2 + 1)).sum(axis=1)
+        lo, hi = center - extent, center + extent
+        v = np.arange(lo[1], hi[1] + pix, pix)
+        w_slices = np.arange(lo[2], hi[2] + 1.0, 1.0)
+        k = np.arange(w_slices.size * _SUPERSAMPLE)
+        w = lo[2] + ((k + 0.5) / _SUPERSAMPLE - 0.5) * 1.0
+        u = u_c + (np.arange(nx) - (nx - 1) / 2) * pix
+        grid = Grid(("w", "v", "u"), {"u": u, "v": v, "w": w})
+        fine = _signal(rng, a.render(grid), grid, a, "T2", prof, stir=False).astype(np.float32)
+        for offset in (-dz / 3, 0.0, dz / 3):
+            pos = center + (idx * steps) @ axes + offset * normal
+            coords = [
+                (pos[..., 2] - lo[2]) / 1.0,
+                (pos[..., 1] - v[0]) / pix,
+                (pos[..., 0] - u[0]) / pix,
+            ]
+            image += ndimage.map_coordinates(fine, coords, order=1, mode="nearest") / 3
+        lps_to_ras = np.diag([-1.0, -1.0, 1.0])
+        affine = np.eye(4)
+        affine[:3, :3] = lps_to_ras @ (axes.T * steps)
+        origin = center - ((np.array([n, ny, nx]) - 1) / 2 * steps) @ axes
+        affine[:3, 3] = lps_to_ras @ origin + [0.0, 0.0, s_off]
+        meta = {
+            "series_description": "Axial T2",
+            "stack": len(stacks) + 1,
+            "stack_count": len(levels),
+            "first_instance": first,
+            "instance_numbers": list(range(first, first + n)),
+        }
+        volume = Volume(np.rint(image).astype(np.int16), affine, modality="MR", metadata=meta)
+        stacks.append(_AxialStack(level, volume, center, axes, steps, first))
+        first += n
+    return stacks
+
+
+def _on_stack(point: LevelPoint, stacks: list[_AxialStack], a: SpineAnatomy) -> LevelPoint:
+    """A subarticular point moved onto its level's stack (the nearest stack if none)."""
+    c = a.disc_center(point.level)
+    side = 1 if point.condition.startswith("left") else -1
+    world = np.array([side * 12.5, a.sac_center_v - 2.5 + float(a.lordosis(c)), c])
+    stack = min(stacks, key=lambda s: abs(float((world - s.center) @ s.axes[0])))
+    zyx = ((world - stack.center) @ stack.axes.T) / stack.steps
+    zyx += (np.array(stack.volume.shape) - 1) / 2
+    z = int(np.clip(np.rint(zyx[0]), 0, stack.volume.shape[0] - 1))
+    return dataclasses.replace(
+        point, instance_number=stack.first_instance + z, x=float(zyx[2]), y=float(zyx[1])
+    )

@@ -16,6 +16,7 @@ Layout under ``out_dir`` (paths in the manifest are relative to it)::
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,7 @@ def write_phantoms(
     fmt: str = "dicom",
     site: int = 0,
     ct_shape: tuple[int, int, int] | None = None,
+    axial_stacks: Sequence[str] = (),
 ) -> Path:
     """Write ``n_ct`` CT organ cases and ``n_mri`` lumbar MRI studies; return the manifest.
 
@@ -76,6 +78,10 @@ def write_phantoms(
         Acquisition site of every case (0 = training site).
     ct_shape
         CT array shape ``(z, y, x)``; default ``(96, 160, 160)``.
+    axial_stacks
+        Levels at which each MRI study's ``Axial T2`` is acquired as an angled stack of
+        its own (one series of several stacks; see
+        :func:`~napari_atlas_annotate.phantoms.spine.make_spine_phantom`).
 
     Returns
     -------
@@ -99,7 +105,7 @@ def write_phantoms(
         cases.append(_write_ct(out, f"{prefix}ct_{i:03d}", case_seed(seed, i, 1), site, shape, fmt))
     all_grades, all_points, all_series = {}, [], []
     for i in range(n_mri):
-        entry, case = _write_spine(out, case_seed(seed, i, 2), site)
+        entry, case = _write_spine(out, case_seed(seed, i, 2), site, axial_stacks)
         cases.append(entry)
         all_grades[case.study_id] = case.grades
         all_points.extend(case.points)
@@ -151,8 +157,8 @@ def _write_ct(out: Path, case_id: str, cseed: int, site: int, shape, fmt: str) -
     }
 
 
-def _write_spine(out: Path, cseed: int, site: int):
-    case = make_spine_phantom(cseed, site=site)
+def _write_spine(out: Path, cseed: int, site: int, axial_stacks: Sequence[str] = ()):
+    case = make_spine_phantom(cseed, site=site, axial_stacks=axial_stacks)
     sid = str(case.study_id)
     root = out / "spine"
     uid_base = f"atlas-phantom-mr-{cseed}-{site}"
@@ -162,20 +168,30 @@ def _write_spine(out: Path, cseed: int, site: int):
     for desc in SERIES_DESCRIPTIONS:
         series_id = case.series_ids[desc]
         folder = root / "train_images" / sid / str(series_id)
-        write_dicom_series(
-            case.series[desc],
-            folder,
-            modality="MR",
-            series_description=desc,
-            series_number=series_id,
-            patient_name=sid,
-            patient_id=sid,
-            study_uid=study_uid,
-            frame_of_reference_uid=frame_uid,
-            uid_seed=f"{uid_base}-{desc}",
-            file_prefix="",
-            extra={**_MR_EXTRA[desc], "MagneticFieldStrength": "1.5", "BodyPartExamined": "LSPINE"},
-        )
+        # the UID write_dicom_series would derive itself, shared by the stacks
+        series_uid = generate_uid(entropy_srcs=[f"{uid_base}-{desc}", f"series-{series_id}-{desc}"])
+        stacks = [v for v in case.series.values() if v.metadata["series_description"] == desc]
+        for volume in stacks:  # one volume, or the stacks of one series
+            write_dicom_series(
+                volume,
+                folder,
+                modality="MR",
+                series_description=desc,
+                series_number=series_id,
+                patient_name=sid,
+                patient_id=sid,
+                study_uid=study_uid,
+                series_uid=series_uid,
+                frame_of_reference_uid=frame_uid,
+                uid_seed=f"{uid_base}-{desc}",
+                file_prefix="",
+                extra={
+                    **_MR_EXTRA[desc],
+                    "MagneticFieldStrength": "1.5",
+                    "BodyPartExamined": "LSPINE",
+                },
+                first_instance=int(volume.metadata.get("first_instance", 1)),
+            )
         images.append(
             {
                 "path": folder.relative_to(out).as_posix(),

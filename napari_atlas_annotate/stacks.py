@@ -1,0 +1,97 @@
+"""Series acquired as several stacks: which stack holds a slice, which one is nearest a point.
+
+Lumbar axial T2 series are often acquired as blocks of slices angled through each disc,
+saved as one series. Each block loads as a volume of its own (metadata ``stack``,
+``stack_count``, and the series' ``series_uid`` or ``series_id``), while a level point
+names the *series* and an InstanceNumber, unique within the series: the instance picks
+the stack. These helpers are the one place that rule lives, for the grader, training and
+the grade sheet.
+
+Examples
+--------
+>>> import numpy as np
+>>> from napari_atlas_annotate.volume import Volume
+>>> def block(k, first):
+...     meta = {"series_uid": "1.2.3", "stack": k, "stack_count": 2,
+...             "instance_numbers": [first, first + 1]}
+...     affine = np.eye(4)
+...     affine[2, 3] = 10.0 * k
+...     return Volume(np.zeros((2, 4, 4), np.int16), affine, "MR", meta)
+>>> upper, lower = block(1, 1), block(2, 3)
+>>> stack_holding([upper, lower], 4) is lower
+True
+>>> nearest_stack([upper, lower], np.array([0.0, 0.0, 10.5])) is upper
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from .volume import Volume
+
+__all__ = ["nearest_stack", "series_stacks", "stack_holding", "stack_key"]
+
+
+def stack_key(name: str, metadata: dict) -> str:
+    """``name`` for an ordinary series, ``"<name> (stack k/n)"`` for one of several stacks
+    (``metadata`` of the stack's volume)."""
+    count = int((metadata or {}).get("stack_count") or 1)
+    return name if count <= 1 else f"{name} (stack {metadata['stack']}/{count})"
+
+
+def _series_key(volume: Volume) -> str | None:
+    meta = volume.metadata or {}
+    if int(meta.get("stack_count") or 1) <= 1:
+        return None
+    key = meta.get("series_uid") or meta.get("series_id")
+    return None if key in (None, "") else str(key)
+
+
+def series_stacks(volume: Volume, volumes: Iterable[Volume]) -> list[Volume]:
+    """``volume`` and the other stacks of its series among ``volumes``, in stack order.
+
+    A volume that is not one of several stacks gives ``[volume]``.
+    """
+    key = _series_key(volume)
+    if key is None:
+        return [volume]
+    found = [v for v in volumes if v is volume or _series_key(v) == key]
+    if not any(v is volume for v in found):
+        found.append(volume)
+    return sorted(found, key=lambda v: int(v.metadata.get("stack") or 0))
+
+
+def _instances(volume: Volume) -> list[int]:
+    numbers = (volume.metadata or {}).get("instance_numbers")
+    if numbers is not None and len(numbers) == volume.shape[0]:
+        return [int(n) for n in numbers]
+    return list(range(1, volume.shape[0] + 1))
+
+
+def stack_holding(stacks: Sequence[Volume], instance: int | None) -> Volume | None:
+    """The stack whose slices include InstanceNumber ``instance``; None if none does."""
+    if instance is None:
+        return None
+    return next((v for v in stacks if int(instance) in _instances(v)), None)
+
+
+def nearest_stack(stacks: Sequence[Volume], world: np.ndarray) -> Volume:
+    """The stack whose slab is nearest the RAS point ``world`` (mm outside its box; a
+    point inside several, as where two blocks cross, goes to the one whose middle slice
+    is closest)."""
+    if len(stacks) == 1:
+        return stacks[0]
+
+    def distance(volume: Volume) -> tuple[float, float]:
+        inv = np.linalg.inv(volume.affine)
+        index = inv[:3, :3] @ np.asarray(world, float) + inv[:3, 3]
+        last = np.asarray(volume.shape, float) - 1
+        outside = np.maximum(0.0, np.maximum(-index, index - last))
+        spacing = np.linalg.norm(volume.affine[:3, :3], axis=0)
+        from_middle = abs(index[0] - last[0] / 2) * spacing[0]
+        return float(np.linalg.norm(outside * spacing)), from_middle
+
+    return min(stacks, key=distance)
