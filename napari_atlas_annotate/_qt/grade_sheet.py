@@ -74,6 +74,7 @@ from ..spine_grades import (
     LEVELS,
     SERIES_FOR_CONDITION,
 )
+from ..stacks import stack_key
 from .status_messages import StatusMessages
 
 #: Errors the widget reports instead of raising (domain errors, bad files, I/O).
@@ -126,6 +127,7 @@ class _Series:
     owned: bool  # added by this widget (removed when the case changes)
     points: Any = None  # napari Points layer
     aliases: frozenset[str] = frozenset()  # other names points may use for this series
+    point_name: str = ""  # the name new points get (the series', for one of its stacks)
 
     def names(self, point: LevelPoint) -> bool:
         """Whether ``point.series`` names this series (description, SeriesInstanceUID,
@@ -147,7 +149,7 @@ class _Series:
         """Level point at a Points-layer data coordinate (series called ``name``)."""
         index = np.empty(3)
         index[list(self.axes)] = np.asarray(data, float)
-        return index_to_point(name or self.description, index, self.numbers)
+        return index_to_point(name or self.point_name or self.description, index, self.numbers)
 
     def slice_world_axis(self) -> int:
         """World axis along which this series' slices are stacked."""
@@ -382,17 +384,22 @@ class GradeSheetWidget(StatusMessages, QWidget):
         self.session = self.case_id = None
         self.submit_button.setEnabled(False)
 
-    def _existing_layer(self, path: Path, series_uid: str | None):
-        """An image layer of this series already in the viewer (e.g. from the annotator
-        dock), so the study is not shown twice."""
+    def _existing_layer(self, path: Path, series_uid: str | None, stack: int | None = None):
+        """An image layer of this series (and stack) already in the viewer (e.g. from the
+        annotator dock), so the study is not shown twice. The open case's own layers do
+        not count: they go when it closes."""
+        own = [s.layer for s in self.series.values() if s.owned]
         for layer in self.viewer.layers:
+            if any(layer is o for o in own):
+                continue
             grid = layer.metadata.get(META_KEY) if hasattr(layer, "metadata") else None
             if not grid or layer._type_string != "image":
                 continue
             meta = grid.get("volume_metadata", {})
             same_file = Path(str(meta.get("source", ""))).resolve() == path.resolve()
             if same_file and (series_uid is None or meta.get("series_uid") == series_uid):
-                return layer
+                if meta.get("stack") == stack:
+                    return layer
         return None
 
     def _load_series(self, case_id: str) -> tuple[list[_Series], list[str]]:
@@ -401,7 +408,7 @@ class GradeSheetWidget(StatusMessages, QWidget):
         missing: list[str] = []
         taken: set[str] = set()
         for i, ref in enumerate(case.images):
-            layer = self._existing_layer(self.project.resolve(ref.path), ref.series)
+            layer = self._existing_layer(self.project.resolve(ref.path), ref.series, ref.stack)
             try:
                 if layer is not None:
                     volume = volume_from_layer(layer)
@@ -412,6 +419,8 @@ class GradeSheetWidget(StatusMessages, QWidget):
                 continue
             name = ref.description or str(volume.metadata.get("series_description") or "")
             name = name or f"series {i + 1}"
+            point_name = name  # points on any stack of a series name the series
+            name = stack_key(name, volume.metadata)
             while name in taken:
                 name = f"{name} ({i + 1})"
             taken.add(name)
@@ -434,6 +443,7 @@ class GradeSheetWidget(StatusMessages, QWidget):
                     instance_numbers(volume),
                     owned,
                     aliases=frozenset(str(a) for a in aliases if a),
+                    point_name=point_name,
                 )
             )
         order = {d: k for k, d in enumerate(PREFERRED_SERIES)}
@@ -452,10 +462,14 @@ class GradeSheetWidget(StatusMessages, QWidget):
             self._updating = False
 
     def _series_of(self, point: LevelPoint) -> _Series | None:
-        """The open series a point is on (by description first, then other names)."""
+        """The open series a point is on (by description first, then other names); of a
+        series shown as several stacks, the stack holding the point's instance."""
         if point.series in self.series:
-            return self.series[point.series]
-        return next((s for s in self.series.values() if s.names(point)), None)
+            named = [self.series[point.series]]
+        else:
+            named = [s for s in self.series.values() if s.names(point)]
+        holding = [s for s in named if point.instance in s.numbers]
+        return (holding or named or [None])[0]
 
     def _first_series(self) -> _Series | None:
         return next(iter(self.series.values()), None)

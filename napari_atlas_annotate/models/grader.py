@@ -26,6 +26,7 @@ Examples
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -34,6 +35,7 @@ import torch
 
 from ..grade_sheet import GradeSheet
 from ..spine_grades import CONDITIONS, GRADES, LEVELS
+from ..stacks import nearest_stack, series_stacks, stack_holding
 from ..volume import Volume
 from .grader_geometry import normalized_intensity, sample_slab, world_to_point
 from .grader_levels import (
@@ -50,6 +52,9 @@ STARTER_GRADER = Path(__file__).parent / "starter" / "grader"
 
 #: Task name written into the bundle metadata (and checked on load).
 TASK = "spine_grading"
+
+#: The suffix a study gives each stack of a series acquired as several.
+_STACK_SUFFIX = re.compile(r"\s*\(stack \d+/\d+\)$")
 
 _SERIES_ALIASES = {
     "Sagittal T1": ("sagittal t1", "sag t1", "t1 sag", "sagittal_t1"),
@@ -76,7 +81,13 @@ def match_series(series: Mapping[str, Volume]) -> dict[str, Volume]:
             out[canonical] = series[canonical]
             continue
         for name, vol in series.items():
-            if name.strip().lower() in aliases:
+            # one of several stacks: "Axial T2 (stack 2/3)" is an "Axial T2"
+            names = {
+                name,
+                _STACK_SUFFIX.sub("", name),
+                (vol.metadata or {}).get("series_description"),
+            }
+            if any(str(n).strip().lower() in aliases for n in names if n):
                 out[canonical] = vol
                 break
     if "Sagittal T2/STIR" not in out:
@@ -88,16 +99,38 @@ def match_series(series: Mapping[str, Volume]) -> dict[str, Volume]:
 
 
 class SeriesCache:
-    """Normalised intensities of a study's series, computed once per study."""
+    """Normalised intensities of a study's series, computed once per study.
+
+    ``series`` maps the grader's names to a volume; ``stacks`` to every stack of that
+    series when it was acquired as several (angled axial blocks), else to ``[volume]``.
+    """
 
     def __init__(self, series: Mapping[str, Volume]) -> None:
         self.series = match_series(series)
-        self._data: dict[str, np.ndarray] = {}
+        self.stacks = {
+            name: series_stacks(vol, series.values()) for name, vol in self.series.items()
+        }
+        self._data: dict[int, np.ndarray] = {}
 
-    def data(self, name: str) -> np.ndarray:
-        if name not in self._data:
-            self._data[name] = normalized_intensity(self.series[name])
-        return self._data[name]
+    def data(self, name: str, volume: Volume | None = None) -> np.ndarray:
+        """Normalised intensities of ``volume`` (one of ``stacks[name]``; default the
+        series' first)."""
+        volume = self.series[name] if volume is None else volume
+        if id(volume) not in self._data:
+            self._data[id(volume)] = normalized_intensity(volume)
+        return self._data[id(volume)]
+
+    def near(self, name: str, world: np.ndarray) -> Volume:
+        """The stack of series ``name`` nearest the RAS point ``world``."""
+        return nearest_stack(self.stacks[name], world)
+
+    def volume_of(self, point) -> Volume | None:
+        """The volume a grade-sheet point is on: its series, and the stack holding its
+        instance. None when the study lacks the series."""
+        volume = self.series.get(point.series)
+        if volume is None:
+            return None
+        return stack_holding(self.stacks[point.series], point.instance) or volume
 
 
 def locate_levels(
@@ -134,9 +167,10 @@ def cell_crop(
     """The classifier's 2.5D crop ``(planes, h, w)`` of one condition around ``center``."""
     series, view = GROUP_SERIES[GROUP_OF[condition]]
     crop = model.config["crop"]
+    volume = cache.near(series, center)
     return sample_slab(
-        cache.series[series],
-        cache.data(series),
+        volume,
+        cache.data(series, volume),
         center,
         view,
         tuple(crop["shape"]),
@@ -191,7 +225,7 @@ def grade_study(
                 floor = np.asarray(prior.get(group, [1 / 3] * 3), float)
                 probs = (1 - mix) * probs + mix * floor[None, :]
             for cell in cells:
-                vol = cache.series[series_name]
+                vol = cache.near(series_name, centers[cell])
                 sheet.points[cell] = world_to_point(vol, series_name, centers[cell])
         for cell, p in zip(cells, probs, strict=True):
             sheet.probabilities[cell] = [float(v) for v in p]

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..grade_sheet import GradeSheet
 from ..project import Project, ProjectError, task_phrase
+from ..stacks import stack_key
 from ..volume import Volume
 from .grader import grade_study, load_grader, match_series, resolve_device
 from .grader_net import GraderNet
@@ -64,16 +65,21 @@ class SpineStudy:
         series number, SeriesInstanceUID, folder/file name).
     canonical
         ``{key of series: the grader's series name}`` for the series the grader uses.
+    point_names
+        ``{key of series: the name points on it use}`` where that differs from the key:
+        each stack of a series acquired as several (``"Axial T2 (stack 2/3)"``) is keyed
+        apart, while points on any of them name the series and pick the stack by instance.
     """
 
     case_id: str
     series: dict[str, Volume]
     aliases: dict[str, str] = field(default_factory=dict)
     canonical: dict[str, str] = field(default_factory=dict)
+    point_names: dict[str, str] = field(default_factory=dict)
 
     def from_canonical(self, sheet: GradeSheet) -> GradeSheet:
         """A copy of a grader's sheet whose points name this study's series."""
-        own = {v: k for k, v in self.canonical.items()}
+        own = {v: self.point_names.get(k, k) for k, v in self.canonical.items()}
         return _rename_points(sheet, own)
 
     def to_canonical(self, sheet: GradeSheet) -> GradeSheet:
@@ -104,10 +110,14 @@ def load_spine_study(project: Project, case_id: str) -> SpineStudy:
         raise ProjectError(f"case {case_id}: has no images; add its study folder again.")
     series: dict[str, Volume] = {}
     aliases: dict[str, str] = {}
+    point_names: dict[str, str] = {}
     for i, ref in enumerate(case.images):
         volume = project.load_image(case_id, i)
         meta = volume.metadata or {}
         name = ref.description or str(meta.get("series_description") or "") or f"series {i + 1}"
+        if ref.stack is not None:
+            point_names[stack_key(name, meta)] = name
+            name = stack_key(name, meta)
         base, k = name, 1
         while name in series:
             k += 1
@@ -127,7 +137,7 @@ def load_spine_study(project: Project, case_id: str) -> SpineStudy:
     canonical = {
         own: canon for canon, vol in matched.items() for own, v in series.items() if v is vol
     }
-    return SpineStudy(case_id, series, aliases, canonical)
+    return SpineStudy(case_id, series, aliases, canonical, point_names)
 
 
 def load_active_grader(project: Project, device: str = "auto") -> LoadedGrader:

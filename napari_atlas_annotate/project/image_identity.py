@@ -11,6 +11,7 @@ images when missing or damaged).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import hashlib
 import json
 import os
@@ -73,7 +74,7 @@ class ReferencedImages:
     def of_project(cls, project) -> ReferencedImages:
         """Every image of every case of ``project`` (a :class:`Project`)."""
         return cls(
-            (case.id, ImageRef(str(project.resolve(ref.path)), ref.description, ref.series))
+            (case.id, dataclasses.replace(ref, path=str(project.resolve(ref.path))))
             for case in project.cases()
             for ref in case.images
         )
@@ -238,7 +239,7 @@ def header_fingerprints(
             out.append(ImageFingerprint())
             continue
         try:  # warns as loading the image will (the command line shows each warning once)
-            grid = plan_series(info, path).grid()
+            grid = plan_series(info, path, ref.stack).grid()
         except VolumeLoadError:
             out.append(ImageFingerprint(info.series_uid))
             continue
@@ -302,7 +303,7 @@ class ProjectImages:
             return None
         try:
             if any(
-                (e["path"], e["series"]) != (ref.path, ref.series)
+                (e["path"], e["series"], e.get("stack")) != (ref.path, ref.series, ref.stack)
                 for e, ref in zip(entries, case.images, strict=True)
             ):
                 return None
@@ -322,8 +323,7 @@ class ProjectImages:
         if any(p.shape is None for p in prints):
             return  # not told yet (missing or unreadable image): try again next time
         self._records[case.id] = [
-            {"path": ref.path, "series": ref.series, **p.to_json()}
-            for ref, p in zip(case.images, prints, strict=True)
+            {**ref.to_json(), **p.to_json()} for ref, p in zip(case.images, prints, strict=True)
         ]
         self._changed.add(case.id)
 
@@ -334,7 +334,7 @@ class ProjectImages:
                 prints = self._recorded(case)
                 if prints is None:
                     refs = [
-                        ImageRef(str(self.project.resolve(r.path)), r.description, r.series)
+                        dataclasses.replace(r, path=str(self.project.resolve(r.path)))
                         for r in case.images
                     ]
                     prints = header_fingerprints(refs)

@@ -8,11 +8,21 @@ from dataclasses import dataclass, field
 
 @dataclass
 class ImageRef:
-    """One image of a case: a NIfTI file, a DICOM file or folder (``series`` picks one)."""
+    """One image of a case: a NIfTI file, a DICOM file or folder (``series`` picks one,
+    ``stack`` one stack of a series holding several at different angles, 1-based)."""
 
     path: str
     description: str = ""
     series: str | None = None
+    stack: int | None = None
+
+    def to_json(self, path: str | None = None) -> dict:
+        """The stored form (``stack`` only when set, so older projects read the same)."""
+        out = {"path": self.path if path is None else path, "description": self.description}
+        out["series"] = self.series
+        if self.stack is not None:
+            out["stack"] = self.stack
+        return out
 
 
 @dataclass

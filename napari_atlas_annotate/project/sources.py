@@ -20,6 +20,7 @@ that is already in another case, by its path or by what it is, whatever its path
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -239,7 +240,9 @@ def read_manifest(path: Path, task: str) -> tuple[list[NewCase], Counter[str]]:
         if entry.get("task") != task:
             continue
         images = [
-            ImageRef(str(root / im["path"]), im.get("description", ""), im.get("series"))
+            ImageRef(
+                str(root / im["path"]), im.get("description", ""), im.get("series"), im.get("stack")
+            )
             for im in entry["images"]
         ]
         truth = {k: str(root / entry[k]) for k in ("label", "grades", "points") if entry.get(k)}
@@ -423,6 +426,31 @@ def _unit_case(path: Path, unit: _Unit, case_id: str) -> NewCase:
     )
 
 
+def with_stacks(case: NewCase) -> NewCase:
+    """``case`` with each DICOM series that holds several stacks at different angles (a
+    lumbar axial T2 angled through each disc) split into one image per stack."""
+    from ..io import VolumeLoadError
+    from ..io.dicom import list_series, plan_stacks, select_series
+
+    infos = list(case.series_info) + [None] * (len(case.images) - len(case.series_info))
+    images, kept = [], []
+    for ref, info in zip(case.images, infos, strict=True):
+        count = 1
+        if ref.stack is None and not is_nifti_path(ref.path):
+            try:
+                info = info or select_series(list_series(ref.path), ref.path, ref.series)
+                count = len(plan_stacks(info, ref.path, warn=False))
+            except (VolumeLoadError, OSError):
+                count = 1  # checking the case says what is wrong with it
+        stacks = [ref.stack] if count == 1 else range(1, count + 1)
+        for stack in stacks:
+            images.append(dataclasses.replace(ref, stack=stack))
+            kept.append(info)
+    if len(images) == len(case.images):
+        return case
+    return dataclasses.replace(case, images=images, series_info=kept)
+
+
 def cases_from_path(path: Path, task: str, name: str | None = None) -> list[NewCase]:
     """The cases one path stands for; raises :class:`ProjectError` for unusable input.
 
@@ -442,10 +470,12 @@ def cases_from_path(path: Path, task: str, name: str | None = None) -> list[NewC
     """
     path = Path(path)
     if is_manifest_path(path):
-        return cases_from_manifest(path, task)
-    units, _ = _units_of(path, task)
-    [ids] = _unit_ids([(path, units)], {0: name} if name else {})
-    return [_unit_case(path, unit, case_id) for unit, case_id in zip(units, ids, strict=True)]
+        cases = cases_from_manifest(path, task)
+    else:
+        units, _ = _units_of(path, task)
+        [ids] = _unit_ids([(path, units)], {0: name} if name else {})
+        cases = [_unit_case(path, unit, case_id) for unit, case_id in zip(units, ids, strict=True)]
+    return [with_stacks(case) for case in cases] if task == "spine" else cases
 
 
 @dataclass
@@ -513,6 +543,8 @@ def find_cases(paths: Sequence[str | Path], task: str, case_id: str | None = Non
     for (k, path, units), unit_ids in zip(batch, ids, strict=True):
         per_path[k] = [_unit_case(path, u, i) for u, i in zip(units, unit_ids, strict=True)]
     found.cases = [case for cases in per_path for case in cases]
+    if task == "spine":
+        found.cases = [with_stacks(case) for case in found.cases]
     return found
 
 
@@ -591,7 +623,7 @@ def check_case(case: NewCase, task: str, *, load: bool = True) -> list[ImageFing
     prints = []
     for ref in case.images:
         try:
-            volume = load_volume(ref.path, series=ref.series)
+            volume = load_volume(ref.path, series=ref.series, stack=ref.stack)
         except VolumeLoadError as exc:
             raise ProjectError(str(exc)) from exc
         where = ref.path + (f" (series {ref.description!r})" if ref.series else "")
@@ -612,7 +644,7 @@ def copied_case(case: NewCase, project_folder: Path) -> NewCase:
         src = Path(ref.path)
         if str(src) not in dests:
             dests[str(src)] = dest_root / f"{len(dests)}_{src.name}"
-        images.append(ImageRef(str(dests[str(src)]), ref.description, ref.series))
+        images.append(dataclasses.replace(ref, path=str(dests[str(src)])))
     return NewCase(case.id, images, case.truth, case.source, case.series_info, case.labels)
 
 

@@ -151,10 +151,7 @@ class Project:
             )
         if not images:
             raise ProjectError(f"case {case_id}: no images given.")
-        stored = [
-            {"path": self._stored_path(i.path), "description": i.description, "series": i.series}
-            for i in images
-        ]
+        stored = [i.to_json(self._stored_path(i.path)) for i in images]
         truth = {k: self._stored_path(v) for k, v in (truth or {}).items() if v}
         with transaction(self._db):
             if self._db.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone():
@@ -293,7 +290,7 @@ class Project:
                 "remove')."
             )
         try:
-            volume = load_volume(path, series=ref.series)
+            volume = load_volume(path, series=ref.series, stack=ref.stack)
         except VolumeLoadError as exc:
             reason = str(exc).rstrip()
             reason += "" if reason.endswith((".", "!", "?")) else "."

@@ -72,7 +72,7 @@ def _prepare(index: int, series: Mapping[str, Volume], sheet: GradeSheet) -> _St
     grades = {cell: GRADES.index(g) for cell, g in sheet.grades.items() if g is not None}
     points = {}
     for cell, point in sheet.points.items():
-        vol = cache.series.get(point.series)
+        vol = cache.volume_of(point)
         if vol is None:
             continue  # a point on a series this study does not have: unusable
         try:

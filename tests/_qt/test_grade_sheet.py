@@ -284,3 +284,40 @@ def test_points_placed_and_removed_in_the_viewer(make_napari_viewer, spine_proje
     assert [e.tool for e in events] == [POINT_TOOL, POINT_TOOL]
     assert events[0].detail["old_point"] is None and events[1].detail["new_point"] is None
     project.close()
+
+
+def test_a_series_of_angled_stacks_shows_each_stack_with_its_points(make_napari_viewer, tmp_path):
+    """An Axial T2 acquired as three angled blocks: one image layer per block, each
+    subarticular point on the block holding its slice, and a point placed on a block
+    names the series with that block's InstanceNumber (what RSNA's CSV needs)."""
+    manifest = write_phantoms(tmp_path / "phantoms", 0, 1, 9, "dicom", axial_stacks=LEVELS[2:])
+    project = Project.create(tmp_path / "project", task="spine")
+    [case] = cases_from_path(manifest, "spine")
+    project.add_case(case.id, case.images, truth=case.truth, source=case.source)
+    [entry] = json.loads(manifest.read_text())["cases"]
+    project.save_grades_version(
+        case.id, _proposal(manifest, entry), kind="proposal", model_version="grader-test"
+    )
+    viewer = make_napari_viewer()
+    widget = GradeSheetWidget(viewer, project, ANNOTATOR)
+    assert widget.load_case(case.id), widget.last_error
+    stacks = [f"Axial T2 (stack {k}/3)" for k in (1, 2, 3)]
+    assert [name for name in widget.series if name.startswith("Axial")] == stacks
+    images = [layer.name for layer in viewer.layers if layer._type_string == "image"]
+    assert all(any(name.endswith(s) for name in images) for s in stacks)
+    for k, level in enumerate(LEVELS[2:]):
+        shown = widget.series[stacks[k]]
+        assert shown.numbers == list(range(1 + 6 * k, 7 + 6 * k))
+        assert ("left_subarticular_stenosis", level) in shown.cells()
+    # the upper levels have no block of their own: their points (slices of block 1) stay there
+    assert ("left_subarticular_stenosis", LEVELS[0]) in widget.series[stacks[0]].cells()
+
+    project.add_case("unlabelled", case.images)  # the same study, no points yet
+    assert widget.load_case("unlabelled"), widget.last_error
+    cell = ("right_subarticular_stenosis", LEVELS[4])
+    widget.table.setCurrentCell(CONDITIONS.index(cell[0]), LEVELS.index(cell[1]))
+    block = widget.series[stacks[2]]
+    block.points.add(np.array([3.0, 40.0, 50.0])[list(block.axes)])
+    point = widget.session.sheet.points[cell]
+    assert (point.series, point.instance) == ("Axial T2", 13 + 3)
+    project.close()

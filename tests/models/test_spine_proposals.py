@@ -2,6 +2,7 @@
 grades versions naming the grader, with the case's uncertainty for the queue."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,3 +118,46 @@ def test_cancel_stores_nothing(spine_project):
     with pytest.raises(InferenceCancelled):
         propose_spine_cases(spine_project, device="cpu", cancel=lambda: True)
     assert spine_project.versions(content="grades") == []
+
+
+def test_axial_stacks_become_images_and_the_grader_reads_each_level_on_its_stack(
+    tmp_path, spine_project_from
+):
+    """A lumbar study whose Axial T2 is one series of three angled blocks (L3/L4..L5/S1):
+    added as one image per block, and each subarticular point proposed on the block
+    through its level, within a few mm of where the reader would click."""
+    from napari_atlas_annotate.models.grader import SeriesCache
+    from napari_atlas_annotate.models.grader_geometry import point_to_world
+    from napari_atlas_annotate.phantoms import write_phantoms
+    from napari_atlas_annotate.project.importing import read_grade_sheet
+    from napari_atlas_annotate.spine_grades import LEVELS
+
+    manifest = write_phantoms(tmp_path / "ph", 0, 1, 5, axial_stacks=LEVELS[2:])
+    project = spine_project_from(manifest)
+    [case] = project.cases()
+    axial = [ref.stack for ref in case.images if ref.description == "Axial T2"]
+    assert axial == [1, 2, 3]
+    assert [r.stack for r in Project(project.folder).case(case.id).images] == [
+        ref.stack for ref in case.images
+    ]  # stored with the case
+
+    [result] = propose_spine_cases(project, device="cpu")
+    sheet = project.read_grades(project.version(result.version_id))
+    study = load_spine_study(project, case.id)
+    cache = SeriesCache(study.series)
+    rsna = read_grade_sheet(Path(case.truth["grades"]), int(case.id), Path(case.truth["points"]))
+    truth = study.to_canonical(rsna)  # RSNA points name the series by series_id
+    for level in LEVELS:
+        for side in ("left", "right"):
+            cell = (f"{side}_subarticular_stenosis", level)
+            point, want = sheet.points[cell], truth.points[cell]
+            assert point.series == "Axial T2"  # the series, not a stack
+            on = cache.volume_of(point)
+            if level in LEVELS[2:]:  # the block through this level holds the point
+                assert on.metadata["stack"] == LEVELS[2:].index(level) + 1
+                assert on is cache.volume_of(want)
+                wanted = point_to_world(on, want)
+                distance = np.linalg.norm(point_to_world(on, point) - wanted)
+                assert distance < 8.0, (cell, distance)
+            else:  # no block there: the nearest one, the upper
+                assert on.metadata["stack"] == 1
