@@ -40,7 +40,7 @@ import getpass
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -327,6 +327,8 @@ def _export_into(
         extra: dict = {}
         if fmt == "rsna":
             case = project.case(sel.case_id)
+            resolved = [replace(r, path=str(project.resolve(r.path))) for r in case.images]
+            case = replace(case, images=resolved)  # its headers are read
             extra["study_id"] = tables.add(case, project.read_grades(sel.version), name)
             result.study_ids[sel.case_id] = extra["study_id"]
             written: list[Path] = []

@@ -9,8 +9,14 @@ level, x, y in RSNA's spelling) and ``train_series_descriptions.csv`` with the C
 name, series description) by default; the exported name is the case id, or its keyed
 pseudonym when the case id carries a patient identifier (:mod:`.case_names`), so no
 number is derived from an identifier. With ``keep_identifiers`` the case id is used when it is an
-integer (cases imported from RSNA keep their study ids) and a series keeps its number when
-its image folder or series selector is an integer (RSNA's ``<study>/<series>/`` layout).
+integer (cases imported from RSNA keep their study ids) and a series keeps its number: its
+DICOM SeriesNumber, or the integer naming its image folder or series selector (RSNA's
+``<study>/<series>/`` layout).
+
+A point names its series by description, by the study folder's series selector, or by
+RSNA's ``series_id`` (points imported from ``train_label_coordinates.csv``): each is
+mapped to the exported series_id, the SeriesNumber read from the image headers included,
+so a study added as a whole folder keeps its imported points on the right series.
 """
 
 from __future__ import annotations
@@ -45,14 +51,18 @@ def study_id(case: Case, keep_identifiers: bool = False, name: str | None = None
 def series_ids(
     case: Case, keep_identifiers: bool = False, name: str | None = None
 ) -> dict[str, int]:
-    """``{series description: series_id}`` for the case's images."""
+    """``{series description: series_id}`` for the case's images (one entry for the
+    stacks of a series acquired as several)."""
     name = name or case.id
     out = {}
+    numbers = _header_numbers(case)
     for index, ref in enumerate(case.images):
-        key = ref.description or ref.series or f"series{index}"
+        key = _series_key(ref, index)
+        if key in out and ref.stack is not None:
+            continue  # another stack of the same series
         number = None
         if keep_identifiers:
-            for candidate in (ref.series, Path(ref.path).name):
+            for candidate in (numbers[index], ref.series, Path(ref.path).name):
                 if candidate and str(candidate).isdigit():
                     number = int(candidate)
                     break
@@ -64,11 +74,39 @@ def _series_aliases(case: Case, series: dict[str, int]) -> dict[str, int]:
     """A point names its series by description, series selector or folder name (RSNA's
     series_id): map each of those to the exported series_id."""
     out: dict[str, int] = {}
-    for (key, number), ref in zip(series.items(), case.images, strict=True):
-        for alias in (ref.series, Path(ref.path).name, key):
+    numbers = _header_numbers(case)
+    for index, ref in enumerate(case.images):
+        key = _series_key(ref, index)
+        for alias in (numbers[index], ref.series, Path(ref.path).name, key):
             if alias:
-                out.setdefault(str(alias), number)
+                out.setdefault(str(alias), series[key])
     return out
+
+
+def _header_numbers(case: Case) -> list[str | None]:
+    """The DICOM SeriesNumber of each of the case's images (None where it cannot be read:
+    NIfTI, a missing file, no SeriesNumber). Headers only, one scan per path."""
+    from ..io import VolumeLoadError, is_nifti_path
+    from ..io.dicom import list_series, select_series
+
+    scans: dict[str, list] = {}
+    out: list[str | None] = []
+    for ref in case.images:
+        number = None
+        if not is_nifti_path(ref.path):
+            try:
+                if ref.path not in scans:
+                    scans[ref.path] = list_series(ref.path)
+                info = select_series(scans[ref.path], ref.path, ref.series)
+                number = None if info.series_number is None else str(info.series_number)
+            except (VolumeLoadError, OSError):
+                number = None
+        out.append(number)
+    return out
+
+
+def _series_key(ref, index: int) -> str:
+    return ref.description or ref.series or f"series{index}"
 
 
 class RsnaTables:

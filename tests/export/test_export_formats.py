@@ -289,3 +289,39 @@ def test_refuses_existing_folder_wrong_format_and_nothing_partial(organs, spine_
     # No staging leftovers beside the published export.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert result.manifest == out / "provenance.json"
+
+
+def test_rsna_export_of_a_study_folder_keeps_imported_points_on_their_series(tmp_path):
+    """A lumbar study added as a whole folder (images point at the study folder), its
+    Axial T2 one series of three angled stacks, RSNA grades and points imported (points
+    name their series by RSNA series_id): the exported coordinates name the exported
+    series_id of each point's own series, and the Axial T2 is one series in the CSV."""
+    from napari_atlas_annotate.phantoms import write_phantoms
+    from napari_atlas_annotate.project.importing import import_labels
+    from napari_atlas_annotate.project.sources import find_cases
+    from napari_atlas_annotate.spine_grades import LEVELS, SERIES_FOR_CONDITION
+
+    write_phantoms(tmp_path / "ph", 0, 1, 4, axial_stacks=LEVELS[2:])
+    project = Project.create(tmp_path / "proj", task="spine")
+    [case] = find_cases([tmp_path / "ph" / "spine" / "train_images"], "spine").cases
+    assert len({ref.path for ref in case.images}) == 1  # every image is the study folder
+    project.add_case(case.id, case.images, truth=case.truth, source=case.source)
+    spine = tmp_path / "ph" / "spine"
+    coordinates = spine / "train_label_coordinates.csv"
+    import_labels(project, case.id, "reader", spine / "train.csv", points=coordinates)
+    result = export_project(project, "rsna", tmp_path / "rsna", status="corrected")
+    project.close()
+    with open(result.root / "train_series_descriptions.csv", newline="") as fh:
+        ids = {r["series_description"]: r["series_id"] for r in csv.DictReader(fh)}
+    assert sorted(ids) == ["Axial T2", "Sagittal T1", "Sagittal T2/STIR"]
+    with open(result.root / "train_label_coordinates.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with open(coordinates, newline="") as fh:
+        imported = {(r["condition"], r["level"]): r for r in csv.DictReader(fh)}
+    assert len(rows) == 25
+    names = {display: c for c, display in CONDITION_DISPLAY.items()}
+    for row in rows:
+        condition = names[row["condition"]]
+        assert row["series_id"] == ids[SERIES_FOR_CONDITION[condition]], row
+        want = imported[(row["condition"], row["level"])]
+        assert row["instance_number"] == want["instance_number"]
