@@ -36,11 +36,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="CT array size (default 96 160 160; up to about 300 512 512)",
     )
+    parser.add_argument(
+        "--axial-stacks",
+        action="store_true",
+        help="write each MRI study's Axial T2 as five stacks, one angled through each disc "
+        "(one series, as many lumbar protocols acquire it) instead of one block",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from ..phantoms import write_phantoms
     from ..project import ProjectError
+    from ..spine_grades import LEVELS
 
     if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
         # projects reference these images in place: writing a new set over an old one
@@ -58,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         fmt=args.format,
         site=args.site,
         ct_shape=tuple(args.ct_shape) if args.ct_shape else None,
+        axial_stacks=LEVELS if args.axial_stacks else (),
     )
     cases = json.loads(manifest.read_text())["cases"]
     n_org = sum(c["task"] == "organs" for c in cases)

@@ -406,3 +406,19 @@ def test_labels_option_imports_the_dicom_seg_of_each_series(tmp_path, phantoms, 
     # a folder of SEGs only says to give the images with them
     code, out, _ = _add(capsys, proj, orphan.parent, "--labels", "pacs")
     assert code == 1 and "only DICOM SEG object(s)" in out and "image series" in out
+
+
+def test_a_study_with_an_angled_stack_axial_is_added_one_image_per_stack(tmp_path, capsys):
+    """'phantoms --axial-stacks' writes the Axial T2 as five angled blocks in one series;
+    adding the study folder gives the case one image per block, each of which loads."""
+    out = tmp_path / "ph"
+    assert main(["phantoms", "--out", str(out), "--ct", "0", "--mri", "1", "--axial-stacks"]) == 0
+    folder = _init(tmp_path, task="spine")
+    code, text, _ = _add(capsys, folder, out / "spine" / "train_images")
+    assert code == 0 and "added 1 case(s)" in text
+    with Project(folder) as project:
+        [case] = project.cases()
+        axial = [i for i, ref in enumerate(case.images) if ref.description == "Axial T2"]
+        assert [case.images[i].stack for i in axial] == [1, 2, 3, 4, 5]
+        shapes = {project.load_image(case.id, i).shape for i in axial}
+    assert shapes == {(6, 96, 96)}
