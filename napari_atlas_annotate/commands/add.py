@@ -57,8 +57,9 @@ def configure(parser) -> None:
         metavar="ANNOTATOR",
         help="import the labels found beside each NIfTI image (AbdomenAtlas "
         "combined_labels.nii.gz or segmentations/, nnU-Net/MSD labelsTr/, <name>_seg.nii.gz) "
-        "or with each DICOM series (a DICOM SEG referencing it) as ANNOTATOR's imported "
-        "version of the case; also for cases already added",
+        "or with each DICOM series (a DICOM SEG referencing it), or the grades and points "
+        "of each study of an RSNA dataset folder (train.csv, train_label_coordinates.csv), "
+        "as ANNOTATOR's imported version of the case; also for cases already added",
     )
     parser.add_argument(
         "--no-check",
@@ -222,13 +223,16 @@ class _Adder:
         if not name or case.labels is None or self.project.versions(case.id, annotator=name):
             return
         try:
-            version = import_labels(self.project, case.id, name, case.labels)
+            version = import_labels(
+                self.project, case.id, name, case.labels, points=case.label_points
+            )
         except ProjectError as exc:
+            points = f" --points {case.label_points}" if case.label_points else ""
             self.outcome.skip(
                 case.id,
                 f"added, but its labels were not imported: {exc} Fix them and run "
                 f"'atlas-annotate import {self.project.folder} {case.labels} --case {case.id} "
-                f"--annotator {name}'.",
+                f"--annotator {name}{points}'.",
             )
             return
         self.outcome.labelled.append(case.id)
@@ -261,8 +265,13 @@ def _mention_labels(project: Project, cases: list[NewCase], outcome: _Outcome) -
     ]
     if with_labels:
         example = with_labels[0]
+        if example.label_points is not None:  # an RSNA dataset's CSVs
+            found = f"grades for {len(with_labels)} stud(ies) in {example.labels}"
+        else:
+            found = (
+                f"labels beside {len(with_labels)} image(s) (e.g. {example.id}: {example.labels})"
+            )
         outcome.notes.append(
-            f"found labels beside {len(with_labels)} image(s) (e.g. {example.id}: "
-            f"{example.labels}); not imported. Run add again with --labels ANNOTATOR to "
+            f"found {found}; not imported. Run add again with --labels ANNOTATOR to "
             "import them as that annotator's version of each case."
         )

@@ -9,9 +9,9 @@ level, x, y in RSNA's spelling) and ``train_series_descriptions.csv`` with the C
 name, series description) by default; the exported name is the case id, or its keyed
 pseudonym when the case id carries a patient identifier (:mod:`.case_names`), so no
 number is derived from an identifier. With ``keep_identifiers`` the case id is used when it is an
-integer (cases imported from RSNA keep their study ids) and a series keeps its number: its
-DICOM SeriesNumber, or the integer naming its image folder or series selector (RSNA's
-``<study>/<series>/`` layout).
+integer (cases imported from RSNA keep their study ids) and a series keeps its number: the
+integer naming the folder of its files (RSNA's ``<study>/<series>/`` layout), its series
+selector, or its DICOM SeriesNumber.
 
 A point names its series by description, by the study folder's series selector, or by
 RSNA's ``series_id`` (points imported from ``train_label_coordinates.csv``): each is
@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..grade_sheet import GradeSheet
 from ..project import Case
+from ..project.series_names import series_names
 from ..spine_grades import (
     LevelPoint,
     column_name,
@@ -55,14 +56,15 @@ def series_ids(
     stacks of a series acquired as several)."""
     name = name or case.id
     out = {}
-    numbers = _header_numbers(case)
+    scans: dict = {}
     for index, ref in enumerate(case.images):
         key = _series_key(ref, index)
         if key in out and ref.stack is not None:
             continue  # another stack of the same series
         number = None
         if keep_identifiers:
-            for candidate in (numbers[index], ref.series, Path(ref.path).name):
+            names = series_names(ref.path, ref.series, scans)
+            for candidate in (names.folder, ref.series, Path(ref.path).name, names.number):
                 if candidate and str(candidate).isdigit():
                     number = int(candidate)
                     break
@@ -74,34 +76,13 @@ def _series_aliases(case: Case, series: dict[str, int]) -> dict[str, int]:
     """A point names its series by description, series selector or folder name (RSNA's
     series_id): map each of those to the exported series_id."""
     out: dict[str, int] = {}
-    numbers = _header_numbers(case)
+    scans: dict = {}
     for index, ref in enumerate(case.images):
         key = _series_key(ref, index)
-        for alias in (numbers[index], ref.series, Path(ref.path).name, key):
+        names = series_names(ref.path, ref.series, scans).all()
+        for alias in (*names, ref.series, Path(ref.path).name, key):
             if alias:
                 out.setdefault(str(alias), series[key])
-    return out
-
-
-def _header_numbers(case: Case) -> list[str | None]:
-    """The DICOM SeriesNumber of each of the case's images (None where it cannot be read:
-    NIfTI, a missing file, no SeriesNumber). Headers only, one scan per path."""
-    from ..io import VolumeLoadError, is_nifti_path
-    from ..io.dicom import list_series, select_series
-
-    scans: dict[str, list] = {}
-    out: list[str | None] = []
-    for ref in case.images:
-        number = None
-        if not is_nifti_path(ref.path):
-            try:
-                if ref.path not in scans:
-                    scans[ref.path] = list_series(ref.path)
-                info = select_series(scans[ref.path], ref.path, ref.series)
-                number = None if info.series_number is None else str(info.series_number)
-            except (VolumeLoadError, OSError):
-                number = None
-        out.append(number)
     return out
 
 

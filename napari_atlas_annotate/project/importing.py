@@ -381,6 +381,34 @@ def read_grade_sheet(
     return sheet
 
 
+def points_named_by_description(project: Project, case_id: str, sheet):
+    """A copy of ``sheet`` whose points name the case's series by description.
+
+    RSNA's coordinates name a series by ``series_id``: the name of its folder, which for a
+    study added as a whole folder is no name the case's images carry. Each point naming a
+    series by folder name, SeriesNumber or SeriesInstanceUID (read from the headers) is
+    renamed to that image's description; other points are kept as they are.
+    """
+    import dataclasses
+
+    from .series_names import series_names
+
+    names: dict[str, str] = {}
+    scans: dict = {}
+    for ref in project.case(case_id).images:
+        if not ref.description:
+            continue
+        found = series_names(project.resolve(ref.path), ref.series, scans)
+        for alias in found.all():
+            if alias != ref.description:
+                names.setdefault(alias, ref.description)
+    out = dataclasses.replace(sheet, points=dict(sheet.points))
+    for cell, point in sheet.points.items():
+        if point.series in names:
+            out.points[cell] = dataclasses.replace(point, series=names[point.series])
+    return out
+
+
 @dataclass
 class ImportedVersion(LabelVersion):
     """The version an import stored, with what the import found on the way.
@@ -417,6 +445,7 @@ def import_labels(
     note, overlaps = f"imported from {source}", None
     if project.task == "spine":
         sheet = read_grade_sheet(source, study_id, Path(points) if points else None, case_id)
+        sheet = points_named_by_description(project, case_id, sheet)
         project.ensure_annotator(annotator)  # registered only once the import is valid
         version = project.save_grades_version(
             case_id, sheet, kind="imported", annotator=annotator, note=note

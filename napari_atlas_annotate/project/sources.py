@@ -37,6 +37,7 @@ from .errors import ProjectError
 from .image_identity import ImageFingerprint
 from .nifti_folders import NiftiFolder, scan_nifti_folder
 from .records import ImageRef
+from .rsna_folders import find_rsna_folder
 
 if TYPE_CHECKING:
     from ..io.dicom_scan import SeriesInfo
@@ -97,7 +98,10 @@ class NewCase:
         Labels found with the image, for ``add --labels``; never stored: beside a NIfTI
         image in a dataset folder, a label file or a folder of per-class masks
         (:mod:`.nifti_folders`); with a DICOM series, the DICOM SEG that references it
-        (:mod:`.dicom_segs`).
+        (:mod:`.dicom_segs`); with a study of an RSNA dataset folder, its ``train.csv``
+        (:mod:`.rsna_folders`).
+    label_points
+        The coordinates CSV going with ``labels`` (RSNA ``train_label_coordinates.csv``).
     """
 
     id: str
@@ -106,6 +110,7 @@ class NewCase:
     source: str = ""
     series_info: list[SeriesInfo | None] = field(default_factory=list, repr=False)
     labels: Path | None = None
+    label_points: Path | None = None
 
 
 def _safe_id(text: str) -> str:
@@ -426,6 +431,32 @@ def _unit_case(path: Path, unit: _Unit, case_id: str) -> NewCase:
     )
 
 
+def _named_by_rsna(path: Path, cases: list[NewCase]) -> list[NewCase]:
+    """Studies of an RSNA dataset folder: each series named as its series CSV says, and
+    the dataset's grades and coordinates kept as the labels of the studies it grades."""
+    try:
+        rsna = find_rsna_folder(path)
+    except ValueError as exc:
+        raise ProjectError(str(exc)) from None
+    if rsna is None:
+        return cases
+    graded = rsna.graded_studies()
+    out = []
+    for case in cases:
+        images, study = [], None
+        for ref, info in zip(case.images, case.series_info, strict=False):
+            key = rsna.series_of(_place([info])) if info is not None else None
+            name = rsna.description(*key) if key else None
+            images.append(dataclasses.replace(ref, description=name) if name else ref)
+            study = study or (key[0] if key else None)
+        images += case.images[len(images) :]
+        labels, points = case.labels, case.label_points
+        if study is not None and study in graded:
+            labels, points = rsna.grades, rsna.points
+        out.append(dataclasses.replace(case, images=images, labels=labels, label_points=points))
+    return out
+
+
 def with_stacks(case: NewCase) -> NewCase:
     """``case`` with each DICOM series that holds several stacks at different angles (a
     lumbar axial T2 angled through each disc) split into one image per stack."""
@@ -475,6 +506,8 @@ def cases_from_path(path: Path, task: str, name: str | None = None) -> list[NewC
         units, _ = _units_of(path, task)
         [ids] = _unit_ids([(path, units)], {0: name} if name else {})
         cases = [_unit_case(path, unit, case_id) for unit, case_id in zip(units, ids, strict=True)]
+        if task == "spine":
+            cases = _named_by_rsna(path, cases)
     return [with_stacks(case) for case in cases] if task == "spine" else cases
 
 
@@ -542,6 +575,12 @@ def find_cases(paths: Sequence[str | Path], task: str, case_id: str | None = Non
     ids = _unit_ids([(path, units) for _, path, units in batch], given_ids)
     for (k, path, units), unit_ids in zip(batch, ids, strict=True):
         per_path[k] = [_unit_case(path, u, i) for u, i in zip(units, unit_ids, strict=True)]
+        if task == "spine":
+            try:
+                per_path[k] = _named_by_rsna(path, per_path[k])
+            except ProjectError as exc:
+                found.refused.append((str(path), str(exc)))
+                per_path[k] = []
     found.cases = [case for cases in per_path for case in cases]
     if task == "spine":
         found.cases = [with_stacks(case) for case in found.cases]

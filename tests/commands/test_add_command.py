@@ -145,7 +145,8 @@ def test_ct_series_is_refused_by_a_spine_project(tmp_path, phantoms, spine_phant
     series = phantoms["dicom"] / "ct" / "ct_000" / "dicom"
     study = sorted((spine_phantoms(0).parent / "spine" / "train_images").iterdir())[0]
     code, out, _ = _add(capsys, proj, series, study)
-    assert code == 1 and out.startswith(f"added 1 case(s): {study.name}\nskipped 1 case(s):\n")
+    assert code == 1 and out.startswith(f"added 1 case(s): {study.name}\n")
+    assert "\nskipped 1 case(s):\n" in out
     assert "has modality CT, but spine projects take MR. Add it to an organs project" in out
 
 
@@ -198,7 +199,9 @@ def test_spine_study_added_by_folder_then_by_manifest(tmp_path, spine_phantoms, 
     studies = sorted((root / "spine" / "train_images").iterdir())
     proj = _init(tmp_path, task="spine")
     code, out, _ = _add(capsys, proj, studies[0])
-    assert code == 0 and out == f"added 1 case(s): {studies[0].name}\n"
+    assert code == 0 and out.splitlines()[0] == f"added 1 case(s): {studies[0].name}"
+    # a study of an RSNA-layout folder: its grades are found, and imported only if asked
+    assert "found grades for 1 stud(ies) in " in out and "train.csv; not imported" in out
     code, out, _ = _add(capsys, proj, root / "manifest.json")
     assert code == 0 and f"  {studies[0].name}: already in the project." in out
     assert sorted(_case_ids(proj)) == sorted(s.name for s in studies)
@@ -283,7 +286,7 @@ def test_a_folder_of_spine_studies_gives_a_case_per_study(tmp_path, spine_phanto
     train = spine_phantoms(0).parent / "spine" / "train_images"
     studies = sorted(s.name for s in train.iterdir())
     code, out, _ = _add(capsys, proj, train, "--no-check")
-    assert code == 0 and out == f"added 3 case(s): {', '.join(studies)}\n"
+    assert code == 0 and out.splitlines()[0] == f"added 3 case(s): {', '.join(studies)}"
     with Project(proj) as p:
         assert [len(c.images) for c in p.cases()] == [3, 3, 3]
 
@@ -422,3 +425,54 @@ def test_a_study_with_an_angled_stack_axial_is_added_one_image_per_stack(tmp_pat
         assert [case.images[i].stack for i in axial] == [1, 2, 3, 4, 5]
         shapes = {project.load_image(case.id, i).shape for i in axial}
     assert shapes == {(6, 96, 96)}
+
+
+def _rows(path: Path) -> list[str]:
+    return sorted(path.read_text().splitlines()[1:])
+
+
+def test_an_rsna_dataset_folder_comes_in_with_its_grades_and_goes_out_unchanged(tmp_path, capsys):
+    """The RSNA 2024 layout as Kaggle ships it: series named only by the series CSV (no
+    SeriesDescription in the headers, SeriesNumber unrelated to series_id). Added with
+    --labels, every study gets its series' names and its grades and points as the reader's
+    version; exported again with --keep-identifiers, the three CSVs hold the same rows."""
+    import pydicom
+
+    write_phantoms(tmp_path / "ph", 0, 2, seed=6)
+    root = tmp_path / "ph" / "spine"
+    for f in (root / "train_images").rglob("*.dcm"):
+        ds = pydicom.dcmread(f)
+        del ds.SeriesDescription
+        ds.SeriesNumber = 7
+        ds.save_as(f)
+    folder = _init(tmp_path, task="spine")
+    code, text, _ = _add(capsys, folder, root / "train_images", "--labels", "rsna")
+    assert code == 0 and "added 2 case(s)" in text and "imported labels of 2 case(s)" in text
+    with Project(folder) as project:
+        for case in project.cases():
+            names = sorted(ref.description for ref in case.images)
+            assert names == ["Axial T2", "Sagittal T1", "Sagittal T2/STIR"]
+            [version] = project.versions(case.id, annotator="rsna")
+            sheet = project.read_grades(version)
+            assert len(sheet.points) == 25 and {p.series for p in sheet.points.values()} <= set(
+                names
+            )
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "export",
+                str(folder),
+                "--format",
+                "rsna",
+                "--out",
+                str(out),
+                "--status",
+                "corrected",
+                "--keep-identifiers",
+            ]
+        )
+        == 0
+    )
+    for name in ("train.csv", "train_label_coordinates.csv", "train_series_descriptions.csv"):
+        assert _rows(out / name) == _rows(root / name), name

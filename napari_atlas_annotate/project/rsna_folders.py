@@ -1,0 +1,115 @@
+"""An RSNA 2024 lumbar spine dataset folder, as Kaggle distributes it.
+
+The layout::
+
+    <root>/train_images/<study_id>/<series_id>/<instance>.dcm
+    <root>/train_series_descriptions.csv   study_id, series_id, series_description
+    <root>/train.csv                       study_id + 25 grade columns
+    <root>/train_label_coordinates.csv     study_id, series_id, instance_number, ...
+
+(``test_images`` / ``test_series_descriptions.csv`` for the test set, which has no grades.)
+The series CSV is where each series' name comes from: the DICOM headers need not carry a
+SeriesDescription, and the grader finds the Sagittal T2/STIR by that name. Series are
+matched to CSV rows by their folder names, which are RSNA's ``study_id`` and ``series_id``.
+
+Examples
+--------
+>>> rsna = find_rsna_folder(Path("rsna-2024/train_images"))  # doctest: +SKIP
+>>> rsna.description(4003253, 702807833)  # doctest: +SKIP
+'Sagittal T2/STIR'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..spine_grades import read_series_descriptions_csv
+
+__all__ = ["RsnaFolder", "find_rsna_folder"]
+
+_SPLITS = ("train", "test")
+
+
+@dataclass
+class RsnaFolder:
+    """What an RSNA dataset folder holds.
+
+    Attributes
+    ----------
+    root
+        The folder holding the CSVs and the images folder.
+    images
+        ``<split>_images``.
+    descriptions
+        ``{(study_id, series_id): series_description}`` from the series CSV.
+    grades, points
+        ``train.csv`` and ``train_label_coordinates.csv`` when present (training split).
+    """
+
+    root: Path
+    images: Path
+    descriptions: dict[tuple[int, int], str] = field(default_factory=dict)
+    grades: Path | None = None
+    points: Path | None = None
+
+    def graded_studies(self) -> set[int]:
+        """study_ids with a row in the grades CSV (none for the test split)."""
+        if self.grades is None:
+            return set()
+        from ..spine_grades import read_grades_csv
+
+        return set(read_grades_csv(self.grades))
+
+    def description(self, study_id: int, series_id: int) -> str | None:
+        """The series' description in the CSV; None when the CSV lacks the series."""
+        return self.descriptions.get((int(study_id), int(series_id)))
+
+    def series_of(self, series_folder: Path) -> tuple[int, int] | None:
+        """``(study_id, series_id)`` of a series folder ``images/<study>/<series>``, or
+        None for a folder not laid out that way."""
+        try:
+            parts = Path(series_folder).resolve().relative_to(self.images.resolve()).parts
+            study, series = parts
+            return int(study), int(series)
+        except ValueError:  # elsewhere, other depth, or names that are no numbers
+            return None
+
+
+def find_rsna_folder(path: str | Path) -> RsnaFolder | None:
+    """The RSNA dataset ``path`` is in: its root, its images folder, or a study or series
+    folder inside it. None when no ``<split>_series_descriptions.csv`` sits beside a
+    ``<split>_images`` folder above ``path``.
+
+    Raises
+    ------
+    ValueError
+        When the series CSV cannot be read (names the file).
+    """
+    path = Path(path).resolve()
+    for folder in (path, *path.parents[:3]):
+        for split in _SPLITS:
+            csv = folder / f"{split}_series_descriptions.csv"
+            images = folder / f"{split}_images"
+            if csv.is_file() and images.is_dir():
+                return _read(folder, split, csv, images)
+    return None
+
+
+def _read(root: Path, split: str, csv: Path, images: Path) -> RsnaFolder:
+    try:
+        rows = read_series_descriptions_csv(csv)
+    except (KeyError, ValueError, OSError) as exc:
+        raise ValueError(
+            f"{csv}: cannot be read as an RSNA series descriptions CSV ({exc}); it needs the "
+            "columns study_id, series_id, series_description."
+        ) from None
+    grades = root / f"{split}.csv"
+    points = root / f"{split}_label_coordinates.csv"
+    return RsnaFolder(
+        root,
+        images,
+        {(int(s), int(r)): d for s, r, d in rows},
+        grades if grades.is_file() else None,
+        points if points.is_file() else None,
+    )

@@ -1,0 +1,53 @@
+"""Recognising an RSNA 2024 lumbar dataset folder: from its root, its images folder or a
+study inside it; series named by the series CSV; which studies the grades CSV holds."""
+
+from __future__ import annotations
+
+import pytest
+
+from napari_atlas_annotate.phantoms import write_phantoms
+from napari_atlas_annotate.project.rsna_folders import find_rsna_folder
+from napari_atlas_annotate.spine_grades import read_series_descriptions_csv
+
+
+@pytest.fixture(scope="module")
+def rsna_root(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rsna")
+    write_phantoms(out, 0, 2, seed=1)
+    return out / "spine"  # train_images/, train.csv, train_label_coordinates.csv, ...
+
+
+def test_found_from_the_root_the_images_folder_or_a_study(rsna_root):
+    study = next((rsna_root / "train_images").iterdir())
+    for path in (rsna_root, rsna_root / "train_images", study, next(study.iterdir())):
+        found = find_rsna_folder(path)
+        assert found is not None and found.root == rsna_root.resolve()
+        assert found.images == (rsna_root / "train_images").resolve()
+        assert found.grades == rsna_root.resolve() / "train.csv"
+        assert found.points == rsna_root.resolve() / "train_label_coordinates.csv"
+
+
+def test_series_named_by_the_csv_and_graded_studies(rsna_root):
+    found = find_rsna_folder(rsna_root)
+    rows = read_series_descriptions_csv(rsna_root / "train_series_descriptions.csv")
+    assert len(rows) == 6
+    for study, series, description in rows:
+        folder = rsna_root / "train_images" / str(study) / str(series)
+        assert found.series_of(folder) == (study, series)
+        assert found.description(study, series) == description
+    assert found.graded_studies() == {study for study, _, _ in rows}
+    assert found.series_of(rsna_root / "train_images") is None  # not a series folder
+
+
+def test_not_an_rsna_folder(tmp_path, rsna_root):
+    assert find_rsna_folder(tmp_path) is None
+    (tmp_path / "train_images").mkdir()  # images but no series CSV
+    assert find_rsna_folder(tmp_path) is None
+
+
+def test_an_unreadable_series_csv_names_the_file(tmp_path):
+    (tmp_path / "train_images").mkdir()
+    csv = tmp_path / "train_series_descriptions.csv"
+    csv.write_text("study_id,series_id,series_description\nabc,1,Axial T2\n")
+    with pytest.raises(ValueError, match="train_series_descriptions.csv"):
+        find_rsna_folder(tmp_path)
