@@ -180,7 +180,7 @@ class _Adder:
                 reason = f"image {image} is already in case {owner_id}; not added twice."
                 outcome.skip(case.id, reason, error=False)
             return
-        heads = header_fingerprints(case.images, case.series_info)
+        heads = header_fingerprints(case.images, case.series_info, case.plans)
         if self._duplicate(case, heads):  # the same DICOM series: known from headers
             return
         try:

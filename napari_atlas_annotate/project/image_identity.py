@@ -13,7 +13,9 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import hashlib
+import itertools
 import json
+import math
 import os
 import warnings
 from collections import defaultdict
@@ -30,6 +32,7 @@ from .errors import ProjectError
 from .records import Case, ImageRef
 
 if TYPE_CHECKING:
+    from ..io.dicom import SeriesPlan
     from ..io.dicom_scan import SeriesInfo
     from ..volume import Volume
     from .sources import NewCase
@@ -196,6 +199,27 @@ class ImageFingerprint:
         )
 
 
+#: Known grids are looked up by shape and by their origin's cell, cells this many mm wide
+#: (more than twice :data:`GRID_TOLERANCE_MM`, so a grid's match lies in a neighbouring cell).
+_CELL_MM = 1.0
+
+
+def _grid_keys(p: ImageFingerprint, spread: float = 0.0) -> list[tuple]:
+    """Where :class:`ProjectImages` files the grid of ``p`` (``spread`` 0), or where to
+    look for grids within ``spread`` mm of it: the shape and the cells of the origin
+    (the affine's translation) within ``spread``. None for a grid not told."""
+    if p.shape is None or p.affine is None:
+        return []
+    origin = (p.affine[3], p.affine[7], p.affine[11])
+    if not all(math.isfinite(v) for v in origin):
+        return [(p.shape, None)]
+    cells = [
+        sorted({math.floor((v - spread) / _CELL_MM), math.floor((v + spread) / _CELL_MM)})
+        for v in origin
+    ]
+    return [(p.shape, cell) for cell in itertools.product(*cells)]
+
+
 def _nifti_fingerprint(path: Path) -> ImageFingerprint:
     """Grid of a NIfTI file from its header, as :func:`~..io.nifti.load_nifti` gives it."""
     import nibabel as nib
@@ -216,21 +240,30 @@ def _nifti_fingerprint(path: Path) -> ImageFingerprint:
 
 
 def header_fingerprints(
-    refs: Sequence[ImageRef], infos: Sequence[SeriesInfo | None] = ()
+    refs: Sequence[ImageRef],
+    infos: Sequence[SeriesInfo | None] = (),
+    plans: Sequence[SeriesPlan | None] = (),
 ) -> list[ImageFingerprint]:
     """Fingerprints of images from their headers only (series UID and grid, no voxels).
 
-    ``infos`` are the scanned series of ``refs`` where known; other DICOM paths are
-    scanned once each. What cannot be told (a missing file, a series that does not
-    load) is left None.
+    ``infos`` are the scanned series of ``refs`` where known, ``plans`` their planned
+    grids where known (:attr:`.sources.NewCase.plans`); other DICOM paths are scanned
+    once each. What cannot be told (a missing file, a series that does not load) is left
+    None.
     """
     from ..io import VolumeLoadError
     from ..io.dicom import plan_series
 
     infos = list(infos) + [None] * (len(refs) - len(infos))
+    plans = list(plans) + [None] * (len(refs) - len(plans))
     out = []
-    for ref, info in zip(refs, infos, strict=True):
+    for ref, info, plan in zip(refs, infos, plans, strict=True):
         path = Path(ref.path)
+        if plan is not None:
+            grid = plan.grid()
+            affine = tuple(float(v) for v in grid.affine.ravel())
+            out.append(ImageFingerprint(plan.info.series_uid, grid.shape, affine))
+            continue
         if is_nifti_path(path):
             out.append(_nifti_fingerprint(path) if path.is_file() else ImageFingerprint())
             continue
@@ -288,6 +321,9 @@ class ProjectImages:
         self._changed: set[str] = set()
         self._known: dict[str, tuple[Case, list[ImageFingerprint]]] | None = None
         self._uids: dict[str, str] = {}  # series UID -> the first case holding it
+        self._order: dict[str, int] = {}  # case id -> its place in _known
+        # (shape, origin cell) -> the (case id, image index) of the known grids there
+        self._grids: dict[tuple, dict[tuple[str, int], None]] = defaultdict(dict)
 
     def _read(self) -> dict:
         try:
@@ -314,9 +350,12 @@ class ProjectImages:
     def _remember(self, case: Case, prints: Sequence[ImageFingerprint]) -> None:
         if self._known is not None:
             self._known[case.id] = (case, list(prints))
-            for p in prints:
+            self._order.setdefault(case.id, len(self._order))
+            for j, p in enumerate(prints):
                 if p.series_uid:
                     self._uids.setdefault(p.series_uid, case.id)
+                for key in _grid_keys(p):
+                    self._grids[key][(case.id, j)] = None
 
     def _keep(self, case: Case, prints: Sequence[ImageFingerprint]) -> None:
         self._remember(case, prints)
@@ -361,18 +400,29 @@ class ProjectImages:
         A DICOM series UID already in a case is the same series. An image with voxels
         (loaded) is the same as one on the same grid with the same voxels.
         """
-        known = self._known_cases()
+        self._known_cases()  # fills the series UIDs and grids looked up below
         for index, new in enumerate(prints):
             if new.series_uid in self._uids:
                 uid = new.series_uid
                 return Duplicate(self._uids[uid], index, f"DICOM SeriesInstanceUID {uid}")
             if new.voxels is None:
                 continue
-            for case_id, (_, olds) in list(known.items()):
-                for j, old in enumerate(olds):
-                    if new.same_grid(old) and self._with_voxels(case_id, j).voxels == new.voxels:
-                        return Duplicate(case_id, index, "voxels and grid")
+            for case_id, j in self._on_same_grid(new):
+                if self._with_voxels(case_id, j).voxels == new.voxels:
+                    return Duplicate(case_id, index, "voxels and grid")
         return None
+
+    def _on_same_grid(self, new: ImageFingerprint) -> list[tuple[str, int]]:
+        """``(case id, image index)`` of the known images on ``new``'s grid, in case order:
+        looked up by shape and origin, not compared with every image of the project."""
+        known = self._known_cases()
+        found = set()
+        for key in _grid_keys(new, GRID_TOLERANCE_MM):
+            for case_id, j in self._grids.get(key, ()):
+                olds = known[case_id][1]
+                if j < len(olds) and new.same_grid(olds[j]):
+                    found.add((case_id, j))
+        return sorted(found, key=lambda item: (self._order[item[0]], item[1]))
 
     def record(self, case: Case, prints: Sequence[ImageFingerprint]) -> None:
         """Keep the fingerprints of a case just added (its images as the project stores

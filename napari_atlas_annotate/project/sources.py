@@ -40,6 +40,7 @@ from .records import ImageRef
 from .rsna_folders import find_rsna_folder
 
 if TYPE_CHECKING:
+    from ..io.dicom import SeriesPlan
     from ..io.dicom_scan import SeriesInfo
 
 #: File and folder names that say what an image is rather than whose it is (compared
@@ -102,6 +103,11 @@ class NewCase:
         (:mod:`.rsna_folders`).
     label_points
         The coordinates CSV going with ``labels`` (RSNA ``train_label_coordinates.csv``).
+    plans
+        Where worked out already (:func:`with_stacks`): each DICOM image's slices in order
+        and its grid, from the scanned headers (:func:`~..io.dicom.plan_series`), one per
+        image or None; checking and fingerprinting the case use them instead of ordering
+        the slices again. Never stored.
     """
 
     id: str
@@ -111,6 +117,7 @@ class NewCase:
     series_info: list[SeriesInfo | None] = field(default_factory=list, repr=False)
     labels: Path | None = None
     label_points: Path | None = None
+    plans: list[SeriesPlan | None] = field(default_factory=list, repr=False)
 
 
 def _safe_id(text: str) -> str:
@@ -290,9 +297,22 @@ def _place(series: list[SeriesInfo]) -> Path:
     return Path(os.path.commonpath(files))
 
 
-def _inside(info: SeriesInfo, place: Path) -> bool:
-    root = str(place)
-    return any(os.path.commonpath([root, os.path.abspath(f)]) == root for f in info.files)
+def _holders(series: list[SeriesInfo]) -> dict[str, set[int]]:
+    """``{path: ids of the series with a file at or under it}`` for each file of
+    ``series`` and each folder between it and the folder holding them all: which series a
+    place (:func:`_place`) holds, looked up instead of searched for (a dataset folder
+    holds thousands of series)."""
+    files = [(id(info), os.path.abspath(f)) for info in series for f in info.files]
+    top = os.path.commonpath([f for _, f in files]) if files else ""
+    out: dict[str, set[int]] = defaultdict(set)
+    for key, path in files:
+        while True:
+            out[path].add(key)
+            parent = os.path.dirname(path)
+            if len(path) <= len(top) or parent == path:
+                break
+            path = parent
+    return out
 
 
 def _nifti_units(folder: Path, scan: NiftiFolder) -> tuple[list[_Unit], list[tuple[str, str]]]:
@@ -381,9 +401,10 @@ def _units_of(path: Path, task: str) -> tuple[list[_Unit], list[tuple[str, str]]
         labels = paired.labels.get(groups[0][0].series_uid) if task != "spine" else None
         return [_Unit(path, groups[0], by_uid=task == "spine", labels=labels)], paired.left_out
     units = []
+    holders = _holders(series)
     for group in groups:
         place = _place(group)
-        others = any(_inside(s, place) for s in series if all(s is not g for g in group))
+        others = bool(holders[str(place)] - {id(s) for s in group})  # other series there too
         labels = paired.labels.get(group[0].series_uid) if task != "spine" else None
         units.append(_Unit(place, group, by_uid=task == "spine" or others, labels=labels))
     return sorted(units, key=lambda unit: str(unit.place)), paired.left_out  # folder order
@@ -459,27 +480,30 @@ def _named_by_rsna(path: Path, cases: list[NewCase]) -> list[NewCase]:
 
 def with_stacks(case: NewCase) -> NewCase:
     """``case`` with each DICOM series that holds several stacks at different angles (a
-    lumbar axial T2 angled through each disc) split into one image per stack."""
+    lumbar axial T2 angled through each disc) split into one image per stack, and the
+    plan of each DICOM image (:attr:`NewCase.plans`) kept."""
     from ..io import VolumeLoadError
     from ..io.dicom import list_series, plan_stacks, select_series
 
     infos = list(case.series_info) + [None] * (len(case.images) - len(case.series_info))
-    images, kept = [], []
+    images, kept, plans = [], [], []
     for ref, info in zip(case.images, infos, strict=True):
-        count = 1
+        planned: list = [None]
         if ref.stack is None and not is_nifti_path(ref.path):
             try:
-                info = info or select_series(list_series(ref.path), ref.path, ref.series)
-                count = len(plan_stacks(info, ref.path, warn=False))
+                scanned = info or select_series(list_series(ref.path), ref.path, ref.series)
+                info = scanned  # the old behaviour: kept when the series is split
+                planned = plan_stacks(scanned, ref.path, warn=False)
             except (VolumeLoadError, OSError):
-                count = 1  # checking the case says what is wrong with it
-        stacks = [ref.stack] if count == 1 else range(1, count + 1)
-        for stack in stacks:
+                planned = [None]  # checking the case says what is wrong with it
+        stacks = [ref.stack] if len(planned) == 1 else range(1, len(planned) + 1)
+        for stack, plan in zip(stacks, planned, strict=True):
             images.append(dataclasses.replace(ref, stack=stack))
             kept.append(info)
+            plans.append(plan)
     if len(images) == len(case.images):
-        return case
-    return dataclasses.replace(case, images=images, series_info=kept)
+        return dataclasses.replace(case, plans=plans)
+    return dataclasses.replace(case, images=images, series_info=kept, plans=plans)
 
 
 def cases_from_path(path: Path, task: str, name: str | None = None) -> list[NewCase]:
@@ -625,7 +649,9 @@ def check_case(case: NewCase, task: str, *, load: bool = True) -> list[ImageFing
     the project's task (:data:`TASK_MODALITY`) and, with ``load``, loads every image (each
     series of a spine study) as :meth:`Project.load_image` will: a truncated file, a DICOM
     series with missing slices, or anything else the loader refuses is reported now rather
-    than at ``propose``. Loading takes about 1-2 s per CT.
+    than at ``propose``. Loading takes about 1-2 s per CT. A scanned DICOM image is read
+    from its scanned headers (:attr:`NewCase.series_info`, :attr:`NewCase.plans`): its
+    folder is not scanned again.
 
     Returns
     -------
@@ -658,11 +684,16 @@ def check_case(case: NewCase, task: str, *, load: bool = True) -> list[ImageFing
     if not load:
         return []
     from ..io import VolumeLoadError, load_volume
+    from ..io.dicom import plan_series
 
+    infos = list(case.series_info) + [None] * (len(case.images) - len(case.series_info))
+    plans = list(case.plans) + [None] * (len(case.images) - len(case.plans))
     prints = []
-    for ref in case.images:
+    for ref, info, plan in zip(case.images, infos, plans, strict=True):
         try:
-            volume = load_volume(ref.path, series=ref.series, stack=ref.stack)
+            if plan is None and info is not None:  # scanned: its headers are not read again
+                plan = plan_series(info, ref.path, ref.stack)
+            volume = plan.read() if plan else load_volume(ref.path, ref.series, ref.stack)
         except VolumeLoadError as exc:
             raise ProjectError(str(exc)) from exc
         where = ref.path + (f" (series {ref.description!r})" if ref.series else "")

@@ -164,6 +164,27 @@ def test_a_folder_of_spine_studies_gives_one_case_per_study(spine_phantoms):
     assert [c.id for c in found.cases] == ["batch_1", "batch_2", "batch_3"]
 
 
+def test_a_scanned_study_is_checked_without_reading_its_headers_again(spine_phantoms, monkeypatch):
+    """A dataset folder's headers are read once, when its cases are found: checking each
+    case loads its images from that scan (a real RSNA folder holds some 300,000 files)."""
+    import napari_atlas_annotate.io.dicom as dicom
+
+    train = spine_phantoms(0).parent / "spine" / "train_images"
+    cases = cases_from_path(train, "spine")
+    expected = [load_volume(r.path, r.series, r.stack) for r in cases[0].images]
+
+    def no_scan(path):
+        raise AssertionError(f"{path} scanned again")
+
+    monkeypatch.setattr(dicom, "scan_dicom", no_scan)
+    monkeypatch.setattr(dicom, "list_series", no_scan)
+    prints = check_case(cases[0], "spine")
+    assert [p.voxels for p in prints] == [ImageFingerprint.of_volume(v).voxels for v in expected]
+    heads = header_fingerprints(cases[0].images, cases[0].series_info, cases[0].plans)
+    for head, full in zip(heads, prints, strict=True):
+        assert head.same_grid(full) and head.series_uid == full.series_uid
+
+
 def test_a_manifest_tells_how_many_cases_of_other_tasks_it_left_out(tmp_path):
     manifest = write_phantoms(tmp_path / "mixed", 2, 1, 0, "nifti", ct_shape=SMALL_CT)
     cases, others = read_manifest(manifest, "organs")
@@ -365,6 +386,35 @@ def test_the_fingerprint_file_is_a_cache(tmp_path, ct_dicom, ct_nifti):
     saved = json.loads((tmp_path / "proj" / FINGERPRINTS_NAME).read_text())["cases"]
     assert sorted(saved) == ["ct_000", "ct_001", "other"]
     assert saved["ct_000"][0]["voxels_sha256"] == prints[0].voxels
+
+
+def test_an_image_on_a_known_grid_is_found_wherever_its_origin_lies(tmp_path):
+    """Known grids are looked up by shape and origin, not compared with every image: a
+    grid within the tolerance is found across the lookup's cell edges (here x = 11 mm and
+    y = 0), the first case holding it first; one just beyond it is not."""
+
+    def grid(x, y):
+        affine = np.eye(4)
+        affine[:3, 3] = (x, y, -40.0)
+        return tuple(affine.ravel())
+
+    with Project.create(tmp_path / "proj", task="organs") as project:
+        images = ProjectImages(project)
+        assert images.duplicate_of([]) is None  # the project's cases read (none yet)
+        for name, x, y in (("a", 10.9996, -0.0004), ("b", 10.9999, 0.0001), ("c", 11.0, 7.0)):
+            case = project.add_case(name, [ImageRef(str(tmp_path / f"{name}.nii.gz"))])
+            images.record(case, [ImageFingerprint(None, (4, 5, 6), grid(x, y), "v")])
+
+        def found(x, y, shape=(4, 5, 6), voxels="v"):
+            same = images.duplicate_of([ImageFingerprint(None, shape, grid(x, y), voxels)])
+            return same and (same.case_id, same.same)
+
+        assert found(11.0004, 0.0004) == ("a", "voxels and grid")  # a and b: a came first
+        assert found(11.0008, 0.0004) == ("b", "voxels and grid")  # 1.2 um from a: b only
+        assert found(11.0008, 0.0012) is None  # beyond b too
+        assert found(11.0, 7.0) == ("c", "voxels and grid")
+        assert found(11.0, 7.0, shape=(4, 5, 7)) is None
+        assert found(11.0, 7.0, voxels="w") is None
 
 
 # -- copies --------------------------------------------------------------------------------
