@@ -346,17 +346,23 @@ def _by_name(
 
 
 def read_grade_sheet(
-    source: Path, study_id: int | None, points: Path | None = None, case_id: str | None = None
+    source: Path,
+    study_id: int | None,
+    points: Path | None = None,
+    case_id: str | None = None,
+    tables: tuple[dict, dict] | None = None,
 ):
     """A GradeSheet from one study of an RSNA train.csv (and its coordinates).
 
     Without ``study_id`` the CSV's only study is taken, else the study whose id is
-    ``case_id`` (RSNA cases are usually named by their study id).
+    ``case_id`` (RSNA cases are usually named by their study id). ``tables``: the two
+    CSVs as read already (``read_grades_csv(source)``, and ``read_coordinates_csv(points)``
+    by study_id), for a caller importing many studies.
     """
     from ..grade_sheet import GradeSheet, LevelPoint
     from ..spine_grades import parse_column, read_coordinates_csv, read_grades_csv
 
-    rows = read_grades_csv(source)
+    rows = read_grades_csv(source) if tables is None else tables[0]
     if study_id is None:
         if len(rows) == 1:
             study_id = next(iter(rows))
@@ -373,7 +379,7 @@ def read_grade_sheet(
     for column, grade in rows[study_id].items():
         sheet.set_grade(*parse_column(column), grade)
     if points is not None:
-        for p in read_coordinates_csv(points):
+        for p in read_coordinates_csv(points) if tables is None else tables[1].get(study_id, []):
             if p.study_id == study_id:
                 sheet.set_point(
                     p.condition, p.level, LevelPoint(str(p.series_id), p.instance_number, p.x, p.y)
@@ -381,7 +387,7 @@ def read_grade_sheet(
     return sheet
 
 
-def points_named_by_description(project: Project, case_id: str, sheet):
+def points_named_by_description(project: Project, case_id: str, sheet, scans: dict | None = None):
     """A copy of ``sheet`` whose points name the case's series by description.
 
     RSNA's coordinates name a series by ``series_id``: the name of its folder, which for a
@@ -394,7 +400,7 @@ def points_named_by_description(project: Project, case_id: str, sheet):
     from .series_names import series_names
 
     names: dict[str, str] = {}
-    scans: dict = {}
+    scans = {} if scans is None else scans  # {path: list_series(path)}, filled by a caller
     for ref in project.case(case_id).images:
         if not ref.description:
             continue
@@ -431,6 +437,8 @@ def import_labels(
     *,
     study_id: int | None = None,
     points: str | Path | None = None,
+    tables: tuple[dict, dict] | None = None,
+    scans: dict | None = None,
 ) -> ImportedVersion:
     """Validate ``source`` against the case and store it as an ``imported`` version.
 
@@ -444,8 +452,9 @@ def import_labels(
         raise ProjectError(f"{source}: does not exist.")
     note, overlaps = f"imported from {source}", None
     if project.task == "spine":
-        sheet = read_grade_sheet(source, study_id, Path(points) if points else None, case_id)
-        sheet = points_named_by_description(project, case_id, sheet)
+        points = Path(points) if points else None
+        sheet = read_grade_sheet(source, study_id, points, case_id, tables)
+        sheet = points_named_by_description(project, case_id, sheet, scans)
         project.ensure_annotator(annotator)  # registered only once the import is valid
         version = project.save_grades_version(
             case_id, sheet, kind="imported", annotator=annotator, note=note
