@@ -22,11 +22,14 @@ an id already taken), 0 otherwise: images already in the project are not an erro
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..project import Project, ProjectError, task_phrase
 from ..project.image_identity import ProjectImages, ReferencedImages, header_fingerprints
 from ..project.importing import MaskOverlaps, import_labels
+from ..project.records import Case
 from ..project.sources import (
     NewCase,
     check_case,
@@ -36,6 +39,7 @@ from ..project.sources import (
     is_manifest_path,
 )
 from ..project.store import CASE_ID
+from ..spine_grades import read_coordinates_csv, read_grades_csv
 
 
 def configure(parser) -> None:
@@ -150,6 +154,8 @@ class _Adder:
         self.paths = ReferencedImages.of_project(project)
         self.images = ProjectImages(project)
         self.taken = {c.id for c in project.cases()}
+        #: RSNA grade CSVs read once per add, not once per study: (grades, points) -> tables
+        self.tables: dict[tuple[Path, Path | None], tuple[dict, dict]] = {}
 
     def _duplicate(self, case: NewCase, prints) -> bool:
         """Skip ``case`` if one of its images (``prints``) is already in a case."""
@@ -214,17 +220,24 @@ class _Adder:
             self.paths.add(case.id, ref)
         self.taken.add(case.id)
         outcome.added.append(case.id)
-        self.import_labels(case)
+        self.import_labels(case, added)
 
-    def import_labels(self, case: NewCase) -> None:
+    def import_labels(self, case: NewCase, added: Case | None = None) -> None:
         """With ``--labels NAME``: the labels found beside the case's image as NAME's
-        imported version (once: not when NAME has a version of the case already)."""
+        imported version (once: not when NAME has a version of the case already).
+        ``added``: the case as just stored, whose series are the scanned ones."""
         name = self.args.labels
         if not name or case.labels is None or self.project.versions(case.id, annotator=name):
             return
         try:
             version = import_labels(
-                self.project, case.id, name, case.labels, points=case.label_points
+                self.project,
+                case.id,
+                name,
+                case.labels,
+                points=case.label_points,
+                tables=self._tables(case) if self.project.task == "spine" else None,
+                scans=self._scans(case, added),
             )
         except ProjectError as exc:
             points = f" --points {case.label_points}" if case.label_points else ""
@@ -238,6 +251,28 @@ class _Adder:
         self.outcome.labelled.append(case.id)
         if version.overlaps is not None:
             self.outcome.overlaps.append((case.id, version.overlaps))
+
+    def _tables(self, case: NewCase) -> tuple[dict, dict] | None:
+        """The grades CSV and the coordinates CSV (by study_id) of an RSNA dataset, read
+        the first time a study of it is imported (None for a file gone: the import says
+        so)."""
+        key = (case.labels, case.label_points)
+        if not Path(case.labels).is_file():
+            return None
+        if key not in self.tables:
+            points: dict[int, list] = defaultdict(list)
+            for point in read_coordinates_csv(case.label_points) if case.label_points else ():
+                points[point.study_id].append(point)
+            self.tables[key] = (read_grades_csv(case.labels), dict(points))
+        return self.tables[key]
+
+    def _scans(self, case: NewCase, added: Case | None) -> dict:
+        """``{image path: its series}`` of a case just added, from the scan that found it,
+        so that naming its series (:func:`.series_names`) reads no header again."""
+        infos = list({id(info): info for info in case.series_info if info is not None}.values())
+        if added is None or not infos:
+            return {}
+        return {str(self.project.resolve(ref.path)): infos for ref in added.images}
 
 
 def run(args) -> int:

@@ -476,3 +476,48 @@ def test_an_rsna_dataset_folder_comes_in_with_its_grades_and_goes_out_unchanged(
     )
     for name in ("train.csv", "train_label_coordinates.csv", "train_series_descriptions.csv"):
         assert _rows(out / name) == _rows(root / name), name
+
+
+def test_an_rsna_dataset_folder_is_read_once_whatever_its_number_of_studies(
+    tmp_path, capsys, monkeypatch
+):
+    """Adding RSNA's 1,975 studies with --labels must not read each study's headers or
+    the grade CSVs again per study: the DICOM headers are scanned once for the whole
+    folder and each CSV is read once."""
+    import napari_atlas_annotate.commands.add as add_command
+    import napari_atlas_annotate.io.dicom as dicom
+    import napari_atlas_annotate.io.dicom_scan as dicom_scan
+    import napari_atlas_annotate.spine_grades as spine_grades
+
+    write_phantoms(tmp_path / "ph", 0, 3, seed=4, axial_stacks=("l4_l5", "l5_s1"))
+    root = tmp_path / "ph" / "spine"
+    folder = _init(tmp_path, task="spine")
+    reads = []
+
+    def counted(name, original):
+        def wrapper(path, *args, **kwargs):
+            reads.append((name, Path(path).name))
+            return original(path, *args, **kwargs)
+
+        return wrapper
+
+    readers = {
+        "read_grades_csv": (spine_grades, add_command),
+        "read_coordinates_csv": (spine_grades, add_command),
+        "scan_dicom": (dicom_scan, dicom),
+    }
+    for name, modules in readers.items():
+        wrapper = counted(name, getattr(modules[0], name))
+        for module in modules:
+            monkeypatch.setattr(module, name, wrapper, raising=module is not add_command)
+    code, text, _ = _add(capsys, folder, root / "train_images", "--labels", "rsna")
+    assert code == 0 and "added 3 case(s)" in text and "imported labels of 3 case(s)" in text
+    assert reads.count(("scan_dicom", "train_images")) == 1
+    assert [r for r in reads if r[0] == "scan_dicom" and r[1] != "train_images"] == []
+    # graded_studies reads train.csv to find the graded studies; the import once more
+    assert reads.count(("read_grades_csv", "train.csv")) == 2
+    assert reads.count(("read_coordinates_csv", "train_label_coordinates.csv")) == 1
+    with Project(folder) as project:
+        for case in project.cases():
+            [version] = project.versions(case.id, annotator="rsna")
+            assert len(project.read_grades(version).points) == 25
