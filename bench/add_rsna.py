@@ -1,0 +1,374 @@
+"""Benchmark: ``atlas-annotate add PROJECT ROOT/train_images --labels rsna`` on an RSNA 2024
+lumbar dataset folder laid out as Kaggle ships it, at a few hundred studies.
+
+The dataset: ``--unique`` phantom lumbar studies (``write_phantoms``; half of them with an
+Axial T2 of five angled stacks in one series, as many real studies have), their
+SeriesDescription stripped from every header (Kaggle's files carry none: the names come
+from ``train_series_descriptions.csv``), then copied under new study and series folder
+names with their rows in the three CSVs (every DICOM UID rewritten and the last pixel of
+each file changed, so each copy is a study of its own; it keeps its source's grid, the
+worst case for the voxel comparison), until there are as many studies as the largest
+``--studies``. Generating phantoms is not what is measured, so it is done once; each size
+``N`` is a folder of hard links to the first ``N`` studies with the CSV rows of those
+studies.
+
+Each run is a fresh child process on a fresh spine project, calling the command line's
+``main`` in-process and reporting its wall time and peak RSS (``VmHWM``):
+
+* **ours, --labels rsna**: this checkout;
+* **ours, no --labels**: the same add without importing the grades;
+* **baseline, --labels rsna**: the package as of ``--baseline-ref`` (extracted with
+  ``git archive`` and put first on ``PYTHONPATH``), the code before the speed-ups.
+
+Both ``--labels`` runs must leave the same project: the child prints a digest of every case
+(id, images: path, description, series, stack) and of every imported grade sheet, and the
+benchmark says whether ours and the baseline's agree. ``--profile`` adds one profiled run of
+ours (``--labels``, the largest size) and prints the top of cProfile.
+
+Run: ``python bench/add_rsna.py [--studies 50 200] [--unique 8] [--baseline-ref 924f06a]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import os
+import random
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+#: pydicom's UID root, with which the phantoms' UIDs all begin (``generate_uid``).
+UID_ROOT = b"1.2.826.0.1.3680043.8.498."
+LEVELS = ("l1_l2", "l2_l3", "l3_l4", "l4_l5", "l5_s1")
+CSV_NAMES = ("train_series_descriptions.csv", "train.csv", "train_label_coordinates.csv")
+
+
+# -- the dataset ---------------------------------------------------------------------------
+def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def _write_csv(path: Path, header: list[str], rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, header)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _source_studies(folder: Path, unique: int, seed: int) -> Path:
+    """``unique`` phantom studies in RSNA layout (half with angled axial stacks), without
+    SeriesDescription in their headers; returns the RSNA root (``spine/``)."""
+    import pydicom
+
+    from napari_atlas_annotate.phantoms import write_phantoms
+
+    stacked = unique // 2
+    write_phantoms(folder / "a", 0, stacked, seed, axial_stacks=LEVELS)
+    write_phantoms(folder / "b", 0, unique - stacked, seed + 1)
+    root = folder / "spine"
+    (root / "train_images").mkdir(parents=True)
+    for name in CSV_NAMES:
+        header, rows = _read_csv(folder / "a" / "spine" / name)
+        _write_csv(root / name, header, rows + _read_csv(folder / "b" / "spine" / name)[1])
+    for part in ("a", "b"):
+        for study in (folder / part / "spine" / "train_images").iterdir():
+            study.rename(root / "train_images" / study.name)
+    for f in (root / "train_images").rglob("*.dcm"):
+        ds = pydicom.dcmread(f)
+        del ds.SeriesDescription  # as Kaggle's files: the series CSV names the series
+        ds.save_as(f)
+    return root
+
+
+def _dataset(folder: Path, total: int, unique: int, seed: int) -> Path:
+    """``total`` studies in RSNA layout: the source studies and copies of them under new
+    study/series ids and DICOM UIDs, with their CSV rows."""
+    source = _source_studies(folder / "source", unique, seed)
+    tables = {name: _read_csv(source / name) for name in CSV_NAMES}
+    studies = sorted(p.name for p in (source / "train_images").iterdir())
+    root = folder / "all"
+    images = root / "train_images"
+    images.mkdir(parents=True)
+    rng = random.Random(seed)
+    used = {int(s) for s in studies}
+    out_rows: dict[str, list[dict]] = {name: [] for name in CSV_NAMES}
+    order = []
+    for j in range(total):
+        study, copy = studies[j % len(studies)], j // len(studies)
+        if copy == 0:
+            new_study, series_map, root_uid = study, {}, UID_ROOT
+        else:
+            new_study = str(rng.randrange(10**8, 4 * 10**9))
+            while int(new_study) in used:
+                new_study = str(rng.randrange(10**8, 4 * 10**9))
+            used.add(int(new_study))
+            series_map = {
+                s.name: str(rng.randrange(10**8, 4 * 10**9))
+                for s in (source / "train_images" / study).iterdir()
+            }
+            root_uid = b"1.2.826.0.1.3680043.9.%03d." % (99 + copy)  # same length
+        order.append(new_study)
+        for series in (source / "train_images" / study).iterdir():
+            dest = images / new_study / series_map.get(series.name, series.name)
+            dest.mkdir(parents=True)
+            for f in series.iterdir():
+                data = f.read_bytes().replace(UID_ROOT, root_uid)
+                if copy:  # other voxels (the last pixel), or it is the same image again
+                    data = data[:-2] + struct.pack("<H", copy)
+                (dest / f.name).write_bytes(data)
+        for name, (_, rows) in tables.items():
+            for row in rows:
+                if row["study_id"] == study:
+                    new = dict(row, study_id=new_study)
+                    if "series_id" in new:
+                        new["series_id"] = series_map.get(new["series_id"], new["series_id"])
+                    out_rows[name].append(new)
+    for name, (header, _) in tables.items():
+        _write_csv(root / name, header, out_rows[name])
+    (root / "order.json").write_text(json.dumps(order))
+    return root
+
+
+def _subset(full: Path, n: int, folder: Path) -> Path:
+    """An RSNA root holding the first ``n`` studies of ``full`` (hard links) and their rows."""
+    studies = json.loads((full / "order.json").read_text())[:n]
+    keep = set(studies)
+    for study in studies:
+        for series in (full / "train_images" / study).iterdir():
+            dest = folder / "train_images" / study / series.name
+            dest.mkdir(parents=True)
+            for f in series.iterdir():
+                os.link(f, dest / f.name)
+    for name in CSV_NAMES:
+        header, rows = _read_csv(full / name)
+        _write_csv(folder / name, header, [r for r in rows if r["study_id"] in keep])
+    return folder
+
+
+# -- the CSVs at full size -----------------------------------------------------------------
+def _csv_cost(full: Path, folder: Path, studies: int = 1975, sample: int = 5) -> None:
+    """What reading the grade CSVs costs ``add --labels`` at RSNA's size: ``studies``
+    studies (the rows of ``full`` repeated under new study ids; 25 coordinate rows each,
+    RSNA has 48,692 for 1,975). ``import_labels`` reads both CSVs for every study
+    (``read_grade_sheet``); reading them once per add would cost one read."""
+    from napari_atlas_annotate.project.importing import read_grade_sheet
+    from napari_atlas_annotate.spine_grades import read_coordinates_csv, read_grades_csv
+
+    folder.mkdir(parents=True)
+    tables = {name: _read_csv(full / name) for name in CSV_NAMES[1:]}
+    base = sorted({r["study_id"] for r in tables["train.csv"][1]})
+    copies = [(f"{k}{b}", b) for k in range(1, studies // len(base) + 2) for b in base]
+    ids = [new for new, _ in copies[:studies]]
+    for name, (header, rows) in tables.items():
+        by_study = {b: [r for r in rows if r["study_id"] == b] for b in base}
+        out = [dict(r, study_id=new) for new, b in copies[:studies] for r in by_study[b]]
+        _write_csv(folder / name, header, out)
+    grades, points = folder / "train.csv", folder / "train_label_coordinates.csv"
+    n_points = sum(1 for _ in open(points)) - 1
+    start = time.perf_counter()
+    for study in ids[:sample]:
+        read_grade_sheet(grades, int(study), points)
+    each = (time.perf_counter() - start) / sample
+    start = time.perf_counter()
+    read_grades_csv(grades), read_coordinates_csv(points)
+    once = time.perf_counter() - start
+    print(
+        f"CSVs of {studies} studies ({n_points} coordinate rows): read per study as "
+        f"import_labels does, {each:.3f} s a study = {each * studies:.0f} s per add; "
+        f"read once, {once:.2f} s ({each * studies / once:.0f}x less)"
+    )
+
+
+# -- one measured run (child process) ------------------------------------------------------
+def _peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _digest(project_folder: str) -> str:
+    """What the add left in the project: cases, their images and imported grade sheets."""
+    from napari_atlas_annotate.project import Project
+
+    h = hashlib.sha256()
+    with Project(project_folder) as project:
+        for case in sorted(project.cases(), key=lambda c: c.id):
+            refs = [(r.path, r.description, r.series, r.stack) for r in case.images]
+            h.update(json.dumps([case.id, refs]).encode())
+            for version in project.versions(case.id, annotator="rsna"):
+                h.update((Path(project_folder) / version.path).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _child(args) -> None:
+    from napari_atlas_annotate.cli import main
+
+    argv = ["add", args.project, args.images] + (["--labels", "rsna"] if args.labels else [])
+    out = io.StringIO()
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        if profiler:
+            profiler.enable()
+        code = main(argv)
+        if profiler:
+            profiler.disable()
+    seconds = time.perf_counter() - start
+    result = {
+        "code": code,
+        "seconds": seconds,
+        "peak_rss_mb": _peak_rss_mb(),
+        "added": next(
+            (
+                int(line.split()[1])
+                for line in out.getvalue().splitlines()
+                if line.startswith("added ")
+            ),
+            0,
+        ),
+        "summary": [line for line in out.getvalue().splitlines() if not line.startswith(" ")],
+        "digest": _digest(args.project),
+    }
+    if profiler:
+        import pstats
+
+        text = io.StringIO()
+        stats = pstats.Stats(profiler, stream=text).strip_dirs()
+        stats.sort_stats("cumulative").print_stats(args.profile)
+        stats.sort_stats("tottime").print_stats(args.profile)
+        result["profile"] = text.getvalue()
+    print("RESULT " + json.dumps(result))
+
+
+def _run(images: Path, project: Path, labels: bool, code: Path | None, profile: int = 0) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    if code is not None:  # the baseline package first on the path
+        env["PYTHONPATH"] = str(code)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "napari_atlas_annotate.cli",
+            "init",
+            str(project),
+            "--task",
+            "spine",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    argv = [sys.executable, __file__, "--child", "--project", str(project), "--images", str(images)]
+    argv += (["--labels"] if labels else []) + (["--profile", str(profile)] if profile else [])
+    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode or not lines:
+        raise RuntimeError(f"child failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    result = json.loads(lines[-1][len("RESULT ") :])
+    if code is not None:
+        result["package"] = str(code)
+    return result
+
+
+def _baseline_code(ref: str, folder: Path) -> Path:
+    """The package as of git ``ref``, extracted into ``folder``."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", ref, "napari_atlas_annotate"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    folder.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--studies", type=int, nargs="+", default=[50, 200])
+    parser.add_argument("--unique", type=int, default=8, help="phantom studies generated")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--baseline-ref", default="924f06a", help="git ref of the baseline ('' for none)"
+    )
+    parser.add_argument("--profile", type=int, default=0, help="print the top N of cProfile")
+    parser.add_argument("--keep", help="folder to keep the data in (default: a temp folder)")
+    # child mode
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--project", help=argparse.SUPPRESS)
+    parser.add_argument("--images", help=argparse.SUPPRESS)
+    parser.add_argument("--labels", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args)
+        return
+    work = Path(args.keep or tempfile.mkdtemp(prefix="add_rsna_"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        start = time.perf_counter()
+        full = _dataset(work / "data", max(args.studies), args.unique, args.seed)
+        files = sum(1 for _ in (full / "train_images").rglob("*.dcm"))
+        print(
+            f"dataset: {max(args.studies)} studies, {files} DICOM files "
+            f"({files / max(args.studies):.0f} per study; {args.unique} phantoms, "
+            f"{args.unique // 2} with five angled axial stacks), made in "
+            f"{time.perf_counter() - start:.0f} s"
+        )
+        baseline = (
+            _baseline_code(args.baseline_ref, work / "baseline") if args.baseline_ref else None
+        )
+        _csv_cost(full, work / "csv")
+        rows = []
+        for n in args.studies:
+            root = _subset(full, n, work / f"n{n}")
+            runs = {
+                "ours, --labels": _run(root / "train_images", work / f"p{n}_ours", True, None),
+                "ours, no --labels": _run(root / "train_images", work / f"p{n}_nolab", False, None),
+            }
+            if baseline is not None:
+                runs["baseline, --labels"] = _run(
+                    root / "train_images", work / f"p{n}_base", True, baseline
+                )
+            for name, r in runs.items():
+                print(
+                    f"N={n:4d} {name:20s} {r['seconds']:7.1f} s  {r['seconds'] / n:6.3f} s/study  "
+                    f"peak {r['peak_rss_mb']:6.0f} MB  added {r['added']}  digest {r['digest']}"
+                )
+                if r["code"] or r["added"] != n:
+                    print("   ", "\n    ".join(r["summary"]))
+            rows.append((n, runs))
+            if baseline is not None:
+                ours, base = runs["ours, --labels"], runs["baseline, --labels"]
+                same = "same" if ours["digest"] == base["digest"] else "DIFFERENT"
+                print(
+                    f"N={n:4d} ratio baseline / ours (--labels): "
+                    f"{base['seconds'] / ours['seconds']:.2f}x; projects {same}"
+                )
+        if args.profile:
+            n = max(args.studies)
+            r = _run(work / f"n{n}" / "train_images", work / "p_profile", True, None, args.profile)
+            print(f"\ncProfile, ours --labels, N={n} ({r['seconds']:.1f} s under the profiler):")
+            print(r["profile"])
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
