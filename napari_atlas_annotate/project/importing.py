@@ -387,6 +387,41 @@ def read_grade_sheet(
     return sheet
 
 
+@dataclass(frozen=True)
+class _CaseSeries:
+    """One image of a case as a point may name it: its description, the other names its
+    series goes by (folder, SeriesNumber, UID) and its slices' InstanceNumbers (None when
+    the headers cannot say: NIfTI, multi-frame files, numbers missing)."""
+
+    description: str
+    aliases: tuple[str, ...]
+    instances: frozenset[int] | None
+
+
+def _case_series(project: Project, case_id: str, scans: dict) -> list[_CaseSeries]:
+    """The case's images as :class:`_CaseSeries`, from the headers (``scans`` caches each
+    path's scan: a caller that scanned already reads nothing again)."""
+    from ..io import VolumeLoadError
+    from ..io.dicom import select_series
+    from .series_names import series_names
+
+    out = []
+    for ref in project.case(case_id).images:
+        path = project.resolve(ref.path)
+        names = series_names(path, ref.series, scans)  # fills scans[str(path)]
+        instances = None
+        try:
+            info = select_series(scans[str(path)], path, ref.series)
+        except (KeyError, VolumeLoadError):
+            info = None
+        if info is not None and info.n_frames == len(info.files) == len(info.headers):
+            numbers = [ds.get("InstanceNumber") for ds in info.headers]
+            if all(n is not None for n in numbers):
+                instances = frozenset(int(n) for n in numbers)
+        out.append(_CaseSeries(ref.description or "", tuple(names.all()), instances))
+    return out
+
+
 def points_named_by_description(project: Project, case_id: str, sheet, scans: dict | None = None):
     """A copy of ``sheet`` whose points name the case's series by description.
 
@@ -397,22 +432,100 @@ def points_named_by_description(project: Project, case_id: str, sheet, scans: di
     """
     import dataclasses
 
-    from .series_names import series_names
-
     names: dict[str, str] = {}
     scans = {} if scans is None else scans  # {path: list_series(path)}, filled by a caller
-    for ref in project.case(case_id).images:
-        if not ref.description:
+    for series in _case_series(project, case_id, scans):
+        if not series.description:
             continue
-        found = series_names(project.resolve(ref.path), ref.series, scans)
-        for alias in found.all():
-            if alias != ref.description:
-                names.setdefault(alias, ref.description)
+        for alias in series.aliases:
+            if alias != series.description:
+                names.setdefault(alias, series.description)
     out = dataclasses.replace(sheet, points=dict(sheet.points))
     for cell, point in sheet.points.items():
         if point.series in names:
             out.points[cell] = dataclasses.replace(point, series=names[point.series])
     return out
+
+
+def check_points(
+    project: Project, case_id: str, sheet, source: Path, scans: dict | None = None
+) -> None:
+    """Refuse points the case's images cannot hold, before anything is stored.
+
+    A point must name one of the case's series (by description, or by folder name,
+    SeriesNumber or UID) and a slice of it: an InstanceNumber the series has (any of its
+    stacks, for a series acquired as several). Such a point could never be shown, graded
+    on or exported against its image; RSNA's coordinates name the series' folder, so a
+    series the study folder lacks, or one its series CSV does not name, is found here.
+
+    Raises
+    ------
+    ProjectError
+        Naming each bad point (condition, level, series, instance), what the series holds,
+        and what to fix in ``source``.
+    """
+    from ..spine_grades import CONDITION_DISPLAY, LEVEL_DISPLAY
+
+    series = _case_series(project, case_id, {} if scans is None else scans)
+    named = sorted({s.description for s in series if s.description})
+    instances: dict[str, set[int] | None] = {}
+    folder: dict[str, str] = {}  # description -> a name the source may use (RSNA: folder)
+    for s in series:
+        for name in (s.description, *s.aliases):
+            if not name:
+                continue
+            if s.instances is None or instances.get(name, set()) is None:
+                instances[name] = None
+            else:
+                instances[name] = instances.get(name, set()) | s.instances
+        if s.description and s.aliases and s.aliases[0] != s.description:
+            folder.setdefault(s.description, s.aliases[0])
+    unnamed = {a for s in series if not s.description for a in s.aliases}
+    wrong: dict[str, list[str]] = {}  # what is wrong -> the points it is wrong for
+    for (condition, level), point in sorted(sheet.points.items()):
+        which = f"{CONDITION_DISPLAY[condition]} {LEVEL_DISPLAY[level]}"
+        shown = point.series + (f" ({folder[point.series]})" if point.series in folder else "")
+        if point.series in unnamed:
+            why = (
+                f"on series {point.series}, which the case has but nothing names (no "
+                "SeriesDescription in its headers and, in an RSNA folder, no row in the "
+                "series descriptions CSV)"
+            )
+        elif point.series not in instances:
+            why = (
+                f"on series {point.series}, which case {case_id} does not have (its series: "
+                f"{', '.join(named) or 'none named'})"
+            )
+        elif instances[point.series] is not None and point.instance not in instances[point.series]:
+            held = _ranges(sorted(instances[point.series]))
+            why = f"on series {shown}, whose instances are {held}"
+            which += f" (instance {point.instance})"
+        else:
+            continue
+        wrong.setdefault(why, []).append(which)
+    if wrong:
+        count = sum(len(cells) for cells in wrong.values())
+        listed = "; ".join(
+            f"{', '.join(cells[:3])}{f' and {len(cells) - 3} more' if len(cells) > 3 else ''} {why}"
+            for why, cells in wrong.items()
+        )
+        raise ProjectError(
+            f"{source}: {count} point(s) of case {case_id} are not on its images: {listed}. "
+            "Nothing was imported; correct those rows (series_id, instance_number) or name "
+            "the series, then import again."
+        )
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``1..6, 13..18`` for sorted whole numbers."""
+    runs, start = [], None
+    for i, n in enumerate(numbers):
+        if start is None:
+            start = n
+        if i + 1 == len(numbers) or numbers[i + 1] != n + 1:
+            runs.append(str(start) if start == n else f"{start}..{n}")
+            start = None
+    return ", ".join(runs)
 
 
 @dataclass
@@ -454,7 +567,9 @@ def import_labels(
     if project.task == "spine":
         points = Path(points) if points else None
         sheet = read_grade_sheet(source, study_id, points, case_id, tables)
+        scans = {} if scans is None else scans
         sheet = points_named_by_description(project, case_id, sheet, scans)
+        check_points(project, case_id, sheet, points or source, scans)
         project.ensure_annotator(annotator)  # registered only once the import is valid
         version = project.save_grades_version(
             case_id, sheet, kind="imported", annotator=annotator, note=note

@@ -68,3 +68,66 @@ def test_masks_that_do_not_overlap_report_nothing(project, tmp_path):
     )
     assert overlaps is None
     assert (labels == project.classes.index("spleen") + 1).sum() == spleen.sum()
+
+
+@pytest.fixture
+def rsna_study(tmp_path):
+    """A phantom lumbar study added as 'atlas-annotate add' does, and its RSNA CSVs."""
+    import json
+
+    from napari_atlas_annotate.phantoms import write_phantoms
+    from napari_atlas_annotate.project.sources import cases_from_path
+
+    manifest = write_phantoms(tmp_path / "phantoms", 0, 1, 3, "dicom")
+    [entry] = json.loads(manifest.read_text())["cases"]
+    [case] = cases_from_path(manifest, "spine")
+    project = Project.create(tmp_path / "spine", task="spine")
+    project.add_case(case.id, case.images, source=case.source)
+    root = manifest.parent
+    yield project, case.id, root / entry["grades"], root / entry["points"], root / "spine"
+    project.close()
+
+
+def _edited(points_csv, tmp_path, row: int, **values):
+    """A copy of a coordinates CSV with some columns of one data row changed."""
+    import csv
+
+    with open(points_csv, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    rows[row].update({k: str(v) for k, v in values.items()})
+    out = tmp_path / f"coordinates_{row}.csv"
+    with open(out, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return out, rows[row]
+
+
+def test_points_off_the_cases_series_or_slices_are_refused_by_row(rsna_study, tmp_path):
+    """A coordinates row whose instance number the series lacks, or whose series the study
+    lacks, could never be shown, graded on or exported: the import names each such
+    point, what the series holds, and stores nothing."""
+    from napari_atlas_annotate.project import ProjectError
+    from napari_atlas_annotate.project.importing import import_labels
+    from napari_atlas_annotate.spine_grades import read_coordinates_csv
+
+    project, case_id, grades, points, root = rsna_study
+    good = read_coordinates_csv(points)
+    series_id = good[0].series_id
+    n_slices = len(list(root.glob(f"train_images/*/{series_id}/*.dcm")))
+    assert n_slices > 0
+    bad, row = _edited(points, tmp_path, 0, instance_number=n_slices + 5)
+    with pytest.raises(ProjectError) as err:
+        import_labels(project, case_id, "rsna", grades, points=bad)
+    said = str(err.value)
+    assert f"{bad}: 1 point(s) of case {case_id} are not on its images" in said
+    assert f"(instance {n_slices + 5}) on series " in said and f"({series_id})" in said
+    assert f"whose instances are 1..{n_slices}" in said
+    assert "Nothing was imported" in said
+
+    elsewhere, _ = _edited(points, tmp_path, 1, series_id=123)
+    with pytest.raises(ProjectError, match="on series 123, which case .* does not have"):
+        import_labels(project, case_id, "rsna", grades, points=elsewhere)
+    assert project.versions(case_id) == []  # nothing stored, nobody registered
+    version = import_labels(project, case_id, "rsna", grades, points=points)
+    assert len(project.read_grades(version).points) == len(good) == 25
