@@ -770,8 +770,9 @@ class GradeSheetWidget(StatusMessages, QWidget):
         self._refresh_cell(condition, level)
 
     # -- navigation ---------------------------------------------------------------------
-    def _show(self, series: _Series, world_point: np.ndarray | None = None) -> None:
-        """Show ``series`` (and its points) alone, in its own plane."""
+    def _show(self, series: _Series, index: np.ndarray | None = None) -> None:
+        """Show ``series`` (and its points) alone, in its own plane, on the slice through
+        ``index`` (layer data coordinates; default: the middle of the series)."""
         for other in self.series.values():
             other.layer.visible = other is series
             if other.points is not None:
@@ -783,11 +784,25 @@ class GradeSheetWidget(StatusMessages, QWidget):
             self.viewer.dims.axis_labels = WORLD_AXIS_LABELS
         camera = self.viewer.scene.camera if hasattr(self.viewer, "scene") else self.viewer.camera
         camera.orientation2d = ("up" if order[1] == 0 else "down", "right")
-        if world_point is None:
-            centre = (np.array(series.layer.data.shape) - 1) / 2
-            world_point = series.layer.data_to_world(centre)
-        self.viewer.dims.set_point(slice_axis, float(world_point[slice_axis]))
+        if index is None:
+            index = (np.array(series.layer.data.shape) - 1) / 2
+        self.viewer.dims.set_point(slice_axis, self._slice_position(series, index))
         self.viewer.layers.selection.active = series.layer
+
+    @staticmethod
+    def _slice_position(series: _Series, index: np.ndarray) -> float:
+        """The world position along the slice axis at which napari shows the slice of
+        ``series`` through data ``index``.
+
+        napari picks a layer's slice from the world position along the slice axis alone
+        (the diagonal part of its world-to-data transform; the out-of-plane tilt is
+        ignored), so for a block tilted against the world axes (an axial stack angled
+        through a disc) the world position of ``index`` itself would show another slice,
+        the further from the block's middle the more, and hide the point.
+        """
+        k = series.slice_world_axis()
+        to_data = np.linalg.inv(series.affine)
+        return float((float(np.asarray(index)[k]) - to_data[k, 3]) / to_data[k, k])
 
     def go_to(self, condition: str, level: str) -> None:
         """Show the series and slice of a cell's point (or the series it is read on)."""
@@ -799,8 +814,7 @@ class GradeSheetWidget(StatusMessages, QWidget):
                 return
             self._show(series)
             return
-        world = series.points.data_to_world(series.to_data(point))
-        self._show(series, np.asarray(world))
+        self._show(series, series.to_data(point))
         cells = series.cells()
         if (condition, level) in cells:
             layer = series.points

@@ -321,3 +321,51 @@ def test_a_series_of_angled_stacks_shows_each_stack_with_its_points(make_napari_
     point = widget.session.sheet.points[cell]
     assert (point.series, point.instance) == ("Axial T2", 13 + 3)
     project.close()
+
+
+def _tilted_axial(path: Path, degrees: float) -> Path:
+    """An axial T2 block tilted ``degrees`` about the left-right axis (as lumbar blocks are
+    angled through L5/S1), 8 slices of 4 mm, 1 mm pixels; each slice filled with its index."""
+    from napari_atlas_annotate.io import save_nifti
+    from napari_atlas_annotate.volume import Volume
+
+    t = np.deg2rad(degrees)
+    affine = np.eye(4)
+    # voxel (z, y, x) -> RAS: x along R->L (-R), y anterior->posterior (-A) tilted, z up
+    affine[:3, 0] = 4.0 * np.array([0.0, np.sin(t), np.cos(t)])
+    affine[:3, 1] = np.array([0.0, -np.cos(t), np.sin(t)])
+    affine[:3, 2] = np.array([-1.0, 0.0, 0.0])
+    affine[:3, 3] = [40.0, 40.0, -10.0]
+    data = np.broadcast_to(np.arange(8, dtype=np.int16)[:, None, None] * 100, (8, 80, 80))
+    return save_nifti(Volume(np.array(data), affine, "MR", {}), path)
+
+
+def test_a_point_far_from_the_middle_of_a_tilted_block_is_shown_on_its_own_slice(
+    make_napari_viewer, tmp_path
+):
+    """napari slices a block tilted against the world axes at the dims point: selecting a
+    cell must put the whole dims point on its point, not only the slice axis, or a point
+    far from the block's middle is shown on another slice (and hidden)."""
+    from napari_atlas_annotate.grade_sheet import LevelPoint
+
+    image = _tilted_axial(tmp_path / "axial.nii.gz", 25.0)
+    project = Project.create(tmp_path / "project", task="spine")
+    project.add_case("s1", [ImageRef(str(image), "Axial T2")])
+    sheet = GradeSheet()
+    cells = {
+        ("left_subarticular_stenosis", "l4_l5"): LevelPoint("Axial T2", 2, 70.0, 75.0),
+        ("right_subarticular_stenosis", "l4_l5"): LevelPoint("Axial T2", 7, 10.0, 5.0),
+    }
+    for cell, point in cells.items():
+        sheet.set_point(*cell, point)
+    project.save_grades_version("s1", sheet, kind="proposal", model_version="grader-test")
+    viewer = make_napari_viewer()
+    widget = GradeSheetWidget(viewer, project, ANNOTATOR)
+    assert widget.load_case("s1"), widget.last_error
+    series = widget.series["Axial T2"]
+    for cell, point in cells.items():
+        widget.table.setCurrentCell(CONDITIONS.index(cell[0]), LEVELS.index(cell[1]))
+        shown = series.layer._data_slice.point[0]  # the data slice napari shows
+        assert round(float(shown)) == point.instance - 1, cell
+        assert series.cells().index(cell) in list(series.points._view_indices), cell
+    project.close()
