@@ -809,10 +809,7 @@ class GradeSheetWidget(StatusMessages, QWidget):
         point = self.session.sheet.points.get((condition, level)) if self.session else None
         series = self._series_of(point) if point is not None else None
         if series is None:
-            series = self.series.get(SERIES_FOR_CONDITION[condition]) or self._first_series()
-            if series is None:
-                return
-            self._show(series)
+            self._show_unplaced(condition, level)
             return
         self._show(series, series.to_data(point))
         cells = series.cells()
@@ -821,6 +818,42 @@ class GradeSheetWidget(StatusMessages, QWidget):
             layer.selected_data = {cells.index((condition, level))}
             self.viewer.layers.selection.active = layer
             layer.mode = "select"
+
+    def _show_unplaced(self, condition: str, level: str) -> None:
+        """Show where a cell without a point is read: its condition's series (of a series
+        acquired as several stacks, the stack through the level, found from the sheet's
+        other points at that level), on the slice nearest those points."""
+        name = SERIES_FOR_CONDITION[condition]
+        candidates = [s for s in self.series.values() if s.point_name == name]
+        if not candidates:
+            series = self._first_series()
+            if series is not None:
+                self._show(series)
+            return
+        sheet = self.session.sheet
+        known = [
+            np.asarray(shown.points.data_to_world(shown.to_data(point)))
+            for (_, lv), point in sheet.points.items()
+            if lv == level
+            and (shown := self._series_of(point)) is not None
+            and shown.points is not None
+            and point.instance in shown.numbers
+        ]
+        if not known:
+            self._show(candidates[0])
+            return
+        target = np.mean(known, axis=0)
+
+        def inside(series: _Series) -> tuple[np.ndarray, float]:
+            """The target's data index clipped into the series, and how far (mm) it lies
+            outside it."""
+            index = np.asarray(series.layer.world_to_data(target), float)
+            clipped = np.clip(index, 0, np.array(series.layer.data.shape) - 1)
+            world = np.asarray(series.layer.data_to_world(clipped))
+            return clipped, float(np.linalg.norm(world - target))
+
+        series = min(candidates, key=lambda s: inside(s)[1])
+        self._show(series, inside(series)[0])
 
     # -- submit -------------------------------------------------------------------------
     def submit(self) -> LabelVersion:

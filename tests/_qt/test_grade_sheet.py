@@ -369,3 +369,30 @@ def test_a_point_far_from_the_middle_of_a_tilted_block_is_shown_on_its_own_slice
         assert round(float(shown)) == point.instance - 1, cell
         assert series.cells().index(cell) in list(series.points._view_indices), cell
     project.close()
+
+
+def test_a_cell_without_a_point_shows_the_stack_through_its_level(make_napari_viewer, tmp_path):
+    """Selecting a subarticular cell that has no point yet shows the Axial T2 block
+    through that level (found from the sheet's points at the level on the sagittal
+    series), so the reader can place the point there, not the first series of the study."""
+    manifest = write_phantoms(tmp_path / "phantoms", 0, 1, 9, "dicom", axial_stacks=LEVELS[2:])
+    project = Project.create(tmp_path / "project", task="spine")
+    [case] = cases_from_path(manifest, "spine")
+    project.add_case(case.id, case.images, truth=case.truth, source=case.source)
+    [entry] = json.loads(manifest.read_text())["cases"]
+    sheet = _proposal(manifest, entry)
+    for cell in list(sheet.points):
+        if "subarticular" in cell[0]:
+            del sheet.points[cell]
+    project.save_grades_version(case.id, sheet, kind="proposal", model_version="grader-test")
+    viewer = make_napari_viewer()
+    widget = GradeSheetWidget(viewer, project, ANNOTATOR)
+    assert widget.load_case(case.id), widget.last_error
+    for k, level in enumerate(LEVELS[2:], start=1):
+        cell = ("right_subarticular_stenosis", level)
+        widget.table.setCurrentCell(CONDITIONS.index(cell[0]), LEVELS.index(cell[1]))
+        shown = [name for name, s in widget.series.items() if s.layer.visible]
+        assert shown == [f"Axial T2 (stack {k}/3)"], level
+        block = widget.series[shown[0]].layer
+        assert 0 <= round(float(block._data_slice.point[0])) < block.data.shape[0]
+    project.close()
