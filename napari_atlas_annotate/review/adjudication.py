@@ -123,7 +123,9 @@ def compose_grades(
 ) -> tuple[GradeSheet, dict]:
     """The final grade sheet from per-cell decisions (``"<condition>_<level>"`` keys).
 
-    A cell taken from an annotator also takes that annotator's point for it.
+    A cell taken from an annotator also takes that annotator's point for it; a consensus
+    cell takes the point of a reader who gave the consensus grade (any reader's if none
+    placed one).
     """
     ambiguous = set(sheets) & set(GRADES)
     if ambiguous:
@@ -145,10 +147,13 @@ def compose_grades(
         if source in GRADES:
             out.set_grade(*cell, source)
         elif source == CONSENSUS:
-            out.set_grade(*cell, consensus.grades.get(cell))
-            point = next((s.points[cell] for s in sheets.values() if cell in s.points), None)
-            if point is not None:
-                out.points[cell] = point
+            grade = consensus.grades.get(cell)
+            out.set_grade(*cell, grade)
+            # the point of a reader who gave the consensus grade, else of any reader
+            placed = [s for s in sheets.values() if cell in s.points]
+            agreeing = [s for s in placed if s.grades.get(cell) == grade]
+            if placed:
+                out.points[cell] = (agreeing or placed)[0].points[cell]
         else:
             out.set_grade(*cell, sheets[source].grades.get(cell))
             if cell in sheets[source].points:

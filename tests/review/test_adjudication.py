@@ -198,3 +198,25 @@ def test_finalize_agreed_never_settles_a_grade_the_readers_differ_on(spine_proje
     assert done["mr02"].version is not None and done["mr02"].agreement == pytest.approx(1.0)
     final = project.read_grades(done["mr02"].version)
     assert final.grades == sheets["mr00"]["alice"].grades
+
+
+def test_a_consensus_cell_takes_the_point_of_a_reader_who_gave_that_grade():
+    """Two readers of three say Moderate: the consensus cell's point is one of theirs,
+    not the first reader's (alphabetically), who said Normal/Mild."""
+    from napari_atlas_annotate.grade_sheet import GradeSheet, LevelPoint
+    from napari_atlas_annotate.review.adjudication import compose_grades
+
+    cell = ("spinal_canal_stenosis", "l4_l5")
+    sheets = {}
+    for reader, grade, x in (
+        ("amy", GRADES[0], 10.0),
+        ("bob", GRADES[1], 20.0),
+        ("cy", GRADES[1], 30.0),
+    ):
+        sheet = GradeSheet()
+        sheet.set_grade(*cell, grade)
+        sheet.set_point(*cell, LevelPoint("Sagittal T2/STIR", 8, x, 40.0))
+        sheets[reader] = sheet
+    final, _ = compose_grades(sheets, {})
+    assert final.grades[cell] == GRADES[1]
+    assert final.points[cell].x == 20.0  # bob's: the first reader who said Moderate
