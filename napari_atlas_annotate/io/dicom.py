@@ -166,9 +166,7 @@ def plan_series(info: SeriesInfo, source: str | Path, stack: int | None = None) 
             "Load one stack (stack=1..N), or add the study to a spine project, which loads "
             "every stack as a series of its own.",
         )
-    check_uniform(frames, where)
-    order = stack_frames(frames, where)
-    return SeriesPlan(info, [frames[i] for i in order.order], order, source)
+    return _plan(info, frames, where, source)
 
 
 def plan_stacks(info: SeriesInfo, source: str | Path, *, warn: bool = True) -> list[SeriesPlan]:
@@ -188,9 +186,7 @@ def plan_stacks(info: SeriesInfo, source: str | Path, *, warn: bool = True) -> l
     where, frames = _checked_frames(info, source)
     groups = _stack_groups(frames)
     if len(groups) <= 1:
-        check_uniform(frames, where)
-        order = stack_frames(frames, where)
-        return [SeriesPlan(info, [frames[i] for i in order.order], order, source)]
+        return [_plan(info, frames, where, source)]
     kept = {i for g in groups for i in g}
     dropped = [f.label for i, f in enumerate(frames) if i not in kept]
     if dropped and warn:
@@ -200,14 +196,17 @@ def plan_stacks(info: SeriesInfo, source: str | Path, *, warn: bool = True) -> l
             VolumeLoadWarning,
             stacklevel=2,
         )
-    plans = []
-    for k, group in enumerate(groups, start=1):
-        members = [frames[i] for i in group]
-        check_uniform(members, where)
-        order = stack_frames(members, where)
-        ordered = [members[i] for i in order.order]
-        plans.append(SeriesPlan(info, ordered, order, source, k, len(groups)))
-    return plans
+    return [
+        _plan(info, [frames[i] for i in group], where, source, k, len(groups))
+        for k, group in enumerate(groups, start=1)
+    ]
+
+
+def _plan(info, frames, where: Path, source: Path, number: int = 1, count: int = 1):
+    """The plan of one stack's images: checked, ordered in space, with its affine."""
+    check_uniform(frames, where)
+    order = stack_frames(frames, where)
+    return SeriesPlan(info, [frames[i] for i in order.order], order, source, number, count)
 
 
 def _checked_frames(info: SeriesInfo, source: Path) -> tuple[Path, list[FrameRef]]:

@@ -198,29 +198,17 @@ def test_overlapping_masks_are_imported_each_disputed_voxel_to_the_smaller_struc
         assert audit["detail"]["overlaps"]["voxels"] == sum(both)
 
     # the import command says the same, and nothing at all for masks that do not overlap
-    code, out = _run(
-        capsys,
-        "import",
-        proj,
-        case / "segmentations",
-        "--case",
-        "BDMAP_00000001",
-        "--annotator",
-        "ts",
-    )
+    def import_masks(annotator):
+        folder = case / "segmentations"
+        return _run(
+            capsys, "import", proj, folder, "--case", "BDMAP_00000001", "--annotator", annotator
+        )
+
+    code, out = import_masks("ts")
     assert code == 0 and f"note: {sum(both):,} voxel(s) claimed" in out
     (case / "segmentations" / "gall_bladder.nii.gz").unlink()
     (case / "segmentations" / "stomach.nii.gz").unlink()
-    code, out = _run(
-        capsys,
-        "import",
-        proj,
-        case / "segmentations",
-        "--case",
-        "BDMAP_00000001",
-        "--annotator",
-        "ts2",
-    )
+    code, out = import_masks("ts2")
     assert code == 0 and "claimed" not in out
 
 
