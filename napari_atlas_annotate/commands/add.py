@@ -12,6 +12,13 @@ is checked before it is added (:func:`~napari_atlas_annotate.project.sources.che
 its files exist, its DICOM modality fits the project (organs: CT, spine: MR) and, unless
 ``--no-check``, every image loads as it will at ``propose``.
 
+The series of a study in an RSNA dataset folder are named by its series descriptions CSV
+(:mod:`~napari_atlas_annotate.project.rsna_folders`). A series the CSV has no row for is
+added all the same, and listed with what to do; a row naming a series that is not on disk
+is a warning. Run again once the CSV is corrected, ``add`` renames the series of the
+studies already added (and the points naming them by their old name:
+:meth:`~napari_atlas_annotate.project.Project.rename_series`), and says so.
+
 A case is skipped, with its reason printed, when it fails a check, when its image is
 already in a case (the same path, the same DICOM series under any path, or, once loaded,
 the same voxels on the same grid: a copy, a NIfTI conversion), or when its id is taken by
@@ -22,6 +29,7 @@ an id already taken), 0 otherwise: images already in the project are not an erro
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,13 +38,16 @@ from ..project import Project, ProjectError, task_phrase
 from ..project.image_identity import ProjectImages, ReferencedImages, header_fingerprints
 from ..project.importing import MaskOverlaps, import_labels
 from ..project.records import Case
+from ..project.rsna_folders import MissingSeries
 from ..project.sources import (
     NewCase,
+    SeriesRenames,
     check_case,
     copied_case,
     copy_into_project,
     find_cases,
     is_manifest_path,
+    series_renames,
 )
 from ..project.store import CASE_ID
 from ..spine_grades import read_coordinates_csv, read_grades_csv
@@ -88,6 +99,13 @@ class _Outcome:
     labelled: list[str] = field(default_factory=list)
     #: (case id, voxels its per-class masks both claimed) for imports with overlaps
     overlaps: list[tuple[str, MaskOverlaps]] = field(default_factory=list)
+    #: (case id, its series renamed, grades versions and edits whose points were renamed)
+    renamed: list[tuple[str, SeriesRenames, int, int]] = field(default_factory=list)
+    #: (case id, series folder, the name its headers give, series CSV) for each series of
+    #: an RSNA study (added, or in the project already) that the series CSV has no row for
+    unnamed: list[tuple[str, Path, str, Path]] = field(default_factory=list)
+    #: rows of an RSNA series CSV naming a series not on disk
+    missing: list[MissingSeries] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -95,6 +113,7 @@ class _Outcome:
 
     def print(self) -> None:
         print(f"added {len(self.added)} case(s): {', '.join(self.added) or '-'}")
+        self._print_renamed()
         if self.labelled:
             print(f"imported labels of {len(self.labelled)} case(s): {', '.join(self.labelled)}")
         if self.overlaps:
@@ -108,10 +127,69 @@ class _Outcome:
                 print(f"  ... and {len(self.overlaps) - _SHOWN} more")
         for note in self.notes:
             print(note)
+        self._print_unnamed()
+        self._print_missing()
         if self.skipped:
             print(f"skipped {len(self.skipped)} case(s):")
             for what, reason, _ in self.skipped:
                 print(f"  {what}: {reason}")
+
+    def _print_renamed(self) -> None:
+        series = [s for _, renames, _, _ in self.renamed for s in renames.series]
+        if not series:
+            return
+        print(
+            f"renamed {len(series)} series of {len(self.renamed)} case(s) already in the "
+            "project as the series descriptions CSV names them now:"
+        )
+        for case_id, renames, versions, events in self.renamed:
+            for folder, old, new, images in renames.series:
+                stacks = f" ({images} stacks)" if images > 1 else ""
+                print(f"  {case_id}: series {folder}{stacks}: {old or '(unnamed)'!s} -> {new}")
+            if versions or events:
+                print(
+                    f"  {case_id}: its points on them renamed too, in {versions} grades "
+                    f"version(s) and {events} logged edit(s)"
+                )
+
+    def _print_unnamed(self) -> None:
+        if not self.unnamed:
+            return
+        csvs = sorted({str(csv) for *_, csv in self.unnamed})
+        one = len(self.unnamed) == 1
+        print(
+            f"warning: {len(self.unnamed)} series {'has' if one else 'have'} no row in "
+            f"{' and '.join(csvs)}, so the project has no name for {'it' if one else 'them'} "
+            "from it and the grader cannot tell which plane (Sagittal T1, Sagittal T2/STIR, "
+            f"Axial T2) {'it' if one else 'each'} is:"
+        )
+        for case_id, folder, header, _ in self.unnamed:
+            named = f"named {header!r} by its DICOM header only" if header else "unnamed"
+            print(
+                f"  study {folder.parent.name} (case {case_id}): series_id {folder.name} "
+                f"({folder}), {named}"
+            )
+        print(
+            "  Add a row 'study_id,series_id,series_description' for each to the CSV and run "
+            "the same add again: the series of cases already added are renamed then."
+        )
+
+    def _print_missing(self) -> None:
+        if not self.missing:
+            return
+        csvs = sorted({str(m.csv) for m in self.missing})
+        one = len(self.missing) == 1
+        print(
+            f"warning: {len(self.missing)} {'row' if one else 'rows'} of {' and '.join(csvs)} "
+            f"{'names' if one else 'name'} a series that is not on disk (Kaggle's CSV lists "
+            "some series taken out of the dataset); nothing was added for "
+            f"{'it' if one else 'them'}:"
+        )
+        for m in self.missing:
+            print(
+                f"  study {m.study_id}, series_id {m.series_id} ({m.description!r}): no DICOM "
+                f"series in {m.folder}"
+            )
 
 
 def _collect(args, task: str, outcome: _Outcome) -> list[NewCase]:
@@ -131,6 +209,7 @@ def _collect(args, task: str, outcome: _Outcome) -> list[NewCase]:
     found = find_cases(args.paths, task, args.case_id)
     for path, reason in found.refused:
         outcome.skip(path, reason)
+    outcome.missing += found.missing
     if found.left_out:
         outcome.notes.append(f"left out {len(found.left_out)} file(s) that are no case's image:")
         outcome.notes += [f"  {path}: {why}" for path, why in found.left_out[:_SHOWN]]
@@ -165,6 +244,7 @@ class _Adder:
         image = case.images[same.index].path
         if same.case_id == case.id:
             reason = f"already in the project (image {image} has the same {same.same})."
+            self.update_names(case)
         else:
             reason = (
                 f"image {image} is already in case {same.case_id} (same {same.same}); "
@@ -181,6 +261,7 @@ class _Adder:
             owner_id, image = owner
             if owner_id == case.id:
                 outcome.skip(case.id, "already in the project.", error=False)
+                self.update_names(case)
                 self.import_labels(case)
             else:
                 reason = f"image {image} is already in case {owner_id}; not added twice."
@@ -220,7 +301,39 @@ class _Adder:
             self.paths.add(case.id, ref)
         self.taken.add(case.id)
         outcome.added.append(case.id)
+        self._unnamed(case)
         self.import_labels(case, added)
+
+    def update_names(self, case: NewCase) -> None:
+        """A case already in the project, found again in an RSNA dataset folder: its
+        series take the names the series CSV gives them now (a row added since), and so
+        do the points naming them by their old name (:meth:`Project.rename_series`)."""
+        if case.series_csv is not None:
+            stored = self.project.case(case.id)
+            renames = series_renames(case, stored.images, self.project.resolve)
+            if renames.descriptions:
+                try:
+                    versions, events = self.project.rename_series(
+                        case.id, renames.descriptions, renames.points, actor="add"
+                    )
+                except ProjectError as exc:
+                    self.outcome.skip(case.id, str(exc))
+                    return
+                self.outcome.renamed.append((case.id, renames, len(versions), len(events)))
+        self._unnamed(case)
+
+    def _unnamed(self, case: NewCase) -> None:
+        """Note the series of ``case`` that its RSNA series CSV has no row for."""
+        for folder in case.unnamed:
+            header = next(
+                (
+                    info.description
+                    for info in case.series_info
+                    if info is not None and Path(os.path.abspath(info.files[0])).parent == folder
+                ),
+                "",
+            )
+            self.outcome.unnamed.append((case.id, folder, header, case.series_csv))
 
     def import_labels(self, case: NewCase, added: Case | None = None) -> None:
         """With ``--labels NAME``: the labels found beside the case's image as NAME's
@@ -241,11 +354,17 @@ class _Adder:
             )
         except ProjectError as exc:
             points = f" --points {case.label_points}" if case.label_points else ""
+            unnamed = (
+                " For a series the series CSV has no row for (see the warning), add its row "
+                "and run this add again instead: it names the series and imports the labels."
+                if case.unnamed
+                else ""
+            )
             self.outcome.skip(
                 case.id,
                 f"added, but its labels were not imported: {exc} Fix them and run "
                 f"'atlas-annotate import {self.project.folder} {case.labels} --case {case.id} "
-                f"--annotator {name}{points}'.",
+                f"--annotator {name}{points}'.{unnamed}",
             )
             return
         self.outcome.labelled.append(case.id)

@@ -26,9 +26,22 @@ from pathlib import Path
 
 from ..spine_grades import read_series_descriptions_csv
 
-__all__ = ["RsnaFolder", "find_rsna_folder"]
+__all__ = ["MissingSeries", "RsnaFolder", "find_rsna_folder"]
 
 _SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class MissingSeries:
+    """A row of the series CSV whose series is not on disk: no DICOM series in
+    ``folder`` (``images/<study_id>/<series_id>``). Kaggle's CSV lists some series whose
+    files were taken out of the dataset."""
+
+    csv: Path
+    study_id: int
+    series_id: int
+    description: str
+    folder: Path
 
 
 @dataclass
@@ -45,6 +58,8 @@ class RsnaFolder:
         ``{(study_id, series_id): series_description}`` from the series CSV.
     grades, points
         ``train.csv`` and ``train_label_coordinates.csv`` when present (training split).
+    series_csv
+        ``<split>_series_descriptions.csv``, where ``descriptions`` come from.
     """
 
     root: Path
@@ -52,6 +67,7 @@ class RsnaFolder:
     descriptions: dict[tuple[int, int], str] = field(default_factory=dict)
     grades: Path | None = None
     points: Path | None = None
+    series_csv: Path = Path()
 
     def graded_studies(self) -> set[int]:
         """study_ids with a row in the grades CSV (none for the test split)."""
@@ -64,6 +80,25 @@ class RsnaFolder:
     def description(self, study_id: int, series_id: int) -> str | None:
         """The series' description in the CSV; None when the CSV lacks the series."""
         return self.descriptions.get((int(study_id), int(series_id)))
+
+    def missing_series(self, path: str | Path, found: set[tuple[int, int]]) -> list[MissingSeries]:
+        """The CSV's rows for the studies at or under ``path`` (the dataset's root or
+        images folder: every study of the CSV; a study folder: that study) whose
+        ``(study_id, series_id)`` is not among the series ``found`` on disk."""
+        try:
+            parts = Path(path).resolve().relative_to(self.images.resolve()).parts
+        except ValueError:  # the root, or a folder outside the images folder
+            parts = () if Path(path).resolve() == self.root.resolve() else None
+        if parts is None or len(parts) > 1:
+            return []
+        study = int(parts[0]) if parts and parts[0].isdigit() else None
+        if parts and study is None:
+            return []
+        return [
+            MissingSeries(self.series_csv, s, r, d, self.images / str(s) / str(r))
+            for (s, r), d in sorted(self.descriptions.items())
+            if (study is None or s == study) and (s, r) not in found
+        ]
 
     def series_of(self, series_folder: Path) -> tuple[int, int] | None:
         """``(study_id, series_id)`` of a series folder ``images/<study>/<series>``, or
@@ -112,4 +147,5 @@ def _read(root: Path, split: str, csv: Path, images: Path) -> RsnaFolder:
         {(int(s), int(r)): d for s, r, d in rows},
         grades if grades.is_file() else None,
         points if points.is_file() else None,
+        csv,
     )

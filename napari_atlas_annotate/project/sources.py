@@ -37,7 +37,7 @@ from .errors import ProjectError
 from .image_identity import ImageFingerprint
 from .nifti_folders import NiftiFolder, scan_nifti_folder
 from .records import ImageRef
-from .rsna_folders import find_rsna_folder
+from .rsna_folders import MissingSeries, find_rsna_folder
 
 if TYPE_CHECKING:
     from ..io.dicom import SeriesPlan
@@ -118,6 +118,8 @@ class NewCase:
     labels: Path | None = None
     label_points: Path | None = None
     plans: list[SeriesPlan | None] = field(default_factory=list, repr=False)
+    series_csv: Path | None = None
+    unnamed: list[Path] = field(default_factory=list)
 
 
 def _safe_id(text: str) -> str:
@@ -452,29 +454,115 @@ def _unit_case(path: Path, unit: _Unit, case_id: str) -> NewCase:
     )
 
 
-def _named_by_rsna(path: Path, cases: list[NewCase]) -> list[NewCase]:
+def _named_by_rsna(path: Path, cases: list[NewCase]) -> tuple[list[NewCase], list[MissingSeries]]:
     """Studies of an RSNA dataset folder: each series named as its series CSV says, and
-    the dataset's grades and coordinates kept as the labels of the studies it grades."""
+    the dataset's grades and coordinates kept as the labels of the studies it grades;
+    and the CSV's rows for the studies under ``path`` whose series is not on disk.
+
+    A series the CSV has no row for keeps the name its headers give (none, in Kaggle's
+    files) and is listed in its case's :attr:`NewCase.unnamed`."""
     try:
         rsna = find_rsna_folder(path)
     except ValueError as exc:
         raise ProjectError(str(exc)) from None
     if rsna is None:
-        return cases
+        return cases, []
     graded = rsna.graded_studies()
-    out = []
+    out, found = [], set()
     for case in cases:
-        images, study = [], None
+        images, study, unnamed = [], None, []
         for ref, info in zip(case.images, case.series_info, strict=False):
-            key = rsna.series_of(_place([info])) if info is not None else None
+            place = _place([info]) if info is not None else None
+            key = rsna.series_of(place) if place is not None else None
             name = rsna.description(*key) if key else None
             images.append(dataclasses.replace(ref, description=name) if name else ref)
-            study = study or (key[0] if key else None)
+            if key:
+                found.add(key)
+                study = study or key[0]
+                if name is None:
+                    unnamed.append(place)
         images += case.images[len(images) :]
         labels, points = case.labels, case.label_points
         if study is not None and study in graded:
             labels, points = rsna.grades, rsna.points
-        out.append(dataclasses.replace(case, images=images, labels=labels, label_points=points))
+        csv = rsna.series_csv if study is not None else None
+        out.append(
+            dataclasses.replace(
+                case,
+                images=images,
+                labels=labels,
+                label_points=points,
+                series_csv=csv,
+                unnamed=unnamed,
+            )
+        )
+    return out, rsna.missing_series(path, found)
+
+
+@dataclass
+class SeriesRenames:
+    """How a case already in the project takes the series names its RSNA series CSV
+    gives now (:func:`series_renames`).
+
+    Attributes
+    ----------
+    descriptions
+        ``{index of a stored image: its new description}``.
+    points
+        ``{old name: new name}`` for the points naming a renamed series: by its old
+        description (for an unnamed image, ``series <index + 1>``, the name the grade sheet
+        and the grader give points on it) or by its folder name (RSNA's ``series_id``). A
+        name another image keeps is left out (it still names that image).
+    series
+        ``(series folder, old description, new description, images)`` per renamed series
+        (an Axial T2 of several stacks is several images).
+    """
+
+    descriptions: dict[int, str] = field(default_factory=dict)
+    points: dict[str, str] = field(default_factory=dict)
+    series: list[tuple[Path, str, str, int]] = field(default_factory=list)
+
+
+def series_renames(case: NewCase, stored: Sequence[ImageRef], resolve) -> SeriesRenames:
+    """The series names of ``stored`` (the images of the case with ``case``'s id already
+    in the project) that ``case``'s RSNA series CSV (:attr:`NewCase.series_csv`) gives
+    otherwise. Only names the CSV gives are taken: a series it has no row for keeps its
+    name. A stored image is the CSV's series by SeriesInstanceUID (``series``), else by
+    its path being the series' folder; ``resolve`` turns a stored path into a path.
+    Renames are applied together: two series whose names the CSV swaps swap their
+    points too.
+    """
+    out = SeriesRenames()
+    if case.series_csv is None:
+        return out
+    unnamed = {Path(p) for p in case.unnamed}
+    named: dict[tuple[str, str], tuple[Path, str]] = {}
+    for ref, info in zip(case.images, case.series_info, strict=False):
+        if info is None or not ref.description:
+            continue
+        folder = _place([info])
+        if folder not in unnamed:
+            named[("uid", info.series_uid)] = (folder, ref.description)
+            named[("path", str(folder))] = (folder, ref.description)
+    renamed: dict[Path, list] = {}
+    old_names: dict[str, set[str]] = defaultdict(set)
+    kept = set()
+    for i, ref in enumerate(stored):
+        key = ("uid", ref.series) if ref.series else ("path", os.path.abspath(resolve(ref.path)))
+        folder, new = named.get(key, (None, ref.description))
+        own = ref.description or f"series {i + 1}"  # the grade sheet's name for an unnamed
+        if folder is None or new == ref.description:
+            kept.add(own)
+            continue
+        out.descriptions[i] = new
+        old_names[own].add(new)
+        old_names[folder.name].add(new)
+        entry = renamed.setdefault(folder, [folder, ref.description, new, 0])
+        entry[3] += 1
+    out.points = {
+        old: next(iter(new)) for old, new in old_names.items() if len(new) == 1 and old not in kept
+    }
+    out.series = [tuple(entry) for entry in renamed.values()]
     return out
 
 
@@ -531,7 +619,7 @@ def cases_from_path(path: Path, task: str, name: str | None = None) -> list[NewC
         [ids] = _unit_ids([(path, units)], {0: name} if name else {})
         cases = [_unit_case(path, unit, case_id) for unit, case_id in zip(units, ids, strict=True)]
         if task == "spine":
-            cases = _named_by_rsna(path, cases)
+            cases, _ = _named_by_rsna(path, cases)
     return [with_stacks(case) for case in cases] if task == "spine" else cases
 
 
@@ -551,12 +639,15 @@ class FoundCases:
     left_out
         ``(file, why)`` for files in the given folders that are no case's image or labels
         (label files without an image, further nnU-Net channels).
+    missing
+        Rows of an RSNA series CSV naming a series of a given study that is not on disk.
     """
 
     cases: list[NewCase] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
     ignored: list[tuple[str, dict[str, int]]] = field(default_factory=list)
     left_out: list[tuple[str, str]] = field(default_factory=list)
+    missing: list[MissingSeries] = field(default_factory=list)
 
 
 def find_cases(paths: Sequence[str | Path], task: str, case_id: str | None = None) -> FoundCases:
@@ -601,7 +692,8 @@ def find_cases(paths: Sequence[str | Path], task: str, case_id: str | None = Non
         per_path[k] = [_unit_case(path, u, i) for u, i in zip(units, unit_ids, strict=True)]
         if task == "spine":
             try:
-                per_path[k] = _named_by_rsna(path, per_path[k])
+                per_path[k], missing = _named_by_rsna(path, per_path[k])
+                found.missing += [m for m in missing if m not in found.missing]
             except ProjectError as exc:
                 found.refused.append((str(path), str(exc)))
                 per_path[k] = []

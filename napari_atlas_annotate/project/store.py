@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -244,6 +245,108 @@ class Project:
             raise
         self._grids.pop(case_id, None)
         return moved
+
+    def rename_series(
+        self, case_id: str, descriptions: dict[int, str], points: dict[str, str], actor: str
+    ) -> tuple[list[int], list[int]]:
+        """Give some of a case's images new descriptions (the names points and the grader
+        know a series by), and the points that named those series by an old name the new
+        one.
+
+        Nothing else changes: the images stay the same files, series and stacks. Each
+        grades version with a point naming a key of ``points`` is stored again under its
+        new content (same id, kind, annotator, parent and time; the old file is kept),
+        and each logged point edit naming one is rewritten, so no grade, point or
+        unsubmitted edit is lost. One ``rename_series`` audit record says what was
+        renamed, by ``actor``.
+
+        Parameters
+        ----------
+        descriptions
+            ``{image index: new description}``.
+        points
+            ``{old series name: new series name}`` for the points.
+
+        Returns
+        -------
+        tuple of list of int
+            The ids of the grades versions and of the edit events rewritten.
+
+        Raises
+        ------
+        ProjectError
+            An image index the case does not have.
+        """
+        case = self.case(case_id)
+        wrong = sorted(i for i in descriptions if not 0 <= i < len(case.images))
+        if wrong:
+            raise ProjectError(
+                f"case {case_id}: has {len(case.images)} image(s), no image {wrong[0]} to rename."
+            )
+        images = [
+            ImageRef(ref.path, descriptions.get(i, ref.description), ref.series, ref.stack)
+            for i, ref in enumerate(case.images)
+        ]
+        versions = []  # (id, new path, new sha256, old sha256)
+        for version in self.versions(case_id, content="grades"):
+            try:
+                sheet = self.read_grades(version)
+            except (OSError, ValueError, KeyError) as exc:
+                raise ProjectError(
+                    f"case {case_id}: grades version {version.id} ({self.folder / version.path})"
+                    f" cannot be read ({exc}); no series was renamed. Restore the file from a "
+                    "backup and try again."
+                ) from None
+            named = {c: p for c, p in sheet.points.items() if p.series in points}
+            if not named:
+                continue
+            for cell, point in named.items():
+                sheet.points[cell] = replace(point, series=points[point.series])
+            data = sheet.to_json().encode()
+            sha = _sha256(data)
+            rel = f"labels/{case_id}/{version.kind}-{version.annotator or 'model'}-{sha[:16]}.json"
+            if not (self.folder / rel).exists():
+                write_bytes(self.folder / rel, data)
+            versions.append((version.id, rel, sha, version.sha256))
+        events = []  # (new detail, id): point edits (grade_editing) name a series
+        rows = self._db.execute(
+            "SELECT id, detail FROM events WHERE case_id = ? AND detail IS NOT NULL ORDER BY id",
+            (case_id,),
+        )
+        for row in rows:
+            detail = json.loads(row["detail"])
+            if not isinstance(detail, dict):
+                continue
+            edited = [
+                detail[key]
+                for key in ("old_point", "new_point")
+                if isinstance(detail.get(key), dict) and detail[key].get("series") in points
+            ]
+            for point in edited:
+                point["series"] = points[point["series"]]
+            if edited:
+                events.append((json.dumps(detail), row["id"]))
+        record = {
+            "images": {str(i): [case.images[i].description, d] for i, d in descriptions.items()},
+            "points": points,
+            "versions": {str(v): [old, new] for v, _, new, old in versions},
+            "events": [e for _, e in events],
+        }
+        with transaction(self._db):
+            self._db.execute(
+                "UPDATE cases SET images = ? WHERE id = ?",
+                (json.dumps([ref.to_json() for ref in images]), case_id),
+            )
+            self._db.executemany(
+                "UPDATE versions SET path = ?, sha256 = ? WHERE id = ?",
+                [(rel, sha, v) for v, rel, sha, _ in versions],
+            )
+            self._db.executemany("UPDATE events SET detail = ? WHERE id = ?", events)
+            self._db.execute(
+                "INSERT INTO audit(case_id, actor, action, detail, t) VALUES (?, ?, ?, ?, ?)",
+                (case_id, actor, "rename_series", json.dumps(record), time.time()),
+            )
+        return [v for v, *_ in versions], [e for _, e in events]
 
     def cases(self) -> list[Case]:
         rows = self._db.execute("SELECT * FROM cases ORDER BY position")

@@ -521,3 +521,123 @@ def test_an_rsna_dataset_folder_is_read_once_whatever_its_number_of_studies(
         for case in project.cases():
             [version] = project.versions(case.id, annotator="rsna")
             assert len(project.read_grades(version).points) == 25
+
+
+def _rsna_without_descriptions(tmp_path, seed, **kwargs) -> Path:
+    """Two phantom studies in RSNA layout whose headers carry no SeriesDescription (as
+    Kaggle's files): only the series CSV names their series. Returns the RSNA root."""
+    import pydicom
+
+    write_phantoms(tmp_path / "ph", 0, 2, seed=seed, **kwargs)
+    root = tmp_path / "ph" / "spine"
+    for f in (root / "train_images").rglob("*.dcm"):
+        ds = pydicom.dcmread(f)
+        del ds.SeriesDescription
+        ds.save_as(f)
+    return root
+
+
+def _csv_rows(root: Path) -> list[list[str]]:
+    return [line.split(",") for line in _rows(root / "train_series_descriptions.csv")]
+
+
+def _write_csv_rows(root: Path, rows: list[list[str]]) -> None:
+    lines = ["study_id,series_id,series_description", *(",".join(r) for r in rows)]
+    (root / "train_series_descriptions.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_an_rsna_series_without_a_csv_row_is_reported_and_named_once_the_row_is_added(
+    tmp_path, capsys
+):
+    """A study's series the series CSV has no row for is added unnamed and said so (study,
+    series_id folder, what to do); a row naming a series not on disk is a warning. Once the
+    row is added, add run again names the series, and the readers' points on it (by the
+    name the grade sheet gave the unnamed series) follow, submitted or not; nothing else
+    of the case changes."""
+    from napari_atlas_annotate.grade_editing import GradeSession, replay_grades
+    from napari_atlas_annotate.grade_sheet import GradeSheet, LevelPoint
+
+    root = _rsna_without_descriptions(tmp_path, seed=6, axial_stacks=("l4_l5", "l5_s1"))
+    rows = _csv_rows(root)
+    study, axial, _ = next(r for r in rows if r[2] == "Axial T2")
+    gone = ["999", "Sagittal T1"]  # a row whose series folder is not in the study
+    _write_csv_rows(root, [r for r in rows if r[1] != axial] + [[study, *gone]])
+    csv = root / "train_series_descriptions.csv"
+    folder = _init(tmp_path, task="spine")
+    code, text, _ = _add(capsys, folder, root / "train_images", "--labels", "rsna")
+    series_folder = root / "train_images" / study / axial
+    assert "added 2 case(s)" in text
+    assert f"warning: 1 series has no row in {csv}" in text
+    assert "the grader cannot tell which plane" in text
+    assert f"  study {study} (case {study}): series_id {axial} ({series_folder}), unnamed" in text
+    assert "Add a row 'study_id,series_id,series_description' for each to the CSV and run" in text
+    assert f"warning: 1 row of {csv} names a series that is not on disk" in text
+    missing = root / "train_images" / study / "999"
+    assert f"  study {study}, series_id 999 ('Sagittal T1'): no DICOM series in {missing}" in text
+    # its points on the unnamed series cannot be imported: said, with the way out
+    assert code == 1 and "add its row and run this add again instead" in text
+    with Project(folder) as project:
+        before = {c.id: c for c in project.cases()}
+        unnamed = [i for i, ref in enumerate(before[study].images) if not ref.description]
+        assert len(unnamed) == 2  # the axial's two stacks
+        # readers' work: dr_a submits points on the unnamed axial (the grade sheet calls an
+        # unnamed image 'series <index + 1>') and the sagittal; dr_b's point is not submitted
+        reader = GradeSession.open(project, study, "dr_a")
+        reader.set_grade("left_subarticular_stenosis", "l4_l5", "Severe")
+        on_axial = LevelPoint(f"series {unnamed[0] + 1}", 3, 40.0, 41.0)
+        on_sagittal = LevelPoint("Sagittal T2/STIR", 5, 50.0, 60.0)
+        reader.set_point("left_subarticular_stenosis", "l4_l5", on_axial)
+        reader.set_point("spinal_canal_stenosis", "l4_l5", on_sagittal)
+        submitted = reader.submit()
+        other = GradeSession.open(project, study, "dr_b")
+        other.set_point("right_subarticular_stenosis", "l5_s1", LevelPoint(axial, 2, 7.0, 8.0))
+        other.set_point(
+            "left_subarticular_stenosis",
+            "l5_s1",
+            LevelPoint(f"series {unnamed[1] + 1}", 2, 9.0, 10.0),
+        )
+    _write_csv_rows(root, rows + [[study, *gone]])  # the row added; the removed one stays
+    code, text, _ = _add(capsys, folder, root / "train_images", "--labels", "rsna")
+    assert (
+        code == 0 and "added 0 case(s)" in text and f"imported labels of 1 case(s): {study}" in text
+    )
+    assert "renamed 1 series of 1 case(s)" in text
+    assert f"  {study}: series {series_folder} (2 stacks): (unnamed) -> Axial T2" in text
+    # dr_a's submitted version and logged edit, and dr_b's two edits
+    assert f"  {study}: its points on them renamed too, in 1 grades version(s) and 3 " in text
+    assert "has no row" not in text and "names a series that is not on disk" in text
+    with Project(folder) as project:
+        after = {c.id: c for c in project.cases()}
+        case = after[study]
+        assert [ref.description for ref in case.images] == [
+            "Axial T2" if i in unnamed else ref.description
+            for i, ref in enumerate(before[study].images)
+        ]
+        assert [(r.path, r.series, r.stack) for r in case.images] == [
+            (r.path, r.series, r.stack) for r in before[study].images
+        ]
+        for name in ("truth", "source", "position", "uncertainty"):
+            assert getattr(case, name) == getattr(before[study], name)
+        others = [c for c in after if c != study]
+        assert [after[c] for c in others] == [before[c] for c in others]
+        [version] = project.versions(study, annotator="dr_a")
+        kept = ("id", "kind", "annotator", "parent_id", "last_event_id", "created_at", "note")
+        assert {k: getattr(version, k) for k in kept} == {k: getattr(submitted, k) for k in kept}
+        sheet = project.read_grades(version)
+        assert sheet.grade("left_subarticular_stenosis", "l4_l5") == "Severe"
+        assert sheet.points[("left_subarticular_stenosis", "l4_l5")] == LevelPoint(
+            "Axial T2", 3, 40.0, 41.0
+        )
+        assert sheet.points[("spinal_canal_stenosis", "l4_l5")] == on_sagittal
+        events = project.events(study, "dr_b")
+        assert [e.detail["new_point"]["series"] for e in events] == ["Axial T2", "Axial T2"]
+        assert replay_grades(GradeSheet(), events).points == {
+            ("right_subarticular_stenosis", "l5_s1"): LevelPoint("Axial T2", 2, 7.0, 8.0),
+            ("left_subarticular_stenosis", "l5_s1"): LevelPoint("Axial T2", 2, 9.0, 10.0),
+        }
+        [imported] = project.versions(study, annotator="rsna")
+        assert {p.series for p in project.read_grades(imported).points.values()} >= {"Axial T2"}
+        [record] = [r for r in project.audit_trail(study) if r["action"] == "rename_series"]
+        assert record["detail"]["versions"] == {str(version.id): [submitted.sha256, version.sha256]}
+    code, text, _ = _add(capsys, folder, root / "train_images", "--labels", "rsna")
+    assert code == 0 and "renamed" not in text  # up to date: nothing more to rename

@@ -51,3 +51,27 @@ def test_an_unreadable_series_csv_names_the_file(tmp_path):
     csv.write_text("study_id,series_id,series_description\nabc,1,Axial T2\n")
     with pytest.raises(ValueError, match="train_series_descriptions.csv"):
         find_rsna_folder(tmp_path)
+
+
+def test_csv_rows_of_series_not_on_disk_are_found_for_the_studies_under_a_path(rsna_root):
+    """The rows naming a series that was not found: every study's for the dataset's root or
+    images folder, one study's for its folder, none for a series folder (its study was
+    not given whole) or a folder elsewhere."""
+    found = find_rsna_folder(rsna_root)
+    rows = sorted(found.descriptions)
+    gone = rows[0], rows[-1]  # series of two different studies, as if not on disk
+    assert gone[0][0] != gone[1][0]
+    on_disk = set(rows) - set(gone)
+    images = rsna_root / "train_images"
+    for path in (rsna_root, images):
+        missing = found.missing_series(path, on_disk)
+        assert [(m.study_id, m.series_id) for m in missing] == list(gone)
+        for m in missing:
+            assert m.csv == rsna_root.resolve() / "train_series_descriptions.csv"
+            assert m.description == found.description(m.study_id, m.series_id)
+            assert m.folder == images.resolve() / str(m.study_id) / str(m.series_id)
+    study = images / str(gone[1][0])
+    assert [(m.study_id, m.series_id) for m in found.missing_series(study, on_disk)] == [gone[1]]
+    assert found.missing_series(study / str(gone[1][1]), on_disk) == []
+    assert found.missing_series(rsna_root / "truth", on_disk) == []
+    assert found.missing_series(images, set(rows)) == []

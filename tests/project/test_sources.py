@@ -1,5 +1,6 @@
 """Paths -> cases: case id rules, image identity, modality and load checks, copies."""
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -429,3 +430,74 @@ def test_copies_of_a_spine_study_share_one_folder(tmp_path, spine_phantoms):
     assert sorted(p.name for p in (tmp_path / "proj" / "images" / case.id).iterdir()) == [
         f"0_{study.name}"
     ]
+
+
+# -- RSNA dataset folders: series named by the series CSV ------------------------------------
+def _rsna_copy(spine_phantoms, tmp_path) -> tuple[Path, list[list[str]]]:
+    """A copy of the spine phantoms' RSNA folder, and its series CSV rows."""
+    root = tmp_path / "spine"
+    shutil.copytree(spine_phantoms(0).parent / "spine", root)
+    lines = (root / "train_series_descriptions.csv").read_text().splitlines()
+    return root, [line.split(",") for line in lines[1:]]
+
+
+def _write_series_csv(root: Path, rows: list[list[str]]) -> None:
+    lines = ["study_id,series_id,series_description", *(",".join(r) for r in rows)]
+    (root / "train_series_descriptions.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_an_rsna_study_says_which_series_its_csv_does_not_name(spine_phantoms, tmp_path):
+    """A series folder without a row in the series CSV is kept (named by its headers only)
+    and listed in its case's ``unnamed``; a row without a series on disk in ``missing``."""
+    from napari_atlas_annotate.project.rsna_folders import MissingSeries
+
+    root, rows = _rsna_copy(spine_phantoms, tmp_path)
+    csv = root / "train_series_descriptions.csv"
+    dropped = rows[1]
+    _write_series_csv(root, [r for r in rows if r != dropped] + [[dropped[0], "12", "Axial T2"]])
+    found = find_cases([root / "train_images"], "spine")
+    assert len(found.cases) == 3 and all(c.series_csv == csv for c in found.cases)
+    series_folder = root / "train_images" / dropped[0] / dropped[1]
+    assert {c.id: c.unnamed for c in found.cases if c.unnamed} == {dropped[0]: [series_folder]}
+    [case] = [c for c in found.cases if c.id == dropped[0]]
+    header = pydicom.dcmread(next(series_folder.iterdir()), stop_before_pixels=True)
+    assert {r.series: r.description for r in case.images}[header.SeriesInstanceUID] == (
+        header.SeriesDescription  # the phantoms' headers still name it
+    )
+    expected = MissingSeries(
+        csv, int(dropped[0]), 12, "Axial T2", root / "train_images" / dropped[0] / "12"
+    )
+    assert found.missing == [expected]
+    assert find_cases([root / "train_images" / dropped[0]], "spine").missing == [expected]
+    other = next(r[0] for r in rows if r[0] != dropped[0])
+    assert find_cases([root / "train_images" / other], "spine").missing == []
+
+
+def test_series_renames_take_the_csv_names_and_swap_points_with_them(spine_phantoms, tmp_path):
+    """Stored images whose names the corrected CSV swaps take the new names, and the
+    points follow their series: by old name and by series_id folder, all at once."""
+    from napari_atlas_annotate.project.sources import series_renames
+
+    root, rows = _rsna_copy(spine_phantoms, tmp_path)
+    study = rows[0][0]
+    [case] = find_cases([root / "train_images" / study], "spine").cases
+    names = {"Sagittal T1": "Sagittal T2/STIR", "Sagittal T2/STIR": "Sagittal T1"}
+    stored = [  # as added from a CSV with the two sagittal rows swapped
+        dataclasses.replace(r, description=names.get(r.description, r.description))
+        for r in case.images
+    ]
+    renames = series_renames(case, stored, Path)
+    assert renames.descriptions == {
+        i: ref.description for i, ref in enumerate(case.images) if ref.description in names
+    }
+    folders = {r[2]: r[1] for r in rows if r[0] == study}
+    assert renames.points == {
+        "Sagittal T1": "Sagittal T2/STIR",
+        "Sagittal T2/STIR": "Sagittal T1",
+        folders["Sagittal T1"]: "Sagittal T1",
+        folders["Sagittal T2/STIR"]: "Sagittal T2/STIR",
+    }
+    assert sorted((f.name, old, new, n) for f, old, new, n in renames.series) == sorted(
+        (folders[new], old, new, 1) for old, new in names.items()
+    )
+    assert series_renames(case, case.images, Path).descriptions == {}  # up to date
