@@ -8,7 +8,9 @@ once. The widget shows:
   is displayed in its own plane: sagittal slices with head up and anterior left, axial
   slices as a radiologist reads them);
 - the level points as one Points layer per series (a point is drawn on the slice it was
-  placed on, coloured by its cell's grade and labelled ``L4/L5 SCS``);
+  placed on, coloured by its cell's grade and labelled ``L4/L5 SCS`` beside it; on an axial
+  slice a left or right condition's label sits on the patient's side of its point, so the
+  L-SS and R-SS labels of a level do not run into each other);
 - the sheet: rows are conditions, columns levels (RSNA names); a cell shows its grade and,
   when the helper model proposed grades, the model's probabilities (Normal/Mild, Moderate,
   Severe); a cell whose grade differs from the proposal is bold.
@@ -21,12 +23,18 @@ selected that has no point, a point added in the viewer (Points layer, add mode)
 that cell's point; deleting a point removes it. *Submit* stores the sheet as the
 annotator's corrected version.
 
+Showing a study's series and a point's slice lives in module functions
+(:func:`load_study_series`, :func:`add_series_layers`, :func:`series_holding`,
+:func:`show_series`, :func:`reading_place`, :func:`point_label`) that the lead's review
+dock uses too.
+
 Errors (not a spine project, a missing series file, a point on a series the study lacks)
 are shown in the widget and as a napari notification; the viewer stays up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,8 +124,8 @@ def _two_lines(text: str) -> str:
 
 
 @dataclass
-class _Series:
-    """One series of the open study as shown in the viewer."""
+class StudySeries:
+    """One series (or one stack of a series) of an open study as shown in the viewer."""
 
     description: str
     layer: Any  # napari Image layer
@@ -154,6 +162,222 @@ class _Series:
     def slice_world_axis(self) -> int:
         """World axis along which this series' slices are stacked."""
         return int(list(self.axes).index(0))
+
+    def to_world(self, data: np.ndarray) -> np.ndarray:
+        """World (display mm) position of a layer data coordinate."""
+        return (self.affine @ np.append(np.asarray(data, float), 1.0))[:3]
+
+    def shows_patient_right_on_the_left(self) -> bool:
+        """Whether the patient's right is on the screen's left in this series' plane (an
+        axial or coronal slice, read the radiologist's way); a sagittal slice has no
+        left and right in plane."""
+        horizontal = [a for a in range(3) if a != self.slice_world_axis()][-1]
+        return WORLD_AXIS_LABELS[horizontal] == "L"  # world L runs to the screen's right
+
+
+# -- a study's series in the viewer (shared with the lead's review dock) ----------------------
+def _existing_layer(viewer, path: Path, series_uid: str | None, stack: int | None, skip=()):
+    """An image layer of this series (and stack) already in the viewer (e.g. from the
+    annotator dock), so the study is not shown twice. Layers in ``skip`` (a dock's own
+    layers of the case it is closing) do not count."""
+    for layer in viewer.layers:
+        if any(layer is s for s in skip):
+            continue
+        grid = layer.metadata.get(META_KEY) if hasattr(layer, "metadata") else None
+        if not grid or layer._type_string != "image":
+            continue
+        meta = grid.get("volume_metadata", {})
+        same_file = Path(str(meta.get("source", ""))).resolve() == path.resolve()
+        if same_file and (series_uid is None or meta.get("series_uid") == series_uid):
+            if meta.get("stack") == stack:
+                return layer
+    return None
+
+
+def load_study_series(
+    project: Project, case_id: str, viewer: Any, skip=()
+) -> tuple[list[StudySeries], list[str]]:
+    """Read every series (each stack of a series acquired as several) of a spine case.
+
+    An image already in the viewer (outside ``skip``) is reused; the others come back as
+    ``(data, kwargs)`` in :attr:`StudySeries.layer` for :func:`add_series_layers`, so a
+    case that cannot be read leaves the viewer as it was. Sagittal T2/STIR comes first.
+
+    Returns
+    -------
+    loaded
+        The series that could be read.
+    missing
+        ``"<series>: <why>"`` for each one that could not.
+    """
+    case = project.case(case_id)
+    loaded: list[StudySeries] = []
+    missing: list[str] = []
+    taken: set[str] = set()
+    for i, ref in enumerate(case.images):
+        layer = _existing_layer(viewer, project.resolve(ref.path), ref.series, ref.stack, skip)
+        try:
+            if layer is not None:
+                volume = volume_from_layer(layer)
+            else:
+                volume = project.load_image(case_id, i)
+        except REPORTED as exc:
+            missing.append(f"{ref.description or ref.path}: {exc}")
+            continue
+        name = ref.description or str(volume.metadata.get("series_description") or "")
+        name = name or f"series {i + 1}"
+        point_name = name  # points on any stack of a series name the series
+        name = stack_key(name, volume.metadata)
+        while name in taken:
+            name = f"{name} ({i + 1})"
+        taken.add(name)
+        axes = display_axes(volume.affine)
+        owned = layer is None
+        if owned:
+            data, kwargs, _ = image_layer_data(volume, name=f"{case_id} {name}")
+            layer = (data, kwargs)
+        meta = volume.metadata
+        aliases = {ref.description, ref.series, Path(ref.path).name}
+        aliases |= {meta.get("series_uid"), meta.get("series_description")}
+        if meta.get("series_number") is not None:
+            aliases.add(str(meta["series_number"]))
+        loaded.append(
+            StudySeries(
+                name,
+                layer,
+                axes,
+                layer_affine(volume.affine, axes),
+                instance_numbers(volume),
+                owned,
+                aliases=frozenset(str(a) for a in aliases if a),
+                point_name=point_name,
+            )
+        )
+    order = {d: k for k, d in enumerate(PREFERRED_SERIES)}
+    loaded.sort(key=lambda s: order.get(s.description, len(order)))
+    return loaded, missing
+
+
+def add_series_layers(viewer: Any, loaded: list[StudySeries]) -> dict[str, StudySeries]:
+    """Add the image layers :func:`load_study_series` read; the series by name."""
+    for series in loaded:
+        if series.owned and isinstance(series.layer, tuple):
+            data, kwargs = series.layer
+            series.layer = viewer.add_image(data, **kwargs)
+    return {series.description: series for series in loaded}
+
+
+def series_holding(series: Mapping[str, StudySeries], point: LevelPoint) -> StudySeries | None:
+    """The open series a point is on (by description first, then other names); of a
+    series shown as several stacks, the stack holding the point's instance."""
+    if point.series in series:
+        named = [series[point.series]]
+    else:
+        named = [s for s in series.values() if s.names(point)]
+    holding = [s for s in named if point.instance in s.numbers]
+    return (holding or named or [None])[0]
+
+
+def slice_position(series: StudySeries, index: np.ndarray) -> float:
+    """The world position along the slice axis at which napari shows the slice of
+    ``series`` through data ``index``.
+
+    napari picks a layer's slice from the world position along the slice axis alone
+    (the diagonal part of its world-to-data transform; the out-of-plane tilt is
+    ignored), so for a block tilted against the world axes (an axial stack angled
+    through a disc) the world position of ``index`` itself would show another slice,
+    the further from the block's middle the more, and hide the point.
+    """
+    k = series.slice_world_axis()
+    to_data = np.linalg.inv(series.affine)
+    return float((float(np.asarray(index)[k]) - to_data[k, 3]) / to_data[k, k])
+
+
+def show_series(
+    viewer: Any,
+    series: Mapping[str, StudySeries],
+    shown: StudySeries,
+    index: np.ndarray | None = None,
+) -> None:
+    """Show ``shown`` (and its points) alone, in its own plane, on the slice through
+    ``index`` (layer data coordinates; default: the middle of the series)."""
+    for other in series.values():
+        other.layer.visible = other is shown
+        if other.points is not None:
+            other.points.visible = other is shown
+    slice_axis = shown.slice_world_axis()
+    order = (slice_axis, *[a for a in range(3) if a != slice_axis])
+    viewer.dims.order = order
+    if viewer.dims.ndim == 3:
+        viewer.dims.axis_labels = WORLD_AXIS_LABELS
+    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
+    camera.orientation2d = ("up" if order[1] == 0 else "down", "right")
+    if index is None:
+        index = (np.array(shown.layer.data.shape) - 1) / 2
+    viewer.dims.set_point(slice_axis, slice_position(shown, index))
+    viewer.layers.selection.active = shown.layer
+
+
+def reading_place(
+    series: Mapping[str, StudySeries],
+    condition: str,
+    level: str,
+    points: Iterable[LevelPoint] = (),
+) -> tuple[StudySeries | None, np.ndarray | None]:
+    """Where a cell without a point is read: its condition's series (of a series acquired
+    as several stacks, the stack through the level, found from ``points``, other points
+    at that level) and the data index nearest those points (``None``: the middle).
+
+    Falls back to the study's first series when it lacks the condition's series.
+    """
+    name = SERIES_FOR_CONDITION[condition]
+    candidates = [s for s in series.values() if s.point_name == name]
+    if not candidates:
+        return next(iter(series.values()), None), None
+    known = [
+        shown.to_world(shown.to_data(point))
+        for point in points
+        if (shown := series_holding(series, point)) is not None and point.instance in shown.numbers
+    ]
+    if not known:
+        return candidates[0], None
+    target = np.mean(known, axis=0)
+
+    def inside(candidate: StudySeries) -> tuple[np.ndarray, float]:
+        """The target's data index clipped into the series, and how far (mm) it lies
+        outside it."""
+        index = (np.linalg.inv(candidate.affine) @ np.append(target, 1.0))[:3]
+        clipped = np.clip(index, 0, np.array(candidate.layer.data.shape) - 1)
+        return clipped, float(np.linalg.norm(candidate.to_world(clipped) - target))
+
+    best = min(candidates, key=lambda s: inside(s)[1])
+    return best, inside(best)[0]
+
+
+# -- point labels -----------------------------------------------------------------------------
+#: napari text settings of level point labels (the side comes with the label: see
+#: :func:`placed_label`).
+POINT_TEXT = {"string": "{label}", "color": "white", "size": 9, "anchor": "center"}
+
+
+def placed_label(text: str, condition: str, series: StudySeries) -> str:
+    """``text`` padded so that, centred on its point, it shows beside the point: on the
+    patient's side for a left or right condition in a plane that shows both sides (on an
+    axial slice the L-SS and R-SS points lie side by side, and labels drawn to the right
+    of both ran into each other), else to the right.
+
+    napari places every label of a layer with one anchor and offset, so the side is made
+    with blanks on the other side (a blank is about a third of a character wide, and
+    three per character leave a gap of about a character between point and text).
+    """
+    pad = " " * (3 * len(text))
+    right_side = condition.startswith("right_") and series.shows_patient_right_on_the_left()
+    return text + pad if right_side else pad + text
+
+
+def point_label(condition: str, level: str, series: StudySeries) -> str:
+    """A level point's label, ``"L4/L5 L-SS"``, placed by :func:`placed_label`."""
+    return placed_label(f"{LEVEL_DISPLAY[level]} {CONDITION_TAGS[condition]}", condition, series)
 
 
 def cell_text(grade: str | None, probs: list[float] | None) -> str:
@@ -257,7 +481,7 @@ class GradeSheetWidget(StatusMessages, QWidget):
         self.annotator = annotator
         self.session: GradeSession | None = None
         self.case_id: str | None = None
-        self.series: dict[str, _Series] = {}
+        self.series: dict[str, StudySeries] = {}
         self.last_error: str | None = None
         self._updating = False  # set while the widget itself writes layers or the table
         self._dragging = False
@@ -384,94 +608,21 @@ class GradeSheetWidget(StatusMessages, QWidget):
         self.session = self.case_id = None
         self.submit_button.setEnabled(False)
 
-    def _existing_layer(self, path: Path, series_uid: str | None, stack: int | None = None):
-        """An image layer of this series (and stack) already in the viewer (e.g. from the
-        annotator dock), so the study is not shown twice. The open case's own layers do
-        not count: they go when it closes."""
-        own = [s.layer for s in self.series.values() if s.owned]
-        for layer in self.viewer.layers:
-            if any(layer is o for o in own):
-                continue
-            grid = layer.metadata.get(META_KEY) if hasattr(layer, "metadata") else None
-            if not grid or layer._type_string != "image":
-                continue
-            meta = grid.get("volume_metadata", {})
-            same_file = Path(str(meta.get("source", ""))).resolve() == path.resolve()
-            if same_file and (series_uid is None or meta.get("series_uid") == series_uid):
-                if meta.get("stack") == stack:
-                    return layer
-        return None
+    def _load_series(self, case_id: str) -> tuple[list[StudySeries], list[str]]:
+        own = [s.layer for s in self.series.values() if s.owned]  # they go when it closes
+        return load_study_series(self.project, case_id, self.viewer, skip=own)
 
-    def _load_series(self, case_id: str) -> tuple[list[_Series], list[str]]:
-        case = self.project.case(case_id)
-        loaded: list[_Series] = []
-        missing: list[str] = []
-        taken: set[str] = set()
-        for i, ref in enumerate(case.images):
-            layer = self._existing_layer(self.project.resolve(ref.path), ref.series, ref.stack)
-            try:
-                if layer is not None:
-                    volume = volume_from_layer(layer)
-                else:
-                    volume = self.project.load_image(case_id, i)
-            except REPORTED as exc:
-                missing.append(f"{ref.description or ref.path}: {exc}")
-                continue
-            name = ref.description or str(volume.metadata.get("series_description") or "")
-            name = name or f"series {i + 1}"
-            point_name = name  # points on any stack of a series name the series
-            name = stack_key(name, volume.metadata)
-            while name in taken:
-                name = f"{name} ({i + 1})"
-            taken.add(name)
-            axes = display_axes(volume.affine)
-            owned = layer is None
-            if owned:
-                data, kwargs, _ = image_layer_data(volume, name=f"{case_id} {name}")
-                layer = (data, kwargs)
-            meta = volume.metadata
-            aliases = {ref.description, ref.series, Path(ref.path).name}
-            aliases |= {meta.get("series_uid"), meta.get("series_description")}
-            if meta.get("series_number") is not None:
-                aliases.add(str(meta["series_number"]))
-            loaded.append(
-                _Series(
-                    name,
-                    layer,
-                    axes,
-                    layer_affine(volume.affine, axes),
-                    instance_numbers(volume),
-                    owned,
-                    aliases=frozenset(str(a) for a in aliases if a),
-                    point_name=point_name,
-                )
-            )
-        order = {d: k for k, d in enumerate(PREFERRED_SERIES)}
-        loaded.sort(key=lambda s: order.get(s.description, len(order)))
-        return loaded, missing
-
-    def _show_series(self, loaded: list[_Series]) -> None:
+    def _show_series(self, loaded: list[StudySeries]) -> None:
         self._updating = True
         try:
-            for series in loaded:
-                if series.owned:
-                    data, kwargs = series.layer
-                    series.layer = self.viewer.add_image(data, **kwargs)
-                self.series[series.description] = series
+            self.series = add_series_layers(self.viewer, loaded)
         finally:
             self._updating = False
 
-    def _series_of(self, point: LevelPoint) -> _Series | None:
-        """The open series a point is on (by description first, then other names); of a
-        series shown as several stacks, the stack holding the point's instance."""
-        if point.series in self.series:
-            named = [self.series[point.series]]
-        else:
-            named = [s for s in self.series.values() if s.names(point)]
-        holding = [s for s in named if point.instance in s.numbers]
-        return (holding or named or [None])[0]
+    def _series_of(self, point: LevelPoint) -> StudySeries | None:
+        return series_holding(self.series, point)
 
-    def _first_series(self) -> _Series | None:
+    def _first_series(self) -> StudySeries | None:
         return next(iter(self.series.values()), None)
 
     # -- points -------------------------------------------------------------------------
@@ -513,15 +664,13 @@ class GradeSheetWidget(StatusMessages, QWidget):
         parts.extend(bad)
         return " ".join(parts)
 
-    def _make_points_layer(self, series: _Series, data: np.ndarray, cells):
+    def _make_points_layer(self, series: StudySeries, data: np.ndarray, cells):
         # object columns: an empty layer must still accept text defaults for added points
         features = pd.DataFrame(
             {
                 "condition": pd.Series([c for c, _ in cells], dtype=object),
                 "level": pd.Series([lv for _, lv in cells], dtype=object),
-                "label": pd.Series(
-                    [f"{LEVEL_DISPLAY[lv]} {CONDITION_TAGS[c]}" for c, lv in cells], dtype=object
-                ),
+                "label": pd.Series([point_label(c, lv, series) for c, lv in cells], dtype=object),
             }
         )
         layer = self.viewer.add_points(
@@ -535,13 +684,7 @@ class GradeSheetWidget(StatusMessages, QWidget):
             border_color="white",
             border_width=0.12,
             size=4.5,
-            text={
-                "string": "{label}",
-                "color": "white",
-                "size": 9,
-                "anchor": "upper_left",
-                "translation": self._label_offset(series),
-            },
+            text=POINT_TEXT,
             units=("mm", "mm", "mm"),
             visible=False,
         )
@@ -549,19 +692,10 @@ class GradeSheetWidget(StatusMessages, QWidget):
         layer.mouse_drag_callbacks.append(self._drag_then_sync(series))
         return layer
 
-    @staticmethod
-    def _label_offset(series: _Series) -> list[float]:
-        """Data offset that puts a point's label to its right on screen."""
-        slice_axis = series.slice_world_axis()
-        horizontal = [a for a in range(3) if a != slice_axis][-1]
-        offset = [0.0, 0.0, 0.0]
-        offset[horizontal] = 3.0 * float(np.sign(series.affine[horizontal, horizontal]) or 1.0)
-        return offset
-
     def _point_color(self, cell) -> str:
         return GRADE_COLORS[self.session.sheet.grades.get(cell)]
 
-    def _drag_then_sync(self, series: _Series):
+    def _drag_then_sync(self, series: StudySeries):
         def callback(layer, event):
             self._dragging = True
             try:
@@ -574,13 +708,13 @@ class GradeSheetWidget(StatusMessages, QWidget):
 
         return callback
 
-    def _points_changed(self, series: _Series, event) -> None:
+    def _points_changed(self, series: StudySeries, event) -> None:
         action = str(getattr(event, "action", ""))
         if self._updating or self._dragging or action not in ("added", "removed", "changed"):
             return
         self._sync_points(series)
 
-    def _sync_points(self, series: _Series) -> None:
+    def _sync_points(self, series: StudySeries) -> None:
         """Log every difference between a series' Points layer and the sheet."""
         if self._updating or self.session is None or series.points is None:
             return
@@ -608,7 +742,7 @@ class GradeSheetWidget(StatusMessages, QWidget):
             self._error(exc)
         self._refresh_progress()
 
-    def _assign_new_points(self, series: _Series, rows: list[int], present) -> None:
+    def _assign_new_points(self, series: StudySeries, rows: list[int], present) -> None:
         """A point added in the viewer becomes the selected cell's point, if it has none."""
         layer, session = series.points, self.session
         cell = self._selected_cell()
@@ -623,7 +757,7 @@ class GradeSheetWidget(StatusMessages, QWidget):
                 features = layer.features.copy()
                 features.loc[keep, "condition"] = cell[0]
                 features.loc[keep, "level"] = cell[1]
-                features.loc[keep, "label"] = f"{LEVEL_DISPLAY[cell[1]]} {CONDITION_TAGS[cell[0]]}"
+                features.loc[keep, "label"] = point_label(*cell, series)
                 layer.features = features
                 layer.feature_defaults = _NEW_POINT  # setting features resets the defaults
             if drop:
@@ -690,7 +824,7 @@ class GradeSheetWidget(StatusMessages, QWidget):
                 self._recolor_points(series)
         self._refresh_progress()
 
-    def _recolor_points(self, series: _Series) -> None:
+    def _recolor_points(self, series: StudySeries) -> None:
         cells = series.cells()
         if not cells:
             return
@@ -770,39 +904,8 @@ class GradeSheetWidget(StatusMessages, QWidget):
         self._refresh_cell(condition, level)
 
     # -- navigation ---------------------------------------------------------------------
-    def _show(self, series: _Series, index: np.ndarray | None = None) -> None:
-        """Show ``series`` (and its points) alone, in its own plane, on the slice through
-        ``index`` (layer data coordinates; default: the middle of the series)."""
-        for other in self.series.values():
-            other.layer.visible = other is series
-            if other.points is not None:
-                other.points.visible = other is series
-        slice_axis = series.slice_world_axis()
-        order = (slice_axis, *[a for a in range(3) if a != slice_axis])
-        self.viewer.dims.order = order
-        if self.viewer.dims.ndim == 3:
-            self.viewer.dims.axis_labels = WORLD_AXIS_LABELS
-        camera = self.viewer.scene.camera if hasattr(self.viewer, "scene") else self.viewer.camera
-        camera.orientation2d = ("up" if order[1] == 0 else "down", "right")
-        if index is None:
-            index = (np.array(series.layer.data.shape) - 1) / 2
-        self.viewer.dims.set_point(slice_axis, self._slice_position(series, index))
-        self.viewer.layers.selection.active = series.layer
-
-    @staticmethod
-    def _slice_position(series: _Series, index: np.ndarray) -> float:
-        """The world position along the slice axis at which napari shows the slice of
-        ``series`` through data ``index``.
-
-        napari picks a layer's slice from the world position along the slice axis alone
-        (the diagonal part of its world-to-data transform; the out-of-plane tilt is
-        ignored), so for a block tilted against the world axes (an axial stack angled
-        through a disc) the world position of ``index`` itself would show another slice,
-        the further from the block's middle the more, and hide the point.
-        """
-        k = series.slice_world_axis()
-        to_data = np.linalg.inv(series.affine)
-        return float((float(np.asarray(index)[k]) - to_data[k, 3]) / to_data[k, k])
+    def _show(self, series: StudySeries, index: np.ndarray | None = None) -> None:
+        show_series(self.viewer, self.series, series, index)
 
     def go_to(self, condition: str, level: str) -> None:
         """Show the series and slice of a cell's point (or the series it is read on)."""
@@ -820,40 +923,13 @@ class GradeSheetWidget(StatusMessages, QWidget):
             layer.mode = "select"
 
     def _show_unplaced(self, condition: str, level: str) -> None:
-        """Show where a cell without a point is read: its condition's series (of a series
-        acquired as several stacks, the stack through the level, found from the sheet's
-        other points at that level), on the slice nearest those points."""
-        name = SERIES_FOR_CONDITION[condition]
-        candidates = [s for s in self.series.values() if s.point_name == name]
-        if not candidates:
-            series = self._first_series()
-            if series is not None:
-                self._show(series)
-            return
+        """Show where a cell without a point is read (:func:`reading_place`, from the
+        sheet's other points at that level)."""
         sheet = self.session.sheet
-        known = [
-            np.asarray(shown.points.data_to_world(shown.to_data(point)))
-            for (_, lv), point in sheet.points.items()
-            if lv == level
-            and (shown := self._series_of(point)) is not None
-            and shown.points is not None
-            and point.instance in shown.numbers
-        ]
-        if not known:
-            self._show(candidates[0])
-            return
-        target = np.mean(known, axis=0)
-
-        def inside(series: _Series) -> tuple[np.ndarray, float]:
-            """The target's data index clipped into the series, and how far (mm) it lies
-            outside it."""
-            index = np.asarray(series.layer.world_to_data(target), float)
-            clipped = np.clip(index, 0, np.array(series.layer.data.shape) - 1)
-            world = np.asarray(series.layer.data_to_world(clipped))
-            return clipped, float(np.linalg.norm(world - target))
-
-        series = min(candidates, key=lambda s: inside(s)[1])
-        self._show(series, inside(series)[0])
+        at_level = [p for (_, lv), p in sheet.points.items() if lv == level]
+        series, index = reading_place(self.series, condition, level, at_level)
+        if series is not None:
+            self._show(series, index)
 
     # -- submit -------------------------------------------------------------------------
     def submit(self) -> LabelVersion:

@@ -396,3 +396,34 @@ def test_a_cell_without_a_point_shows_the_stack_through_its_level(make_napari_vi
         block = widget.series[shown[0]].layer
         assert 0 <= round(float(block._data_slice.point[0])) < block.data.shape[0]
     project.close()
+
+
+def test_subarticular_labels_sit_on_their_own_side_of_an_axial_slice(
+    make_napari_viewer, spine_project
+):
+    """On an axial slice the left and right subarticular points of a level lie side by
+    side: each label is drawn on its own side (patient's right on the screen's left),
+    so neither runs into the other; on a sagittal slice labels sit right of the point."""
+    viewer = make_napari_viewer()
+    widget = GradeSheetWidget(viewer, spine_project.folder, ANNOTATOR)
+    assert widget.load_case(spine_project.case_id), widget.last_error
+    cells = {side: (f"{side}_subarticular_stenosis", LEVELS[3]) for side in ("left", "right")}
+    series = widget._series_of(spine_project.proposal.points[cells["left"]])
+    assert series is widget._series_of(spine_project.proposal.points[cells["right"]])
+    layer = series.points
+    rows = {side: series.cells().index(cell) for side, cell in cells.items()}
+    assert layer.text.anchor == "center"  # a label is centred on its point, padded aside
+    labels = {side: layer.features["label"][row] for side, row in rows.items()}
+    assert labels["right"].startswith("L4/L5 R-SS ") and labels["right"].strip() == "L4/L5 R-SS"
+    assert labels["left"].endswith(" L4/L5 L-SS") and labels["left"].strip() == "L4/L5 L-SS"
+    # the screen's horizontal is world axis L here: the right point is left of the left one
+    widget.go_to(*cells["left"])
+    horizontal = list(viewer.dims.order)[-1]
+    assert series.layer.visible and viewer.dims.axis_labels[horizontal] == "L"
+    x = {side: layer.data_to_world(layer.data[row])[horizontal] for side, row in rows.items()}
+    assert x["right"] < x["left"]
+    # sagittal: foraminal points of both sides lie on different slices, labels to the right
+    foramen = ("right_neural_foraminal_narrowing", LEVELS[3])
+    sagittal = widget._series_of(spine_project.proposal.points[foramen])
+    label = sagittal.points.features["label"][sagittal.cells().index(foramen)]
+    assert label.endswith(" L4/L5 R-NFN")
