@@ -44,12 +44,9 @@ import numpy as np
 from .corrections.recording import ActiveClock
 from .grade_sheet import GradeSheet, LevelPoint
 from .project import EditEvent, LabelVersion, Project, ProjectError, task_phrase
+from .project.edit_log import GRADE_TOOL, POINT_TOOL
 from .spine_grades import CONDITIONS, GRADES, LEVELS
 from .volume import Volume
-
-#: ``EditEvent.tool`` of a grade change and of a point change.
-GRADE_TOOL = "grade"
-POINT_TOOL = "point"
 
 Cell = tuple[str, str]
 

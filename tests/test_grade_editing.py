@@ -151,6 +151,24 @@ def test_start_without_any_version_and_submit(project):
     assert project.case_state(CASE, "ann") == "submitted"
 
 
+def test_edits_begun_on_a_blank_sheet_survive_a_later_import_or_proposal(project):
+    # a reader grades before any proposal exists; then a background proposal and an
+    # import (add --labels) store versions: reopening must still show the reader's work
+    session = GradeSession.open(project, CASE, "ann")
+    session.set_grade(CONDITIONS[0], LEVELS[0], GRADES[2])
+    session.set_point(CONDITIONS[0], LEVELS[0], LevelPoint("Sagittal T2/STIR", 3, 40.0, 50.0))
+    expected = session.sheet
+    rng = np.random.default_rng(5)
+    project.save_grades_version(CASE, _proposal(rng), kind="proposal", model_version="m")
+    project.save_grades_version(CASE, _proposal(rng), kind="imported", annotator="rsna")
+    base, sheet, pending = restore_grade_sheet(project, CASE, "ann")
+    assert base is None
+    assert sheet == expected and len(pending) == 2
+    # a reader who has not edited starts from the newest version, as before
+    other_base, _, other_pending = restore_grade_sheet(project, CASE, "other")
+    assert other_base is not None and other_base.kind == "imported" and other_pending == []
+
+
 def test_bad_input_is_refused_with_a_clear_message(project, tmp_path):
     session = GradeSession.open(project, CASE, "ann")
     with pytest.raises(ValueError, match="grade must be one of"):

@@ -122,6 +122,18 @@ def diff_labels(
     return LabelDiff(bbox, mask, before[inner][mask], after[inner][mask])  # type: ignore[arg-type]
 
 
+#: ``EditEvent.tool`` of a grade change and of a point change (grade sheets); every other
+#: tool edits a label map.
+GRADE_TOOL = "grade"
+POINT_TOOL = "point"
+GRADE_EVENT_TOOLS = (GRADE_TOOL, POINT_TOOL)
+
+
+def event_content(tool: str) -> str:
+    """What an event with ``tool`` edits: ``'grades'`` or ``'mask'``."""
+    return "grades" if tool in GRADE_EVENT_TOOLS else "mask"
+
+
 @dataclass
 class EditEvent:
     """One logged edit of a case by an annotator.

@@ -30,7 +30,7 @@ from ..io.nifti import load_nifti, save_labels
 from ..volume import Volume
 from .config import CONFIG_NAME, DATABASE_NAME, ProjectConfig
 from .database import connect, transaction
-from .edit_log import EditEvent, LabelDiff, replay
+from .edit_log import EditEvent, LabelDiff, event_content, replay
 from .errors import ProjectError
 from .records import Case, ImageRef, LabelVersion
 
@@ -676,15 +676,21 @@ class Project:
         if own is not None:
             return own
         # Unsubmitted edits name the version they were made on: stay on it, so a newer
-        # proposal (a background propose run) never hides work in progress on restore.
-        row = self._db.execute(
-            "SELECT v.* FROM events e JOIN versions v ON v.id = e.base_version_id"
-            " WHERE e.case_id = ? AND e.annotator = ? AND v.content = ?"
-            " ORDER BY e.id DESC LIMIT 1",
-            (case_id, annotator, content),
-        ).fetchone()
-        if row is not None:
-            return LabelVersion.from_row(row)
+        # proposal or import (a background propose run, add --labels) never hides work in
+        # progress on restore. Edits begun on a blank sheet (no version yet) name none: the
+        # base stays blank while they are the annotator's latest.
+        for row in self._db.execute(
+            "SELECT e.tool, e.base_version_id, v.content FROM events e"
+            " LEFT JOIN versions v ON v.id = e.base_version_id"
+            " WHERE e.case_id = ? AND e.annotator = ? ORDER BY e.id DESC",
+            (case_id, annotator),
+        ):
+            edited = row["content"] or event_content(row["tool"])
+            if edited != content:
+                continue
+            if row["base_version_id"] is None:
+                return None
+            return self.version(int(row["base_version_id"]))
         return self.latest_version(
             case_id, kinds=("final", "proposal", "imported"), content=content
         )

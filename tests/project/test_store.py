@@ -265,6 +265,24 @@ def test_strokes_of_a_second_window_on_the_older_version_are_not_hidden(project)
     assert project.case_state("case0", "ann") == "submitted"
 
 
+def test_strokes_on_a_blank_label_survive_a_later_proposal(project):
+    # painting began before any proposal existed; a background propose run then stores
+    # one: reopening shows the painting on the blank label, not the proposal
+    shape, _ = project.grid("case0")
+    labels = np.zeros(shape, np.uint8)
+    before = labels.copy()
+    labels[1, 1:4, 1:4] = 2
+    project.log_event(
+        EditEvent("case0", "ann", "paint", class_id=2, diff=diff_labels(before, labels))
+    )
+    project.save_mask_version("case0", np.full(shape, 1, np.uint8), kind="proposal")
+    base, restored, pending = project.restore_mask("case0", "ann")
+    assert base is None and len(pending) == 1
+    np.testing.assert_array_equal(restored, labels)
+    # someone who has not painted starts from the proposal
+    assert project.restore_mask("case0", "other")[0].kind == "proposal"
+
+
 def test_queue_orders_by_uncertainty(project):
     project.set_uncertainty("case2", 0.9)
     project.set_uncertainty("case1", 0.1)
