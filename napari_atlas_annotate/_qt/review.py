@@ -10,6 +10,15 @@ or per grade cell (spine projects) who said what, each row with a choice of sour
 (an annotator, consensus, STAPLE; or a grade). *Finalize* and *Reopen* call
 :func:`~napari_atlas_annotate.review.adjudication.finalize` and
 :func:`~napari_atlas_annotate.review.adjudication.reopen`.
+
+A spine case is shown the way the grade sheet shows it (its functions do the work): every
+series, each stack of an axial acquired as angled blocks its own image, each in its own
+plane. The grade cells (:func:`~napari_atlas_annotate.review.grade_cells.cell_opinions`)
+come disputed first, marked, with each reader's grade in the grade's colour; each reader's
+points are a Points layer named after the reader (one colour per reader, the table's
+header shows it) and the consensus points a labelled white ring. Selecting a row shows the
+series and slice of the cell's consensus point (else a reader's; with no point, where the
+cell is read), the readers' points on that series, and who said what in the status line.
 """
 
 from __future__ import annotations
@@ -17,7 +26,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPixmap
 from qtpy.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QFormLayout,
     QGroupBox,
@@ -35,9 +49,31 @@ from qtpy.QtWidgets import (
 
 from ..project import LabelVersion, Project, ProjectError
 from ..review.adjudication import CONSENSUS, STAPLE, current_final, finalize, reopen
-from ..review.cases import CaseReview, load_masks, mask_consensus, mask_disagreement, review_case
+from ..review.cases import (
+    CaseReview,
+    annotator_versions,
+    load_masks,
+    load_opinions,
+    mask_consensus,
+    mask_disagreement,
+    review_case,
+    task_content,
+)
 from ..review.cases import review_project as _review_project
-from ..spine_grades import GRADES
+from ..review.grade_cells import CellOpinions, cell_opinions
+from ..spine_grades import GRADES, LEVEL_DISPLAY
+from .grade_sheet import (
+    CONDITION_TAGS,
+    GRADE_COLORS,
+    POINT_TEXT,
+    StudySeries,
+    add_series_layers,
+    load_study_series,
+    point_label,
+    reading_place,
+    series_holding,
+    show_series,
+)
 from .status_messages import StatusMessages
 
 REPORTED = (ProjectError, ValueError, OSError, KeyError, IndexError)
@@ -45,9 +81,43 @@ REPORTED = (ProjectError, ValueError, OSError, KeyError, IndexError)
 #: Colours of the disagreement map: 1 annotator differs (amber), 2 (orange), 3+ (red).
 DISAGREEMENT_COLORS = [(255, 210, 0), (255, 120, 0), (230, 20, 20)]
 
+#: Colours of the readers' points, in reader order (Okabe-Ito, colour-blind safe; none is
+#: a grade colour, so a point's colour says who placed it, not its grade).
+READER_COLORS = ("#56B4E9", "#CC79A7", "#F0E442", "#0072B2", "#E69F00", "#009E73")
+
+#: The consensus point: a white ring, drawn round the point of the reader it comes from.
+CONSENSUS_COLOR = "#ffffff"
+
+#: Marks a disputed grade cell (a colour no grade has).
+DISPUTED_COLOR = "#7b3fa0"
+
+#: Item data role of a grade row's cell key (``"<condition>_<level>"``).
+CELL_KEY_ROLE = Qt.ItemDataRole.UserRole + 2
+
 
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _dot_icon(color: str, ring: bool = False) -> QIcon:
+    """A 12 px disc (or ring) in ``color``: the legend of a reader's points."""
+    pixmap = QPixmap(12, 12)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    if ring:
+        pen = painter.pen()
+        pen.setColor(QColor(color))
+        pen.setWidth(2)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawEllipse(2, 2, 8, 8)
+    else:
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(color))
+        painter.drawEllipse(1, 1, 10, 10)
+    painter.end()
+    return QIcon(pixmap)
 
 
 if TYPE_CHECKING:
@@ -79,6 +149,14 @@ class ReviewDock(StatusMessages, QWidget):
         self.review: CaseReview | None = None
         self.layers: list = []
         self.choices: dict[str, QComboBox] = {}
+        # spine cases: the study's series, the grade cells, one Points layer per reader
+        self.series: dict[str, StudySeries] = {}
+        self.cells: list[CellOpinions] = []
+        self.reader_points: dict[str, object] = {}
+        self.shown_series: StudySeries | None = None
+        self._watched: list = []  # (emitter, callback) connected to the series' layers
+        self._updating = False
+        self.shown_text = ""  # what the viewer shows of a spine case, for the status line
         self.last_error: str | None = None
         self._build()
         self.lead_edit.setText(lead)
@@ -107,6 +185,7 @@ class ReviewDock(StatusMessages, QWidget):
         # a click opens the case, as in the annotator dock; double-click / Enter reloads it
         self.case_list.itemActivated.connect(lambda item: self.load_case(item.data(256)))
         self.case_list.itemClicked.connect(self._case_clicked)
+        self.case_list.setMaximumHeight(140)  # the decisions table needs the room
         box.addWidget(self.case_list)
         layout.addWidget(cases)
 
@@ -114,6 +193,10 @@ class ReviewDock(StatusMessages, QWidget):
         tbox = QVBoxLayout(self.table_box)
         self.table = QTableWidget(0, 0)
         self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.currentCellChanged.connect(self._row_changed)
         tbox.addWidget(self.table)
         layout.addWidget(self.table_box, stretch=1)
 
@@ -156,8 +239,13 @@ class ReviewDock(StatusMessages, QWidget):
         self.case_list.clear()
         for r in reviews:
             final = "  FINAL" if r.final_version else ""
+            cells = (
+                f"   {len(r.grades.disputed_cells())} disputed cell(s)"
+                if r.grades is not None
+                else ""
+            )
             item = QListWidgetItem(
-                f"{r.case_id}   disagreement {r.disagreement:.3f}   "
+                f"{r.case_id}   disagreement {r.disagreement:.3f}{cells}   "
                 f"[{', '.join(r.annotators)}]{final}"
             )
             item.setData(256, r.case_id)
@@ -177,13 +265,20 @@ class ReviewDock(StatusMessages, QWidget):
         return [self.case_list.item(i).data(256) for i in range(self.case_list.count())]
 
     def close_case(self) -> None:
+        for emitter, callback in self._watched:
+            emitter.disconnect(callback)
         for layer in self.layers:
             if layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
-        self.layers, self.review = [], None
+        self.layers, self.review, self._watched = [], None, []
+        self.series, self.cells, self.reader_points, self.shown_series = {}, [], {}, None
 
     def load_case(self, case_id: str) -> bool:
-        """Show the case's image, each annotator's labels, consensus and disagreement."""
+        """Show the case: for organ projects its image, each annotator's labels, the
+        consensus and the disagreement map; for spine projects its series, each reader's
+        points and the grade cells, disputed first (the first one shown)."""
+        if self.project is not None and task_content(self.project) == "grades":
+            return self._load_spine_case(case_id)
         from .._napari.layers import image_layer_data, labels_layer_data
 
         project = self.project
@@ -226,52 +321,249 @@ class ReviewDock(StatusMessages, QWidget):
         self._info(f"{case_id}: {len(review.annotators)} annotators.{final}")
         return True
 
+    def _load_spine_case(self, case_id: str) -> bool:
+        project = self.project
+        try:
+            opinions = load_opinions(project, annotator_versions(project, case_id))
+            review = review_case(project, case_id, opinions=opinions)
+            cells = cell_opinions(opinions, case_id)
+            loaded, missing = load_study_series(project, case_id, self.viewer, skip=self.layers)
+            if not loaded:
+                raise ProjectError(
+                    f"case {case_id}: none of its series could be loaded: " + "; ".join(missing)
+                )
+        except REPORTED as exc:
+            self._error(exc)
+            return False
+        self.close_case()
+        self.review, self.cells = review, cells
+        self._updating = True
+        try:
+            self.series = add_series_layers(self.viewer, loaded)
+            self.layers = [s.layer for s in self.series.values() if s.owned]
+            for who in [*review.annotators, CONSENSUS]:
+                layer = self._add_reader_points(case_id, who)
+                self.reader_points[who] = layer
+                self.layers.append(layer)
+            for series in self.series.values():
+                callback = self._visibility_watcher(series)
+                series.layer.events.visible.connect(callback)
+                self._watched.append((series.layer.events.visible, callback))
+        finally:
+            self._updating = False
+        self._fill_table(review)
+        disputed = sum(c.disputed for c in cells)
+        self.shown_text = ""
+        if self.table.rowCount():
+            self.table.setCurrentCell(0, 0)  # the first disputed cell, or the first cell
+            self.viewer.reset_view()
+        final = f" Final version {review.final_version}." if review.final_version else ""
+        message = (
+            f"{case_id}: {len(review.annotators)} readers, {disputed} disputed cell(s) "
+            f"listed first.{final} {self.shown_text}"
+        )
+        if missing:
+            self._error(message + " Not shown: " + "; ".join(missing))
+        else:
+            self._info(message)
+        return True
+
+    def reader_color(self, who: str) -> str:
+        """The colour of a reader's points (white for the consensus)."""
+        if who == CONSENSUS or self.review is None:
+            return CONSENSUS_COLOR
+        return READER_COLORS[self.review.annotators.index(who) % len(READER_COLORS)]
+
+    def _add_reader_points(self, case_id: str, who: str):
+        """An empty Points layer for one reader's (or the consensus') points; it follows
+        the series shown (:meth:`_show_points_on`)."""
+        consensus = who == CONSENSUS
+        return self.viewer.add_points(
+            np.empty((0, 3)),
+            ndim=3,
+            name=f"{case_id} {who} points",
+            features=pd.DataFrame({"cell": [], "grade": [], "label": []}, dtype=object),
+            face_color=self.reader_color(who),
+            border_color="black",
+            border_width=0.1,
+            symbol="ring" if consensus else "disc",
+            size=8.0 if consensus else 4.5,
+            text=POINT_TEXT if consensus else None,
+            units=("mm", "mm", "mm"),
+        )
+
+    def _visibility_watcher(self, series: StudySeries):
+        def callback(event) -> None:
+            if not self._updating and series.layer.visible:
+                self._show_points_on(series)  # the lead turned a series on by hand
+
+        return callback
+
+    def _show_points_on(self, series: StudySeries) -> None:
+        """Put each reader's (and the consensus') points on ``series`` into their layers."""
+        self.shown_series = series
+        self._updating = True
+        try:
+            for who, layer in self.reader_points.items():
+                rows, data = [], []
+                for cell in self.cells:
+                    point = cell.consensus_point if who == CONSENSUS else cell.points.get(who)
+                    if point is None or series_holding(self.series, point) is not series:
+                        continue
+                    try:
+                        data.append(series.to_data(point))
+                    except ValueError:  # an instance the series lacks: nowhere to draw it
+                        continue
+                    grade = cell.consensus_grade if who == CONSENSUS else cell.grades[who]
+                    label = point_label(cell.condition, cell.level, series)
+                    rows.append((cell.key, grade or "not graded", label))
+                layer.affine = series.affine
+                layer.data = np.reshape(data, (-1, 3))
+                layer.features = pd.DataFrame(
+                    rows, columns=["cell", "grade", "label"], dtype=object
+                )
+                layer.face_color = self.reader_color(who)
+        finally:
+            self._updating = False
+
+    def go_to(self, key: str) -> StudySeries | None:
+        """Show a grade cell: the series and slice of its consensus point (else a
+        reader's; with no point, where it is read) with the readers' points there."""
+        cell = next(c for c in self.cells if c.key == key)
+        point = cell.focus_point()
+        series = series_holding(self.series, point) if point is not None else None
+        index = None
+        if series is not None:
+            try:
+                index = series.to_data(point)
+            except ValueError:
+                series = None
+        if series is None:
+            at_level = [p for c in self.cells if c.level == cell.level for p in c.points.values()]
+            series, index = reading_place(self.series, cell.condition, cell.level, at_level)
+        if series is None:
+            return None
+        self._updating = True
+        try:
+            show_series(self.viewer, self.series, series, index)
+        finally:
+            self._updating = False
+        self._show_points_on(series)
+        self.shown_text = f"Shown: {series.description}. {cell.summary(self._series_name)}"
+        self._info(self.shown_text)
+        return series
+
+    def _series_name(self, point) -> str:
+        """The shown name of a point's series (RSNA's points name it by series_id)."""
+        series = series_holding(self.series, point)
+        return series.description if series is not None else point.series
+
+    def _row_changed(self, row: int, *_) -> None:
+        if self._updating or row < 0 or not self.cells:
+            return
+        item = self.table.item(row, 0)
+        if item is not None and item.data(CELL_KEY_ROLE):
+            self.go_to(item.data(CELL_KEY_ROLE))
+
+    def cell_rows(self) -> list[str]:
+        """The grade cells' keys in table order (spine cases)."""
+        return [self.table.item(r, 0).data(CELL_KEY_ROLE) for r in range(self.table.rowCount())]
+
     # -- table --------------------------------------------------------------------------
     def _fill_table(self, review: CaseReview) -> None:
+        self._updating = True  # no navigation while rows are rebuilt
+        try:
+            if review.masks is not None:
+                self._fill_class_table(review)
+            else:
+                self._fill_grade_table(review)
+        finally:
+            self._updating = False
+        self.table.resizeColumnsToContents()
+
+    def _fill_class_table(self, review: CaseReview) -> None:
+        m = review.masks
         pairs = [
             f"{a}|{b}" for i, a in enumerate(review.annotators) for b in review.annotators[i + 1 :]
         ]
-        self.choices = {}
-        if review.masks is not None:
-            m = review.masks
-            header = [
-                "class",
-                *(f"Dice {p}" for p in pairs),
-                *(f"HD95 {p}" for p in pairs),
-                *(f"ΔV ml {p}" for p in pairs),
-                "take",
-            ]
-            rows = [
-                (
-                    name,
-                    [_fmt(m.dice[name][p]) for p in pairs]
-                    + [_fmt(m.hd95[name][p], 1) for p in pairs]
-                    + [_fmt(m.volume_diff_ml[name][p], 2) for p in pairs],
+        header = [
+            "class",
+            *(f"Dice {p}" for p in pairs),
+            *(f"HD95 {p}" for p in pairs),
+            *(f"ΔV ml {p}" for p in pairs),
+            "take",
+        ]
+        self._reset_table(header, len(m.classes))
+        options = [CONSENSUS, STAPLE, *review.annotators]
+        for r, name in enumerate(m.classes):
+            values = (
+                [_fmt(m.dice[name][p]) for p in pairs]
+                + [_fmt(m.hd95[name][p], 1) for p in pairs]
+                + [_fmt(m.volume_diff_ml[name][p], 2) for p in pairs]
+            )
+            self.table.setItem(r, 0, QTableWidgetItem(name))
+            for c, text in enumerate(values, start=1):
+                self.table.setItem(r, c, QTableWidgetItem(text))
+            self._add_choice(r, len(header) - 1, name, options)
+
+    def _fill_grade_table(self, review: CaseReview) -> None:
+        """One row per grade cell, disputed first: who said what (in grade colours, the
+        reader's point in the tooltip), the consensus, and the lead's choice."""
+        readers = review.annotators
+        header = ["cell", "disputed", *readers, CONSENSUS, "take"]
+        self._reset_table(header, len(self.cells))
+        for c, who in enumerate([*readers, CONSENSUS], start=2):
+            self.table.horizontalHeaderItem(c).setIcon(
+                _dot_icon(self.reader_color(who), ring=who == CONSENSUS)
+            )
+        options = [CONSENSUS, *readers, *GRADES]
+        bold = QFont(self.table.font())
+        bold.setBold(True)
+        for r, cell in enumerate(self.cells):
+            name = QTableWidgetItem(f"{LEVEL_DISPLAY[cell.level]} {CONDITION_TAGS[cell.condition]}")
+            name.setData(CELL_KEY_ROLE, cell.key)
+            name.setToolTip(cell.summary(self._series_name))
+            mark = QTableWidgetItem("disputed" if cell.disputed else "")
+            if cell.disputed:
+                name.setFont(bold)
+                mark.setFont(bold)
+                mark.setBackground(QBrush(QColor(DISPUTED_COLOR)))
+                mark.setForeground(QBrush(QColor("white")))
+                mark.setToolTip(f"readers are {cell.spread} grade(s) apart")
+            self.table.setItem(r, 0, name)
+            self.table.setItem(r, 1, mark)
+            said = [(who, cell.grades[who], cell.points.get(who)) for who in readers]
+            said.append((CONSENSUS, cell.consensus_grade, cell.consensus_point))
+            for c, (who, grade, point) in enumerate(said, start=2):
+                item = QTableWidgetItem(grade or "-")
+                if grade is not None:
+                    item.setBackground(QBrush(QColor(GRADE_COLORS[grade])))
+                    item.setForeground(QBrush(QColor("white")))
+                where = (
+                    f"point: {self._series_name(point)}, instance {point.instance}, "
+                    f"x {point.x:.1f}, y {point.y:.1f}"
+                    if point is not None
+                    else "no point"
                 )
-                for name in m.classes
-            ]
-            options = [CONSENSUS, STAPLE, *review.annotators]
-        else:
-            g = review.grades
-            header = ["cell", *review.annotators, "take"]
-            rows = [
-                (cell, [str(said[who] or "-") for who in review.annotators])
-                for cell, said in g.cells.items()
-            ]
-            options = [CONSENSUS, *review.annotators, *GRADES]
+                item.setToolTip(f"{who}: {grade or 'not graded'}\n{where}")
+                self.table.setItem(r, c, item)
+            self._add_choice(r, len(header) - 1, cell.key, options)
+        self.table.resizeColumnsToContents()
+        width = sum(self.table.columnWidth(c) for c in range(len(header)))
+        self.table.setMinimumWidth(min(width + 24, 640))  # who said what, without scrolling
+
+    def _reset_table(self, header: list[str], rows: int) -> None:
+        self.choices = {}
         self.table.clear()
         self.table.setColumnCount(len(header))
         self.table.setHorizontalHeaderLabels(header)
-        self.table.setRowCount(len(rows))
-        for r, (key, values) in enumerate(rows):
-            self.table.setItem(r, 0, QTableWidgetItem(key))
-            for c, text in enumerate(values, start=1):
-                self.table.setItem(r, c, QTableWidgetItem(text))
-            combo = QComboBox()
-            combo.addItems(options)
-            self.table.setCellWidget(r, len(header) - 1, combo)
-            self.choices[key] = combo
-        self.table.resizeColumnsToContents()
+        self.table.setRowCount(rows)
+
+    def _add_choice(self, row: int, column: int, key: str, options: list[str]) -> None:
+        combo = QComboBox()
+        combo.addItems(options)
+        self.table.setCellWidget(row, column, combo)
+        self.choices[key] = combo
 
     def choose(self, key: str, source: str) -> None:
         """Set the source of a class or grade cell (what the row's combo box shows)."""

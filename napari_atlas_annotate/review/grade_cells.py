@@ -24,7 +24,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..grade_sheet import GradeSheet, LevelPoint
@@ -94,13 +94,18 @@ class CellOpinions:
             return self.consensus_point
         return next(iter(self.points.values()), None)
 
-    def summary(self) -> str:
-        """One line: ``"Spinal Canal Stenosis L4/L5: alice Moderate (Sagittal T2/STIR #8),
-        bob Severe (no point); consensus Moderate"``."""
+    def summary(self, series_name: Callable[[LevelPoint], str] | None = None) -> str:
+        """One line: ``"Spinal Canal Stenosis L4/L5 (disputed): alice Moderate (Sagittal
+        T2/STIR #8), bob Severe (no point); consensus Moderate"``.
+
+        ``series_name`` names a point's series (default: as the point names it, which for
+        points imported from RSNA's CSVs is a series_id).
+        """
+        name = series_name or (lambda point: point.series)
         said = []
         for who, grade in self.grades.items():
             point = self.points.get(who)
-            where = f"{point.series} #{point.instance}" if point is not None else "no point"
+            where = f"{name(point)} #{point.instance}" if point is not None else "no point"
             said.append(f"{who} {grade or 'not graded'} ({where})")
         state = "disputed" if self.disputed else "agreed"
         return (
