@@ -242,6 +242,11 @@ def test_review_dock_shows_a_spine_case_disputed_cells_first(make_napari_viewer,
     assert _key(LEFT_NFN_L51) not in list(readers["cy"].features["cell"])
     assert _key(LEFT_NFN_L51) in list(readers["bob"].features["cell"])
 
+    # a series turned on by hand in the layer list gets the readers' points
+    dock.series["Sagittal T2/STIR"].layer.visible = True
+    assert dock.shown_series is dock.series["Sagittal T2/STIR"]
+    assert _key(CANAL_L23) in list(readers["bob"].features["cell"])
+
     # a cell nobody placed a point for shows the stack through its level
     dock.table.setCurrentCell(rows.index(_key(RIGHT_SS_L51)), 0)
     assert [s.description for s in dock.series.values() if s.layer.visible] == [stacks[2]]

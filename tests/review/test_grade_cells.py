@@ -73,6 +73,7 @@ def test_points_and_the_consensus_point_per_cell():
     text = canal.summary()
     assert "disputed" in text and "bob Moderate (no point)" in text
     assert "cy Moderate (Sagittal T2/STIR #5)" in text and "consensus Moderate" in text
+    assert "cy Moderate (T2 sag #5)" in canal.summary(lambda point: "T2 sag")  # a shown name
     # a cell with no point anywhere has nothing to focus on
     [recess] = [c for c in cell_opinions(sheets) if (c.condition, c.level) == RIGHT_RECESS]
     assert recess.points == {} and recess.focus_point() is None
