@@ -5,6 +5,7 @@
 * :mod:`.consensus`: majority vote, STAPLE, disagreement map.
 * :mod:`.kappa`: weighted Cohen's kappa in numpy.
 * :mod:`.cases`: which versions are compared, per-case review, ranking by disagreement.
+* :mod:`.grade_cells`: a lumbar case's 25 cells, who said what, disputed cells first.
 * :mod:`.adjudication`: finalize / reopen with versions and audit records.
 * :mod:`.report`: the HTML report with inline SVG plots.
 """
