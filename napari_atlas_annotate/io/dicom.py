@@ -30,8 +30,10 @@ from .dicom_frames import FrameRef, frames_of_series
 from .dicom_geometry import (
     MIN_STACK_IMAGES,
     SliceStack,
+    by_acquisition,
     check_uniform,
     orientation_groups,
+    parallel_blocks,
     stack_frames,
 )
 from .dicom_pixels import planned_dtype, read_pixels
@@ -156,12 +158,12 @@ def plan_series(info: SeriesInfo, source: str | Path, stack: int | None = None) 
         return stacks[stack - 1]
     source = Path(source)
     where, frames = _checked_frames(info, source)
-    groups = _stack_groups(frames)
+    groups = _stack_groups(frames, info.modality)
     if len(groups) > 1:
         raise VolumeLoadError(
             where,
-            f"holds {len(groups)} stacks of images at different angles "
-            f"({_stack_table(frames, groups)}), as lumbar axial series angled through each "
+            f"holds {len(groups)} stacks of images {_stacks_phrase(frames, groups)} "
+            f"({_stack_table(frames, groups)}), as lumbar axial series with a block at each "
             "disc often do; one volume cannot hold them.",
             "Load one stack (stack=1..N), or add the study to a spine project, which loads "
             "every stack as a series of its own.",
@@ -175,7 +177,9 @@ def plan_stacks(info: SeriesInfo, source: str | Path, *, warn: bool = True) -> l
     An ordinary series gives one plan. A series holding blocks of images at different
     angles (lumbar axial T2 angled through each disc) gives one per block of at least
     :data:`.dicom_geometry.MIN_STACK_IMAGES` images, in acquisition order; smaller blocks
-    (localizers) are left out, with a :class:`VolumeLoadWarning` when ``warn``.
+    (localizers) are left out, with a :class:`VolumeLoadWarning` when ``warn``. An MR's
+    blocks at one angle but apart along their normal are stacks too
+    (:func:`.dicom_geometry.parallel_blocks`; warned, in case slices are missing instead).
 
     Raises
     ------
@@ -184,9 +188,17 @@ def plan_stacks(info: SeriesInfo, source: str | Path, *, warn: bool = True) -> l
     """
     source = Path(source)
     where, frames = _checked_frames(info, source)
-    groups = _stack_groups(frames)
+    groups = _stack_groups(frames, info.modality)
     if len(groups) <= 1:
         return [_plan(info, frames, where, source)]
+    if warn and len(orientation_groups(frames)) < len(groups):
+        warnings.warn(
+            f"{where}: loaded as {len(groups)} stacks ({_stacks_phrase(frames, groups)}): "
+            f"{_stack_table(frames, groups)}. If slices are missing between them instead, "
+            "re-export the complete series.",
+            VolumeLoadWarning,
+            stacklevel=2,
+        )
     kept = {i for g in groups for i in g}
     dropped = [f.label for i, f in enumerate(frames) if i not in kept]
     if dropped and warn:
@@ -217,11 +229,24 @@ def _checked_frames(info: SeriesInfo, source: Path) -> tuple[Path, list[FrameRef
     return where, frames_of_series(info.headers, info.files)
 
 
-def _stack_groups(frames: list[FrameRef]) -> list[list[int]]:
-    """The orientation groups big enough to be stacks; all images when there is one."""
+def _stack_groups(frames: list[FrameRef], modality: str) -> list[list[int]]:
+    """The orientation groups big enough to be stacks (an MR's also split into blocks
+    apart along their normal); all images when there is one."""
     groups = orientation_groups(frames)
+    if modality.upper() == "MR":
+        groups = by_acquisition(frames, [b for g in groups for b in parallel_blocks(frames, g)])
     stacks = [g for g in groups if len(g) >= MIN_STACK_IMAGES]
     return stacks if len(stacks) > 1 else [list(range(len(frames)))]
+
+
+def _stacks_phrase(frames: list[FrameRef], groups: list[list[int]]) -> str:
+    """How a series' stacks differ: in angle, in position along their normal, or both."""
+    angles = {tuple(np.round(frames[g[0]].orientation, 3)) for g in groups}
+    if len(angles) == len(groups):
+        return "at different angles"
+    if len(angles) == 1:
+        return "at the same angle, apart along their normal"
+    return "at different angles or apart along their normal"
 
 
 def _stack_table(frames: list[FrameRef], groups: list[list[int]]) -> str:

@@ -11,6 +11,10 @@ mixed sizes or orientations, duplicate positions, missing slices, uneven spacing
 gantry tilt. The one exception is a series holding several *stacks*: blocks of parallel
 images at different angles, as lumbar axial T2 series often are (a block angled through
 each disc). :func:`orientation_groups` finds them, and each is loaded as a volume of its own.
+An MR series may also hold blocks at the *same* angle, apart along their normal (a block at
+each disc, the vertebral bodies between them skipped): :func:`parallel_blocks` splits an
+orientation group at gaps of at least :data:`BLOCK_GAP_FACTOR` slice steps when every block
+has :data:`MIN_STACK_IMAGES` images. A CT is never split: a gap there is missing slices.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ COSINE_TOL = 1e-3
 #: A block of parallel images needs at least this many to count as a stack of its own;
 #: fewer are a localizer (scout) saved into the series.
 MIN_STACK_IMAGES = 3
+#: In an MR series, parallel images apart by at least this many slice steps are separate
+#: blocks (a lumbar axial block per disc); smaller gaps are missing slices.
+BLOCK_GAP_FACTOR = 4.0
 
 
 @dataclass
@@ -126,13 +133,62 @@ def orientation_groups(frames: list[FrameRef]) -> list[list[int]]:
     if not groups:
         return [loose]
     groups[0][1].extend(loose)
+    return by_acquisition(frames, [members for _, members in groups])
+
+
+def by_acquisition(frames: list[FrameRef], groups: list[list[int]]) -> list[list[int]]:
+    """``groups`` ordered by their lowest InstanceNumber (acquisition order), then index."""
 
     def first_acquired(members: list[int]) -> tuple[int, int]:
         numbers = [frames[i].instance_number for i in members]
         known = [n for n in numbers if n is not None]
         return (min(known) if known else 2**31, min(members))
 
-    return sorted((members for _, members in groups), key=first_acquired)
+    return sorted(groups, key=first_acquired)
+
+
+def typical_step(steps: np.ndarray) -> float:
+    """The median of the slice steps near the smallest one (mm).
+
+    Taken from the steps near the smallest, so that a gap in a short series (steps 2, 1)
+    does not drag the reference up and hide itself.
+    """
+    return float(np.median(steps[steps <= GAP_FACTOR * steps.min()]))
+
+
+def parallel_blocks(frames: list[FrameRef], members: list[int]) -> list[list[int]]:
+    """Split parallel images (one orientation group) into blocks apart along the normal.
+
+    Returns ``[members]`` unchanged unless the sorted positions have gaps of at least
+    :data:`BLOCK_GAP_FACTOR` typical steps and every block between them holds at least
+    :data:`MIN_STACK_IMAGES` images; images without geometry or sharing a position are
+    left to the checks of :func:`stack_frames`. Blocks come in slice-position order.
+
+    Examples
+    --------
+    Five slices 4 mm apart, a 20 mm gap, five more: two blocks. One slice missing (an
+    8 mm step): one group, which :func:`stack_frames` then refuses as missing a slice.
+    """
+    chosen = [frames[i] for i in members]
+    if len(members) < 2 * MIN_STACK_IMAGES or any(
+        f.position is None or f.orientation is None for f in chosen
+    ):
+        return [members]
+    row, col = chosen[0].orientation[:3], chosen[0].orientation[3:]
+    normal = np.cross(row, col)
+    length = float(np.linalg.norm(normal))
+    if length < 0.5:
+        return [members]
+    d = np.array([float(f.position @ normal) / length for f in chosen])
+    order = np.argsort(d, kind="stable")
+    steps = np.diff(d[order])
+    if steps.min() < DUPLICATE_TOL_MM:
+        return [members]
+    cuts = np.flatnonzero(steps >= BLOCK_GAP_FACTOR * typical_step(steps)) + 1
+    runs = np.split(order, cuts)
+    if len(runs) < 2 or min(len(r) for r in runs) < MIN_STACK_IMAGES:
+        return [members]
+    return [[members[int(k)] for k in run] for run in runs]
 
 
 def _fmt(values: np.ndarray) -> str:
@@ -170,9 +226,7 @@ def _check_steps(d: np.ndarray, labels: list[str], source: Path) -> float:
             "Split it by EchoTime / TemporalPositionIdentifier / AcquisitionNumber (e.g. with "
             "dcm2niix) or remove the duplicates, then load one 3D stack.",
         )
-    # The typical step comes from the steps near the smallest one, so that a gap in a
-    # short series (steps 2, 1) does not drag the reference up and hide itself.
-    median = float(np.median(steps[steps <= GAP_FACTOR * steps.min()]))
+    median = typical_step(steps)
     gaps = np.flatnonzero(steps > GAP_FACTOR * median)
     if gaps.size:
         k = int(gaps[0])

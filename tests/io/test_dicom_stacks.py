@@ -13,10 +13,12 @@ import pydicom
 import pytest
 
 from napari_atlas_annotate.io import VolumeLoadError, VolumeLoadWarning, load_study, load_volume
+from napari_atlas_annotate.io.dicom_writer import write_dicom_series
 from napari_atlas_annotate.phantoms import write_phantoms
 from napari_atlas_annotate.phantoms.spine import make_spine_phantom
 from napari_atlas_annotate.phantoms.writer import case_seed
 from napari_atlas_annotate.spine_grades import LEVELS
+from napari_atlas_annotate.volume import Volume
 
 STACK_LEVELS = LEVELS[2:]  # L3/L4, L4/L5, L5/S1: three blocks, as many protocols have
 
@@ -92,3 +94,56 @@ def test_a_localizer_among_the_stacks_is_left_out_with_a_warning(stacked, tmp_pa
         issubclass(w.category, VolumeLoadWarning) and scout.name in str(w.message) for w in caught
     )
     assert [study.series[k].shape[0] for k in study.series] == [5, 6, 6]
+
+
+def _parallel_blocks(folder, modality: str, gap_mm: float = 20.0):
+    """Two blocks of 5 axial slices 4 mm apart, one series; the step between the blocks'
+    nearest slices is ``gap_mm``."""
+    rng = np.random.default_rng(7)
+    blocks = []
+    z0 = -30.0
+    for k in range(2):
+        data = rng.integers(0, 800, (5, 12, 10)).astype(np.int16)
+        affine = np.array([[0, 0, -0.7, 40], [0, -0.7, 0, 50], [4.0, 0, 0, z0], [0, 0, 0, 1.0]])
+        write_dicom_series(
+            Volume(data, affine, modality),
+            folder,
+            series_description="Axial T2",
+            series_uid="1.2.826.0.1.3680043.8.498.7",
+            uid_seed="blocks",
+            first_instance=1 + 5 * k,
+            file_prefix=f"B{k}",
+        )
+        blocks.append((data, affine))
+        z0 += 4.0 * 4 + gap_mm
+    return blocks
+
+
+def test_mr_blocks_at_one_angle_apart_along_their_normal_load_as_stacks(tmp_path):
+    # lumbar axial blocks at each disc acquired at the same angle: the vertebral bodies
+    # between them are skipped, which is no missing slice
+    blocks = _parallel_blocks(tmp_path / "ax", "MR")
+    with pytest.raises(VolumeLoadError) as err:
+        load_volume(tmp_path / "ax")
+    assert "holds 2 stacks of images at the same angle, apart along their normal" in str(err.value)
+    for k, (data, affine) in enumerate(blocks, start=1):
+        volume = load_volume(tmp_path / "ax", stack=k)
+        np.testing.assert_array_equal(volume.array, data)
+        np.testing.assert_allclose(volume.affine, Volume(data, affine).affine, atol=1e-4)
+        assert volume.metadata["instance_numbers"] == list(range(5 * k - 4, 5 * k + 1))
+    with pytest.warns(VolumeLoadWarning, match="loaded as 2 stacks.*re-export"):
+        study = load_study(tmp_path / "ax")
+    assert list(study.series) == ["Axial T2 (stack 1/2)", "Axial T2 (stack 2/2)"]
+
+
+def test_a_ct_with_a_gap_is_missing_slices_not_stacks(tmp_path):
+    _parallel_blocks(tmp_path / "ct", "CT")
+    with pytest.raises(VolumeLoadError, match="slice\\(s\\) missing"):
+        load_volume(tmp_path / "ct")
+
+
+def test_an_mr_missing_one_slice_is_still_refused(tmp_path):
+    # one step of 8 mm among 4 mm steps: a lost slice, not a second block
+    _parallel_blocks(tmp_path / "mr", "MR", gap_mm=8.0)
+    with pytest.raises(VolumeLoadError, match="1 slice\\(s\\) missing"):
+        load_volume(tmp_path / "mr")
