@@ -20,7 +20,7 @@ from napari_atlas_annotate.project import ImageRef, Project
 from napari_atlas_annotate.project.importing import import_labels
 from napari_atlas_annotate.project.sources import cases_from_manifest
 from napari_atlas_annotate.spine_grades import CONDITIONS, GRADES, LEVELS
-from napari_atlas_annotate.volume import Volume
+from napari_atlas_annotate.volume import LPS_TO_RAS, Volume
 
 PATIENT_NAME = "Doe^Jane"
 PATIENT_ID = "PID-12345"
@@ -228,3 +228,67 @@ def id_named_spine(id_phantoms, tmp_path):
     )
     project.close()
     return tmp_path / "spine", entries
+
+
+#: Visit dates and times of the source CT (``make_organ_project``): no pseudonymised export
+#: may carry them.
+SOURCE_DATES = {
+    "StudyDate": "19990203",
+    "StudyTime": "101517",
+    "SeriesDate": "19990203",
+    "SeriesTime": "101517",
+    "AcquisitionDate": "19990203",
+    "AcquisitionTime": "101517",
+    "PatientBirthDate": "19450607",
+}
+
+
+def _final_case(project: Project, case_id: str, labels: np.ndarray) -> None:
+    version = project.save_mask_version(case_id, labels, kind="final", annotator="lead")
+    project.record_audit(case_id, "lead", "finalize", version=version.id)
+
+
+@pytest.fixture
+def make_organ_project():
+    """``make(project_folder, image_folder, affine, source="dicom", shape=(12, 24, 20))``:
+    an organs project with one case ``ct`` finalized on the phantom's truth; the CT is a
+    DICOM series (carrying :data:`IDENTIFIERS` and :data:`SOURCE_DATES`) or a NIfTI file in
+    ``image_folder``. ``affine`` is the (z, y, x) -> RAS affine the CT is written with (a
+    left-handed one is written z-flipped as DICOM requires, the truth kept on ``affine``).
+    Returns (project folder, truth labels, affine of the truth)."""
+
+    def make(project_folder, image_folder, affine, source="dicom", shape=(12, 24, 20)):
+        image, labels = organ_phantom(3, shape=shape)
+        affine = np.asarray(affine, float)
+        image_folder = Path(image_folder)
+        if source == "dicom":
+            vol, written_labels = Volume(image, affine, "CT"), labels
+            lps = LPS_TO_RAS[:3, :3] @ vol.directions
+            if np.dot(np.cross(lps[:, 2], lps[:, 1]), lps[:, 0]) < 0:  # left-handed
+                flipped = affine.copy()
+                flipped[:3, 3] += (shape[0] - 1) * affine[:3, 0]
+                flipped[:3, 0] *= -1
+                vol, written_labels = Volume(image[::-1].copy(), flipped, "CT"), labels[::-1]
+            write_dicom_series(
+                vol,
+                image_folder,
+                modality="CT",
+                patient_name=PATIENT_NAME,
+                patient_id=PATIENT_ID,
+                extra=SOURCE_DATES,
+            )
+            ref = ImageRef(str(image_folder), "CT")
+        else:
+            image_folder.mkdir(parents=True, exist_ok=True)
+            save_nifti(Volume(image, affine, "CT"), image_folder / "ct.nii.gz")
+            ref, written_labels = ImageRef(str(image_folder / "ct.nii.gz"), "CT"), labels
+        project = Project.create(project_folder, task="organs", name="Geometry")
+        project.add_case("ct", [ref])
+        loaded = project.load_image("ct", 0)
+        if not np.allclose(loaded.affine, vol.affine if source == "dicom" else affine):
+            raise AssertionError("the phantom did not load on the grid it was written with")
+        _final_case(project, "ct", written_labels)
+        project.close()
+        return Path(project_folder), labels, affine
+
+    return make
