@@ -65,11 +65,20 @@ IDENTIFYING_KEYWORDS: tuple[str, ...] = (
     "PatientBirthTime",
     "StationName",
     "DeviceSerialNumber",
+    "SeriesDate",
+    "SeriesTime",
+    "AcquisitionDate",
+    "AcquisitionTime",
+    "AcquisitionDateTime",
 )
 
-#: Attributes emptied (the Patient/Study modules require them present, possibly empty).
+#: Attributes emptied (the Patient/Study modules require them present, possibly empty). The
+#: study date and time date the patient's visit (a HIPAA identifier); the SEG's own content
+#: and creation dates are those of the export and stay.
 EMPTIED_KEYWORDS: tuple[str, ...] = (
     "PatientBirthDate",
+    "StudyDate",
+    "StudyTime",
     "PatientSex",
     "AccessionNumber",
     "ReferringPhysicianName",
@@ -127,8 +136,8 @@ def person_name(text: str) -> str:
 def deidentify_dataset(ds, case_id: str) -> None:
     """Rewrite ``ds``'s patient and study identity in place: PatientID = ``case_id`` (the
     case's exported name), PatientName = :func:`person_name` of it, birth date / sex /
-    accession / physicians emptied, other identifying attributes removed (also in nested
-    sequences)."""
+    accession / physicians / study date and time emptied, series and acquisition dates and
+    other identifying attributes removed (also in nested sequences)."""
     ds.PatientName = person_name(case_id)
     ds.PatientID = case_id
     for keyword in EMPTIED_KEYWORDS:

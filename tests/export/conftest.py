@@ -243,6 +243,12 @@ SOURCE_DATES = {
 }
 
 
+@pytest.fixture
+def source_dates():
+    """The visit dates and times :func:`make_organ_project` writes into its DICOM CT."""
+    return dict(SOURCE_DATES)
+
+
 def _final_case(project: Project, case_id: str, labels: np.ndarray) -> None:
     version = project.save_mask_version(case_id, labels, kind="final", annotator="lead")
     project.record_audit(case_id, "lead", "finalize", version=version.id)

@@ -8,6 +8,7 @@ import json
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 
 from napari_atlas_annotate.cli import main
@@ -164,3 +165,22 @@ def test_class_masks_cover_the_full_grid_for_absent_classes(tmp_path):
         back = load_nifti(path)
         assert back.shape == labels.shape and back.array.dtype == np.uint8
         np.testing.assert_array_equal(back.array, (labels == value).astype(np.uint8))
+
+
+def test_pseudonymised_seg_carries_no_source_visit_dates(
+    make_organ_project, source_dates, tmp_path
+):
+    """The study date and time of the source CT identify the visit (HIPAA counts every date
+    tied to the patient); the SEG copies the study module from the source images, so a
+    pseudonymised SEG must leave them empty. With identifiers kept they stay."""
+    folder, _, _ = make_organ_project(tmp_path / "proj", tmp_path / "ct", AFFINE)
+    with Project(folder) as project:
+        plain = export_project(project, "dicom-seg", tmp_path / "plain")
+        kept = export_project(project, "dicom-seg", tmp_path / "kept", keep_identifiers=True)
+    seg = pydicom.dcmread(plain.root / "ct" / "segmentation.dcm", stop_before_pixels=True)
+    source_values = set(source_dates.values())
+    leaked = [str(e) for e in seg.iterall() if str(e.value) in source_values]
+    assert not leaked
+    assert seg.StudyDate == "" and seg.StudyTime == ""
+    seg = pydicom.dcmread(kept.root / "ct" / "segmentation.dcm", stop_before_pixels=True)
+    assert seg.StudyDate == source_dates["StudyDate"]
