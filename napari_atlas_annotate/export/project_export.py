@@ -11,6 +11,8 @@ Safety rules
 * An existing, non-empty target folder is refused unless ``overwrite=True`` (the old
   folder is then replaced as a whole, never mixed with new files). For nnU-Net the target
   is ``out_dir/DatasetNNN_Name`` so other datasets in ``nnUNet_raw`` are untouched.
+* A target that is, holds or lies inside the project folder or a source image is refused,
+  with or without ``overwrite``.
 * No patient identifiers (see :mod:`.pseudonymise`) unless ``keep_identifiers=True``. A
   case whose id contains an identifier string of the source DICOM headers (projects often
   name cases after the PatientID or accession number) is exported under a stable keyed
@@ -220,6 +222,7 @@ def export_project(
     if not selected:
         raise nothing_to_export(project, status)
     root = export_root(fmt, out_dir, dataset_id, dataset_name, project)
+    _refuse_overlap(project, root)
     if root.exists() and not root.is_dir():
         raise ExportError(f"{root} exists and is a file; choose another --out folder.")
     if root.is_dir() and any(root.iterdir()) and not overwrite:
@@ -270,6 +273,31 @@ def export_project(
         skipped={s.case_id: s.reason for s in skipped},
     )
     return result
+
+
+def _refuse_overlap(project: Project, root: Path) -> None:
+    """Refuse a target that is, holds or lies inside the project folder or a source image:
+    an export replaces its folder as a whole (``--overwrite``), and files written into the
+    project or a DICOM series folder would be taken for its own."""
+    target = root.resolve()
+    guarded = [("the project", project.folder.resolve())]
+    for case in project.cases():
+        guarded += [(f"case {case.id}'s image", project.resolve(r.path)) for r in case.images]
+    for what, path in guarded:
+        path = Path(path).resolve()
+        if target == path:
+            relation = "is"
+        elif target in path.parents:
+            relation = "holds"
+        elif path in target.parents:
+            relation = "is inside"
+        else:
+            continue
+        raise ExportError(
+            f"{root} {relation} {what} ({path}); an export must not be written over or into "
+            "the project or its source images (--overwrite replaces the whole folder). "
+            "Choose an --out folder outside the project and its images."
+        )
 
 
 def _publish(stage: Path, root: Path) -> None:
