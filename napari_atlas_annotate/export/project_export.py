@@ -10,7 +10,8 @@ Safety rules
   temp file + rename. A failed or interrupted export leaves no partial dataset.
 * An existing, non-empty target folder is refused unless ``overwrite=True`` (the old
   folder is then replaced as a whole, never mixed with new files). For nnU-Net the target
-  is ``out_dir/DatasetNNN_Name`` so other datasets in ``nnUNet_raw`` are untouched.
+  is ``out_dir/DatasetNNN_Name`` so other datasets in ``nnUNet_raw`` are untouched; another
+  ``DatasetNNN_*`` with the same id there is refused (nnU-Net will not run with two).
 * A target that is, holds or lies inside the project folder or a source image is refused,
   with or without ``overwrite``.
 * No patient identifiers (see :mod:`.pseudonymise`) unless ``keep_identifiers=True``. A
@@ -223,6 +224,8 @@ def export_project(
         raise nothing_to_export(project, status)
     root = export_root(fmt, out_dir, dataset_id, dataset_name, project)
     _refuse_overlap(project, root)
+    if fmt == "nnunet":
+        nnunet.refuse_id_clash(root.parent, root.name)
     if root.exists() and not root.is_dir():
         raise ExportError(f"{root} exists and is a file; choose another --out folder.")
     if root.is_dir() and any(root.iterdir()) and not overwrite:
