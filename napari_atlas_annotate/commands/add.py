@@ -17,7 +17,10 @@ The series of a study in an RSNA dataset folder are named by its series descript
 added all the same, and listed with what to do; a row naming a series that is not on disk
 is a warning. Run again once the CSV is corrected, ``add`` renames the series of the
 studies already added (and the points naming them by their old name:
-:meth:`~napari_atlas_annotate.project.Project.rename_series`), and says so.
+:meth:`~napari_atlas_annotate.project.Project.rename_series`), and says so. An RSNA folder
+is read and added study by study, each study's DICOM headers released before the next is
+read, so that memory does not grow with the number of studies
+(:func:`~napari_atlas_annotate.project.sources.find_cases`).
 
 A case is skipped, with its reason printed, when it fails a check, when its image is
 already in a case (the same path, the same DICOM series under any path, or, once loaded,
@@ -29,6 +32,7 @@ an id already taken), 0 otherwise: images already in the project are not an erro
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -40,6 +44,7 @@ from ..project.importing import MaskOverlaps, import_labels
 from ..project.records import Case
 from ..project.rsna_folders import MissingSeries
 from ..project.sources import (
+    FoundCases,
     NewCase,
     SeriesRenames,
     check_case,
@@ -192,8 +197,9 @@ class _Outcome:
             )
 
 
-def _collect(args, task: str, outcome: _Outcome) -> list[NewCase]:
-    """The cases the given paths stand for; unusable paths are refused one by one."""
+def _find(args, task: str) -> FoundCases:
+    """The cases the given paths stand for, found as they are asked for (an RSNA dataset
+    folder study by study: :func:`find_cases`)."""
     if args.case_id is not None:
         if len(args.paths) != 1 or is_manifest_path(args.paths[0]):
             raise ProjectError(
@@ -206,9 +212,13 @@ def _collect(args, task: str, outcome: _Outcome) -> list[NewCase]:
                 f"--id {args.case_id!r} is not a valid case id: use letters, digits, '.', "
                 "'_' or '-', starting with a letter or digit."
             )
-    found = find_cases(args.paths, task, args.case_id)
-    for path, reason in found.refused:
-        outcome.skip(path, reason)
+    return find_cases(args.paths, task, args.case_id, lazy=True)
+
+
+def _report(found: FoundCases, task: str, outcome: _Outcome) -> None:
+    """What the paths held besides their cases, once all were found: unusable paths
+    (listed first among the skipped), files left out, other tasks' cases."""
+    outcome.skipped[:0] = [(path, reason, True) for path, reason in found.refused]
     outcome.missing += found.missing
     if found.left_out:
         outcome.notes.append(f"left out {len(found.left_out)} file(s) that are no case's image:")
@@ -218,7 +228,6 @@ def _collect(args, task: str, outcome: _Outcome) -> list[NewCase]:
     for manifest, others in found.ignored:
         kinds = ", ".join(f"{n} {other}" for other, n in others.items())
         outcome.notes.append(f"ignored {kinds} case(s) of {manifest}: this is {task_phrase(task)}.")
-    return found.cases
 
 
 #: How many left-out files ``add`` names one by one.
@@ -397,15 +406,21 @@ class _Adder:
 def run(args) -> int:
     with Project(args.project) as project:
         outcome = _Outcome()
-        cases = _collect(args, project.task, outcome)
+        found = _find(args, project.task)
         adder = _Adder(project, args, outcome)
+        added: list[NewCase] = []  # without their scanned headers
+        cases = iter(found.cases)
         try:
-            for case in cases:
+            # one case at a time: its headers are released before the next is found
+            while (case := next(cases, None)) is not None:
                 adder.add(case)
+                added.append(dataclasses.replace(case, series_info=[], plans=[]))
+                del case
         finally:
             adder.images.save()
+        _report(found, project.task, outcome)
         if not args.labels:
-            _mention_labels(project, cases, outcome)
+            _mention_labels(project, added, outcome)
     outcome.print()
     return 1 if outcome.failed else 0
 

@@ -163,7 +163,9 @@ def _read_header(path: Path) -> Dataset | None:
     return None
 
 
-def _candidate_files(path: Path) -> list[Path]:
+def candidate_files(path: Path) -> list[Path]:
+    """The files a scan of ``path`` looks at: ``path`` itself, or every file under the
+    folder (subfolders included) whose name does not start with a dot, in path order."""
     if path.is_file():
         return [path]
     return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
@@ -227,6 +229,134 @@ def _build_series(uid: str, members: list[tuple[Path, Dataset]]) -> SeriesInfo:
     )
 
 
+@dataclass
+class HeaderScan:
+    """The headers of some DICOM files under ``path``, read once (:func:`read_headers`).
+
+    A folder can be read part by part (its subfolders one at a time, headers released in
+    between) and the parts' findings added up (:meth:`add`): :meth:`report` then warns or
+    refuses exactly as :func:`scan_dicom` does for the whole folder at once.
+
+    Attributes
+    ----------
+    groups
+        ``{SeriesInstanceUID: [(file, header), ...]}`` of the files read since the last
+        :meth:`take_series`.
+    skipped, damaged
+        Files that are not DICOM, and DICOM files without a SeriesInstanceUID.
+    n_files
+        How many files were looked at.
+    first_files
+        The first three of them (in path order), for the message of a folder without any
+        DICOM file.
+    found_dicom
+        Whether any file was DICOM with a series (a series was taken or is held).
+    """
+
+    groups: dict[str, list[tuple[Path, Dataset]]] = field(default_factory=dict)
+    skipped: list[Path] = field(default_factory=list)
+    damaged: list[Path] = field(default_factory=list)
+    n_files: int = 0
+    first_files: list[Path] = field(default_factory=list)
+    found_dicom: bool = False
+
+    def read(self, files: list[Path]) -> HeaderScan:
+        """Read the header of each of ``files`` (sorted) and group them by series."""
+        self.n_files += len(files)
+        self.first_files = sorted([*self.first_files, *files[:3]])[:3]
+        for file in files:
+            ds = _read_header(file)
+            if ds is None:
+                self.skipped.append(file)
+                continue
+            if str(ds.get("SOPClassUID", "")) == "1.2.840.10008.1.3.10":
+                continue  # DICOMDIR: an index of the other files, not an object of its own
+            if "SeriesInstanceUID" not in ds:
+                # Every stored object has one; pydicom returns what it read of a cut file.
+                self.damaged.append(file)
+                continue
+            self.groups.setdefault(str(ds.SeriesInstanceUID), []).append((file, ds))
+            self.found_dicom = True
+        return self
+
+    def series(self) -> list[SeriesInfo]:
+        """The series read since the last :meth:`take_series`, ordered by series number,
+        then description and UID."""
+        series = [_build_series(uid, members) for uid, members in self.groups.items()]
+        return sorted(series, key=series_order)
+
+    def take_series(self) -> list[SeriesInfo]:
+        """:meth:`series`, whose headers are no longer held here."""
+        series = self.series()
+        self.groups = {}
+        return series
+
+    def has_images(self) -> bool:
+        """Whether a file read since the last :meth:`take_series` is an image."""
+        return any(non_image_kind(ds) is None for m in self.groups.values() for _, ds in m)
+
+    def add(self, other: HeaderScan) -> None:
+        """Add ``other``'s findings (another part of the same folder) to these."""
+        for uid, members in other.groups.items():
+            group = self.groups.setdefault(uid, [])
+            group.extend(members)
+            group.sort(key=lambda member: member[0])  # path order, as one scan reads them
+        self.skipped += other.skipped
+        self.damaged += other.damaged
+        self.n_files += other.n_files
+        self.first_files = sorted([*self.first_files, *other.first_files])[:3]
+        self.found_dicom = self.found_dicom or other.found_dicom
+
+    def report(self, path: Path) -> None:
+        """Warn of the files skipped under ``path``, or raise :class:`VolumeLoadError`
+        when it holds no DICOM series at all (as :func:`scan_dicom`)."""
+        skipped, damaged = sorted(self.skipped), sorted(self.damaged)
+        if not self.n_files:
+            raise VolumeLoadError(
+                path,
+                "is an empty folder (no files found, subfolders included).",
+                "Point at the folder that holds the images (DICOM files, or .nii/.nii.gz files).",
+            )
+        if damaged:
+            problem = (
+                f"{len(damaged)} DICOM file(s) with an incomplete header (no "
+                "SeriesInstanceUID; probably truncated): "
+                f"{name_list([_rel(f, path) for f in damaged])}"
+            )
+            if not self.found_dicom:
+                raise VolumeLoadError(
+                    path,
+                    f"holds {problem}.",
+                    "Copy the files again from their source or re-export the series.",
+                )
+            warnings.warn(f"{path}: skipped {problem}.", VolumeLoadWarning, stacklevel=3)
+        if not self.found_dicom:
+            if path.is_file():
+                raise VolumeLoadError(
+                    path,
+                    "is not a DICOM file (no DICM preamble and no readable DICOM header).",
+                    "Give a DICOM file, a folder of DICOM files, or a .nii/.nii.gz file.",
+                )
+            raise VolumeLoadError(
+                path,
+                f"holds no DICOM files ({self.n_files} file(s) looked at, e.g. "
+                f"{name_list([f.name for f in self.first_files], 3)}).",
+                "Point at the folder that holds the DICOM series.",
+            )
+        if skipped:
+            warnings.warn(
+                f"{path}: skipped {len(skipped)} file(s) that are not DICOM: "
+                f"{name_list([_rel(f, path) for f in skipped])}.",
+                VolumeLoadWarning,
+                stacklevel=3,
+            )
+
+
+def series_order(info: SeriesInfo) -> tuple:
+    """Sort key of the series of a scan: by series number (none last), description, UID."""
+    return (info.series_number is None, info.series_number or 0, info.description, info.series_uid)
+
+
 def scan_dicom(path: str | Path) -> list[SeriesInfo]:
     """Every DICOM series under ``path`` (a file or a folder, searched recursively).
 
@@ -249,65 +379,9 @@ def scan_dicom(path: str | Path) -> list[SeriesInfo]:
     path = Path(path)
     if not path.exists():
         raise VolumeLoadError(path, "does not exist.", "Check the path and try again.")
-    files = _candidate_files(path)
-    if not files:
-        raise VolumeLoadError(
-            path,
-            "is an empty folder (no files found, subfolders included).",
-            "Point at the folder that holds the images (DICOM files, or .nii/.nii.gz files).",
-        )
-    groups: dict[str, list[tuple[Path, Dataset]]] = {}
-    skipped: list[Path] = []
-    damaged: list[Path] = []
-    for file in files:
-        ds = _read_header(file)
-        if ds is None:
-            skipped.append(file)
-            continue
-        if str(ds.get("SOPClassUID", "")) == "1.2.840.10008.1.3.10":
-            continue  # DICOMDIR: an index of the other files, not an object of its own
-        if "SeriesInstanceUID" not in ds:
-            # Every stored object has one; pydicom returns what it read of a cut file.
-            damaged.append(file)
-            continue
-        groups.setdefault(str(ds.SeriesInstanceUID), []).append((file, ds))
-    if damaged:
-        problem = (
-            f"{len(damaged)} DICOM file(s) with an incomplete header (no SeriesInstanceUID; "
-            f"probably truncated): {name_list([_rel(f, path) for f in damaged])}"
-        )
-        if not groups:
-            raise VolumeLoadError(
-                path,
-                f"holds {problem}.",
-                "Copy the files again from their source or re-export the series.",
-            )
-        warnings.warn(f"{path}: skipped {problem}.", VolumeLoadWarning, stacklevel=3)
-    if not groups:
-        if path.is_file():
-            raise VolumeLoadError(
-                path,
-                "is not a DICOM file (no DICM preamble and no readable DICOM header).",
-                "Give a DICOM file, a folder of DICOM files, or a .nii/.nii.gz file.",
-            )
-        raise VolumeLoadError(
-            path,
-            f"holds no DICOM files ({len(files)} file(s) looked at, e.g. "
-            f"{name_list([f.name for f in files], 3)}).",
-            "Point at the folder that holds the DICOM series.",
-        )
-    if skipped:
-        warnings.warn(
-            f"{path}: skipped {len(skipped)} file(s) that are not DICOM: "
-            f"{name_list([_rel(f, path) for f in skipped])}.",
-            VolumeLoadWarning,
-            stacklevel=3,
-        )
-    series = [_build_series(uid, members) for uid, members in groups.items()]
-    series.sort(
-        key=lambda s: (s.series_number is None, s.series_number or 0, s.description, s.series_uid)
-    )
-    return series
+    scan = HeaderScan().read(candidate_files(path))
+    scan.report(path)
+    return scan.take_series()
 
 
 def list_series(path: str | Path) -> list[SeriesInfo]:

@@ -100,6 +100,27 @@ class RsnaFolder:
             if (study is None or s == study) and (s, r) not in found
         ]
 
+    def study_folders(self, path: str | Path) -> tuple[list[Path], list[Path]] | None:
+        """The study folders under ``path``, the dataset's root or its images folder,
+        and the root's other entries (its CSVs and other folders) when ``path`` is the
+        root; None for a path inside a study or elsewhere. Entries are named under
+        ``path`` as given (not resolved), in name order; hidden files left out (as a
+        scan leaves them out).
+
+        Each study folder holds one study (Kaggle's layout), so the studies can be read
+        one by one (:func:`~.sources.find_cases`).
+        """
+        path = Path(path)
+        resolved = path.resolve()
+        if resolved == self.images.resolve():
+            images, others = path, []
+        elif resolved == self.root.resolve():
+            images = path / self.images.name
+            others = [e for e in _entries(path) if e.name != self.images.name]
+        else:
+            return None
+        return _entries(images), others
+
     def series_of(self, series_folder: Path) -> tuple[int, int] | None:
         """``(study_id, series_id)`` of a series folder ``images/<study>/<series>``, or
         None for a folder not laid out that way."""
@@ -109,6 +130,10 @@ class RsnaFolder:
             return int(study), int(series)
         except ValueError:  # elsewhere, other depth, or names that are no numbers
             return None
+
+
+def _entries(folder: Path) -> list[Path]:
+    return sorted(e for e in folder.iterdir() if e.is_dir() or not e.name.startswith("."))
 
 
 def find_rsna_folder(path: str | Path) -> RsnaFolder | None:

@@ -25,8 +25,9 @@ import json
 import os
 import re
 import shutil
+import warnings
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,7 +38,7 @@ from .errors import ProjectError
 from .image_identity import ImageFingerprint
 from .nifti_folders import NiftiFolder, scan_nifti_folder
 from .records import ImageRef
-from .rsna_folders import MissingSeries, find_rsna_folder
+from .rsna_folders import MissingSeries, RsnaFolder, find_rsna_folder
 
 if TYPE_CHECKING:
     from ..io.dicom import SeriesPlan
@@ -373,32 +374,57 @@ def _units_of(path: Path, task: str) -> tuple[list[_Unit], list[tuple[str, str]]
     try:
         scanned = list_series(path)
     except VolumeLoadError as exc:
-        if scan is not None:  # NIfTI labels only
-            raise ProjectError(
-                f"{path}: no images here, only {len(scan.left_out)} NIfTI label file(s) (e.g. "
-                f"{scan.left_out[0][0]}). Give the folder holding the images: labels beside "
-                "them are found, and imported with --labels NAME."
-            ) from exc
-        raise ProjectError(str(exc)) from exc
+        raise _no_dicom(path, scan, exc) from exc
+    return _dicom_units(path, scanned, task)
+
+
+def _no_dicom(path: Path, scan: NiftiFolder | None, exc: Exception) -> ProjectError:
+    """The error for a folder without DICOM images (``exc``: what the scan said)."""
+    if scan is not None:  # NIfTI labels only
+        return ProjectError(
+            f"{path}: no images here, only {len(scan.left_out)} NIfTI label file(s) (e.g. "
+            f"{scan.left_out[0][0]}). Give the folder holding the images: labels beside "
+            "them are found, and imported with --labels NAME."
+        )
+    return ProjectError(str(exc))
+
+
+def _only_segmentations(path: Path, first: Path) -> ProjectError:
+    return ProjectError(
+        f"{path}: no image series here, only DICOM SEG object(s) (e.g. {first}). Give the "
+        "folder holding the image series they were drawn on together with them: a SEG "
+        "beside its series is found, and imported with --labels NAME."
+    )
+
+
+def _no_image_series(path: Path) -> ProjectError:
+    return ProjectError(f"{path}: no image series found (only non-image DICOM objects).")
+
+
+def _groups(series: list[SeriesInfo], task: str) -> list[list[SeriesInfo]]:
+    """The image series of each case: one study (series sharing a StudyInstanceUID) for
+    spine, one series for organs."""
+    if task != "spine":
+        return [[info] for info in series]
+    studies: dict[str, list[SeriesInfo]] = {}
+    for info in series:
+        studies.setdefault(_study_uid(info), []).append(info)
+    return list(studies.values())
+
+
+def _dicom_units(
+    path: Path, scanned: list[SeriesInfo], task: str
+) -> tuple[list[_Unit], list[tuple[str, str]]]:
+    """The cases of the DICOM series ``scanned`` under ``path``, in folder order, and
+    ``(file, why)`` for the DICOM SEG files left out."""
     series = [s for s in scanned if not s.non_image]
     segmentations = [s for s in scanned if is_segmentation(s)]
     if not series and segmentations:
-        raise ProjectError(
-            f"{path}: no image series here, only DICOM SEG object(s) (e.g. "
-            f"{segmentations[0].files[0]}). Give the folder holding the image series they "
-            "were drawn on together with them: a SEG beside its series is found, and "
-            "imported with --labels NAME."
-        )
+        raise _only_segmentations(path, segmentations[0].files[0])
     if not series:
-        raise ProjectError(f"{path}: no image series found (only non-image DICOM objects).")
+        raise _no_image_series(path)
     paired = pair_segmentations(series, segmentations, task)
-    if task == "spine":  # one case per study: the series sharing a StudyInstanceUID
-        studies: dict[str, list[SeriesInfo]] = {}
-        for info in series:
-            studies.setdefault(_study_uid(info), []).append(info)
-        groups = list(studies.values())
-    else:
-        groups = [[info] for info in series]
+    groups = _groups(series, task)
     if len(groups) == 1:
         labels = paired.labels.get(groups[0][0].series_uid) if task != "spine" else None
         return [_Unit(path, groups[0], by_uid=task == "spine", labels=labels)], paired.left_out
@@ -454,22 +480,22 @@ def _unit_case(path: Path, unit: _Unit, case_id: str) -> NewCase:
     )
 
 
-def _named_by_rsna(path: Path, cases: list[NewCase]) -> tuple[list[NewCase], list[MissingSeries]]:
-    """Studies of an RSNA dataset folder: each series named as its series CSV says, and
-    the dataset's grades and coordinates kept as the labels of the studies it grades;
-    and the CSV's rows for the studies under ``path`` whose series is not on disk.
+class _RsnaNames:
+    """Names the studies of an RSNA dataset folder one by one (:meth:`name`), noting
+    which of the series CSV's series were found (:attr:`found`)."""
 
-    A series the CSV has no row for keeps the name its headers give (none, in Kaggle's
-    files) and is listed in its case's :attr:`NewCase.unnamed`."""
-    try:
-        rsna = find_rsna_folder(path)
-    except ValueError as exc:
-        raise ProjectError(str(exc)) from None
-    if rsna is None:
-        return cases, []
-    graded = rsna.graded_studies()
-    out, found = [], set()
-    for case in cases:
+    def __init__(self, rsna: RsnaFolder) -> None:
+        self.rsna = rsna
+        self.graded = rsna.graded_studies()
+        self.found: set[tuple[int, int]] = set()
+
+    def name(self, case: NewCase) -> NewCase:
+        """``case`` with each series named as the series CSV says and, for a study the
+        grades CSV grades, the dataset's grades and coordinates as its labels.
+
+        A series the CSV has no row for keeps the name its headers give (none, in
+        Kaggle's files) and is listed in :attr:`NewCase.unnamed`."""
+        rsna = self.rsna
         images, study, unnamed = [], None, []
         for ref, info in zip(case.images, case.series_info, strict=False):
             place = _place([info]) if info is not None else None
@@ -477,26 +503,37 @@ def _named_by_rsna(path: Path, cases: list[NewCase]) -> tuple[list[NewCase], lis
             name = rsna.description(*key) if key else None
             images.append(dataclasses.replace(ref, description=name) if name else ref)
             if key:
-                found.add(key)
+                self.found.add(key)
                 study = study or key[0]
                 if name is None:
                     unnamed.append(place)
         images += case.images[len(images) :]
         labels, points = case.labels, case.label_points
-        if study is not None and study in graded:
+        if study is not None and study in self.graded:
             labels, points = rsna.grades, rsna.points
         csv = rsna.series_csv if study is not None else None
-        out.append(
-            dataclasses.replace(
-                case,
-                images=images,
-                labels=labels,
-                label_points=points,
-                series_csv=csv,
-                unnamed=unnamed,
-            )
+        return dataclasses.replace(
+            case,
+            images=images,
+            labels=labels,
+            label_points=points,
+            series_csv=csv,
+            unnamed=unnamed,
         )
-    return out, rsna.missing_series(path, found)
+
+
+def _named_by_rsna(path: Path, cases: list[NewCase]) -> tuple[list[NewCase], list[MissingSeries]]:
+    """Studies of an RSNA dataset folder named by :class:`_RsnaNames`, and the CSV's
+    rows for the studies under ``path`` whose series is not on disk."""
+    try:
+        rsna = find_rsna_folder(path)
+    except ValueError as exc:
+        raise ProjectError(str(exc)) from None
+    if rsna is None:
+        return cases, []
+    names = _RsnaNames(rsna)
+    out = [names.name(case) for case in cases]
+    return out, rsna.missing_series(path, names.found)
 
 
 @dataclass
@@ -630,7 +667,7 @@ class FoundCases:
     Attributes
     ----------
     cases
-        The cases, in the order of the paths.
+        The cases, in the order of the paths (an iterator, with ``find_cases(lazy=True)``).
     refused
         ``(path, reason)`` for each path that gives no case.
     ignored
@@ -643,14 +680,16 @@ class FoundCases:
         Rows of an RSNA series CSV naming a series of a given study that is not on disk.
     """
 
-    cases: list[NewCase] = field(default_factory=list)
+    cases: list[NewCase] | Iterator[NewCase] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
     ignored: list[tuple[str, dict[str, int]]] = field(default_factory=list)
     left_out: list[tuple[str, str]] = field(default_factory=list)
     missing: list[MissingSeries] = field(default_factory=list)
 
 
-def find_cases(paths: Sequence[str | Path], task: str, case_id: str | None = None) -> FoundCases:
+def find_cases(
+    paths: Sequence[str | Path], task: str, case_id: str | None = None, *, lazy: bool = False
+) -> FoundCases:
     """The cases of paths added together, named together (see :func:`case_names`).
 
     Parameters
@@ -663,8 +702,30 @@ def find_cases(paths: Sequence[str | Path], task: str, case_id: str | None = Non
         Id of the case an image path holds (``--id``; meant for a single path). A path
         holding several cases gives ``<case_id>_s<series number>`` (studies:
         ``<case_id>_<n>``).
+    lazy
+        Give :attr:`FoundCases.cases` as an iterator, to be used once: the other fields
+        are complete once it is used up. An RSNA dataset folder given on its own is then
+        read study by study (:func:`_study_by_study`), each study's headers released
+        once the next is asked for, so that memory does not grow with the number of
+        studies; the cases are the same either way.
     """
     found = FoundCases()
+    cases = _cases(paths, task, case_id, found)
+    found.cases = cases if lazy else list(cases)  # type: ignore[assignment]
+    return found
+
+
+def _cases(
+    paths: Sequence[str | Path], task: str, case_id: str | None, found: FoundCases
+) -> Iterator[NewCase]:
+    if len(paths) == 1 and case_id is None and task == "spine":
+        stream = _StudyStream.of(Path(paths[0]))
+        if stream is not None:
+            try:
+                yield from stream.cases(found)
+            except ProjectError as exc:
+                found.refused.append((str(paths[0]), str(exc)))
+            return
     per_path: list[list[NewCase]] = [[] for _ in paths]
     batch: list[tuple[int, Path, list[_Unit]]] = []
     for k, given in enumerate(paths):
@@ -697,10 +758,227 @@ def find_cases(paths: Sequence[str | Path], task: str, case_id: str | None = Non
             except ProjectError as exc:
                 found.refused.append((str(path), str(exc)))
                 per_path[k] = []
-    found.cases = [case for cases in per_path for case in cases]
-    if task == "spine":
-        found.cases = [with_stacks(case) for case in found.cases]
-    return found
+    for cases in per_path:
+        for case in cases:
+            yield with_stacks(case) if task == "spine" else case
+
+
+# -- an RSNA dataset folder, study by study --------------------------------------------------
+@dataclass
+class _StudyStream:
+    """An RSNA dataset folder (its root or images folder, given on its own to a spine
+    project) read study folder by study folder, each study's headers released before
+    the next is read: what :func:`find_cases` finds in it is what a scan of the whole
+    folder gives (:func:`_units_of`), with memory that does not grow with the number of
+    studies.
+
+    What a whole scan decides from every header at once is decided here as follows.
+
+    * Which files make a study: its folder's (Kaggle's layout: one study per folder).
+    * Case ids: the id :func:`case_names` gives a study depends on the other studies'
+      places only where their names clash. A study's id is taken as soon as it is read
+      when no file or folder outside its study folder (nor the folders above) has a
+      name that could make any other case's id the same (:attr:`owners`); otherwise the
+      studies left are read together and named as a whole scan names them.
+    * The one case of a folder holding a single study is named after the folder given:
+      the first study waits until a second is found.
+    * Warnings and errors about the files read are given once, for the whole folder.
+    """
+
+    path: Path
+    task: str
+    rsna: RsnaFolder
+    nifti: NiftiFolder | None
+    studies: list[Path]
+    others: list[Path]
+    #: ``{id-safe name: index of the one study folder holding things so named, or -1}``
+    owners: dict[str, int]
+    #: ``(sort key, first file, files left out)`` of each DICOM SEG series read
+    segmentations: list[tuple[tuple, Path, list[tuple[str, str]]]] = field(default_factory=list)
+    #: the cases given out, by place only (their headers released)
+    stubs: list[_Unit] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, path: Path) -> _StudyStream | None:
+        """How to read ``path`` study by study; None where it is no RSNA dataset folder
+        (root or images folder) or its study folders cannot be told apart by name."""
+        if not path.is_dir():
+            return None
+        try:
+            rsna = find_rsna_folder(path)
+        except ValueError:
+            return None  # the whole scan refuses it, naming the CSV
+        parts = rsna.study_folders(path) if rsna is not None else None
+        if parts is None:
+            return None
+        nifti = scan_nifti_folder(path)
+        if nifti.images:
+            return None  # refused as a whole: spine takes DICOM
+        studies, others = parts
+        places = [os.path.abspath(study) for study in studies]
+        for a, b in zip(places, places[1:], strict=False):
+            if b.startswith(a) and b[len(a)] < os.sep:  # "1" and "1.5": in another order
+                return None
+        owners = _name_owners(path, studies)
+        if owners is None:
+            return None
+        nifti = nifti if nifti.left_out else None
+        return cls(path, "spine", rsna, nifti, studies, others, owners)
+
+    def cases(self, found: FoundCases) -> Iterator[NewCase]:
+        """The cases, study by study; fills ``found``'s other fields once done."""
+        from ..io import VolumeLoadError
+        from ..io.dicom_scan import HeaderScan, candidate_files
+
+        names = _RsnaNames(self.rsna)
+        total = HeaderScan()  # what was read, without the headers
+        pending: list[tuple[_Unit, str]] = []  # cases waiting for a second one
+        n_units = 0
+        rest = HeaderScan()  # what is read as a whole
+        for other in self.others:  # the root's CSVs and other folders
+            rest.read(candidate_files(other))
+        if rest.has_images():  # images outside the study folders: all read as a whole
+            for study in self.studies:
+                rest.read(candidate_files(study))
+            studies = []
+        else:
+            self._taken(total, rest)
+            rest, studies = None, self.studies
+        for k, study in enumerate(studies):
+            scan = HeaderScan().read(candidate_files(study))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                series = scan.series()
+            units = self._units(series)
+            ids = [_first_id(unit.place) for unit in units]
+            if not self._own_ids(units, ids, k):  # the studies left are read together
+                rest = scan
+                for later in self.studies[k + 1 :]:
+                    rest.read(candidate_files(later))
+                break
+            for warning in caught:
+                warnings.warn(warning.message, stacklevel=2)
+            scan.groups = {}
+            self._taken(total, scan, series)
+            del scan, series, caught
+            n_units += len(units)
+            pending += zip(units, ids, strict=True)
+            del units
+            while n_units > 1 and pending:
+                unit, case_id = pending.pop(0)
+                yield self._case(unit, case_id, names)
+                del unit
+        if rest is not None:  # read as a whole, as a whole scan would
+            series = rest.take_series()
+            self._taken(total, rest, series)
+            units = self._units(series)
+            del series
+            before = self.stubs + [unit for unit, _ in pending]
+            ids = _unit_ids([(self.path, before + units)], {})[0][len(before) :]
+            n_units += len(units)
+            pending += zip(units, ids, strict=True)
+            del units
+        try:
+            total.report(self.path)
+        except VolumeLoadError as exc:
+            raise _no_dicom(self.path, self.nifti, exc) from exc
+        if not n_units:
+            if self.segmentations:
+                raise _only_segmentations(self.path, min(self.segmentations)[1])
+            raise _no_image_series(self.path)
+        if n_units == 1:  # the folder's one case, named after it
+            [(unit, _)] = pending
+            unit = _Unit(self.path, unit.series, by_uid=True)
+            pending = [(unit, _unit_ids([(self.path, [unit])], {})[0][0])]
+        while pending:
+            unit, case_id = pending.pop(0)
+            yield self._case(unit, case_id, names)
+            del unit
+        self.segmentations.sort(key=lambda seg: seg[0])
+        found.left_out += [entry for *_, entries in self.segmentations for entry in entries]
+        found.missing += self.rsna.missing_series(self.path, names.found)
+
+    def _units(self, series: list[SeriesInfo]) -> list[_Unit]:
+        """The studies of ``series`` (one study folder's, or all those left), each at
+        the folder holding its files, in folder order."""
+        images = [s for s in series if not s.non_image]
+        units = [_Unit(_place(group), group, by_uid=True) for group in _groups(images, "spine")]
+        return sorted(units, key=lambda unit: str(unit.place))
+
+    def _own_ids(self, units: list[_Unit], ids: list[str], k: int) -> bool:
+        """Whether the ids of study folder ``k``'s cases are theirs whatever the other
+        study folders hold: each a name only things in folder ``k`` bear."""
+        return (
+            len({unit.place for unit in units}) == len(units)
+            and len(set(ids)) == len(ids)
+            and all(_owned(case_id, k, self.owners) for case_id in ids)
+        )
+
+    def _taken(self, total, scan, series: list[SeriesInfo] | None = None) -> None:
+        """Note what ``scan`` read (its headers are dropped) and its DICOM SEG files."""
+        from ..io.dicom_scan import series_order
+
+        series = scan.take_series() if series is None else series
+        total.add(scan)
+        for info in series:
+            if is_segmentation(info):
+                left_out = pair_segmentations([], [info], self.task).left_out
+                self.segmentations.append(
+                    ((series_order(info), info.files[0]), info.files[0], left_out)
+                )
+
+    def _case(self, unit: _Unit, case_id: str, names: _RsnaNames) -> NewCase:
+        self.stubs.append(_Unit(unit.place, []))
+        return with_stacks(names.name(_unit_case(self.path, unit, case_id)))
+
+
+def _first_id(place: Path) -> str:
+    """The id :func:`case_names` gives ``place`` unless another place's name clashes."""
+    return _id_candidates(_name_chain(place, _stop_folders()))[0]
+
+
+def _safe_names(name: str) -> set[str]:
+    """The id-safe forms of a file or folder's name (own name, or name without suffix)."""
+    names = {name, _item_name(Path(name))}
+    return {re.sub(r"[^A-Za-z0-9._-]+", "_", n).strip("._-") for n in names} - {""}
+
+
+def _name_owners(path: Path, studies: list[Path]) -> dict[str, int] | None:
+    """``{id-safe name: index of the study folder holding everything so named}``, -1 for
+    a name found in several study folders or above them (``path`` and its parents, the
+    images folder): :func:`_owned`. None when a name is longer than a case id (a case id
+    cut to length could then be any name's end)."""
+    owners: dict[str, int] = {}
+
+    def note(name: str, k: int) -> bool:
+        for safe in _safe_names(name):
+            if len(safe) > _MAX_ID:
+                return False
+            owners[safe] = k if owners.get(safe, k) == k else -1
+        return True
+
+    stops = _stop_folders()
+    above = {Path(os.path.abspath(study)).parent for study in studies}
+    for folder in above | {Path(os.path.abspath(path))}:
+        for part in [folder, *folder.parents]:
+            if part in stops or not part.name:
+                break
+            note(part.name, -1)
+    for k, study in enumerate(studies):
+        if not note(study.name, k):
+            return None
+        for _, folders, files in os.walk(study):
+            if not all(note(name, k) for name in folders + files):
+                return None
+    return owners
+
+
+def _owned(case_id: str, k: int, owners: dict[str, int]) -> bool:
+    """Whether no case outside study folder ``k`` can be named ``case_id``: a case id
+    is a name, or names joined by '_' ending with one, so every name ``case_id`` could
+    end with is borne by things in folder ``k`` only, or by nothing."""
+    ends = [case_id] + [case_id[i + 1 :] for i, c in enumerate(case_id) if c == "_"]
+    return all(owners.get(end, k) == k for end in ends)
 
 
 # -- checks --------------------------------------------------------------------------------

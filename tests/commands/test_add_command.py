@@ -482,8 +482,8 @@ def test_an_rsna_dataset_folder_is_read_once_whatever_its_number_of_studies(
     tmp_path, capsys, monkeypatch
 ):
     """Adding RSNA's 1,975 studies with --labels must not read each study's headers or
-    the grade CSVs again per study: the DICOM headers are scanned once for the whole
-    folder and each CSV is read once."""
+    the grade CSVs again per study: the folder is read study by study, every file's
+    header once, and each CSV is read once."""
     import napari_atlas_annotate.commands.add as add_command
     import napari_atlas_annotate.io.dicom as dicom
     import napari_atlas_annotate.io.dicom_scan as dicom_scan
@@ -496,7 +496,7 @@ def test_an_rsna_dataset_folder_is_read_once_whatever_its_number_of_studies(
 
     def counted(name, original):
         def wrapper(path, *args, **kwargs):
-            reads.append((name, Path(path).name))
+            reads.append((name, Path(path).name if name != "_read_header" else Path(path)))
             return original(path, *args, **kwargs)
 
         return wrapper
@@ -505,6 +505,7 @@ def test_an_rsna_dataset_folder_is_read_once_whatever_its_number_of_studies(
         "read_grades_csv": (spine_grades, add_command),
         "read_coordinates_csv": (spine_grades, add_command),
         "scan_dicom": (dicom_scan, dicom),
+        "_read_header": (dicom_scan,),
     }
     for name, modules in readers.items():
         wrapper = counted(name, getattr(modules[0], name))
@@ -512,8 +513,9 @@ def test_an_rsna_dataset_folder_is_read_once_whatever_its_number_of_studies(
             monkeypatch.setattr(module, name, wrapper, raising=module is not add_command)
     code, text, _ = _add(capsys, folder, root / "train_images", "--labels", "rsna")
     assert code == 0 and "added 3 case(s)" in text and "imported labels of 3 case(s)" in text
-    assert reads.count(("scan_dicom", "train_images")) == 1
-    assert [r for r in reads if r[0] == "scan_dicom" and r[1] != "train_images"] == []
+    headers = [path for name, path in reads if name == "_read_header"]
+    assert sorted(headers) == sorted((root / "train_images").rglob("*.dcm"))  # each once
+    assert [r for r in reads if r[0] == "scan_dicom"] == []  # no study scanned again
     # graded_studies reads train.csv to find the graded studies; the import once more
     assert reads.count(("read_grades_csv", "train.csv")) == 2
     assert reads.count(("read_coordinates_csv", "train_label_coordinates.csv")) == 1
@@ -521,6 +523,47 @@ def test_an_rsna_dataset_folder_is_read_once_whatever_its_number_of_studies(
         for case in project.cases():
             [version] = project.versions(case.id, annotator="rsna")
             assert len(project.read_grades(version).points) == 25
+
+
+def test_an_rsna_dataset_folder_is_added_study_by_study(tmp_path, capsys, monkeypatch):
+    """Adding a dataset folder holds the DICOM headers of one or two studies at a time,
+    not of the whole folder (RSNA's 1,975 studies would take gigabytes): when each case is
+    stored, the headers read and still alive are those of at most two study folders (the
+    first study waits for a second, to know whether the folder holds one case), and the
+    case's own are among them."""
+    import gc
+    import weakref
+
+    import napari_atlas_annotate.io.dicom_scan as dicom_scan
+
+    write_phantoms(tmp_path / "ph", 0, 5, seed=5)
+    images = tmp_path / "ph" / "spine" / "train_images"
+    folder = _init(tmp_path, task="spine")
+    headers: list[tuple[weakref.ref, str]] = []  # (header, study folder of its file)
+    read_header = dicom_scan._read_header
+
+    def kept(path):
+        ds = read_header(path)
+        if ds is not None:
+            headers.append((weakref.ref(ds), Path(path).relative_to(images).parts[0]))
+        return ds
+
+    live_at_add = {}
+    add_case = Project.add_case
+
+    def counted(project, case_id, *args, **kwargs):
+        gc.collect()
+        live_at_add[case_id] = {study for ref, study in headers if ref() is not None}
+        return add_case(project, case_id, *args, **kwargs)
+
+    monkeypatch.setattr(dicom_scan, "_read_header", kept)
+    monkeypatch.setattr(Project, "add_case", counted)
+    code, text, _ = _add(capsys, folder, images, "--labels", "rsna")
+    assert code == 0 and "added 5 case(s)" in text and "imported labels of 5 case(s)" in text
+    studies = sorted(p.name for p in images.iterdir())
+    assert sorted(live_at_add) == studies and len(headers) == len(list(images.rglob("*.dcm")))
+    for case_id, live in live_at_add.items():
+        assert case_id in live and len(live) <= 2, (case_id, live)
 
 
 def _rsna_without_descriptions(tmp_path, seed, **kwargs) -> Path:
