@@ -99,7 +99,10 @@ class ExportResult:
             f"exported {len(self.cases)} case(s) as {self.fmt} to {self.root}",
             f"provenance: {self.manifest}",
         ]
-        lines += [f"skipped {s.case_id}: {s.reason}" for s in self.skipped]
+        lines += [
+            f"skipped {s.case_id}: {s.reason}" + (f"; {s.hint}" if s.hint else "")
+            for s in self.skipped
+        ]
         lines += self.notes
         if self.pseudonyms:
             lines.append(

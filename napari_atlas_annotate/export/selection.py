@@ -41,10 +41,12 @@ class Selection:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A case left out of an export, and why."""
+    """A case left out of an export, why (``reason``: kept in the provenance) and what to
+    do about it (``hint``: the command, for the summary only)."""
 
     case_id: str
     reason: str
+    hint: str = ""
 
 
 def _content(project: Project) -> str:
@@ -70,11 +72,38 @@ def select_versions(project: Project, status: str) -> tuple[list[Selection], lis
         if version is None and status == "corrected":
             version = project.latest_version(case.id, kinds=CORRECTED_KINDS, content=content)
         if version is None:
-            wanted = "final" if status == "final" else "final, corrected or imported"
-            skipped.append(Skipped(case.id, f"no {wanted} {content} version"))
+            skipped.append(_skipped(project, case.id, status, content))
         else:
             chosen.append(Selection(case.id, version))
     return chosen, skipped
+
+
+def _skipped(project: Project, case_id: str, status: str, content: str) -> Skipped:
+    """Why ``case_id`` has no version to export, and what it has and which command gives
+    it one."""
+    folder = project.folder
+    wanted = "final" if status == "final" else "final, corrected or imported"
+    reason = f"no {wanted} {content} version"
+    labelled = project.versions(case_id, kinds=CORRECTED_KINDS, content=content)
+    if status == "final" and labelled:
+        kinds = " and ".join(sorted({v.kind for v in labelled}))
+        who = ", ".join(sorted({v.annotator or "?" for v in labelled}))
+        return Skipped(
+            case_id,
+            reason,
+            f"it has {kinds} labels by {who}: a lead finalizes them with `atlas-annotate "
+            f"review {folder} --finalize {case_id} --lead NAME`, or export with --status "
+            "corrected",
+        )
+    proposed = project.versions(case_id, kinds=("proposal",), content=content)
+    has = "only a model proposal" if proposed else "nothing yet"
+    return Skipped(
+        case_id,
+        reason,
+        f"it has {has}: an annotator {'corrects' if proposed else 'labels'} it in "
+        f"`atlas-annotate open {folder}`, or labels made elsewhere come in with "
+        f"`atlas-annotate import {folder} LABELS --case {case_id} --annotator NAME`",
+    )
 
 
 def nothing_to_export(project: Project, status: str) -> ExportError:

@@ -184,3 +184,22 @@ def test_pseudonymised_seg_carries_no_source_visit_dates(
     assert seg.StudyDate == "" and seg.StudyTime == ""
     seg = pydicom.dcmread(kept.root / "ct" / "segmentation.dcm", stop_before_pixels=True)
     assert seg.StudyDate == source_dates["StudyDate"]
+
+
+def test_skipped_cases_say_what_to_do(organ_project, tmp_path, capsys):
+    """A case left out names what it has and the command that gets it into the export;
+    the provenance keeps the reason only (no project paths or commands)."""
+    folder, _ = organ_project
+    code = main(["export", str(folder), "--format", "monai", "--out", str(tmp_path / "m")])
+    out = capsys.readouterr().out
+    assert code == 0
+    (case1,) = [line for line in out.splitlines() if line.startswith("skipped case1")]
+    assert "ann" in case1 and "corrected" in case1
+    assert f"atlas-annotate review {folder} --finalize case1 --lead NAME" in case1
+    assert "--status corrected" in case1
+    (case3,) = [line for line in out.splitlines() if line.startswith("skipped case3")]
+    assert "proposal" in case3 and f"atlas-annotate open {folder}" in case3
+    manifest = json.loads((tmp_path / "m" / "provenance.json").read_text())
+    reasons = {s["case_id"]: s["reason"] for s in manifest["skipped"]}
+    assert set(reasons) == {"case1", "case3"}
+    assert not any("atlas-annotate" in r or str(folder) in r for r in reasons.values())
