@@ -11,7 +11,8 @@ A ``provenance.json`` is written beside the files; patient identifiers are left 
 accession number used as the case id) is exported as ``case-<9 digits>``, the same name in
 every export; the map back is printed and kept in the project's audit trail (``export``
 records with ``exported_as``, by ``--by``), never written into the export. An existing
-non-empty target is refused unless ``--overwrite``; a target that is, holds or lies inside
+non-empty target is refused unless ``--overwrite`` and it is an earlier export (it has a
+``provenance.json``); a target that is, holds or lies inside
 the project or a source image is always refused, and so is a second nnU-Net dataset with an
 id already used in the ``--out`` folder.
 
@@ -61,7 +62,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace an existing non-empty target folder (never the project or its images)",
+        help="replace an earlier export in the target folder (a folder with its provenance.json; "
+        "never any other folder, the project or its images)",
     )
     parser.add_argument("--dataset-id", type=int, default=501, help="nnU-Net dataset number")
     parser.add_argument(

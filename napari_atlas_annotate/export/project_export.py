@@ -8,8 +8,10 @@ Safety rules
 * The export is built in a hidden staging folder next to the target and published with one
   rename when every case is written and checked; each file inside is itself written via
   temp file + rename. A failed or interrupted export leaves no partial dataset.
-* An existing, non-empty target folder is refused unless ``overwrite=True`` (the old
-  folder is then replaced as a whole, never mixed with new files). For nnU-Net the target
+* An existing, non-empty target folder is refused unless ``overwrite=True`` and it is an
+  earlier export (it has a ``provenance.json``): the old export is then replaced as a
+  whole, never mixed with new files; any other folder (a user's documents, a dataset) is
+  never deleted. For nnU-Net the target
   is ``out_dir/DatasetNNN_Name`` so other datasets in ``nnUNet_raw`` are untouched; another
   ``DatasetNNN_*`` with the same id there is refused (nnU-Net will not run with two).
 * A target that is, holds or lies inside the project folder or a source image is refused,
@@ -231,11 +233,18 @@ def export_project(
         nnunet.refuse_id_clash(root.parent, root.name)
     if root.exists() and not root.is_dir():
         raise ExportError(f"{root} exists and is a file; choose another --out folder.")
-    if root.is_dir() and any(root.iterdir()) and not overwrite:
-        raise ExportError(
-            f"{root} already exists and is not empty; choose a new --out folder, or pass "
-            "--overwrite to replace it."
-        )
+    if root.is_dir() and any(root.iterdir()):
+        if not overwrite:
+            raise ExportError(
+                f"{root} already exists and is not empty; choose a new --out folder, or pass "
+                "--overwrite to replace it (only an earlier export can be replaced)."
+            )
+        if not (root / PROVENANCE_NAME).is_file():
+            raise ExportError(
+                f"{root} is not an earlier export (it has no {PROVENANCE_NAME}), so "
+                "--overwrite will not replace it: its files would be deleted. Choose a new "
+                "--out folder, or empty this one yourself if its files are not needed."
+            )
     actor = actor or _login_name()
     mentioned = [s.case_id for s in selected] + [s.case_id for s in skipped]
     if keep_identifiers:

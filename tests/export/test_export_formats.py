@@ -278,8 +278,15 @@ def test_refuses_existing_folder_wrong_format_and_nothing_partial(organs, spine_
     (out / "old.txt").write_text("old export")
     with pytest.raises(ExportError, match="already exists and is not empty"):
         export_project(project, "abdomenatlas", out)
+    # --overwrite replaces only an earlier export: a folder of other files is never deleted
+    with pytest.raises(ExportError, match="is not an earlier export"):
+        export_project(project, "abdomenatlas", out, overwrite=True)
+    assert (out / "old.txt").read_text() == "old export"
+    (out / "old.txt").unlink()
+    export_project(project, "abdomenatlas", out)
+    (out / "stray.txt").write_text("left in an earlier export")
     result = export_project(project, "abdomenatlas", out, overwrite=True)
-    assert not (out / "old.txt").exists() and (out / "case0" / "ct.nii.gz").exists()
+    assert not (out / "stray.txt").exists() and (out / "case0" / "ct.nii.gz").exists()
     with pytest.raises(ExportError, match="use --format rsna"):
         with Project(spine_project[0]) as spine:
             export_project(spine, "nnunet", tmp_path / "x")
