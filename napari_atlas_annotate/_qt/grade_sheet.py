@@ -209,6 +209,11 @@ def load_study_series(
         The series that could be read.
     missing
         ``"<series>: <why>"`` for each one that could not.
+
+    Raises
+    ------
+    ProjectError
+        When none could be read (the message says why for each).
     """
     case = project.case(case_id)
     loaded: list[StudySeries] = []
@@ -252,6 +257,10 @@ def load_study_series(
                 aliases=frozenset(str(a) for a in aliases if a),
                 point_name=point_name,
             )
+        )
+    if not loaded:
+        raise ProjectError(
+            f"case {case_id}: none of its series could be loaded: " + "; ".join(missing)
         )
     order = {d: k for k, d in enumerate(PREFERRED_SERIES)}
     loaded.sort(key=lambda s: order.get(s.description, len(order)))
@@ -560,10 +569,6 @@ class GradeSheetWidget(StatusMessages, QWidget):
         try:
             session = GradeSession.open(self.project, case_id, self.annotator)
             loaded, missing = self._load_series(case_id)
-            if not loaded:
-                raise ProjectError(
-                    f"case {case_id}: none of its series could be loaded: " + "; ".join(missing)
-                )
         except REPORTED as exc:
             self._error(exc)
             return False

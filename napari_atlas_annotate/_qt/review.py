@@ -328,10 +328,6 @@ class ReviewDock(StatusMessages, QWidget):
             review = review_case(project, case_id, opinions=opinions)
             cells = cell_opinions(opinions, case_id)
             loaded, missing = load_study_series(project, case_id, self.viewer, skip=self.layers)
-            if not loaded:
-                raise ProjectError(
-                    f"case {case_id}: none of its series could be loaded: " + "; ".join(missing)
-                )
         except REPORTED as exc:
             self._error(exc)
             return False
