@@ -104,8 +104,8 @@ class RsnaFolder:
         """The study folders under ``path``, the dataset's root or its images folder,
         and the root's other entries (its CSVs and other folders) when ``path`` is the
         root; None for a path inside a study or elsewhere. Entries are named under
-        ``path`` as given (not resolved), in name order; hidden files left out (as a
-        scan leaves them out).
+        ``path`` as given (not resolved), in name order; hidden files and links to
+        folders left out, as a scan of the folder leaves them out.
 
         Each study folder holds one study (Kaggle's layout), so the studies can be read
         one by one (:func:`~.sources.find_cases`).
@@ -114,7 +114,7 @@ class RsnaFolder:
         resolved = path.resolve()
         if resolved == self.images.resolve():
             images, others = path, []
-        elif resolved == self.root.resolve():
+        elif resolved == self.root.resolve() and not (path / self.images.name).is_symlink():
             images = path / self.images.name
             others = [e for e in _entries(path) if e.name != self.images.name]
         else:
@@ -133,7 +133,13 @@ class RsnaFolder:
 
 
 def _entries(folder: Path) -> list[Path]:
-    return sorted(e for e in folder.iterdir() if e.is_dir() or not e.name.startswith("."))
+    """What a scan of ``folder`` looks into: its folders (not links to folders) and its
+    files not named with a leading dot."""
+    return sorted(
+        e
+        for e in folder.iterdir()
+        if (e.is_dir() and not e.is_symlink()) or (e.is_file() and not e.name.startswith("."))
+    )
 
 
 def find_rsna_folder(path: str | Path) -> RsnaFolder | None:

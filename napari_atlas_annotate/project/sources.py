@@ -13,6 +13,10 @@ Labels found with an image are kept for ``add --labels``: beside NIfTI images as
 lay them out (:mod:`.nifti_folders`), and a DICOM SEG with the series it references
 (:mod:`.dicom_segs`).
 
+An RSNA dataset folder is read study folder by study folder (:class:`_StudyStream`),
+each study's headers released before the next is read, so that ``add`` holds one study at a
+time whatever the dataset's size.
+
 Before a case is added, :func:`check_case` makes sure the project can open it and that it
 is the right kind of image for the project's task. :mod:`.image_identity` finds an image
 that is already in another case, by its path or by what it is, whatever its path or format.
@@ -783,6 +787,11 @@ class _StudyStream:
     * The one case of a folder holding a single study is named after the folder given:
       the first study waits until a second is found.
     * Warnings and errors about the files read are given once, for the whole folder.
+
+    A study whose series lie in two study folders, against Kaggle's layout, cannot be
+    seen as one before the first folder's case is given out: it gives a case per folder
+    (their images are not the same, so both are added), where a whole scan gave one case
+    named after the images folder.
     """
 
     path: Path

@@ -75,3 +75,24 @@ def test_csv_rows_of_series_not_on_disk_are_found_for_the_studies_under_a_path(r
     assert found.missing_series(study / str(gone[1][1]), on_disk) == []
     assert found.missing_series(rsna_root / "truth", on_disk) == []
     assert found.missing_series(images, set(rows)) == []
+
+
+def test_study_folders_are_what_a_scan_of_the_root_or_images_folder_looks_into(rsna_root, tmp_path):
+    """The study folders of the images folder (and, from the root, the root's other
+    entries); a link to a study folder and a hidden file are left out, as a scan of the
+    folder leaves them out; a study or series folder has none (it is one study)."""
+    import shutil
+
+    root = tmp_path / "rsna"
+    shutil.copytree(rsna_root, root)
+    images = root / "train_images"
+    studies = sorted(images.iterdir())
+    (images / "linked").symlink_to(studies[0], target_is_directory=True)
+    (images / ".DS_Store").write_text("")
+    found = find_rsna_folder(images)
+    assert found.study_folders(images) == (studies, [])
+    from_root, others = found.study_folders(root)
+    assert from_root == studies
+    assert others == sorted(e for e in root.iterdir() if e.name != "train_images")
+    assert found.study_folders(studies[0]) is None
+    assert found.study_folders(next(studies[0].iterdir())) is None

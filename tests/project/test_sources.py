@@ -501,3 +501,58 @@ def test_series_renames_take_the_csv_names_and_swap_points_with_them(spine_phant
         (folders[new], old, new, 1) for old, new in names.items()
     )
     assert series_renames(case, case.images, Path).descriptions == {}  # up to date
+
+
+def _summary(cases) -> list:
+    return [
+        (c.id, c.images, c.labels, c.label_points, c.series_csv, c.unnamed, c.source) for c in cases
+    ]
+
+
+@pytest.mark.parametrize("layout", ["plain", "clash", "one_study", "root", "odd_files"])
+def test_an_rsna_folder_read_study_by_study_gives_what_a_whole_scan_gives(
+    spine_phantoms, tmp_path, layout
+):
+    """find_cases reads an RSNA folder study by study (lazily); its cases, their ids,
+    names and labels, the files left out and the missing CSV rows are those a scan of the
+    whole folder gives (cases_from_path): also where a study of one series folder bearing
+    another study's id makes the whole scan name both otherwise (the studies left are then
+    read together), for a folder of one study (named after the folder), for the dataset's root
+    (its CSVs and truth folders are no images), and with odd files in a study."""
+    import warnings
+
+    root, rows = _rsna_copy(spine_phantoms, tmp_path)
+    images = root / "train_images"
+    studies = sorted(images.iterdir())
+    path = root if layout == "root" else images
+    if layout == "clash":  # the third study's one series folder bears the second's id
+        first, *others = sorted(studies[2].iterdir())
+        for series in others:
+            shutil.rmtree(series)
+        first.rename(studies[2] / studies[1].name)
+    elif layout == "one_study":
+        for study in studies[1:]:
+            shutil.rmtree(study)
+    elif layout == "odd_files":
+        (studies[0] / "notes.txt").write_text("not DICOM")
+        (studies[1] / ".hidden").write_text("not looked at")
+        for series in sorted(studies[1].iterdir())[1:]:
+            shutil.rmtree(series)  # a study of one series: named after its series folder
+    with warnings.catch_warnings(record=True) as whole_warnings:
+        warnings.simplefilter("always")
+        whole = cases_from_path(path, "spine")
+    with warnings.catch_warnings(record=True) as lazy_warnings:
+        warnings.simplefilter("always")
+        found = find_cases([path], "spine", lazy=True)
+        assert not isinstance(found.cases, list)
+        lazy = list(found.cases)
+    assert _summary(lazy) == _summary(whole)
+    assert [str(w.message) for w in lazy_warnings] == [str(w.message) for w in whole_warnings]
+    if layout == "clash":
+        assert lazy[0].id == studies[0].name  # read on its own, before the clash is seen
+        assert lazy[1].id != studies[1].name  # the whole scan's ids, not the folder names
+    if layout == "one_study":
+        assert [c.id for c in lazy] == ["train_images"]
+    assert found.refused == [] and found.left_out == []
+    gone = sorted((int(s), int(r)) for s, r, _ in rows if not (images / s / r).is_dir())
+    assert [(m.study_id, m.series_id) for m in found.missing] == gone
