@@ -18,14 +18,17 @@ Each run is a fresh child process on a fresh spine project, calling the command 
 * **ours, --labels rsna**: this checkout;
 * **ours, no --labels**: the same add without importing the grades;
 * **baseline, --labels rsna**: the package as of ``--baseline-ref`` (extracted with
-  ``git archive`` and put first on ``PYTHONPATH``), the code before the speed-ups.
+  ``git archive`` and put first on ``PYTHONPATH``), the code before a change: by default
+  8dcfbdb, before ``add`` read an RSNA folder study by study (924f06a: before the
+  speed-ups).
 
-Both ``--labels`` runs must leave the same project: the child prints a digest of every case
-(id, images: path, description, series, stack) and of every imported grade sheet, and the
-benchmark says whether ours and the baseline's agree. ``--profile`` adds one profiled run of
+Both ``--labels`` runs must leave the same project and print the same: the child prints a
+digest of every case (id, images: path, description, series, stack) and of every imported
+grade sheet, and one of what the command printed (stdout and stderr), and the benchmark says
+whether ours and the baseline's agree. ``--profile`` adds one profiled run of
 ours (``--labels``, the largest size) and prints the top of cProfile.
 
-Run: ``python bench/add_rsna.py [--studies 50 200] [--unique 8] [--baseline-ref 924f06a]``.
+Run: ``python bench/add_rsna.py [--studies 50 200] [--unique 8] [--baseline-ref 8dcfbdb]``.
 """
 
 from __future__ import annotations
@@ -245,6 +248,7 @@ def _child(args) -> None:
         ),
         "summary": [line for line in out.getvalue().splitlines() if not line.startswith(" ")],
         "digest": _digest(args.project),
+        "output": hashlib.sha256(out.getvalue().encode()).hexdigest()[:16],
     }
     if profiler:
         import pstats
@@ -305,7 +309,7 @@ def main() -> None:
     parser.add_argument("--unique", type=int, default=8, help="phantom studies generated")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--baseline-ref", default="924f06a", help="git ref of the baseline ('' for none)"
+        "--baseline-ref", default="8dcfbdb", help="git ref of the baseline ('' for none)"
     )
     parser.add_argument("--profile", type=int, default=0, help="print the top N of cProfile")
     parser.add_argument("--keep", help="folder to keep the data in (default: a temp folder)")
@@ -356,9 +360,12 @@ def main() -> None:
             if baseline is not None:
                 ours, base = runs["ours, --labels"], runs["baseline, --labels"]
                 same = "same" if ours["digest"] == base["digest"] else "DIFFERENT"
+                said = "same" if ours["output"] == base["output"] else "DIFFERENT"
                 print(
                     f"N={n:4d} ratio baseline / ours (--labels): "
-                    f"{base['seconds'] / ours['seconds']:.2f}x; projects {same}"
+                    f"{base['seconds'] / ours['seconds']:.2f}x; peak RSS "
+                    f"{base['peak_rss_mb'] / ours['peak_rss_mb']:.2f}x; projects {same}, "
+                    f"output {said}"
                 )
         if args.profile:
             n = max(args.studies)
