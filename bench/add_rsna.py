@@ -19,7 +19,7 @@ Each run is a fresh child process on a fresh spine project, calling the command 
 * **ours, no --labels**: the same add without importing the grades;
 * **baseline, --labels rsna**: the package as of ``--baseline-ref`` (extracted with
   ``git archive`` and put first on ``PYTHONPATH``), the code before a change: by default
-  8dcfbdb, before ``add`` read an RSNA folder study by study (924f06a: before the
+  a51a726, before ``add`` read an RSNA folder study by study (924f06a: before the
   speed-ups).
 
 Both ``--labels`` runs must leave the same project and print the same: the child prints a
@@ -28,7 +28,7 @@ grade sheet, and one of what the command printed (stdout and stderr), and the be
 whether ours and the baseline's agree. ``--profile`` adds one profiled run of
 ours (``--labels``, the largest size) and prints the top of cProfile.
 
-Run: ``python bench/add_rsna.py [--studies 50 200] [--unique 8] [--baseline-ref 8dcfbdb]``.
+Run: ``python bench/add_rsna.py [--studies 50 200] [--unique 8] [--baseline-ref a51a726]``.
 """
 
 from __future__ import annotations
@@ -309,7 +309,7 @@ def main() -> None:
     parser.add_argument("--unique", type=int, default=8, help="phantom studies generated")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--baseline-ref", default="8dcfbdb", help="git ref of the baseline ('' for none)"
+        "--baseline-ref", default="a51a726", help="git ref of the baseline ('' for none)"
     )
     parser.add_argument("--profile", type=int, default=0, help="print the top N of cProfile")
     parser.add_argument("--keep", help="folder to keep the data in (default: a temp folder)")
