@@ -7,7 +7,8 @@ phantom studies, and fine-tuning it on 8-12 corrected studies gives 0.047-0.072 
 2026-11-23): a plain "lower wins" rule then promoted graders that were worse on 24 held-out
 studies (0.042 -> 0.045 -> 0.059) in the simulated campaign. One such candidate scored
 0.024 against 0.042 on its 6 validation studies and 0.062 against 0.048 on 96 held-out
-ones.
+ones. (Those figures are for the starter trained on one-block axials; retrained on
+one-block and angled-stack studies, its round-3 candidate scores 0.064 against 0.042.)
 
 :func:`compare_graders` therefore asks for the win to hold up when the held-out studies are
 resampled (bootstrap over studies): the new grader is promoted only if it scores lower on
