@@ -3,7 +3,8 @@
 WAL mode lets several annotators (separate processes) read while one writes; every write
 is a short ``BEGIN IMMEDIATE`` transaction and ``busy_timeout`` makes writers queue rather
 than fail. An edit event is committed as soon as it is logged, so a killed process loses
-at most the stroke in flight.
+at most the stroke in flight. Every open runs :data:`SCHEMA` (``IF NOT EXISTS``
+throughout), so a project made before a table or index was added gets it when next opened.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ CREATE TABLE IF NOT EXISTS audit(
     detail TEXT,
     t REAL NOT NULL
 );
+-- a case's final version is current unless the audit holds a 'reopen' of it
+CREATE INDEX IF NOT EXISTS audit_case ON audit(case_id, action);
 CREATE TABLE IF NOT EXISTS rounds(
     id INTEGER PRIMARY KEY,
     started_at REAL NOT NULL,

@@ -20,7 +20,7 @@ import re
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from ..grade_sheet import GradeSheet
 
 KINDS = ("proposal", "corrected", "final", "imported")
+#: ``ORDER BY`` of the queue: most uncertain proposals first, then as added.
+QUEUE_ORDER = "uncertainty IS NULL, uncertainty DESC, position"
 CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 #: How many known case ids an unknown-case error names.
 KNOWN_IDS_SHOWN = 10
@@ -372,13 +374,12 @@ class Project:
         With ``include_final=False`` only the cases still to annotate: those with a current
         final version (see :meth:`current_final`) are left out.
         """
-        rows = self._db.execute(
-            "SELECT * FROM cases ORDER BY uncertainty IS NULL, uncertainty DESC, position"
-        )
+        rows = self._db.execute(f"SELECT * FROM cases ORDER BY {QUEUE_ORDER}")
         cases = [Case.from_row(r) for r in rows]
         if include_final:
             return cases
-        return [c for c in cases if self.current_final(c.id) is None]
+        finals = _Standing.load(self._db, finals_only=True)
+        return [c for c in cases if finals.current_final(c.id) is None]
 
     def load_image(self, case_id: str, index: int = 0) -> Volume:
         """The case's ``index``-th image, with a message saying what to do if it is gone."""
@@ -781,6 +782,18 @@ class Project:
             return "new" if withdrawn is None else "reopened"
         return "imported" if own.kind == "imported" else "submitted"
 
+    def queue_states(self, annotator: str) -> list[tuple[str, float | None, str]]:
+        """``(case id, uncertainty, state)`` of every case in queue order, the state being
+        :meth:`case_state` for ``annotator``; read in a few queries, not a few per case."""
+        standing = _Standing.load(self._db)
+        content = "grades" if self.task == "spine" else "mask"
+        return [
+            (case_id, unc, standing.state(case_id, annotator, content))
+            for case_id, unc in self._db.execute(
+                f"SELECT id, uncertainty FROM cases ORDER BY {QUEUE_ORDER}"
+            )
+        ]
+
     def status(self) -> dict:
         """Every case (queue order) with each annotator's state, versions, edits and time.
 
@@ -793,19 +806,22 @@ class Project:
         editors: dict[str, set[str]] = {}
         for case_id, name in counts:
             editors.setdefault(case_id, set()).add(name)
+        standing = _Standing.load(self._db)
+        content = "grades" if self.task == "spine" else "mask"
         cases = []
-        for case in self.queue():
-            versions = self.versions(case.id)  # one query per case, counted below
+        rows = self._db.execute(f"SELECT id, uncertainty FROM cases ORDER BY {QUEUE_ORDER}")
+        for case_id, uncertainty in rows:
+            versions = standing.versions.get(case_id, [])
             people = everyone | {
                 v.annotator for v in versions if v.annotator and v.kind != "proposal"
             }
-            people |= editors.get(case.id, set())
+            people |= editors.get(case_id, set())
             entry = {}
             for name in sorted(people):
-                n_edits, seconds = counts.get((case.id, name), (0, 0.0))
+                n_edits, seconds = counts.get((case_id, name), (0, 0.0))
                 entry[name] = {
                     "role": roles.get(name, "annotator"),
-                    "state": self.case_state(case.id, name),
+                    "state": standing.state(case_id, name, content),
                     "versions": sum(
                         v.annotator == name and v.kind in ("corrected", "final", "imported")
                         for v in versions
@@ -815,10 +831,10 @@ class Project:
                 }
             cases.append(
                 {
-                    "id": case.id,
-                    "uncertainty": case.uncertainty,
+                    "id": case_id,
+                    "uncertainty": uncertainty,
                     "proposals": sum(v.kind == "proposal" for v in versions),
-                    "final": self.current_final(case.id) is not None,
+                    "final": standing.current_final(case_id) is not None,
                     "annotators": entry,
                 }
             )
@@ -840,3 +856,125 @@ class Project:
 def _grid_volume(shape, affine) -> Volume:
     """A zero-cost stand-in Volume carrying only a grid, for writing labels on it."""
     return Volume(np.broadcast_to(np.zeros((), np.uint8), tuple(shape)), affine)
+
+
+class _VersionRow(NamedTuple):
+    """The columns of a version that say where people stand on its case."""
+
+    id: int
+    case_id: str
+    annotator: str | None
+    kind: str
+    content: str
+    last_event_id: int | None
+
+
+class _Standing:
+    """Where every annotator stands on every case, from three queries.
+
+    The same answers as :meth:`Project.case_state` and :meth:`Project.current_final`
+    (which ask the database a few times per case and annotator), from every version's
+    kind, content and owner, the latest edit of each (case, annotator, base version,
+    tool) and the finals a lead reopened: a project of 20,000 cases is read at once
+    instead of in ~100,000 queries.
+    """
+
+    def __init__(self, versions, events, reopened) -> None:
+        self.versions: dict[str, list] = {}  # case id -> its versions, oldest first
+        self.by_id: dict[int, _VersionRow] = {}
+        for row in versions:
+            v = _VersionRow(*row)
+            self.versions.setdefault(v.case_id, []).append(v)
+            self.by_id[v.id] = v
+        # (case id, annotator) -> [(base version id, tool, latest event id)]
+        self.events: dict[tuple[str, str], list[tuple]] = {}
+        for case_id, annotator, base_id, tool, last in events:
+            self.events.setdefault((case_id, annotator), []).append((base_id, tool, last))
+        self.reopened = set(reopened)  # (case id, final version id)
+        # who made versions of which case, and the cases with a final version: anyone
+        # else has not touched the case (the state of most cases, for most people)
+        self.touched = {(v.case_id, v.annotator) for v in self.by_id.values()}
+        self.finalized = {v.case_id for v in self.by_id.values() if v.kind == "final"}
+
+    @classmethod
+    def load(cls, db, *, finals_only: bool = False) -> _Standing:
+        """Read the project; ``finals_only``: only what :meth:`current_final` needs."""
+        cursor = db.cursor()
+        cursor.row_factory = None  # plain tuples
+        versions = cursor.execute(
+            "SELECT id, case_id, annotator, kind, content, last_event_id FROM versions"
+            + (" WHERE kind = 'final'" if finals_only else "")
+            + " ORDER BY id"
+        ).fetchall()
+        events = []
+        if not finals_only:
+            events = cursor.execute(
+                "SELECT case_id, annotator, base_version_id, tool, MAX(id) FROM events"
+                " GROUP BY case_id, annotator, base_version_id, tool"
+            ).fetchall()
+        reopened = cursor.execute(
+            "SELECT case_id, json_extract(detail, '$.final_version') FROM audit"
+            " WHERE action = 'reopen'"
+        ).fetchall()
+        return cls(versions, events, reopened)
+
+    def _latest(self, case_id, kinds, content=None, annotator=None):
+        for v in reversed(self.versions.get(case_id, ())):
+            if (
+                v.kind in kinds
+                and (content is None or v.content == content)
+                and (annotator is None or v.annotator == annotator)
+            ):
+                return v
+        return None
+
+    def current_final(self, case_id: str, content: str | None = None):
+        """:meth:`Project.current_final` (the version's row, not a LabelVersion)."""
+        final = self._latest(case_id, ("final",), content)
+        if final is None or (case_id, final.id) in self.reopened:
+            return None
+        return final
+
+    def _working_base(self, case_id: str, annotator: str, content: str):
+        """:meth:`Project.working_base`."""
+        own = self._latest(case_id, ("corrected",), content, annotator)
+        if own is not None:
+            return own
+        latest = None  # (event id, base version id) of the latest edit of ``content``
+        for base_id, tool, last in self.events.get((case_id, annotator), ()):
+            base = self.by_id.get(base_id)
+            edited = base.content if base is not None else event_content(tool)
+            if edited == content and (latest is None or last > latest[0]):
+                latest = (last, base_id)
+        if latest is not None:
+            if latest[1] is None:
+                return None
+            if latest[1] not in self.by_id:
+                raise ProjectError(f"no label version {latest[1]}")
+            return self.by_id[latest[1]]
+        return self._latest(case_id, ("final", "proposal", "imported"), content)
+
+    def _pending(self, case_id: str, annotator: str, base) -> bool:
+        """Whether :meth:`Project.pending_events` is not empty."""
+        groups = self.events.get((case_id, annotator), ())
+        if base is not None and base.annotator == annotator and base.kind == "corrected":
+            after = base.last_event_id
+            return any(after is None or last > after for _, _, last in groups)
+        base_id = base.id if base is not None else None
+        after = base.last_event_id if base is not None and base.annotator == annotator else None
+        return any(b == base_id and (after is None or last > after) for b, _, last in groups)
+
+    def state(self, case_id: str, annotator: str, content: str) -> str:
+        """:meth:`Project.case_state`."""
+        key = (case_id, annotator)
+        if case_id not in self.finalized and key not in self.touched and key not in self.events:
+            return "new"  # no final, none of their versions, no edits of theirs
+        if self.current_final(case_id, content) is not None:
+            return "final"
+        own = self._latest(case_id, ("corrected", "imported"), content, annotator)
+        if self._pending(case_id, annotator, self._working_base(case_id, annotator, content)):
+            return "in_progress"
+        if own is None:
+            withdrawn = self._latest(case_id, ("final",), content, annotator)
+            return "new" if withdrawn is None else "reopened"
+        return "imported" if own.kind == "imported" else "submitted"

@@ -374,3 +374,35 @@ def test_a_tool_with_nothing_to_do_says_why_and_logs_nothing(make_napari_viewer,
     # a tool that does change something still says how much, and Ctrl-Z undoes it
     _stroke(layer, (8, 24, 20))
     assert dock.fill_between_slices() > 0 and "voxels changed" in dock.status.text()
+
+
+def test_case_list_follows_the_project_on_each_refresh(make_napari_viewer, organ_project):
+    # the list is updated in place when the queue keeps its order and rebuilt when it does
+    # not; either way it shows what the project says, with the open case current
+    from qtpy.QtCore import Qt
+
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    project = Project(organ_project.folder)
+
+    def shown():
+        items = [dock.case_list.item(i) for i in range(dock.case_list.count())]
+        return [(item.text(), item.data(Qt.ItemDataRole.UserRole)) for item in items]
+
+    def expected():
+        rows = []
+        for case in project.queue():
+            unc = "" if case.uncertainty is None else f"  u={case.uncertainty:.2f}"
+            rows.append((f"{case.id}  [{project.case_state(case.id, 'alice')}]{unc}", case.id))
+        return rows
+
+    assert shown() == expected() and [text for text, _ in shown()][1] == "ct001  [new]"
+    final = organ_project.proposals["ct001"]
+    project.save_mask_version("ct001", final, kind="final", annotator="lead")  # elsewhere
+    dock.refresh_cases()
+    assert shown() == expected() and shown()[1][0] == "ct001  [final]"
+    project.set_uncertainty("ct001", 0.95)  # a new proposal run reorders the queue
+    dock.refresh_cases()
+    assert dock.case_ids() == ["ct001", "ct000"] and shown() == expected()
+    assert dock.case_list.currentItem().data(Qt.ItemDataRole.UserRole) == dock.case_id == "ct000"
+    project.close()

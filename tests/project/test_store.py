@@ -289,6 +289,94 @@ def test_queue_orders_by_uncertainty(project):
     assert [c.id for c in project.queue()] == ["case2", "case1", "case0"]
 
 
+def _edit(project, case_id, who, base, tool="paint"):
+    """Log one edit (no voxels) by ``who`` on ``base`` (a version, or None: a blank label)."""
+    base_id = base.id if base is not None else None
+    return project.log_event(EditEvent(case_id, who, tool, class_id=1, base_version_id=base_id))
+
+
+def test_states_of_every_case_at_once_agree_with_case_state(tmp_path):
+    # status() and queue_states() read every case in a few queries; case_state() asks
+    # per case and person: on a project with every situation they must say the same
+    path, _ = _image(tmp_path)
+    project = Project.create(tmp_path / "proj", task="organs", classes=["liver"])
+    for name in ("ann", "kim", "newbie"):
+        project.ensure_annotator(name)
+    project.ensure_annotator("lead", role="lead")
+    for i in range(9):
+        project.add_case(f"case{i}", [ImageRef(str(path))])
+    shape, _ = project.grid("case0")
+    zeros, ones = np.zeros(shape, np.uint8), np.ones(shape, np.uint8)
+
+    def propose(case_id, labels=zeros, model="m1"):
+        return project.save_mask_version(case_id, labels, kind="proposal", model_version=model)
+
+    p0 = propose("case0")  # ann edits the proposal; kim submits it unchanged
+    _edit(project, "case0", "ann", p0)
+    project.submit_mask("case0", "kim", zeros, p0)
+    _edit(project, "case1", "kim", None)  # kim paints a blank label, then a proposal comes
+    p1 = propose("case1")
+    _edit(project, "case1", "ann", p1)  # ann submits, then a second window edits p1
+    project.submit_mask("case1", "ann", ones, p1)
+    _edit(project, "case1", "ann", p1)
+    p2 = propose("case2")  # ann submitted, the lead finalized
+    project.submit_mask("case2", "ann", ones, p2)
+    project.save_mask_version("case2", ones, kind="final", annotator="lead")
+    p3 = propose("case3")  # finalized, then reopened by the lead
+    own = project.submit_mask("case3", "ann", ones, p3)
+    final = project.save_mask_version("case3", ones, kind="final", annotator="lead")
+    project.record_audit("case3", "lead", "reopen", final_version=final.id)
+    _edit(project, "case3", "ann", own)  # ann works on their own version again
+    project.save_mask_version("case4", ones, kind="imported", annotator="kim")
+    _edit(project, "case4", "ann", None, tool="grade")  # a grade edit is not a mask edit
+    p5 = propose("case5")  # ann submits, edits their own version, submits again
+    v5 = project.submit_mask("case5", "ann", ones, p5)
+    _edit(project, "case5", "ann", v5)
+    project.submit_mask("case5", "ann", zeros, v5)
+    propose("case5", ones, "m2")  # a newer proposal: ann stays on their own version
+    _edit(project, "case5", "kim", p5)  # kim's strokes on the older proposal are pending
+    p6 = propose("case6")  # the lead finalized twice; the latest is reopened
+    project.save_mask_version("case6", zeros, kind="final", annotator="lead")
+    last = project.save_mask_version("case6", ones, kind="final", annotator="lead")
+    project.record_audit("case6", "lead", "reopen", final_version=last.id)
+    project.submit_mask("case6", "kim", ones, p6)
+    project.save_mask_version("case7", ones, kind="imported", annotator="ann")
+    _edit(project, "case7", "ann", None)  # edits on a blank label after an import
+    project.set_uncertainty("case3", 0.7)
+    project.set_uncertainty("case5", 0.2)
+
+    queue = project.queue()
+    status = project.status()
+    assert [c["id"] for c in status["cases"]] == [c.id for c in queue]
+    seen = set()
+    for name in ("ann", "kim", "newbie", "lead"):
+        expected = [(c.id, c.uncertainty, project.case_state(c.id, name)) for c in queue]
+        assert project.queue_states(name) == expected
+        seen |= {state for _, _, state in expected}
+    for case in status["cases"]:
+        assert case["final"] == (project.current_final(case["id"]) is not None)
+        for name, entry in case["annotators"].items():
+            assert entry["state"] == project.case_state(case["id"], name), (case["id"], name)
+    assert seen == {"new", "in_progress", "submitted", "imported", "final", "reopened"}
+    todo = [c.id for c in queue if project.current_final(c.id) is None]
+    assert [c.id for c in project.queue(include_final=False)] == todo
+    assert "case2" not in todo and "case3" in todo
+    project.close()
+
+
+def test_an_existing_project_gets_the_new_indices_on_open(project):
+    folder = project.folder
+    project.close()
+    db = sqlite3.connect(folder / "project.sqlite")
+    db.execute("DROP INDEX audit_case")  # as a project made before the index existed
+    db.commit()
+    db.close()
+    with Project(folder) as reopened:
+        names = {r[0] for r in reopened._db.execute("SELECT name FROM sqlite_master")}
+        assert "audit_case" in names
+        assert [c.id for c in reopened.queue()] == ["case0", "case1", "case2"]
+
+
 WORKER = """
 import sys
 import numpy as np
