@@ -27,12 +27,14 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .volume import Volume
 
-__all__ = ["nearest_stack", "series_stacks", "stack_holding", "stack_key"]
+__all__ = ["CaseImages", "nearest_stack", "series_stacks", "stack_holding", "stack_key"]
 
 
 def stack_key(name: str, metadata: dict) -> str:
@@ -95,3 +97,66 @@ def nearest_stack(stacks: Sequence[Volume], world: np.ndarray) -> Volume:
         return float(np.linalg.norm(outside * spacing)), from_middle
 
     return min(stacks, key=distance)
+
+
+class CaseImages:
+    """Reads a case's images as ``project.load_image`` does, the stacks of a series
+    acquired as several from one scan of its files.
+
+    A project refers to each stack of such a series as an image of its own (same path
+    and series, ``stack`` 1..n); loading them one by one reads every header of the
+    series once per stack and works out its stacks each time. Here the first stack asked
+    for reads the headers once, plans every stack and reads the pixels of the ones the
+    case refers to; the others are handed out from that. Anything that cannot be read
+    that way (a missing file, a series that no longer splits as recorded) is loaded by
+    ``project.load_image``, which gives its usual error.
+
+    Parameters
+    ----------
+    project
+        A :class:`~napari_atlas_annotate.project.Project`.
+    case_id
+        The case whose images are read.
+    """
+
+    def __init__(self, project: Any, case_id: str) -> None:
+        self.project = project
+        self.case_id = case_id
+        self.images = project.case(case_id).images
+        self._read: dict[int, Volume] = {}
+        self._tried: set[tuple[str, str | None]] = set()
+
+    def load(self, index: int) -> Volume:
+        """The case's ``index``-th image (a :class:`~napari_atlas_annotate.volume.Volume`)."""
+        ref = self.images[index]
+        group = (ref.path, ref.series)
+        if ref.stack is not None and group not in self._tried:
+            self._tried.add(group)
+            self._read.update(self._read_stacks(group))
+        volume = self._read.pop(index, None)
+        return volume if volume is not None else self.project.load_image(self.case_id, index)
+
+    def _read_stacks(self, group: tuple[str, str | None]) -> dict[int, Volume]:
+        """``{index: volume}`` of every stack the case has of ``group`` (path, series);
+        empty when there is one, or they cannot all be read from one plan."""
+        wanted = {
+            i: int(r.stack)
+            for i, r in enumerate(self.images)
+            if r.stack is not None and (r.path, r.series) == group
+        }
+        if len(wanted) < 2:
+            return {}
+        from .io import VolumeLoadError, is_nifti_path
+        from .io.dicom import plan_stacks, scan_dicom, select_series
+
+        path = Path(self.project.resolve(group[0]))
+        try:
+            if not path.exists() or is_nifti_path(path):
+                return {}
+            info = select_series(scan_dicom(path), path, group[1])
+            plans = plan_stacks(info, path, warn=False)
+            if not all(1 <= k <= len(plans) for k in wanted.values()):
+                return {}
+            return {i: plans[k - 1].read() for i, k in wanted.items()}
+        except VolumeLoadError:
+            return {}

@@ -34,6 +34,7 @@ are shown in the widget and as a napari notification; the viewer stays up.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,7 @@ from ..spine_grades import (
     LEVELS,
     SERIES_FOR_CONDITION,
 )
-from ..stacks import stack_key
+from ..stacks import CaseImages, stack_key
 from .status_messages import StatusMessages
 
 #: Errors the widget reports instead of raising (domain errors, bad files, I/O).
@@ -219,13 +220,14 @@ def load_study_series(
     loaded: list[StudySeries] = []
     missing: list[str] = []
     taken: set[str] = set()
+    images = CaseImages(project, case_id)  # the stacks of a series read from one scan
     for i, ref in enumerate(case.images):
         layer = _existing_layer(viewer, project.resolve(ref.path), ref.series, ref.stack, skip)
         try:
             if layer is not None:
                 volume = volume_from_layer(layer)
             else:
-                volume = project.load_image(case_id, i)
+                volume = images.load(i)
         except REPORTED as exc:
             missing.append(f"{ref.description or ref.path}: {exc}")
             continue
@@ -265,6 +267,15 @@ def load_study_series(
     order = {d: k for k, d in enumerate(PREFERRED_SERIES)}
     loaded.sort(key=lambda s: order.get(s.description, len(order)))
     return loaded, missing
+
+
+def removing_layers(viewer: Any):
+    """A context in which the viewer's canvas is cleaned up once for every layer removed,
+    not after each one (napari runs a full garbage collection per cleanup, a quarter of a
+    second and more in a session holding a study's images: moving to the next study
+    removes one image and one points layer per series)."""
+    batched = getattr(viewer.layers, "batched_update", None)
+    return batched() if batched is not None else contextlib.nullcontext()
 
 
 def add_series_layers(viewer: Any, loaded: list[StudySeries]) -> dict[str, StudySeries]:
@@ -605,10 +616,15 @@ class GradeSheetWidget(StatusMessages, QWidget):
 
     def close_case(self) -> None:
         """Remove this widget's layers of the open case from the viewer."""
-        for series in self.series.values():
-            for layer in (series.points, series.layer if series.owned else None):
-                if layer is not None and layer in self.viewer.layers:
-                    self.viewer.layers.remove(layer)
+        gone = [
+            layer
+            for series in self.series.values()
+            for layer in (series.points, series.layer if series.owned else None)
+            if layer is not None and layer in self.viewer.layers
+        ]
+        with removing_layers(self.viewer):
+            for layer in gone:
+                self.viewer.layers.remove(layer)
         self.series = {}
         self.session = self.case_id = None
         self.submit_button.setEnabled(False)

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..grade_sheet import GradeSheet
 from ..project import Project, ProjectError, task_phrase
-from ..stacks import stack_key
+from ..stacks import CaseImages, stack_key
 from ..volume import Volume
 from .grader import grade_study, load_grader, match_series, resolve_device
 from .grader_net import GraderNet
@@ -111,8 +111,9 @@ def load_spine_study(project: Project, case_id: str) -> SpineStudy:
     series: dict[str, Volume] = {}
     aliases: dict[str, str] = {}
     point_names: dict[str, str] = {}
+    images = CaseImages(project, case_id)  # the stacks of a series read from one scan
     for i, ref in enumerate(case.images):
-        volume = project.load_image(case_id, i)
+        volume = images.load(i)
         meta = volume.metadata or {}
         name = ref.description or str(meta.get("series_description") or "") or f"series {i + 1}"
         if ref.stack is not None:
