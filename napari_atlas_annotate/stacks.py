@@ -100,15 +100,16 @@ def nearest_stack(stacks: Sequence[Volume], world: np.ndarray) -> Volume:
 
 
 class CaseImages:
-    """Reads a case's images as ``project.load_image`` does, the stacks of a series
-    acquired as several from one scan of its files.
+    """Reads a case's images as ``project.load_image`` does, from one scan of each folder.
 
-    A project refers to each stack of such a series as an image of its own (same path
-    and series, ``stack`` 1..n); loading them one by one reads every header of the
-    series once per stack and works out its stacks each time. Here the first stack asked
-    for reads the headers once, plans every stack and reads the pixels of the ones the
-    case refers to; the others are handed out from that. Anything that cannot be read
-    that way (a missing file, a series that no longer splits as recorded) is loaded by
+    The images of a case often lie in one folder: an RSNA study folder holds all three
+    series (each image picks its series), and the stacks of an axial series acquired as
+    several are images of their own (same folder and series, ``stack`` 1..n). Loading
+    them one by one reads every header of the folder once per image, and works out a
+    series' stacks once per stack. Here each folder's headers are read once and each
+    series planned once, for all the images of the case in it; each image's pixels are
+    read when it is asked for. An image that cannot be read that way (a missing file, a
+    series that no longer splits as recorded, a NIfTI file) is loaded by
     ``project.load_image``, which gives its usual error.
 
     Parameters
@@ -123,40 +124,42 @@ class CaseImages:
         self.project = project
         self.case_id = case_id
         self.images = project.case(case_id).images
-        self._read: dict[int, Volume] = {}
-        self._tried: set[tuple[str, str | None]] = set()
+        self._scans: dict[str, list | None] = {}
+        self._plans: dict[tuple[str, str | None, bool], list] = {}
 
     def load(self, index: int) -> Volume:
         """The case's ``index``-th image (a :class:`~napari_atlas_annotate.volume.Volume`)."""
+        from .io import VolumeLoadError
+
         ref = self.images[index]
-        group = (ref.path, ref.series)
-        if ref.stack is not None and group not in self._tried:
-            self._tried.add(group)
-            self._read.update(self._read_stacks(group))
-        volume = self._read.pop(index, None)
-        return volume if volume is not None else self.project.load_image(self.case_id, index)
-
-    def _read_stacks(self, group: tuple[str, str | None]) -> dict[int, Volume]:
-        """``{index: volume}`` of every stack the case has of ``group`` (path, series);
-        empty when there is one, or they cannot all be read from one plan."""
-        wanted = {
-            i: int(r.stack)
-            for i, r in enumerate(self.images)
-            if r.stack is not None and (r.path, r.series) == group
-        }
-        if len(wanted) < 2:
-            return {}
-        from .io import VolumeLoadError, is_nifti_path
-        from .io.dicom import plan_stacks, scan_dicom, select_series
-
-        path = Path(self.project.resolve(group[0]))
         try:
-            if not path.exists() or is_nifti_path(path):
-                return {}
-            info = select_series(scan_dicom(path), path, group[1])
-            plans = plan_stacks(info, path, warn=False)
-            if not all(1 <= k <= len(plans) for k in wanted.values()):
-                return {}
-            return {i: plans[k - 1].read() for i, k in wanted.items()}
+            plans = self._series_plans(ref.path, ref.series, ref.stack is not None)
+            if plans is not None:
+                number = 1 if ref.stack is None else int(ref.stack)
+                if 1 <= number <= len(plans):
+                    return plans[number - 1].read()
         except VolumeLoadError:
-            return {}
+            pass  # load_image says what is wrong, in the project's words
+        return self.project.load_image(self.case_id, index)
+
+    def _series_plans(self, path: str, series: str | None, stacked: bool) -> list | None:
+        """The plans of a series' stacks (``stacked``) or of the series as one volume;
+        None for a file that is not read from a DICOM scan."""
+        from .io import is_nifti_path
+        from .io.dicom import plan_series, plan_stacks, scan_dicom, select_series
+
+        key = (path, series, stacked)
+        if key not in self._plans:
+            if path not in self._scans:
+                where = Path(self.project.resolve(path))
+                found = where.exists() and not (where.is_file() and is_nifti_path(where))
+                self._scans[path] = scan_dicom(where) if found else None
+            found = self._scans[path]
+            if found is None:
+                return None
+            where = Path(self.project.resolve(path))
+            info = select_series(found, where, series)
+            self._plans[key] = (
+                plan_stacks(info, where, warn=False) if stacked else [plan_series(info, where)]
+            )
+        return self._plans[key]

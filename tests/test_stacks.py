@@ -13,11 +13,24 @@ from napari_atlas_annotate.project import ProjectError
 from napari_atlas_annotate.spine_grades import LEVELS
 from napari_atlas_annotate.stacks import CaseImages
 
+# the phantoms' spine folder holds their truth CSVs beside the study
+pytestmark = pytest.mark.filterwarnings("ignore:.*skipped .* not DICOM:UserWarning")
 
-@pytest.fixture
-def stacked_case(tmp_path, spine_project_from):
-    """A spine project with one study whose Axial T2 is three angled stacks."""
-    project = spine_project_from(write_phantoms(tmp_path / "ph", 0, 1, 5, axial_stacks=LEVELS[2:]))
+
+@pytest.fixture(params=["manifest", "rsna folder"])
+def stacked_case(request, tmp_path):
+    """A spine project with one study whose Axial T2 is three angled stacks, added from
+    the phantoms' manifest (an image per series folder) or as an RSNA dataset folder (an
+    image per series of the study folder)."""
+    from napari_atlas_annotate.project import Project
+    from napari_atlas_annotate.project.sources import cases_from_path
+
+    manifest = write_phantoms(tmp_path / "ph", 0, 1, 5, axial_stacks=LEVELS[2:])
+    source = manifest if request.param == "manifest" else manifest.parent / "spine"
+    project = Project.create(tmp_path / "project", task="spine")
+    request.addfinalizer(project.close)
+    for found in cases_from_path(source, "spine"):
+        project.add_case(found.id, found.images, truth=found.truth, source=found.source)
     [case] = project.cases()
     assert [r.stack for r in case.images if r.stack is not None] == [1, 2, 3]
     return project, case
@@ -40,8 +53,8 @@ def test_each_stack_is_the_volume_load_image_gives_from_one_scan(stacked_case, m
     scanned = _counting_scans(monkeypatch)
     images = CaseImages(project, case.id)
     ours = [images.load(i) for i in range(len(case.images))]
-    # one scan per series folder: the three stacks of the axial series share theirs
-    assert len(scanned) == len({r.path for r in case.images}) == 3
+    # one scan per folder: the series of a study folder and the stacks of a series share it
+    assert len(scanned) == len({r.path for r in case.images})
     scanned.clear()
     for i, volume in enumerate(ours):
         alone = project.load_image(case.id, i)
@@ -49,7 +62,7 @@ def test_each_stack_is_the_volume_load_image_gives_from_one_scan(stacked_case, m
         np.testing.assert_array_equal(volume.affine, alone.affine)
         assert volume.modality == alone.modality
         assert repr(volume.metadata) == repr(alone.metadata)
-    assert len(scanned) == len(case.images) == 5  # one by one: a scan per stack
+    assert len(scanned) == len(case.images) == 5  # one by one: a scan per image
 
 
 def test_a_missing_series_gives_the_error_load_image_gives(stacked_case):
