@@ -622,9 +622,10 @@ class GradeSheetWidget(StatusMessages, QWidget):
             for layer in (series.points, series.layer if series.owned else None)
             if layer is not None and layer in self.viewer.layers
         ]
-        with removing_layers(self.viewer):
-            for layer in gone:
-                self.viewer.layers.remove(layer)
+        if gone:
+            with removing_layers(self.viewer):
+                for layer in gone:
+                    self.viewer.layers.remove(layer)
         self.series = {}
         self.session = self.case_id = None
         self.submit_button.setEnabled(False)

@@ -427,3 +427,24 @@ def test_subarticular_labels_sit_on_their_own_side_of_an_axial_slice(
     sagittal = widget._series_of(spine_project.proposal.points[foramen])
     label = sagittal.points.features["label"][sagittal.cells().index(foramen)]
     assert label.endswith(" L4/L5 R-NFN")
+
+
+def test_the_next_case_replaces_the_last_in_one_canvas_cleanup(make_napari_viewer, spine_project):
+    """Moving on to another case removes every layer of the last one, all in one batch
+    (napari cleans its canvas, a full garbage collection, once per batch, not per layer);
+    opening the first case removes nothing and starts no batch."""
+    project = Project(spine_project.folder)
+    case = project.case(spine_project.case_id)
+    project.add_case("second", case.images)
+    viewer = make_napari_viewer()
+    widget = GradeSheetWidget(viewer, project, ANNOTATOR)
+    batches = []
+    viewer.layers.events.end_batch.connect(lambda event: batches.append(len(viewer.layers)))
+    assert widget.load_case(case.id), widget.last_error
+    first = list(viewer.layers)
+    assert batches == [] and len(first) == 6  # three series, each with its points
+    assert widget.load_case("second"), widget.last_error
+    assert batches == [0]  # the last case's six layers went in one batch
+    assert not any(layer in viewer.layers for layer in first)
+    assert len(viewer.layers) == 6
+    assert all(layer.name.startswith("second ") for layer in viewer.layers if layer.ndim == 3)
