@@ -27,15 +27,20 @@ def campaign_progress(status: dict) -> dict:
     people: dict[str, dict] = {}
     for case in status["cases"]:
         for name, row in case["annotators"].items():
-            person = people.setdefault(
-                name,
-                {"role": row["role"], "states": Counter(), "edits": 0, "seconds": 0.0},
-            )
+            person = people.get(name)
+            if person is None:
+                person = people[name] = {
+                    "role": row["role"],
+                    "states": Counter(),
+                    "edits": 0,
+                    "seconds": 0.0,
+                    "cases_worked": 0,
+                }
             person["states"][row["state"]] += 1
-            person["edits"] += row["edits"]
+            if row["edits"]:
+                person["edits"] += row["edits"]
+                person["cases_worked"] += 1
             person["seconds"] += row["seconds"]
-            person.setdefault("cases_worked", 0)
-            person["cases_worked"] += row["edits"] > 0
     for person in people.values():
         counts = person["states"]
         person["states"] = {state: counts[state] for state in STATE_ORDER if counts[state]}
