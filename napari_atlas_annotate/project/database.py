@@ -62,6 +62,8 @@ CREATE TABLE IF NOT EXISTS events(
     detail TEXT                      -- JSON, grade/point edits and tool parameters
 );
 CREATE INDEX IF NOT EXISTS events_case ON events(case_id, annotator, id);
+-- where each person stands on each case: the latest edit per base version and tool
+CREATE INDEX IF NOT EXISTS events_standing ON events(case_id, annotator, base_version_id, tool);
 CREATE TABLE IF NOT EXISTS audit(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     case_id TEXT,
