@@ -267,7 +267,7 @@ class AnnotatorDock(StatusMessages, QWidget):
             self._info(f"{project.folder}: no cases yet. Add some with 'atlas-annotate add'.")
             return True
         todo = self._to_do(queue)
-        opened, failed = self._open_first(todo or queue)
+        opened, failed = self._open_first(todo or queue, refresh=False)  # just listed
         if opened is None:
             self._error(
                 "none of the cases could be opened: "
@@ -280,8 +280,11 @@ class AnnotatorDock(StatusMessages, QWidget):
             )
         return True
 
-    def _open_first(self, candidates: list[str]) -> tuple[str | None, list[str]]:
-        """Open the first of ``candidates`` that can be opened.
+    def _open_first(
+        self, candidates: list[str], *, refresh: bool = True
+    ) -> tuple[str | None, list[str]]:
+        """Open the first of ``candidates`` that can be opened (``refresh``: as
+        :meth:`load_case`).
 
         A case whose image is missing or broken must not block the queue: it is skipped
         and its reason kept.
@@ -293,7 +296,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         """
         failed: list[str] = []
         for case_id in candidates:
-            if self.load_case(case_id):
+            if self.load_case(case_id, refresh=refresh):
                 return case_id, failed
             failed.append(self.last_error or f"case {case_id} could not be opened.")
         return None, failed
@@ -335,9 +338,20 @@ class AnnotatorDock(StatusMessages, QWidget):
         finally:
             self.case_list.setUpdatesEnabled(True)
         self._listed = listed
+        self._show_current()
+        self.model_panel.refresh()
+
+    def _show_current(self) -> None:
+        """Make the open case the list's current row (none when no case is open)."""
         ids = self.case_ids()
         self.case_list.setCurrentRow(ids.index(self.case_id) if self.case_id in ids else -1)
-        self.model_panel.refresh()
+
+    def _listed_again(self, refresh: bool) -> None:
+        """After opening a case: read the list again, or only show the case current."""
+        if refresh:
+            self.refresh_cases()
+        else:
+            self._show_current()
 
     def case_ids(self) -> list[str]:
         """The cases of the list, in queue order."""
@@ -388,11 +402,13 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.hook = self.labels_layer = self.image_layer = None
         self.case_id = self.base = None
 
-    def load_case(self, case_id: str) -> bool:
+    def load_case(self, case_id: str, *, refresh: bool = True) -> bool:
         """Show ``case_id``: its image and the annotator's working label (or grade sheet).
 
         Nothing is changed in the viewer when the case cannot be opened; the reason is
-        shown instead.
+        shown instead. The case list is read again (:meth:`refresh_cases`: others may have
+        worked meanwhile) unless ``refresh`` is False, when it was just read (opening the
+        project, after a submit) and only the opened case is made current in it.
         """
         from .._napari.layers import image_layer_data, labels_layer_data
 
@@ -401,7 +417,7 @@ class AnnotatorDock(StatusMessages, QWidget):
             self._error("open a project first.")
             return False
         if project.task == "spine" and self._grade_sheet_widget() is not None:
-            return self._load_spine_case(case_id)
+            return self._load_spine_case(case_id, refresh)
         try:
             volume = project.load_image(case_id)
             if project.task == "spine":  # no grade sheet widget: show the series at least
@@ -442,7 +458,7 @@ class AnnotatorDock(StatusMessages, QWidget):
             self._info(f"{case_id}: shown without a grade sheet (widget not available).")
         else:
             self._show_labels(case_id, label_data, labels, base, pending)
-        self.refresh_cases()
+        self._listed_again(refresh)
         return True
 
     def _show_labels(self, case_id, label_data, labels, base, pending) -> None:
@@ -486,7 +502,7 @@ class AnnotatorDock(StatusMessages, QWidget):
             self.grade_layout.addWidget(self.grade_sheet)
         return self.grade_sheet
 
-    def _load_spine_case(self, case_id: str) -> bool:
+    def _load_spine_case(self, case_id: str, refresh: bool = True) -> bool:
         """The grade sheet shows the study's series and the annotator's restored sheet."""
         self.grade_box.setVisible(True)
         try:
@@ -499,7 +515,7 @@ class AnnotatorDock(StatusMessages, QWidget):
             return False
         self.close_case()
         self.case_id = case_id
-        self.refresh_cases()
+        self._listed_again(refresh)
         self._info(f"{case_id}: state {self._state(case_id)}. Grade the sheet, then Submit.")
         return True
 
@@ -745,7 +761,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         if not todo:
             self._info(f"{message} All cases submitted.")
             return version
-        opened, failed = self._open_first(todo)
+        opened, failed = self._open_first(todo, refresh=False)  # just listed
         if opened is None:
             self._error(
                 f"{message} The next cases could not be opened, so {done} stays open: "
