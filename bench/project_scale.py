@@ -26,7 +26,9 @@ Timed (best of ``--repeat``): ``Project.status()``, ``atlas-annotate status PROJ
 (the command line's ``main`` in-process, output captured), ``Project.queue()``,
 ``queue(include_final=False)``, opening the annotator dock as the first annotator (it
 lists every case with their state and opens their first case to do) and
-``refresh_cases()`` (what the dock does after each submit). The dock runs in a napari
+``refresh_cases()`` (what the dock does after each submit), and once, on a copy of the
+project, ``submit()`` of the case it opened (store the version, list the cases again,
+open the next case to do). The dock runs in a napari
 viewer that is not shown (use ``xvfb-run -a`` without a display). Each child prints a
 digest of what it returned (the status dict, the command's output, both queues, the
 dock's list and the case it opened); the benchmark says whether ours and the baseline's
@@ -45,6 +47,7 @@ import io
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -243,6 +246,17 @@ def child(folder: str, repeat: int, profile: int) -> None:
     times["dock_refresh"], _ = _best(dock.refresh_cases, repeat)
     items = [dock.case_list.item(i).text() for i in range(dock.case_list.count())]
     digests["dock"] = _digest([items, dock.case_id, dock.last_error])
+    with tempfile.TemporaryDirectory(prefix="project_scale-submit-") as tmp:
+        copy = Path(tmp) / "project"  # a submit writes: on a copy, once
+        shutil.copytree(folder, copy)
+        submitter = AnnotatorDock(viewer, copy, "reader1")
+        docks.append(submitter)
+        submitted = submitter.case_id
+        t0 = time.perf_counter()
+        submitter.submit()
+        times["dock_submit"] = time.perf_counter() - t0
+        rows = [submitter.case_list.item(i).text() for i in range(submitter.case_list.count())]
+        digests["dock_submit"] = _digest([rows, submitted, submitter.case_id])
     result = {"times": times, "digests": digests, "opened": dock.case_id, "rows": len(items)}
     if profile:
         import cProfile
