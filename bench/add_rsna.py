@@ -49,7 +49,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from baseline import baseline_code, run_child
+
 #: pydicom's UID root, with which the phantoms' UIDs all begin (``generate_uid``).
 UID_ROOT = b"1.2.826.0.1.3680043.8.498."
 LEVELS = ("l1_l2", "l2_l3", "l3_l4", "l4_l5", "l5_s1")
@@ -281,26 +282,10 @@ def _run(images: Path, project: Path, labels: bool, code: Path | None, profile: 
     )
     argv = [sys.executable, __file__, "--child", "--project", str(project), "--images", str(images)]
     argv += (["--labels"] if labels else []) + (["--profile", str(profile)] if profile else [])
-    done = subprocess.run(argv, env=env, capture_output=True, text=True)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode or not lines:
-        raise RuntimeError(f"child failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    result = json.loads(lines[-1][len("RESULT ") :])
+    result = run_child(argv, env)
     if code is not None:
         result["package"] = str(code)
     return result
-
-
-def _baseline_code(ref: str, folder: Path) -> Path:
-    """The package as of git ``ref``, extracted into ``folder``."""
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", ref, "napari_atlas_annotate"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    folder.mkdir(parents=True)
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    return folder
 
 
 def main() -> None:
@@ -335,7 +320,7 @@ def main() -> None:
             f"{time.perf_counter() - start:.0f} s"
         )
         baseline = (
-            _baseline_code(args.baseline_ref, work / "baseline") if args.baseline_ref else None
+            baseline_code(args.baseline_ref, work / "baseline") if args.baseline_ref else None
         )
         _csv_cost(full, work / "csv")
         rows = []

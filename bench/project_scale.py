@@ -48,13 +48,13 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from baseline import baseline_code, run_child
+
 BASELINE_REF = "29bab9a"
 TOOLS = ("paint", "paint", "erase", "fill", "interpolate")
 
@@ -286,23 +286,7 @@ def _run(folder: Path, code: Path | None, repeat: int, profile: int = 0) -> dict
         env["PYTHONPATH"] = str(code)
     argv = [sys.executable, __file__, "--child", str(folder), "--repeat", str(repeat)]
     argv += ["--profile", str(profile)] if profile else []
-    done = subprocess.run(argv, env=env, capture_output=True, text=True)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode or not lines:
-        raise RuntimeError(f"child failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return json.loads(lines[-1][len("RESULT ") :])
-
-
-def _baseline_code(ref: str, folder: Path) -> Path:
-    """The package as of git ``ref``, extracted into ``folder``."""
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", ref, "napari_atlas_annotate"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    folder.mkdir(parents=True)
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    return folder
+    return run_child(argv, env)
 
 
 def main() -> None:
@@ -336,7 +320,7 @@ def main() -> None:
         ours = _run(tmp / "project", None, args.repeat, args.profile)
         base = None
         if not args.no_baseline:
-            code = _baseline_code(args.baseline_ref, tmp / "baseline")
+            code = baseline_code(args.baseline_ref, tmp / "baseline")
             base = _run(tmp / "project", code, args.repeat)
     print(f"best of {args.repeat}, seconds; baseline = {args.baseline_ref}")
     print(f"{'':<14}{'ours':>9}{'baseline':>10}{'ratio':>8}")

@@ -47,7 +47,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from baseline import REPO, baseline_code, run_child
+
 LEVELS = ("l1_l2", "l2_l3", "l3_l4", "l4_l5", "l5_s1")
 #: In-plane size of each series at RSNA's sizes.
 SIZES = {"Sagittal T1": 512, "Sagittal T2/STIR": 512, "Axial T2": 448}
@@ -289,11 +290,7 @@ def _run(
     argv = [sys.executable, __file__, "--child", step, "--project", str(project)]
     argv += ["--images", str(images), "--out", str(out), "--threads", str(threads)]
     argv += ["--child-profile", str(profile)] if profile else []
-    done = subprocess.run(argv, env=env, capture_output=True, text=True)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode or not lines:
-        raise RuntimeError(f"child {step} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return json.loads(lines[-1][len("RESULT ") :])
+    return run_child(argv, env, f"child {step}")
 
 
 def _pipeline(
@@ -343,17 +340,6 @@ def _same_sheets(a: dict, b: dict) -> str:
     return f"same (max |dp| {worst_p:.1g}, max |dxy| {worst_xy:.1g} px)"
 
 
-def _baseline_code(ref: str, folder: Path) -> Path:
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", ref, "napari_atlas_annotate"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    folder.mkdir(parents=True)
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    return folder
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=6)
@@ -395,9 +381,7 @@ def main() -> None:
         versions = {"ours": None}
         if args.baseline_ref:
             base = work / f"baseline_{args.baseline_ref}"
-            versions["baseline"] = (
-                base if base.is_dir() else _baseline_code(args.baseline_ref, base)
-            )
+            versions["baseline"] = base if base.is_dir() else baseline_code(args.baseline_ref, base)
         results = {}
         for name, code in versions.items():
             shutil.rmtree(work / f"project_{name}", ignore_errors=True)
@@ -429,7 +413,8 @@ def main() -> None:
             print(f"{name:10s}" + "".join(f"{row[s]:10.3f}" for s in STEPS))
         if len(rows) == 2:
             (_, ours), (_, base) = rows
-            print(f"{'base/ours':10s}" + "".join(f"{base[s] / ours[s]:9.2f}x" for s in STEPS))
+            ratios = [f"{base[s] / ours[s]:9.2f}x" if ours[s] else f"{'-':>10s}" for s in STEPS]
+            print(f"{'base/ours':10s}" + "".join(ratios))  # '-': no time (one study: no next)
             o, b = results["ours"], results["baseline"]
             print("proposals:", _same_sheets(o["propose"]["sheets"], b["propose"]["sheets"]))
             print("submitted:", _same_sheets(o["sheet"]["sheets"], b["sheet"]["sheets"]))
