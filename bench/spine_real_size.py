@@ -81,45 +81,23 @@ def _write_study(root: Path, seed: int, stacked: bool) -> tuple:
     """One real-size study under ``root/train_images``; its CSV rows."""
     import dataclasses
 
-    from pydicom.uid import generate_uid
-
-    from napari_atlas_annotate.io.dicom_writer import write_dicom_series
     from napari_atlas_annotate.phantoms.spine import make_spine_phantom
+    from napari_atlas_annotate.phantoms.writer import write_spine_study
     from napari_atlas_annotate.spine_grades import SERIES_DESCRIPTIONS
 
     case = make_spine_phantom(seed, axial_stacks=LEVELS if stacked else ())
-    sid = str(case.study_id)
-    uid_base = f"bench-real-size-{seed}"
-    study_uid = generate_uid(entropy_srcs=[uid_base, "study"])
-    frame_uid = generate_uid(entropy_srcs=[uid_base, "frame"])
-    factors = {}
-    for desc in SERIES_DESCRIPTIONS:
-        series_id = case.series_ids[desc]
-        folder = root / "train_images" / sid / str(series_id)
-        series_uid = generate_uid(entropy_srcs=[uid_base, desc])
-        for volume in [v for v in case.series.values() if v.metadata["series_description"] == desc]:
-            big, factors[series_id] = _upsampled(volume, SIZES[desc])
-            write_dicom_series(
-                big,
-                folder,
-                modality="MR",
-                series_description=desc,
-                series_number=series_id,
-                patient_name=sid,
-                patient_id=sid,
-                study_uid=study_uid,
-                series_uid=series_uid,
-                frame_of_reference_uid=frame_uid,
-                uid_seed=f"{uid_base}-{desc}",
-                file_prefix="",
-                first_instance=int(volume.metadata.get("first_instance", 1)),
-            )
+    series, factors = {}, {}
+    for key, volume in case.series.items():
+        desc = volume.metadata["series_description"]
+        series[key], factors[case.series_ids[desc]] = _upsampled(volume, SIZES[desc])
     points = [
         dataclasses.replace(p, x=p.x * factors[p.series_id], y=p.y * factors[p.series_id])
         for p in case.points
     ]
-    series = [(case.study_id, case.series_ids[d], d) for d in SERIES_DESCRIPTIONS]
-    return case.study_id, case.grades, points, series
+    big = dataclasses.replace(case, series=series, points=points)
+    write_spine_study(big, root / "train_images", f"bench-real-size-{seed}")
+    rows = [(case.study_id, case.series_ids[d], d) for d in SERIES_DESCRIPTIONS]
+    return case.study_id, case.grades, points, rows
 
 
 def make_dataset(root: Path, studies: int, seed: int) -> Path:

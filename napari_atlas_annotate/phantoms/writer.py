@@ -157,17 +157,25 @@ def _write_ct(out: Path, case_id: str, cseed: int, site: int, shape, fmt: str) -
     }
 
 
-def _write_spine(out: Path, cseed: int, site: int, axial_stacks: Sequence[str] = ()):
-    case = make_spine_phantom(cseed, site=site, axial_stacks=axial_stacks)
+def write_spine_study(case, images_root: Path, uid_base: str) -> dict[str, Path]:
+    """Write a :class:`~.spine.SpineCase` as DICOM in Kaggle's RSNA layout.
+
+    Each series goes to ``images_root/<study_id>/<series_id>/`` (an Axial T2 acquired as
+    several stacks is one series of them), with UIDs derived from ``uid_base`` (the same
+    case and ``uid_base`` give byte-identical files).
+
+    Returns
+    -------
+    dict
+        ``{SeriesDescription: series folder}``.
+    """
     sid = str(case.study_id)
-    root = out / "spine"
-    uid_base = f"atlas-phantom-mr-{cseed}-{site}"
     study_uid = generate_uid(entropy_srcs=[uid_base, "study"])
     frame_uid = generate_uid(entropy_srcs=[uid_base, "frame"])
-    images = []
+    folders = {}
     for desc in SERIES_DESCRIPTIONS:
         series_id = case.series_ids[desc]
-        folder = root / "train_images" / sid / str(series_id)
+        folder = images_root / sid / str(series_id)
         # the UID write_dicom_series would derive itself, shared by the stacks
         series_uid = generate_uid(entropy_srcs=[f"{uid_base}-{desc}", f"series-{series_id}-{desc}"])
         stacks = [v for v in case.series.values() if v.metadata["series_description"] == desc]
@@ -192,13 +200,23 @@ def _write_spine(out: Path, cseed: int, site: int, axial_stacks: Sequence[str] =
                 },
                 first_instance=int(volume.metadata.get("first_instance", 1)),
             )
-        images.append(
-            {
-                "path": folder.relative_to(out).as_posix(),
-                "description": desc,
-                "series_id": series_id,
-            }
-        )
+        folders[desc] = folder
+    return folders
+
+
+def _write_spine(out: Path, cseed: int, site: int, axial_stacks: Sequence[str] = ()):
+    case = make_spine_phantom(cseed, site=site, axial_stacks=axial_stacks)
+    sid = str(case.study_id)
+    root = out / "spine"
+    folders = write_spine_study(case, root / "train_images", f"atlas-phantom-mr-{cseed}-{site}")
+    images = [
+        {
+            "path": folders[desc].relative_to(out).as_posix(),
+            "description": desc,
+            "series_id": case.series_ids[desc],
+        }
+        for desc in SERIES_DESCRIPTIONS
+    ]
     truth = root / "truth" / sid
     grades = write_grades_csv(truth / "train.csv", {case.study_id: case.grades})
     points = write_coordinates_csv(truth / "train_label_coordinates.csv", case.points)
