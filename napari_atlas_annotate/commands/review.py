@@ -158,7 +158,7 @@ def _print_decision(done: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..project import Project
+    from ..project import Project, ProjectError
     from ..review.cases import review_project
     from ..review.report import write_report
 
@@ -172,6 +172,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     with Project(args.project) as project:
         reviews, skipped = review_project(project, args.case)
+        if args.case and not reviews:
+            raise ProjectError(
+                "nothing to review: " + "; ".join(f"case {s['id']}: {s['reason']}" for s in skipped)
+            )
         report = {
             "project": str(project.folder),
             "task": project.task,
@@ -202,7 +206,11 @@ def run(args: argparse.Namespace) -> int:
                 ),
                 default=(1.0, "-", "-"),
             )
-            detail = f"worst {worst[1]} Dice {worst[0]:.3f} ({worst[2]})"
+            worst_ml = case["classes"].get(worst[1], {}).get("disputed_ml", 0.0)
+            detail = (
+                f"worst {worst[1]} Dice {worst[0]:.3f} ({worst[2]}, {worst_ml:.1f} ml disputed); "
+                f"{case['disputed_ml']:.1f} ml disputed in all"
+            )
         else:
             overall = case["kappa"]["overall"]
             detail = (

@@ -59,6 +59,16 @@ def current_final(project: Project, case_id: str) -> LabelVersion | None:
     return project.current_final(case_id, task_content(project))
 
 
+def final_decisions(version: LabelVersion) -> dict[str, str]:
+    """The per-class or per-cell sources a final version was composed from (its note)."""
+    try:
+        note = json.loads(version.note or "{}")
+    except json.JSONDecodeError:
+        return {}
+    decisions = note.get("decisions") if isinstance(note, dict) else None
+    return dict(decisions) if isinstance(decisions, dict) else {}
+
+
 def _check_sources(case_id: str, decisions: Mapping[str, str], allowed: set[str], what: str):
     for key, source in decisions.items():
         if source not in allowed:
@@ -159,6 +169,68 @@ def compose_grades(
             if cell in sheets[source].points:
                 out.points[cell] = sheets[source].points[cell]
     return out, {"decisions": full}
+
+
+def edited_classes(before: np.ndarray, after: np.ndarray) -> dict[int, tuple[int, int]]:
+    """Which classes the lead changed when editing a label map, and how.
+
+    Returns
+    -------
+    dict
+        ``{label value: (voxels gained, voxels lost)}`` for every class whose voxels differ
+        between ``before`` and ``after`` (background left out).
+    """
+    before, after = np.asarray(before), np.asarray(after)
+    if before.shape != after.shape:
+        raise ValueError(f"edited map shape {after.shape} is not {before.shape}")
+    changed = before != after
+    gained = np.bincount(after[changed].astype(np.int64).ravel())
+    lost = np.bincount(before[changed].astype(np.int64).ravel())
+    size = max(len(gained), len(lost))
+    gained, lost = np.pad(gained, (0, size - len(gained))), np.pad(lost, (0, size - len(lost)))
+    return {v: (int(gained[v]), int(lost[v])) for v in range(1, size) if gained[v] or lost[v]}
+
+
+def keep_consensus_edits(
+    decisions: Mapping[str, str],
+    classes: Sequence[str],
+    consensus: np.ndarray,
+    edited: np.ndarray,
+    case_id: str = "",
+) -> dict[str, str]:
+    """Decisions that keep the lead's edits of the consensus map.
+
+    A class taken from the consensus (the default) whose voxels the lead changed on the
+    consensus map is taken as painted (:data:`PAINTED`, with ``edited`` as ``painted`` in
+    :func:`finalize`), so the edits are what becomes final. A class the lead painted more
+    of but takes from elsewhere would lose that paint: refused, naming the class.
+
+    Raises
+    ------
+    ProjectError
+        When painted voxels of a class would be dropped by its decision.
+    """
+    out = dict(decisions)
+    dropped = []
+    for value, (gained, _lost) in edited_classes(consensus, edited).items():
+        if value > len(classes):
+            raise ProjectError(
+                f"case {case_id}: label value {value} painted on the consensus is not one of the "
+                f"project's {len(classes)} classes; erase it, then finalize."
+            )
+        name = classes[value - 1]
+        source = out.get(name, CONSENSUS)
+        if source in (CONSENSUS, PAINTED):
+            out[name] = PAINTED
+        elif gained:
+            dropped.append(f"{name} ({gained} voxel(s) painted, taken from {source})")
+    if dropped:
+        raise ProjectError(
+            f"case {case_id}: your edits of the consensus would be lost for "
+            f"{'; '.join(dropped)}. Take these classes from the consensus to keep the edits, "
+            "or undo them."
+        )
+    return out
 
 
 def finalize(

@@ -6,7 +6,9 @@ masks for organ projects, grade sheets for spine projects). ``final`` versions a
 adjudicated result, not an annotator's opinion, and ``proposal`` versions are the model's,
 so neither takes part. Cases are ranked by disagreement, largest first:
 ``1 - min pairwise Dice`` over the classes someone labelled (organs) or
-``1 - min pairwise overall kappa`` (spine).
+``1 - min pairwise overall kappa`` (spine); equal scores go to the larger disputed volume
+(organs: millilitres the annotators labelled differently) or the more disputed grade
+cells (spine), then to the case id.
 
 Examples
 --------
@@ -69,6 +71,22 @@ def class_names(project: Project, masks: dict[str, np.ndarray]) -> list[str]:
     return names + [f"label_{i}" for i in range(len(names) + 1, highest + 1)]
 
 
+def too_few_readers(case_id: str, readers: list[str]) -> str:
+    """Why a case with fewer than two readers is not reviewed, and what to do about it."""
+    if not readers:
+        return (
+            "no annotator has submitted or imported labels yet; nothing to compare (it is "
+            "still in the annotation queue)"
+        )
+    return (
+        f"only {readers[0]} submitted labels; a review compares at least two annotators: "
+        "have a second annotator submit, or import another reader's labels with "
+        f"'atlas-annotate import PROJECT --case {case_id} --annotator NAME LABELS'. To accept "
+        f"{readers[0]}'s labels as they are: 'atlas-annotate review PROJECT --finalize "
+        f"{case_id} --lead NAME'"
+    )
+
+
 @dataclass
 class CaseReview:
     """Agreement of one case's annotators.
@@ -98,6 +116,15 @@ class CaseReview:
     def annotators(self) -> list[str]:
         return list(self.versions)
 
+    def dispute_size(self) -> float:
+        """How much is disputed: millilitres labelled differently (organs) or the number
+        of grade cells graded differently (spine); breaks ties of the ranking score."""
+        if self.masks is not None:
+            return self.masks.total_disputed_ml
+        if self.grades is not None:
+            return float(len(self.grades.disputed_cells()))
+        return 0.0
+
     def to_dict(self, digits: int = 4) -> dict:
         out: dict = {
             "id": self.case_id,
@@ -107,7 +134,9 @@ class CaseReview:
             "final_version": self.final_version,
         }
         if self.masks is not None:
-            out["classes"] = _rounded(self.masks.to_dict()["classes"], digits)
+            masks = self.masks.to_dict()
+            out["disputed_ml"] = round(masks["disputed_ml"], digits)
+            out["classes"] = _rounded(masks["classes"], digits)
         if self.grades is not None:
             grades = self.grades.to_dict()
             out["kappa"] = _rounded(grades["kappa"], digits)
@@ -146,11 +175,7 @@ def review_case(
     project.case(case_id)
     versions = annotator_versions(project, case_id)
     if len(versions) < 2:
-        raise ProjectError(
-            f"case {case_id}: {len(versions)} annotator(s) with submitted or imported labels "
-            f"({', '.join(versions) or 'none'}); review needs at least two. Import another "
-            "reader's labels with 'atlas-annotate import' or have a second annotator submit."
-        )
+        raise ProjectError(f"case {case_id}: {too_few_readers(case_id, list(versions))}")
     final = current_final(project, case_id)
     review = CaseReview(case_id, versions, final_version=final.id if final else None)
     opinions = load_opinions(project, versions) if opinions is None else opinions
@@ -185,11 +210,15 @@ def review_project(
         versions = annotator_versions(project, case_id)
         if len(versions) < 2:
             skipped.append(
-                {"id": case_id, "annotators": list(versions), "reason": "fewer than 2 annotators"}
+                {
+                    "id": case_id,
+                    "annotators": list(versions),
+                    "reason": too_few_readers(case_id, list(versions)),
+                }
             )
             continue
         reviews.append(review_case(project, case_id))
-    reviews.sort(key=lambda r: (-r.disagreement, r.case_id))
+    reviews.sort(key=lambda r: (-r.disagreement, -r.dispute_size(), r.case_id))
     return reviews, skipped
 
 

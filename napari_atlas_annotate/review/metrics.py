@@ -4,8 +4,10 @@ Masks: per class and per annotator pair, Dice (``monai.metrics.compute_dice``), 
 percentile symmetric Hausdorff distance in millimetres
 (``monai.metrics.compute_hausdorff_distance(percentile=95, spacing=...)``, surfaces from
 MONAI's erosion edges, spacing from the image affine) and the volume difference in
-millilitres (voxel volume = ``|det(affine[:3, :3])|`` mm^3). Grades: per cell who said
-what, quadratic weighted Cohen's kappa per condition and overall, confusion matrices.
+millilitres (voxel volume = ``|det(affine[:3, :3])|`` mm^3), and the disputed volume per
+class and in all (:mod:`.disputed`: what some annotators labelled and others did not).
+Grades: per cell who said what, quadratic weighted Cohen's kappa per condition and overall,
+confusion matrices.
 
 Edge cases (chosen so that "both left it empty" counts as agreement):
 
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..spine_grades import CONDITIONS, GRADES, LEVELS
+from .disputed import disputed_counts, disputed_voxels
 from .kappa import confusion_matrix, kappa_from_confusion
 
 PAIR_SEPARATOR = "|"
@@ -134,6 +137,11 @@ class MaskAgreement:
         ``{class: {"A|B": value}}``; ``volume_diff_ml`` is ``volume(A) - volume(B)``.
     volume_ml
         ``{class: {annotator: ml}}``.
+    disputed_ml
+        ``{class: ml}``: volume some but not all annotators gave the class
+        (:mod:`.disputed`).
+    total_disputed_ml
+        Volume where the annotators' labels are not all the same.
     """
 
     annotators: list[str]
@@ -142,6 +150,20 @@ class MaskAgreement:
     hd95: dict[str, dict[str, float | None]] = field(default_factory=dict)
     volume_ml: dict[str, dict[str, float]] = field(default_factory=dict)
     volume_diff_ml: dict[str, dict[str, float]] = field(default_factory=dict)
+    disputed_ml: dict[str, float] = field(default_factory=dict)
+    total_disputed_ml: float = 0.0
+
+    def worst_class(self) -> tuple[str, str, float] | None:
+        """``(class, pair, Dice)`` with the lowest pairwise Dice over the classes someone
+        labelled (class order breaks ties); ``None`` when nobody labelled anything."""
+        worst = None
+        for name, pairs in self.dice.items():
+            if not any(v > 0 for v in self.volume_ml[name].values()):
+                continue
+            for pair, d in pairs.items():
+                if worst is None or d < worst[2]:
+                    worst = (name, pair, d)
+        return worst
 
     def min_dice(self, present_only: bool = True) -> float:
         """Lowest pairwise Dice over classes (those someone labelled, if ``present_only``)."""
@@ -156,12 +178,14 @@ class MaskAgreement:
     def to_dict(self) -> dict:
         return {
             "annotators": list(self.annotators),
+            "disputed_ml": self.total_disputed_ml,
             "classes": {
                 name: {
                     "dice": self.dice[name],
                     "hd95": self.hd95[name],
                     "volume_ml": self.volume_ml[name],
                     "volume_diff_ml": self.volume_diff_ml[name],
+                    "disputed_ml": self.disputed_ml[name],
                 }
                 for name in self.classes
             },
@@ -201,9 +225,13 @@ def mask_agreement(
         * voxel_ml
         for who, m in masks.items()
     }
+    maps = list(masks.values())
+    disputed = disputed_counts(maps, range(1, n + 1))
+    result.total_disputed_ml = float(disputed_voxels(maps).sum()) * voxel_ml
     for c, name in enumerate(classes):
         result.dice[name], result.hd95[name], result.volume_diff_ml[name] = {}, {}, {}
         result.volume_ml[name] = {who: float(volumes[who][c]) for who in names}
+        result.disputed_ml[name] = disputed[c + 1] * voxel_ml
     for a, b in annotator_pairs(names):
         key = pair_key(a, b)
         dice = dice_per_class(masks[a], masks[b], n)

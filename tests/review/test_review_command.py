@@ -27,12 +27,15 @@ def test_review_json_organs(organ_project, capsys, tmp_path):
     ct00 = out["cases"][1]
     assert ct00["annotators"] == ["alice", "bob"] and ct00["final_version"] is not None
     liver = ct00["classes"]["liver"]
-    assert set(liver) == {"dice", "hd95", "volume_ml", "volume_diff_ml"}
+    assert set(liver) == {"dice", "hd95", "volume_ml", "volume_diff_ml", "disputed_ml"}
     bob = project.read_mask(project.version(ct00["versions"]["bob"]))
     truth = truths["ct00"]
     a, b = truth == 5, bob == 5
     expected = 2 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
     assert liver["dice"]["alice|bob"] == pytest.approx(expected, abs=1e-4)
+    _, affine = project.grid("ct00")
+    voxel_ml = abs(np.linalg.det(affine[:3, :3])) / 1000
+    assert liver["disputed_ml"] == pytest.approx(np.count_nonzero(a != b) * voxel_ml, abs=1e-3)
     assert out["cases"][0]["classes"]["spleen"]["hd95"]["alice|bob"] is None  # JSON null
     assert out["cases"][0]["disagreement"] == 1.0
 
@@ -46,6 +49,8 @@ def test_review_json_organs(organ_project, capsys, tmp_path):
     assert main(["review", str(project.folder)]) == 0
     text = capsys.readouterr().out
     assert text.splitlines()[0].startswith("ct01") and "worst spleen Dice 0.000" in text
+    spleen_ml = out["cases"][0]["classes"]["spleen"]["disputed_ml"]
+    assert spleen_ml > 0 and f"{spleen_ml:.1f} ml disputed" in text.splitlines()[0]
 
 
 def test_review_json_spine_and_skipped(spine_project, capsys, tmp_path):
@@ -54,9 +59,12 @@ def test_review_json_spine_and_skipped(spine_project, capsys, tmp_path):
     project.save_grades_version("mr09", sheets["mr00"]["alice"], kind="imported", annotator="alice")
     out = run_json(capsys, str(project.folder), "--report", str(tmp_path / "r"))
     assert [c["id"] for c in out["cases"]] == ["mr01", "mr00"]
-    assert out["skipped"] == [
-        {"id": "mr09", "annotators": ["alice"], "reason": "fewer than 2 annotators"}
-    ]
+    [skipped] = out["skipped"]
+    assert skipped["id"] == "mr09" and skipped["annotators"] == ["alice"]
+    # says who labelled it and what the lead can do
+    reason = skipped["reason"]
+    assert reason.startswith("only alice submitted labels")
+    assert "atlas-annotate import PROJECT --case mr09" in reason and "--finalize mr09" in reason
     kappa = out["cases"][0]["kappa"]
     assert set(kappa) == {
         "overall",
@@ -75,6 +83,24 @@ def test_review_errors_are_clean(organ_project, capsys, tmp_path):
     project, _ = organ_project
     assert main(["review", str(project.folder), "--case", "nope"]) == 2
     assert "no case 'nope'" in capsys.readouterr().err
+
+
+def test_reviewing_a_case_one_annotator_labelled_says_what_to_do(organ_project, capsys):
+    project, truths = organ_project
+    project.add_case("ct09", project.case("ct00").images)
+    project.save_mask_version("ct09", truths["ct00"], kind="imported", annotator="alice")
+    assert main(["review", str(project.folder), "--case", "ct09"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error: nothing to review: case ct09: only alice" in err
+    assert "--annotator NAME" in err and "--finalize ct09 --lead NAME" in err
+    # with a reviewable case beside it, the review goes on and lists why ct09 is left out
+    out = run_json(capsys, str(project.folder), "--case", "ct00", "--case", "ct09")
+    assert [c["id"] for c in out["cases"]] == ["ct00"]
+    assert [s["id"] for s in out["skipped"]] == ["ct09"]
+    # and a case nobody labelled yet says so
+    project.add_case("ct10", project.case("ct01").images)
+    assert main(["review", str(project.folder), "--case", "ct10"]) == 2
+    assert "no annotator has submitted or imported labels yet" in capsys.readouterr().err
 
 
 def test_lead_finalizes_from_the_command_line(organ_project, capsys):
