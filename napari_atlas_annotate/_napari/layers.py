@@ -37,6 +37,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -269,6 +270,24 @@ def labels_layer_data(
         "metadata": {META_KEY: {**_grid_metadata(volume, axes), "class_names": names}},
     }
     return array.transpose(axes), kwargs, "labels"
+
+
+def removing_layers(viewer: Any):
+    """A context in which the viewer's canvas is cleaned up once for every layer removed,
+    not after each one.
+
+    napari runs a full garbage collection per cleanup: a quarter of a second and more in a
+    session holding a CT or a study's series, paid once per layer when a case's layers
+    are removed one by one.
+
+    Examples
+    --------
+    >>> with removing_layers(viewer):  # doctest: +SKIP
+    ...     for layer in gone:
+    ...         viewer.layers.remove(layer)
+    """
+    batched = getattr(viewer.layers, "batched_update", None)
+    return batched() if batched is not None else contextlib.nullcontext()
 
 
 def grid_metadata(source: Any) -> dict[str, Any] | None:

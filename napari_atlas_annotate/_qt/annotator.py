@@ -56,6 +56,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from .._napari.layers import WORLD_AXIS_LABELS, removing_layers
 from ..corrections import (
     EditRecorder,
     fill_between_slices,
@@ -66,7 +67,8 @@ from ..corrections import (
     why_islands_unchanged,
     why_largest_unchanged,
 )
-from ..project import LabelVersion, Project, ProjectError
+from ..project import LabelVersion, Project, ProjectError, replay
+from ..stacks import CaseImages
 from .class_list import ClassList
 from .edit_recorder import LabelsEditHook
 from .model_panel import ModelPanel
@@ -112,6 +114,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         self._seen_event_id: int | None = None
         self._resubmitted = False
         self._extra_layers: list = []
+        self._class = 1  # the class painted: kept from case to case
         self._states: dict[str, str] = {}  # case id -> state, as of the last refresh
         self._listed: list[tuple[str, str]] = []  # (case id, text) of each row of the list
         self.last_error: str | None = None
@@ -385,19 +388,26 @@ class AnnotatorDock(StatusMessages, QWidget):
 
     # -- cases --------------------------------------------------------------------------
     def close_case(self) -> None:
-        """Log anything pending and take the case's layers out of the viewer."""
+        """Log anything pending and take the case's layers out of the viewer.
+
+        The layers go in one batch: napari cleans its canvas (a full garbage collection,
+        a quarter of a second with a CT in memory) once per batch, not once per layer.
+        """
         if self.hook is not None:
             try:
                 self.hook.flush()
             except REPORTED as exc:
                 self._error(exc)
             self.hook.disconnect()
-        for layer in (self.labels_layer, self.image_layer):
-            if layer is not None and layer in self.viewer.layers:
-                self.viewer.layers.remove(layer)
-        for layer in self._extra_layers:
-            if layer in self.viewer.layers:
-                self.viewer.layers.remove(layer)
+        gone = [
+            layer
+            for layer in (self.labels_layer, self.image_layer, *self._extra_layers)
+            if layer is not None and layer in self.viewer.layers
+        ]
+        if gone:
+            with removing_layers(self.viewer):
+                for layer in gone:
+                    self.viewer.layers.remove(layer)
         self._extra_layers = []
         self.hook = self.labels_layer = self.image_layer = None
         self.case_id = self.base = None
@@ -419,16 +429,14 @@ class AnnotatorDock(StatusMessages, QWidget):
         if project.task == "spine" and self._grade_sheet_widget() is not None:
             return self._load_spine_case(case_id, refresh)
         try:
-            volume = project.load_image(case_id)
+            images = CaseImages(project, case_id)  # a DICOM folder is scanned once a case
+            volume = images.load(0)
             if project.task == "spine":  # no grade sheet widget: show the series at least
-                extra = [
-                    project.load_image(case_id, i)
-                    for i in range(1, len(project.case(case_id).images))
-                ]
+                extra = [images.load(i) for i in range(1, len(images.images))]
                 image = image_layer_data(volume)
                 extra_data = [image_layer_data(v) for v in extra]
             else:
-                base, labels, pending = project.restore_mask(case_id, self.annotator)
+                base, labels, pending = self._restore(case_id, volume.shape)
                 if tuple(labels.shape) != tuple(volume.shape):
                     raise ProjectError(
                         f"case {case_id}: the stored label (version "
@@ -451,6 +459,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.case_id = case_id
         data, kwargs, _ = image
         self.image_layer = self.viewer.add_image(data, **{**kwargs, "name": f"{case_id} image"})
+        self.viewer.dims.axis_labels = WORLD_AXIS_LABELS  # the slider runs foot to head: S
         if project.task == "spine":
             for d, kw, _ in extra_data:
                 self._extra_layers.append(self.viewer.add_image(d, **kw, visible=False))
@@ -460,6 +469,21 @@ class AnnotatorDock(StatusMessages, QWidget):
             self._show_labels(case_id, label_data, labels, base, pending)
         self._listed_again(refresh)
         return True
+
+    def _restore(
+        self, case_id: str, shape: tuple[int, ...]
+    ) -> tuple[LabelVersion | None, np.ndarray, list]:
+        """``project.restore_mask`` for a case whose image (of ``shape``) is loaded.
+
+        A case with no version yet starts from an empty label of the image's shape; asking
+        the project for it would read the image again for its grid (the image was read
+        through :class:`CaseImages`, not ``project.load_image``, which remembers it).
+        """
+        project = self.project
+        if project.working_base(case_id, self.annotator) is not None:
+            return project.restore_mask(case_id, self.annotator)
+        pending = project.pending_events(case_id, self.annotator, None)
+        return None, replay(np.zeros(shape, np.uint8), pending), pending
 
     def _show_labels(self, case_id, label_data, labels, base, pending) -> None:
         data, kwargs, _ = label_data
@@ -473,15 +497,13 @@ class AnnotatorDock(StatusMessages, QWidget):
         )
         self.hook = LabelsEditHook(layer, recorder, axes=axes, on_error=self._error)
         layer.events.paint.connect(self._constrain_stroke)
-        layer.events.selected_label.connect(
-            lambda event=None: self.class_list.show_selected(int(layer.selected_label))
-        )
+        layer.events.selected_label.connect(self._class_picked)
         for key in range(1, min(9, len(self.project.classes)) + 1):
             layer.bind_key(str(key), _select_key(self, key), overwrite=True)
         layer.brush_size = self.brush_spin.value()
         layer.n_edit_dimensions = 3 if self.brush_3d.isChecked() else 2
         layer.mode = "paint"
-        self.select_class(max(1, min(int(layer.selected_label), len(self.project.classes))))
+        self.select_class(max(1, min(self._class, len(self.project.classes))))
         self.viewer.layers.selection.active = layer
         source = f"version {base.id} ({base.kind})" if base else "empty label"
         restored = f", {len(pending)} unsubmitted edits restored" if pending else ""
@@ -521,10 +543,21 @@ class AnnotatorDock(StatusMessages, QWidget):
 
     # -- class and brush ----------------------------------------------------------------
     def select_class(self, value: int) -> None:
-        """Make label ``value`` the one painted (keys 1-9 and the class list call this)."""
+        """Make label ``value`` the one painted (keys 1-9 and the class list call this);
+        it stays picked on the next case."""
+        if int(value) > 0:
+            self._class = int(value)
         if self.labels_layer is not None:
             self.labels_layer.selected_label = int(value)
         self.class_list.show_selected(int(value))
+
+    def _class_picked(self, event=None) -> None:
+        """The layer's label changed (the dock, napari's label control, the picker)."""
+        if self.labels_layer is not None:
+            value = int(self.labels_layer.selected_label)
+            if value > 0:
+                self._class = value
+            self.class_list.show_selected(value)
 
     def current_class(self) -> int:
         if self.labels_layer is None:

@@ -406,3 +406,108 @@ def test_case_list_follows_the_project_on_each_refresh(make_napari_viewer, organ
     assert dock.case_ids() == ["ct001", "ct000"] and shown() == expected()
     assert dock.case_list.currentItem().data(Qt.ItemDataRole.UserRole) == dock.case_id == "ct000"
     project.close()
+
+
+def test_the_class_being_painted_stays_picked_on_the_next_case(make_napari_viewer, organ_project):
+    # a radiologist correcting the liver case after case must not find the brush back on
+    # the aorta after each Submit (and paint the wrong class without noticing)
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    dock.select_class(5)
+    assert dock.submit() is not None and dock.case_id == "ct001"
+    assert dock.labels_layer.selected_label == 5
+    assert dock.class_list.currentRow() == 4  # the list shows the liver picked
+    dock.select_class(3)
+    dock.step_case(-1)
+    assert dock.case_id == "ct000" and dock.labels_layer.selected_label == 3
+
+
+def test_the_slice_slider_names_the_patient_axis(make_napari_viewer, organ_project):
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    assert dock.case_id == "ct000"
+    # world axes are S, P, L (what _napari/layers.py places the layers in), not -3 -2 -1
+    assert tuple(viewer.dims.axis_labels) == ("S", "P", "L")
+
+
+def test_the_next_case_replaces_the_last_in_one_canvas_cleanup(make_napari_viewer, organ_project):
+    """The last case's image and labels go in one batch (napari runs a full garbage
+    collection per canvas cleanup: at CT sizes a quarter of a second per layer); opening
+    the first case removes nothing and starts no batch."""
+    viewer = make_napari_viewer()
+    batches = []
+    viewer.layers.events.end_batch.connect(lambda event: batches.append(len(viewer.layers)))
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    first = list(viewer.layers)
+    assert batches == [] and len(first) == 2
+    dock.step_case(+1)
+    assert dock.case_id == "ct001" and batches == [0]
+    assert [layer.name for layer in viewer.layers] == ["ct001 image", "ct001 labels"]
+
+
+def _dicom_series(folder, seed: int, number: int, description: str) -> None:
+    from napari_atlas_annotate.io.dicom_writer import write_dicom_series
+    from napari_atlas_annotate.phantoms.ct import make_ct_phantom
+
+    image, _, _ = make_ct_phantom(seed, shape=(8, 24, 24))
+    write_dicom_series(
+        image,
+        folder,
+        modality="CT",
+        series_description=description,
+        series_number=number,
+        uid_seed=f"dock-test-{seed}",
+        file_prefix=f"S{number}_",
+    )
+
+
+def _count_scans(monkeypatch) -> list:
+    from napari_atlas_annotate.io import dicom
+
+    scans, scan = [], dicom.scan_dicom
+
+    def counted(path, *args, **kwargs):
+        scans.append(str(path))
+        return scan(path, *args, **kwargs)
+
+    monkeypatch.setattr(dicom, "scan_dicom", counted)
+    return scans
+
+
+def test_a_dicom_case_is_read_with_one_scan_of_its_folder(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    # an organ case with no proposal yet: the empty label takes the image's grid without
+    # reading the 300 files of the series a second time
+    from napari_atlas_annotate.project import ImageRef
+
+    folder = tmp_path / "dicom"
+    _dicom_series(folder, 0, 1, "CT abdomen")
+    project = Project.create(tmp_path / "project", task="organs")
+    project.add_case("ct", [ImageRef(str(folder), "CT abdomen")])
+    scans = _count_scans(monkeypatch)
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, Project(project.folder), "alice")
+    assert dock.case_id == "ct" and dock.last_error is None
+    assert scans == [str(folder)]
+    shown = np.asarray(dock.labels_layer.data)
+    assert shown.shape == (8, 24, 24) and not shown.any()
+
+
+def test_spine_series_without_the_grade_sheet_are_read_from_one_scan(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    from napari_atlas_annotate.project import ImageRef
+
+    monkeypatch.setitem(sys.modules, "napari_atlas_annotate._qt.grade_sheet", None)
+    folder = tmp_path / "study"
+    _dicom_series(folder, 1, 1, "Sagittal T1")
+    _dicom_series(folder, 2, 2, "Sagittal T2/STIR")
+    project = Project.create(tmp_path / "spine", task="spine")
+    refs = [ImageRef(str(folder), d, series=d) for d in ("Sagittal T2/STIR", "Sagittal T1")]
+    project.add_case("study1", refs)
+    scans = _count_scans(monkeypatch)
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, Project(project.folder), "alice")
+    assert dock.case_id == "study1" and len(viewer.layers) == 2
+    assert scans == [str(folder)]
