@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from qtpy.QtCore import Qt
-from qtpy.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPixmap
+from qtpy.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPalette, QPixmap
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -47,8 +47,17 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from .._napari.layers import META_KEY
 from ..project import LabelVersion, Project, ProjectError
-from ..review.adjudication import CONSENSUS, STAPLE, current_final, finalize, reopen
+from ..review.adjudication import (
+    CONSENSUS,
+    STAPLE,
+    current_final,
+    final_decisions,
+    finalize,
+    keep_consensus_edits,
+    reopen,
+)
 from ..review.cases import (
     CaseReview,
     annotator_versions,
@@ -60,6 +69,7 @@ from ..review.cases import (
     task_content,
 )
 from ..review.cases import review_project as _review_project
+from ..review.disputed import disputed_voxels, most_disputed_slice
 from ..review.grade_cells import CellOpinions, cell_opinions
 from ..spine_grades import GRADES, LEVEL_DISPLAY
 from .grade_sheet import (
@@ -93,6 +103,19 @@ DISPUTED_COLOR = "#7b3fa0"
 
 #: Item data role of a grade row's cell key (``"<condition>_<level>"``).
 CELL_KEY_ROLE = Qt.ItemDataRole.UserRole + 2
+
+#: Item data role of an organ row's class name.
+CLASS_ROLE = Qt.ItemDataRole.UserRole + 3
+
+#: The selected table row: a clear accent with white text, the same whether or not the
+#: table has focus (the default inactive highlight is a grey close to the dock's own).
+SELECTION_COLOR = "#1f6feb"
+
+#: Widest the decisions table asks to be (px): it scrolls rather than squeeze the canvas.
+TABLE_MAX_MIN_WIDTH = 380
+
+#: Short grade names for the who-said-what columns (the full name is in the tooltip).
+GRADE_SHORT = {"Normal/Mild": "N/M", "Moderate": "Mod", "Severe": "Sev"}
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -149,6 +172,11 @@ class ReviewDock(StatusMessages, QWidget):
         self.review: CaseReview | None = None
         self.layers: list = []
         self.choices: dict[str, QComboBox] = {}
+        # organ cases: the readers' label maps and their consensus as stored (z, y, x), and
+        # the consensus layer the lead may edit (its edits are kept when finalizing)
+        self.masks: dict[str, np.ndarray] = {}
+        self.consensus: np.ndarray | None = None
+        self.consensus_layer = None
         # spine cases: the study's series, the grade cells, one Points layer per reader
         self.series: dict[str, StudySeries] = {}
         self.cells: list[CellOpinions] = []
@@ -180,11 +208,17 @@ class ReviewDock(StatusMessages, QWidget):
         layout.addWidget(opener)
 
         cases = QGroupBox("Cases (most disputed first)")
+        cases.setToolTip(
+            "ranked by disagreement: 1 - the lowest pairwise Dice over the classes someone "
+            "labelled (organs) or 1 - the lowest pairwise kappa (grades); ties: the larger "
+            "disputed volume or number of disputed cells first"
+        )
         box = QVBoxLayout(cases)
         self.case_list = QListWidget()
         # a click opens the case, as in the annotator dock; double-click / Enter reloads it
         self.case_list.itemActivated.connect(lambda item: self.load_case(item.data(256)))
         self.case_list.itemClicked.connect(self._case_clicked)
+        self.case_list.setWordWrap(True)  # no sideways scrolling to see who read it
         self.case_list.setMaximumHeight(140)  # the decisions table needs the room
         box.addWidget(self.case_list)
         layout.addWidget(cases)
@@ -197,6 +231,15 @@ class ReviewDock(StatusMessages, QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.currentCellChanged.connect(self._row_changed)
+        palette = self.table.palette()
+        for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
+            palette.setColor(group, QPalette.ColorRole.Highlight, QColor(SELECTION_COLOR))
+            palette.setColor(group, QPalette.ColorRole.HighlightedText, QColor("white"))
+        self.table.setPalette(palette)
+        # napari's stylesheet paints selected items itself; say the same there
+        self.table.setStyleSheet(
+            f"QTableWidget::item:selected {{ background: {SELECTION_COLOR}; color: white; }}"
+        )
         tbox.addWidget(self.table)
         layout.addWidget(self.table_box, stretch=1)
 
@@ -239,11 +282,16 @@ class ReviewDock(StatusMessages, QWidget):
         self.case_list.clear()
         for r in reviews:
             final = "  FINAL" if r.final_version else ""
-            cells = (
-                f"   {len(r.grades.disputed_cells())} disputed cell(s)"
-                if r.grades is not None
-                else ""
-            )
+            if r.grades is not None:
+                cells = f"   {len(r.grades.disputed_cells())} disputed cell(s)"
+            else:
+                worst = r.masks.worst_class()
+                cells = (
+                    f"   {worst[0]} Dice {worst[2]:.3f}, "
+                    f"{r.masks.total_disputed_ml:.1f} ml disputed"
+                    if worst is not None
+                    else ""
+                )
             item = QListWidgetItem(
                 f"{r.case_id}   disagreement {r.disagreement:.3f}{cells}   "
                 f"[{', '.join(r.annotators)}]{final}"
@@ -271,6 +319,7 @@ class ReviewDock(StatusMessages, QWidget):
             if layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
         self.layers, self.review, self._watched = [], None, []
+        self.masks, self.consensus, self.consensus_layer = {}, None, None
         self.series, self.cells, self.reader_points, self.shown_series = {}, [], {}, None
 
     def load_case(self, case_id: str) -> bool:
@@ -285,41 +334,108 @@ class ReviewDock(StatusMessages, QWidget):
         try:
             review = review_case(project, case_id)
             volume = project.load_image(case_id)
+            masks = load_masks(project, review.versions)
+            names = review.masks.classes
+            consensus = mask_consensus(masks, "majority")
             to_add = [image_layer_data(volume, f"{case_id} image")]
-            if review.masks is not None:
-                masks = load_masks(project, review.versions)
-                names = review.masks.classes
-                for who, labels in masks.items():
-                    to_add.append(labels_layer_data(labels, volume, names, name=who))
-                to_add.append(
-                    labels_layer_data(
-                        mask_consensus(masks, "majority"), volume, names, name="consensus"
-                    )
+            for who, labels in masks.items():
+                to_add.append(labels_layer_data(labels, volume, names, name=who))
+            # a copy: the lead's edits of the layer are found by comparing with the vote
+            to_add.append(labels_layer_data(consensus.copy(), volume, names, name="consensus"))
+            levels = [f"{k} differ" for k in range(1, len(masks))]
+            colors = {
+                n: DISAGREEMENT_COLORS[min(i, len(DISAGREEMENT_COLORS) - 1)]
+                for i, n in enumerate(levels)
+            }
+            to_add.append(
+                labels_layer_data(
+                    mask_disagreement(masks), volume, levels, colors, name="disagreement"
                 )
-                levels = [f"{k} differ" for k in range(1, len(masks))]
-                colors = {
-                    n: DISAGREEMENT_COLORS[min(i, len(DISAGREEMENT_COLORS) - 1)]
-                    for i, n in enumerate(levels)
-                }
+            )
+            final = current_final(project, case_id)
+            if final is not None:  # what was decided, to compare with the readers'
                 to_add.append(
                     labels_layer_data(
-                        mask_disagreement(masks), volume, levels, colors, name="disagreement"
+                        project.read_mask(final), volume, names, name=f"final v{final.id}"
                     )
                 )
         except REPORTED as exc:
             self._error(exc)
             return False
         self.close_case()
-        self.review = review
+        self.review, self.masks, self.consensus = review, masks, consensus
         for data, kwargs, kind in to_add:
             add = self.viewer.add_image if kind == "image" else self.viewer.add_labels
             self.layers.append(add(data, **kwargs))
-        for layer in self.layers[1:-2]:
+        for layer in self.layers[1 : 1 + len(masks)]:
             layer.visible = False  # annotators off; consensus and disagreement on
+        self.consensus_layer = self.layers[1 + len(masks)]
+        if final is not None:
+            self.layers[-1].visible = False
+        self.viewer.reset_view()  # the whole image, whatever the previous case's zoom
         self._fill_table(review)
-        final = f" Final version {review.final_version}." if review.final_version else ""
-        self._info(f"{case_id}: {len(review.annotators)} annotators.{final}")
+        self._show_final_decisions(review)
+        decided = (
+            f" Final version {final.id} by {final.annotator} (layer 'final v{final.id}')."
+            if final is not None
+            else ""
+        )
+        message = (
+            f"{case_id}: {len(review.annotators)} annotators, "
+            f"{review.masks.total_disputed_ml:.1f} ml labelled differently.{decided} "
+            "Paint on the consensus layer to correct it: Finalize keeps the edits of every "
+            "class taken from the consensus."
+        )
+        self._updating = True
+        self.table.setCurrentCell(0, 0)  # the most disputed class
+        self._updating = False
+        shown = self.go_to_class(self.table.item(0, 0).data(CLASS_ROLE), report=False)
+        self._info(f"{message} {shown}")
         return True
+
+    def go_to_class(self, name: str, report: bool = True) -> str:
+        """Show the slice where the annotators disagree most about a class (the slice
+        axis napari shows, i.e. axial for a CT); returns what is shown, for the status."""
+        m = self.review.masks
+        value = m.classes.index(name) + 1
+        layer = self.consensus_layer
+        axes = [int(a) for a in layer.metadata[META_KEY]["axes"]]
+        world_axis = int(self.viewer.dims.not_displayed[0]) if self.viewer.dims.ndisplay == 2 else 0
+        stored_axis = axes[world_axis]
+        maps = list(self.masks.values())
+        found = most_disputed_slice(maps, stored_axis, value)
+        pairs = ", ".join(f"{p} {d:.3f}" for p, d in m.dice[name].items())
+        if found is None:
+            text = f"{name}: the annotators agree on every voxel (Dice {pairs})."
+        else:
+            index, voxels = found
+            region = np.moveaxis(disputed_voxels(maps, value), stored_axis, 0)[index]
+            at = [float(np.mean(i)) for i in np.nonzero(region)]
+            stored_index = at[:stored_axis] + [float(index)] + at[stored_axis:]
+            data_index = [stored_index[a] for a in axes]  # the layer's data is transposed
+            world = layer.data_to_world(data_index)
+            self.viewer.dims.set_point(world_axis, float(world[world_axis]))
+            count = layer.data.shape[world_axis]
+            text = (
+                f"{name}: {m.disputed_ml[name]:.1f} ml labelled differently; shown: slice "
+                f"{index + 1} of {count}, where most of it is ({voxels} voxels). Dice {pairs}."
+            )
+        if report:
+            self._info(text)
+        return text
+
+    def _show_final_decisions(self, review: CaseReview) -> None:
+        """Set each row's choice to what the current final version took (a final case
+        opens showing the adjudication, not the defaults)."""
+        if review.final_version is None:
+            return
+        decided = final_decisions(self.project.version(review.final_version))
+        for key, source in decided.items():
+            combo = self.choices.get(key)
+            if combo is not None and combo.findText(source) >= 0:
+                combo.setCurrentIndex(combo.findText(source))
+            elif combo is not None:
+                combo.setToolTip(f"final version {review.final_version}: {source}")
 
     def _load_spine_case(self, case_id: str) -> bool:
         project = self.project
@@ -455,11 +571,15 @@ class ReviewDock(StatusMessages, QWidget):
         return series.description if series is not None else point.series
 
     def _row_changed(self, row: int, *_) -> None:
-        if self._updating or row < 0 or not self.cells:
+        if self._updating or row < 0:
             return
         item = self.table.item(row, 0)
-        if item is not None and item.data(CELL_KEY_ROLE):
+        if item is None:
+            return
+        if self.cells and item.data(CELL_KEY_ROLE):
             self.go_to(item.data(CELL_KEY_ROLE))
+        elif self.masks and item.data(CLASS_ROLE):
+            self.go_to_class(item.data(CLASS_ROLE))
 
     def cell_rows(self) -> list[str]:
         """The grade cells' keys in table order (spine cases)."""
@@ -478,35 +598,64 @@ class ReviewDock(StatusMessages, QWidget):
         self.table.resizeColumnsToContents()
 
     def _fill_class_table(self, review: CaseReview) -> None:
+        """One row per class, the most disputed first (lowest pairwise Dice; classes nobody
+        labelled last): the lead's choice, the volume labelled differently, and per pair
+        Dice, HD95 (mm) and volume difference (ml)."""
         m = review.masks
         pairs = [
             f"{a}|{b}" for i, a in enumerate(review.annotators) for b in review.annotators[i + 1 :]
         ]
         header = [
             "class",
+            "take",
+            "disputed ml",
             *(f"Dice {p}" for p in pairs),
             *(f"HD95 {p}" for p in pairs),
             *(f"ΔV ml {p}" for p in pairs),
-            "take",
         ]
         self._reset_table(header, len(m.classes))
         options = [CONSENSUS, STAPLE, *review.annotators]
-        for r, name in enumerate(m.classes):
+        order = sorted(
+            enumerate(m.classes),
+            key=lambda ic: (
+                not any(v > 0 for v in m.volume_ml[ic[1]].values()),
+                min(m.dice[ic[1]].values(), default=1.0),
+                ic[0],
+            ),
+        )
+        for r, (_, name) in enumerate(order):
             values = (
-                [_fmt(m.dice[name][p]) for p in pairs]
+                [_fmt(m.disputed_ml[name], 2)]
+                + [_fmt(m.dice[name][p]) for p in pairs]
                 + [_fmt(m.hd95[name][p], 1) for p in pairs]
                 + [_fmt(m.volume_diff_ml[name][p], 2) for p in pairs]
             )
-            self.table.setItem(r, 0, QTableWidgetItem(name))
-            for c, text in enumerate(values, start=1):
+            item = QTableWidgetItem(name)
+            item.setData(CLASS_ROLE, name)
+            volumes = ", ".join(f"{who} {ml:.2f} ml" for who, ml in m.volume_ml[name].items())
+            item.setToolTip(f"{name}: {volumes}; select to see where they differ most")
+            self.table.setItem(r, 0, item)
+            self._add_choice(r, 1, name, options)
+            for c, text in enumerate(values, start=2):
                 self.table.setItem(r, c, QTableWidgetItem(text))
-            self._add_choice(r, len(header) - 1, name, options)
+        self._cap_width(len(header))
+
+    def class_rows(self) -> list[str]:
+        """The classes in table order (organ cases), most disputed first."""
+        return [self.table.item(r, 0).data(CLASS_ROLE) for r in range(self.table.rowCount())]
+
+    def _cap_width(self, columns: int) -> None:
+        """Ask for the table's width up to :data:`TABLE_MAX_MIN_WIDTH`; beyond, it scrolls."""
+        self.table.resizeColumnsToContents()
+        width = sum(self.table.columnWidth(c) for c in range(columns))
+        self.table.setMinimumWidth(min(width + 24, TABLE_MAX_MIN_WIDTH))
 
     def _fill_grade_table(self, review: CaseReview) -> None:
-        """One row per grade cell, disputed first: who said what (in grade colours, the
-        reader's point in the tooltip), the consensus, and the lead's choice."""
+        """One row per grade cell, disputed first: the lead's choice, then who said what
+        (in grade colours, short names, the full grade and the reader's point in the
+        tooltip) and the consensus."""
         readers = review.annotators
-        header = ["cell", "disputed", *readers, CONSENSUS, "take"]
+        header = ["cell", "take", *readers, CONSENSUS]
         self._reset_table(header, len(self.cells))
         for c, who in enumerate([*readers, CONSENSUS], start=2):
             self.table.horizontalHeaderItem(c).setIcon(
@@ -519,19 +668,20 @@ class ReviewDock(StatusMessages, QWidget):
             name = QTableWidgetItem(f"{LEVEL_DISPLAY[cell.level]} {CONDITION_TAGS[cell.condition]}")
             name.setData(CELL_KEY_ROLE, cell.key)
             name.setToolTip(cell.summary(self._series_name))
-            mark = QTableWidgetItem("disputed" if cell.disputed else "")
-            if cell.disputed:
+            if cell.disputed:  # marked on the cell's name: no column to spend on it
                 name.setFont(bold)
-                mark.setFont(bold)
-                mark.setBackground(QBrush(QColor(DISPUTED_COLOR)))
-                mark.setForeground(QBrush(QColor("white")))
-                mark.setToolTip(f"readers are {cell.spread} grade(s) apart")
+                name.setBackground(QBrush(QColor(DISPUTED_COLOR)))
+                name.setForeground(QBrush(QColor("white")))
+                name.setToolTip(
+                    f"disputed: readers are {cell.spread} grade(s) apart\n"
+                    + cell.summary(self._series_name)
+                )
             self.table.setItem(r, 0, name)
-            self.table.setItem(r, 1, mark)
+            self._add_choice(r, 1, cell.key, options)
             said = [(who, cell.grades[who], cell.points.get(who)) for who in readers]
             said.append((CONSENSUS, cell.consensus_grade, cell.consensus_point))
             for c, (who, grade, point) in enumerate(said, start=2):
-                item = QTableWidgetItem(grade or "-")
+                item = QTableWidgetItem(GRADE_SHORT.get(grade, grade) if grade else "-")
                 if grade is not None:
                     item.setBackground(QBrush(QColor(GRADE_COLORS[grade])))
                     item.setForeground(QBrush(QColor("white")))
@@ -543,10 +693,7 @@ class ReviewDock(StatusMessages, QWidget):
                 )
                 item.setToolTip(f"{who}: {grade or 'not graded'}\n{where}")
                 self.table.setItem(r, c, item)
-            self._add_choice(r, len(header) - 1, cell.key, options)
-        self.table.resizeColumnsToContents()
-        width = sum(self.table.columnWidth(c) for c in range(len(header)))
-        self.table.setMinimumWidth(min(width + 24, 640))  # who said what, without scrolling
+        self._cap_width(len(header))
 
     def _reset_table(self, header: list[str], rows: int) -> None:
         self.choices = {}
@@ -572,6 +719,11 @@ class ReviewDock(StatusMessages, QWidget):
     def decisions(self) -> dict[str, str]:
         return {key: combo.currentText() for key, combo in self.choices.items()}
 
+    def edited_consensus(self) -> np.ndarray:
+        """The consensus layer as the lead left it, back in the stored (z, y, x) order."""
+        axes = self.consensus_layer.metadata[META_KEY]["axes"]
+        return np.asarray(self.consensus_layer.data).transpose(np.argsort(axes))
+
     # -- actions ------------------------------------------------------------------------
     def _lead(self) -> str:
         lead = self.lead_edit.text().strip()
@@ -586,7 +738,14 @@ class ReviewDock(StatusMessages, QWidget):
         case_id = self.review.case_id
         try:
             before = current_final(self.project, case_id)
-            version = finalize(self.project, case_id, self._lead(), self.decisions())
+            lead = self._lead()
+            decisions, painted = self.decisions(), None
+            if self.consensus_layer is not None:
+                painted = self.edited_consensus()
+                decisions = keep_consensus_edits(
+                    decisions, self.review.masks.classes, self.consensus, painted, case_id
+                )
+            version = finalize(self.project, case_id, lead, decisions, painted=painted)
         except REPORTED as exc:
             self._error(exc)
             return None

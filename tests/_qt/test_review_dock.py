@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from napari_atlas_annotate._napari.layers import DISPLAY_FROM_RAS
-from napari_atlas_annotate._qt.review import ReviewDock
+from napari_atlas_annotate._napari.layers import DISPLAY_FROM_RAS, display_axes
+from napari_atlas_annotate._qt.review import TABLE_MAX_MIN_WIDTH, ReviewDock
 from napari_atlas_annotate.classes import ABDOMEN_ATLAS_CLASSES
 from napari_atlas_annotate.grade_editing import point_to_index
 from napari_atlas_annotate.grade_sheet import GradeSheet, LevelPoint
@@ -70,9 +70,15 @@ def test_review_dock_pick_per_class_and_finalize(make_napari_viewer, two_reader_
     np.testing.assert_array_equal(disagreement, (alice != bob).astype(np.uint8))
 
     assert dock.table.rowCount() == len(ABDOMEN_ATLAS_CLASSES)
-    liver_row = ABDOMEN_ATLAS_CLASSES.index("liver")
-    assert float(dock.table.item(liver_row, 1).text()) < 1.0  # Dice alice|bob
-    assert dock.table.item(0, 1).text() == "1.000"  # aorta identical
+    header = [dock.table.horizontalHeaderItem(c).text() for c in range(4)]
+    assert header == ["class", "take", "disputed ml", "Dice alice|bob"]
+    rows = dock.class_rows()  # the disputed class first, then the rest in class order
+    assert rows[0] == "liver" and rows[1:] == [c for c in ABDOMEN_ATLAS_CLASSES if c != "liver"]
+    assert float(dock.table.item(0, 3).text()) < 1.0  # liver's Dice alice|bob
+    assert dock.table.item(1, 3).text() == "1.000"  # aorta identical
+    voxel_ml = abs(np.linalg.det(masks["ct0"]["image"].affine[:3, :3])) / 1000
+    liver_ml = np.count_nonzero((alice == LIVER) != (bob == LIVER)) * voxel_ml
+    assert float(dock.table.item(0, 2).text()) == pytest.approx(liver_ml, abs=0.01)
 
     dock.choose("liver", "bob")
     dock.choose("spleen", "alice")
@@ -117,6 +123,123 @@ def test_review_dock_opens_a_case_on_click(make_napari_viewer, two_reader_projec
     dock.case_list.itemClicked.emit(item)  # a single click, as in the annotator dock
     assert dock.review is not None and dock.review.case_id == "ct0", dock.last_error
     assert "ct0 image" in [layer.name for layer in viewer.layers]
+
+
+def _slice_axes(viewer, layer) -> tuple[int, int]:
+    """The world axis napari slices along and the stored (z, y, x) axis it shows."""
+    world_axis = viewer.dims.not_displayed[0]
+    return world_axis, layer.metadata["atlas_annotate"]["axes"][world_axis]
+
+
+def _shown_index(viewer, layer, world_axis: int) -> int:
+    return round(float(layer.world_to_data(viewer.dims.point)[world_axis]))
+
+
+def test_selecting_a_class_shows_the_slice_where_readers_differ_most(
+    make_napari_viewer, two_reader_project
+):
+    project, masks = two_reader_project
+    alice, bob = masks["ct0"]["alice"], masks["ct0"]["bob"].copy()
+    viewer = make_napari_viewer()
+    dock = ReviewDock(viewer, project, lead="lead")
+    world_axis = 0  # napari's 2D view slices along the first world axis
+    stored_axis = display_axes(masks["ct0"]["image"].affine)[world_axis]
+    # bob also forgot the spleen on one slice, away from the middle of the image
+    spleen_slices = np.nonzero(np.moveaxis(alice == SPLEEN, stored_axis, 0).any(axis=(1, 2)))[0]
+    forgotten = int(spleen_slices[-1])
+    view = np.moveaxis(bob, stored_axis, 0)
+    view[forgotten][view[forgotten] == SPLEEN] = 0
+    project.save_mask_version("ct0", bob, kind="corrected", annotator="bob")
+
+    assert dock.load_case("ct0"), dock.last_error
+    layer = viewer.layers["consensus"]
+    assert _slice_axes(viewer, layer) == (world_axis, stored_axis)
+    # opening shows the most disputed class (first row) where most of it is disputed
+    first = dock.class_rows()[0]
+    value = ABDOMEN_ATLAS_CLASSES.index(first) + 1
+    per_slice = np.moveaxis((alice == value) != (bob == value), stored_axis, 0).sum(axis=(1, 2))
+    assert _shown_index(viewer, layer, world_axis) == int(per_slice.argmax())
+    assert first in dock.status.text() and "slice" in dock.status.text()
+
+    dock.table.setCurrentCell(dock.class_rows().index("spleen"), 0)
+    assert _shown_index(viewer, layer, world_axis) == forgotten
+    voxels = int((np.moveaxis(alice, stored_axis, 0)[forgotten] == SPLEEN).sum())
+    assert f"slice {forgotten + 1} of {alice.shape[stored_axis]}" in dock.status.text()
+    assert f"({voxels} voxels)" in dock.status.text()
+
+    dock.table.setCurrentCell(dock.class_rows().index("aorta"), 0)  # nothing disputed
+    assert _shown_index(viewer, layer, world_axis) == forgotten  # stays where it was
+    assert "aorta: the annotators agree on every voxel" in dock.status.text()
+
+
+def test_selected_row_is_readable_with_or_without_focus(make_napari_viewer, two_reader_project):
+    from qtpy.QtGui import QPalette
+
+    project, _ = two_reader_project
+    dock = ReviewDock(make_napari_viewer(), project, lead="lead")
+    assert dock.load_case("ct1"), dock.last_error
+    palette = dock.table.palette()
+    role, text = QPalette.ColorRole.Highlight, QPalette.ColorRole.HighlightedText
+    for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
+        highlight = palette.color(group, role)
+        assert highlight.saturation() > 150  # a colour, not a grey
+        assert palette.color(group, text).lightness() - highlight.lightness() > 100
+    base = palette.color(QPalette.ColorGroup.Inactive, QPalette.ColorRole.Base)
+    assert palette.color(QPalette.ColorGroup.Inactive, role) != base
+    assert dock.table.currentRow() == 0 and dock.table.minimumWidth() <= TABLE_MAX_MIN_WIDTH
+
+
+def test_the_leads_edits_of_the_consensus_become_final(make_napari_viewer, two_reader_project):
+    project, masks = two_reader_project
+    viewer = make_napari_viewer()
+    dock = ReviewDock(viewer, project, lead="lead")
+    assert dock.load_case("ct0"), dock.last_error
+    layer = viewer.layers["consensus"]
+    axes = layer.metadata["atlas_annotate"]["axes"]
+    data = np.asarray(layer.data)
+    stored = data.transpose(np.argsort(axes))
+    # the lead paints liver on background next to it (in the layer's own axis order)
+    painted = ndimage.binary_dilation(stored == LIVER, iterations=3) & (stored == 0)
+    data[painted.transpose(axes)] = LIVER
+    layer.refresh()
+    version = dock.finalize()
+    assert version is not None, dock.last_error
+    final = project.read_mask(version)
+    assert (final[painted] == LIVER).all()
+    np.testing.assert_array_equal(final[~painted], stored[~painted])
+    assert json.loads(version.note)["decisions"]["liver"] == "painted"
+
+    # paint that the chosen source would drop is refused, naming the class; nothing stored
+    dock.reason_edit.setText("redo")
+    assert dock.reopen(), dock.last_error
+    layer = viewer.layers["consensus"]
+    np.asarray(layer.data)[painted.transpose(axes)] = SPLEEN
+    dock.choose("spleen", "alice")
+    n_versions = len(project.versions("ct0"))
+    assert dock.finalize() is None
+    assert "lost for spleen" in dock.last_error and "alice" in dock.last_error
+    assert len(project.versions("ct0")) == n_versions
+
+
+def test_a_final_case_opens_with_its_adjudication(make_napari_viewer, two_reader_project):
+    project, masks = two_reader_project
+    viewer = make_napari_viewer()
+    dock = ReviewDock(viewer, project, lead="lead")
+    assert dock.load_case("ct1"), dock.last_error
+    dock.choose("liver", "bob")
+    dock.choose("spleen", "alice")
+    version = dock.finalize()
+    assert version is not None, dock.last_error
+    dock.close_case()
+    assert dock.load_case("ct1"), dock.last_error
+    decided = dock.decisions()
+    assert decided["liver"] == "bob" and decided["spleen"] == "alice"
+    assert decided["aorta"] == "consensus"
+    final = viewer.layers[f"final v{version.id}"]
+    axes = final.metadata["atlas_annotate"]["axes"]
+    shown = np.asarray(final.data).transpose(np.argsort(axes))
+    np.testing.assert_array_equal(shown, project.read_mask(version))
+    assert f"Final version {version.id} by lead" in dock.status.text()
 
 
 # -- spine cases --------------------------------------------------------------------------
@@ -193,13 +316,20 @@ def test_review_dock_shows_a_spine_case_disputed_cells_first(make_napari_viewer,
     rows = dock.cell_rows()
     disputed = {_key(c) for c in (CANAL_L23, LEFT_SS_L45, LEFT_NFN_L51, RIGHT_SS_L51)}
     assert rows[0] == _key(CANAL_L23) and set(rows[:4]) == disputed and len(rows) == 25
-    marks = [dock.table.item(r, 1).text() for r in range(25)]
-    assert marks == ["disputed"] * 4 + [""] * 21
+    marked = [dock.table.item(r, 0).font().bold() for r in range(25)]
+    assert marked == [True] * 4 + [False] * 21
+    assert dock.table.item(0, 0).toolTip().startswith("disputed: readers are 2 grade(s) apart")
     header = [dock.table.horizontalHeaderItem(c).text() for c in range(6)]
-    assert header == ["cell", "disputed", "alice", "bob", "cy", "consensus"]
+    assert header == ["cell", "take", "alice", "bob", "cy", "consensus"]
     row = rows.index(_key(LEFT_NFN_L51))
-    said = [dock.table.item(row, c).text() for c in (2, 3, 4)]
-    assert said == [sheets[who].grade(*LEFT_NFN_L51) for who in ("alice", "bob", "cy")]
+    said = [dock.table.item(row, c) for c in (2, 3, 4)]
+    grades = [sheets[who].grade(*LEFT_NFN_L51) for who in ("alice", "bob", "cy")]
+    assert [GRADES.index(g) for g in grades] == [  # short names, full ones in the tooltip
+        ["N/M", "Mod", "Sev"].index(item.text()) for item in said
+    ]
+    assert [item.toolTip().split("\n")[0] for item in said] == [
+        f"{who}: {g}" for who, g in zip(("alice", "bob", "cy"), grades, strict=True)
+    ]
 
     # every series shown, each axial stack its own image; one Points layer per reader
     images = {layer.name for layer in viewer.layers if layer._type_string == "image"}
@@ -209,6 +339,10 @@ def test_review_dock_shows_a_spine_case_disputed_cells_first(make_napari_viewer,
     consensus = viewer.layers[f"{case_id} consensus points"]
     colors = {tuple(np.round(layer.face_color[0], 3)) for layer in readers.values()}
     assert len(colors) == 3  # one colour per reader
+    # who said what fits beside the canvas; the table scrolls rather than squeeze it
+    assert dock.table.minimumWidth() <= TABLE_MAX_MIN_WIDTH
+    full = dock.table.fontMetrics().horizontalAdvance("Normal/Mild")
+    assert all(dock.table.columnWidth(c) < full for c in (2, 3, 4))  # short grade names
 
     # opening shows the first disputed cell: the canal at L2/L3 on the Sagittal T2/STIR,
     # on the slice of its point, with every reader's point there
