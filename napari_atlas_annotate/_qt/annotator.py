@@ -106,6 +106,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.annotator: str | None = None
         self.case_id: str | None = None
         self.base: LabelVersion | None = None
+        self.volume = None  # the open case's image (its grid is the label's)
         self.image_layer = None
         self.labels_layer = None
         self.hook: LabelsEditHook | None = None
@@ -410,7 +411,7 @@ class AnnotatorDock(StatusMessages, QWidget):
                     self.viewer.layers.remove(layer)
         self._extra_layers = []
         self.hook = self.labels_layer = self.image_layer = None
-        self.case_id = self.base = None
+        self.case_id = self.base = self.volume = None
 
     def load_case(self, case_id: str, *, refresh: bool = True) -> bool:
         """Show ``case_id``: its image and the annotator's working label (or grade sheet).
@@ -456,7 +457,7 @@ class AnnotatorDock(StatusMessages, QWidget):
             return False
 
         self.close_case()
-        self.case_id = case_id
+        self.case_id, self.volume = case_id, volume
         data, kwargs, _ = image
         self.image_layer = self.viewer.add_image(data, **{**kwargs, "name": f"{case_id} image"})
         self.viewer.dims.axis_labels = WORLD_AXIS_LABELS  # the slider runs foot to head: S
@@ -774,8 +775,8 @@ class AnnotatorDock(StatusMessages, QWidget):
                 if self._already_submitted(labels):
                     version = self.base  # nothing new: no duplicate version
                 else:
-                    version = self.project.submit_mask(
-                        self.case_id, self.annotator, labels, self.base
+                    version = self.project.submit_mask(  # on the grid of the image shown
+                        self.case_id, self.annotator, labels, self.base, reference=self.volume
                     )
                     self.hook.recorder.rebase(labels, version.id)
                     self.base = version

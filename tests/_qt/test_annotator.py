@@ -474,7 +474,7 @@ def _count_scans(monkeypatch) -> list:
     return scans
 
 
-def test_a_dicom_case_is_read_with_one_scan_of_its_folder(
+def test_a_dicom_case_is_read_with_one_scan_of_its_folder_and_submitted_without_another(
     make_napari_viewer, tmp_path, monkeypatch
 ):
     # an organ case with no proposal yet: the empty label takes the image's grid without
@@ -492,6 +492,15 @@ def test_a_dicom_case_is_read_with_one_scan_of_its_folder(
     assert scans == [str(folder)]
     shown = np.asarray(dock.labels_layer.data)
     assert shown.shape == (8, 24, 24) and not shown.any()
+    # Submit stores the label on the image's grid without reading the image again
+    dock.select_class(5)
+    _stroke(dock.labels_layer, (4, 12, 12))
+    version = dock.submit()
+    assert version is not None and dock.last_error is None
+    assert scans == [str(folder)]
+    stored = Project(project.folder).read_mask(version)
+    np.testing.assert_array_equal(stored, np.asarray(dock.labels_layer.data))
+    assert stored[4, 12, 12] == 5
 
 
 def test_spine_series_without_the_grade_sheet_are_read_from_one_scan(
