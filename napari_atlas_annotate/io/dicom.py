@@ -37,7 +37,7 @@ from .dicom_geometry import (
     stack_frames,
 )
 from .dicom_pixels import planned_dtype, read_pixels
-from .dicom_scan import SeriesInfo, list_series, name_list, scan_dicom
+from .dicom_scan import SeriesInfo, list_series, name_list, scan_dicom, with_headers
 from .errors import VolumeLoadError, VolumeLoadWarning
 
 __all__ = [
@@ -145,8 +145,11 @@ def plan_series(info: SeriesInfo, source: str | Path, stack: int | None = None) 
     ------
     VolumeLoadError
         For non-image series, for every geometry problem listed in
-        :func:`.dicom_geometry.stack_frames`, and for a stack number the series lacks.
+        :func:`.dicom_geometry.stack_frames`, for a stack number the series lacks, and
+        for a file changed since it was scanned without its header kept
+        (:func:`.dicom_scan.with_headers`).
     """
+    info = with_headers(info)  # read again where the scan dropped them
     stacks = plan_stacks(info, source, warn=False) if stack is not None else None
     if stacks is not None:
         if not 1 <= stack <= len(stacks):
@@ -187,6 +190,7 @@ def plan_stacks(info: SeriesInfo, source: str | Path, *, warn: bool = True) -> l
         As :func:`plan_series`, for any stack.
     """
     source = Path(source)
+    info = with_headers(info)  # read again where the scan dropped them
     where, frames = _checked_frames(info, source)
     groups = _stack_groups(frames, info.modality)
     if len(groups) <= 1:

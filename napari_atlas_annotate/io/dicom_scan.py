@@ -3,15 +3,23 @@
 A folder is searched recursively; files are grouped by SeriesInstanceUID. Files that are
 not DICOM are skipped with one :class:`~.errors.VolumeLoadWarning` when the folder holds
 DICOM too, and make a :class:`~.errors.VolumeLoadError` when it holds nothing else.
+
+A scan keeps each file's header (:attr:`SeriesInfo.headers`), or, with ``headers=False``,
+only the few values that group files into series (:class:`FileBrief`) and, for non-image
+objects, what they reference: a dataset folder of thousands of series is then described
+in memory that grows by a few hundred bytes per file, and each series' headers are read
+again when it is loaded (:func:`with_headers`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -53,6 +61,103 @@ def name_list(names: list[str], limit: int = 5) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+class FileBrief(NamedTuple):
+    """What grouping one DICOM file into a series needs of its header.
+
+    Attributes
+    ----------
+    sop_uid
+        SOPInstanceUID (``""`` if absent).
+    kind
+        :func:`non_image_kind` of the file: None for an image.
+    n_frames
+        Number of 2D images in the file.
+    description, series_number, modality, sop_class_uid, rows, columns, study_uid
+        As :class:`SeriesInfo` takes them from a series' first file.
+    """
+
+    sop_uid: str
+    kind: str | None
+    n_frames: int
+    description: str
+    series_number: int | None
+    modality: str
+    sop_class_uid: str
+    rows: int | None
+    columns: int | None
+    study_uid: str
+
+    @classmethod
+    def of(cls, ds: Dataset) -> FileBrief:
+        """The brief of header ``ds`` (repeated values shared between files)."""
+        return cls(
+            str(ds.get("SOPInstanceUID", "")),
+            non_image_kind(ds),
+            _n_frames(ds),
+            sys.intern(str(ds.get("SeriesDescription", "") or "").strip()),
+            _series_number(ds),
+            sys.intern(str(ds.get("Modality", "") or "")),
+            sys.intern(str(ds.get("SOPClassUID", "") or "")),
+            int(ds.Rows) if "Rows" in ds else None,
+            int(ds.Columns) if "Columns" in ds else None,
+            sys.intern(str(ds.get("StudyInstanceUID", "") or "")),
+        )
+
+
+def references(ds: Dataset) -> Dataset:
+    """What a non-image object's header says it refers to, without the rest: the series of
+    its ReferencedSeriesSequence and ReferencedFrameOfReferenceSequence (RT structure
+    sets: through their study and series sequences), and every SourceImageSequence item's
+    ReferencedSOPInstanceUID (top level, in the functional groups, under
+    DerivationImageSequence) gathered in one top-level SourceImageSequence."""
+    out = Dataset()
+    for keyword in ("SOPInstanceUID", "SOPClassUID", "Modality", "SeriesInstanceUID"):
+        if keyword in ds:
+            setattr(out, keyword, ds.get(keyword))
+    out.ReferencedSeriesSequence = [
+        _item(SeriesInstanceUID=item.SeriesInstanceUID)
+        for item in ds.get("ReferencedSeriesSequence", []) or []
+        if "SeriesInstanceUID" in item
+    ]
+    frames = []
+    for item in ds.get("ReferencedFrameOfReferenceSequence", []) or []:
+        kept = _item()
+        if "SeriesInstanceUID" in item:
+            kept.SeriesInstanceUID = item.SeriesInstanceUID
+        kept.RTReferencedStudySequence = [
+            _item(
+                RTReferencedSeriesSequence=[
+                    _item(SeriesInstanceUID=series.SeriesInstanceUID)
+                    for series in study.get("RTReferencedSeriesSequence", []) or []
+                    if "SeriesInstanceUID" in series
+                ]
+            )
+            for study in item.get("RTReferencedStudySequence", []) or []
+        ]
+        frames.append(kept)
+    out.ReferencedFrameOfReferenceSequence = frames
+    groups = [ds]
+    for name in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        groups += list(ds.get(name, []) or [])
+    sources: dict[str, None] = {}
+    for group in groups:
+        items = list(group.get("SourceImageSequence", []) or [])
+        for derivation in group.get("DerivationImageSequence", []) or []:
+            items += list(derivation.get("SourceImageSequence", []) or [])
+        for item in items:
+            if "ReferencedSOPInstanceUID" in item:
+                sources[str(item.ReferencedSOPInstanceUID)] = None
+    out.SourceImageSequence = [_item(ReferencedSOPInstanceUID=uid) for uid in sources]
+    return out
+
+
+def _item(**values) -> Dataset:
+    item = Dataset()
+    for keyword, value in values.items():
+        setattr(item, keyword, value)
+    return item
+
+
 def non_image_kind(ds: Dataset) -> str | None:
     """What a non-image object is (``"a DICOM Segmentation"``), or None for an image."""
     modality = str(ds.get("Modality", "")).upper()
@@ -86,7 +191,15 @@ class SeriesInfo:
     non_image
         None for an image series, else what it is (``"a DICOM Segmentation"``).
     headers
-        The header datasets (read without pixel data), one per file.
+        The header datasets (read without pixel data), one per file; where the scan kept
+        no headers (``headers_read`` False): none for an image series, and each file's
+        :func:`references` for a non-image series.
+    study_uid
+        StudyInstanceUID of the first file (``""`` if absent).
+    instance_uids
+        Each file's SOPInstanceUID (``""`` if absent).
+    headers_read
+        Whether :attr:`headers` are the files' whole headers (see :func:`with_headers`).
     """
 
     series_uid: str
@@ -100,6 +213,9 @@ class SeriesInfo:
     columns: int | None
     non_image: str | None = None
     headers: list[Dataset] = field(default_factory=list, repr=False, compare=False)
+    study_uid: str = ""
+    instance_uids: list[str] = field(default_factory=list, repr=False, compare=False)
+    headers_read: bool = field(default=True, compare=False)
 
     @property
     def n_files(self) -> int:
@@ -190,18 +306,23 @@ def _series_number(ds: Dataset) -> int | None:
         return None
 
 
-def _build_series(uid: str, members: list[tuple[Path, Dataset]]) -> SeriesInfo:
+#: One file of a scan: its path, brief and header (None where headers are not kept).
+_Member = tuple[Path, FileBrief, "Dataset | None"]
+
+
+def _build_series(uid: str, members: list[_Member], keep_headers: bool = True) -> SeriesInfo:
     # The same instance copied twice (e.g. two exports into one folder) is one image.
     seen: dict[str, Path] = {}
-    kept: list[tuple[Path, Dataset]] = []
+    kept: list[_Member] = []
     copies: list[str] = []
-    for path, ds in members:
-        sop = str(ds.get("SOPInstanceUID", "")) or str(path)
+    for member in members:
+        path, brief = member[0], member[1]
+        sop = brief.sop_uid or str(path)
         if sop in seen:
             copies.append(path.name)
             continue
         seen[sop] = path
-        kept.append((path, ds))
+        kept.append(member)
     if copies:
         warnings.warn(
             f"{kept[0][0].parent}: skipped {len(copies)} file(s) repeating an image already "
@@ -210,23 +331,55 @@ def _build_series(uid: str, members: list[tuple[Path, Dataset]]) -> SeriesInfo:
             stacklevel=4,
         )
     first = kept[0][1]
-    kinds = Counter(non_image_kind(ds) for _, ds in kept)
+    kinds = Counter(brief.kind for _, brief, _ in kept)
     # An image series with one header-truncated file stays an image series (and fails
     # later naming that file); only an all-non-image series is a non-image series.
     non_image = None if kinds.get(None) else kinds.most_common(1)[0][0]
+    if keep_headers:
+        headers = [ds for _, _, ds in kept]
+    else:  # what a non-image object refers to, to pair it with its images
+        headers = [] if non_image is None else [ds for _, _, ds in kept]
     return SeriesInfo(
         series_uid=uid,
-        description=str(first.get("SeriesDescription", "") or "").strip(),
-        series_number=_series_number(first),
-        modality=str(first.get("Modality", "") or ""),
-        sop_class_uid=str(first.get("SOPClassUID", "") or ""),
-        files=[p for p, _ in kept],
-        n_frames=sum(_n_frames(ds) for _, ds in kept),
-        rows=int(first.Rows) if "Rows" in first else None,
-        columns=int(first.Columns) if "Columns" in first else None,
+        description=first.description,
+        series_number=first.series_number,
+        modality=first.modality,
+        sop_class_uid=first.sop_class_uid,
+        files=[p for p, _, _ in kept],
+        n_frames=sum(brief.n_frames for _, brief, _ in kept),
+        rows=first.rows,
+        columns=first.columns,
         non_image=non_image,
-        headers=[ds for _, ds in kept],
+        headers=headers,
+        study_uid=first.study_uid,
+        instance_uids=[brief.sop_uid for _, brief, _ in kept],
+        headers_read=keep_headers,
     )
+
+
+def with_headers(info: SeriesInfo) -> SeriesInfo:
+    """``info`` with the whole header of each of its files: itself where the scan kept
+    them, else a copy with them read again (no pixel data).
+
+    Raises
+    ------
+    VolumeLoadError
+        Naming a file that cannot be read as it was when scanned (changed or gone since).
+    """
+    if info.headers_read:
+        return info
+    headers = []
+    for file, sop in zip(info.files, info.instance_uids, strict=True):
+        ds = _read_header(file)
+        if ds is None or str(ds.get("SOPInstanceUID", "")) != sop:
+            raise VolumeLoadError(
+                file,
+                "is not the DICOM file it was when its folder was scanned (changed, "
+                "replaced or gone since).",
+                "Leave the files as they are while they are added, and add the folder again.",
+            )
+        headers.append(ds)
+    return dataclasses.replace(info, headers=headers, headers_read=True)
 
 
 @dataclass
@@ -240,8 +393,9 @@ class HeaderScan:
     Attributes
     ----------
     groups
-        ``{SeriesInstanceUID: [(file, header), ...]}`` of the files read since the last
-        :meth:`take_series`.
+        ``{SeriesInstanceUID: [(file, brief, header), ...]}`` of the files read since the
+        last :meth:`take_series` (:class:`FileBrief`; the header None, or a non-image
+        object's :func:`references`, where headers are not kept).
     skipped, damaged
         Files that are not DICOM, and DICOM files without a SeriesInstanceUID.
     n_files
@@ -251,14 +405,18 @@ class HeaderScan:
         DICOM file.
     found_dicom
         Whether any file was DICOM with a series (a series was taken or is held).
+    keep_headers
+        Whether the series keep their files' headers (:attr:`SeriesInfo.headers`), or
+        only their briefs (:attr:`SeriesInfo.headers_read` False).
     """
 
-    groups: dict[str, list[tuple[Path, Dataset]]] = field(default_factory=dict)
+    groups: dict[str, list[_Member]] = field(default_factory=dict)
     skipped: list[Path] = field(default_factory=list)
     damaged: list[Path] = field(default_factory=list)
     n_files: int = 0
     first_files: list[Path] = field(default_factory=list)
     found_dicom: bool = False
+    keep_headers: bool = True
 
     def read(self, files: list[Path]) -> HeaderScan:
         """Read the header of each of ``files`` (sorted) and group them by series."""
@@ -275,14 +433,21 @@ class HeaderScan:
                 # Every stored object has one; pydicom returns what it read of a cut file.
                 self.damaged.append(file)
                 continue
-            self.groups.setdefault(str(ds.SeriesInstanceUID), []).append((file, ds))
+            brief = FileBrief.of(ds)
+            if self.keep_headers:
+                header = ds
+            else:
+                header = None if brief.kind is None else references(ds)
+            self.groups.setdefault(str(ds.SeriesInstanceUID), []).append((file, brief, header))
             self.found_dicom = True
         return self
 
     def series(self) -> list[SeriesInfo]:
         """The series read since the last :meth:`take_series`, ordered by series number,
         then description and UID."""
-        series = [_build_series(uid, members) for uid, members in self.groups.items()]
+        series = [
+            _build_series(uid, members, self.keep_headers) for uid, members in self.groups.items()
+        ]
         return sorted(series, key=series_order)
 
     def take_series(self) -> list[SeriesInfo]:
@@ -293,7 +458,7 @@ class HeaderScan:
 
     def has_images(self) -> bool:
         """Whether a file read since the last :meth:`take_series` is an image."""
-        return any(non_image_kind(ds) is None for m in self.groups.values() for _, ds in m)
+        return any(brief.kind is None for m in self.groups.values() for _, brief, _ in m)
 
     def add(self, other: HeaderScan) -> None:
         """Add ``other``'s findings (another part of the same folder) to these."""
@@ -357,13 +522,17 @@ def series_order(info: SeriesInfo) -> tuple:
     return (info.series_number is None, info.series_number or 0, info.description, info.series_uid)
 
 
-def scan_dicom(path: str | Path) -> list[SeriesInfo]:
+def scan_dicom(path: str | Path, *, headers: bool = True) -> list[SeriesInfo]:
     """Every DICOM series under ``path`` (a file or a folder, searched recursively).
 
     Parameters
     ----------
     path
         A DICOM file or a folder.
+    headers
+        Keep each file's header (:attr:`SeriesInfo.headers`). Without, only what groups
+        the files into series is kept, and a non-image object's :func:`references`:
+        :func:`with_headers` reads a series' headers again when it is needed.
 
     Returns
     -------
@@ -379,12 +548,12 @@ def scan_dicom(path: str | Path) -> list[SeriesInfo]:
     path = Path(path)
     if not path.exists():
         raise VolumeLoadError(path, "does not exist.", "Check the path and try again.")
-    scan = HeaderScan().read(candidate_files(path))
+    scan = HeaderScan(keep_headers=headers).read(candidate_files(path))
     scan.report(path)
     return scan.take_series()
 
 
-def list_series(path: str | Path) -> list[SeriesInfo]:
+def list_series(path: str | Path, *, headers: bool = True) -> list[SeriesInfo]:
     """The DICOM series under ``path``: a fast header-only scan (see :func:`scan_dicom`).
 
     Examples
@@ -393,4 +562,4 @@ def list_series(path: str | Path) -> list[SeriesInfo]:
     ...     print(s.summary())
     series 2 'Sagittal T1' [MR, 17 images] uid=1.2.826...
     """
-    return scan_dicom(path)
+    return scan_dicom(path, headers=headers)

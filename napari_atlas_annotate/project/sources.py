@@ -295,7 +295,7 @@ class _Unit:
 
 
 def _study_uid(info: SeriesInfo) -> str:
-    return str(info.headers[0].get("StudyInstanceUID", "") or "") if info.headers else ""
+    return info.study_uid
 
 
 def _place(series: list[SeriesInfo]) -> Path:
@@ -373,10 +373,13 @@ def _units_of(path: Path, task: str) -> tuple[list[_Unit], list[tuple[str, str]]
         return [_Unit(path, [])], []
     if nifti:
         return _nifti_units(path, scan)
-    from ..io import VolumeLoadError, list_series
+    from ..io import VolumeLoadError
+    from ..io.dicom_scan import list_series
 
     try:
-        scanned = list_series(path)
+        # an organs case is one series: what groups the files is kept, not their headers
+        # (read again for each case as it is given out: _with_headers)
+        scanned = list_series(path, headers=task == "spine")
     except VolumeLoadError as exc:
         raise _no_dicom(path, scan, exc) from exc
     return _dicom_units(path, scanned, task)
@@ -427,7 +430,7 @@ def _dicom_units(
         raise _only_segmentations(path, segmentations[0].files[0])
     if not series:
         raise _no_image_series(path)
-    paired = pair_segmentations(series, segmentations, task)
+    paired = _pair_segmentations(series, segmentations, task)
     groups = _groups(series, task)
     if len(groups) == 1:
         labels = paired.labels.get(groups[0][0].series_uid) if task != "spine" else None
@@ -440,6 +443,54 @@ def _dicom_units(
         labels = paired.labels.get(group[0].series_uid) if task != "spine" else None
         units.append(_Unit(place, group, by_uid=task == "spine" or others, labels=labels))
     return sorted(units, key=lambda unit: str(unit.place)), paired.left_out  # folder order
+
+
+def _pair_segmentations(images: list[SeriesInfo], segmentations: list[SeriesInfo], task: str):
+    """:func:`.dicom_segs.pair_segmentations` of scanned series, also where the scan kept
+    no headers (:attr:`SeriesInfo.headers_read`): an image series then stands in with one
+    header per slice that a SEG names as its source, carrying its SOPInstanceUID (all the
+    pairing reads of an image's headers); a SEG's headers are its references already."""
+    from pydicom.dataset import Dataset
+
+    if all(info.headers_read for info in images):
+        return pair_segmentations(images, segmentations, task)
+    named = {
+        str(item.ReferencedSOPInstanceUID)
+        for seg in segmentations
+        for header in seg.headers
+        for item in header.get("SourceImageSequence", [])
+    }
+
+    def slice_header(uid: str) -> Dataset:
+        header = Dataset()
+        header.SOPInstanceUID = uid
+        return header
+
+    views = [
+        info
+        if info.headers_read
+        else dataclasses.replace(
+            info, headers=[slice_header(uid) for uid in info.instance_uids if uid in named]
+        )
+        for info in images
+    ]
+    return pair_segmentations(views, segmentations, task)
+
+
+def _with_headers(case: NewCase) -> NewCase:
+    """``case`` with the whole headers of its scanned series, read again where the scan
+    kept none (:func:`~..io.dicom_scan.with_headers`). A file changed since it was scanned
+    is left for :func:`check_case` to report, as loading it does."""
+    from ..io import VolumeLoadError
+    from ..io.dicom_scan import with_headers
+
+    infos = []
+    for info in case.series_info:
+        try:
+            infos.append(None if info is None else with_headers(info))
+        except VolumeLoadError:
+            infos.append(info)
+    return dataclasses.replace(case, series_info=infos)
 
 
 def _unit_ids(batch: Sequence[tuple[Path, list[_Unit]]], given: dict[int, str]) -> list[list[str]]:
@@ -661,7 +712,7 @@ def cases_from_path(path: Path, task: str, name: str | None = None) -> list[NewC
         cases = [_unit_case(path, unit, case_id) for unit, case_id in zip(units, ids, strict=True)]
         if task == "spine":
             cases, _ = _named_by_rsna(path, cases)
-    return [with_stacks(case) for case in cases] if task == "spine" else cases
+    return [with_stacks(case) if task == "spine" else _with_headers(case) for case in cases]
 
 
 @dataclass
@@ -763,8 +814,9 @@ def _cases(
                 found.refused.append((str(path), str(exc)))
                 per_path[k] = []
     for cases in per_path:
-        for case in cases:
-            yield with_stacks(case) if task == "spine" else case
+        while cases:  # each case's headers are read (organs) as it is given out
+            case = cases.pop(0)
+            yield with_stacks(case) if task == "spine" else _with_headers(case)
 
 
 # -- an RSNA dataset folder, study by study --------------------------------------------------

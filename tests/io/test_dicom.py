@@ -321,3 +321,82 @@ def test_integer_rescale_beyond_int16_widens_exactly(tmp_path):
     expected[2] += 32600
     assert expected.max() > 32767
     np.testing.assert_array_equal(vol.array, expected)
+
+
+def _item(**values) -> Dataset:
+    item = Dataset()
+    for keyword, value in values.items():
+        setattr(item, keyword, value)
+    return item
+
+
+def test_a_scan_without_headers_finds_the_same_series(two_series):
+    """``headers=False`` keeps what groups files into series and what a SEG references,
+    not the headers: the series, their order and the warnings are those of a full scan,
+    and :func:`with_headers` reads each series' headers again, loading as a full scan's."""
+    from napari_atlas_annotate.io.dicom import plan_series
+    from napari_atlas_annotate.io.dicom_scan import scan_dicom, with_headers
+
+    root, truths = two_series
+    a, b = (sorted((root / name).iterdir()) for name in ("a", "b"))
+    shutil.copy(a[1], root / "copy_of_a1.dcm")  # a repeated instance, warned of
+    (root / "notes.txt").write_text("not DICOM")
+    seg = pydicom.dcmread(a[0])
+    seg.Modality, seg.SOPClassUID = "SEG", SegmentationStorage
+    seg.SeriesInstanceUID, seg.SOPInstanceUID = pydicom.uid.generate_uid(), "1.2.3.99"
+    seg.ReferencedSeriesSequence = Sequence([_item(SeriesInstanceUID=seg.StudyInstanceUID)])
+    source = _item(ReferencedSOPInstanceUID=pydicom.dcmread(b[0]).SOPInstanceUID)
+    derivation = _item(SourceImageSequence=Sequence([source]))
+    frame = _item(DerivationImageSequence=Sequence([derivation]))
+    seg.PerFrameFunctionalGroupsSequence = Sequence([frame, frame])
+    (root / "seg").mkdir()
+    seg.save_as(root / "seg" / "seg.dcm")
+
+    with warnings.catch_warnings(record=True) as full_warnings:
+        warnings.simplefilter("always")
+        full = list_series(root)
+    with warnings.catch_warnings(record=True) as brief_warnings:
+        warnings.simplefilter("always")
+        brief = scan_dicom(root, headers=False)
+    assert [str(w.message) for w in brief_warnings] == [str(w.message) for w in full_warnings]
+    ours = [str(w.message) for w in full_warnings if w.category is VolumeLoadWarning]
+    assert len(ours) == 2 and "notes.txt" in ours[0] and "same SOPInstanceUID" in ours[1]
+    assert brief == full and [s.to_dict() for s in brief] == [s.to_dict() for s in full]
+    for lite, whole in zip(brief, full, strict=True):
+        assert lite.study_uid == whole.study_uid == "1.2.3.4"
+        assert lite.instance_uids == [str(ds.SOPInstanceUID) for ds in whole.headers]
+        assert whole.headers_read and not lite.headers_read
+    images = [s for s in brief if s.is_image]
+    [seg_info] = [s for s in brief if not s.is_image]
+    assert [s.headers for s in images] == [[], []]  # no image header kept
+    [refs] = seg_info.headers  # what the SEG references, nothing else
+    assert [str(i.SeriesInstanceUID) for i in refs.ReferencedSeriesSequence] == ["1.2.3.4"]
+    assert [str(i.ReferencedSOPInstanceUID) for i in refs.SourceImageSequence] == [
+        str(source.ReferencedSOPInstanceUID)
+    ]
+    assert "PixelData" not in refs and "PatientName" not in refs
+
+    axial = next(s for s in brief if s.description == "Axial T2")
+    again = with_headers(axial)
+    whole = next(s for s in full if s.description == "Axial T2")
+    assert again.headers_read and again.headers == whole.headers
+    assert with_headers(whole) is whole
+    volume = plan_series(axial, root).read()  # headers read again as it is planned
+    np.testing.assert_array_equal(volume.array, truths["Axial T2"].array)
+    assert volume.metadata == load_volume(root, series="Axial T2").metadata
+
+
+def test_headers_read_again_must_be_the_files_scanned(two_series):
+    from napari_atlas_annotate.io.dicom import plan_series
+    from napari_atlas_annotate.io.dicom_scan import scan_dicom, with_headers
+
+    root, _ = two_series
+    axial = next(s for s in scan_dicom(root, headers=False) if s.description == "Axial T2")
+    changed = axial.files[1]
+    ds = pydicom.dcmread(changed)
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()  # another image under the same name
+    ds.save_as(changed)
+    for read in (with_headers, lambda info: plan_series(info, root)):
+        with pytest.raises(VolumeLoadError, match="scanned") as err:
+            read(axial)
+        assert str(changed) in str(err.value)
