@@ -53,6 +53,7 @@ from ..review.adjudication import (
     CONSENSUS,
     STAPLE,
     current_final,
+    describe_decision,
     final_decisions,
     finalize,
     keep_consensus_edits,
@@ -380,6 +381,8 @@ class ReviewDock(StatusMessages, QWidget):
             if final is not None
             else ""
         )
+        if review.history:  # the last decision, also when it was a reopen
+            decided += f" Last decision: {describe_decision(review.history[-1])}."
         message = (
             f"{case_id}: {len(review.annotators)} annotators, "
             f"{review.masks.total_disputed_ml:.1f} ml labelled differently.{decided} "

@@ -100,7 +100,14 @@ def _decisions(takes: list[str]) -> dict[str, str]:
 def _lead_action(args: argparse.Namespace, project) -> dict:
     """Run the lead's decision; returns what was done, for printing."""
     from ..project import ProjectError
-    from ..review.adjudication import current_final, finalize, finalize_agreed, reopen
+    from ..review.adjudication import (
+        current_final,
+        decision_history,
+        describe_decision,
+        finalize,
+        finalize_agreed,
+        reopen,
+    )
 
     if not args.lead:
         raise ProjectError("name the lead who decides: add --lead NAME.")
@@ -117,7 +124,11 @@ def _lead_action(args: argparse.Namespace, project) -> dict:
         if before is not None and before.id == version.id:
             reason = f"already final as decided (version {version.id}); nothing new stored"
             return {"finalized": [], "left": [{"id": args.finalize, "reason": reason}]}
-        return {"finalized": [{"id": args.finalize, "version": version.id}], "left": []}
+        [entry] = [
+            e for e in decision_history(project, args.finalize) if e["version"] == version.id
+        ]
+        done = {"id": args.finalize, "version": version.id, "decided": describe_decision(entry)}
+        return {"finalized": [done], "left": []}
     outcomes = finalize_agreed(
         project,
         args.lead,
@@ -147,6 +158,8 @@ def _print_decision(done: dict) -> None:
         agreement = case.get("agreement")
         how = "" if agreement is None else f" (readers agree at {agreement:.3f})"
         print(f"{case['id']:<16} final version {case['version']}{how}")
+        if "decided" in case:
+            print(f"{'':<16} {case['decided']}")
     for case in done["left"]:
         print(f"{case['id']:<16} left: {case['reason']}")
     print(f"finalized {len(done['finalized'])} case(s), left {len(done['left'])}")
@@ -159,6 +172,7 @@ def _print_decision(done: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..project import Project, ProjectError
+    from ..review.adjudication import describe_decision
     from ..review.cases import review_project
     from ..review.report import write_report
 
@@ -223,6 +237,8 @@ def run(args: argparse.Namespace) -> int:
             f"{case['id']:<16} disagreement {case['disagreement']:.3f}  "
             f"[{', '.join(case['annotators'])}]  {detail}{final}"
         )
+        for entry in case["history"]:  # the lead's decisions: who, when, what
+            print(f"{'':<16} {describe_decision(entry)}")
     for case in skipped:
         print(f"{case['id']:<16} skipped: {case['reason']}")
     if args.report:

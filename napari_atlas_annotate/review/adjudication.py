@@ -285,13 +285,17 @@ def finalize(
             case_id, sheet, kind="final", annotator=lead, note=note
         )
     else:
+        classes = class_names(project, opinions)[: len(project.classes)]
         labels, summary = compose_mask(
-            opinions,
-            class_names(project, opinions)[: len(project.classes)],
-            decisions,
-            painted=painted,
-            case_id=case_id,
+            opinions, classes, decisions, painted=painted, case_id=case_id
         )
+        if painted is not None:  # what the lead's own paint changed, per class
+            changed = edited_classes(mask_consensus(opinions, "majority"), painted)
+            summary["painted_voxels"] = {
+                classes[v - 1]: {"added": g, "removed": r}
+                for v, (g, r) in changed.items()
+                if v <= len(classes) and summary["decisions"][classes[v - 1]] == PAINTED
+            }
         note = json.dumps({**summary, "sources": used, "comment": comment})
         version = project.save_mask_version(
             case_id, labels, kind="final", annotator=lead, note=note
@@ -401,6 +405,61 @@ def finalize_agreed(
         version = finalize(project, case_id, lead, {}, comment=note, opinions=opinions)
         outcomes.append(FinalizeOutcome(case_id, readers, agreement, version))
     return outcomes
+
+
+def decision_history(project: Project, case_id: str) -> list[dict]:
+    """The lead's decisions on a case, oldest first, from the audit trail.
+
+    Returns
+    -------
+    list of dict
+        ``{"action": "finalize" | "reopen", "by", "at" (UTC, ISO 8601), "version"}`` and,
+        for ``finalize``, ``"decisions"`` (the classes or cells not taken from the
+        consensus), ``"painted_voxels"`` and ``"comment"``; for ``reopen``, ``"reason"``.
+    """
+    import datetime
+
+    out = []
+    for record in project.audit_trail(case_id):
+        if record["action"] not in ("finalize", "reopen"):
+            continue
+        detail = record["detail"]
+        at = datetime.datetime.fromtimestamp(record["t"], datetime.UTC)
+        entry = {
+            "action": record["action"],
+            "by": record["actor"],
+            "at": at.isoformat(timespec="seconds"),
+            "version": detail.get("version", detail.get("final_version")),
+        }
+        if record["action"] == "finalize":
+            decided = detail.get("decisions", {})
+            entry["decisions"] = {k: v for k, v in decided.items() if v != CONSENSUS}
+            entry["painted_voxels"] = detail.get("painted_voxels", {})
+            entry["comment"] = detail.get("comment", "")
+        else:
+            entry["reason"] = detail.get("reason", "")
+        out.append(entry)
+    return out
+
+
+def describe_decision(entry: dict) -> str:
+    """One line for a :func:`decision_history` entry, e.g. ``final v12 by dr_wu ...``."""
+    when = entry["at"].replace("T", " ")[:16]
+    if entry["action"] == "reopen":
+        return f"reopened v{entry['version']} by {entry['by']} {when} UTC: {entry['reason']}"
+    taken = [
+        f"{key}: {source}"
+        + (
+            f" (+{entry['painted_voxels'][key]['added']}/-{entry['painted_voxels'][key]['removed']}"
+            " voxels)"
+            if key in entry["painted_voxels"]
+            else ""
+        )
+        for key, source in entry["decisions"].items()
+    ]
+    what = "; ".join(taken) if taken else "all from the consensus"
+    comment = f" - {entry['comment']}" if entry["comment"] else ""
+    return f"final v{entry['version']} by {entry['by']} {when} UTC: {what}{comment}"
 
 
 def reopen(project: Project, case_id: str, lead: str, reason: str) -> None:

@@ -102,6 +102,8 @@ class CaseReview:
         Ranking score, larger = more disputed (see module notes).
     final_version
         Id of the case's current final version, if adjudicated.
+    history
+        The lead's decisions so far (:func:`.adjudication.decision_history`).
     """
 
     case_id: str
@@ -110,6 +112,7 @@ class CaseReview:
     grades: GradeAgreement | None = None
     disagreement: float = 0.0
     final_version: int | None = None
+    history: list[dict] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -132,6 +135,7 @@ class CaseReview:
             "versions": {who: v.id for who, v in self.versions.items()},
             "disagreement": round(self.disagreement, digits),
             "final_version": self.final_version,
+            "history": self.history,
         }
         if self.masks is not None:
             masks = self.masks.to_dict()
@@ -170,14 +174,19 @@ def review_case(
     ProjectError
         When the case is unknown or fewer than two annotators submitted labels for it.
     """
-    from .adjudication import current_final
+    from .adjudication import current_final, decision_history
 
     project.case(case_id)
     versions = annotator_versions(project, case_id)
     if len(versions) < 2:
         raise ProjectError(f"case {case_id}: {too_few_readers(case_id, list(versions))}")
     final = current_final(project, case_id)
-    review = CaseReview(case_id, versions, final_version=final.id if final else None)
+    review = CaseReview(
+        case_id,
+        versions,
+        final_version=final.id if final else None,
+        history=decision_history(project, case_id),
+    )
     opinions = load_opinions(project, versions) if opinions is None else opinions
     if task_content(project) == "grades":
         review.grades = grade_agreement(opinions)

@@ -240,6 +240,8 @@ def test_a_final_case_opens_with_its_adjudication(make_napari_viewer, two_reader
     shown = np.asarray(final.data).transpose(np.argsort(axes))
     np.testing.assert_array_equal(shown, project.read_mask(version))
     assert f"Final version {version.id} by lead" in dock.status.text()
+    assert f"Last decision: final v{version.id} by lead" in dock.status.text()
+    assert "liver: bob; spleen: alice" in dock.status.text()
 
 
 # -- spine cases --------------------------------------------------------------------------

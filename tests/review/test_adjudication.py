@@ -220,3 +220,40 @@ def test_a_consensus_cell_takes_the_point_of_a_reader_who_gave_that_grade():
     final, _ = compose_grades(sheets, {})
     assert final.grades[cell] == GRADES[1]
     assert final.points[cell].x == 20.0  # bob's: the first reader who said Moderate
+
+
+def test_history_says_who_decided_what_and_what_the_lead_painted(organ_project):
+    from napari_atlas_annotate.review.adjudication import decision_history, describe_decision
+    from napari_atlas_annotate.review.cases import review_case
+
+    project, truths = organ_project
+    readers = {
+        who: project.read_mask(project.latest_version("ct00", annotator=who))
+        for who in ("alice", "bob")
+    }
+    painted = majority_vote(list(readers.values()))
+    spleen = ABDOMEN_ATLAS_CLASSES.index("spleen") + 1
+    z = int(np.nonzero((painted == spleen).any(axis=(1, 2)))[0][0])
+    added = int((painted[z] == 0).sum())
+    painted[z][painted[z] == 0] = spleen  # the lead paints a whole slice's background
+    version = finalize(
+        project,
+        "ct00",
+        "dr_wu",
+        {"liver": "bob", "spleen": "painted"},
+        painted=painted,
+        comment="spleen redrawn",
+    )
+    reopen(project, "ct00", "dr_wu", "kidney shifted")
+    history = review_case(project, "ct00").history
+    assert [e["action"] for e in history] == ["finalize", "reopen"]
+    first = history[0]
+    assert first["by"] == "dr_wu" and first["version"] == version.id
+    assert first["decisions"] == {"liver": "bob", "spleen": "painted"}  # not the defaults
+    assert first["painted_voxels"] == {"spleen": {"added": added, "removed": 0}}
+    assert json.loads(version.note)["painted_voxels"] == first["painted_voxels"]
+    line = describe_decision(first)
+    assert line.startswith(f"final v{version.id} by dr_wu ") and "UTC: liver: bob" in line
+    assert f"spleen: painted (+{added}/-0 voxels) - spleen redrawn" in line
+    assert describe_decision(history[1]).endswith("UTC: kidney shifted")
+    assert decision_history(project, "ct01") == []

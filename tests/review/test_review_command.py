@@ -120,7 +120,9 @@ def test_lead_finalizes_from_the_command_line(organ_project, capsys):
         main(["review", folder, "--finalize", "ct01", "--lead", "dr_wu", "--take", "liver=bob"])
         == 0
     )
-    assert "ct01" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    version = current_final(project, "ct01").id
+    assert f"final v{version} by dr_wu" in out and "UTC: liver: bob" in out  # what was decided
     final = project.read_mask(current_final(project, "ct01"))
     bob = project.read_mask(project.latest_version("ct01", annotator="bob"))
     liver = ABDOMEN_ATLAS_CLASSES.index("liver") + 1
@@ -134,6 +136,10 @@ def test_lead_finalizes_from_the_command_line(organ_project, capsys):
 
     done = run_json(capsys, folder, "--reopen", "ct01", "--lead", "dr_wu", "--reason", "spleen")
     assert done == {"reopened": "ct01"} and current_final(project, "ct01") is None
+    assert main(["review", folder, "--case", "ct01"]) == 0
+    history = capsys.readouterr().out.splitlines()[1:]
+    assert history[0].strip().startswith(f"final v{version} by dr_wu")
+    assert history[1].strip().startswith(f"reopened v{version} by dr_wu") and "spleen" in history[1]
 
 
 def test_lead_decisions_refuse_unclear_requests(organ_project, capsys):
