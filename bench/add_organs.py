@@ -16,7 +16,7 @@ Each run is a fresh child process on a fresh organs project, calling the command
 
 * **ours**: this checkout;
 * **baseline**: the package as of ``--baseline-ref`` (extracted with ``git archive`` and
-  put first on ``PYTHONPATH``), the code before a change: by default adccacc, before
+  put first on ``PYTHONPATH``), the code before a change: by default dc473e4, before
   ``add`` dropped the headers of an organ dataset's files after scanning them.
 
 Both runs must leave the same project and print the same: the child prints a digest of
@@ -26,7 +26,7 @@ ours and the baseline's agree. ``--no-check`` adds the same without loading each
 ``--tracemalloc`` prints, for ours at the largest size, where the memory held at the
 peak was allocated.
 
-Run: ``python bench/add_organs.py [--studies 50 200] [--unique 4] [--baseline-ref adccacc]``.
+Run: ``python bench/add_organs.py [--studies 50 200] [--unique 4] [--baseline-ref dc473e4]``.
 """
 
 from __future__ import annotations
@@ -212,7 +212,7 @@ def main() -> None:
     parser.add_argument("--shape", type=int, nargs=3, default=[40, 96, 96])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--baseline-ref", default="adccacc", help="git ref of the baseline ('' for none)"
+        "--baseline-ref", default="dc473e4", help="git ref of the baseline ('' for none)"
     )
     parser.add_argument("--no-check", action="store_true", help="also time add --no-check")
     parser.add_argument(

@@ -19,8 +19,9 @@ is a warning. Run again once the CSV is corrected, ``add`` renames the series of
 studies already added (and the points naming them by their old name:
 :meth:`~napari_atlas_annotate.project.Project.rename_series`), and says so. An RSNA folder
 is read and added study by study, each study's DICOM headers released before the next is
-read, so that memory does not grow with the number of studies
-(:func:`~napari_atlas_annotate.project.sources.find_cases`).
+read, and an organs folder is scanned keeping only what groups its files into series, each
+case's headers read again when it is added, so that memory does not grow with the number
+of studies (:func:`~napari_atlas_annotate.project.sources.find_cases`).
 
 A case is skipped, with its reason printed, when it fails a check, when its image is
 already in a case (the same path, the same DICOM series under any path, or, once loaded,

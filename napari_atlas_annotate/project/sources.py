@@ -15,7 +15,11 @@ lay them out (:mod:`.nifti_folders`), and a DICOM SEG with the series it referen
 
 An RSNA dataset folder is read study folder by study folder (:class:`_StudyStream`),
 each study's headers released before the next is read, so that ``add`` holds one study at a
-time whatever the dataset's size.
+time whatever the dataset's size. An organs folder is scanned as a whole (a DICOM SEG pairs
+with a series in another folder, a series may be spread over folders) keeping only what
+groups its files into series (:class:`~..io.dicom_scan.FileBrief`, a SEG's references), and
+each case's headers are read again as the case is given out (:func:`_with_headers`): a
+few hundred bytes per file are held, not the headers of every study.
 
 Before a case is added, :func:`check_case` makes sure the project can open it and that it
 is the right kind of image for the project's task. :mod:`.image_identity` finds an image
@@ -760,9 +764,10 @@ def find_cases(
     lazy
         Give :attr:`FoundCases.cases` as an iterator, to be used once: the other fields
         are complete once it is used up. An RSNA dataset folder given on its own is then
-        read study by study (:func:`_study_by_study`), each study's headers released
-        once the next is asked for, so that memory does not grow with the number of
-        studies; the cases are the same either way.
+        read study by study (:class:`_StudyStream`), each study's headers released
+        once the next is asked for, and the headers of an organs case's series are read
+        when it is asked for, so that memory does not grow with the number of studies;
+        the cases are the same either way.
     """
     found = FoundCases()
     cases = _cases(paths, task, case_id, found)

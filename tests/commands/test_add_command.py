@@ -411,6 +411,32 @@ def test_labels_option_imports_the_dicom_seg_of_each_series(tmp_path, phantoms, 
     assert code == 1 and "only DICOM SEG object(s)" in out and "image series" in out
 
 
+def test_a_dicom_seg_naming_only_its_source_slices_finds_its_series_in_another_folder(
+    tmp_path, phantoms, capsys
+):
+    """A SEG without ReferencedSeriesSequence names its series by the slices it was drawn
+    on (per frame, SourceImageSequence): found in a folder apart from the series, among
+    several series, it is that series' labels."""
+    import pydicom
+
+    cts = phantoms["dicom"] / "ct"
+    pacs = tmp_path / "pacs"
+    for case in ("ct_000", "ct_001", "ct_002"):
+        shutil.copytree(cts / case / "dicom", pacs / "images" / case)
+    path = pacs / "segmentations" / "ct_001.dcm"
+    _segmentation(pacs / "images" / "ct_001", _boxes(np.s_[2:6], np.s_[9:14]), path)
+    seg = pydicom.dcmread(path)
+    del seg.ReferencedSeriesSequence
+    seg.save_as(path)
+
+    proj = _init(tmp_path)
+    code, out, _ = _add(capsys, proj, pacs, "--no-check")
+    assert code == 0, out
+    assert "added 3 case(s): ct_000, ct_001, ct_002" in out
+    assert f"found labels beside 1 image(s) (e.g. ct_001: {path})" in out
+    assert "left out" not in out
+
+
 def test_a_study_with_an_angled_stack_axial_is_added_one_image_per_stack(tmp_path, capsys):
     """'phantoms --axial-stacks' writes the Axial T2 as five angled blocks in one series;
     adding the study folder gives the case one image per block, each of which loads."""

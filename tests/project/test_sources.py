@@ -147,6 +147,70 @@ def test_series_sharing_a_folder_add_their_series_number(tmp_path):
     assert [c.id for c in found.cases] == ["exam7_s2", "exam7_s3"]
 
 
+def _organ_summary(cases) -> list:
+    return [(c.id, c.images, c.labels, c.source, c.series_info) for c in cases]
+
+
+def test_an_organs_folder_gives_its_cases_one_by_one_reading_their_headers_then(tmp_path):
+    """An organs folder is scanned keeping only what groups its files, not their headers:
+    each case's headers are read as the case is given out (a change made to a later
+    series' files in between shows in its headers), and the cases, warnings and files left
+    out are those of a whole scan."""
+    import warnings
+
+    data = write_phantoms(tmp_path / "data", 3, 0, 0, "dicom", ct_shape=SMALL_CT).parent
+    with warnings.catch_warnings(record=True) as whole_warnings:
+        warnings.simplefilter("always")
+        whole = cases_from_path(data, "organs")
+    with warnings.catch_warnings(record=True) as lazy_warnings:
+        warnings.simplefilter("always")
+        found = find_cases([data], "organs", lazy=True)
+        cases = iter(found.cases)
+        lazy = [next(cases)]
+    for file in sorted((data / "ct" / "ct_001" / "dicom").iterdir()):
+        ds = pydicom.dcmread(file)
+        ds.PatientName = "Renamed^After^Scan"
+        ds.save_as(file)
+    lazy += list(cases)
+    assert _organ_summary(lazy) == _organ_summary(whole)
+    assert [c.id for c in lazy] == ["ct_000", "ct_001", "ct_002"]
+    assert [str(w.message) for w in lazy_warnings] == [str(w.message) for w in whole_warnings]
+    assert found.refused == [] and found.left_out == []
+    for case in lazy:
+        [info] = case.series_info
+        assert info.headers_read and len(info.headers) == len(info.files)
+        assert [str(ds.SOPInstanceUID) for ds in info.headers] == info.instance_uids
+    names = [str(c.series_info[0].headers[0].PatientName) for c in lazy]
+    assert names == ["ct_000", "Renamed^After^Scan", "ct_002"]  # read when given out
+    check_case(lazy[1], "organs")
+
+
+def test_a_series_spread_over_folders_is_one_case(tmp_path):
+    """One series whose files lie in two folders (an export split at N files a folder) is
+    one case, at the folder holding both, loading every slice."""
+    source = write_phantoms(tmp_path / "src", 2, 0, 0, "dicom", ct_shape=SMALL_CT).parent
+    data = tmp_path / "data"
+    files = sorted((source / "ct" / "ct_000" / "dicom").iterdir())
+    for k, file in enumerate(files):
+        part = data / "BDMAP_00000001" / ("part1" if k < len(files) // 2 else "part2")
+        part.mkdir(parents=True, exist_ok=True)
+        shutil.copy(file, part / file.name)
+    shutil.copytree(source / "ct" / "ct_001" / "dicom", data / "BDMAP_00000002" / "ct")
+    cases = cases_from_path(data, "organs")
+    assert [c.id for c in cases] == ["BDMAP_00000001", "BDMAP_00000002"]
+    split = cases[0]
+    assert split.images[0].path == str(data / "BDMAP_00000001")
+    assert split.images[0].series is None  # the folder holds that series only
+    assert len(split.series_info[0].files) == len(files)
+    found = find_cases([data], "organs", lazy=True)
+    assert _organ_summary(found.cases) == _organ_summary(cases)
+    check_case(split, "organs")
+    volume = load_volume(split.images[0].path)
+    np.testing.assert_array_equal(
+        volume.array, load_volume(source / "ct" / "ct_000" / "dicom").array
+    )
+
+
 def test_a_folder_of_spine_studies_gives_one_case_per_study(spine_phantoms):
     manifest = spine_phantoms(0)
     train = manifest.parent / "spine" / "train_images"
