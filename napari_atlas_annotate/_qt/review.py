@@ -226,6 +226,15 @@ class ReviewDock(StatusMessages, QWidget):
 
         self.table_box = QGroupBox("Agreement and decisions")
         tbox = QVBoxLayout(self.table_box)
+        every = QHBoxLayout()
+        every.addWidget(QLabel("Take every row from"))
+        self.all_choice = QComboBox()
+        self.all_choice.setToolTip("one reader's whole label (or the consensus); then change rows")
+        self.all_choice.activated.connect(
+            lambda index: self.take_all(self.all_choice.itemText(index))
+        )
+        every.addWidget(self.all_choice, stretch=1)
+        tbox.addLayout(every)
         self.table = QTableWidget(0, 0)
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -700,12 +709,15 @@ class ReviewDock(StatusMessages, QWidget):
 
     def _reset_table(self, header: list[str], rows: int) -> None:
         self.choices = {}
+        self.all_choice.clear()
         self.table.clear()
         self.table.setColumnCount(len(header))
         self.table.setHorizontalHeaderLabels(header)
         self.table.setRowCount(rows)
 
     def _add_choice(self, row: int, column: int, key: str, options: list[str]) -> None:
+        if not self.all_choice.count():
+            self.all_choice.addItems(options)
         combo = QComboBox()
         combo.addItems(options)
         self.table.setCellWidget(row, column, combo)
@@ -718,6 +730,12 @@ class ReviewDock(StatusMessages, QWidget):
         if index < 0:
             raise ValueError(f"{source!r} is not a choice for {key!r}")
         combo.setCurrentIndex(index)
+
+    def take_all(self, source: str) -> None:
+        """Set every row's source (e.g. one reader's whole label); rows can then differ."""
+        for key in self.choices:
+            self.choose(key, source)
+        self._info(f"every row takes {source}; change the rows that should not.")
 
     def decisions(self) -> dict[str, str]:
         return {key: combo.currentText() for key, combo in self.choices.items()}

@@ -17,7 +17,9 @@ annotator dock's review panel:
 * ``--finalize CASE --lead NAME [--take CLASS=SOURCE ...]``: adjudicate one case; each
   ``--take`` names where a class (or a grade cell such as
   ``spinal_canal_stenosis_l4_l5``) comes from: a reader's name, ``consensus``, ``staple``
-  or, for grade cells, a grade. Everything not named takes the consensus.
+  or, for grade cells, a grade. Everything not named takes the consensus, or with
+  ``--take all=NAME`` that source (``--take all=alice --take liver=bob``: alice's label
+  with bob's liver).
 * ``--reopen CASE --lead NAME --reason TEXT``: send a final case back for annotation.
 
 Examples
@@ -76,7 +78,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="CLASS=SOURCE",
         help="--finalize: where a class or grade cell comes from: a reader's name, consensus, "
         "staple (masks) or a grade (cells), e.g. liver=alice or "
-        "spinal_canal_stenosis_l4_l5=Severe; repeatable",
+        "spinal_canal_stenosis_l4_l5=Severe; all=NAME: everything not named comes from NAME "
+        "(a reader's whole label); repeatable",
     )
     lead.add_argument("--comment", default="", help="kept with the final version")
     lead.add_argument("--reason", default="", help="--reopen: why the case goes back")

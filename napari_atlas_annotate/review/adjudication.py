@@ -9,7 +9,9 @@ final value comes from:
 * one of the grades (``"Normal/Mild"``, ``"Moderate"``, ``"Severe"``, grades only): the
   lead's own grade for that cell.
 
-Classes or cells without a decision take the consensus. When two classes taken from
+Classes or cells without a decision take the consensus, or the source named by the key
+``"all"`` (``{"all": "alice"}``: alice's whole label, ``{"all": "alice", "liver": "bob"}``:
+alice's but bob's liver). When two classes taken from
 different sources claim the same voxel, a class the lead painted keeps it, otherwise the
 lower class id does; the number of such voxels is recorded in the version note.
 
@@ -31,6 +33,7 @@ Examples
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -52,6 +55,8 @@ from .cases import (
 CONSENSUS = "consensus"
 STAPLE = "staple"
 PAINTED = "painted"
+#: Decision key naming the source of every class or cell not named otherwise.
+ALL = "all"
 
 
 def current_final(project: Project, case_id: str) -> LabelVersion | None:
@@ -253,7 +258,7 @@ def finalize(
         Who decides (recorded as the version's annotator, with role ``lead``).
     decisions
         ``{class name or grade cell: source}`` (see module notes); missing entries take
-        the consensus.
+        the consensus, or the source of the key ``"all"`` if given.
     painted
         The lead's own label map, used for classes decided ``"painted"``.
     comment
@@ -274,6 +279,22 @@ def finalize(
         raise ProjectError(
             f"case {case_id}: no annotator has submitted or imported labels; nothing to adjudicate."
         )
+    if ALL in decisions:  # the source of everything not named
+        default = decisions.pop(ALL)
+        grades = task_content(project) == "grades"
+        extra = set(GRADES) if grades else {STAPLE} | ({PAINTED} if painted is not None else set())
+        allowed = set(versions) | {CONSENSUS} | extra
+        if default not in allowed:
+            raise ProjectError(
+                f"case {case_id}: all -> {default!r} is not possible; choose one of "
+                f"{', '.join(sorted(allowed))}."
+            )
+        keys = (
+            [f"{c}_{lv}" for c, lv in GradeSheet.cells()]
+            if task_content(project) == "grades"
+            else project.classes
+        )
+        decisions = {key: decisions.get(key, default) for key in keys}
     project.ensure_annotator(lead, role="lead")
     used = {who: v.id for who, v in versions.items()}
     opinions = load_opinions(project, versions) if opinions is None else opinions
@@ -434,6 +455,7 @@ def decision_history(project: Project, case_id: str) -> list[dict]:
         if record["action"] == "finalize":
             decided = detail.get("decisions", {})
             entry["decisions"] = {k: v for k, v in decided.items() if v != CONSENSUS}
+            entry["n_decided"] = len(decided)  # classes or cells in all
             entry["painted_voxels"] = detail.get("painted_voxels", {})
             entry["comment"] = detail.get("comment", "")
         else:
@@ -447,15 +469,20 @@ def describe_decision(entry: dict) -> str:
     when = entry["at"].replace("T", " ")[:16]
     if entry["action"] == "reopen":
         return f"reopened v{entry['version']} by {entry['by']} {when} UTC: {entry['reason']}"
+    decided = entry["decisions"]
+    common, count = Counter(decided.values()).most_common(1)[0] if decided else ("", 0)
+    if count > 1 and count > len(decided) / 2 and len(decided) == entry.get("n_decided"):
+        if common != PAINTED:  # one source for nearly everything: say so, then the rest
+            decided = {ALL: common, **{k: v for k, v in decided.items() if v != common}}
+    painted = entry["painted_voxels"]
     taken = [
         f"{key}: {source}"
         + (
-            f" (+{entry['painted_voxels'][key]['added']}/-{entry['painted_voxels'][key]['removed']}"
-            " voxels)"
-            if key in entry["painted_voxels"]
+            f" (+{painted[key]['added']}/-{painted[key]['removed']} voxels)"
+            if key in painted
             else ""
         )
-        for key, source in entry["decisions"].items()
+        for key, source in decided.items()
     ]
     what = "; ".join(taken) if taken else "all from the consensus"
     comment = f" - {entry['comment']}" if entry["comment"] else ""

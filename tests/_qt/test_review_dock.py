@@ -226,22 +226,27 @@ def test_a_final_case_opens_with_its_adjudication(make_napari_viewer, two_reader
     viewer = make_napari_viewer()
     dock = ReviewDock(viewer, project, lead="lead")
     assert dock.load_case("ct1"), dock.last_error
-    dock.choose("liver", "bob")
-    dock.choose("spleen", "alice")
+    dock.all_choice.activated.emit(dock.all_choice.findText("alice"))  # alice's label...
+    assert set(dock.decisions().values()) == {"alice"}
+    dock.choose("liver", "bob")  # ...but bob's liver
     version = dock.finalize()
     assert version is not None, dock.last_error
+    alice, bob = masks["ct1"]["alice"], masks["ct1"]["bob"]
+    stored = project.read_mask(version)
+    np.testing.assert_array_equal(stored == LIVER, bob == LIVER)
+    np.testing.assert_array_equal(stored[bob != LIVER], alice[bob != LIVER])
     dock.close_case()
     assert dock.load_case("ct1"), dock.last_error
     decided = dock.decisions()
     assert decided["liver"] == "bob" and decided["spleen"] == "alice"
-    assert decided["aorta"] == "consensus"
+    assert decided["aorta"] == "alice"
     final = viewer.layers[f"final v{version.id}"]
     axes = final.metadata["atlas_annotate"]["axes"]
     shown = np.asarray(final.data).transpose(np.argsort(axes))
     np.testing.assert_array_equal(shown, project.read_mask(version))
     assert f"Final version {version.id} by lead" in dock.status.text()
     assert f"Last decision: final v{version.id} by lead" in dock.status.text()
-    assert "liver: bob; spleen: alice" in dock.status.text()
+    assert "UTC: all: alice; liver: bob" in dock.status.text()
 
 
 # -- spine cases --------------------------------------------------------------------------

@@ -158,3 +158,23 @@ def test_lead_decisions_refuse_unclear_requests(organ_project, capsys):
     assert main(["review", folder, "--finalize-agreed", "--lead", "x", "--min-agreement", "2"]) == 2
     assert "0..1" in capsys.readouterr().err
     assert current_final(project, "ct00") is None
+
+
+def test_lead_takes_one_readers_whole_label_but_one_class(organ_project, capsys):
+    project, _ = organ_project
+    folder = str(project.folder)
+    argv = ["review", folder, "--finalize", "ct00", "--lead", "dr_wu", "--take", "all=eve"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "case ct00: all -> 'eve' is not possible; choose one of alice, bob" in err
+    argv[-1] = "all=bob"
+    assert main([*argv, "--take", "spleen=alice"]) == 0
+    assert "UTC: all: bob; spleen: alice" in capsys.readouterr().out
+    final = project.read_mask(current_final(project, "ct00"))
+    alice, bob = (
+        project.read_mask(project.latest_version("ct00", annotator=who)) for who in ("alice", "bob")
+    )
+    spleen = ABDOMEN_ATLAS_CLASSES.index("spleen") + 1
+    np.testing.assert_array_equal(final == spleen, alice == spleen)
+    outside = (alice != spleen) & (bob != spleen)
+    np.testing.assert_array_equal(final[outside], bob[outside])  # everything else is bob's
