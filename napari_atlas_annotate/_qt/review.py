@@ -716,8 +716,8 @@ class ReviewDock(StatusMessages, QWidget):
         self.table.setRowCount(rows)
 
     def _add_choice(self, row: int, column: int, key: str, options: list[str]) -> None:
-        if not self.all_choice.count():
-            self.all_choice.addItems(options)
+        if not self.all_choice.count():  # a blank first: the rows may differ
+            self.all_choice.addItems(["", *options])
         combo = QComboBox()
         combo.addItems(options)
         self.table.setCellWidget(row, column, combo)
@@ -733,6 +733,8 @@ class ReviewDock(StatusMessages, QWidget):
 
     def take_all(self, source: str) -> None:
         """Set every row's source (e.g. one reader's whole label); rows can then differ."""
+        if not source:
+            return
         for key in self.choices:
             self.choose(key, source)
         self._info(f"every row takes {source}; change the rows that should not.")
