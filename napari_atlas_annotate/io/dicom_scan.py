@@ -94,14 +94,30 @@ class FileBrief(NamedTuple):
             str(ds.get("SOPInstanceUID", "")),
             non_image_kind(ds),
             _n_frames(ds),
-            sys.intern(str(ds.get("SeriesDescription", "") or "").strip()),
+            sys.intern(_text(ds, "SeriesDescription").strip()),
             _series_number(ds),
-            sys.intern(str(ds.get("Modality", "") or "")),
-            sys.intern(str(ds.get("SOPClassUID", "") or "")),
-            int(ds.Rows) if "Rows" in ds else None,
-            int(ds.Columns) if "Columns" in ds else None,
-            sys.intern(str(ds.get("StudyInstanceUID", "") or "")),
+            sys.intern(_text(ds, "Modality")),
+            sys.intern(_text(ds, "SOPClassUID")),
+            _size(ds, "Rows"),
+            _size(ds, "Columns"),
+            sys.intern(_text(ds, "StudyInstanceUID")),
         )
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    """A header value as text, ``""`` when absent or unreadable (the loader says why)."""
+    try:
+        return str(ds.get(keyword, "") or "")
+    except Exception:  # a damaged value: pydicom raises many types
+        return ""
+
+
+def _size(ds: Dataset, keyword: str) -> int | None:
+    """Rows or Columns, None when absent or unreadable."""
+    try:
+        return int(ds.get(keyword)) if keyword in ds else None
+    except Exception:
+        return None
 
 
 def references(ds: Dataset) -> Dataset:
@@ -109,11 +125,21 @@ def references(ds: Dataset) -> Dataset:
     its ReferencedSeriesSequence and ReferencedFrameOfReferenceSequence (RT structure
     sets: through their study and series sequences), and every SourceImageSequence item's
     ReferencedSOPInstanceUID (top level, in the functional groups, under
-    DerivationImageSequence) gathered in one top-level SourceImageSequence."""
+    DerivationImageSequence) gathered in one top-level SourceImageSequence. A header whose
+    sequences cannot be read gives what was read of them (its object then names no
+    series, as when it references none)."""
     out = Dataset()
     for keyword in ("SOPInstanceUID", "SOPClassUID", "Modality", "SeriesInstanceUID"):
         if keyword in ds:
             setattr(out, keyword, ds.get(keyword))
+    try:
+        _add_references(ds, out)
+    except Exception:  # a damaged sequence: pydicom raises many types
+        pass
+    return out
+
+
+def _add_references(ds: Dataset, out: Dataset) -> None:
     out.ReferencedSeriesSequence = [
         _item(SeriesInstanceUID=item.SeriesInstanceUID)
         for item in ds.get("ReferencedSeriesSequence", []) or []
@@ -148,7 +174,6 @@ def references(ds: Dataset) -> Dataset:
             if "ReferencedSOPInstanceUID" in item:
                 sources[str(item.ReferencedSOPInstanceUID)] = None
     out.SourceImageSequence = [_item(ReferencedSOPInstanceUID=uid) for uid in sources]
-    return out
 
 
 def _item(**values) -> Dataset:
