@@ -56,7 +56,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._napari.layers import WORLD_AXIS_LABELS, removing_layers
+from .._napari.layers import META_KEY, WORLD_AXIS_LABELS, removing_layers
 from ..corrections import (
     EditRecorder,
     fill_between_slices,
@@ -388,8 +388,9 @@ class AnnotatorDock(StatusMessages, QWidget):
             self._info(f"{self.case_id} is the {end} case of the queue.")
 
     # -- cases --------------------------------------------------------------------------
-    def close_case(self) -> None:
-        """Log anything pending and take the case's layers out of the viewer.
+    def close_case(self, *, keep: tuple = ()) -> None:
+        """Log anything pending and take the case's layers out of the viewer (but the
+        layers in ``keep``, which the next case is shown in).
 
         The layers go in one batch: napari cleans its canvas (a full garbage collection,
         a quarter of a second with a CT in memory) once per batch, not once per layer.
@@ -400,10 +401,11 @@ class AnnotatorDock(StatusMessages, QWidget):
             except REPORTED as exc:
                 self._error(exc)
             self.hook.disconnect()
+            self.hook.layer.events.paint.disconnect(self._constrain_stroke)
         gone = [
             layer
             for layer in (self.labels_layer, self.image_layer, *self._extra_layers)
-            if layer is not None and layer in self.viewer.layers
+            if layer is not None and layer in self.viewer.layers and layer not in keep
         ]
         if gone:
             with removing_layers(self.viewer):
@@ -456,10 +458,18 @@ class AnnotatorDock(StatusMessages, QWidget):
             self._error(exc)
             return False
 
-        self.close_case()
+        reused = None if project.task == "spine" else self._reusable_layers(image, label_data)
+        self.close_case(keep=reused or ())
         self.case_id, self.volume = case_id, volume
         data, kwargs, _ = image
-        self.image_layer = self.viewer.add_image(data, **{**kwargs, "name": f"{case_id} image"})
+        kwargs = {**kwargs, "name": f"{case_id} image"}
+        if reused:
+            self.image_layer, self.labels_layer = reused
+            _show_in(self.image_layer, data, kwargs)
+            self.image_layer.contrast_limits_range = kwargs["contrast_limits"]
+            self.image_layer.contrast_limits = kwargs["contrast_limits"]
+        else:
+            self.image_layer = self.viewer.add_image(data, **kwargs)
         self.viewer.dims.axis_labels = WORLD_AXIS_LABELS  # the slider runs foot to head: S
         if project.task == "spine":
             for d, kw, _ in extra_data:
@@ -468,8 +478,36 @@ class AnnotatorDock(StatusMessages, QWidget):
             self._info(f"{case_id}: shown without a grade sheet (widget not available).")
         else:
             self._show_labels(case_id, label_data, labels, base, pending)
+        if reused and set(self.viewer.layers) == set(reused):
+            self.viewer.reset_view()  # as napari does for the first layer: whole image, middle
+            self.viewer.dims.current_step = [(n - 1) // 2 for n in self.viewer.dims.nsteps]
         self._listed_again(refresh)
         return True
+
+    def _reusable_layers(self, image: tuple, label_data: tuple) -> tuple | None:
+        """The open case's image and labels layers, when the next case can be shown in them.
+
+        Removing two layers and adding two costs napari half a second at CT sizes (a
+        garbage collection, new canvas nodes); putting the next case's arrays into the
+        same layers costs a few hundredths. They are reused when the arrays have the same
+        dtypes and dimensions and the labels the same classes, and when napari's undo
+        stack of the layer can be emptied (the last case's strokes must not be undone on
+        the next one); otherwise None: the layers are replaced.
+        """
+        image_layer, labels_layer = self.image_layer, self.labels_layer
+        if image_layer is None or labels_layer is None:
+            return None
+        if not all(layer in self.viewer.layers for layer in (image_layer, labels_layer)):
+            return None
+        if not callable(getattr(labels_layer, "_reset_history", None)):
+            return None
+        same = all(
+            layer.data.dtype == new[0].dtype and layer.data.ndim == new[0].ndim
+            for layer, new in ((image_layer, image), (labels_layer, label_data))
+        )
+        classes = label_data[1]["metadata"][META_KEY].get("class_names")
+        shown = labels_layer.metadata.get(META_KEY, {}).get("class_names")
+        return (image_layer, labels_layer) if same and classes == shown else None
 
     def _restore(
         self, case_id: str, shape: tuple[int, ...]
@@ -492,15 +530,20 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.base = base
         # the log as this window found it: later edits not made here come from elsewhere
         self._seen_event_id = self.project.last_event_id(case_id, self.annotator)
-        self.labels_layer = layer = self.viewer.add_labels(data, **kwargs)
+        if self.labels_layer is not None:  # the last case's layer, reused
+            layer = self.labels_layer
+            _show_in(layer, data, kwargs)
+            layer._reset_history()  # napari keeps the undo stack when the data is replaced
+        else:
+            self.labels_layer = layer = self.viewer.add_labels(data, **kwargs)
+            layer.events.selected_label.connect(self._class_picked)
+            for key in range(1, min(9, len(self.project.classes)) + 1):
+                layer.bind_key(str(key), _select_key(self, key), overwrite=True)
         recorder = EditRecorder(
             self.project, case_id, self.annotator, labels, base.id if base else None
         )
         self.hook = LabelsEditHook(layer, recorder, axes=axes, on_error=self._error)
-        layer.events.paint.connect(self._constrain_stroke)
-        layer.events.selected_label.connect(self._class_picked)
-        for key in range(1, min(9, len(self.project.classes)) + 1):
-            layer.bind_key(str(key), _select_key(self, key), overwrite=True)
+        layer.events.paint.connect(self._constrain_stroke)  # after the hook logs the stroke
         layer.brush_size = self.brush_spin.value()
         layer.n_edit_dimensions = 3 if self.brush_3d.isChecked() else 2
         layer.mode = "paint"
@@ -806,6 +849,14 @@ class AnnotatorDock(StatusMessages, QWidget):
         else:
             self._info(f"{message} Now {opened}.")
         return version
+
+
+def _show_in(layer, data: np.ndarray, kwargs: dict) -> None:
+    """Put another case's array, grid and name (layer-data ``kwargs``) into ``layer``."""
+    layer.data = data
+    layer.affine = kwargs["affine"]
+    layer.metadata = kwargs["metadata"]
+    layer.name = kwargs["name"]
 
 
 def _button_name(text: str) -> str:

@@ -430,19 +430,67 @@ def test_the_slice_slider_names_the_patient_axis(make_napari_viewer, organ_proje
     assert tuple(viewer.dims.axis_labels) == ("S", "P", "L")
 
 
-def test_the_next_case_replaces_the_last_in_one_canvas_cleanup(make_napari_viewer, organ_project):
-    """The last case's image and labels go in one batch (napari runs a full garbage
-    collection per canvas cleanup: at CT sizes a quarter of a second per layer); opening
-    the first case removes nothing and starts no batch."""
+def test_closing_a_case_removes_its_layers_in_one_canvas_cleanup(make_napari_viewer, organ_project):
+    """The case's image, labels and extra layers go in one batch (napari runs a full
+    garbage collection per canvas cleanup: at CT sizes a quarter of a second per layer);
+    opening the first case removes nothing and starts no batch."""
     viewer = make_napari_viewer()
     batches = []
     viewer.layers.events.end_batch.connect(lambda event: batches.append(len(viewer.layers)))
     dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
-    first = list(viewer.layers)
-    assert batches == [] and len(first) == 2
+    assert batches == [] and len(viewer.layers) == 2
+    dock._extra_layers.append(viewer.add_image(np.zeros((2, 4, 4)), name="extra"))
+    dock.close_case()
+    assert batches == [0] and dock.case_id is None
+
+
+def test_the_next_case_reuses_the_layers_with_its_own_undo_and_log(
+    make_napari_viewer, organ_project, qtbot
+):
+    """Next shows the next case in the same two layers (no layer removed or added: at CT
+    sizes that cost half a second a case), with nothing of the last case left in them:
+    names, grid, labels, undo stack, log."""
+    from napari_atlas_annotate._napari.layers import volume_from_layer
+
+    viewer = make_napari_viewer()
+    batches = []
+    viewer.layers.events.end_batch.connect(lambda event: batches.append(len(viewer.layers)))
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    image, labels = dock.image_layer, dock.labels_layer
+    dock.select_class(2)
+    _stroke(labels, (3, 30, 30))
+    dock._extra_layers.append(viewer.add_image(np.zeros((2, 4, 4)), name="extra"))
+    viewer.dims.set_current_step(0, 2)
     dock.step_case(+1)
-    assert dock.case_id == "ct001" and batches == [0]
+    assert dock.case_id == "ct001" and batches == [2]  # only the extra layer went
+    # it opens as a case does: the middle slice (not where the last patient was left)
+    assert viewer.dims.current_step[0] == (viewer.dims.nsteps[0] - 1) // 2 != 2
+    assert dock.image_layer is image and dock.labels_layer is labels
     assert [layer.name for layer in viewer.layers] == ["ct001 image", "ct001 labels"]
+    proposal = organ_project.proposals["ct001"]
+    np.testing.assert_array_equal(labels.data, proposal)
+    truth = Project(organ_project.folder).load_image("ct001")
+    assert volume_from_layer(labels).same_grid(truth) and volume_from_layer(image).same_grid(truth)
+    np.testing.assert_array_equal(image.data, truth.array)
+    labels.undo()  # the stroke on ct000 is not undone on ct001
+    np.testing.assert_array_equal(labels.data, proposal)
+    _stroke(labels, (5, 10, 10))
+    dock.window_check.setChecked(True)  # the window trim works on the reused layer too
+    _stroke(labels, (4, 22, 22), (4, 22, 26))
+    qtbot.waitUntil(lambda: dock.hook.events[-1].tool == "threshold_paint", timeout=3000)
+    dock.window_check.setChecked(False)
+    project = Project(organ_project.folder)
+    assert [e.tool for e in project.events("ct001", "alice")] == [
+        "paint",
+        "paint",
+        "threshold_paint",
+    ]
+    assert [e.tool for e in project.events("ct000", "alice")] == ["paint"]
+    shown = np.array(labels.data)
+    version = dock.submit()
+    assert version is not None and dock.case_id == "ct000"  # in progress: opened next
+    np.testing.assert_array_equal(project.read_mask(version), shown)
+    assert labels.name == "ct000 labels" and labels.data[3, 30, 30] == 2  # its stroke
 
 
 def _dicom_series(folder, seed: int, number: int, description: str) -> None:
