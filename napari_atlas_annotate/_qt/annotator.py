@@ -814,7 +814,9 @@ class AnnotatorDock(StatusMessages, QWidget):
             else:
                 self.hook.flush()
                 self._check_single_session()
-                labels = np.array(self.hook.current_labels(), copy=True)
+                # a view: nothing edits the layer until the version is stored (the recorder
+                # keeps its own copy); a CT label is 80 MB
+                labels = self.hook.current_labels()
                 if self._already_submitted(labels):
                     version = self.base  # nothing new: no duplicate version
                 else:
