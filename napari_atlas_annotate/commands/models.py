@@ -1,8 +1,12 @@
-"""``atlas-annotate models PROJECT [--list] [--rollback VERSION|ROUND] [--json]``.
+"""``atlas-annotate models PROJECT [--list] [--rollback VERSION|ROUND] [--register PATH
+[--version NAME]] [--json]``.
 
 The listing stars the active model; each trained model's held-out scores and the verdict of
 its round (promoted or not), and how a model became active when that was not the round's
-verdict (a rollback).
+verdict (a rollback). ``--register`` adds a model folder (``configs/metadata.json`` +
+``models/model.pt``) or, for organ projects, a weights file (a state dict of the active
+model's network, saved with ``torch.save(model.state_dict(), path)``); either is checked
+(classes, architecture, readable weights) before it is listed, and is not made active.
 """
 
 from __future__ import annotations
@@ -23,21 +27,54 @@ def configure(parser) -> None:
         help="make VERSION the active model: a version name, or the round number that "
         "trained it (0: the starter)",
     )
-    group.add_argument("--register", metavar="FOLDER", help="register a model folder")
+    group.add_argument(
+        "--register",
+        metavar="PATH",
+        help="register a model folder, or (organ projects) a weights file: a state dict of "
+        "the active model's network saved with torch.save(model.state_dict(), PATH); it is "
+        "checked against the project's classes and the architecture, and not made active",
+    )
+    parser.add_argument(
+        "--version",
+        dest="model_version",
+        metavar="NAME",
+        help="version name of a registered weights file (default: <task>-import-<file name>)",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def run(args) -> int:
-    from ..models.registry import list_models, register_model, rollback
+    from pathlib import Path
 
+    from ..models.registry import import_checkpoint, list_models, register_model, rollback
+    from ..project import ProjectError
+
+    if args.model_version and not (args.register and Path(args.register).is_file()):
+        raise ProjectError(
+            "--version names a checkpoint file given with --register FILE (a model folder "
+            "is named by its configs/metadata.json)."
+        )
     with Project(args.project) as project:
         if args.rollback:
             record = rollback(project, version_named(project, args.rollback))
             print(f"active {record.task} model is now {record.version} (round {record.round})")
             return 0
         if args.register:
-            record = register_model(project, args.register)
-            print(f"registered {record.version} (not active; use --rollback to activate)")
+            path = Path(args.register)
+            if not path.exists():
+                raise ProjectError(
+                    f"{path}: no such file or folder. Give a model folder (configs/"
+                    "metadata.json + models/model.pt) or a weights file (torch.save("
+                    "model.state_dict(), path))."
+                )
+            if path.is_file():
+                record = import_checkpoint(project, path, version=args.model_version)
+            else:
+                record = register_model(project, path)
+            print(
+                f"registered {record.version} from {path} (not active; activate it with "
+                f"'atlas-annotate models {args.project} --rollback {record.version}')"
+            )
             return 0
         records = list_models(project)
     if args.json:

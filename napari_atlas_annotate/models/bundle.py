@@ -62,6 +62,11 @@ class ModelBundle:
     def load(cls, folder: str | Path) -> ModelBundle:
         folder = Path(folder)
         path = folder / METADATA_PATH
+        if not folder.exists():
+            raise ModelBundleError(
+                f"{folder}: no such model folder. Give the folder that holds "
+                f"{METADATA_PATH} and {WEIGHTS_PATH}."
+            )
         if not path.exists():
             raise ModelBundleError(
                 f"{folder}: not a model folder (no {METADATA_PATH}). A model folder holds "
@@ -133,12 +138,11 @@ class ModelBundle:
 
     def load_network(self, device: str | torch.device = "cpu") -> torch.nn.Module:
         """The network with its weights (``weights_only=True``), in eval mode on ``device``."""
-        import torch
 
         network = self.build_network()
         if not self.weights_path.exists():
             raise ModelBundleError(f"{self.folder}: weights file {WEIGHTS_PATH} is missing.")
-        state = torch.load(self.weights_path, map_location="cpu", weights_only=True)
+        state = read_weights(self.weights_path)
         load_state_checked(network, state, self.weights_path, self.describe_architecture())
         return network.to(device).eval()
 
@@ -158,6 +162,65 @@ def build_network(architecture: dict[str, Any], n_classes: int) -> torch.nn.Modu
     return factory(spatial_dims=3, in_channels=1, out_channels=n_classes + 1, **kwargs)
 
 
+#: How to save weights this tool can read.
+SAVE_HINT = "save the network's weights with torch.save(model.state_dict(), path)"
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """A checkpoint's state dict, read with ``torch.load(weights_only=True)``.
+
+    Parameters
+    ----------
+    path
+        A file written by ``torch.save(model.state_dict(), path)``.
+
+    Raises
+    ------
+    ModelBundleError
+        In one line naming the file: missing, unreadable (truncated, not a torch file),
+        holding pickled Python objects (a whole network, a custom class) that only running
+        code could rebuild, or not a mapping of weight names to tensors (a training
+        checkpoint that wraps the state dict in ``{'state_dict': ..., 'epoch': ...}``).
+    """
+    import pickle
+    import re
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder, not a weights file" if path.is_dir() else "not found"
+        raise ModelBundleError(f"{path}: weights file {what}.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        holds = f"a pickled {found.group(1)} object" if found else "pickled Python objects"
+        raise ModelBundleError(
+            f"{path}: holds {holds}, not plain weights; only tensors are read "
+            f"(torch.load weights_only=True: loading a model never runs code). To use it, "
+            f"{SAVE_HINT}."
+        ) from None
+    except Exception as exc:  # torch reports damaged files with many types
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelBundleError(
+            f"{path}: unreadable weights file (truncated, damaged or not a torch file: "
+            f"{reason}). Copy it again, or {SAVE_HINT}."
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        nested = [
+            k
+            for k, v in (state.items() if isinstance(state, dict) else ())
+            if isinstance(v, dict) and v and all(isinstance(t, torch.Tensor) for t in v.values())
+        ]
+        inside = f"; its weights seem to be under {nested[0]!r}" if nested else ""
+        raise ModelBundleError(
+            f"{path}: not a state dict (a mapping of weight names to tensors){inside}. "
+            f"To use it, {SAVE_HINT}."
+        )
+    return state
+
+
 def load_state_checked(
     network: torch.nn.Module, state: dict, source: Path | str, described: str
 ) -> None:
@@ -170,7 +233,16 @@ def load_state_checked(
         problems.append(f"{len(missing)} weights missing (e.g. {missing[0]})")
     if extra:
         problems.append(f"{len(extra)} unexpected weights (e.g. {extra[0]})")
+    outputs = _output_channels(own), _output_channels(state)
+    other_classes = not missing and not extra and outputs[0] != outputs[1]
+    if other_classes:
+        problems.append(
+            f"its output layer has {outputs[1]} output channels ({outputs[1] - 1} classes "
+            f"and background) but this model has {outputs[0]}"
+        )
     for key, value in own.items():
+        if other_classes:
+            break
         if key in state and tuple(state[key].shape) != tuple(value.shape):
             problems.append(
                 f"weight {key} has shape {tuple(state[key].shape)} in the checkpoint but "
@@ -185,6 +257,14 @@ def load_state_checked(
             "folder it came with, or retrain."
         )
     network.load_state_dict(state, strict=True)
+
+
+def _output_channels(state: dict) -> int | None:
+    """Channels of a segmentation network's last layer (its last tensor's first axis)."""
+    if not state:
+        return None
+    last = list(state.values())[-1]
+    return int(last.shape[0]) if getattr(last, "ndim", 0) else None
 
 
 def save_bundle(folder: str | Path, network: torch.nn.Module, metadata: dict[str, Any]) -> Path:

@@ -37,6 +37,7 @@ from ..grade_sheet import GradeSheet
 from ..spine_grades import CONDITIONS, GRADES, LEVELS
 from ..stacks import nearest_stack, series_stacks, stack_holding
 from ..volume import Volume
+from .bundle import read_weights
 from .grader_geometry import normalized_intensity, sample_slab, world_to_point
 from .grader_levels import (
     MIN_DISC_SEPARATION_MM,
@@ -290,7 +291,7 @@ def load_grader(folder: str | Path = STARTER_GRADER, device: str = "cpu") -> Gra
     if not weights.is_file():
         raise ValueError(f"{folder}: grader bundle has no models/model.pt")
     model = GraderNet(meta["grader_config"])
-    state = torch.load(weights, map_location="cpu", weights_only=True)
+    state = read_weights(weights)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

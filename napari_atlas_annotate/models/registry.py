@@ -24,7 +24,10 @@ Examples
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -32,7 +35,16 @@ from pathlib import Path
 
 from ..project import Project, ProjectError, task_phrase
 from ..project.database import transaction
-from .bundle import ModelBundle, ModelBundleError
+from .bundle import (
+    METADATA_PATH,
+    WEIGHTS_PATH,
+    ModelBundle,
+    ModelBundleError,
+    ModelMismatchError,
+    load_state_checked,
+    read_weights,
+    save_bundle,
+)
 from .organ_model import STARTER_FOLDER
 
 MODELS_DIR = "models"
@@ -130,6 +142,7 @@ def register_model(
             f"model {version} is for task {task!r} but project "
             f"{project.folder} is {task_phrase(project.task)}."
         )
+    check_usable(project, folder)
     path = Path(folder).resolve()
     try:
         stored = str(path.relative_to(project.folder))
@@ -157,6 +170,111 @@ def register_model(
         )
     project.record_audit(None, "model-registry", "register_model", version=version)
     return get_model(project, version)
+
+
+def check_usable(project: Project, folder: str | Path) -> None:
+    """Raise unless the model in ``folder`` can propose for ``project``: an organ model's
+    classes are the project's and its weights fit its architecture; a grader loads.
+
+    Run when a model is registered, so that a model nobody can use is refused there and
+    then, not at the first proposal after someone activated it.
+    """
+    if project.task == "spine":
+        from .grader import load_grader
+
+        load_grader(folder)
+        return
+    bundle = ModelBundle.load(folder)
+    bundle.check_classes(project.classes, f"project {project.folder}")
+    bundle.load_network("cpu")
+
+
+#: Version names: letters, digits, ``.``, ``_`` and ``-`` (they name folders).
+VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def import_checkpoint(
+    project: Project, path: str | Path, *, version: str | None = None
+) -> ModelRecord:
+    """Register a user's own organ-model weights as a new, inactive model version.
+
+    The checkpoint is a state dict of the active model's network (``torch.save(
+    model.state_dict(), path)``, read with ``weights_only=True``), trained for the
+    project's classes on the same preprocessing; it becomes ``PROJECT/models/<version>/``
+    with the active model's metadata (classes, spacing, preprocessing, architecture,
+    inference) and where it came from (path, SHA-256). Activate it with :func:`rollback`.
+
+    Parameters
+    ----------
+    path
+        The checkpoint file.
+    version
+        Its version name (default ``<task>-import-<file name>``).
+
+    Raises
+    ------
+    ModelBundleError
+        The file is missing or not a plain state dict.
+    ModelMismatchError
+        Its weights do not fit the active model's architecture and classes (naming the
+        file and what differs); nothing is written.
+    """
+    path = Path(path)
+    if project.task != "organs":
+        raise ProjectError(
+            f"project {project.folder} is {task_phrase(project.task)}: its models are "
+            f"lumbar grader folders ({METADATA_PATH} and {WEIGHTS_PATH}, as 'atlas-annotate "
+            "train' writes them); register such a folder instead of a weights file."
+        )
+    state = read_weights(path)
+    version = version or f"{project.task}-import-{re.sub(r'[^A-Za-z0-9._-]+', '-', path.stem)}"
+    if not VERSION_NAME.fullmatch(version):
+        raise ProjectError(
+            f"model version {version!r}: use letters, digits, '.', '_' and '-' only "
+            "(it names a folder), starting with a letter or digit."
+        )
+    if project._db.execute("SELECT 1 FROM models WHERE version = ?", (version,)).fetchone():
+        raise ProjectError(
+            f"model version {version} is already registered; give the checkpoint another "
+            "name with --version NAME."
+        )
+    target = model_folder(project, version)
+    if target.exists():
+        raise ProjectError(
+            f"{target} already exists (left by an interrupted run?); give the checkpoint "
+            "another name with --version NAME, or remove that folder."
+        )
+    parent = active_model(project)
+    network = parent.build_network()
+    try:
+        load_state_checked(network, state, path, parent.describe_architecture())
+    except ModelMismatchError as exc:
+        raise ModelMismatchError(
+            f"{exc} A weights file is read as the active model's network ({parent.version}); "
+            f"for another network or class list, register a model folder whose "
+            f"{METADATA_PATH} describes it."
+        ) from None
+    metadata = copy.deepcopy(parent.metadata)
+    for key in ("schema", "created_at", "network_data_format", "monai_version", "pytorch_version"):
+        metadata.pop(key, None)
+    metadata.update(
+        version=version,
+        round=None,
+        parent_version=parent.version,
+        training={
+            "imported_from": {
+                "path": str(path.resolve()),
+                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            }
+        },
+        metrics={},
+    )
+    save_bundle(target, network, metadata)
+    try:
+        return register_model(project, target)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
 
 
 def install_starter(project: Project, task: str | None = None) -> ModelRecord:

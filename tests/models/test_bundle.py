@@ -10,6 +10,7 @@ from napari_atlas_annotate.models.bundle import (
     ModelBundleError,
     ModelMismatchError,
     build_network,
+    read_weights,
     save_bundle,
 )
 
@@ -23,12 +24,46 @@ class _Evil:
 
 # the hostile file is pickled with Python's protocol, which torch's safe loader notes
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
-def test_weights_are_loaded_with_weights_only(tiny_bundle):
+def test_weights_are_loaded_with_weights_only(tiny_bundle, capsys):
     path = tiny_bundle / WEIGHTS_PATH
     with open(path, "wb") as fh:
         pickle.dump({"x": _Evil()}, fh)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(ModelBundleError) as err:
         ModelBundle.load(tiny_bundle).load_network()
+    assert "this must never run" not in capsys.readouterr().out
+    text = str(err.value)
+    assert str(path) in text and "state_dict()" in text and "\n" not in text
+
+
+def test_a_pickled_network_object_is_refused_naming_its_class(tiny_bundle, tmp_path):
+    network = ModelBundle.load(tiny_bundle).build_network()
+    path = tmp_path / "whole.pt"
+    torch.save(network, path)  # the whole module, not its state dict
+    with pytest.raises(ModelBundleError) as err:
+        read_weights(path)
+    text = str(err.value)
+    assert str(path) in text and "monai.networks.nets.unet.UNet" in text
+    assert "torch.save(model.state_dict()" in text and "\n" not in text
+
+
+def test_corrupt_missing_and_wrapped_checkpoints_are_explained(tiny_bundle, tmp_path):
+    good = tiny_bundle / WEIGHTS_PATH
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    for path in (truncated, text):
+        with pytest.raises(ModelBundleError) as err:
+            read_weights(path)
+        assert str(path) in str(err.value) and "unreadable" in str(err.value)
+        assert "\n" not in str(err.value)
+    with pytest.raises(ModelBundleError, match="not found"):
+        read_weights(tmp_path / "nothing.pt")
+    wrapped = tmp_path / "lightning.pt"
+    torch.save({"state_dict": read_weights(good), "epoch": 3}, wrapped)
+    with pytest.raises(ModelBundleError) as err:
+        read_weights(wrapped)
+    assert "'state_dict'" in str(err.value) and "not a state dict" in str(err.value)
 
 
 def test_checkpoint_of_another_architecture_names_both(tiny_bundle, tmp_path):
@@ -47,8 +82,12 @@ def test_checkpoint_with_another_class_count_names_both(tiny_bundle):
     meta = json.loads(meta_path.read_text())
     meta["classes"] = meta["classes"][:3]
     meta_path.write_text(json.dumps(meta))
-    with pytest.raises(ModelMismatchError, match="3 classes"):
+    with pytest.raises(ModelMismatchError) as err:
         ModelBundle.load(tiny_bundle).load_network()
+    text = str(err.value)
+    assert "3 classes" in text and "model.pt" in text
+    # the output layer says how many classes the checkpoint was trained for
+    assert "10 output channels (9 classes and background)" in text
 
 
 def test_class_list_mismatch_names_both(tiny_bundle):
@@ -59,8 +98,11 @@ def test_class_list_mismatch_names_both(tiny_bundle):
 
 
 def test_missing_or_incomplete_folders_are_explained(tmp_path, tiny_bundle):
-    with pytest.raises(ModelBundleError, match="not a model folder"):
+    with pytest.raises(ModelBundleError, match="no such model folder"):
         ModelBundle.load(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelBundleError, match="not a model folder"):
+        ModelBundle.load(tmp_path / "empty")
     meta_path = tiny_bundle / "configs" / "metadata.json"
     meta = json.loads(meta_path.read_text())
     del meta["architecture"]

@@ -5,7 +5,13 @@ import pytest
 
 from napari_atlas_annotate.io.nifti import load_nifti
 from napari_atlas_annotate.models import registry
-from napari_atlas_annotate.models.bundle import ModelMismatchError
+from napari_atlas_annotate.models.bundle import (
+    WEIGHTS_PATH,
+    ModelBundle,
+    ModelBundleError,
+    ModelMismatchError,
+    build_network,
+)
 from napari_atlas_annotate.models.proposals import propose_cases, uncertainty_path
 from napari_atlas_annotate.project import Project, ProjectError
 
@@ -45,6 +51,86 @@ def test_model_for_other_classes_is_refused(organ_project):
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(ModelMismatchError, match="'spleen'.*'aorta'|'aorta'.*'spleen'"):
         registry.active_model(organ_project)
+
+
+def test_register_checks_classes_and_weights_first(organ_project, tmp_path):
+    # a model that cannot be used in this project is refused when registered, not at the
+    # first proposal after someone activated it
+    registry.active_model(organ_project)
+    starter = organ_project.folder / "models" / "organs-starter"
+    other = tmp_path / "other-classes"
+    _copy_with_version(starter, other, "other-classes")
+    meta_path = other / "configs" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["classes"] = ["liver", "spleen"]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ModelMismatchError, match="'spleen'.*'aorta'|'aorta'.*'spleen'"):
+        registry.register_model(organ_project, other)
+    broken = tmp_path / "broken"
+    _copy_with_version(starter, broken, "broken")
+    weights = broken / WEIGHTS_PATH
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ModelBundleError, match="unreadable"):
+        registry.register_model(organ_project, broken)
+    with pytest.raises(ModelBundleError, match="no such model folder"):
+        registry.register_model(organ_project, tmp_path / "nothing-here")
+    assert [r.version for r in registry.list_models(organ_project)] == ["organs-starter"]
+
+
+def test_own_checkpoint_becomes_a_model_version(organ_project, tmp_path):
+    import torch
+
+    active = registry.active_model(organ_project)
+    torch.manual_seed(7)
+    mine = active.build_network()
+    path = tmp_path / "mine.pt"
+    torch.save(mine.state_dict(), path)
+    record = registry.import_checkpoint(organ_project, path, version="organs-mine")
+    assert (record.version, record.active, record.round) == ("organs-mine", False, None)
+    bundle = ModelBundle.load(organ_project.resolve(record.path))
+    assert bundle.folder == organ_project.folder / "models" / "organs-mine"
+    assert bundle.classes == organ_project.classes
+    assert bundle.architecture == active.architecture and bundle.spacing == active.spacing
+    assert bundle.metadata["preprocessing"] == active.metadata["preprocessing"]
+    imported = bundle.metadata["training"]["imported_from"]
+    assert imported["path"] == str(path.resolve()) and len(imported["sha256"]) == 64
+    assert bundle.metadata["parent_version"] == "organs-starter"
+    loaded = bundle.load_network()
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in mine.state_dict().items())
+    registry.rollback(organ_project, "organs-mine")
+    (result,) = propose_cases(organ_project, ["c0"], device="cpu", save_uncertainty=False)
+    assert result.model_version == "organs-mine"
+    with pytest.raises(ProjectError, match="already registered"):
+        registry.import_checkpoint(organ_project, path, version="organs-mine")
+    # the default name comes from the file
+    assert registry.import_checkpoint(organ_project, path).version == "organs-import-mine"
+
+
+def test_checkpoint_for_other_classes_or_architecture_is_refused(organ_project, tmp_path):
+    import torch
+
+    active = registry.active_model(organ_project)
+    fewer = tmp_path / "three_organs.pt"
+    torch.save(build_network(active.architecture, 3).state_dict(), fewer)
+    with pytest.raises(ModelMismatchError) as err:
+        registry.import_checkpoint(organ_project, fewer)
+    text = str(err.value)
+    assert str(fewer) in text and "4 output channels (3 classes and background)" in text
+    assert "9 classes" in text
+    wider = tmp_path / "wider.pt"
+    arch = {"name": "UNet", "kwargs": {"channels": [8, 16, 32], "strides": [2, 2]}}
+    torch.save(build_network(arch, 9).state_dict(), wider)
+    with pytest.raises(ModelMismatchError) as err:
+        registry.import_checkpoint(organ_project, wider)
+    assert str(wider) in str(err.value) and active.describe_architecture() in str(err.value)
+    assert [r.version for r in registry.list_models(organ_project)] == ["organs-starter"]
+    assert sorted(p.name for p in (organ_project.folder / "models").iterdir()) == ["organs-starter"]
+
+
+def test_spine_projects_take_grader_folders_not_checkpoints(tmp_path):
+    with Project.create(tmp_path / "spine", task="spine") as project:
+        with pytest.raises(ProjectError, match="grader"):
+            registry.import_checkpoint(project, tmp_path / "grader.pt")
 
 
 def test_proposals_store_model_version_uncertainty_and_queue(organ_project):

@@ -199,3 +199,45 @@ def test_models_tell_the_rounds_verdict_from_a_rollback(organ_project, tiny_bund
     assert main(["models", folder, "--rollback", "5"]) == 2
     err = capsys.readouterr().err
     assert "no model from round 5" in err and "0=organs-starter, 1=tiny-0" in err
+
+
+def test_models_register_a_checkpoint_or_say_in_one_line_why_not(organ_project, tmp_path, capsys):
+    import torch
+
+    from napari_atlas_annotate.models.bundle import build_network
+
+    folder = str(organ_project.folder)
+    active = registry.active_model(organ_project)
+    good = tmp_path / "mine.pt"
+    torch.save(active.build_network().state_dict(), good)
+    assert main(["models", folder, "--register", str(good), "--version", "organs-mine"]) == 0
+    out = capsys.readouterr().out
+    assert "registered organs-mine" in out and "--rollback organs-mine" in out
+
+    fewer = tmp_path / "three_organs.pt"
+    torch.save(build_network(active.architecture, 3).state_dict(), fewer)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:200])
+    whole = tmp_path / "whole_module.pt"
+    torch.save(active.build_network(), whole)
+    no_metadata = tmp_path / "bundle_without_metadata"
+    (no_metadata / "models").mkdir(parents=True)
+    (no_metadata / "models" / "model.pt").write_bytes(good.read_bytes())
+    cases = {
+        fewer: "3 classes and background",
+        truncated: "unreadable",
+        whole: "state_dict()",
+        tmp_path / "missing.pt": "no such",
+        no_metadata: "configs/metadata.json",
+    }
+    for path, why in cases.items():
+        assert main(["models", folder, "--register", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("atlas-annotate models: error: ") and err.count("\n") == 1
+        assert str(path) in err and why in err
+    assert [r.version for r in registry.list_models(organ_project)] == [
+        "organs-starter",
+        "organs-mine",
+    ]
+    assert main(["models", folder, "--version", "x"]) == 2
+    assert "--version names a checkpoint" in capsys.readouterr().err
