@@ -274,7 +274,13 @@ class ModelPanel(QGroupBox):
         self.refresh()
 
     def _cancelled(self, name: str, exc: BaseException) -> None:
-        self._info(f"{name}: cancelled. Nothing was changed for the case in progress.")
+        from ..training.organs import TrainingCancelled
+
+        if isinstance(exc, TrainingCancelled):
+            kept = "no new model was kept; the active model is unchanged"
+        else:
+            kept = "nothing was changed for the case in progress"
+        self._info(f"{name}: cancelled; {kept}.")
         self.refresh()
 
     # -- propose ----------------------------------------------------------------------------

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import copy
 import math
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from ..models.bundle import ModelBundle, save_bundle
 from ..models.devices import select_device, set_cpu_threads
@@ -21,6 +23,7 @@ from ..models.inference import LoadedModel
 from ..models.registry import (
     active_model,
     finish_round,
+    list_models,
     model_folder,
     register_model,
     start_round,
@@ -95,19 +98,29 @@ def nan_to_none(values: dict) -> dict:
 
 
 @contextmanager
-def failures_recorded(project: Project, round_id: int) -> Iterator[None]:
+def failures_recorded(
+    project: Project, round_id: int, folder: Path | None = None
+) -> Iterator[None]:
     """Finish round ``round_id`` as cancelled or failed (with the error) if the block raises.
 
-    The exception still propagates; the active model is left as it was.
+    The exception still propagates; the active model is left as it was. ``folder`` is the
+    round's model folder: written before the model is judged, it is removed again unless
+    the model was registered, so a stopped round leaves no unjudged model behind.
     """
     try:
         yield
-    except TrainingCancelled:
-        finish_round(project, round_id, None, {"status": "cancelled"})
-        raise
     except BaseException as exc:
-        finish_round(project, round_id, None, {"status": "failed", "error": str(exc)})
+        if folder is not None and folder.exists() and not _registered(project, folder.name):
+            shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(exc, TrainingCancelled):
+            finish_round(project, round_id, None, {"status": "cancelled"})
+        else:
+            finish_round(project, round_id, None, {"status": "failed", "error": str(exc)})
         raise
+
+
+def _registered(project: Project, version: str) -> bool:
+    return any(r.version == version for r in list_models(project))
 
 
 def train_round(
@@ -183,7 +196,8 @@ def train_round(
         train_ids = holdout_ids
     round_id = start_round(project)
     version = f"organs-round{round_id}"
-    with failures_recorded(project, round_id):
+    folder = model_folder(project, version)
+    with failures_recorded(project, round_id, folder):
         # held-out cases are scored on their own grids (below), so only training cases
         # are prepared on the model grid
         cache = CaseCache(project)
@@ -209,29 +223,30 @@ def train_round(
                 "device": str(torch_device),
             },
         )
-        folder = model_folder(project, version)
         save_bundle(folder, network, metadata)
         old = LoadedModel(parent, parent.load_network(torch_device), torch_device)
         new = LoadedModel(ModelBundle.load(folder), network, torch_device)
         # each held-out case is read once and proposed by both models
         old_eval, new_eval = evaluate_proposals(
-            [old, new], _labelled(project, versions, held), label_tolerance=label_tolerance
+            [old, new],
+            _labelled(project, versions, held, progress, cancel),
+            label_tolerance=label_tolerance,
         )
-    promoted = _better(new_eval["mean_dice"], old_eval["mean_dice"])
-    metrics = {
-        "status": "promoted" if promoted else "kept previous",
-        "mean_dice": new_eval["mean_dice"],
-        "dice_per_class": new_eval["dice_per_class"],
-        "voxels_to_edit_per_case": new_eval["voxels_to_edit_per_case"],
-        "previous_version": parent.version,
-        "previous_mean_dice": old_eval["mean_dice"],
-        "previous_voxels_to_edit_per_case": old_eval["voxels_to_edit_per_case"],
-        "holdout_cases": holdout_ids,
-        "train_cases": train_ids,
-        "label_tolerance": int(label_tolerance),
-    }
-    _write_metrics(folder, metrics)
-    register_model(project, folder, round_number=round_id, metrics=metrics, activate=promoted)
+        promoted = _better(new_eval["mean_dice"], old_eval["mean_dice"])
+        metrics = {
+            "status": "promoted" if promoted else "kept previous",
+            "mean_dice": new_eval["mean_dice"],
+            "dice_per_class": new_eval["dice_per_class"],
+            "voxels_to_edit_per_case": new_eval["voxels_to_edit_per_case"],
+            "previous_version": parent.version,
+            "previous_mean_dice": old_eval["mean_dice"],
+            "previous_voxels_to_edit_per_case": old_eval["voxels_to_edit_per_case"],
+            "holdout_cases": holdout_ids,
+            "train_cases": train_ids,
+            "label_tolerance": int(label_tolerance),
+        }
+        _write_metrics(folder, metrics)
+        register_model(project, folder, round_number=round_id, metrics=metrics, activate=promoted)
     finish_round(project, round_id, version, metrics)
     cache.prune()  # entries of superseded label versions
     return RoundResult(
@@ -252,10 +267,27 @@ def train_round(
     )
 
 
-def _labelled(project: Project, versions: dict, case_ids: list[str]):
-    """``(case_id, image, labels)`` of ``case_ids`` on their own grids, one at a time."""
-    for case_id in case_ids:
+def _labelled(
+    project: Project,
+    versions: dict,
+    case_ids: list[str],
+    progress: ProgressCallback | None = None,
+    cancel: Callable[[], bool] | None = None,
+):
+    """``(case_id, image, labels)`` of ``case_ids`` on their own grids, one at a time.
+
+    Reports ``progress(done, total, 'validating')`` and checks ``cancel`` before each case
+    (validation proposes each one with both models: minutes on a real project).
+    """
+    total = len(case_ids)
+    for done, case_id in enumerate(case_ids):
+        if cancel is not None and cancel():
+            raise TrainingCancelled("training cancelled while validating")
+        if progress is not None:
+            progress(done, total, "validating")
         yield case_id, project.load_image(case_id), project.read_mask(versions[case_id])
+    if progress is not None:
+        progress(total, total, "validating")
 
 
 def _better(new: float, old: float) -> bool:

@@ -175,10 +175,16 @@ def test_cancel_training_keeps_the_active_model(make_napari_viewer, organ_projec
 
     assert isinstance(panel.task.error, TrainingCancelled), panel.task.error
     assert "cancelled" in dock.status.text()
+    # the message is about the model, not about a case being proposed
+    assert "active model is unchanged" in dock.status.text()
+    assert "case in progress" not in dock.status.text()
     with Project(organ_project.folder) as project:
         active = active_record(project)
         assert active is None or active.version == "organs-starter"
         assert list_rounds(project)[-1]["metrics"]["status"] == "cancelled"
+        models = project.folder / "models"
+        left = sorted(p.name for p in models.iterdir()) if models.exists() else []
+        assert left in ([], ["organs-starter"])  # no half-made round model
     assert "cancelled" in panel.model_label.text() and model_before.startswith("Model:")
 
 

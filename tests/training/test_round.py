@@ -126,6 +126,31 @@ def test_cancelled_round_keeps_the_active_model(organ_project):
     assert row["metrics"]["status"] == "cancelled"
 
 
+def test_validation_reports_progress_and_cancel_leaves_no_model_behind(organ_project):
+    # validation proposes every held-out case with both models (minutes on a real
+    # project): it reports each case and stops at Cancel like training does
+    _annotate_all(organ_project)
+    seen = []
+
+    def progress(done, total, stage):
+        seen.append((done, total, stage))
+
+    def cancel():
+        return any(stage == "validating" for _, _, stage in seen)
+
+    with pytest.raises(TrainingCancelled):
+        train_round(organ_project, "cpu", settings=FAST, progress=progress, cancel=cancel)
+    validating = [(d, t) for d, t, stage in seen if stage == "validating"]
+    assert validating and validating[0][0] == 0 and validating[0][1] >= 1
+    assert registry.active_model(organ_project).version == "organs-starter"
+    assert [r.version for r in registry.list_models(organ_project)] == ["organs-starter"]
+    (row,) = registry.list_rounds(organ_project)
+    assert row["metrics"]["status"] == "cancelled" and row["model_version"] is None
+    # the trained but unjudged model is not left in the project's models folder
+    left = sorted(p.name for p in (organ_project.folder / "models").iterdir())
+    assert left == ["organs-starter"]
+
+
 @pytest.mark.skipif(
     not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU (skipped on CI)"
 )
