@@ -57,7 +57,8 @@ def run(args) -> int:
     with Project(args.project) as project:
         if args.rollback:
             record = rollback(project, version_named(project, args.rollback))
-            print(f"active {record.task} model is now {record.version} (round {record.round})")
+            where = "registered, no round" if record.round is None else f"round {record.round}"
+            print(f"active {record.task} model is now {record.version} ({where})")
             return 0
         if args.register:
             path = Path(args.register)
@@ -87,7 +88,8 @@ def run(args) -> int:
     for r in records:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
         print(
-            f"{'*' if r.active else ' '} {r.version:<20} task={r.task} round={r.round} "
+            f"{'*' if r.active else ' '} {r.version:<20} task={r.task} "
+            f"round={'-' if r.round is None else r.round} "
             f"{when}{_scores(r.metrics)}{_verdict(r)}"
         )
     return 0

@@ -184,6 +184,7 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """
     import pickle
     import re
+    import warnings
 
     import torch
 
@@ -192,7 +193,10 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
         what = "is a folder, not a weights file" if path.is_dir() else "not found"
         raise ModelBundleError(f"{path}: weights file {what}.")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # a plain pickle (not torch's format): the error below says what to do
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL (\S+)", str(exc))
         holds = f"a pickled {found.group(1)} object" if found else "pickled Python objects"
@@ -202,7 +206,9 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
             f"{SAVE_HINT}."
         ) from None
     except Exception as exc:  # torch reports damaged files with many types
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = str(exc).strip()
+        # torch's first sentence says what failed; the rest is general advice
+        reason = text.splitlines()[0].split(". ")[0].rstrip(".") if text else type(exc).__name__
         raise ModelBundleError(
             f"{path}: unreadable weights file (truncated, damaged or not a torch file: "
             f"{reason}). Copy it again, or {SAVE_HINT}."
@@ -221,10 +227,22 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
+#: What to do about weights that do not fit their model folder's metadata.
+REFIT_ADVICE = (
+    "It was made for another architecture or class list; point at the model folder it "
+    "came with, or retrain."
+)
+
+
 def load_state_checked(
-    network: torch.nn.Module, state: dict, source: Path | str, described: str
+    network: torch.nn.Module,
+    state: dict,
+    source: Path | str,
+    described: str,
+    advice: str = REFIT_ADVICE,
 ) -> None:
-    """``load_state_dict(strict=True)`` with an error naming checkpoint and architecture."""
+    """``load_state_dict(strict=True)`` with an error naming checkpoint and architecture
+    (and ``advice``: what to do about it)."""
     own = network.state_dict()
     problems = []
     missing = [k for k in own if k not in state]
@@ -253,8 +271,7 @@ def load_state_checked(
         raise ModelMismatchError(
             f"checkpoint {source} does not fit the architecture {described}: "
             + "; ".join(problems)
-            + ". It was made for another architecture or class list; point at the model "
-            "folder it came with, or retrain."
+            + f". {advice}"
         )
     network.load_state_dict(state, strict=True)
 

@@ -40,7 +40,6 @@ from .bundle import (
     WEIGHTS_PATH,
     ModelBundle,
     ModelBundleError,
-    ModelMismatchError,
     load_state_checked,
     read_weights,
     save_bundle,
@@ -246,14 +245,15 @@ def import_checkpoint(
         )
     parent = active_model(project)
     network = parent.build_network()
-    try:
-        load_state_checked(network, state, path, parent.describe_architecture())
-    except ModelMismatchError as exc:
-        raise ModelMismatchError(
-            f"{exc} A weights file is read as the active model's network ({parent.version}); "
-            f"for another network or class list, register a model folder whose "
-            f"{METADATA_PATH} describes it."
-        ) from None
+    load_state_checked(
+        network,
+        state,
+        path,
+        parent.describe_architecture(),
+        advice=f"A weights file is read as the active model's network ({parent.version}); "
+        "for another network or class list, register a model folder whose "
+        f"{METADATA_PATH} describes it.",
+    )
     metadata = copy.deepcopy(parent.metadata)
     for key in ("schema", "created_at", "network_data_format", "monai_version", "pytorch_version"):
         metadata.pop(key, None)

@@ -1,6 +1,7 @@
 """The propose / train / models commands, through the real ``atlas-annotate`` entry point."""
 
 import json
+import pickle
 import shlex
 
 import pytest
@@ -213,11 +214,18 @@ def test_models_register_a_checkpoint_or_say_in_one_line_why_not(organ_project, 
     assert main(["models", folder, "--register", str(good), "--version", "organs-mine"]) == 0
     out = capsys.readouterr().out
     assert "registered organs-mine" in out and "--rollback organs-mine" in out
+    assert main(["models", folder, "--rollback", "organs-mine"]) == 0
+    assert capsys.readouterr().out.strip().endswith("is now organs-mine (registered, no round)")
+    assert main(["models", folder]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if "organs-mine" in ln][0]
+    assert line.startswith("* organs-mine") and "round=-" in line and "None" not in line
 
     fewer = tmp_path / "three_organs.pt"
     torch.save(build_network(active.architecture, 3).state_dict(), fewer)
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(good.read_bytes()[:200])
+    hostile = tmp_path / "plain_pickle.pt"
+    hostile.write_bytes(pickle.dumps({"weights": [1.0, 2.0]}, protocol=4))
     whole = tmp_path / "whole_module.pt"
     torch.save(active.build_network(), whole)
     no_metadata = tmp_path / "bundle_without_metadata"
@@ -227,6 +235,7 @@ def test_models_register_a_checkpoint_or_say_in_one_line_why_not(organ_project, 
         fewer: "3 classes and background",
         truncated: "unreadable",
         whole: "state_dict()",
+        hostile: "not plain weights",
         tmp_path / "missing.pt": "no such",
         no_metadata: "configs/metadata.json",
     }
@@ -235,9 +244,16 @@ def test_models_register_a_checkpoint_or_say_in_one_line_why_not(organ_project, 
         err = capsys.readouterr().err
         assert err.startswith("atlas-annotate models: error: ") and err.count("\n") == 1
         assert str(path) in err and why in err
+        assert len(err) < 600  # one readable line, not a torch error report
+    assert "retrain" not in main_err_for(fewer, folder, capsys)  # the advice fits a file
     assert [r.version for r in registry.list_models(organ_project)] == [
         "organs-starter",
         "organs-mine",
     ]
     assert main(["models", folder, "--version", "x"]) == 2
     assert "--version names a checkpoint" in capsys.readouterr().err
+
+
+def main_err_for(path, folder, capsys):
+    assert main(["models", folder, "--register", str(path)]) == 2
+    return capsys.readouterr().err
