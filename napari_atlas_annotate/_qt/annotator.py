@@ -14,7 +14,8 @@ What the radiologist gets:
   unsubmitted edit, so a crash loses at most the stroke in flight), with fixed class
   colours;
 - the class list (keys 1-9 pick a class; the napari mode keys E, P, F, L, Z still pick
-  erase, paint, fill, pick and pan/zoom), brush size and a 2D/3D brush;
+  erase, paint, fill, pick and pan/zoom; the class picked stays picked on the next case),
+  brush size and a 2D/3D brush;
 - accelerators, each one undoable step in napari (Ctrl-Z) and one logged edit:
   *Fill between slices* (interpolates the current class across the slices skipped along
   the slice axis), *Remove small islands* and *Keep largest component* (current class),
@@ -26,6 +27,12 @@ What the radiologist gets:
   over the liver with a liver window and fat or bone under the brush stays unpainted. The
   stroke and its clean-up are one undo step;
 - *Submit*: stores the label as the annotator's corrected version and opens the next case.
+
+Moving to another case shows it in the same image and labels layers (napari's undo stack
+emptied, the view reset to the middle slice): at CT sizes that is half a second faster
+than removing the two layers and adding two. A case's images are read through
+:class:`~napari_atlas_annotate.stacks.CaseImages` (a DICOM folder is scanned once per case)
+and its label is stored on the grid of the image shown, without reading it again.
 
 Errors (missing image, a label not on the image grid, a folder that is not a project)
 are shown in the dock and as a napari notification; the viewer stays up and nothing saved
