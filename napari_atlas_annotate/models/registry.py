@@ -318,7 +318,7 @@ def active_model(project: Project, task: str | None = None) -> ModelBundle:
 def rollback(project: Project, version: str) -> ModelRecord:
     """Make ``version`` the active model of its task again (later versions are kept)."""
     record = get_model(project, version)
-    model_identity(project.resolve(record.path))  # must still be readable
+    check_usable(project, project.resolve(record.path))  # must still load
     with transaction(project._db):
         project._db.execute("UPDATE models SET active = 0 WHERE task = ?", (record.task,))
         project._db.execute("UPDATE models SET active = 1 WHERE version = ?", (version,))

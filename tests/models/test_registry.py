@@ -77,6 +77,18 @@ def test_register_checks_classes_and_weights_first(organ_project, tmp_path):
     assert [r.version for r in registry.list_models(organ_project)] == ["organs-starter"]
 
 
+def test_rollback_refuses_a_model_whose_weights_were_damaged(organ_project, tmp_path):
+    registry.active_model(organ_project)
+    other = registry.model_folder(organ_project, "organs-round7")
+    _copy_with_version(organ_project.folder / "models" / "organs-starter", other, "organs-round7")
+    registry.register_model(organ_project, other, round_number=7)
+    weights = other / WEIGHTS_PATH
+    weights.write_bytes(weights.read_bytes()[:100])  # an interrupted copy, a full disk
+    with pytest.raises(ModelBundleError, match="unreadable"):
+        registry.rollback(organ_project, "organs-round7")
+    assert registry.active_record(organ_project).version == "organs-starter"
+
+
 def test_own_checkpoint_becomes_a_model_version(organ_project, tmp_path):
     import torch
 
