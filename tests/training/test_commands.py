@@ -257,3 +257,35 @@ def test_models_register_a_checkpoint_or_say_in_one_line_why_not(organ_project, 
 def main_err_for(path, folder, capsys):
     assert main(["models", folder, "--register", str(path)]) == 2
     return capsys.readouterr().err
+
+
+def test_a_killed_training_run_leaves_the_project_usable(organ_project, capsys):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from napari_atlas_annotate.models.proposals import propose_cases
+
+    for r in propose_cases(organ_project, device="cpu", save_uncertainty=False):
+        base = organ_project.version(r.version_id)
+        correct_toward_truth(organ_project, r.case_id, "sim", organ_project.truths[r.case_id], base)
+    folder = str(organ_project.folder)
+    command = [sys.executable, "-m", "napari_atlas_annotate.cli", "train", folder]
+    command += ["--device", "cpu", "--threads", "1", "--epochs", "200"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env) as child:
+        for line in child.stderr:
+            if line.startswith("training: iteration"):
+                child.send_signal(signal.SIGKILL)  # a crash: no handler runs
+                break
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    assert registry.active_record(organ_project).version == "organs-starter"
+    assert [r.version for r in registry.list_models(organ_project)] == ["organs-starter"]
+    assert sorted(p.name for p in (organ_project.folder / "models").iterdir()) == ["organs-starter"]
+    assert registry.list_rounds(organ_project)[-1]["finished_at"] is None
+    # the project works on: the next round numbers on, proposals come from the starter
+    assert registry.start_round(organ_project) == 2
+    (again,) = propose_cases(organ_project, ["c0"], device="cpu", save_uncertainty=False)
+    assert again.model_version == "organs-starter"
