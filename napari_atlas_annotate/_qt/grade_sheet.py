@@ -34,7 +34,6 @@ are shown in the widget and as a napari notification; the viewer stays up.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +64,7 @@ from .._napari.layers import (
     display_axes,
     image_layer_data,
     layer_affine,
+    removing_layers,
     volume_from_layer,
 )
 from ..grade_editing import (
@@ -267,15 +267,6 @@ def load_study_series(
     order = {d: k for k, d in enumerate(PREFERRED_SERIES)}
     loaded.sort(key=lambda s: order.get(s.description, len(order)))
     return loaded, missing
-
-
-def removing_layers(viewer: Any):
-    """A context in which the viewer's canvas is cleaned up once for every layer removed,
-    not after each one (napari runs a full garbage collection per cleanup, a quarter of a
-    second and more in a session holding a study's images: moving to the next study
-    removes one image and one points layer per series)."""
-    batched = getattr(viewer.layers, "batched_update", None)
-    return batched() if batched is not None else contextlib.nullcontext()
 
 
 def add_series_layers(viewer: Any, loaded: list[StudySeries]) -> dict[str, StudySeries]:

@@ -92,9 +92,10 @@ def label_dtype(labels: np.ndarray) -> np.dtype:
 def save_nifti(volume: Volume, path: str | Path, *, dtype: np.dtype | None = None) -> Path:
     """Write ``volume`` as NIfTI on its own grid and affine, atomically."""
     data = volume.array if dtype is None else volume.array.astype(dtype, copy=False)
-    img = nib.Nifti1Image(
-        np.ascontiguousarray(data.transpose(2, 1, 0)), nifti_affine_from_zyx(volume.affine)
-    )
+    # The (x, y, z) view of a C-ordered (z, y, x) array is Fortran-ordered, the order NIfTI
+    # stores: nibabel writes it as it is (a contiguous copy first cost 0.3 s and the array's
+    # size again for a 300x512x512 label at every Submit).
+    img = nib.Nifti1Image(data.transpose(2, 1, 0), nifti_affine_from_zyx(volume.affine))
     img.set_qform(img.affine, code=1)
     img.set_sform(img.affine, code=1)
     img.header.set_xyzt_units("mm")
