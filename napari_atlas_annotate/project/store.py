@@ -496,7 +496,7 @@ class Project:
         sha = _sha256(np.ascontiguousarray(labels).tobytes() + str(labels.dtype).encode())
         rel = f"labels/{case_id}/{kind}-{annotator or 'model'}-{sha[:16]}.nii.gz"
         path = self.folder / rel
-        if not path.exists():
+        if not _holds_mask(path, labels):  # absent, or damaged since: saving heals it
             save_labels(labels, _grid_volume(shape, affine), path)
         return self._insert_version(
             case_id,
@@ -578,9 +578,19 @@ class Project:
 
     def read_mask(self, version: LabelVersion) -> np.ndarray:
         path = self.folder / version.path
+        who = f" by {version.annotator}" if version.annotator else ""
+        what = f"case {version.case_id}: label version v{version.id} ({version.kind}{who})"
+        fix = "Restore it from a backup of the project folder"
+        if version.kind == "proposal":
+            fix += f", or propose again: atlas-annotate propose PROJECT --cases {version.case_id}"
         if not path.exists():
-            raise ProjectError(f"label version {version.id} file {path} is missing.")
-        return load_nifti(path).array
+            raise ProjectError(f"{what}: its file {path} is missing. {fix}.")
+        try:
+            return load_nifti(path).array
+        except VolumeLoadError as exc:
+            raise ProjectError(
+                f"{what}: its file {path} is damaged ({exc.problem}). {fix}."
+            ) from exc
 
     def read_grades(self, version: LabelVersion) -> GradeSheet:
         from ..grade_sheet import GradeSheet
@@ -868,6 +878,22 @@ class _VersionRow(NamedTuple):
     kind: str
     content: str
     last_event_id: int | None
+
+
+def _holds_mask(path: Path, labels: np.ndarray) -> bool:
+    """True when ``path`` is a readable label file holding ``labels``.
+
+    Label files are named by their content's hash, so saving the same labels again finds
+    the file already there; it is read back only then (a re-proposal, a repeated Finalize),
+    so that a file damaged since (a full disk, a bad copy) is written again instead of kept.
+    """
+    if not path.exists():
+        return False
+    try:
+        stored = load_nifti(path).array
+    except VolumeLoadError:
+        return False
+    return stored.shape == labels.shape and np.array_equal(stored, labels)
 
 
 class _Standing:

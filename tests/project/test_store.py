@@ -457,3 +457,38 @@ def test_a_case_with_work_people_made_is_never_removed(tmp_path, project):
     with pytest.raises(ProjectError, match="reason is required"):
         project.remove_case("case1", "lead", " ")
     assert len(project.cases()) == 3
+
+
+def test_a_damaged_or_missing_label_file_names_the_case_version_and_what_to_do(project):
+    img = project.load_image("case1")
+    proposal = project.save_mask_version(
+        "case1", np.zeros(img.shape, np.uint8), kind="proposal", model_version="r0"
+    )
+    corrected = project.save_mask_version(
+        "case1", np.ones(img.shape, np.uint8), kind="corrected", annotator="ann"
+    )
+    path = project.folder / proposal.path
+    path.write_bytes(path.read_bytes()[:40])  # truncated, as by a full disk or a bad copy
+    with pytest.raises(ProjectError) as damaged:
+        project.read_mask(proposal)
+    message = str(damaged.value)
+    assert "case case1" in message and f"v{proposal.id}" in message and "proposal" in message
+    assert str(path) in message and "propose" in message and "backup" in message
+    (project.folder / corrected.path).unlink()
+    with pytest.raises(ProjectError) as missing:
+        project.read_mask(corrected)
+    message = str(missing.value)
+    assert "case case1" in message and "corrected by ann" in message and "missing" in message
+    assert "backup" in message
+
+
+def test_storing_the_same_labels_again_rewrites_a_damaged_file(project):
+    img = project.load_image("case2")
+    labels = np.zeros(img.shape, np.uint8)
+    labels[1:3, 2:6, 2:6] = 4
+    first = project.save_mask_version("case2", labels, kind="proposal", model_version="r0")
+    path = project.folder / first.path
+    path.write_bytes(path.read_bytes()[:40])
+    again = project.save_mask_version("case2", labels, kind="proposal", model_version="r0")
+    assert again.id == first.id  # the same proposal, stored once
+    np.testing.assert_array_equal(project.read_mask(again), labels)
