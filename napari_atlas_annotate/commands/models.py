@@ -78,8 +78,9 @@ def run(args) -> int:
             )
             return 0
         records = list_models(project)
+        described = [_with_metadata(project, r) for r in records] if args.json else []
     if args.json:
-        print(json.dumps([vars(r) for r in records], indent=2))
+        print(json.dumps(described, indent=2))
         return 0
     if not records:
         print("no models yet: 'atlas-annotate propose' installs the starter model.")
@@ -93,6 +94,17 @@ def run(args) -> int:
             f"{when}{_scores(r.metrics)}{_verdict(r)}"
         )
     return 0
+
+
+def _with_metadata(project, record) -> dict:
+    """A registry record with its folder and its ``configs/metadata.json`` (classes,
+    spacing, preprocessing, architecture, training cases, label snapshot, metrics)."""
+    folder = project.resolve(record.path)
+    try:
+        metadata = json.loads((folder / "configs" / "metadata.json").read_text())
+    except (OSError, ValueError) as exc:
+        metadata = {"error": f"unreadable: {exc}"}
+    return {**vars(record), "folder": str(folder), "metadata": metadata}
 
 
 def version_named(project, value: str) -> str:

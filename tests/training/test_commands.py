@@ -37,6 +37,14 @@ def test_propose_train_list_rollback(organ_project, capsys, monkeypatch):
     assert main(["models", folder, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [m["version"] for m in listed] == ["organs-starter", result["model_version"]]
+    # each model's configs/metadata.json comes with it: what an ML engineer checks
+    trained = listed[1]
+    assert trained["folder"] == str(registry.model_folder(organ_project, trained["version"]))
+    meta = trained["metadata"]
+    assert meta["classes"] == organ_project.classes and meta["architecture"]["name"] == "UNet"
+    assert meta["training"]["cases"] == result["train_cases"]
+    assert len(meta["training"]["label_snapshot"]) == 64 and meta["spacing"]
+    assert meta["metrics"]["mean_dice"] == pytest.approx(result["dice_new"])
     assert main(["models", folder]) == 0
     trained = [ln for ln in capsys.readouterr().out.splitlines() if result["model_version"] in ln]
     assert len(trained) == 1
