@@ -137,7 +137,10 @@ class CaseImages:
             if plans is not None:
                 number = 1 if ref.stack is None else int(ref.stack)
                 if 1 <= number <= len(plans):
-                    return plans[number - 1].read()
+                    volume = plans[number - 1].read()
+                    if index == 0:
+                        self.project.remember_grid(self.case_id, volume)
+                    return volume
         except VolumeLoadError:
             pass  # load_image says what is wrong, in the project's words
         return self.project.load_image(self.case_id, index)

@@ -75,3 +75,15 @@ def test_a_missing_series_gives_the_error_load_image_gives(stacked_case):
         CaseImages(project, case.id).load(axial)
     assert str(ours.value) == str(alone.value)
     assert "is missing" in str(ours.value)
+
+
+def test_the_case_grid_is_its_first_image_and_known_once_read(stacked_case, monkeypatch):
+    project, case = stacked_case
+    later = project.load_image(case.id, len(case.images) - 1)
+    first = CaseImages(project, case.id).load(0)
+    assert later.shape != first.shape  # an axial stack is not the sagittal series' grid
+    scanned = _counting_scans(monkeypatch)
+    shape, affine = project.grid(case.id)  # known from CaseImages: nothing read again
+    assert scanned == []
+    assert tuple(shape) == first.shape
+    np.testing.assert_array_equal(affine, first.affine)

@@ -403,11 +403,18 @@ class Project:
                 "replace the image there and try again (or, if nobody has labelled the "
                 "case, take it out with 'atlas-annotate remove')."
             ) from exc
-        self._grids[case_id] = (volume.shape, volume.affine.copy())
+        if index == 0:
+            self.remember_grid(case_id, volume)
         return volume
 
+    def remember_grid(self, case_id: str, first_image: Volume) -> None:
+        """Keep the grid of the case's first image, read by other means than
+        :meth:`load_image` (a case's images read together), for :meth:`grid`."""
+        self._grids[case_id] = (first_image.shape, first_image.affine.copy())
+
     def grid(self, case_id: str) -> tuple[tuple[int, ...], np.ndarray]:
-        """(shape, affine) of the case's first image; loads it once if needed."""
+        """(shape, affine) of the case's first image (its labels' grid); loads it once
+        if needed."""
         if case_id not in self._grids:
             self.load_image(case_id)
         return self._grids[case_id]
