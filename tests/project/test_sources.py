@@ -185,6 +185,24 @@ def test_an_organs_folder_gives_its_cases_one_by_one_reading_their_headers_then(
     check_case(lazy[1], "organs")
 
 
+def test_an_organs_file_replaced_after_the_scan_is_reported_by_the_check(tmp_path):
+    """A file replaced by another image between the scan and its case's turn: the case is
+    given out all the same and its check names the file and says what to do."""
+    data = write_phantoms(tmp_path / "data", 2, 0, 0, "dicom", ct_shape=SMALL_CT).parent
+    with pytest.warns(VolumeLoadWarning):
+        cases = iter(find_cases([data / "ct"], "organs", lazy=True).cases)
+        first = next(cases)
+    replaced = sorted((data / "ct" / "ct_001" / "dicom").iterdir())[3]
+    ds = pydicom.dcmread(replaced)
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(replaced)
+    [second] = list(cases)
+    assert [first.id, second.id] == ["ct_000", "ct_001"]
+    with pytest.raises(ProjectError, match="scanned") as err:
+        check_case(second, "organs")
+    assert str(replaced) in str(err.value) and "add the folder again" in str(err.value)
+
+
 def test_a_series_spread_over_folders_is_one_case(tmp_path):
     """One series whose files lie in two folders (an export split at N files a folder) is
     one case, at the folder holding both, loading every slice."""
