@@ -22,7 +22,7 @@ from ..models.intensity import normalise_intensity
 from ..models.model_grid import ModelGrid
 from ..project import LabelVersion, Project
 from ..volume import Volume
-from .organs import TrainingCase
+from .organs import TrainingCancelled, TrainingCase
 
 if TYPE_CHECKING:
     from .case_cache import CaseCache
@@ -154,15 +154,20 @@ def project_cases(
     versions: dict[str, LabelVersion],
     progress: Callable[[int, int, str], None] | None = None,
     cache: CaseCache | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> list[TrainingCase]:
     """Each case's image and chosen label on ``bundle``'s model grid, in case-id order.
 
     With a ``cache`` (:class:`~.case_cache.CaseCache`), cases prepared before are
     memory-mapped from it and new ones stored in it; without, each is prepared in memory.
+    ``cancel`` is checked before each case (:class:`~.organs.TrainingCancelled`): a first
+    round prepares every labelled case, seconds each.
     """
     out = []
     items = sorted(versions.items())
     for i, (case_id, version) in enumerate(items):
+        if cancel is not None and cancel():
+            raise TrainingCancelled("training cancelled while loading cases")
         if cache is not None:
             out.append(cache.get(version, bundle))
         else:

@@ -201,7 +201,9 @@ def train_round(
         # held-out cases are scored on their own grids (below), so only training cases
         # are prepared on the model grid
         cache = CaseCache(project)
-        train = project_cases(project, parent, {c: versions[c] for c in train_ids}, progress, cache)
+        train = project_cases(
+            project, parent, {c: versions[c] for c in train_ids}, progress, cache, cancel
+        )
         held = holdout_ids or train_ids
 
         network = parent.load_network(torch_device)

@@ -126,6 +126,28 @@ def test_cancelled_round_keeps_the_active_model(organ_project):
     assert row["metrics"]["status"] == "cancelled"
 
 
+def test_cancel_while_loading_cases_stops_before_training(organ_project):
+    # the first round prepares every labelled case on the model grid (seconds each on a
+    # real CT, thousands of cases): Cancel stops it between cases
+    _annotate_all(organ_project)
+    stages = []
+
+    def cancel():
+        return "loading cases" in stages
+
+    with pytest.raises(TrainingCancelled):
+        train_round(
+            organ_project,
+            "cpu",
+            settings=FAST,
+            progress=lambda d, t, stage: stages.append(stage),
+            cancel=cancel,
+            holdout_fraction=0.0,  # one case held out, two to load for training
+        )
+    assert stages.count("loading cases") == 1 and "training" not in stages
+    assert registry.list_rounds(organ_project)[-1]["metrics"]["status"] == "cancelled"
+
+
 def test_validation_reports_progress_and_cancel_leaves_no_model_behind(organ_project):
     # validation proposes every held-out case with both models (minutes on a real
     # project): it reports each case and stops at Cancel like training does
