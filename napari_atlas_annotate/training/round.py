@@ -183,6 +183,7 @@ def train_round(
         settings.epochs = int(epochs)
     if max_minutes is not None:
         settings.max_minutes = float(max_minutes)
+    torch_device = select_device(device)
     versions = training_versions(project)
     if not versions:
         raise ProjectError(
@@ -190,7 +191,6 @@ def train_round(
             "proposals (or import labels) first."
         )
     parent = active_model(project)
-    torch_device = select_device(device)
     train_ids, holdout_ids = holdout_split(list(versions), holdout_fraction, max_holdout_cases)
     if not train_ids:  # a single labelled case: train on it, validate on it
         train_ids = holdout_ids

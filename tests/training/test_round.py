@@ -117,6 +117,16 @@ def test_train_round_without_labels_explains(organ_project):
         train_round(organ_project, "cpu", settings=FAST)
 
 
+@pytest.mark.skipif(
+    __import__("torch").cuda.is_available(), reason="needs a machine without a CUDA GPU"
+)
+def test_cuda_without_a_gpu_is_said_first(organ_project):
+    # the device is a setting of the run: refused before anything else is looked at
+    with pytest.raises(ValueError, match="sees no CUDA GPU.*--device cpu"):
+        train_round(organ_project, "cuda", settings=FAST)
+    assert registry.list_rounds(organ_project) == []
+
+
 def test_cancelled_round_keeps_the_active_model(organ_project):
     _annotate_all(organ_project)
     with pytest.raises(TrainingCancelled):
