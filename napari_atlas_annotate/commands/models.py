@@ -49,19 +49,22 @@ def run(args) -> int:
     from ..models.registry import import_checkpoint, list_models, register_model, rollback
     from ..project import ProjectError
 
-    if args.model_version and not (args.register and Path(args.register).is_file()):
+    register = Path(args.register) if args.register else None
+    if args.model_version and register is not None and register.is_dir():
         raise ProjectError(
-            "--version names a checkpoint file given with --register FILE (a model folder "
-            "is named by its configs/metadata.json)."
+            "--version names a weights file given with --register FILE; a model folder is "
+            "named by its configs/metadata.json."
         )
+    if args.model_version and register is None:
+        raise ProjectError("--version names a weights file: give it with --register FILE.")
     with Project(args.project) as project:
         if args.rollback:
             record = rollback(project, version_named(project, args.rollback))
             where = "registered, no round" if record.round is None else f"round {record.round}"
             print(f"active {record.task} model is now {record.version} ({where})")
             return 0
-        if args.register:
-            path = Path(args.register)
+        if register is not None:
+            path = register
             if not path.exists():
                 raise ProjectError(
                     f"{path}: no such file or folder. Give a model folder (configs/"
