@@ -6,9 +6,9 @@ DICOM too, and make a :class:`~.errors.VolumeLoadError` when it holds nothing el
 
 A scan keeps each file's header (:attr:`SeriesInfo.headers`), or, with ``headers=False``,
 only the few values that group files into series (:class:`FileBrief`) and, for non-image
-objects, what they reference: a dataset folder of thousands of series is then described
-in memory that grows by a few hundred bytes per file, and each series' headers are read
-again when it is loaded (:func:`with_headers`).
+objects, what they reference (:class:`References`): a dataset folder of thousands of
+series is then described in memory that grows by a few hundred bytes per file, and each
+series' headers are read again when it is loaded (:func:`with_headers`).
 """
 
 from __future__ import annotations
@@ -120,67 +120,44 @@ def _size(ds: Dataset, keyword: str) -> int | None:
         return None
 
 
-def references(ds: Dataset) -> Dataset:
-    """What a non-image object's header says it refers to, without the rest: the series of
-    its ReferencedSeriesSequence and ReferencedFrameOfReferenceSequence (RT structure
-    sets: through their study and series sequences), and every SourceImageSequence item's
-    ReferencedSOPInstanceUID (top level, in the functional groups, under
-    DerivationImageSequence) gathered in one top-level SourceImageSequence. A header whose
-    sequences cannot be read gives what was read of them (its object then names no
-    series, as when it references none)."""
-    out = Dataset()
-    for keyword in ("SOPInstanceUID", "SOPClassUID", "Modality", "SeriesInstanceUID"):
-        if keyword in ds:
-            setattr(out, keyword, ds.get(keyword))
-    try:
-        _add_references(ds, out)
-    except Exception:  # a damaged sequence: pydicom raises many types
-        pass
-    return out
+class References(NamedTuple):
+    """What a non-image object (a DICOM SEG) says it was made from: what pairs it with
+    its image series.
 
+    Attributes
+    ----------
+    series
+        SeriesInstanceUIDs of its ReferencedSeriesSequence.
+    instances
+        ReferencedSOPInstanceUIDs of its SourceImageSequence items: top level, in the
+        functional groups and under DerivationImageSequence, each once.
+    """
 
-def _add_references(ds: Dataset, out: Dataset) -> None:
-    out.ReferencedSeriesSequence = [
-        _item(SeriesInstanceUID=item.SeriesInstanceUID)
-        for item in ds.get("ReferencedSeriesSequence", []) or []
-        if "SeriesInstanceUID" in item
-    ]
-    frames = []
-    for item in ds.get("ReferencedFrameOfReferenceSequence", []) or []:
-        kept = _item()
-        if "SeriesInstanceUID" in item:
-            kept.SeriesInstanceUID = item.SeriesInstanceUID
-        kept.RTReferencedStudySequence = [
-            _item(
-                RTReferencedSeriesSequence=[
-                    _item(SeriesInstanceUID=series.SeriesInstanceUID)
-                    for series in study.get("RTReferencedSeriesSequence", []) or []
-                    if "SeriesInstanceUID" in series
-                ]
-            )
-            for study in item.get("RTReferencedStudySequence", []) or []
-        ]
-        frames.append(kept)
-    out.ReferencedFrameOfReferenceSequence = frames
-    groups = [ds]
-    for name in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-        groups += list(ds.get(name, []) or [])
-    sources: dict[str, None] = {}
-    for group in groups:
-        items = list(group.get("SourceImageSequence", []) or [])
-        for derivation in group.get("DerivationImageSequence", []) or []:
-            items += list(derivation.get("SourceImageSequence", []) or [])
-        for item in items:
-            if "ReferencedSOPInstanceUID" in item:
-                sources[str(item.ReferencedSOPInstanceUID)] = None
-    out.SourceImageSequence = [_item(ReferencedSOPInstanceUID=uid) for uid in sources]
+    series: tuple[str, ...] = ()
+    instances: tuple[str, ...] = ()
 
-
-def _item(**values) -> Dataset:
-    item = Dataset()
-    for keyword, value in values.items():
-        setattr(item, keyword, value)
-    return item
+    @classmethod
+    def of(cls, ds: Dataset) -> References:
+        """The references of header ``ds``; as many as can be read of a damaged one."""
+        series: dict[str, None] = {}
+        instances: dict[str, None] = {}
+        try:
+            for item in ds.get("ReferencedSeriesSequence", []) or []:
+                if "SeriesInstanceUID" in item:
+                    series[str(item.SeriesInstanceUID)] = None
+            groups = [ds]
+            for name in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+                groups += list(ds.get(name, []) or [])
+            for group in groups:
+                items = list(group.get("SourceImageSequence", []) or [])
+                for derivation in group.get("DerivationImageSequence", []) or []:
+                    items += list(derivation.get("SourceImageSequence", []) or [])
+                for item in items:
+                    if "ReferencedSOPInstanceUID" in item:
+                        instances[str(item.ReferencedSOPInstanceUID)] = None
+        except Exception:  # a damaged sequence: pydicom raises many types
+            pass
+        return cls(tuple(series), tuple(instances))
 
 
 def non_image_kind(ds: Dataset) -> str | None:
@@ -216,15 +193,17 @@ class SeriesInfo:
     non_image
         None for an image series, else what it is (``"a DICOM Segmentation"``).
     headers
-        The header datasets (read without pixel data), one per file; where the scan kept
-        no headers (``headers_read`` False): none for an image series, and each file's
-        :func:`references` for a non-image series.
+        The header datasets (read without pixel data), one per file; none where the scan
+        kept no headers (``headers_read`` False).
     study_uid
         StudyInstanceUID of the first file (``""`` if absent).
     instance_uids
         Each file's SOPInstanceUID (``""`` if absent).
     headers_read
         Whether :attr:`headers` are the files' whole headers (see :func:`with_headers`).
+    references
+        Where the scan kept no headers, each file's :class:`References` for a non-image
+        series (empty for an image series, and where headers are kept).
     """
 
     series_uid: str
@@ -241,6 +220,7 @@ class SeriesInfo:
     study_uid: str = ""
     instance_uids: list[str] = field(default_factory=list, repr=False, compare=False)
     headers_read: bool = field(default=True, compare=False)
+    references: list[References] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def n_files(self) -> int:
@@ -331,8 +311,9 @@ def _series_number(ds: Dataset) -> int | None:
         return None
 
 
-#: One file of a scan: its path, brief and header (None where headers are not kept).
-_Member = tuple[Path, FileBrief, "Dataset | None"]
+#: One file of a scan: its path, brief, and its header where headers are kept, else the
+#: references of a non-image object (None for an image).
+_Member = tuple[Path, FileBrief, "Dataset | References | None"]
 
 
 def _build_series(uid: str, members: list[_Member], keep_headers: bool = True) -> SeriesInfo:
@@ -360,10 +341,10 @@ def _build_series(uid: str, members: list[_Member], keep_headers: bool = True) -
     # An image series with one header-truncated file stays an image series (and fails
     # later naming that file); only an all-non-image series is a non-image series.
     non_image = None if kinds.get(None) else kinds.most_common(1)[0][0]
-    if keep_headers:
-        headers = [ds for _, _, ds in kept]
-    else:  # what a non-image object refers to, to pair it with its images
-        headers = [] if non_image is None else [ds for _, _, ds in kept]
+    held = [header for _, _, header in kept]
+    headers = held if keep_headers else []
+    # what a non-image object refers to, to pair it with its images
+    references = [] if keep_headers or non_image is None else [r or References() for r in held]
     return SeriesInfo(
         series_uid=uid,
         description=first.description,
@@ -379,6 +360,7 @@ def _build_series(uid: str, members: list[_Member], keep_headers: bool = True) -
         study_uid=first.study_uid,
         instance_uids=[brief.sop_uid for _, brief, _ in kept],
         headers_read=keep_headers,
+        references=references,
     )
 
 
@@ -419,8 +401,8 @@ class HeaderScan:
     ----------
     groups
         ``{SeriesInstanceUID: [(file, brief, header), ...]}`` of the files read since the
-        last :meth:`take_series` (:class:`FileBrief`; the header None, or a non-image
-        object's :func:`references`, where headers are not kept).
+        last :meth:`take_series` (:class:`FileBrief`; where headers are not kept, instead
+        of the header a non-image object's :class:`References`, None for an image).
     skipped, damaged
         Files that are not DICOM, and DICOM files without a SeriesInstanceUID.
     n_files
@@ -462,7 +444,7 @@ class HeaderScan:
             if self.keep_headers:
                 header = ds
             else:
-                header = None if brief.kind is None else references(ds)
+                header = None if brief.kind is None else References.of(ds)
             self.groups.setdefault(str(ds.SeriesInstanceUID), []).append((file, brief, header))
             self.found_dicom = True
         return self
@@ -556,7 +538,7 @@ def scan_dicom(path: str | Path, *, headers: bool = True) -> list[SeriesInfo]:
         A DICOM file or a folder.
     headers
         Keep each file's header (:attr:`SeriesInfo.headers`). Without, only what groups
-        the files into series is kept, and a non-image object's :func:`references`:
+        the files into series is kept, and a non-image object's :class:`References`:
         :func:`with_headers` reads a series' headers again when it is needed.
 
     Returns

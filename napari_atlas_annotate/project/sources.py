@@ -309,14 +309,19 @@ def _place(series: list[SeriesInfo]) -> Path:
 
 
 def _holders(series: list[SeriesInfo]) -> dict[str, set[int]]:
-    """``{path: ids of the series with a file at or under it}`` for each file of
-    ``series`` and each folder between it and the folder holding them all: which series a
-    place (:func:`_place`) holds, looked up instead of searched for (a dataset folder
-    holds thousands of series)."""
-    files = [(id(info), os.path.abspath(f)) for info in series for f in info.files]
-    top = os.path.commonpath([f for _, f in files]) if files else ""
+    """``{folder: ids of the series with a file under it}`` for each folder holding a file
+    of ``series`` and each folder between it and the folder holding them all: which series
+    a place (:func:`_place`) holds, looked up instead of searched for (a dataset folder
+    holds thousands of series). A file, the place of a one-file series, holds that series
+    only: files are not listed."""
+    folders = [
+        (id(info), folder)
+        for info in series
+        for folder in {os.path.dirname(os.path.abspath(f)) for f in info.files}
+    ]
+    top = os.path.commonpath([f for _, f in folders]) if folders else ""
     out: dict[str, set[int]] = defaultdict(set)
-    for key, path in files:
+    for key, path in folders:
         while True:
             out[path].add(key)
             parent = os.path.dirname(path)
@@ -443,7 +448,7 @@ def _dicom_units(
     holders = _holders(series)
     for group in groups:
         place = _place(group)
-        others = bool(holders[str(place)] - {id(s) for s in group})  # other series there too
+        others = bool(holders.get(str(place), set()) - {id(s) for s in group})  # others there
         labels = paired.labels.get(group[0].series_uid) if task != "spine" else None
         units.append(_Unit(place, group, by_uid=task == "spine" or others, labels=labels))
     return sorted(units, key=lambda unit: str(unit.place)), paired.left_out  # folder order
@@ -451,34 +456,39 @@ def _dicom_units(
 
 def _pair_segmentations(images: list[SeriesInfo], segmentations: list[SeriesInfo], task: str):
     """:func:`.dicom_segs.pair_segmentations` of scanned series, also where the scan kept
-    no headers (:attr:`SeriesInfo.headers_read`): an image series then stands in with one
-    header per slice that a SEG names as its source, carrying its SOPInstanceUID (all the
-    pairing reads of an image's headers); a SEG's headers are its references already."""
+    no headers (:attr:`SeriesInfo.headers_read`): each SEG file then stands in with a header
+    naming the series it references, those of its ReferencedSeriesSequence and those of
+    the scanned slices its SourceImageSequence names (:attr:`SeriesInfo.references`), as
+    the pairing reads them from whole headers."""
     from pydicom.dataset import Dataset
 
-    if all(info.headers_read for info in images):
+    if all(info.headers_read for info in images + segmentations):
         return pair_segmentations(images, segmentations, task)
-    named = {
-        str(item.ReferencedSOPInstanceUID)
-        for seg in segmentations
-        for header in seg.headers
-        for item in header.get("SourceImageSequence", [])
+    named = {uid for seg in segmentations for ref in seg.references for uid in ref.instances}
+    series_of_slice = {
+        uid: info.series_uid for info in images for uid in info.instance_uids if uid in named
     }
 
-    def slice_header(uid: str) -> Dataset:
+    def stand_in(series: list[str]) -> Dataset:
         header = Dataset()
-        header.SOPInstanceUID = uid
+        header.ReferencedSeriesSequence = []
+        for uid in dict.fromkeys(series):  # each once: a SEG names each slice
+            item = Dataset()
+            item.SeriesInstanceUID = uid
+            header.ReferencedSeriesSequence.append(item)
         return header
 
-    views = [
-        info
-        if info.headers_read
-        else dataclasses.replace(
-            info, headers=[slice_header(uid) for uid in info.instance_uids if uid in named]
-        )
-        for info in images
-    ]
-    return pair_segmentations(views, segmentations, task)
+    views = []
+    for seg in segmentations:
+        headers = [
+            stand_in(
+                list(ref.series)
+                + [series_of_slice[uid] for uid in ref.instances if uid in series_of_slice]
+            )
+            for ref in seg.references
+        ]
+        views.append(dataclasses.replace(seg, headers=headers))
+    return pair_segmentations(images, views, task)
 
 
 def _with_headers(case: NewCase) -> NewCase:
