@@ -194,11 +194,13 @@ def describe_round(
     if n_held < FEW_HOLDOUT_CASES and not refused:
         text += f". Only {held} decided this, a weak check"
     if not result.promoted and active_version == result.model_version:
-        text += f". {result.model_version} was made active later (rollback)"
+        text += f". {result.model_version} was made active later (rollback)."
     elif not result.promoted:
         folder = shlex.quote(project_folder) if project_folder else "PROJECT"
         text += (
             f". To use the new model anyway: atlas-annotate models {folder} "
             f"--rollback {result.model_version}"
-        )
+        )  # ends with a command to copy: no full stop after it
+    else:
+        text += "."
     return text

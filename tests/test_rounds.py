@@ -140,6 +140,9 @@ def test_describe_round_gives_scores_weak_checks_and_the_override():
     assert "4 held-out cases" in promoted and "promoted (now active)" in promoted
     assert "weak check" not in promoted and "--rollback" not in promoted
     assert "voxels to edit" not in promoted  # not measured (NaN): not printed
+    assert promoted.endswith(")."), promoted  # a sentence, ended
+    weak = rounds.describe_round(_result(True, 1))
+    assert weak.endswith("a weak check."), weak
 
 
 def test_round_result_json_has_no_nan():
