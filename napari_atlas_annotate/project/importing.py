@@ -286,15 +286,17 @@ def read_segmentation(project: Project, case_id: str, source: Path) -> np.ndarra
     """A label map on the case's grid from a DICOM SEG that references its DICOM slices."""
     import highdicom as hd
 
+    image = project.load_image(case_id, 0)
+    uids = image.metadata.get("sop_instance_uids") or []
     try:
-        seg = hd.seg.segread(source)
+        dataset = pydicom.dcmread(source)
+        _reference_source_slices(dataset, image.metadata.get("series_uid"), uids)
+        seg = hd.seg.Segmentation.from_dataset(dataset, copy=False)
     except Exception as exc:  # pydicom/highdicom raise several types for other objects
         raise ProjectError(
             f"{source}: not a DICOM SEG ({exc}); give the segmentation object, not a slice of "
             "the image. Nothing was imported."
         ) from exc
-    image = project.load_image(case_id, 0)
-    uids = image.metadata.get("sop_instance_uids") or []
     referenced = {uid for _, _, uid in seg.get_source_image_uids()}
     if image.metadata.get("format") != "dicom" or not referenced & set(uids):
         raise ProjectError(
@@ -310,6 +312,40 @@ def read_segmentation(project: Project, case_id: str, source: Path) -> np.ndarra
                 [uid], combine_segments=True, skip_overlap_checks=True
             )[0]
     return _by_name(labels, project.classes, source, "its SegmentSequence", names)
+
+
+def _reference_source_slices(dataset, series_uid: str | None, image_uids: list[str]) -> None:
+    """Give a SEG without ReferencedSeriesSequence one naming the image slices its frames
+    were drawn on.
+
+    The sequence is type 1C and some tools leave it out, but each frame still names its
+    source slice (per frame, DerivationImageSequence > SourceImageSequence); highdicom
+    places frames only through the referenced series, so the slices of the case's series
+    that the frames name are listed there. A SEG whose frames name none of them is left as
+    it is (and refused as referencing none of the case's slices).
+    """
+    if "ReferencedSeriesSequence" in dataset or not series_uid:
+        return
+    in_series = set(image_uids)
+    named: dict[str, str] = {}
+    for frame in dataset.get("PerFrameFunctionalGroupsSequence", []):
+        for derivation in frame.get("DerivationImageSequence", []):
+            for item in derivation.get("SourceImageSequence", []):
+                uid = str(item.get("ReferencedSOPInstanceUID", ""))
+                if uid in in_series and "ReferencedSOPClassUID" in item:
+                    named[uid] = item.ReferencedSOPClassUID
+    if not named:
+        return
+    instances = []
+    for uid, sop_class in named.items():
+        instance = pydicom.Dataset()
+        instance.ReferencedSOPClassUID = sop_class
+        instance.ReferencedSOPInstanceUID = uid
+        instances.append(instance)
+    series = pydicom.Dataset()
+    series.SeriesInstanceUID = series_uid
+    series.ReferencedInstanceSequence = pydicom.Sequence(instances)
+    dataset.ReferencedSeriesSequence = pydicom.Sequence([series])
 
 
 def _class_key(name: str) -> str:

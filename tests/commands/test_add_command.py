@@ -437,6 +437,33 @@ def test_a_dicom_seg_naming_only_its_source_slices_finds_its_series_in_another_f
     assert "left out" not in out
 
 
+def test_a_dicom_seg_naming_only_its_source_slices_is_imported_onto_them(
+    tmp_path, phantoms, capsys
+):
+    """Without ReferencedSeriesSequence (type 1C, left out by some tools) a SEG still
+    names, per frame, the slice it was drawn on: its labels land on those slices."""
+    import pydicom
+
+    pacs = tmp_path / "pacs"
+    shutil.copytree(phantoms["dicom"] / "ct" / "ct_001" / "dicom", pacs / "ct")
+    path = pacs / "seg" / "seg.dcm"
+    expected = _segmentation(
+        pacs / "ct", _boxes(np.s_[2:6, 3:9, 4:12], np.s_[9:14, 10:20, 5:25]), path
+    )
+    seg = pydicom.dcmread(path)
+    del seg.ReferencedSeriesSequence
+    seg.save_as(path)
+
+    proj = _init(tmp_path)
+    code, out, _ = _add(capsys, proj, pacs, "--labels", "pacs")
+    assert code == 0, out
+    assert "imported labels of 1 case(s)" in out
+    with Project(proj) as p:
+        [case] = p.cases()
+        [version] = p.versions(case.id, annotator="pacs")
+        assert np.array_equal(p.read_mask(version), expected)
+
+
 def test_a_study_with_an_angled_stack_axial_is_added_one_image_per_stack(tmp_path, capsys):
     """'phantoms --axial-stacks' writes the Axial T2 as five angled blocks in one series;
     adding the study folder gives the case one image per block, each of which loads."""
