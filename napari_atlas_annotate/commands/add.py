@@ -21,7 +21,11 @@ studies already added (and the points naming them by their old name:
 is read and added study by study, each study's DICOM headers released before the next is
 read, and an organs folder is scanned keeping only what groups its files into series, each
 case's headers read again when it is added, so that memory does not grow with the number
-of studies (:func:`~napari_atlas_annotate.project.sources.find_cases`).
+of studies (:func:`~napari_atlas_annotate.project.sources.find_cases`). Those headers serve
+the whole case: its slices are ordered once
+(:func:`~napari_atlas_annotate.project.sources.with_plans`) for its fingerprint, its check
+(which loads it once) and the import of its DICOM SEG, placed on that grid and those slices
+without reading the image again.
 
 A case is skipped, with its reason printed, when it fails a check, when its image is
 already in a case (the same path, the same DICOM series under any path, or, once loaded,
@@ -54,9 +58,11 @@ from ..project.sources import (
     find_cases,
     is_manifest_path,
     series_renames,
+    with_plans,
 )
 from ..project.store import CASE_ID
 from ..spine_grades import read_coordinates_csv, read_grades_csv
+from ..volume import Volume
 
 
 def configure(parser) -> None:
@@ -277,6 +283,7 @@ class _Adder:
                 reason = f"image {image} is already in case {owner_id}; not added twice."
                 outcome.skip(case.id, reason, error=False)
             return
+        case = with_plans(case)  # slices ordered once: fingerprint, check, SEG import
         heads = header_fingerprints(case.images, case.series_info, case.plans)
         if self._duplicate(case, heads):  # the same DICOM series: known from headers
             return
@@ -361,6 +368,7 @@ class _Adder:
                 points=case.label_points,
                 tables=self._tables(case) if self.project.task == "spine" else None,
                 scans=self._scans(case, added),
+                image=self._first_image(case, added),
             )
         except ProjectError as exc:
             points = f" --points {case.label_points}" if case.label_points else ""
@@ -394,6 +402,29 @@ class _Adder:
                 points[point.study_id].append(point)
             self.tables[key] = (read_grades_csv(case.labels), dict(points))
         return self.tables[key]
+
+    def _first_image(self, case: NewCase, added: Case | None) -> Volume | None:
+        """The grid of the case's first image as planned from the headers the add scanned
+        (shape, affine, slice UIDs; no pixels), so that importing its DICOM SEG neither
+        scans its folder again nor loads it a second time after its check. ``None`` (the
+        import loads the image) when it was not scanned, does not plan, or, for a case in
+        the project already, the project's first image may not be the one found."""
+        if self.project.task == "spine" or not case.images:
+            return None
+        case = with_plans(case)
+        plan = case.plans[0] if case.plans else None
+        if plan is None:
+            return None
+        if added is None:  # found again: the same path, series and stack as stored?
+            found, stored = case.images[0], self.project.case(case.id).images
+            same = bool(stored) and (
+                self.project.resolve(stored[0].path).resolve(),
+                stored[0].series or None,
+                stored[0].stack,
+            ) == (Path(found.path).resolve(), found.series or None, found.stack)
+            if not same:
+                return None
+        return plan.grid()
 
     def _scans(self, case: NewCase, added: Case | None) -> dict:
         """``{image path: its series}`` of a case just added, from the scan that found it,

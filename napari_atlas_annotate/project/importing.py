@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pydicom
@@ -27,6 +28,9 @@ from .errors import ProjectError
 from .nifti_folders import dataset_label_names
 from .records import LabelVersion
 from .store import Project
+
+if TYPE_CHECKING:
+    from ..volume import Volume
 
 GRID_TOLERANCE_MM = 1e-3
 
@@ -226,11 +230,12 @@ def merge_class_masks(
 
 
 def read_mask_labels(
-    project: Project, case_id: str, source: Path
+    project: Project, case_id: str, source: Path, image: Volume | None = None
 ) -> tuple[np.ndarray, MaskOverlaps | None]:
     """A label map on the case's grid from a multi-label file, a per-class folder or a
     DICOM SEG, and the voxels the masks of a per-class folder disputed
-    (:func:`merge_class_masks`; ``None`` for other sources)."""
+    (:func:`merge_class_masks`; ``None`` for other sources). ``image``: the case's first
+    image as the caller has it (see :func:`read_segmentation`)."""
     classes = project.classes
     if source.is_dir():
         files = sorted(p for p in source.iterdir() if is_nifti_path(p))
@@ -247,7 +252,7 @@ def read_mask_labels(
         return merge_class_masks(project, case_id, names)
     if not is_nifti_path(source):
         if pydicom.misc.is_dicom(source):
-            return read_segmentation(project, case_id, source), None
+            return read_segmentation(project, case_id, source, image), None
         raise ProjectError(
             f"{source}: expected a NIfTI label file (.nii, .nii.gz), a folder of "
             "<class>.nii.gz masks, or a DICOM SEG file. Nothing was imported."
@@ -282,11 +287,22 @@ def read_mask_labels(
     return data.astype(np.uint8 if len(classes) < 256 else np.uint16), None
 
 
-def read_segmentation(project: Project, case_id: str, source: Path) -> np.ndarray:
-    """A label map on the case's grid from a DICOM SEG that references its DICOM slices."""
+def read_segmentation(
+    project: Project, case_id: str, source: Path, image: Volume | None = None
+) -> np.ndarray:
+    """A label map on the case's grid from a DICOM SEG that references its DICOM slices.
+
+    Parameters
+    ----------
+    image
+        The case's first image as the caller has it already: loaded, or only its grid
+        (:meth:`~..io.dicom.SeriesPlan.grid`, no pixels read), whose shape and metadata
+        (``format``, ``series_uid``, ``sop_instance_uids`` in z order) place the frames.
+        Without it the image is loaded (:meth:`Project.load_image`).
+    """
     import highdicom as hd
 
-    image = project.load_image(case_id, 0)
+    image = project.load_image(case_id, 0) if image is None else image
     uids = image.metadata.get("sop_instance_uids") or []
     try:
         dataset = pydicom.dcmread(source)
@@ -588,12 +604,18 @@ def import_labels(
     points: str | Path | None = None,
     tables: tuple[dict, dict] | None = None,
     scans: dict | None = None,
+    image: Volume | None = None,
 ) -> ImportedVersion:
     """Validate ``source`` against the case and store it as an ``imported`` version.
 
     Per-class masks that overlap are imported all the same, each disputed voxel given to
     the smaller structure (:func:`merge_class_masks`); how many voxels, which classes and
     who got them is returned, written in the version's note and in the audit record.
+
+    ``image``: the case's first image as a caller has it already, loaded or only planned
+    from its headers (:meth:`~..io.dicom.SeriesPlan.grid`: shape, affine, slice UIDs), so
+    that a mask import reads it from disk no more (``add`` has just scanned and checked
+    it); without it the image is loaded when the labels need its grid.
     """
     source = Path(source)
     project.case(case_id)
@@ -611,7 +633,9 @@ def import_labels(
             case_id, sheet, kind="imported", annotator=annotator, note=note
         )
     else:
-        labels, overlaps = read_mask_labels(project, case_id, source)
+        if image is not None:
+            project.remember_grid(case_id, image)
+        labels, overlaps = read_mask_labels(project, case_id, source, image)
         if overlaps is not None:
             note = f"{note}; {overlaps.summary()}"
         project.ensure_annotator(annotator)

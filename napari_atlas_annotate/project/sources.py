@@ -700,6 +700,28 @@ def with_stacks(case: NewCase) -> NewCase:
     return dataclasses.replace(case, images=images, series_info=kept, plans=plans)
 
 
+def with_plans(case: NewCase) -> NewCase:
+    """``case`` with the plan of each scanned DICOM image (:attr:`NewCase.plans`) worked
+    out once from its scanned headers (:func:`~..io.dicom.plan_series`), so that
+    fingerprinting it, checking it and importing its DICOM SEG (its grid and slice UIDs)
+    order its slices once and read no header again. A case planned already is returned as
+    it is; an image that cannot be planned is left None, for :func:`check_case` to report.
+    """
+    if case.plans or not any(info is not None for info in case.series_info):
+        return case
+    from ..io import VolumeLoadError
+    from ..io.dicom import plan_series
+
+    infos = list(case.series_info) + [None] * (len(case.images) - len(case.series_info))
+    plans = []
+    for ref, info in zip(case.images, infos, strict=True):
+        try:
+            plans.append(None if info is None else plan_series(info, ref.path, ref.stack))
+        except VolumeLoadError:
+            plans.append(None)
+    return dataclasses.replace(case, plans=plans)
+
+
 def cases_from_path(path: Path, task: str, name: str | None = None) -> list[NewCase]:
     """The cases one path stands for; raises :class:`ProjectError` for unusable input.
 

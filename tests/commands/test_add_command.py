@@ -411,6 +411,71 @@ def test_labels_option_imports_the_dicom_seg_of_each_series(tmp_path, phantoms, 
     assert code == 1 and "only DICOM SEG object(s)" in out and "image series" in out
 
 
+def _count_dicom_reads(monkeypatch) -> dict[tuple[str, bool], int]:
+    """Count each file's reads by pydicom: ``{(path, header only): reads}``."""
+    import pydicom
+
+    reads: dict[tuple[str, bool], int] = {}
+    dcmread = pydicom.dcmread
+
+    def counted(fp, *args, **kwargs):
+        if isinstance(fp, str | Path):
+            key = (str(Path(fp).resolve()), bool(kwargs.get("stop_before_pixels")))
+            reads[key] = reads.get(key, 0) + 1
+        return dcmread(fp, *args, **kwargs)
+
+    monkeypatch.setattr(pydicom, "dcmread", counted)
+    return reads
+
+
+def _refuse_loading_images(monkeypatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError("the SEG import loaded the case's image again")
+
+    monkeypatch.setattr(Project, "load_image", refuse)
+
+
+@pytest.mark.parametrize("no_check", [False, True])
+def test_a_dicom_seg_is_imported_from_the_series_the_add_scanned(
+    tmp_path, phantoms, capsys, monkeypatch, no_check
+):
+    """Importing each case's SEG places its frames with the series ``add`` has just scanned
+    (and, when checked, loaded): the case's folder is not scanned again and its pixels are
+    read once by the check, never by the import; the same for a case added before."""
+    cts = phantoms["dicom"] / "ct"
+    pacs = tmp_path / "pacs"
+    expected = {}
+    for case, boxes in (
+        ("ct_000", _boxes(np.s_[3:9, 4:12, 5:15], np.s_[6:12, 18:26, 10:20])),
+        ("ct_001", _boxes(np.s_[1:4, 2:6, 2:9], np.s_[8:15, 10:30, 1:31])),
+    ):
+        shutil.copytree(cts / case / "dicom", pacs / case / "ct")
+        expected[case] = _segmentation(pacs / case / "ct", boxes, pacs / case / "seg" / "seg.dcm")
+    proj = _init(tmp_path)
+    check = ["--no-check"] if no_check else []
+    # ct_000 added before without its labels, both imported by the add with --labels
+    code, out, _ = _add(capsys, proj, pacs / "ct_000", *check)
+    assert code == 0 and "added 1 case(s)" in out
+    reads = _count_dicom_reads(monkeypatch)
+    _refuse_loading_images(monkeypatch)
+    code, out, _ = _add(capsys, proj, pacs / "ct_000", pacs / "ct_001", "--labels", "pacs", *check)
+    assert code == 0, out
+    assert "added 1 case(s): ct_001" in out
+    assert "imported labels of 2 case(s): ct_000, ct_001" in out
+    slices = {str(f.resolve()) for f in pacs.glob("*/ct/*.dcm")}
+    headers = {f: reads.get((f, True), 0) for f in slices}
+    pixels = {f: reads.get((f, False), 0) for f in slices}
+    # each slice's header read by the scan and once more when its case is handed out
+    assert max(headers.values()) <= 2, headers
+    new = {f for f in slices if "ct_001" in f}  # only a new case is checked
+    assert pixels == {f: int(f in new and not no_check) for f in slices}
+    monkeypatch.undo()
+    with Project(proj) as p:
+        for case, labels in expected.items():
+            [version] = p.versions(case, annotator="pacs")
+            assert np.array_equal(p.read_mask(version), labels)
+
+
 def test_a_dicom_seg_naming_only_its_source_slices_finds_its_series_in_another_folder(
     tmp_path, phantoms, capsys
 ):

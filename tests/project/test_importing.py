@@ -131,3 +131,41 @@ def test_points_off_the_cases_series_or_slices_are_refused_by_row(rsna_study, tm
     assert project.versions(case_id) == []  # nothing stored, nobody registered
     version = import_labels(project, case_id, "rsna", grades, points=points)
     assert len(project.read_grades(version).points) == len(good) == 25
+
+
+def test_a_dicom_seg_is_placed_by_the_grid_a_caller_has_without_loading_the_image(
+    tmp_path, monkeypatch
+):
+    """Given the case's image as planned from its headers (grid and slice UIDs, no pixels),
+    a DICOM SEG import stores the same labels as one that loads the image, and loads
+    nothing: neither to place the frames nor for the version's grid."""
+    from napari_atlas_annotate.export.dicom_seg import build_segmentation, write_segmentation
+    from napari_atlas_annotate.io import load_volume
+    from napari_atlas_annotate.io.dicom import list_series, plan_series
+    from napari_atlas_annotate.phantoms import write_phantoms
+    from napari_atlas_annotate.project.importing import import_labels
+
+    series = write_phantoms(tmp_path / "ph", 1, 0, 0, "dicom", ct_shape=(8, 16, 16))
+    series = series.parent / "ct" / "ct_000" / "dicom"
+    image = load_volume(series)
+    drawn = np.zeros(image.shape, np.uint8)
+    drawn[2:5, 3:9, 4:12], drawn[5:7, 10:14, 1:6] = 1, 2
+    seg = build_segmentation(
+        image.metadata["files"], drawn, ["spleen", "liver"], "x", keep_identifiers=True
+    )
+    write_segmentation(seg, tmp_path / "seg.dcm")
+    [info] = list_series(series)
+    with Project.create(tmp_path / "proj", task="organs") as project:
+        for case in ("loaded", "planned"):
+            project.add_case(case, [ImageRef(str(series), "CT")])
+        loaded = import_labels(project, "loaded", "a", tmp_path / "seg.dcm")
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("the image was loaded")
+
+        monkeypatch.setattr(Project, "load_image", refuse)
+        grid = plan_series(info, series).grid()
+        planned = import_labels(project, "planned", "a", tmp_path / "seg.dcm", image=grid)
+        monkeypatch.undo()
+        assert np.array_equal(project.read_mask(planned), project.read_mask(loaded))
+        assert np.count_nonzero(project.read_mask(planned)) == np.count_nonzero(drawn)
