@@ -17,6 +17,7 @@ names both sides.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -38,6 +39,16 @@ REQUIRED = ("version", "task", "classes", "spacing", "preprocessing", "architect
 
 class ModelMismatchError(ValueError):
     """A model does not fit what it is used with (classes, architecture, task)."""
+
+
+#: Metadata :func:`save_bundle` writes of the model's own making.
+MADE_WHEN_SAVED = (
+    "schema",
+    "created_at",
+    "monai_version",
+    "pytorch_version",
+    "network_data_format",
+)
 
 
 class ModelBundleError(ValueError):
@@ -116,6 +127,18 @@ class ModelBundle:
     @property
     def weights_path(self) -> Path:
         return self.folder / WEIGHTS_PATH
+
+    def derived_metadata(self, **fields: Any) -> dict[str, Any]:
+        """Metadata for a model made from this one (fine-tuned, or weights read as this
+        network): a copy of this recipe (classes, spacing, preprocessing, architecture,
+        inference) with ``parent_version`` and ``fields`` set, and without what
+        :func:`save_bundle` records of its own making (schema, created_at, the MONAI and
+        PyTorch versions, network_data_format)."""
+        metadata = copy.deepcopy(self.metadata)
+        for key in MADE_WHEN_SAVED:
+            metadata.pop(key, None)
+        metadata.update(parent_version=self.version, **fields)
+        return metadata
 
     def describe_architecture(self) -> str:
         arch = self.architecture

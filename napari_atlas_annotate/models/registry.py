@@ -24,7 +24,6 @@ Examples
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import re
@@ -254,13 +253,9 @@ def import_checkpoint(
         "for another network or class list, register a model folder whose "
         f"{METADATA_PATH} describes it.",
     )
-    metadata = copy.deepcopy(parent.metadata)
-    for key in ("schema", "created_at", "network_data_format", "monai_version", "pytorch_version"):
-        metadata.pop(key, None)
-    metadata.update(
+    metadata = parent.derived_metadata(
         version=version,
         round=None,
-        parent_version=parent.version,
         training={
             "imported_from": {
                 "path": str(path.resolve()),

@@ -208,13 +208,9 @@ def train_round(
 
         network = parent.load_network(torch_device)
         stats = fine_tune(network, train, settings, torch_device, progress, cancel)
-        metadata = copy.deepcopy(parent.metadata)
-        for key in ("schema", "created_at", "network_data_format"):
-            metadata.pop(key, None)
-        metadata.update(
+        metadata = parent.derived_metadata(
             version=version,
             round=round_id,
-            parent_version=parent.version,
             training={
                 "cases": train_ids,
                 "holdout_cases": holdout_ids,

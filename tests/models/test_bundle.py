@@ -117,3 +117,20 @@ def test_unknown_architecture_and_immutable_folders(tiny_bundle):
     bundle = ModelBundle.load(tiny_bundle)
     with pytest.raises(ModelBundleError, match="immutable"):
         save_bundle(tiny_bundle, bundle.build_network(), bundle.metadata)
+
+
+def test_a_derived_model_records_its_own_making_and_keeps_the_parent_recipe(tiny_bundle):
+    parent = ModelBundle.load(tiny_bundle)
+    parent.metadata.update(pytorch_version="1.0.0", monai_version="0.1", created_at=1.0)
+    derived = parent.derived_metadata(version="tiny-1", round=1, training={"cases": ["a"]})
+    assert derived["version"] == "tiny-1" and derived["parent_version"] == parent.version
+    assert derived["round"] == 1 and derived["training"] == {"cases": ["a"]}
+    assert derived["classes"] == parent.classes and derived["spacing"] == parent.metadata["spacing"]
+    for made_when_saved in ("schema", "created_at", "pytorch_version", "monai_version"):
+        assert made_when_saved not in derived
+    derived["classes"].append("extra")  # a copy: the parent is unchanged
+    assert "extra" not in parent.classes
+    saved = ModelBundle.load(
+        save_bundle(tiny_bundle.parent / "tiny-1", parent.build_network(), derived)
+    )
+    assert saved.metadata["pytorch_version"] == torch.__version__.split("+")[0]
