@@ -45,7 +45,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from baseline import baseline_code, run_child
+from baseline import baseline_code, child_env, init_project, run_child
 
 #: pydicom's UID root, with which the phantoms' and the SEGs' UIDs all begin.
 UID_ROOT = b"1.2.826.0.1.3680043.8.498."
@@ -158,23 +158,8 @@ def _child(args) -> None:
 
 
 def _run(images: Path, project: Path, code: Path | None, no_check: bool) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    if code is not None:  # the baseline package first on the path
-        env["PYTHONPATH"] = str(code)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "napari_atlas_annotate.cli",
-            "init",
-            str(project),
-            "--task",
-            "organs",
-        ],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
+    env = child_env(code)
+    init_project(project, "organs", env)
     argv = [sys.executable, __file__, "--child", "--project", str(project), "--images", str(images)]
     argv += ["--no-check"] if no_check else []
     return run_child(argv, env)
@@ -196,9 +181,7 @@ def _peak_at_scan(images: Path, code: Path | None) -> str:
         "for stat in snap.statistics('lineno')[:8]:\n"
         "    print('  ', stat)\n"
     )
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    if code is not None:
-        env["PYTHONPATH"] = str(code)
+    env = child_env(code)
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )

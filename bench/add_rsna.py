@@ -43,13 +43,12 @@ import os
 import random
 import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from baseline import baseline_code, run_child
+from baseline import baseline_code, child_env, init_project, profile_text, run_child
 
 #: pydicom's UID root, with which the phantoms' UIDs all begin (``generate_uid``).
 UID_ROOT = b"1.2.826.0.1.3680043.8.498."
@@ -79,14 +78,17 @@ def _source_studies(folder: Path, unique: int, seed: int) -> Path:
     from napari_atlas_annotate.phantoms import write_phantoms
 
     stacked = unique // 2
-    write_phantoms(folder / "a", 0, stacked, seed, axial_stacks=LEVELS)
-    write_phantoms(folder / "b", 0, unique - stacked, seed + 1)
+    parts = {"a": stacked, "b": unique - stacked}
+    parts = {part: n for part, n in parts.items() if n}  # --unique 1: no stacked study
+    for part, n in parts.items():
+        stacks = LEVELS if part == "a" else ()
+        write_phantoms(folder / part, 0, n, seed + (part == "b"), axial_stacks=stacks)
     root = folder / "spine"
     (root / "train_images").mkdir(parents=True)
     for name in CSV_NAMES:
-        header, rows = _read_csv(folder / "a" / "spine" / name)
-        _write_csv(root / name, header, rows + _read_csv(folder / "b" / "spine" / name)[1])
-    for part in ("a", "b"):
+        tables = [_read_csv(folder / part / "spine" / name) for part in parts]
+        _write_csv(root / name, tables[0][0], [row for _, rows in tables for row in rows])
+    for part in parts:
         for study in (folder / part / "spine" / "train_images").iterdir():
             study.rename(root / "train_images" / study.name)
     for f in (root / "train_images").rglob("*.dcm"):
@@ -252,34 +254,13 @@ def _child(args) -> None:
         "output": hashlib.sha256(out.getvalue().encode()).hexdigest()[:16],
     }
     if profiler:
-        import pstats
-
-        text = io.StringIO()
-        stats = pstats.Stats(profiler, stream=text).strip_dirs()
-        stats.sort_stats("cumulative").print_stats(args.profile)
-        stats.sort_stats("tottime").print_stats(args.profile)
-        result["profile"] = text.getvalue()
+        result["profile"] = profile_text(profiler, args.profile)
     print("RESULT " + json.dumps(result))
 
 
 def _run(images: Path, project: Path, labels: bool, code: Path | None, profile: int = 0) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    if code is not None:  # the baseline package first on the path
-        env["PYTHONPATH"] = str(code)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "napari_atlas_annotate.cli",
-            "init",
-            str(project),
-            "--task",
-            "spine",
-        ],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
+    env = child_env(code)
+    init_project(project, "spine", env)
     argv = [sys.executable, __file__, "--child", "--project", str(project), "--images", str(images)]
     argv += (["--labels"] if labels else []) + (["--profile", str(profile)] if profile else [])
     result = run_child(argv, env)

@@ -6,8 +6,11 @@ process with its package first on ``PYTHONPATH`` and prints one ``RESULT <json>`
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,3 +35,31 @@ def run_child(argv: list[str], env: dict, what: str = "child") -> dict:
     if done.returncode or not lines:
         raise RuntimeError(f"{what} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return json.loads(lines[-1][len("RESULT ") :])
+
+
+def child_env(code: Path | None, threads: int = 1) -> dict:
+    """The environment of a child run: ``threads`` OpenMP/MKL threads, and the package of
+    ``code`` (a baseline from :func:`baseline_code`) or of this checkout first on the path."""
+    n = str(threads)
+    return dict(os.environ, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, PYTHONPATH=str(code or REPO))
+
+
+def init_project(project: Path, task: str, env: dict) -> None:
+    """``atlas-annotate init PROJECT --task TASK`` with the code version ``env`` puts first."""
+    subprocess.run(
+        [sys.executable, "-m", "napari_atlas_annotate.cli", "init", str(project), "--task", task],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+
+
+def profile_text(profiler, top: int, orders: tuple[str, ...] = ("cumulative", "tottime")) -> str:
+    """The ``top`` lines of a cProfile run, sorted each way in ``orders``."""
+    import pstats
+
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text).strip_dirs()
+    for order in orders:
+        stats.sort_stats(order).print_stats(top)
+    return text.getvalue()

@@ -36,16 +36,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
-import os
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from baseline import REPO, baseline_code, run_child
+from baseline import baseline_code, child_env, profile_text, run_child
 
 STEPS = ("open", "edit", "submit", "next")
 ANNOTATOR = "dr_bench"
@@ -220,13 +218,7 @@ def _child(args) -> None:
     times, seen = _session(args.project, profiler)
     result = {"times": times, "seen": seen, "results": _results(args.project)}
     if profiler:
-        import pstats
-
-        text = io.StringIO()
-        stats = pstats.Stats(profiler, stream=text).strip_dirs()
-        stats.sort_stats("cumulative").print_stats(args.child_profile)
-        stats.sort_stats("tottime").print_stats(args.child_profile)
-        result["profile"] = text.getvalue()
+        result["profile"] = profile_text(profiler, args.child_profile)
     print("RESULT " + json.dumps(result))
 
 
@@ -235,8 +227,7 @@ def _run(work: Path, name: str, code: Path | None, profile: int = 0) -> dict:
     project = work / f"project_{name}"
     shutil.rmtree(project, ignore_errors=True)
     shutil.copytree(work / "data" / "project", project)
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    env["PYTHONPATH"] = str(code or REPO)  # ours: the checkout this script is in
+    env = child_env(code)
     argv = [sys.executable, __file__, "--child", "session", "--project", str(project)]
     argv += ["--child-profile", str(profile)] if profile else []
     try:

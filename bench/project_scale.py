@@ -45,7 +45,6 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 import random
 import shutil
 import sys
@@ -53,7 +52,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from baseline import baseline_code, run_child
+from baseline import baseline_code, child_env, run_child
 
 BASELINE_REF = "29bab9a"
 TOOLS = ("paint", "paint", "erase", "fill", "interpolate")
@@ -281,9 +280,7 @@ def child(folder: str, repeat: int, profile: int) -> None:
 
 
 def _run(folder: Path, code: Path | None, repeat: int, profile: int = 0) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    if code is not None:  # the baseline package first on the path
-        env["PYTHONPATH"] = str(code)
+    env = child_env(code)
     argv = [sys.executable, __file__, "--child", str(folder), "--repeat", str(repeat)]
     argv += ["--profile", str(profile)] if profile else []
     return run_child(argv, env)

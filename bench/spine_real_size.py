@@ -39,15 +39,13 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from baseline import REPO, baseline_code, run_child
+from baseline import baseline_code, child_env, init_project, profile_text, run_child
 
 LEVELS = ("l1_l2", "l2_l3", "l3_l4", "l4_l5", "l5_s1")
 #: In-plane size of each series at RSNA's sizes.
@@ -250,21 +248,14 @@ def _child(args) -> None:
                 h.update(f.name.encode() + f.read_bytes())
             result["digest"] = h.hexdigest()[:16]
     if profiler:
-        import pstats
-
-        text = io.StringIO()
-        stats = pstats.Stats(profiler, stream=text).strip_dirs()
-        stats.sort_stats("cumulative").print_stats(args.child_profile)
-        stats.sort_stats("tottime").print_stats(args.child_profile)
-        result["profile"] = text.getvalue()
+        result["profile"] = profile_text(profiler, args.child_profile)
     print("RESULT " + json.dumps(result))
 
 
 def _run(
     step: str, project: Path, images: Path, out: Path, code: Path | None, profile=0, threads=1
 ) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    env["PYTHONPATH"] = str(code or REPO)  # ours: the checkout this script is in
+    env = child_env(code, threads)
     argv = [sys.executable, __file__, "--child", step, "--project", str(project)]
     argv += ["--images", str(images), "--out", str(out), "--threads", str(threads)]
     argv += ["--child-profile", str(profile)] if profile else []
@@ -276,14 +267,7 @@ def _pipeline(
 ) -> dict:
     """Every step on a fresh project with one code version; per step seconds and results."""
     project = work / f"project_{name}"
-    env = dict(os.environ, PYTHONPATH=str(code or REPO))
-    subprocess.run(
-        [sys.executable, "-m", "napari_atlas_annotate.cli", "init", str(project)]
-        + ["--task", "spine"],
-        check=True,
-        capture_output=True,
-        env=env,
-    )
+    init_project(project, "spine", child_env(code))
     out = work / f"export_{name}"
     runs = {}
     for step in ("add", "propose", "sheet", "export"):
