@@ -48,7 +48,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from baseline import baseline_code, child_env, init_project, profile_text, run_child
+from baseline import (
+    baseline_code,
+    child_env,
+    init_project,
+    peak_rss_mb,
+    profile_text,
+    project_digest,
+    run_child,
+)
 
 #: pydicom's UID root, with which the phantoms' UIDs all begin (``generate_uid``).
 UID_ROOT = b"1.2.826.0.1.3680043.8.498."
@@ -198,27 +206,6 @@ def _csv_cost(full: Path, folder: Path, studies: int = 1975, sample: int = 5) ->
 
 
 # -- one measured run (child process) ------------------------------------------------------
-def _peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _digest(project_folder: str) -> str:
-    """What the add left in the project: cases, their images and imported grade sheets."""
-    from napari_atlas_annotate.project import Project
-
-    h = hashlib.sha256()
-    with Project(project_folder) as project:
-        for case in sorted(project.cases(), key=lambda c: c.id):
-            refs = [(r.path, r.description, r.series, r.stack) for r in case.images]
-            h.update(json.dumps([case.id, refs]).encode())
-            for version in project.versions(case.id, annotator="rsna"):
-                h.update((Path(project_folder) / version.path).read_bytes())
-    return h.hexdigest()[:16]
-
-
 def _child(args) -> None:
     from napari_atlas_annotate.cli import main
 
@@ -240,7 +227,7 @@ def _child(args) -> None:
     result = {
         "code": code,
         "seconds": seconds,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "added": next(
             (
                 int(line.split()[1])
@@ -250,7 +237,7 @@ def _child(args) -> None:
             0,
         ),
         "summary": [line for line in out.getvalue().splitlines() if not line.startswith(" ")],
-        "digest": _digest(args.project),
+        "digest": project_digest(args.project, "rsna"),
         "output": hashlib.sha256(out.getvalue().encode()).hexdigest()[:16],
     }
     if profiler:

@@ -6,9 +6,11 @@ process with its package first on ``PYTHONPATH`` and prints one ``RESULT <json>`
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -63,3 +65,30 @@ def profile_text(profiler, top: int, orders: tuple[str, ...] = ("cumulative", "t
     for order in orders:
         stats.sort_stats(order).print_stats(top)
     return text.getvalue()
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (``VmHWM``, MB). Not ``ru_maxrss``: Linux carries that over
+    ``exec`` from the parent, which made the 300x512x512 phantom (about 1.2 GB)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
+
+
+def project_digest(project_folder: str, annotator: str) -> str:
+    """What an add left in a project: its cases, their images, and the content of each
+    version ``annotator`` has (a mask's voxels; a grade sheet's file)."""
+    from napari_atlas_annotate.project import Project
+
+    h = hashlib.sha256()
+    with Project(project_folder) as project:
+        for case in sorted(project.cases(), key=lambda c: c.id):
+            refs = [(r.path, r.description, r.series, r.stack) for r in case.images]
+            h.update(json.dumps([case.id, refs]).encode())
+            for version in project.versions(case.id, annotator=annotator):
+                if version.content == "mask":
+                    h.update(project.read_mask(version).tobytes())
+                else:
+                    h.update((Path(project_folder) / version.path).read_bytes())
+    return h.hexdigest()[:16]

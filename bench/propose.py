@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -46,15 +45,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-
-def _peak_rss_mb() -> float:
-    """This process's peak RSS (``VmHWM``, MB). Not ``ru_maxrss``: Linux carries that over
-    ``exec`` from the parent, which made the 300x512x512 phantom (about 1.2 GB)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
+from baseline import peak_rss_mb
 
 
 def _child(which: str, path: str, out: str, threads: int, device: str, repeat: int) -> None:
@@ -69,7 +60,7 @@ def _child(which: str, path: str, out: str, threads: int, device: str, repeat: i
         labels, _ = _pipeline(which, path, device)
         times.append(time.perf_counter() - t0)
     np.save(out, labels)
-    peak_mb = _peak_rss_mb()
+    peak_mb = peak_rss_mb()
     result = {
         "seconds": times[0],
         "warm_seconds": min(times[1:], default=None),
