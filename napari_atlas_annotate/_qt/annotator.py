@@ -358,11 +358,13 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.case_list.setCurrentRow(ids.index(self.case_id) if self.case_id in ids else -1)
 
     def _listed_again(self, refresh: bool) -> None:
-        """After opening a case: read the list again, or only show the case current."""
+        """After opening a case: read the list again, or only show the case current (and
+        the helper panel's buttons for it, which a list refresh also updates)."""
         if refresh:
             self.refresh_cases()
         else:
             self._show_current()
+            self.model_panel.refresh()
 
     def case_ids(self) -> list[str]:
         """The cases of the list, in queue order."""

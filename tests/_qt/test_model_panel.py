@@ -346,3 +346,18 @@ def test_proposing_again_with_the_same_model_announces_nothing_new(
     assert "new proposal" not in dock.status.text() and panel.proposal_waiting is None
     assert "same as its stored proposal" in dock.status.text()
     assert dock.labels_layer.data[6, 20, 20] == 1
+
+
+def test_the_open_case_can_be_proposed_and_its_uncertainty_shown_at_once(
+    make_napari_viewer, organ_project, qtbot
+):
+    # opening the project opens its first case: the buttons that act on the open case
+    # must be on then, and after Submit opens the next one, not only after a list refresh
+    viewer, dock, panel = _dock(make_napari_viewer, organ_project)
+    assert panel.propose_case_button.isEnabled() and panel.uncertainty_button.isEnabled()
+    assert dock.submit()
+    assert dock.case_id is not None and dock.case_id != "ct000"
+    assert panel.propose_case_button.isEnabled() and panel.uncertainty_button.isEnabled()
+    dock.close_case()
+    dock.model_panel.refresh()
+    assert not panel.propose_case_button.isEnabled()
