@@ -7,19 +7,22 @@ DICOM too, and make a :class:`~.errors.VolumeLoadError` when it holds nothing el
 A scan keeps each file's header (:attr:`SeriesInfo.headers`), or, with ``headers=False``,
 only the few values that group files into series (:class:`FileBrief`) and, for non-image
 objects, what they reference (:class:`References`): a dataset folder of thousands of
-series is then described in memory that grows by a few hundred bytes per file, and each
-series' headers are read again when it is loaded (:func:`with_headers`).
+series is then described in memory that grows by a few hundred bytes per file (its paths
+held as text, :class:`SeriesFiles`), and each series' headers are read again when it is
+loaded (:func:`with_headers`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import warnings
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -174,6 +177,69 @@ def non_image_kind(ds: Dataset) -> str | None:
     return None
 
 
+class SeriesFiles(Sequence[Path]):
+    """The files of a series scanned without headers, read as a list of paths, held as
+    text: the folder holding them once and each file's path under it, the same names
+    (``1-001.dcm``, ``IM0001``) shared by every series that has them. A :class:`Path` is
+    made only for a file asked for; :meth:`strings` gives the paths as text.
+
+    Parameters
+    ----------
+    paths
+        The files, as text (``str(path)``), in the series' order.
+    """
+
+    __slots__ = ("_prefix", "_names")
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        folders = {os.path.dirname(p) for p in paths}
+        folder = folders.pop() if len(folders) == 1 else os.path.commonpath(folders)
+        prefix = folder if not folder or folder.endswith(os.sep) else folder + os.sep
+        if not all(p.startswith(prefix) for p in paths):  # not normalised alike
+            prefix = ""
+        self._prefix = prefix
+        self._names = tuple(sys.intern(p[len(prefix) :]) for p in paths)
+
+    def strings(self) -> list[str]:
+        """The files' paths as text, as ``str(path)`` gives them."""
+        return [self._prefix + name for name in self._names]
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    @overload
+    def __getitem__(self, index: int) -> Path: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Path]: ...
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [Path(self._prefix + name) for name in self._names[index]]
+        return Path(self._prefix + self._names[index])
+
+    def __iter__(self) -> Iterator[Path]:
+        return (Path(self._prefix + name) for name in self._names)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SeriesFiles):
+            return self.strings() == other.strings()
+        if isinstance(other, (list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # compared as the list of paths it reads as
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+
+def file_strings(files: Sequence[str | Path]) -> list[str]:
+    """The paths of a series' files (:attr:`SeriesInfo.files`) as text, without making a
+    :class:`Path` of each where the scan held them as text (:class:`SeriesFiles`)."""
+    if isinstance(files, SeriesFiles):
+        return files.strings()
+    return [os.fspath(f) for f in files]
+
+
 @dataclass
 class SeriesInfo:
     """One DICOM series found on disk, described from its headers.
@@ -185,7 +251,9 @@ class SeriesInfo:
     sop_class_uid
         SOP class of the series' first file.
     files
-        The series' files, sorted by path (not by position: see :mod:`.dicom_geometry`).
+        The series' files, sorted by path (not by position: see :mod:`.dicom_geometry`): a
+        list of paths, or where the scan kept no headers a :class:`SeriesFiles` reading as
+        one (:func:`with_headers` makes it a list).
     n_frames
         Number of 2D images: one per single-frame file, NumberOfFrames per multi-frame.
     rows, columns
@@ -211,7 +279,7 @@ class SeriesInfo:
     series_number: int | None
     modality: str
     sop_class_uid: str
-    files: list[Path]
+    files: list[Path] | SeriesFiles
     n_frames: int
     rows: int | None
     columns: int | None
@@ -263,7 +331,7 @@ class SeriesInfo:
         }
 
 
-def _read_header(path: Path) -> Dataset | None:
+def _read_header(path: str | Path) -> Dataset | None:
     """The header of a DICOM file, or None when the file is not DICOM.
 
     Files without the 128-byte preamble (old ACR-NEMA style exports) are retried with
@@ -287,9 +355,23 @@ def _read_header(path: Path) -> Dataset | None:
 def candidate_files(path: Path) -> list[Path]:
     """The files a scan of ``path`` looks at: ``path`` itself, or every file under the
     folder (subfolders included) whose name does not start with a dot, in path order."""
+    return [Path(p) for p in _candidate_strings(path)]
+
+
+def _candidate_strings(path: Path) -> list[str]:
+    """:func:`candidate_files` as text (``str(path)``), in the same order, without holding
+    a :class:`Path` per file."""
     if path.is_file():
-        return [path]
-    return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        return [str(path)]
+    found = [str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    found.sort(key=_path_order)
+    return found
+
+
+def _path_order(path: str | Path) -> str:
+    """Sort key putting paths in :class:`Path` order (folder by folder: ``ct/b`` before
+    ``ct-1/a``), which plain text order is not (``-`` sorts before ``/``)."""
+    return os.path.normcase(os.fspath(path)).replace(os.sep, "\0")
 
 
 def _rel(file: Path, root: Path) -> str:
@@ -311,27 +393,28 @@ def _series_number(ds: Dataset) -> int | None:
         return None
 
 
-#: One file of a scan: its path, brief, and its header where headers are kept, else the
-#: references of a non-image object (None for an image).
-_Member = tuple[Path, FileBrief, "Dataset | References | None"]
+#: One file of a scan: its path (text where headers are not kept), brief, and its header
+#: where headers are kept, else the references of a non-image object (None for an image).
+_Member = tuple["str | Path", FileBrief, "Dataset | References | None"]
 
 
 def _build_series(uid: str, members: list[_Member], keep_headers: bool = True) -> SeriesInfo:
     # The same instance copied twice (e.g. two exports into one folder) is one image.
-    seen: dict[str, Path] = {}
+    seen: set[str] = set()
     kept: list[_Member] = []
     copies: list[str] = []
     for member in members:
         path, brief = member[0], member[1]
-        sop = brief.sop_uid or str(path)
+        sop = brief.sop_uid or os.fspath(path)
         if sop in seen:
-            copies.append(path.name)
+            copies.append(os.path.basename(path))
             continue
-        seen[sop] = path
+        seen.add(sop)
         kept.append(member)
+    del seen
     if copies:
         warnings.warn(
-            f"{kept[0][0].parent}: skipped {len(copies)} file(s) repeating an image already "
+            f"{Path(kept[0][0]).parent}: skipped {len(copies)} file(s) repeating an image already "
             f"read (same SOPInstanceUID): {name_list(copies)}.",
             VolumeLoadWarning,
             stacklevel=4,
@@ -351,7 +434,9 @@ def _build_series(uid: str, members: list[_Member], keep_headers: bool = True) -
         series_number=first.series_number,
         modality=first.modality,
         sop_class_uid=first.sop_class_uid,
-        files=[p for p, _, _ in kept],
+        files=[Path(p) for p, _, _ in kept]
+        if keep_headers
+        else SeriesFiles([p for p, _, _ in kept]),
         n_frames=sum(brief.n_frames for _, brief, _ in kept),
         rows=first.rows,
         columns=first.columns,
@@ -376,7 +461,8 @@ def with_headers(info: SeriesInfo) -> SeriesInfo:
     if info.headers_read:
         return info
     headers = []
-    for file, sop in zip(info.files, info.instance_uids, strict=True):
+    files = list(info.files)
+    for file, sop in zip(files, info.instance_uids, strict=True):
         ds = _read_header(file)
         if ds is None or str(ds.get("SOPInstanceUID", "")) != sop:
             raise VolumeLoadError(
@@ -386,7 +472,7 @@ def with_headers(info: SeriesInfo) -> SeriesInfo:
                 "Leave the files as they are while they are added, and add the folder again.",
             )
         headers.append(ds)
-    return dataclasses.replace(info, headers=headers, headers_read=True)
+    return dataclasses.replace(info, files=files, headers=headers, headers_read=True)
 
 
 @dataclass
@@ -425,20 +511,21 @@ class HeaderScan:
     found_dicom: bool = False
     keep_headers: bool = True
 
-    def read(self, files: list[Path]) -> HeaderScan:
-        """Read the header of each of ``files`` (sorted) and group them by series."""
+    def read(self, files: Sequence[str | Path]) -> HeaderScan:
+        """Read the header of each of ``files`` (sorted; paths or text) and group them by
+        series."""
         self.n_files += len(files)
-        self.first_files = sorted([*self.first_files, *files[:3]])[:3]
+        self.first_files = sorted([*self.first_files, *map(Path, files[:3])])[:3]
         for file in files:
             ds = _read_header(file)
             if ds is None:
-                self.skipped.append(file)
+                self.skipped.append(Path(file))
                 continue
             if str(ds.get("SOPClassUID", "")) == "1.2.840.10008.1.3.10":
                 continue  # DICOMDIR: an index of the other files, not an object of its own
             if "SeriesInstanceUID" not in ds:
                 # Every stored object has one; pydicom returns what it read of a cut file.
-                self.damaged.append(file)
+                self.damaged.append(Path(file))
                 continue
             brief = FileBrief.of(ds)
             if self.keep_headers:
@@ -472,7 +559,7 @@ class HeaderScan:
         for uid, members in other.groups.items():
             group = self.groups.setdefault(uid, [])
             group.extend(members)
-            group.sort(key=lambda member: member[0])  # path order, as one scan reads them
+            group.sort(key=lambda member: _path_order(member[0]))  # as one scan reads them
         self.skipped += other.skipped
         self.damaged += other.damaged
         self.n_files += other.n_files
@@ -555,7 +642,9 @@ def scan_dicom(path: str | Path, *, headers: bool = True) -> list[SeriesInfo]:
     path = Path(path)
     if not path.exists():
         raise VolumeLoadError(path, "does not exist.", "Check the path and try again.")
-    scan = HeaderScan(keep_headers=headers).read(candidate_files(path))
+    files = candidate_files(path) if headers else _candidate_strings(path)
+    scan = HeaderScan(keep_headers=headers).read(files)
+    del files
     scan.report(path)
     return scan.take_series()
 

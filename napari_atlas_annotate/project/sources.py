@@ -304,7 +304,9 @@ def _study_uid(info: SeriesInfo) -> str:
 
 def _place(series: list[SeriesInfo]) -> Path:
     """The file or the innermost folder holding every file of ``series``."""
-    files = [os.path.abspath(f) for s in series for f in s.files]
+    from ..io.dicom_scan import file_strings
+
+    files = [os.path.abspath(f) for s in series for f in file_strings(s.files)]
     return Path(os.path.commonpath(files))
 
 
@@ -314,10 +316,12 @@ def _holders(series: list[SeriesInfo]) -> dict[str, set[int]]:
     a place (:func:`_place`) holds, looked up instead of searched for (a dataset folder
     holds thousands of series). A file, the place of a one-file series, holds that series
     only: files are not listed."""
+    from ..io.dicom_scan import file_strings
+
     folders = [
         (id(info), folder)
         for info in series
-        for folder in {os.path.dirname(os.path.abspath(f)) for f in info.files}
+        for folder in {os.path.dirname(os.path.abspath(f)) for f in file_strings(info.files)}
     ]
     top = os.path.commonpath([f for _, f in folders]) if folders else ""
     out: dict[str, set[int]] = defaultdict(set)

@@ -388,6 +388,40 @@ def test_a_scan_without_headers_finds_the_same_series(two_series):
     assert volume.metadata == load_volume(root, series="Axial T2").metadata
 
 
+def test_a_scan_without_headers_holds_paths_as_text_in_path_order(two_series):
+    """A series spread over folders whose names sort otherwise as text than as paths
+    (``-`` and ``.`` sort before ``/``) lists its files in the same order whether the scan
+    keeps headers or not; without, they are held as text and read as paths."""
+    from napari_atlas_annotate.io.dicom_scan import (
+        SeriesFiles,
+        file_strings,
+        scan_dicom,
+        with_headers,
+    )
+
+    root, _ = two_series
+    files = sorted((root / "a").iterdir())
+    for file, folder in zip(files, ["a", "a-1", "a.x", "a/b"], strict=False):
+        (root / folder).mkdir(exist_ok=True)
+        file.rename(root / folder / file.name)
+    full = list_series(root)
+    brief = scan_dicom(root, headers=False)
+    assert brief == full
+    sagittal, whole = brief[0], full[0]
+    assert isinstance(sagittal.files, SeriesFiles) and isinstance(whole.files, list)
+    assert list(sagittal.files) == whole.files == sorted(whole.files)
+    assert [p.parent.name for p in sagittal.files] == ["a", "b", "a-1", "a.x"]
+    assert sagittal.files[1:3] == whole.files[1:3] and sagittal.files[-1] == whole.files[-1]
+    assert (
+        file_strings(sagittal.files) == file_strings(whole.files) == [str(p) for p in whole.files]
+    )
+    assert repr(sagittal.files) == repr(whole.files)
+    again = with_headers(sagittal)
+    assert isinstance(again.files, list) and again.files == whole.files
+    single = scan_dicom(whole.files[0], headers=False)[0].files
+    assert list(single) == [whole.files[0]]
+
+
 def test_headers_read_again_must_be_the_files_scanned(two_series):
     from napari_atlas_annotate.io.dicom import plan_series
     from napari_atlas_annotate.io.dicom_scan import scan_dicom, with_headers
