@@ -5,11 +5,11 @@ not DICOM are skipped with one :class:`~.errors.VolumeLoadWarning` when the fold
 DICOM too, and make a :class:`~.errors.VolumeLoadError` when it holds nothing else.
 
 A scan keeps each file's header (:attr:`SeriesInfo.headers`), or, with ``headers=False``,
-only the few values that group files into series (:class:`FileBrief`) and, for non-image
-objects, what they reference (:class:`References`): a dataset folder of thousands of
-series is then described in memory that grows by a few hundred bytes per file (its paths
-held as text, :class:`SeriesFiles`), and each series' headers are read again when it is
-loaded (:func:`with_headers`).
+only the few values that group files into series (:class:`FileBrief`, :class:`SeriesBrief`)
+and, for non-image objects, what they reference (:class:`References`): a dataset folder
+of thousands of series is then described in memory that grows by a few hundred bytes per
+file (its paths held as text, :class:`SeriesFiles`), and each series' headers are read
+again when it is loaded (:func:`with_headers`).
 """
 
 from __future__ import annotations
@@ -65,23 +65,39 @@ def name_list(names: list[str], limit: int = 5) -> str:
 
 
 class FileBrief(NamedTuple):
-    """What grouping one DICOM file into a series needs of its header.
+    """One file of a scan: what grouping it into its series needs of its header.
 
     Attributes
     ----------
+    path
+        The file (text where the scan keeps no headers).
     sop_uid
         SOPInstanceUID (``""`` if absent).
     kind
         :func:`non_image_kind` of the file: None for an image.
     n_frames
         Number of 2D images in the file.
-    description, series_number, modality, sop_class_uid, rows, columns, study_uid
-        As :class:`SeriesInfo` takes them from a series' first file.
+    header
+        The file's header where the scan keeps headers, else what a non-image object
+        references (:class:`References`; None for an image).
     """
 
+    path: str | Path
     sop_uid: str
     kind: str | None
     n_frames: int
+    header: Dataset | References | None
+
+
+class SeriesBrief(NamedTuple):
+    """What :class:`SeriesInfo` takes from the header of a series' first file.
+
+    Attributes
+    ----------
+    description, series_number, modality, sop_class_uid, rows, columns, study_uid
+        As :class:`SeriesInfo` names them.
+    """
+
     description: str
     series_number: int | None
     modality: str
@@ -91,12 +107,9 @@ class FileBrief(NamedTuple):
     study_uid: str
 
     @classmethod
-    def of(cls, ds: Dataset) -> FileBrief:
-        """The brief of header ``ds`` (repeated values shared between files)."""
+    def of(cls, ds: Dataset) -> SeriesBrief:
+        """The brief of header ``ds`` (repeated values shared between series)."""
         return cls(
-            str(ds.get("SOPInstanceUID", "")),
-            non_image_kind(ds),
-            _n_frames(ds),
             sys.intern(_text(ds, "SeriesDescription").strip()),
             _series_number(ds),
             sys.intern(_text(ds, "Modality")),
@@ -393,38 +406,33 @@ def _series_number(ds: Dataset) -> int | None:
         return None
 
 
-#: One file of a scan: its path (text where headers are not kept), brief, and its header
-#: where headers are kept, else the references of a non-image object (None for an image).
-_Member = tuple["str | Path", FileBrief, "Dataset | References | None"]
-
-
-def _build_series(uid: str, members: list[_Member], keep_headers: bool = True) -> SeriesInfo:
+def _build_series(
+    uid: str, members: list[FileBrief], first: SeriesBrief, keep_headers: bool = True
+) -> SeriesInfo:
     # The same instance copied twice (e.g. two exports into one folder) is one image.
     seen: set[str] = set()
-    kept: list[_Member] = []
+    kept: list[FileBrief] = []
     copies: list[str] = []
     for member in members:
-        path, brief = member[0], member[1]
-        sop = brief.sop_uid or os.fspath(path)
+        sop = member.sop_uid or os.fspath(member.path)
         if sop in seen:
-            copies.append(os.path.basename(path))
+            copies.append(os.path.basename(member.path))
             continue
         seen.add(sop)
         kept.append(member)
     del seen
     if copies:
         warnings.warn(
-            f"{Path(kept[0][0]).parent}: skipped {len(copies)} file(s) repeating an image already "
-            f"read (same SOPInstanceUID): {name_list(copies)}.",
+            f"{Path(kept[0].path).parent}: skipped {len(copies)} file(s) repeating an image "
+            f"already read (same SOPInstanceUID): {name_list(copies)}.",
             VolumeLoadWarning,
             stacklevel=4,
         )
-    first = kept[0][1]
-    kinds = Counter(brief.kind for _, brief, _ in kept)
+    kinds = Counter(member.kind for member in kept)
     # An image series with one header-truncated file stays an image series (and fails
     # later naming that file); only an all-non-image series is a non-image series.
     non_image = None if kinds.get(None) else kinds.most_common(1)[0][0]
-    held = [header for _, _, header in kept]
+    held = [member.header for member in kept]
     headers = held if keep_headers else []
     # what a non-image object refers to, to pair it with its images
     references = [] if keep_headers or non_image is None else [r or References() for r in held]
@@ -434,16 +442,14 @@ def _build_series(uid: str, members: list[_Member], keep_headers: bool = True) -
         series_number=first.series_number,
         modality=first.modality,
         sop_class_uid=first.sop_class_uid,
-        files=[Path(p) for p, _, _ in kept]
-        if keep_headers
-        else SeriesFiles([p for p, _, _ in kept]),
-        n_frames=sum(brief.n_frames for _, brief, _ in kept),
+        files=[Path(m.path) for m in kept] if keep_headers else SeriesFiles([m.path for m in kept]),
+        n_frames=sum(member.n_frames for member in kept),
         rows=first.rows,
         columns=first.columns,
         non_image=non_image,
         headers=headers,
         study_uid=first.study_uid,
-        instance_uids=[brief.sop_uid for _, brief, _ in kept],
+        instance_uids=[member.sop_uid for member in kept],
         headers_read=keep_headers,
         references=references,
     )
@@ -486,9 +492,12 @@ class HeaderScan:
     Attributes
     ----------
     groups
-        ``{SeriesInstanceUID: [(file, brief, header), ...]}`` of the files read since the
-        last :meth:`take_series` (:class:`FileBrief`; where headers are not kept, instead
-        of the header a non-image object's :class:`References`, None for an image).
+        ``{SeriesInstanceUID: [FileBrief, ...]}`` of the files read since the last
+        :meth:`take_series` (where headers are not kept, instead of the header a non-image
+        object's :class:`References`, None for an image).
+    firsts
+        ``{SeriesInstanceUID: SeriesBrief}``: what each series of :attr:`groups` takes
+        from its first file.
     skipped, damaged
         Files that are not DICOM, and DICOM files without a SeriesInstanceUID.
     n_files
@@ -503,7 +512,8 @@ class HeaderScan:
         only their briefs (:attr:`SeriesInfo.headers_read` False).
     """
 
-    groups: dict[str, list[_Member]] = field(default_factory=dict)
+    groups: dict[str, list[FileBrief]] = field(default_factory=dict)
+    firsts: dict[str, SeriesBrief] = field(default_factory=dict)
     skipped: list[Path] = field(default_factory=list)
     damaged: list[Path] = field(default_factory=list)
     n_files: int = 0
@@ -527,12 +537,16 @@ class HeaderScan:
                 # Every stored object has one; pydicom returns what it read of a cut file.
                 self.damaged.append(Path(file))
                 continue
-            brief = FileBrief.of(ds)
+            kind = non_image_kind(ds)
             if self.keep_headers:
                 header = ds
             else:
-                header = None if brief.kind is None else References.of(ds)
-            self.groups.setdefault(str(ds.SeriesInstanceUID), []).append((file, brief, header))
+                header = None if kind is None else References.of(ds)
+            uid = str(ds.SeriesInstanceUID)
+            if uid not in self.groups:
+                self.groups[uid], self.firsts[uid] = [], SeriesBrief.of(ds)
+            sop = str(ds.get("SOPInstanceUID", ""))
+            self.groups[uid].append(FileBrief(file, sop, kind, _n_frames(ds), header))
             self.found_dicom = True
         return self
 
@@ -540,26 +554,29 @@ class HeaderScan:
         """The series read since the last :meth:`take_series`, ordered by series number,
         then description and UID."""
         series = [
-            _build_series(uid, members, self.keep_headers) for uid, members in self.groups.items()
+            _build_series(uid, members, self.firsts[uid], self.keep_headers)
+            for uid, members in self.groups.items()
         ]
         return sorted(series, key=series_order)
 
     def take_series(self) -> list[SeriesInfo]:
         """:meth:`series`, whose headers are no longer held here."""
         series = self.series()
-        self.groups = {}
+        self.groups, self.firsts = {}, {}
         return series
 
     def has_images(self) -> bool:
         """Whether a file read since the last :meth:`take_series` is an image."""
-        return any(brief.kind is None for m in self.groups.values() for _, brief, _ in m)
+        return any(member.kind is None for m in self.groups.values() for member in m)
 
     def add(self, other: HeaderScan) -> None:
         """Add ``other``'s findings (another part of the same folder) to these."""
         for uid, members in other.groups.items():
             group = self.groups.setdefault(uid, [])
             group.extend(members)
-            group.sort(key=lambda member: _path_order(member[0]))  # as one scan reads them
+            group.sort(key=lambda member: _path_order(member.path))  # as one scan reads them
+            if group[0] is members[0]:  # the series' first file is other's
+                self.firsts[uid] = other.firsts[uid]
         self.skipped += other.skipped
         self.damaged += other.damaged
         self.n_files += other.n_files

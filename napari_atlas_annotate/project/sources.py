@@ -468,10 +468,14 @@ def _pair_segmentations(images: list[SeriesInfo], segmentations: list[SeriesInfo
 
     if all(info.headers_read for info in images + segmentations):
         return pair_segmentations(images, segmentations, task)
-    named = {uid for seg in segmentations for ref in seg.references for uid in ref.instances}
-    series_of_slice = {
-        uid: info.series_uid for info in images for uid in info.instance_uids if uid in named
+    # the series of each slice a SEG names (one table: a dataset names millions)
+    series_of_slice: dict[str, str | None] = {
+        uid: None for seg in segmentations for ref in seg.references for uid in ref.instances
     }
+    for info in images:
+        for uid in info.instance_uids:
+            if uid in series_of_slice:
+                series_of_slice[uid] = info.series_uid
 
     def stand_in(series: list[str]) -> Dataset:
         header = Dataset()
@@ -487,7 +491,7 @@ def _pair_segmentations(images: list[SeriesInfo], segmentations: list[SeriesInfo
         headers = [
             stand_in(
                 list(ref.series)
-                + [series_of_slice[uid] for uid in ref.instances if uid in series_of_slice]
+                + [s for s in map(series_of_slice.__getitem__, ref.instances) if s is not None]
             )
             for ref in seg.references
         ]
