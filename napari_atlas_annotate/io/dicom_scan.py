@@ -206,7 +206,7 @@ class SeriesFiles(Sequence[Path]):
 
     def __init__(self, paths: Sequence[str]) -> None:
         folders = {os.path.dirname(p) for p in paths}
-        folder = folders.pop() if len(folders) == 1 else os.path.commonpath(folders)
+        folder = folders.pop() if len(folders) == 1 else os.path.commonpath(folders or [""])
         prefix = folder if not folder or folder.endswith(os.sep) else folder + os.sep
         if not all(p.startswith(prefix) for p in paths):  # not normalised alike
             prefix = ""
