@@ -192,26 +192,34 @@ def non_image_kind(ds: Dataset) -> str | None:
 
 class SeriesFiles(Sequence[Path]):
     """The files of a series scanned without headers, read as a list of paths, held as
-    text: the folder holding them once and each file's path under it, the same names
-    (``1-001.dcm``, ``IM0001``) shared by every series that has them. A :class:`Path` is
+    text: the folder holding them once and each file's path under it. A :class:`Path` is
     made only for a file asked for; :meth:`strings` gives the paths as text.
 
     Parameters
     ----------
     paths
         The files, as text (``str(path)``), in the series' order.
+    like
+        Another series' files: where its file at the same place has the same name (series
+        exported as ``1-001.dcm``, ``1-002.dcm``, ...), the two share that name's text.
+        Names are not interned: a dataset whose file names are all different (SOP UIDs)
+        would hold a table entry per file for nothing.
     """
 
     __slots__ = ("_prefix", "_names")
 
-    def __init__(self, paths: Sequence[str]) -> None:
+    def __init__(self, paths: Sequence[str], like: SeriesFiles | None = None) -> None:
         folders = {os.path.dirname(p) for p in paths}
         folder = folders.pop() if len(folders) == 1 else os.path.commonpath(folders or [""])
         prefix = folder if not folder or folder.endswith(os.sep) else folder + os.sep
         if not all(p.startswith(prefix) for p in paths):  # not normalised alike
             prefix = ""
         self._prefix = prefix
-        self._names = tuple(sys.intern(p[len(prefix) :]) for p in paths)
+        names = [p[len(prefix) :] for p in paths]
+        for i, other in enumerate(like._names[: len(names)] if like is not None else ()):
+            if other == names[i]:
+                names[i] = other
+        self._names = tuple(names)
 
     def strings(self) -> list[str]:
         """The files' paths as text, as ``str(path)`` gives them."""
@@ -407,7 +415,11 @@ def _series_number(ds: Dataset) -> int | None:
 
 
 def _build_series(
-    uid: str, members: list[FileBrief], first: SeriesBrief, keep_headers: bool = True
+    uid: str,
+    members: list[FileBrief],
+    first: SeriesBrief,
+    keep_headers: bool = True,
+    like: SeriesFiles | None = None,
 ) -> SeriesInfo:
     # The same instance copied twice (e.g. two exports into one folder) is one image.
     seen: set[str] = set()
@@ -442,7 +454,9 @@ def _build_series(
         series_number=first.series_number,
         modality=first.modality,
         sop_class_uid=first.sop_class_uid,
-        files=[Path(m.path) for m in kept] if keep_headers else SeriesFiles([m.path for m in kept]),
+        files=[Path(m.path) for m in kept]
+        if keep_headers
+        else SeriesFiles([m.path for m in kept], like),
         n_frames=sum(member.n_frames for member in kept),
         rows=first.rows,
         columns=first.columns,
@@ -553,10 +567,13 @@ class HeaderScan:
     def series(self) -> list[SeriesInfo]:
         """The series read since the last :meth:`take_series`, ordered by series number,
         then description and UID."""
-        series = [
-            _build_series(uid, members, self.firsts[uid], self.keep_headers)
-            for uid, members in self.groups.items()
-        ]
+        series: list[SeriesInfo] = []
+        like = None  # the last image series' files, whose names the next may share
+        for uid, members in self.groups.items():
+            info = _build_series(uid, members, self.firsts[uid], self.keep_headers, like)
+            if info.is_image and isinstance(info.files, SeriesFiles):
+                like = info.files
+            series.append(info)
         return sorted(series, key=series_order)
 
     def take_series(self) -> list[SeriesInfo]:

@@ -420,6 +420,8 @@ def test_a_scan_without_headers_holds_paths_as_text_in_path_order(two_series):
     assert isinstance(again.files, list) and again.files == whole.files
     single = scan_dicom(whole.files[0], headers=False)[0].files
     assert list(single) == [whole.files[0]]
+    for like in (brief[1].files, single, SeriesFiles([])):  # names shared where the same
+        assert SeriesFiles(file_strings(whole.files), like) == whole.files
 
 
 def test_headers_read_again_must_be_the_files_scanned(two_series):
