@@ -32,9 +32,6 @@ Run: ``python bench/add_organs.py [--studies 50 200] [--unique 4] [--baseline-re
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
-import io
 import json
 import os
 import shutil
@@ -45,7 +42,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from baseline import baseline_code, child_env, init_project, peak_rss_mb, project_digest, run_child
+from baseline import (
+    baseline_code,
+    child_env,
+    init_project,
+    run_child,
+    timed_add,
+)
 
 #: pydicom's UID root, with which the phantoms' and the SEGs' UIDs all begin.
 UID_ROOT = b"1.2.826.0.1.3680043.8.498."
@@ -108,31 +111,9 @@ def _subset(full: Path, n: int, folder: Path) -> Path:
 
 # -- one measured run (child process) ------------------------------------------------------
 def _child(args) -> None:
-    from napari_atlas_annotate.cli import main
-
     argv = ["add", args.project, args.images, "--labels", "pacs"]
     argv += ["--no-check"] if args.no_check else []
-    out = io.StringIO()
-    start = time.perf_counter()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        code = main(argv)
-    seconds = time.perf_counter() - start
-    result = {
-        "code": code,
-        "seconds": seconds,
-        "peak_rss_mb": peak_rss_mb(),
-        "added": next(
-            (
-                int(line.split()[1])
-                for line in out.getvalue().splitlines()
-                if line.startswith("added ")
-            ),
-            0,
-        ),
-        "summary": [line for line in out.getvalue().splitlines() if not line.startswith(" ")],
-        "digest": project_digest(args.project, "pacs"),
-        "output": hashlib.sha256(out.getvalue().encode()).hexdigest()[:16],
-    }
+    result = timed_add(argv, args.project, "pacs")
     print("RESULT " + json.dumps(result))
 
 

@@ -34,10 +34,7 @@ Run: ``python bench/add_rsna.py [--studies 50 200] [--unique 8] [--baseline-ref 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
-import hashlib
-import io
 import json
 import os
 import random
@@ -52,10 +49,8 @@ from baseline import (
     baseline_code,
     child_env,
     init_project,
-    peak_rss_mb,
-    profile_text,
-    project_digest,
     run_child,
+    timed_add,
 )
 
 #: pydicom's UID root, with which the phantoms' UIDs all begin (``generate_uid``).
@@ -207,41 +202,8 @@ def _csv_cost(full: Path, folder: Path, studies: int = 1975, sample: int = 5) ->
 
 # -- one measured run (child process) ------------------------------------------------------
 def _child(args) -> None:
-    from napari_atlas_annotate.cli import main
-
     argv = ["add", args.project, args.images] + (["--labels", "rsna"] if args.labels else [])
-    out = io.StringIO()
-    profiler = None
-    if args.profile:
-        import cProfile
-
-        profiler = cProfile.Profile()
-    start = time.perf_counter()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        if profiler:
-            profiler.enable()
-        code = main(argv)
-        if profiler:
-            profiler.disable()
-    seconds = time.perf_counter() - start
-    result = {
-        "code": code,
-        "seconds": seconds,
-        "peak_rss_mb": peak_rss_mb(),
-        "added": next(
-            (
-                int(line.split()[1])
-                for line in out.getvalue().splitlines()
-                if line.startswith("added ")
-            ),
-            0,
-        ),
-        "summary": [line for line in out.getvalue().splitlines() if not line.startswith(" ")],
-        "digest": project_digest(args.project, "rsna"),
-        "output": hashlib.sha256(out.getvalue().encode()).hexdigest()[:16],
-    }
-    if profiler:
-        result["profile"] = profile_text(profiler, args.profile)
+    result = timed_add(argv, args.project, "rsna", args.profile)
     print("RESULT " + json.dumps(result))
 
 

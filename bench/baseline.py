@@ -92,3 +92,41 @@ def project_digest(project_folder: str, annotator: str) -> str:
                 else:
                     h.update((Path(project_folder) / version.path).read_bytes())
     return h.hexdigest()[:16]
+
+
+def timed_add(argv: list[str], project_folder: str, annotator: str, profile: int = 0) -> dict:
+    """Run ``atlas-annotate add`` in this process (a child run): its exit code, seconds,
+    peak RSS, cases added, summary lines, a digest of what it printed and of what it left
+    in the project (:func:`project_digest`), and with ``profile`` the top of cProfile."""
+    import contextlib
+    import time
+
+    from napari_atlas_annotate.cli import main
+
+    out = io.StringIO()
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        if profiler:
+            profiler.enable()
+        code = main(argv)
+        if profiler:
+            profiler.disable()
+    seconds = time.perf_counter() - start
+    lines = out.getvalue().splitlines()
+    result = {
+        "code": code,
+        "seconds": seconds,
+        "peak_rss_mb": peak_rss_mb(),
+        "added": next((int(line.split()[1]) for line in lines if line.startswith("added ")), 0),
+        "summary": [line for line in lines if not line.startswith(" ")],
+        "digest": project_digest(project_folder, annotator),
+        "output": hashlib.sha256(out.getvalue().encode()).hexdigest()[:16],
+    }
+    if profiler:
+        result["profile"] = profile_text(profiler, profile)
+    return result
