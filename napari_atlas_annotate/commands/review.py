@@ -81,6 +81,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "spinal_canal_stenosis_l4_l5=Severe; all=NAME: everything not named comes from NAME "
         "(a reader's whole label); repeatable",
     )
+    lead.add_argument(
+        "--edited",
+        type=Path,
+        metavar="LABELS",
+        help="--finalize: the consensus as the lead edited it in another tool (a label NIfTI "
+        "on the case's grid, a folder of <class>.nii.gz masks or a DICOM SEG): every class "
+        "changed in it is taken as painted; see --write-consensus",
+    )
+    lead.add_argument(
+        "--write-consensus",
+        type=Path,
+        metavar="FILE",
+        help="with one --case (organ projects): write the readers' consensus as a label "
+        "NIfTI on the case's CT grid, to edit in ITK-SNAP or 3D Slicer and finalize with "
+        "--edited",
+    )
     lead.add_argument("--comment", default="", help="kept with the final version")
     lead.add_argument("--reason", default="", help="--reopen: why the case goes back")
 
@@ -100,6 +116,56 @@ def _decisions(takes: list[str]) -> dict[str, str]:
     return out
 
 
+def _consensus(project, case_id: str):
+    """The readers' majority-vote label map of an organ case, and its class names."""
+    from ..project import ProjectError
+    from ..review.cases import (
+        annotator_versions,
+        class_names,
+        load_opinions,
+        mask_consensus,
+        task_content,
+    )
+
+    if task_content(project) == "grades":
+        raise ProjectError(
+            "--write-consensus and --edited are for organ projects (label maps); grade cells "
+            "are decided with --take CELL=GRADE."
+        )
+    versions = annotator_versions(project, case_id)
+    if not versions:
+        raise ProjectError(
+            f"case {case_id}: no annotator has submitted or imported labels; no consensus yet."
+        )
+    masks = load_opinions(project, versions)
+    return mask_consensus(masks, "majority"), class_names(project, masks)[: len(project.classes)]
+
+
+def write_consensus(project, case_id: str, path: Path) -> Path:
+    """Write ``case_id``'s consensus as a label NIfTI on its first image's grid (atomic)."""
+    from ..io.nifti import label_dtype, save_nifti
+    from ..volume import Volume
+
+    consensus, _ = _consensus(project, case_id)
+    _, affine = project.grid(case_id)
+    labels = consensus.astype(label_dtype(consensus), copy=False)
+    return save_nifti(Volume(labels, affine, metadata={}), path)
+
+
+def _edited_consensus(project, case_id: str, decisions: dict, path: Path):
+    """Decisions and painted map for a consensus the lead edited elsewhere: each class that
+    differs from the consensus is taken as painted (as the review dock does with paint)."""
+    from ..project import ProjectError
+    from ..project.importing import read_mask_labels
+    from ..review.adjudication import keep_consensus_edits
+
+    if not path.exists():
+        raise ProjectError(f"{path}: no such file or folder; give the edited consensus label.")
+    consensus, classes = _consensus(project, case_id)
+    edited, _ = read_mask_labels(project, case_id, path)
+    return keep_consensus_edits(decisions, classes, consensus, edited, case_id), edited
+
+
 def _lead_action(args: argparse.Namespace, project) -> dict:
     """Run the lead's decision; returns what was done, for printing."""
     from ..project import ProjectError
@@ -116,13 +182,18 @@ def _lead_action(args: argparse.Namespace, project) -> dict:
         raise ProjectError("name the lead who decides: add --lead NAME.")
     if args.take and not args.finalize:
         raise ProjectError("--take goes with --finalize CASE (one case's adjudication).")
+    if args.edited is not None and not args.finalize:
+        raise ProjectError("--edited goes with --finalize CASE (one case's adjudication).")
     if args.reopen:
         reopen(project, args.reopen, args.lead, args.reason)
         return {"reopened": args.reopen}
     if args.finalize:
         before = current_final(project, args.finalize)
+        decisions, painted = _decisions(args.take), None
+        if args.edited is not None:
+            decisions, painted = _edited_consensus(project, args.finalize, decisions, args.edited)
         version = finalize(
-            project, args.finalize, args.lead, _decisions(args.take), comment=args.comment
+            project, args.finalize, args.lead, decisions, painted=painted, comment=args.comment
         )
         if before is not None and before.id == version.id:
             reason = f"already final as decided (version {version.id}); nothing new stored"
@@ -179,6 +250,19 @@ def run(args: argparse.Namespace) -> int:
     from ..review.cases import review_project
     from ..review.report import write_report
 
+    if args.edited is not None and not args.finalize:
+        raise ProjectError("--edited goes with --finalize CASE (one case's adjudication).")
+    if args.write_consensus is not None:
+        if len(args.case or []) != 1:
+            raise ProjectError("--write-consensus needs exactly one --case ID.")
+        with Project(args.project) as project:
+            path = write_consensus(project, args.case[0], args.write_consensus)
+        print(
+            f"wrote case {args.case[0]}'s consensus to {path}; edit it on the CT, then: "
+            f"atlas-annotate review {args.project} --finalize {args.case[0]} --lead NAME "
+            f"--edited {path}"
+        )
+        return 0
     if args.finalize_agreed or args.finalize or args.reopen:
         with Project(args.project) as project:
             done = _lead_action(args, project)

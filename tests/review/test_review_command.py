@@ -178,3 +178,76 @@ def test_lead_takes_one_readers_whole_label_but_one_class(organ_project, capsys)
     np.testing.assert_array_equal(final == spleen, alice == spleen)
     outside = (alice != spleen) & (bob != spleen)
     np.testing.assert_array_equal(final[outside], bob[outside])  # everything else is bob's
+
+
+def test_lead_finalizes_from_a_consensus_edited_in_another_tool(organ_project, capsys, tmp_path):
+    import nibabel as nib
+
+    project, _ = organ_project
+    folder = str(project.folder)
+    exported = tmp_path / "ct01_consensus.nii.gz"
+    argv = ["review", folder, "--case", "ct01", "--write-consensus", str(exported)]
+    assert main(argv) == 0
+    assert str(exported) in capsys.readouterr().out
+    image = nib.load(project.case("ct01").images[0].path)
+    written = nib.load(exported)
+    np.testing.assert_allclose(written.affine, image.affine, atol=1e-5)  # overlays the CT
+    assert written.shape == image.shape and np.issubdtype(written.get_data_dtype(), np.integer)
+    versions = {w: project.latest_version("ct01", annotator=w) for w in ("alice", "bob")}
+    alice, bob = (project.read_mask(v) for v in versions.values())
+    consensus = np.where(alice == bob, alice, 0)  # two readers: what both labelled
+    np.testing.assert_array_equal(np.asarray(written.dataobj).transpose(2, 1, 0), consensus)
+
+    # the lead adds a block of liver and erases the aorta in ITK-SNAP, saves as RAS
+    liver, aorta = (ABDOMEN_ATLAS_CLASSES.index(n) + 1 for n in ("liver", "aorta"))
+    edited = consensus.copy()
+    edited[10:12, 20:24, 20:24] = liver
+    edited[edited == aorta] = 0
+    ras = nib.as_closest_canonical(nib.Nifti1Image(edited.transpose(2, 1, 0), image.affine))
+    path = tmp_path / "ct01_edited.nii.gz"
+    nib.save(ras, path)
+
+    argv = ["review", folder, "--finalize", "ct01", "--lead", "dr_wu", "--edited", str(path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "liver: painted (+" in out and "aorta: painted (+0/-" in out
+    final = project.read_mask(current_final(project, "ct01"))
+    np.testing.assert_array_equal(final, edited)  # every edit kept, nothing else changed
+
+    # taking an edited class from a reader would drop the edits: refused, nothing stored
+    project_versions = len(project.versions("ct00"))
+    assert main(["review", folder, "--case", "ct00", "--write-consensus", str(path)]) == 0
+    ct00 = nib.load(path)
+    more_liver = np.asarray(ct00.dataobj).copy()
+    more_liver[20:24, 20:24, 10:12] = liver
+    nib.save(nib.Nifti1Image(more_liver, ct00.affine), path)
+    capsys.readouterr()
+    argv = ["review", folder, "--finalize", "ct00", "--lead", "dr_wu", "--edited", str(path)]
+    assert main([*argv, "--take", "liver=bob"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "liver" in err and "would be lost" in err
+    assert len(project.versions("ct00")) == project_versions
+
+
+def test_edited_consensus_errors_name_the_file_and_the_fix(organ_project, spine_project, capsys):
+    import nibabel as nib
+
+    project, _ = organ_project
+    folder = str(project.folder)
+    tmp = project.folder.parent
+    wrong = tmp / "wrong_grid.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 8), np.uint8), np.eye(4)), wrong)
+    argv = ["review", folder, "--finalize", "ct00", "--lead", "dr_wu", "--edited", str(wrong)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(wrong) in err and "does not match" in err
+    assert current_final(project, "ct00") is None
+    assert main(["review", folder, "--edited", str(wrong)]) == 2
+    assert "--edited goes with --finalize CASE" in capsys.readouterr().err
+    out = str(tmp / "c.nii.gz")
+    assert main(["review", folder, "--write-consensus", out]) == 2
+    assert "--write-consensus needs exactly one --case" in capsys.readouterr().err
+    spine, _ = spine_project
+    argv = ["review", str(spine.folder), "--case", "mr00", "--write-consensus", out]
+    assert main(argv) == 2
+    assert "organ projects" in capsys.readouterr().err
