@@ -160,6 +160,9 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.case_list.setUniformItemSizes(True)  # one line each: no per-row layout
         self.case_list.itemActivated.connect(self._case_reopened)
         self.case_list.itemClicked.connect(self._case_activated)
+        # three rows at least; on a short screen the classes keep their room first
+        rows = 3 * self.case_list.fontMetrics().lineSpacing() + 2 * self.case_list.frameWidth()
+        self.case_list.setMinimumHeight(rows + 4)
         box.addWidget(self.case_list)
         nav = QHBoxLayout()
         self.prev_button = QPushButton("◀ Previous")
@@ -174,7 +177,6 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.organ_box = QGroupBox("Classes (keys 1-9)")
         organ = QVBoxLayout(self.organ_box)
         self.class_list = ClassList([], self.select_class)
-        self.class_list.setMaximumHeight(190)
         organ.addWidget(self.class_list)
         brush = QHBoxLayout()
         brush.addWidget(QLabel("Brush"))

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QSize, Qt
 from qtpy.QtGui import QColor, QIcon, QPixmap
 from qtpy.QtWidgets import QListWidget, QListWidgetItem
 
 from ..classes import class_colors
 
+#: Rows the list always shows (the classes keys 1-9 pick); more classes scroll.
+ROWS_IN_VIEW: int = 9
+
 
 class ClassList(QListWidget):
     """One row per class (``"1  liver"``) with a colour swatch; selecting one calls
-    ``on_select(label_value)``.
+    ``on_select(label_value)``. It is tall enough for the classes keys 1-9 pick, so the
+    dock's other parts give way before a class goes out of view.
 
     Parameters
     ----------
@@ -41,6 +45,16 @@ class ClassList(QListWidget):
             item.setData(Qt.ItemDataRole.UserRole, value)
             self.addItem(item)
         self.blockSignals(False)
+        self.setMinimumHeight(self._rows_height(min(self.count(), ROWS_IN_VIEW)))
+        self.updateGeometry()
+
+    def _rows_height(self, rows: int) -> int:
+        row = self.sizeHintForRow(0) if self.count() else self.fontMetrics().height()
+        return max(rows, 1) * max(row, 1) + 2 * self.frameWidth()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        hint = super().sizeHint()
+        return QSize(hint.width(), self._rows_height(self.count()))
 
     def _row_changed(self, row: int) -> None:
         if row >= 0:

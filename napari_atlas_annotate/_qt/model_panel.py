@@ -197,6 +197,10 @@ class ModelPanel(QGroupBox):
 
         self.task = BackgroundTask(self, viewer=dock.viewer)  # closing the viewer stops it
         self.task.running_changed.connect(lambda _running: self._update_buttons())
+        # the progress row shows only while a job runs (napari's activity dock keeps the
+        # history): idle, its height goes to the class list on short screens
+        self.task.setVisible(False)
+        self.task.running_changed.connect(self.task.setVisible)
         layout.addWidget(self.task)
         self._update_buttons()
 

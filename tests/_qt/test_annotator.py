@@ -422,6 +422,22 @@ def test_the_class_being_painted_stays_picked_on_the_next_case(make_napari_viewe
     assert dock.case_id == "ct000" and dock.labels_layer.selected_label == 3
 
 
+def test_every_class_of_the_list_is_in_view_on_a_laptop_screen(
+    make_napari_viewer, organ_project, qtbot
+):
+    # on a 1500x950 window the class list showed 6 of the 9 classes and scrolled: a
+    # radiologist could not see which key paints the spleen or the stomach
+    viewer = make_napari_viewer(show=True)
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    viewer.window._qt_window.resize(1500, 950)
+    qtbot.wait(50)
+    names = dock.class_list
+    assert names.count() == 9
+    last = names.visualItemRect(names.item(names.count() - 1))
+    assert names.visualItemRect(names.item(0)).top() >= 0
+    assert last.bottom() <= names.viewport().height()
+
+
 def test_the_slice_slider_names_the_patient_axis(make_napari_viewer, organ_project):
     viewer = make_napari_viewer()
     dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
