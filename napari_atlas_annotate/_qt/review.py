@@ -41,6 +41,9 @@ from qtpy.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -112,6 +115,11 @@ CLASS_ROLE = Qt.ItemDataRole.UserRole + 3
 #: table has focus (the default inactive highlight is a grey close to the dock's own).
 SELECTION_COLOR = "#1f6feb"
 
+#: Frame of a selected cell that shows a grade (or the disputed mark) in its own colour:
+#: width (px) and colour. The grade sheet marks its current cell the same way.
+SELECTED_FRAME_WIDTH = 3
+SELECTED_FRAME_COLOR = "#ffffff"
+
 #: Widest the decisions table asks to be (px): it scrolls rather than squeeze the canvas.
 TABLE_MAX_MIN_WIDTH = 380
 
@@ -142,6 +150,30 @@ def _dot_icon(color: str, ring: bool = False) -> QIcon:
         painter.drawEllipse(1, 1, 10, 10)
     painter.end()
     return QIcon(pixmap)
+
+
+class _ColouredCellsStaySelected(QStyledItemDelegate):
+    """Paints a selected cell that has its own background (a reader's grade, the
+    disputed mark) in that colour with a white frame, instead of the selection colour:
+    the lead compares the readers' grades of the selected cell by their colours. Other
+    cells are painted as usual (the selection colour fills them)."""
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        if not selected or index.data(Qt.ItemDataRole.BackgroundRole) is None:
+            super().paint(painter, option, index)
+            return
+        plain = QStyleOptionViewItem(option)
+        plain.state &= ~QStyle.StateFlag.State_Selected
+        super().paint(painter, plain, index)
+        rect, w = option.rect, SELECTED_FRAME_WIDTH
+        color = QColor(SELECTED_FRAME_COLOR)
+        painter.save()
+        painter.fillRect(rect.x(), rect.y(), rect.width(), w, color)
+        painter.fillRect(rect.x(), rect.bottom() - w + 1, rect.width(), w, color)
+        painter.fillRect(rect.x(), rect.y(), w, rect.height(), color)
+        painter.fillRect(rect.right() - w + 1, rect.y(), w, rect.height(), color)
+        painter.restore()
 
 
 if TYPE_CHECKING:
@@ -250,6 +282,8 @@ class ReviewDock(StatusMessages, QWidget):
         self.table.setStyleSheet(
             f"QTableWidget::item:selected {{ background: {SELECTION_COLOR}; color: white; }}"
         )
+        # ... but not over a cell's own colour (the readers' grades): that one is framed
+        self.table.setItemDelegate(_ColouredCellsStaySelected(self.table))
         tbox.addWidget(self.table)
         layout.addWidget(self.table_box, stretch=1)
 
@@ -476,6 +510,7 @@ class ReviewDock(StatusMessages, QWidget):
         finally:
             self._updating = False
         self._fill_table(review)
+        self._show_final_decisions(review)  # a final case: what the lead took per cell
         disputed = sum(c.disputed for c in cells)
         self.shown_text = ""
         if self.table.rowCount():

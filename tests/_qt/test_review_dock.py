@@ -404,3 +404,71 @@ def test_review_dock_shows_a_spine_case_disputed_cells_first(make_napari_viewer,
     assert layers.count(f"{case_id} bob points") == 1  # reopened in place, not doubled
     dock.close_case()
     assert len(viewer.layers) == 0
+
+
+def _pixel(table, row: int, column: int, dx: int = 0, dy: int = 0):
+    """The colour the table shows at a cell's centre (offset by dx, dy pixels)."""
+    rect = table.visualRect(table.model().index(row, column))
+    image = table.viewport().grab().toImage()
+    return image.pixelColor(rect.center().x() + dx, rect.center().y() + dy)
+
+
+def _near(color, hex_color: str, tolerance: int = 12) -> bool:
+    from qtpy.QtGui import QColor
+
+    want = QColor(hex_color)
+    return all(
+        abs(a - b) <= tolerance for a, b in zip(color.getRgb()[:3], want.getRgb()[:3], strict=True)
+    )
+
+
+@pytest.mark.filterwarnings("ignore:Non-orthogonal slicing:UserWarning")  # angled stacks
+def test_the_selected_grade_row_keeps_its_grade_colours(make_napari_viewer, spine_readers):
+    """The lead compares the readers' grades of the selected cell by their colours: the
+    selection marks the row without painting over them."""
+    from napari_atlas_annotate._qt.grade_sheet import GRADE_COLORS
+    from napari_atlas_annotate._qt.review import SELECTION_COLOR
+
+    project, case_id, sheets = spine_readers
+    viewer = make_napari_viewer(show=True)
+    dock = ReviewDock(viewer, project, lead="lead")
+    viewer.window.add_dock_widget(dock, name="Review")  # napari's stylesheet applies
+    assert dock.load_case(case_id), dock.last_error
+    table = dock.table
+    table.setCurrentCell(0, 0)  # the canal at L2/L3, graded apart by alice and bob
+    assert dock.cell_rows()[0] == _key(CANAL_L23)
+    for column, who in ((2, "alice"), (3, "bob")):
+        grade = sheets[who].grade(*CANAL_L23)
+        shown = _pixel(table, 0, column)
+        assert _near(shown, GRADE_COLORS[grade]), (who, grade, shown.name())
+        assert not _near(shown, SELECTION_COLOR)
+    # ... and the row still looks selected: its cells are framed, another row's are not
+    rect = table.visualRect(table.model().index(0, 2))
+    edge = (0, rect.height() // 2 - 2)
+    framed = _pixel(table, 0, 2, *edge)
+    assert not _near(framed, GRADE_COLORS[sheets["alice"].grade(*CANAL_L23)], 40)
+    table.setCurrentCell(1, 0)
+    unframed = _pixel(table, 0, 2, *edge)
+    assert _near(unframed, GRADE_COLORS[sheets["alice"].grade(*CANAL_L23)])
+
+
+@pytest.mark.filterwarnings("ignore:Non-orthogonal slicing:UserWarning")  # angled stacks
+def test_a_final_spine_case_opens_with_the_leads_choices(make_napari_viewer, spine_readers):
+    """Reopening a finalized study shows what the lead took per cell, so finalizing again
+    (after changing one row) does not silently put every other row back to consensus."""
+    project, case_id, sheets = spine_readers
+    dock = ReviewDock(make_napari_viewer(), project, lead="lead")
+    assert dock.load_case(case_id), dock.last_error
+    dock.choose(_key(CANAL_L23), "bob")
+    dock.choose(_key(LEFT_SS_L45), "Severe")
+    first = dock.finalize()
+    assert first is not None, dock.last_error
+    decided = dock.decisions()  # finalize reopened the case in the dock
+    assert decided[_key(CANAL_L23)] == "bob"
+    assert decided[_key(LEFT_SS_L45)] == "Severe"
+    dock.choose(_key(LEFT_NFN_L51), "cy")
+    second = dock.finalize()
+    final = project.read_grades(second)
+    assert final.grade(*CANAL_L23) == sheets["bob"].grade(*CANAL_L23)
+    assert final.grade(*LEFT_SS_L45) == "Severe"
+    assert final.grade(*LEFT_NFN_L51) == sheets["cy"].grade(*LEFT_NFN_L51)
