@@ -112,6 +112,9 @@ CONDITION_TAGS = {
 #: Features of a point added in the viewer, before it is given a cell.
 _NEW_POINT = {"condition": "", "level": "", "label": ""}
 
+#: Smallest height of the sheet (px): the header and five rows of 44 px.
+TABLE_MIN_HEIGHT = 250
+
 _KEY_GRADES = {Qt.Key.Key_1: GRADES[0], Qt.Key.Key_2: GRADES[1], Qt.Key.Key_3: GRADES[2]}
 _CLEAR_KEYS = (Qt.Key.Key_Delete, Qt.Key.Key_Backspace, Qt.Key.Key_0)
 
@@ -435,13 +438,17 @@ class _CellPainter(QStyledItemDelegate):
             small.setPointSizeF(max(6.0, small.pointSizeF() * 0.8))
             painter.setFont(small)
             painter.setPen(QColor(255, 255, 255, 220))
-            mid = QRectF(
-                rect.x(), rect.y() + rect.height() * 0.5, rect.width(), rect.height() * 0.28
+            # the bar at the bottom, the numbers between it and the name (rows are 44 px
+            # in a squeezed dock: the numbers must not run under the bar)
+            bar_height = 8 if rect.height() >= 52 else 6
+            bar = QRectF(
+                rect.x() + 6, rect.bottom() - bar_height - 3, rect.width() - 12, bar_height
             )
+            middle = rect.y() + rect.height() * 0.5
+            mid = QRectF(rect.x(), middle, rect.width(), bar.top() - middle)
             painter.drawText(
                 mid, Qt.AlignmentFlag.AlignCenter, " ".join(f"{p:.2f}"[1:] for p in probs)
             )
-            bar = QRectF(rect.x() + 6, rect.bottom() - 12, rect.width() - 12, 8)
             painter.fillRect(bar, QColor(20, 22, 26))
             inner = bar.adjusted(1, 1, -1, -1)
             x = inner.x()
@@ -457,6 +464,32 @@ class _CellPainter(QStyledItemDelegate):
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRect(rect.adjusted(1, 1, -2, -2))
         painter.restore()
+
+
+class _WrappedLabel(QLabel):
+    """A word-wrapped label that asks for the height of its text at its width.
+
+    A dock sizes its widget's layout without height-for-width, so a wrapped label counted
+    one line short and, in a dock squeezed to its minimum, the rows above were drawn under
+    the lines below them (the sheet's fifth row hid under the legend)."""
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__(text)
+        self.setWordWrap(True)
+        self._text_height = -1
+
+    def minimumSizeHint(self):  # noqa: N802 - Qt API
+        hint = super().minimumSizeHint()
+        if self.width() > 0:
+            hint.setHeight(max(hint.height(), self.heightForWidth(self.width())))
+        return hint
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        height = self.heightForWidth(self.width())
+        if height != self._text_height:  # another number of lines: lay out again
+            self._text_height = height
+            self.updateGeometry()
 
 
 class _SheetKeys(QObject):
@@ -502,8 +535,7 @@ class GradeSheetWidget(StatusMessages, QWidget):
     def _build(self) -> None:
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        self.title = QLabel("No case open.")
-        self.title.setWordWrap(True)
+        self.title = _WrappedLabel("No case open.")
         layout.addWidget(self.title)
 
         self.table = QTableWidget(len(CONDITIONS), len(LEVELS))
@@ -522,7 +554,9 @@ class GradeSheetWidget(StatusMessages, QWidget):
         )
         self.table.setItemDelegate(_CellPainter(self.table))
         self.table.setShowGrid(False)
-        self.table.setMinimumSize(460, 300)
+        # rows of 44 px still show grade, probabilities and bar; a squeezed dock takes the
+        # height from here rather than draw the labels below over the last row
+        self.table.setMinimumSize(460, TABLE_MIN_HEIGHT)
         self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.table.cellClicked.connect(self._cell_clicked)
         self.table.currentCellChanged.connect(self._current_changed)
@@ -542,17 +576,15 @@ class GradeSheetWidget(StatusMessages, QWidget):
         legend.addWidget(self.progress)
         layout.addLayout(legend)
 
-        hint = QLabel(
+        hint = _WrappedLabel(
             "Click a cell to cycle its grade; 1/2/3 set Normal/Mild, Moderate, Severe; "
             "arrows move; Delete clears. Drag a point in the viewer to move it. "
             "Probabilities (N/M/S) are the helper model's."
         )
-        hint.setWordWrap(True)
         hint.setStyleSheet("color:#9aa0a6; font-size:11px;")
         layout.addWidget(hint)
 
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = _WrappedLabel("")
         layout.addWidget(self.status)
 
         self.submit_button = QPushButton("Submit grades")

@@ -448,3 +448,24 @@ def test_the_next_case_replaces_the_last_in_one_canvas_cleanup(make_napari_viewe
     assert not any(layer in viewer.layers for layer in first)
     assert len(viewer.layers) == 6
     assert all(layer.name.startswith("second ") for layer in viewer.layers if layer.ndim == 3)
+
+
+def test_the_sheet_fits_without_rows_hidden_under_the_legend(
+    make_napari_viewer, qtbot, spine_project
+):
+    """In the annotator dock of a 1500x1020 window (the demo's), the dock is squeezed to
+    its smallest and the sheet's fifth row (right subarticular) stayed under the legend
+    and the progress text: wrapped labels counted a line short."""
+    from napari_atlas_annotate._qt.annotator import add_annotator_dock
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1500, 1020)
+    dock = add_annotator_dock(viewer, spine_project.folder, ANNOTATOR)
+    widget = dock.grade_sheet
+    assert widget is not None and widget.case_id == spine_project.case_id, dock.last_error
+    qtbot.wait(100)
+    table = widget.table.geometry()
+    for below in (widget.progress, widget.status, widget.submit_button):
+        assert below.geometry().top() > table.bottom(), below
+    last = widget.table.visualItemRect(widget.table.item(4, 0))
+    assert last.bottom() <= widget.table.viewport().height()  # the whole last row shows
