@@ -77,9 +77,10 @@ def instance_numbers(volume: Volume) -> list[int]:
     """The InstanceNumber of each z slice of ``volume`` (1-based).
 
     DICOM series are sorted by slice position, not InstanceNumber, so for a volume read
-    from DICOM files the numbers are read from the headers (``metadata["files"]``, in z
-    order). Anything else (NIfTI, headers without InstanceNumber, duplicates) numbers the
-    slices ``1 .. nz`` in z order.
+    from DICOM files the numbers are the ones the reader kept (``metadata
+    ["instance_numbers"]``, in z order), else read from the headers (``metadata["files"]``,
+    in z order). Anything else (NIfTI, headers without InstanceNumber, duplicates) numbers
+    the slices ``1 .. nz`` in z order.
     """
     nz = volume.shape[0]
     files = volume.metadata.get("files") or []
@@ -87,6 +88,11 @@ def instance_numbers(volume: Volume) -> list[int]:
     if frames and any(f is not None for f in frames):
         numbers = [f if f is not None else k + 1 for k, f in enumerate(frames)]
         return [int(n) for n in numbers] if len(set(numbers)) == nz else list(range(1, nz + 1))
+    kept = volume.metadata.get("instance_numbers")
+    if kept is not None and len(kept) == nz and all(n is not None for n in kept):
+        numbers = [int(n) for n in kept]  # no need to read every header again
+        if len(set(numbers)) == nz:
+            return numbers
     if len(files) != nz:
         return list(range(1, nz + 1))
     try:

@@ -207,3 +207,22 @@ def test_points_follow_instance_numbers_not_file_order(tmp_path):
         point_to_index(LevelPoint("Sagittal T1", 7, 0, 0), numbers)
     # no DICOM headers (e.g. NIfTI): slices are numbered 1..nz in z order
     assert instance_numbers(Volume(array, affine)) == [1, 2, 3, 4, 5]
+
+
+def test_instance_numbers_come_from_the_loaded_series_without_reading_its_files_again(tmp_path):
+    """The DICOM reader keeps each slice's InstanceNumber in z order; the grade sheet read
+    every header of every series again on each case it opened (and, with the files gone
+    or unreadable, numbered the slices 1..n instead)."""
+    gone = [str(tmp_path / f"missing{k}.dcm") for k in range(3)]
+    volume = Volume(
+        np.zeros((3, 4, 4), np.int16),
+        np.eye(4),
+        "MR",
+        {"files": gone, "instance_numbers": [12, 11, 10]},
+    )
+    assert instance_numbers(volume) == [12, 11, 10]
+    # numbers the reader could not make whole (missing, repeated) are not trusted
+    volume.metadata["instance_numbers"] = [1, None, 3]
+    assert instance_numbers(volume) == [1, 2, 3]
+    volume.metadata["instance_numbers"] = [4, 4, 5]
+    assert instance_numbers(volume) == [1, 2, 3]
