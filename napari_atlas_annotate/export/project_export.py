@@ -7,7 +7,9 @@ Safety rules
 ------------
 * The export is built in a hidden staging folder next to the target and published with one
   rename when every case is written and checked; each file inside is itself written via
-  temp file + rename. A failed or interrupted export leaves no partial dataset.
+  temp file + rename. A failed or interrupted export leaves no partial dataset; the
+  staging folder of a killed one is deleted by the next export to that target, and a
+  target that cannot be written is one :class:`ExportError` line (:mod:`.staging`).
 * An existing, non-empty target folder is refused unless ``overwrite=True`` and it is an
   earlier export (it has a ``provenance.json``): the old export is then replaced as a
   whole, never mixed with new files; any other folder (a user's documents, a dataset) is
@@ -50,7 +52,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.atomic import staging_folder
 from ..project import Project, ProjectError
 from . import abdomenatlas, dicom_seg, monai_datalist, nnunet
 from .case_names import project_names, record_export
@@ -59,6 +60,7 @@ from .provenance import PROVENANCE_NAME, case_provenance, file_digest, write_pro
 from .pseudonymise import find_identifiers
 from .reimport import check_nifti_grid
 from .selection import Selection, Skipped, nothing_to_export, select_versions
+from .staging import Stage, refuse_file_ancestor, write_error
 
 FORMATS: dict[str, str] = {
     "abdomenatlas": "organs",
@@ -228,11 +230,10 @@ def export_project(
     if not selected:
         raise nothing_to_export(project, status)
     root = export_root(fmt, out_dir, dataset_id, dataset_name, project)
+    refuse_file_ancestor(root)
     _refuse_overlap(project, root)
     if fmt == "nnunet":
         nnunet.refuse_id_clash(root.parent, root.name)
-    if root.exists() and not root.is_dir():
-        raise ExportError(f"{root} exists and is a file; choose another --out folder.")
     if root.is_dir() and any(root.iterdir()):
         if not overwrite:
             raise ExportError(
@@ -251,8 +252,8 @@ def export_project(
         names, identifiers = {case_id: case_id for case_id in mentioned}, set()
     else:
         names, identifiers = project_names(project, mentioned, actor)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    stage = staging_folder(root.parent, prefix=f".{root.name}.", suffix=".partial")
+    staging = Stage.open(root)
+    stage = staging.path
     try:
         result = _export_into(
             project,
@@ -271,9 +272,18 @@ def export_project(
             verify=verify,
         )
         _publish(stage, root)
+    except OSError as exc:
+        staging.discard()
+        raise write_error(root, exc) from None
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+        staging.discard()
         raise
+    staging.close()
+    if staging.cleared:
+        result.notes.append(
+            f"deleted {len(staging.cleared)} unfinished folder(s) an interrupted export to "
+            f"{root} had left beside it: {', '.join(staging.cleared)}"
+        )
     result.root = root
     result.manifest = root / PROVENANCE_NAME
     result.paths = [root / Path(p).relative_to(stage) for p in result.paths]

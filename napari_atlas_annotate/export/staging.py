@@ -1,0 +1,157 @@
+"""The hidden folder an export is built in, and what goes wrong writing it.
+
+An export is built in ``.<target>.<random>.partial`` beside its target and renamed into
+place when complete (:mod:`.project_export`). While it is built, the export holds an
+exclusive ``flock`` on that folder; a process that is killed (``kill -9``, a closed
+terminal, a crashed machine) loses the lock, so the next export to the same target can
+tell its folder from one another export is still writing, and deletes it instead of
+leaving gigabytes of hidden files behind.
+
+An ``OSError`` while preparing or writing the target (a file where a folder is needed, a
+read-only disk, no permission, a full disk) becomes one :class:`.ExportError` line that
+names the folder, says what went wrong and what to do; errors reading the project's own
+files are not reworded.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from pathlib import Path
+
+from ..io.atomic import staging_folder
+from .errors import ExportError
+
+try:  # POSIX; without it stale stages are left for the user to delete
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+#: errors that are about the target disk whatever file they name
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
+class Stage:
+    """A locked staging folder for ``root``: ``Stage.open(root)``, then ``close()``."""
+
+    def __init__(self, path: Path, fd: int | None, cleared: list[str]) -> None:
+        self.path = path
+        self._fd = fd
+        #: names of folders of interrupted exports to this target that were deleted
+        self.cleared = cleared
+
+    @classmethod
+    def open(cls, root: Path) -> Stage:
+        """Make ``root``'s parent, delete interrupted exports' stages of ``root`` and create
+        and lock a new one. Raises :class:`ExportError` when the target cannot be written."""
+        refuse_file_ancestor(root)
+        try:
+            root.parent.mkdir(parents=True, exist_ok=True)
+            cleared = _clear_stale(root)
+            for _ in range(5):
+                path = staging_folder(root.parent, prefix=f".{root.name}.", suffix=".partial")
+                fd = _lock(path)
+                if fd is not False:
+                    return cls(path, fd, cleared)
+        except OSError as exc:
+            raise write_error(root, exc, about_target=True) from None
+        raise ExportError(  # pragma: no cover - another process deleted five stages
+            f"cannot write the export to {root}: its staging folder kept disappearing; "
+            "is another program cleaning that folder? Choose another --out folder."
+        )
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.close()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _stages_of(root: Path) -> list[Path]:
+    prefix = f".{root.name}."
+    return sorted(
+        p
+        for p in root.parent.iterdir()
+        if p.name.startswith(prefix) and p.name.endswith(".partial") and p.is_dir()
+    )
+
+
+def _clear_stale(root: Path) -> list[str]:
+    """Delete the stages of ``root`` no live export holds; returns their names."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return []
+    cleared = []
+    for path in _stages_of(root):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a running export holds it
+            os.close(fd)
+            continue
+        try:
+            shutil.rmtree(path)
+            cleared.append(path.name)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return cleared
+
+
+def _lock(path: Path) -> int | None | bool:
+    """Lock a new stage; ``False`` if another export cleared it before the lock was taken
+    (it was empty and unlocked for a moment), so a new one is needed."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.fstat(fd).st_ino != os.stat(path).st_ino:
+            raise FileNotFoundError(path)
+    except OSError:
+        os.close(fd)
+        return False
+    return fd
+
+
+def refuse_file_ancestor(root: Path) -> None:
+    """A file where the target or one of its parent folders should be: say which."""
+    for path in (root, *root.parents):
+        if path.exists():
+            if not path.is_dir():
+                where = "" if path == root else f", so {root} cannot be made inside it"
+                raise ExportError(
+                    f"{path} exists and is a file{where}; choose another --out folder."
+                )
+            return
+
+
+def write_error(root: Path, exc: OSError, about_target: bool = False) -> ExportError | OSError:
+    """``exc`` as one line saying the export to ``root`` failed, or ``exc`` itself when it is
+    not about the target (reading a source image, say) and ``about_target`` is false."""
+    name = exc.filename
+    inside = name is not None and Path(os.path.abspath(name)).is_relative_to(
+        Path(os.path.abspath(root.parent))
+    )
+    if not (about_target or inside or exc.errno in _DISK_ERRNOS):
+        return exc
+    reason = exc.strerror or str(exc)
+    where = str(root.parent) if name is None else str(name)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        todo = "free space there or choose an --out folder on a disk with room for the export"
+    else:
+        todo = "choose an --out folder you can write to"
+    return ExportError(
+        f"cannot write the export to {root}: {reason} ({where}); nothing was written and an "
+        f"earlier export there is unchanged. {todo[0].upper()}{todo[1:]}."
+    )
