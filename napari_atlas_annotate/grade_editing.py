@@ -236,6 +236,9 @@ class GradeSession:
         The model's latest proposal (for its probabilities), or ``None``.
     pending
         Events logged since ``base`` (restored ones first).
+    seen_event_id
+        The annotator's last logged event of the case when the session opened: a later
+        one this session did not log came from another window (see :meth:`submit`).
     """
 
     project: Project
@@ -246,6 +249,7 @@ class GradeSession:
     proposal: GradeSheet | None = None
     pending: list[EditEvent] = field(default_factory=list)
     clock: ActiveClock = field(default_factory=ActiveClock)
+    seen_event_id: int | None = None
 
     @classmethod
     def open(cls, project: Project, case_id: str, annotator: str) -> GradeSession:
@@ -265,7 +269,14 @@ class GradeSession:
         project.ensure_annotator(annotator)
         base, sheet, pending = restore_grade_sheet(project, case_id, annotator)
         return cls(
-            project, case_id, annotator, base, sheet, latest_proposal(project, case_id), pending
+            project,
+            case_id,
+            annotator,
+            base,
+            sheet,
+            latest_proposal(project, case_id),
+            pending,
+            seen_event_id=project.last_event_id(case_id, annotator),
         )
 
     def _log(self, tool: str, detail: dict) -> EditEvent:
@@ -326,11 +337,65 @@ class GradeSession:
             return None
         return self.proposal.probabilities.get((condition, level))
 
+    def unchanged_since_submitted(self) -> bool:
+        """Whether the sheet is the annotator's own submitted version, with no edit since
+        (submitting it again would store a copy)."""
+        base = self.base
+        return (
+            base is not None
+            and base.kind == "corrected"
+            and base.annotator == self.annotator
+            and not self.pending
+            and self.project.read_grades(base) == self.sheet
+        )
+
+    def check_single_session(self) -> None:
+        """Refuse to submit over work this session has not seen.
+
+        The same annotator with the case open in a second window logs edits (or submits
+        versions) this sheet does not contain; storing it would fold those edits into a
+        version without them. Raises :class:`ProjectError` naming what came from elsewhere.
+        """
+        own = {e.id for e in self.pending}
+        logged = self.project.events(self.case_id, self.annotator, after_id=self.seen_event_id)
+        elsewhere = [e for e in logged if e.id not in own and e.tool in (GRADE_TOOL, POINT_TOOL)]
+        latest = self.project.latest_version(
+            self.case_id, annotator=self.annotator, kinds=("corrected",), content="grades"
+        )
+        newer = latest is not None and (self.base is None or latest.id > self.base.id)
+        if not elsewhere and not newer:
+            return
+        what = []
+        if newer:
+            what.append(f"version {latest.id} was submitted")
+        if elsewhere:
+            what.append(f"{len(elsewhere)} edit(s) were logged")
+        raise ProjectError(
+            f"case {self.case_id}: since you opened it here, {' and '.join(what)} as "
+            f"{self.annotator} from another window; this sheet does not contain that work, "
+            "so nothing was stored (submitting would overwrite it). Close the other window, "
+            f"then open {self.case_id} again here: it comes back with the saved work of both."
+        )
+
     def submit(self, note: str | None = None) -> LabelVersion:
-        """Store the sheet as a corrected version; later edits apply to it."""
+        """Store the sheet as a corrected version; later edits apply to it.
+
+        A sheet unchanged since the annotator submitted it is not stored again: the
+        submitted version is returned.
+
+        Raises
+        ------
+        ProjectError
+            When the same annotator changed the case from another window meanwhile
+            (:meth:`check_single_session`); nothing is stored.
+        """
+        self.check_single_session()
+        if self.unchanged_since_submitted():
+            return self.base
         version = submit_grade_sheet(
             self.project, self.case_id, self.annotator, self.sheet, self.base, note
         )
         self.base = version
         self.pending = []
+        self.seen_event_id = version.last_event_id
         return version

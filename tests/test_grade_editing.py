@@ -226,3 +226,40 @@ def test_instance_numbers_come_from_the_loaded_series_without_reading_its_files_
     assert instance_numbers(volume) == [1, 2, 3]
     volume.metadata["instance_numbers"] = [4, 4, 5]
     assert instance_numbers(volume) == [1, 2, 3]
+
+
+def test_submitting_an_unchanged_sheet_again_stores_nothing(project):
+    """Submit twice without a change in between: one version, not two identical ones
+    (as for masks); accepting a proposal unchanged is still stored."""
+    project.save_grades_version(CASE, _proposal(np.random.default_rng(5)), kind="proposal")
+    session = GradeSession.open(project, CASE, "ann")
+    first = session.submit()  # the proposal accepted as it is: stored
+    assert first.kind == "corrected"
+    again = session.submit()
+    assert again.id == first.id
+    reopened = GradeSession.open(project, CASE, "ann")
+    assert reopened.submit().id == first.id
+    assert len(project.versions(CASE, annotator="ann")) == 1
+
+
+def test_a_second_window_of_the_same_reader_is_not_overwritten(project):
+    """Two windows under one name: submitting the one that has not seen the other's
+    changes would fold them into a version without them (lost); it is refused, naming
+    what came from elsewhere, and nothing is stored."""
+    project.save_grades_version(CASE, _proposal(np.random.default_rng(6)), kind="proposal")
+    here = GradeSession.open(project, CASE, "ann")
+    there = GradeSession.open(Project(project.folder), CASE, "ann")
+    cell = (CONDITIONS[0], LEVELS[2])
+    there.set_grade(*cell, GRADES[2] if here.sheet.grade(*cell) != GRADES[2] else GRADES[0])
+    here.set_grade(CONDITIONS[1], LEVELS[0], GRADES[1])
+    with pytest.raises(ProjectError, match="1 edit.*another window"):
+        here.submit()
+    assert project.versions(CASE, annotator="ann") == []
+    # reopened, the sheet has the work of both, and submits
+    both = GradeSession.open(project, CASE, "ann")
+    assert both.sheet.grade(*cell) == there.sheet.grade(*cell)
+    assert both.sheet.grade(CONDITIONS[1], LEVELS[0]) == GRADES[1]
+    version = both.submit()
+    # the other window, which has not seen that version, is refused too
+    with pytest.raises(ProjectError, match=f"version {version.id} was submitted"):
+        there.submit()

@@ -989,8 +989,14 @@ class GradeSheetWidget(StatusMessages, QWidget):
             raise ProjectError("open a case first.")
         for series in self.series.values():
             self._sync_points(series)  # a drag still in flight counts
+        before = self.session.base
         version = self.session.submit()
         self._update_title()
+        if before is not None and version.id == before.id:
+            self._info(
+                f"{self.case_id}: no changes since your version {version.id}; nothing stored."
+            )
+            return version
         missing = 25 - sum(g is not None for g in self.session.sheet.grades.values())
         note = f" ({missing} cell(s) not graded)" if missing else ""
         self._info(f"{self.case_id}: submitted as version {version.id}{note}.")
