@@ -35,17 +35,20 @@ _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 class Stage:
     """A locked staging folder for ``root``: ``Stage.open(root)``, then ``close()``."""
 
-    def __init__(self, path: Path, fd: int | None, cleared: list[str]) -> None:
+    def __init__(self, path: Path, fd: int | None, cleared: list[str], made: list[Path]) -> None:
         self.path = path
         self._fd = fd
         #: names of folders of interrupted exports to this target that were deleted
         self.cleared = cleared
+        #: parent folders this export created, deepest first (removed again if it fails)
+        self.made = made
 
     @classmethod
     def open(cls, root: Path) -> Stage:
         """Make ``root``'s parent, delete interrupted exports' stages of ``root`` and create
         and lock a new one. Raises :class:`ExportError` when the target cannot be written."""
         refuse_file_ancestor(root)
+        made = [p for p in (root.parent, *root.parent.parents) if not p.exists()]
         try:
             root.parent.mkdir(parents=True, exist_ok=True)
             cleared = _clear_stale(root)
@@ -53,8 +56,9 @@ class Stage:
                 path = staging_folder(root.parent, prefix=f".{root.name}.", suffix=".partial")
                 fd = _lock(path)
                 if fd is not False:
-                    return cls(path, fd, cleared)
+                    return cls(path, fd, cleared, made)
         except OSError as exc:
+            _remove_empty(made)
             raise write_error(root, exc, about_target=True) from None
         raise ExportError(  # pragma: no cover - another process deleted five stages
             f"cannot write the export to {root}: its staging folder kept disappearing; "
@@ -62,13 +66,23 @@ class Stage:
         )
 
     def discard(self) -> None:
+        """Delete the stage and the parent folders made for it."""
         shutil.rmtree(self.path, ignore_errors=True)
         self.close()
+        _remove_empty(self.made)
 
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:  # deepest first; stop at one something else was put in
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _stages_of(root: Path) -> list[Path]:

@@ -132,3 +132,16 @@ def test_a_running_export_stage_is_not_cleared(organ_project, tmp_path):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+
+
+def test_a_failed_export_leaves_no_folder_it_made(organ_project, tmp_path, monkeypatch):
+    """nnU-Net's --out (nnUNet_raw) is made for the dataset; a failed export removes it
+    again, so "nothing was written" holds."""
+
+    def fail(*args, **kw):
+        raise ExportError("case x: image missing")
+
+    monkeypatch.setattr(pe, "_export_into", fail)
+    with pytest.raises(ExportError, match="image missing"):
+        _export(organ_project[0], tmp_path / "raw" / "nnUNet_raw", fmt="nnunet")
+    assert list(tmp_path.iterdir()) == []
