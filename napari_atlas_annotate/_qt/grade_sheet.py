@@ -15,12 +15,13 @@ once. The widget shows:
   when the helper model proposed grades, the model's probabilities (Normal/Mild, Moderate,
   Severe); a cell whose grade differs from the proposal is bold.
 
-Controls: a click on a cell cycles its grade (Normal/Mild -> Moderate -> Severe); with the
-sheet focused, keys 1/2/3 set Normal/Mild, Moderate or Severe, Space cycles, Delete clears
-and the arrow keys move. Selecting a cell shows the series and slice of its point. Dragging
-a point in the viewer moves it (logged once, when the mouse is released); with a cell
-selected that has no point, a point added in the viewer (Points layer, add mode) becomes
-that cell's point; deleting a point removes it. *Submit* stores the sheet as the
+Controls: a click on a cell selects it and shows its point; a click on the selected cell
+cycles its grade (Normal/Mild -> Moderate -> Severe); with the sheet focused, keys 1/2/3
+set Normal/Mild, Moderate or Severe, Space cycles, Delete clears and the arrow keys move.
+Selecting a cell shows the series and slice of its point. Dragging a point in the viewer
+moves it (logged once, when the mouse is released); with a cell selected that has no point,
+a point added in the viewer (Points layer, add mode) becomes that cell's point; deleting a
+point removes it. *Submit* stores the sheet as the
 annotator's corrected version.
 
 Showing a study's series and a point's slice lives in module functions
@@ -493,7 +494,8 @@ class _WrappedLabel(QLabel):
 
 
 class _SheetKeys(QObject):
-    """Keys 1/2/3, Space and Delete on the sheet (arrows stay with the table)."""
+    """Keys 1/2/3, Space and Delete on the sheet (arrows stay with the table); on the
+    table's viewport, notes whether a mouse press lands on the cell already selected."""
 
     def __init__(self, widget: GradeSheetWidget) -> None:
         super().__init__(widget)
@@ -502,6 +504,10 @@ class _SheetKeys(QObject):
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
         if event.type() == QEvent.Type.KeyPress:
             return self.widget._key(event.key())
+        if event.type() == QEvent.Type.MouseButtonPress:
+            table = self.widget.table
+            pressed = table.indexAt(event.position().toPoint())
+            self.widget._press_on_current = pressed.isValid() and pressed == table.currentIndex()
         return False
 
 
@@ -529,6 +535,7 @@ class GradeSheetWidget(StatusMessages, QWidget):
         self.last_error: str | None = None
         self._updating = False  # set while the widget itself writes layers or the table
         self._dragging = False
+        self._press_on_current = False  # the last mouse press was on the selected cell
         self._build()
 
     # -- layout -------------------------------------------------------------------------
@@ -562,6 +569,7 @@ class GradeSheetWidget(StatusMessages, QWidget):
         self.table.currentCellChanged.connect(self._current_changed)
         self._keys = _SheetKeys(self)
         self.table.installEventFilter(self._keys)
+        self.table.viewport().installEventFilter(self._keys)
         layout.addWidget(self.table)
 
         legend = QHBoxLayout()
@@ -577,7 +585,8 @@ class GradeSheetWidget(StatusMessages, QWidget):
         layout.addLayout(legend)
 
         hint = _WrappedLabel(
-            "Click a cell to cycle its grade; 1/2/3 set Normal/Mild, Moderate, Severe; "
+            "Click a cell to see its point, click it again to cycle its grade; 1/2/3 set "
+            "Normal/Mild, Moderate, Severe; "
             "arrows move; Delete clears. Drag a point in the viewer to move it. "
             "Probabilities (N/M/S) are the helper model's."
         )
@@ -915,7 +924,9 @@ class GradeSheetWidget(StatusMessages, QWidget):
         return CONDITIONS[row], LEVELS[col]
 
     def _cell_clicked(self, row: int, col: int) -> None:
-        if self.session is None:
+        """A click on the selected cell cycles its grade; a click on another cell only
+        selects it (and shows its point): looking at a level must not change its grade."""
+        if self.session is None or not self._press_on_current:
             return
         self._apply(lambda c, lv: self.session.cycle_grade(c, lv), CONDITIONS[row], LEVELS[col])
 

@@ -150,12 +150,13 @@ def test_grade_sheet_edit_submit_and_restore(make_napari_viewer, qtbot, spine_pr
     assert f"({probs[0]:.2f}/{probs[1]:.2f}/{probs[2]:.2f})" in item.text()
     assert item.text().startswith(spine_project.proposal.grade(CONDITIONS[0], LEVELS[3]))
 
-    # a click cycles the clicked cell's grade
+    # a click selects a cell, a second click cycles its grade
     cell = (CONDITIONS[0], LEVELS[3])
     before = widget.session.sheet.grade(*cell)
-    qtbot.mouseClick(
-        widget.table.viewport(), Qt.MouseButton.LeftButton, pos=_cell_center(widget, 0, 3)
-    )
+    for _ in range(2):
+        qtbot.mouseClick(
+            widget.table.viewport(), Qt.MouseButton.LeftButton, pos=_cell_center(widget, 0, 3)
+        )
     after_click = GRADES[(GRADES.index(before) + 1) % 3]
     assert widget.session.sheet.grade(*cell) == after_click
     assert widget.table.item(0, 3).text().startswith(after_click)
@@ -213,9 +214,10 @@ def test_grade_sheet_edit_submit_and_restore(make_napari_viewer, qtbot, spine_pr
     assert project.audit_trail(case_id)[-1]["action"] == "submit"
 
     # unsubmitted edits survive a crash: a fresh widget on a fresh connection restores them
-    qtbot.mouseClick(
-        widget.table.viewport(), Qt.MouseButton.LeftButton, pos=_cell_center(widget, 4, 0)
-    )
+    for _ in range(2):  # select, then cycle
+        qtbot.mouseClick(
+            widget.table.viewport(), Qt.MouseButton.LeftButton, pos=_cell_center(widget, 4, 0)
+        )
     expected = GradeSheet.from_json(widget.session.sheet.to_json())
     widget.close_case()
     restored = GradeSheetWidget(viewer, Project(spine_project.folder), ANNOTATOR)
@@ -469,3 +471,39 @@ def test_the_sheet_fits_without_rows_hidden_under_the_legend(
         assert below.geometry().top() > table.bottom(), below
     last = widget.table.visualItemRect(widget.table.item(4, 0))
     assert last.bottom() <= widget.table.viewport().height()  # the whole last row shows
+
+
+def test_a_click_to_look_at_a_cell_does_not_change_its_grade(
+    make_napari_viewer, qtbot, spine_project
+):
+    """A reader clicks the L4/L5 canal cell to see its point: the sheet jumps there and the
+    grade stays; a click on the cell already selected cycles it (one logged change)."""
+    viewer = make_napari_viewer()
+    widget = GradeSheetWidget(viewer, spine_project.folder, ANNOTATOR)
+    assert widget.load_case(spine_project.case_id), widget.last_error
+    sheet = widget.session.sheet
+    cell = (CONDITIONS[0], LEVELS[3])
+    before = sheet.grade(*cell)
+
+    def click() -> None:
+        qtbot.mouseClick(
+            widget.table.viewport(), Qt.MouseButton.LeftButton, pos=_cell_center(widget, 0, 3)
+        )
+
+    click()
+    assert (widget.table.currentRow(), widget.table.currentColumn()) == (0, 3)
+    assert sheet.grade(*cell) == before and widget.session.pending == []
+    point = sheet.points[cell]
+    assert widget._series_of(point).layer.visible  # shown on its series
+    click()
+    assert sheet.grade(*cell) == GRADES[(GRADES.index(before) + 1) % 3]
+    assert len(widget.session.pending) == 1
+    # a cell reached with the arrow keys is selected: one click cycles it
+    widget.table.setFocus()
+    qtbot.keyClick(widget.table, Qt.Key.Key_Down)
+    below = (CONDITIONS[1], LEVELS[3])
+    grade_below = sheet.grade(*below)
+    qtbot.mouseClick(
+        widget.table.viewport(), Qt.MouseButton.LeftButton, pos=_cell_center(widget, 1, 3)
+    )
+    assert sheet.grade(*below) == GRADES[(GRADES.index(grade_below) + 1) % 3]
