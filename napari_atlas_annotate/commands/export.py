@@ -71,7 +71,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--validation-fraction",
-        type=float,
+        type=_fraction,
         default=0.2,
         help="monai: share of cases in the validation list (default 0.2)",
     )
@@ -89,6 +89,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="who exports, recorded in the project's audit trail (default: your login name)",
     )
+
+
+def _fraction(text: str) -> float:
+    """argparse type: a share in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a share of cases in [0, 1), e.g. 0.2 (0: no validation list)"
+        )
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

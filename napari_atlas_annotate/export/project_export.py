@@ -226,6 +226,11 @@ def export_project(
             f"format {fmt!r} is for {FORMATS[fmt]} projects; {project.folder.name} is a "
             f"{project.task} project: use --format {' or '.join(wanted)}."
         )
+    if fmt == "monai" and not 0.0 <= validation_fraction < 1.0:
+        raise ExportError(
+            f"validation fraction {validation_fraction} is not in [0, 1): give the share of "
+            "cases for the validation list, e.g. 0.2 (0: every case in training)."
+        )
     selected, skipped = select_versions(project, status)
     if not selected:
         raise nothing_to_export(project, status)
