@@ -28,7 +28,14 @@ grade sheet, and one of what the command printed (stdout and stderr), and the be
 whether ours and the baseline's agree. ``--profile`` adds one profiled run of
 ours (``--labels``, the largest size) and prints the top of cProfile.
 
-Run: ``python bench/add_rsna.py [--studies 50 200] [--unique 8] [--baseline-ref a51a726]``.
+``--plain`` lays the same studies out as a hospital export rather than Kaggle's files:
+SeriesDescription kept in the headers, no CSVs, so ``add`` cannot read the folder study by
+study (that needs the RSNA layout) and scans it whole; ours and the baseline are then both
+run without ``--labels`` (nothing to import), e.g. against 47127f5, before such a scan kept
+compact per-file records instead of every file's header.
+
+Run: ``python bench/add_rsna.py [--studies 50 200] [--unique 8] [--baseline-ref a51a726]``
+or ``python bench/add_rsna.py --plain --baseline-ref 47127f5``.
 """
 
 from __future__ import annotations
@@ -73,9 +80,9 @@ def _write_csv(path: Path, header: list[str], rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def _source_studies(folder: Path, unique: int, seed: int) -> Path:
+def _source_studies(folder: Path, unique: int, seed: int, strip: bool = True) -> Path:
     """``unique`` phantom studies in RSNA layout (half with angled axial stacks), without
-    SeriesDescription in their headers; returns the RSNA root (``spine/``)."""
+    SeriesDescription in their headers (``strip``); returns the RSNA root (``spine/``)."""
     import pydicom
 
     from napari_atlas_annotate.phantoms import write_phantoms
@@ -94,17 +101,17 @@ def _source_studies(folder: Path, unique: int, seed: int) -> Path:
     for part in parts:
         for study in (folder / part / "spine" / "train_images").iterdir():
             study.rename(root / "train_images" / study.name)
-    for f in (root / "train_images").rglob("*.dcm"):
+    for f in (root / "train_images").rglob("*.dcm") if strip else ():
         ds = pydicom.dcmread(f)
         del ds.SeriesDescription  # as Kaggle's files: the series CSV names the series
         ds.save_as(f)
     return root
 
 
-def _dataset(folder: Path, total: int, unique: int, seed: int) -> Path:
+def _dataset(folder: Path, total: int, unique: int, seed: int, strip: bool = True) -> Path:
     """``total`` studies in RSNA layout: the source studies and copies of them under new
     study/series ids and DICOM UIDs, with their CSV rows."""
-    source = _source_studies(folder / "source", unique, seed)
+    source = _source_studies(folder / "source", unique, seed, strip)
     tables = {name: _read_csv(source / name) for name in CSV_NAMES}
     studies = sorted(p.name for p in (source / "train_images").iterdir())
     root = folder / "all"
@@ -150,8 +157,9 @@ def _dataset(folder: Path, total: int, unique: int, seed: int) -> Path:
     return root
 
 
-def _subset(full: Path, n: int, folder: Path) -> Path:
-    """An RSNA root holding the first ``n`` studies of ``full`` (hard links) and their rows."""
+def _subset(full: Path, n: int, folder: Path, csvs: bool = True) -> Path:
+    """An RSNA root holding the first ``n`` studies of ``full`` (hard links) and their rows
+    (``csvs``; without them, the folder of a hospital's export)."""
     studies = json.loads((full / "order.json").read_text())[:n]
     keep = set(studies)
     for study in studies:
@@ -160,7 +168,7 @@ def _subset(full: Path, n: int, folder: Path) -> Path:
             dest.mkdir(parents=True)
             for f in series.iterdir():
                 os.link(f, dest / f.name)
-    for name in CSV_NAMES:
+    for name in CSV_NAMES if csvs else ():
         header, rows = _read_csv(full / name)
         _write_csv(folder / name, header, [r for r in rows if r["study_id"] in keep])
     return folder
@@ -228,6 +236,11 @@ def main() -> None:
     )
     parser.add_argument("--profile", type=int, default=0, help="print the top N of cProfile")
     parser.add_argument("--keep", help="folder to keep the data in (default: a temp folder)")
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="a hospital's layout: descriptions in the headers, no CSVs, no --labels",
+    )
     # child mode
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--project", help=argparse.SUPPRESS)
@@ -241,7 +254,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     try:
         start = time.perf_counter()
-        full = _dataset(work / "data", max(args.studies), args.unique, args.seed)
+        full = _dataset(work / "data", max(args.studies), args.unique, args.seed, not args.plain)
         files = sum(1 for _ in (full / "train_images").rglob("*.dcm"))
         print(
             f"dataset: {max(args.studies)} studies, {files} DICOM files "
@@ -252,17 +265,21 @@ def main() -> None:
         baseline = (
             baseline_code(args.baseline_ref, work / "baseline") if args.baseline_ref else None
         )
-        _csv_cost(full, work / "csv")
+        if not args.plain:
+            _csv_cost(full, work / "csv")
+        labels = not args.plain
+        lab = "--labels" if labels else "no --labels"
         rows = []
         for n in args.studies:
-            root = _subset(full, n, work / f"n{n}")
-            runs = {
-                "ours, --labels": _run(root / "train_images", work / f"p{n}_ours", True, None),
-                "ours, no --labels": _run(root / "train_images", work / f"p{n}_nolab", False, None),
-            }
+            root = _subset(full, n, work / f"n{n}", csvs=labels)
+            runs = {f"ours, {lab}": _run(root / "train_images", work / f"p{n}_ours", labels, None)}
+            if labels:
+                runs["ours, no --labels"] = _run(
+                    root / "train_images", work / f"p{n}_nolab", False, None
+                )
             if baseline is not None:
-                runs["baseline, --labels"] = _run(
-                    root / "train_images", work / f"p{n}_base", True, baseline
+                runs[f"baseline, {lab}"] = _run(
+                    root / "train_images", work / f"p{n}_base", labels, baseline
                 )
             for name, r in runs.items():
                 print(
@@ -273,19 +290,20 @@ def main() -> None:
                     print("   ", "\n    ".join(r["summary"]))
             rows.append((n, runs))
             if baseline is not None:
-                ours, base = runs["ours, --labels"], runs["baseline, --labels"]
+                ours, base = runs[f"ours, {lab}"], runs[f"baseline, {lab}"]
                 same = "same" if ours["digest"] == base["digest"] else "DIFFERENT"
                 said = "same" if ours["output"] == base["output"] else "DIFFERENT"
                 print(
-                    f"N={n:4d} ratio baseline / ours (--labels): "
+                    f"N={n:4d} ratio baseline / ours ({lab}): "
                     f"{base['seconds'] / ours['seconds']:.2f}x; peak RSS "
                     f"{base['peak_rss_mb'] / ours['peak_rss_mb']:.2f}x; projects {same}, "
                     f"output {said}"
                 )
         if args.profile:
             n = max(args.studies)
-            r = _run(work / f"n{n}" / "train_images", work / "p_profile", True, None, args.profile)
-            print(f"\ncProfile, ours --labels, N={n} ({r['seconds']:.1f} s under the profiler):")
+            images = work / f"n{n}" / "train_images"
+            r = _run(images, work / "p_profile", labels, None, args.profile)
+            print(f"\ncProfile, ours {lab}, N={n} ({r['seconds']:.1f} s under the profiler):")
             print(r["profile"])
     finally:
         if not args.keep:

@@ -12,7 +12,7 @@ import pytest
 
 from napari_atlas_annotate.io import VolumeLoadWarning, load_volume
 from napari_atlas_annotate.phantoms import write_phantoms
-from napari_atlas_annotate.project import ImageRef, Project, ProjectError
+from napari_atlas_annotate.project import ImageRef, Project, ProjectError, sources
 from napari_atlas_annotate.project.image_identity import (
     FINGERPRINTS_NAME,
     ImageFingerprint,
@@ -638,3 +638,35 @@ def test_an_rsna_folder_read_study_by_study_gives_what_a_whole_scan_gives(
     assert found.refused == [] and found.left_out == []
     gone = sorted((int(s), int(r)) for s, r, _ in rows if not (images / s / r).is_dir())
     assert [(m.study_id, m.series_id) for m in found.missing] == gone
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_a_spine_export_without_rsna_csvs_reads_each_studys_headers_when_given_out(
+    spine_phantoms, tmp_path, monkeypatch, large
+):
+    """A large hospital lumbar export (no RSNA CSVs, so not read study by study) is
+    scanned keeping what groups its files, not every file's header (27 KB a file:
+    gigabytes for a few thousand studies); each study's headers are read as its case is
+    given out, and the cases are those of a whole scan. A small one keeps its headers."""
+    data = tmp_path / "export"
+    shutil.copytree(spine_phantoms(0).parent / "spine" / "train_images", data)
+    n_files = sum(1 for _ in data.rglob("*.dcm"))
+    monkeypatch.setattr(sources, "KEEP_SPINE_HEADERS_FILES", n_files - 1 if large else n_files)
+    whole = cases_from_path(data, "spine")
+    assert len(whole) == 3
+    cases = iter(find_cases([data], "spine", lazy=True).cases)
+    lazy = [next(cases)]
+    for file in Path(whole[2].images[0].path).rglob("*.dcm"):
+        ds = pydicom.dcmread(file)
+        ds.PatientName = "Renamed^After^Scan"
+        ds.save_as(file)
+    lazy += list(cases)
+    assert _summary(lazy) == _summary(whole)
+    for case in lazy:
+        for info in case.series_info:
+            assert info.headers_read and len(info.headers) == len(info.files)
+    names = [str(c.series_info[0].headers[0].PatientName) for c in lazy]
+    assert ("Renamed^After^Scan" in names) == large  # read again only when not kept
+    assert "Renamed^After^Scan" not in names[:2]
+    for case in lazy:
+        check_case(case, "spine")
