@@ -984,8 +984,15 @@ class GradeSheetWidget(StatusMessages, QWidget):
         sheet = self.session.sheet
         at_level = [p for (_, lv), p in sheet.points.items() if lv == level]
         series, index = reading_place(self.series, condition, level, at_level)
-        if series is not None:
-            self._show(series, index)
+        if series is None:
+            return
+        self._show(series, index)
+        if series.points is not None:  # ready for the point: napari's add key works at once
+            self.viewer.layers.selection.active = series.points
+        self._info(
+            f"{CONDITION_DISPLAY[condition]} {LEVEL_DISPLAY[level]}: no point yet; shown "
+            f"{series.description}. Press 2 (add points) and click where it is."
+        )
 
     # -- submit -------------------------------------------------------------------------
     def submit(self) -> LabelVersion:

@@ -507,3 +507,20 @@ def test_a_click_to_look_at_a_cell_does_not_change_its_grade(
         widget.table.viewport(), Qt.MouseButton.LeftButton, pos=_cell_center(widget, 1, 3)
     )
     assert sheet.grade(*below) == GRADES[(GRADES.index(grade_below) + 1) % 3]
+
+
+def test_a_cell_without_a_point_is_ready_for_its_point(make_napari_viewer, spine_project):
+    """Selecting a cell without a point shows where it is read with that series' Points
+    layer active (napari's add-points key then works at once) and says how to place it."""
+    project = Project(spine_project.folder)
+    case = project.case(spine_project.case_id)
+    project.add_case("unlabelled", case.images)
+    viewer = make_napari_viewer()
+    widget = GradeSheetWidget(viewer, project, ANNOTATOR)
+    assert widget.load_case("unlabelled"), widget.last_error
+    widget.table.setCurrentCell(0, 3)  # the canal at L4/L5: read on the Sagittal T2/STIR
+    series = widget.series["Sagittal T2/STIR"]
+    assert series.layer.visible
+    assert viewer.layers.selection.active is series.points
+    assert "no point yet" in widget.status.text()
+    project.close()
