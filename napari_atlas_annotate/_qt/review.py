@@ -219,6 +219,10 @@ class ReviewDock(StatusMessages, QWidget):
         self._updating = False
         self.shown_text = ""  # what the viewer shows of a spine case, for the status line
         self.last_error: str | None = None
+        # the lead's choices on cases left without finalizing (case -> row -> source), and
+        # the open case's choices as it opened (to tell the lead's own from the defaults)
+        self._left_choices: dict[str, dict[str, str]] = {}
+        self._opened_with: dict[str, str] = {}
         self._build()
         self.lead_edit.setText(lead)
         if project is not None:
@@ -357,6 +361,7 @@ class ReviewDock(StatusMessages, QWidget):
         return [self.case_list.item(i).data(256) for i in range(self.case_list.count())]
 
     def close_case(self) -> None:
+        self._keep_choices()
         for emitter, callback in self._watched:
             emitter.disconnect(callback)
         for layer in self.layers:
@@ -365,6 +370,32 @@ class ReviewDock(StatusMessages, QWidget):
         self.layers, self.review, self._watched = [], None, []
         self.masks, self.consensus, self.consensus_layer = {}, None, None
         self.series, self.cells, self.reader_points, self.shown_series = {}, [], {}, None
+        self._opened_with = {}
+
+    def _keep_choices(self) -> None:
+        """Remember the choices the lead made on the open case (not finalized), so that
+        opening another case to compare does not throw them away."""
+        if self.review is None:
+            return
+        changed = {k: v for k, v in self.decisions().items() if self._opened_with.get(k) != v}
+        if changed:
+            self._left_choices[self.review.case_id] = changed
+        else:
+            self._left_choices.pop(self.review.case_id, None)
+
+    def _restore_choices(self, case_id: str) -> str:
+        """Put back the choices the lead left on this case; a note for the status line."""
+        self._opened_with = self.decisions()
+        kept = self._left_choices.get(case_id, {})
+        back = 0
+        for key, source in kept.items():
+            combo = self.choices.get(key)
+            if combo is not None and combo.findText(source) >= 0:
+                combo.setCurrentIndex(combo.findText(source))
+                back += 1
+        if not back:
+            return ""
+        return f" {back} choice(s) you made here before are back (not finalized yet)."
 
     def load_case(self, case_id: str) -> bool:
         """Show the case: for organ projects its image, each annotator's labels, the
@@ -419,6 +450,7 @@ class ReviewDock(StatusMessages, QWidget):
         self.viewer.reset_view()  # the whole image, whatever the previous case's zoom
         self._fill_table(review)
         self._show_final_decisions(review)
+        kept = self._restore_choices(case_id)
         decided = (
             f" Final version {final.id} by {final.annotator} (layer 'final v{final.id}')."
             if final is not None
@@ -436,7 +468,7 @@ class ReviewDock(StatusMessages, QWidget):
         self.table.setCurrentCell(0, 0)  # the most disputed class
         self._updating = False
         shown = self.go_to_class(self.table.item(0, 0).data(CLASS_ROLE), report=False)
-        self._info(f"{message} {shown}")
+        self._info(f"{message}{kept} {shown}")
         return True
 
     def go_to_class(self, name: str, report: bool = True) -> str:
@@ -511,6 +543,7 @@ class ReviewDock(StatusMessages, QWidget):
             self._updating = False
         self._fill_table(review)
         self._show_final_decisions(review)  # a final case: what the lead took per cell
+        kept = self._restore_choices(case_id)
         disputed = sum(c.disputed for c in cells)
         self.shown_text = ""
         if self.table.rowCount():
@@ -519,7 +552,7 @@ class ReviewDock(StatusMessages, QWidget):
         final = f" Final version {review.final_version}." if review.final_version else ""
         message = (
             f"{case_id}: {len(review.annotators)} readers, {disputed} disputed cell(s) "
-            f"listed first.{final} {self.shown_text}"
+            f"listed first.{final}{kept} {self.shown_text}"
         )
         if missing:
             self._error(message + " Not shown: " + "; ".join(missing))
@@ -807,6 +840,7 @@ class ReviewDock(StatusMessages, QWidget):
         except REPORTED as exc:
             self._error(exc)
             return None
+        self._decided(case_id)
         self.refresh_cases()
         self.load_case(case_id)
         if before is not None and before.id == version.id:
@@ -814,6 +848,11 @@ class ReviewDock(StatusMessages, QWidget):
         else:
             self._info(f"{case_id}: final version {version.id} stored.")
         return version
+
+    def _decided(self, case_id: str) -> None:
+        """Finalized or reopened: no choices of the case are left to keep."""
+        self._left_choices.pop(case_id, None)
+        self._opened_with = self.decisions()
 
     def reopen(self) -> bool:
         if self.review is None:
@@ -825,6 +864,7 @@ class ReviewDock(StatusMessages, QWidget):
         except REPORTED as exc:
             self._error(exc)
             return False
+        self._decided(case_id)
         self.refresh_cases()
         self.load_case(case_id)
         self._info(f"{case_id}: reopened for annotation.")

@@ -472,3 +472,26 @@ def test_a_final_spine_case_opens_with_the_leads_choices(make_napari_viewer, spi
     assert final.grade(*CANAL_L23) == sheets["bob"].grade(*CANAL_L23)
     assert final.grade(*LEFT_SS_L45) == "Severe"
     assert final.grade(*LEFT_NFN_L51) == sheets["cy"].grade(*LEFT_NFN_L51)
+
+
+@pytest.mark.filterwarnings("ignore:Non-orthogonal slicing:UserWarning")  # angled stacks
+def test_choices_left_for_another_case_are_kept(make_napari_viewer, spine_readers):
+    """The lead picks sources on one study, opens another to compare, comes back: the
+    choices not yet finalized are still there (they were reset to consensus)."""
+    project, case_id, sheets = spine_readers
+    project.add_case("second", project.case(case_id).images)
+    for who, sheet in sheets.items():
+        project.save_grades_version("second", sheet, kind="imported", annotator=who)
+    dock = ReviewDock(make_napari_viewer(), project, lead="lead")
+    assert dock.load_case(case_id), dock.last_error
+    dock.choose(_key(CANAL_L23), "bob")
+    dock.choose(_key(LEFT_SS_L45), "Severe")
+    assert dock.load_case("second"), dock.last_error
+    assert set(dock.decisions().values()) == {"consensus"}  # another study: its own rows
+    assert dock.load_case(case_id), dock.last_error
+    decided = dock.decisions()
+    assert decided[_key(CANAL_L23)] == "bob" and decided[_key(LEFT_SS_L45)] == "Severe"
+    assert "2 choice(s) you made here before" in dock.status.text()
+    version = dock.finalize()
+    assert project.read_grades(version).grade(*LEFT_SS_L45) == "Severe"
+    assert "choice(s) you made here before" not in dock.status.text()
