@@ -8,7 +8,11 @@ from ..project.importing import import_labels
 
 def configure(parser) -> None:
     parser.add_argument("project")
-    parser.add_argument("labels", help="multi-label NIfTI, per-class NIfTI folder, or RSNA CSV")
+    parser.add_argument(
+        "labels",
+        help="multi-label NIfTI, per-class NIfTI folder, 3D Slicer .seg.nrrd, DICOM SEG, or "
+        "RSNA CSV",
+    )
     parser.add_argument("--case", required=True, help="case id in the project")
     parser.add_argument("--annotator", required=True, help="who made these labels")
     parser.add_argument("--study-id", type=int, help="RSNA CSV: study_id row to take")

@@ -86,16 +86,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="LABELS",
         help="--finalize: the consensus as the lead edited it in another tool (a label NIfTI "
-        "on the case's grid, a folder of <class>.nii.gz masks or a DICOM SEG): every class "
-        "changed in it is taken as painted; see --write-consensus",
+        "on the case's grid, a 3D Slicer .seg.nrrd, a folder of <class>.nii.gz masks or a "
+        "DICOM SEG): every class changed in it is taken as painted; see --write-consensus",
     )
     lead.add_argument(
         "--write-consensus",
         type=Path,
         metavar="FILE",
-        help="with one --case (organ projects): write the readers' consensus as a label "
-        "NIfTI on the case's CT grid, to edit in ITK-SNAP or 3D Slicer and finalize with "
-        "--edited",
+        help="with one --case (organ projects): write the readers' consensus on the case's "
+        "CT grid, to edit elsewhere and finalize with --edited: a label NIfTI (ITK-SNAP), or "
+        "FILE.seg.nrrd for 3D Slicer (a named segment per class)",
     )
     lead.add_argument("--comment", default="", help="kept with the final version")
     lead.add_argument("--reason", default="", help="--reopen: why the case goes back")
@@ -142,12 +142,16 @@ def _consensus(project, case_id: str):
 
 
 def write_consensus(project, case_id: str, path: Path) -> Path:
-    """Write ``case_id``'s consensus as a label NIfTI on its first image's grid (atomic)."""
+    """Write ``case_id``'s consensus on its first image's grid (atomic): a label NIfTI, or
+    for a ``.seg.nrrd`` path a 3D Slicer segmentation with a named segment per class."""
     from ..io.nifti import label_dtype, save_nifti
+    from ..project.slicer_segmentations import is_slicer_segmentation, write_segmentation
     from ..volume import Volume
 
-    consensus, _ = _consensus(project, case_id)
+    consensus, classes = _consensus(project, case_id)
     _, affine = project.grid(case_id)
+    if is_slicer_segmentation(path):
+        return write_segmentation(consensus, affine, classes, path)
     labels = consensus.astype(label_dtype(consensus), copy=False)
     return save_nifti(Volume(labels, affine, metadata={}), path)
 

@@ -7,7 +7,9 @@ AbdomenAtlas and TotalSegmentator write them (where two masks claim a voxel it g
 smaller structure, and the import says how many voxels and which classes:
 :func:`merge_class_masks`).
 A DICOM SEG of the case's DICOM series (as ``export --format dicom-seg`` writes it) is read
-with highdicom, its segments mapped to the project's classes by their SegmentLabel.
+with highdicom, its segments mapped to the project's classes by their SegmentLabel; a 3D
+Slicer ``.seg.nrrd`` with slicerio, its segments mapped by name (cropped boxes put in place,
+overlapping segments merged as per-class masks are).
 Grades: an RSNA ``train.csv`` row (plus optional ``train_label_coordinates.csv`` points).
 Every check runs before anything is written, so a refused import leaves the project as it was.
 """
@@ -27,6 +29,7 @@ from ..io.nifti import is_nifti_path, load_nifti
 from .errors import ProjectError
 from .nifti_folders import dataset_label_names
 from .records import LabelVersion
+from .slicer_segmentations import is_slicer_segmentation, read_segments
 from .store import Project
 
 if TYPE_CHECKING:
@@ -38,17 +41,37 @@ GRID_TOLERANCE_MM = 1e-3
 def _on_image_grid(project: Project, case_id: str, path: Path, vol) -> np.ndarray:
     """``vol``'s voxels on the case's image grid, or :class:`ProjectError` saying why not.
 
-    A label stored in another voxel order (axes swapped or flipped, e.g. saved as RAS by a
-    tool, the image LPS) covers the same voxel centres: its array is reordered, exactly.
-    Anything else off the image's grid (shape, spacing, origin) is refused, never resampled.
+    ``vol`` is anything with ``array`` and ``(z, y, x) -> RAS`` ``affine``.
     """
     img_shape, img_affine = project.grid(case_id)
-    data, affine = np.asarray(vol.array), np.asarray(vol.affine, float)
+    return on_image_grid(np.asarray(vol.array), vol.affine, img_shape, img_affine, path, case_id)
+
+
+def on_image_grid(
+    data: np.ndarray, affine, img_shape, img_affine, path: Path, case_id: str
+) -> np.ndarray:
+    """``data`` (on the grid of ``affine``) placed on the image grid, exactly, or
+    :class:`ProjectError` saying why not.
+
+    A label stored in another voxel order (axes swapped or flipped, e.g. saved as RAS by a
+    tool, the image LPS) covers the same voxel centres: its array is reordered. A label
+    stored as a box of the image's lattice (3D Slicer saves a segmentation cropped to its
+    segments) is put in place, as long as nothing labelled lies outside the image.
+    Anything else off the image's grid (spacing, directions, origin between voxel centres)
+    is refused, never resampled.
+    """
+    affine = np.asarray(affine, float)
     if _same_grid(data.shape, affine, img_shape, img_affine):
         return data
-    reordered = _reordered(data, affine, img_shape, img_affine)
-    if reordered is not None:
-        return reordered
+    placed = _placed(data, affine, img_shape, img_affine)
+    if placed is not None:
+        if placed[1]:
+            raise ProjectError(
+                f"{path}: {placed[1]} labelled voxel(s) lie outside case {case_id}'s image "
+                f"{tuple(img_shape)}: the label was drawn on another (larger) image. Nothing "
+                "was imported; label the case's own image."
+            )
+        return placed[0]
     if tuple(data.shape) != tuple(img_shape):
         raise ProjectError(
             f"{path}: label shape {tuple(data.shape)} does not match case {case_id}'s image "
@@ -80,20 +103,21 @@ def _same_grid(shape, affine, img_shape, img_affine) -> bool:
     )
 
 
-def _reordered(data: np.ndarray, affine: np.ndarray, img_shape, img_affine) -> np.ndarray | None:
-    """``data`` with its axes permuted and flipped onto the image grid when the label grid
-    is the image grid in another voxel order; ``None`` otherwise."""
-    to_image = np.linalg.solve(img_affine, affine)[:3, :3]  # label voxel -> image voxel
-    signs = np.round(to_image)
+def _placed(data: np.ndarray, affine: np.ndarray, img_shape, img_affine):
+    """``(data on the image grid, labelled voxels left outside it)`` when every voxel
+    centre of ``data`` is one of the image's lattice (axes in any order and direction, a
+    whole number of voxels away); ``None`` otherwise."""
+    to_image = np.linalg.solve(img_affine, affine)  # label voxel -> image voxel
+    signs = np.round(to_image[:3, :3])
     if not (
-        np.allclose(to_image, signs, atol=1e-3)
+        np.allclose(to_image[:3, :3], signs, atol=1e-3)
         and np.all(np.abs(signs).sum(axis=0) == 1)
         and np.all(np.abs(signs).sum(axis=1) == 1)
     ):
         return None
     order = [int(np.flatnonzero(signs[i])[0]) for i in range(3)]  # image axis i <- label axis
     moved = np.transpose(data, order)
-    index = np.eye(4)  # new (image-ordered) voxel index -> label voxel index
+    index = np.eye(4)  # moved (image-ordered) voxel index -> label voxel index
     index[:, :3] = 0
     for i, j in enumerate(order):
         if signs[i, j] < 0:
@@ -101,9 +125,21 @@ def _reordered(data: np.ndarray, affine: np.ndarray, img_shape, img_affine) -> n
             index[j, i], index[j, 3] = -1, data.shape[j] - 1
         else:
             index[j, i] = 1
-    if not _same_grid(moved.shape, affine @ index, img_shape, img_affine):
+    start = np.round((to_image @ index)[:3, 3]).astype(int)  # image voxel of moved[0, 0, 0]
+    shift = np.eye(4)
+    shift[:3, 3] = start
+    if not np.allclose(affine, img_affine @ shift @ np.linalg.inv(index), atol=GRID_TOLERANCE_MM):
         return None
-    return np.ascontiguousarray(moved)
+    if tuple(moved.shape) == tuple(img_shape) and not start.any():
+        return np.ascontiguousarray(moved), 0
+    out = np.zeros(tuple(img_shape), moved.dtype)
+    lo = np.maximum(start, 0)
+    hi = np.minimum(start + moved.shape, img_shape)
+    if np.any(hi <= lo):
+        return out, int(np.count_nonzero(moved))
+    inside = tuple(slice(a - s, b - s) for a, b, s in zip(lo, hi, start, strict=True))
+    out[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))] = moved[inside]
+    return out, int(np.count_nonzero(moved)) - int(np.count_nonzero(moved[inside]))
 
 
 def _load(path: Path):
@@ -191,20 +227,27 @@ def merge_class_masks(
     labels, overlaps
         The label map, and the voxels claimed twice (``None`` when masks do not overlap).
     """
-    classes = project.classes
-    ids = {name: classes.index(name) + 1 for name in files}
+    masks = (
+        (name, _mask(path, _on_image_grid(project, case_id, path, _load(path))))
+        for name, path in files.items()
+    )
+    return merge_masks(project.classes, masks)
+
+
+def merge_masks(classes: list[str], masks) -> tuple[np.ndarray, MaskOverlaps | None]:
+    """One label map from ``(class name, boolean mask)`` pairs, all on one grid (the rule
+    and the result of :func:`merge_class_masks`); a class may come more than once."""
     labels = None
     size = np.zeros(len(classes) + 1, np.int64)  # own mask voxels, per class id
     claimed: list[np.ndarray] = []  # flat voxel index * (classes + 1) + class id
     stride = len(classes) + 1
-    for name, path in files.items():
-        mask = _mask(path, _on_image_grid(project, case_id, path, _load(path)))
-        cid = ids[name]
+    for name, mask in masks:
+        cid = classes.index(name) + 1
         if labels is None:
             labels = np.zeros(mask.shape, np.uint8 if len(classes) < 256 else np.uint16)
-        size[cid] = np.count_nonzero(mask)
+        size[cid] += np.count_nonzero(mask)
         held = labels[mask]
-        disputed = held != 0
+        disputed = (held != 0) & (held != cid)  # a class may come twice
         if disputed.any():
             where = np.flatnonzero(mask)[disputed]
             holders = held[disputed].astype(np.int64)
@@ -250,6 +293,8 @@ def read_mask_labels(
                 "Nothing was imported."
             )
         return merge_class_masks(project, case_id, names)
+    if is_slicer_segmentation(source):
+        return _slicer_labels(project, case_id, source)
     if not is_nifti_path(source):
         if pydicom.misc.is_dicom(source):
             return read_segmentation(project, case_id, source, image), None
@@ -285,6 +330,34 @@ def read_mask_labels(
             "<class>.nii.gz masks."
         )
     return data.astype(np.uint8 if len(classes) < 256 else np.uint16), None
+
+
+def _slicer_labels(
+    project: Project, case_id: str, source: Path
+) -> tuple[np.ndarray, MaskOverlaps | None]:
+    """A 3D Slicer ``.seg.nrrd`` as a label map on the case's grid: each segment is the
+    project's class of its name (case, spaces and hyphens aside); its box is placed on
+    the image's lattice; overlapping segments are merged as per-class masks are."""
+    affine, segments = read_segments(source)
+    classes = project.classes
+    index = {_class_key(c): c for c in classes}
+    foreign = [name for name, _ in segments if _class_key(name) not in index]
+    if foreign:
+        raise ProjectError(
+            f"{source}: segment(s) {', '.join(repr(n) for n in foreign)} are not classes of "
+            f"this project ({', '.join(classes)}). Nothing was imported; rename the segments "
+            "in Slicer's Segment Editor to the project's class names, or create the project "
+            "with --classes naming them."
+        )
+    img_shape, img_affine = project.grid(case_id)
+    placed = (
+        (
+            index[_class_key(name)],
+            on_image_grid(mask, affine, img_shape, img_affine, source, case_id),
+        )
+        for name, mask in segments
+    )
+    return merge_masks(classes, placed)
 
 
 def read_segmentation(

@@ -251,3 +251,36 @@ def test_edited_consensus_errors_name_the_file_and_the_fix(organ_project, spine_
     argv = ["review", str(spine.folder), "--case", "mr00", "--write-consensus", out]
     assert main(argv) == 2
     assert "organ projects" in capsys.readouterr().err
+
+
+def test_a_lead_using_3d_slicer_round_trips_the_consensus_as_seg_nrrd(
+    organ_project, capsys, tmp_path
+):
+    pytest.importorskip("slicerio")
+    from napari_atlas_annotate.project.slicer_segmentations import (
+        read_segments,
+        write_segmentation,
+    )
+
+    project, _ = organ_project
+    folder = str(project.folder)
+    path = tmp_path / "ct01.seg.nrrd"
+    assert main(["review", folder, "--case", "ct01", "--write-consensus", str(path)]) == 0
+    affine, segments = read_segments(path)
+    _, image_affine = project.grid("ct01")
+    np.testing.assert_allclose(affine, image_affine, atol=1e-5)
+    alice, bob = (
+        project.read_mask(project.latest_version("ct01", annotator=w)) for w in ("alice", "bob")
+    )
+    consensus = np.where(alice == bob, alice, 0)
+    names = [ABDOMEN_ATLAS_CLASSES[v - 1] for v in np.unique(consensus) if v]
+    assert [name for name, _ in segments] == names  # one named segment per class, for Slicer
+    edited = consensus.copy()
+    liver = ABDOMEN_ATLAS_CLASSES.index("liver") + 1
+    edited[3:5, 10:14, 10:14] = liver  # the lead paints liver in Slicer and saves
+    write_segmentation(edited, affine, ABDOMEN_ATLAS_CLASSES, path)
+    capsys.readouterr()
+    argv = ["review", folder, "--finalize", "ct01", "--lead", "dr_wu", "--edited", str(path)]
+    assert main(argv) == 0
+    assert "liver: painted (+" in capsys.readouterr().out
+    np.testing.assert_array_equal(project.read_mask(current_final(project, "ct01")), edited)
