@@ -431,13 +431,16 @@ def test_subarticular_labels_sit_on_their_own_side_of_an_axial_slice(
     assert label.endswith(" L4/L5 R-NFN")
 
 
-def test_the_next_case_replaces_the_last_in_one_canvas_cleanup(make_napari_viewer, spine_project):
-    """Moving on to another case removes every layer of the last one, all in one batch
-    (napari cleans its canvas, a full garbage collection, once per batch, not per layer);
-    opening the first case removes nothing and starts no batch."""
+def test_the_next_case_is_shown_in_the_last_ones_layers(make_napari_viewer, spine_project):
+    """Moving on to a study with the same series shows it in the same image and Points
+    layers (removing and adding six layers was most of the time a study took to open),
+    with none of the last study's points left; a study with other series replaces every
+    layer of the last one, all in one batch (napari cleans its canvas, a full garbage
+    collection, once per batch, not per layer)."""
     project = Project(spine_project.folder)
     case = project.case(spine_project.case_id)
-    project.add_case("second", case.images)
+    project.add_case("second", case.images)  # no proposal: no points
+    project.add_case("third", case.images[:2])
     viewer = make_napari_viewer()
     widget = GradeSheetWidget(viewer, project, ANNOTATOR)
     batches = []
@@ -445,11 +448,26 @@ def test_the_next_case_replaces_the_last_in_one_canvas_cleanup(make_napari_viewe
     assert widget.load_case(case.id), widget.last_error
     first = list(viewer.layers)
     assert batches == [] and len(first) == 6  # three series, each with its points
+    widget.table.setCurrentCell(0, 1)  # a point selected on the first study
     assert widget.load_case("second"), widget.last_error
+    assert batches == [] and list(viewer.layers) == first  # the same layers
+    assert all(layer.name.startswith("second ") for layer in viewer.layers)
+    for series in widget.series.values():
+        assert len(series.points.data) == 0 and series.points.selected_data == set()
+    assert widget.session.sheet.points == {}
+    # a point placed on the second study is its own, logged once
+    widget.table.setCurrentCell(0, 3)
+    series = widget.series["Sagittal T2/STIR"]
+    series.points.add(np.array([7.0, 60.5, 70.25])[list(series.axes)])
+    assert list(widget.session.sheet.points) == [(CONDITIONS[0], LEVELS[3])]
+    assert [e.tool for e in project.events("second", ANNOTATOR)] == [POINT_TOOL]
+    assert project.events(case.id, ANNOTATOR) == []
+
+    assert widget.load_case("third"), widget.last_error  # two series: new layers
     assert batches == [0]  # the last case's six layers went in one batch
     assert not any(layer in viewer.layers for layer in first)
-    assert len(viewer.layers) == 6
-    assert all(layer.name.startswith("second ") for layer in viewer.layers if layer.ndim == 3)
+    assert len(viewer.layers) == 4
+    assert all(layer.name.startswith("third ") for layer in viewer.layers)
 
 
 def test_the_sheet_fits_without_rows_hidden_under_the_legend(
