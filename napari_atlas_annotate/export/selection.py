@@ -85,13 +85,17 @@ def _skipped(project: Project, case_id: str, status: str, content: str) -> Skipp
     wanted = "final" if status == "final" else "final, corrected or imported"
     reason = f"no {wanted} {content} version"
     labelled = project.versions(case_id, kinds=CORRECTED_KINDS, content=content)
+    lead, why = _reopened(project, case_id, content)
+    if lead:  # the lead's free text stays out of the reason, which goes into provenance
+        reason = f"its final {content} version was reopened by {lead}"
+    told = f"reopened because: {why}; " if why else ""
     if status == "final" and labelled:
         kinds = " and ".join(sorted({v.kind for v in labelled}))
         who = ", ".join(sorted({v.annotator or "?" for v in labelled}))
         return Skipped(
             case_id,
             reason,
-            f"it has {kinds} labels by {who}: a lead finalizes them with `atlas-annotate "
+            f"{told}it has {kinds} labels by {who}: a lead finalizes them with `atlas-annotate "
             f"review {folder} --finalize {case_id} --lead NAME`, or export with --status "
             "corrected",
         )
@@ -100,10 +104,22 @@ def _skipped(project: Project, case_id: str, status: str, content: str) -> Skipp
     return Skipped(
         case_id,
         reason,
-        f"it has {has}: an annotator {'corrects' if proposed else 'labels'} it in "
+        f"{told}it has {has}: an annotator {'corrects' if proposed else 'labels'} it in "
         f"`atlas-annotate open {folder}`, or labels made elsewhere come in with "
         f"`atlas-annotate import {folder} LABELS --case {case_id} --annotator NAME`",
     )
+
+
+def _reopened(project: Project, case_id: str, content: str) -> tuple[str, str]:
+    """(lead, reason) when a lead withdrew the case's latest final version, else empty."""
+    final = project.latest_version(case_id, kinds=("final",), content=content)
+    if final is None:
+        return "", ""
+    for record in reversed(project.audit_trail(case_id)):
+        detail = record["detail"]
+        if record["action"] == "reopen" and detail.get("final_version") == final.id:
+            return record["actor"], detail.get("reason") or ""
+    return "", ""
 
 
 def nothing_to_export(project: Project, status: str) -> ExportError:

@@ -30,3 +30,20 @@ def test_cli_names_the_option(organ_project, tmp_path, capsys):
     err = capsys.readouterr().err
     assert info.value.code == 2 and "--validation-fraction" in err and "Traceback" not in err
     assert "0" in err and "1" in err
+
+
+def test_a_reopened_case_is_skipped_saying_it_was_reopened(organ_project, tmp_path):
+    import shutil
+
+    from napari_atlas_annotate.review.adjudication import reopen
+
+    folder = tmp_path / "proj"
+    shutil.copytree(organ_project[0], folder)
+    with Project(folder) as project:
+        reopen(project, "case0", "lead", "aorta leaks into the spine")
+        result = export_project(project, "monai", tmp_path / "m", status="final")
+    skipped = {s.case_id: s for s in result.skipped}
+    text = skipped["case0"].reason + "; " + skipped["case0"].hint
+    assert "reopened" in text and "aorta leaks into the spine" in text and "lead" in text
+    assert "no final mask version" not in text
+    assert "--finalize case0" in text
