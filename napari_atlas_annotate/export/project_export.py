@@ -60,7 +60,7 @@ from .provenance import PROVENANCE_NAME, case_provenance, file_digest, write_pro
 from .pseudonymise import find_identifiers
 from .reimport import check_nifti_grid
 from .selection import Selection, Skipped, nothing_to_export, select_versions
-from .staging import Stage, refuse_file_ancestor, write_error
+from .staging import Stage, recover_replaced, refuse_file_ancestor, write_error
 
 FORMATS: dict[str, str] = {
     "abdomenatlas": "organs",
@@ -239,6 +239,7 @@ def export_project(
     _refuse_overlap(project, root)
     if fmt == "nnunet":
         nnunet.refuse_id_clash(root.parent, root.name)
+    recovered = recover_replaced(root)
     if root.is_dir() and any(root.iterdir()):
         if not overwrite:
             raise ExportError(
@@ -284,6 +285,7 @@ def export_project(
         staging.discard()
         raise
     staging.close()
+    result.notes += recovered
     if staging.cleared:
         result.notes.append(
             f"deleted {len(staging.cleared)} unfinished folder(s) an interrupted export to "

@@ -77,6 +77,49 @@ class Stage:
             self._fd = None
 
 
+def recover_replaced(root: Path) -> list[str]:
+    """Finish what a killed ``--overwrite`` left: it moves the earlier export aside as
+    ``.<root>.old-<pid>``, renames the new one in, then deletes the old one. Killed before
+    the new one was in, the earlier export is put back; after, the rest is deleted.
+    Folders of a process still running are left alone. Returns what was done, one line each."""
+    if not root.parent.is_dir():
+        return []
+    done = []
+    prefix = f".{root.name}.old-"
+    for path in sorted(root.parent.iterdir()):
+        pid = path.name[len(prefix) :]
+        if not (path.name.startswith(prefix) and pid.isdigit() and path.is_dir()):
+            continue
+        if _alive(int(pid)):
+            continue
+        try:
+            if not root.exists():
+                os.replace(path, root)
+                done.append(
+                    f"put back the earlier export {root} that an interrupted export had "
+                    f"moved aside as {path.name}"
+                )
+            else:
+                shutil.rmtree(path)
+                done.append(
+                    f"deleted {path.name}, an earlier export an interrupted export to "
+                    f"{root} was deleting"
+                )
+        except OSError as exc:
+            raise write_error(root, exc, about_target=True) from None
+    return done
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, another user's
+        return True
+    return True
+
+
 def _remove_empty(folders: list[Path]) -> None:
     for folder in folders:  # deepest first; stop at one something else was put in
         try:

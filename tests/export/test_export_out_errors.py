@@ -145,3 +145,39 @@ def test_a_failed_export_leaves_no_folder_it_made(organ_project, tmp_path, monke
     with pytest.raises(ExportError, match="image missing"):
         _export(organ_project[0], tmp_path / "raw" / "nnUNet_raw", fmt="nnunet")
     assert list(tmp_path.iterdir()) == []
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_an_overwrite_killed_between_its_renames_gets_the_earlier_export_back(
+    organ_project, tmp_path
+):
+    """``--overwrite`` moves the old export aside, renames the new one in, then deletes the
+    old: killed after the first rename, the next export puts the old one back (and so
+    refuses to replace it without --overwrite); killed while deleting, the rest goes."""
+    out = tmp_path / "exp"
+    _export(organ_project[0], out)
+    aside = tmp_path / f".exp.old-{_dead_pid()}"
+    os.replace(out, aside)
+    with pytest.raises(ExportError, match="--overwrite"):
+        _export(organ_project[0], out)
+    assert (out / "provenance.json").is_file() and not aside.exists()
+
+    aside.mkdir()
+    (aside / "half-deleted.nii.gz").write_bytes(b"x")
+    result = _export(organ_project[0], out, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]
+    assert any(aside.name in note for note in result.notes)
+
+
+def test_a_live_exports_aside_folder_is_left_alone(organ_project, tmp_path):
+    out = tmp_path / "exp"
+    _export(organ_project[0], out)
+    aside = tmp_path / f".exp.old-{os.getppid()}"  # pytest's parent: alive
+    aside.mkdir()
+    _export(organ_project[0], out, overwrite=True)
+    assert aside.is_dir()
