@@ -705,7 +705,7 @@ class GradeSheetWidget(StatusMessages, QWidget):
                 layer.affine = kwargs["affine"]
                 layer.metadata = kwargs["metadata"]
                 layer.name = kwargs["name"]
-                layer.reset_contrast_limits_range()
+                layer.contrast_limits_range = kwargs["contrast_limits"]  # as add_image does
                 layer.contrast_limits = kwargs["contrast_limits"]
                 new.layer, new.points = layer, old.points
                 new.points.selected_data = set()

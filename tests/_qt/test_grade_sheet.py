@@ -454,6 +454,8 @@ def test_the_next_case_is_shown_in_the_last_ones_layers(make_napari_viewer, spin
     assert all(layer.name.startswith("second ") for layer in viewer.layers)
     for series in widget.series.values():
         assert len(series.points.data) == 0 and series.points.selected_data == set()
+        # the display window as a new layer of the study has it (the study's own range)
+        assert list(series.layer.contrast_limits_range) == list(series.layer.contrast_limits)
     assert widget.session.sheet.points == {}
     # a point placed on the second study is its own, logged once
     widget.table.setCurrentCell(0, 3)
