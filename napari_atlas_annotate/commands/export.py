@@ -105,27 +105,40 @@ def _fraction(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export import export_project
     from ..project import Project
 
     def progress(done: int, total: int, case_id: str) -> None:
         print(f"[{done}/{total}] {case_id}", file=sys.stderr)
 
     with Project(args.project) as project:
-        result = export_project(
-            project,
-            args.fmt,
-            args.out,
-            status=args.status,
-            progress=progress,
-            keep_identifiers=args.keep_identifiers,
-            overwrite=args.overwrite,
-            dataset_id=args.dataset_id,
-            dataset_name=args.dataset_name,
-            validation_fraction=args.validation_fraction,
-            threads=args.threads,
-            verify=not args.no_verify,
-            actor=args.by,
-        )
+        try:
+            result = _export(project, args, progress)
+        except KeyboardInterrupt:
+            print(
+                "atlas-annotate export: interrupted; nothing was written (an earlier export "
+                "in --out is unchanged). Run the same command again to export.",
+                file=sys.stderr,
+            )
+            return 130
     print(result.summary())
     return 0
+
+
+def _export(project, args: argparse.Namespace, progress):
+    from ..export import export_project
+
+    return export_project(
+        project,
+        args.fmt,
+        args.out,
+        status=args.status,
+        progress=progress,
+        keep_identifiers=args.keep_identifiers,
+        overwrite=args.overwrite,
+        dataset_id=args.dataset_id,
+        dataset_name=args.dataset_name,
+        validation_fraction=args.validation_fraction,
+        threads=args.threads,
+        verify=not args.no_verify,
+        actor=args.by,
+    )

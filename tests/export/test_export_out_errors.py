@@ -181,3 +181,16 @@ def test_a_live_exports_aside_folder_is_left_alone(organ_project, tmp_path):
     aside.mkdir()
     _export(organ_project[0], out, overwrite=True)
     assert aside.is_dir()
+
+
+def test_ctrl_c_is_one_line_and_leaves_nothing(organ_project, tmp_path, monkeypatch, capsys):
+    def interrupted(*args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pe, "_export_into", interrupted)
+    out = tmp_path / "raw"
+    code = main(["export", str(organ_project[0]), "--format", "nnunet", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 130 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("atlas-annotate export: interrupted")
+    assert "nothing was written" in err and list(tmp_path.iterdir()) == []
