@@ -152,6 +152,16 @@ def _dot_icon(color: str, ring: bool = False) -> QIcon:
     return QIcon(pixmap)
 
 
+def _tied(cell: CellOpinions) -> str:
+    """``"alice Moderate, bob Severe"`` when the most common grade of a cell is tied
+    between grades (the consensus then takes the milder by rule), else ``""``."""
+    graded = {who: g for who, g in cell.grades.items() if g is not None}
+    counts = [list(graded.values()).count(g) for g in set(graded.values())]
+    if len(counts) < 2 or counts.count(max(counts)) < 2:
+        return ""
+    return ", ".join(f"{who} {g}" for who, g in graded.items())
+
+
 class _ColouredCellsStaySelected(QStyledItemDelegate):
     """Paints a selected cell that has its own background (a reader's grade, the
     disputed mark) in that colour with a white frame, instead of the selection colour:
@@ -760,6 +770,7 @@ class ReviewDock(StatusMessages, QWidget):
             self._add_choice(r, 1, cell.key, options)
             said = [(who, cell.grades[who], cell.points.get(who)) for who in readers]
             said.append((CONSENSUS, cell.consensus_grade, cell.consensus_point))
+            tie = _tied(cell)
             for c, (who, grade, point) in enumerate(said, start=2):
                 item = QTableWidgetItem(GRADE_SHORT.get(grade, grade) if grade else "-")
                 if grade is not None:
@@ -771,7 +782,14 @@ class ReviewDock(StatusMessages, QWidget):
                     if point is not None
                     else "no point"
                 )
-                item.setToolTip(f"{who}: {grade or 'not graded'}\n{where}")
+                tip = f"{who}: {grade or 'not graded'}\n{where}"
+                if who == CONSENSUS and tie:
+                    item.setText(item.text() + "?")
+                    tip = (
+                        f"consensus: {grade} only because the readers are tied ({tie}); a "
+                        "tie goes to the milder grade. Choose a reader or a grade.\n" + where
+                    )
+                item.setToolTip(tip)
                 self.table.setItem(r, c, item)
         self._cap_width(len(header))
 

@@ -495,3 +495,21 @@ def test_choices_left_for_another_case_are_kept(make_napari_viewer, spine_reader
     version = dock.finalize()
     assert project.read_grades(version).grade(*LEFT_SS_L45) == "Severe"
     assert "choice(s) you made here before" not in dock.status.text()
+
+
+@pytest.mark.filterwarnings("ignore:Non-orthogonal slicing:UserWarning")  # angled stacks
+def test_a_tied_consensus_says_it_is_a_tie(make_napari_viewer, spine_readers):
+    """Two readers a grade apart: the 'consensus' is the milder grade by rule, not an
+    agreement; the row says so, so the lead does not finalize it unseen."""
+    project, case_id, sheets = spine_readers
+    project.add_case("pair", project.case(case_id).images)
+    for who in ("alice", "bob"):
+        project.save_grades_version("pair", sheets[who], kind="imported", annotator=who)
+    dock = ReviewDock(make_napari_viewer(), project, lead="lead")
+    assert dock.load_case("pair"), dock.last_error
+    row = dock.cell_rows().index(_key(CANAL_L23))
+    consensus = dock.table.item(row, 4)
+    assert consensus.text().endswith("?")
+    assert "tie" in consensus.toolTip() and "milder" in consensus.toolTip()
+    agreed = dock.cell_rows().index(_key(("spinal_canal_stenosis", "l1_l2")))
+    assert not dock.table.item(agreed, 4).text().endswith("?")
