@@ -277,7 +277,7 @@ def export_project(
             threads=threads,
             verify=verify,
         )
-        _publish(stage, root)
+        _publish(stage, root, overwrite)
     except OSError as exc:
         staging.discard()
         raise write_error(root, exc) from None
@@ -332,10 +332,23 @@ def _refuse_overlap(project: Project, root: Path) -> None:
         )
 
 
-def _publish(stage: Path, root: Path) -> None:
-    """Move the finished staging folder to ``root`` (replacing an old one as a whole)."""
+def _publish(stage: Path, root: Path, overwrite: bool) -> None:
+    """Move the finished staging folder to ``root`` (replacing an old one as a whole).
+    ``root`` is checked again: another export or a user may have filled it meanwhile."""
     old = None
-    if root.exists():
+    if root.is_dir() and any(root.iterdir()):
+        if not overwrite:
+            raise ExportError(
+                f"{root} was filled while this export ran (another export?); it is left as "
+                "it is and nothing was written. Choose a new --out folder, or pass "
+                "--overwrite to replace it."
+            )
+        if not (root / PROVENANCE_NAME).is_file():
+            raise ExportError(
+                f"{root} was filled while this export ran and is not an earlier export (it "
+                f"has no {PROVENANCE_NAME}), so it is left as it is and nothing was written. "
+                "Choose a new --out folder."
+            )
         old = root.with_name(f".{root.name}.old-{os.getpid()}")
         os.replace(root, old)
     try:

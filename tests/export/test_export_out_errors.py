@@ -194,3 +194,24 @@ def test_ctrl_c_is_one_line_and_leaves_nothing(organ_project, tmp_path, monkeypa
     assert code == 130 and "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("atlas-annotate export: interrupted")
     assert "nothing was written" in err and list(tmp_path.iterdir()) == []
+
+
+def test_a_target_filled_while_exporting_is_not_replaced_without_overwrite(
+    organ_project, tmp_path, monkeypatch
+):
+    """Another export (or a user) fills the target while this one runs: without
+    --overwrite this one must not replace it."""
+    out = tmp_path / "exp"
+    real = pe._export_into
+
+    def meanwhile(*args, **kw):
+        result = real(*args, **kw)
+        out.mkdir()
+        (out / "theirs.txt").write_text("kept")
+        return result
+
+    monkeypatch.setattr(pe, "_export_into", meanwhile)
+    with pytest.raises(ExportError, match="--overwrite"):
+        _export(organ_project[0], out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]
+    assert [p.name for p in out.iterdir()] == ["theirs.txt"]
