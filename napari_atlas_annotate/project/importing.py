@@ -48,22 +48,24 @@ def _on_image_grid(project: Project, case_id: str, path: Path, vol) -> np.ndarra
 
 
 def on_image_grid(
-    data: np.ndarray, affine, img_shape, img_affine, path: Path, case_id: str
+    data: np.ndarray, affine, img_shape, img_affine, path: Path, case_id: str, *, box=False
 ) -> np.ndarray:
     """``data`` (on the grid of ``affine``) placed on the image grid, exactly, or
     :class:`ProjectError` saying why not.
 
     A label stored in another voxel order (axes swapped or flipped, e.g. saved as RAS by a
-    tool, the image LPS) covers the same voxel centres: its array is reordered. A label
-    stored as a box of the image's lattice (3D Slicer saves a segmentation cropped to its
-    segments) is put in place, as long as nothing labelled lies outside the image.
+    tool, the image LPS) covers the same voxel centres: its array is reordered. With
+    ``box``, a label stored as a box of the image's lattice (3D Slicer saves a segmentation
+    cropped to its segments) is put in place, as long as nothing labelled lies outside the
+    image; a label file of another format must cover the whole image (a smaller one was
+    likely drawn on a cropped image, whose missing part is not known to be background).
     Anything else off the image's grid (spacing, directions, origin between voxel centres)
     is refused, never resampled.
     """
     affine = np.asarray(affine, float)
     if _same_grid(data.shape, affine, img_shape, img_affine):
         return data
-    placed = _placed(data, affine, img_shape, img_affine)
+    placed = _placed(data, affine, img_shape, img_affine, box)
     if placed is not None:
         if placed[1]:
             raise ProjectError(
@@ -103,10 +105,10 @@ def _same_grid(shape, affine, img_shape, img_affine) -> bool:
     )
 
 
-def _placed(data: np.ndarray, affine: np.ndarray, img_shape, img_affine):
+def _placed(data: np.ndarray, affine: np.ndarray, img_shape, img_affine, box: bool):
     """``(data on the image grid, labelled voxels left outside it)`` when every voxel
-    centre of ``data`` is one of the image's lattice (axes in any order and direction, a
-    whole number of voxels away); ``None`` otherwise."""
+    centre of ``data`` is one of the image's lattice (axes in any order and direction;
+    with ``box``, also a box of it a whole number of voxels away); ``None`` otherwise."""
     to_image = np.linalg.solve(img_affine, affine)  # label voxel -> image voxel
     signs = np.round(to_image[:3, :3])
     if not (
@@ -132,6 +134,8 @@ def _placed(data: np.ndarray, affine: np.ndarray, img_shape, img_affine):
         return None
     if tuple(moved.shape) == tuple(img_shape) and not start.any():
         return np.ascontiguousarray(moved), 0
+    if not box:
+        return None
     out = np.zeros(tuple(img_shape), moved.dtype)
     lo = np.maximum(start, 0)
     hi = np.minimum(start + moved.shape, img_shape)
@@ -353,7 +357,7 @@ def _slicer_labels(
     placed = (
         (
             index[_class_key(name)],
-            on_image_grid(mask, affine, img_shape, img_affine, source, case_id),
+            on_image_grid(mask, affine, img_shape, img_affine, source, case_id, box=True),
         )
         for name, mask in segments
     )

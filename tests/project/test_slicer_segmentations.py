@@ -111,10 +111,13 @@ def test_a_label_box_reaching_outside_the_image_is_refused(case):
     shifted = image.affine.copy()
     shifted[:3, 3] -= image.affine[:3, 0]  # one voxel before slice 0
     with pytest.raises(ProjectError, match="1 labelled voxel\\(s\\) lie outside"):
-        on_image_grid(box, shifted, SHAPE, image.affine, "x.seg.nrrd", "c1")
+        on_image_grid(box, shifted, SHAPE, image.affine, "x.seg.nrrd", "c1", box=True)
     box[0] = 0
-    placed = on_image_grid(box, shifted, SHAPE, image.affine, "x.seg.nrrd", "c1")
+    placed = on_image_grid(box, shifted, SHAPE, image.affine, "x.seg.nrrd", "c1", box=True)
     assert placed.shape == SHAPE and placed.sum() == 0
+    # a label file of another kind must cover the whole image: a box is refused
+    with pytest.raises(ProjectError, match="does not match case c1's image"):
+        on_image_grid(box, shifted, SHAPE, image.affine, "x.nii.gz", "c1")
 
 
 def test_a_written_segmentation_reads_back_with_names_and_geometry(case, tmp_path):
