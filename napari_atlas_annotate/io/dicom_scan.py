@@ -352,6 +352,11 @@ class SeriesInfo:
         }
 
 
+#: Files a scan passes over without reading or warning: the tables datasets ship beside
+#: their images (RSNA's train.csv, train_series_descriptions.csv, ...).
+TABLE_SUFFIXES: tuple[str, ...] = (".csv",)
+
+
 def _read_header(path: str | Path) -> Dataset | None:
     """The header of a DICOM file, or None when the file is not DICOM.
 
@@ -541,6 +546,8 @@ class HeaderScan:
         self.n_files += len(files)
         self.first_files = sorted([*self.first_files, *map(Path, files[:3])])[:3]
         for file in files:
+            if str(file).lower().endswith(TABLE_SUFFIXES):
+                continue  # a dataset's tables (RSNA's CSVs): not images, nothing to warn of
             ds = _read_header(file)
             if ds is None:
                 self.skipped.append(Path(file))

@@ -470,3 +470,19 @@ def test_jpeg_ls_series_equals_uncompressed_with_either_decoder(
     assert used and set(used) == ({"pyjpegls"} if plugin_there else {""})
     np.testing.assert_array_equal(vol.array, load_dicom(plain).array)
     np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:Expected implicit VR:UserWarning")  # notes.txt, forced
+def test_a_datasets_csv_tables_beside_its_series_are_passed_over_silently(two_series):
+    # an RSNA dataset root holds train.csv and the series CSV beside train_images/: adding
+    # it warned "skipped 3 file(s) that are not DICOM: train.csv, ..." on every add
+    root, _ = two_series
+    (root / "train.csv").write_text("study_id,spinal_canal_stenosis_l1_l2\n1,Normal/Mild\n")
+    (root / "Train_Series_Descriptions.CSV").write_text("study_id,series_id\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        series = list_series(root)
+    assert len(series) == 2 and [str(w.message) for w in caught] == []
+    (root / "notes.txt").write_text("not DICOM")  # anything else is still said
+    with pytest.warns(VolumeLoadWarning, match="skipped 1 file.s. that are not DICOM: notes.txt"):
+        list_series(root)
