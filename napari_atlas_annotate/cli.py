@@ -118,6 +118,11 @@ def _run(argv: list[str] | None) -> int:
     args = parser.parse_args(argv[1:])
     try:
         return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        # Ctrl-C: one line, not a traceback from wherever the command was. What was
+        # stored before stays (saves are atomic; a stopped round leaves no model behind).
+        print(f"atlas-annotate {name}: interrupted (Ctrl-C).", file=sys.stderr)
+        return 130
     except (ValueError, FileNotFoundError, PermissionError) as exc:
         # Domain errors carry which file, what is wrong and what to do: show them plainly.
         print(f"atlas-annotate {name}: error: {exc}", file=sys.stderr)

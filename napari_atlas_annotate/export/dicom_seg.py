@@ -100,21 +100,6 @@ def _flip_z(volume: Volume, labels: np.ndarray) -> tuple[Volume, np.ndarray]:
     return flipped, labels[::-1].copy()
 
 
-def _whole_numbers_as_int16(image: Volume) -> Volume:
-    """A float image of whole numbers in int16 range (a CT saved as float32) as int16, so
-    its series is written with RescaleSlope 1 and reads back exactly; other floats are
-    written rescaled (within half a step)."""
-    data = image.array
-    if not np.issubdtype(data.dtype, np.floating) or not data.size:
-        return image
-    if not np.isfinite(data).all() or data.min() < -32768 or data.max() > 32767:
-        return image
-    as_int = data.astype(np.int16)
-    if not np.array_equal(as_int, data):
-        return image
-    return Volume(as_int, image.affine, image.modality, dict(image.metadata))
-
-
 def write_source_series(
     image: Volume, labels: np.ndarray, folder: Path, case_id: str, uid_seed: str
 ) -> tuple[list[Path], np.ndarray]:
@@ -123,7 +108,6 @@ def write_source_series(
     labels on that series' z order."""
     if not _right_handed(image):
         image, labels = _flip_z(image, labels)
-    image = _whole_numbers_as_int16(image)
     partial = folder.with_name(f".{folder.name}.part")
     modality = image.modality if image.modality in ("CT", "MR") else "CT"
     files = write_dicom_series(

@@ -223,8 +223,9 @@ def export_project(
     if FORMATS[fmt] != project.task:
         wanted = [f for f, task in FORMATS.items() if task == project.task]
         raise ExportError(
-            f"format {fmt!r} is for {FORMATS[fmt]} projects; {project.folder.name} is a "
-            f"{project.task} project: use --format {' or '.join(wanted)}."
+            f"format {fmt!r} is for {FORMATS[fmt]} projects; {project.folder.name} is "
+            f"{'an' if project.task[0] in 'aeiou' else 'a'} {project.task} project: use "
+            f"--format {' or '.join(wanted)}."
         )
     if fmt == "monai" and not 0.0 <= validation_fraction < 1.0:
         raise ExportError(

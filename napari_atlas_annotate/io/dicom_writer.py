@@ -26,6 +26,18 @@ from ..volume import LPS_TO_RAS, Volume
 _SOP_CLASS = {"CT": CTImageStorage, "MR": MRImageStorage}
 
 
+def _whole_numbers_as_int16(data: np.ndarray) -> np.ndarray:
+    """Float data of whole numbers in int16 range (a CT saved as float32) as int16, so it
+    is stored with RescaleSlope 1 and reads back exactly; other data as it is (floats are
+    stored rescaled, within half a step)."""
+    if not np.issubdtype(data.dtype, np.floating) or not data.size:
+        return data
+    if not np.isfinite(data).all() or data.min() < -32768 or data.max() > 32767:
+        return data
+    as_int = data.astype(np.int16)
+    return as_int if np.array_equal(as_int, data) else data
+
+
 def _ds(value: float) -> str:
     """A DS string of at most 16 characters that keeps as much precision as fits."""
     for digits in range(12, 3, -1):
@@ -93,7 +105,7 @@ def write_dicom_series(
             " flip the array along z and adjust the affine first"
         )
 
-    data = np.asarray(volume.array)
+    data = _whole_numbers_as_int16(np.asarray(volume.array))
     if np.issubdtype(data.dtype, np.floating):
         lo, hi = float(data.min()), float(data.max())
         slope = max((hi - lo) / 65000.0, 1e-6) if hi > lo else 1.0

@@ -344,3 +344,18 @@ def test_remove_takes_out_unlabelled_cases_only(tmp_path, images, capsys):
         assert record["actor"] == "lead" and record["detail"]["reason"] == "scout series"
     assert main(["remove", str(proj), "nope", "--reason", "x"]) == 2
     assert "no case 'nope'" in capsys.readouterr().err
+
+
+def test_ctrl_c_in_any_command_is_one_line_and_exit_130(tmp_path, capsys, monkeypatch):
+    from napari_atlas_annotate.commands import status
+
+    assert main(["init", str(tmp_path / "p"), "--task", "organs"]) == 0
+    capsys.readouterr()
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(status, "run", interrupted)
+    assert main(["status", str(tmp_path / "p")]) == 130
+    err = capsys.readouterr().err
+    assert err == "atlas-annotate status: interrupted (Ctrl-C).\n"
