@@ -819,9 +819,12 @@ class AnnotatorDock(StatusMessages, QWidget):
             if self.project.task == "spine":
                 if self.grade_sheet is None:
                     raise ProjectError("the grade sheet widget is not available.")
+                session = getattr(self.grade_sheet, "session", None)
+                before = session.base if session is not None else None
                 version = self.grade_sheet.submit()
                 if version is None:
                     return None  # the grade sheet said why
+                self._resubmitted = before is not None and version.id == before.id
             else:
                 self.hook.flush()
                 self._check_single_session()

@@ -250,6 +250,12 @@ def test_spine_project_embeds_the_grade_sheet(make_napari_viewer, tmp_path, monk
     assert "study1" in dock.status.text() and "Open a project" not in dock.status.text()
     assert dock.submit().id == 7
     assert dock.grade_sheet.calls == [("load_case", "study1"), ("submit", "study1")]
+    # the sheet unchanged since this reader's version 7: the dock's line says nothing was
+    # stored (it said 'submitted as version 7', as if a new version had been made)
+    dock.step_case(-1)
+    dock.grade_sheet.session = types.SimpleNamespace(base=types.SimpleNamespace(id=7))
+    assert dock.submit().id == 7
+    assert "no changes since your version 7; nothing stored" in dock.status.text()
 
 
 def test_spine_project_without_grade_sheet_says_so(make_napari_viewer, tmp_path, monkeypatch):
