@@ -189,12 +189,29 @@ def read_grades_csv(path: str | Path) -> dict[int, dict[str, str | None]]:
     """
     out: dict[int, dict[str, str | None]] = {}
     with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
+        reader = csv.DictReader(fh)
+        for row in reader:
             sid = (row.get("study_id") or "").strip()
             if not sid:
                 continue
-            out[int(sid)] = {col: normalize_grade(row.get(col)) for col in GRADE_COLUMNS}
+            try:
+                out[int(sid)] = {col: _grade_in(row, col) for col in GRADE_COLUMNS}
+            except ValueError as exc:
+                raise _row_error(path, reader.line_num, exc) from None
     return out
+
+
+def _grade_in(row: Mapping[str, str | None], column: str) -> str | None:
+    try:
+        return normalize_grade(row.get(column))
+    except ValueError as exc:
+        raise ValueError(f"column {column}: {exc}") from None
+
+
+def _row_error(path: str | Path, line: int, exc: Exception) -> ValueError:
+    """The error for a CSV row that cannot be read: which file, which line, what is wrong."""
+    what = f"no column {exc}" if isinstance(exc, KeyError) else str(exc)
+    return ValueError(f"{path}, line {line}: {what}. Fix that row and import again.")
 
 
 def write_grades_csv(path: str | Path, grades: Mapping[int, Mapping[str, str | None]]) -> Path:
@@ -224,13 +241,14 @@ def read_coordinates_csv(path: str | Path) -> list[LevelPoint]:
     """Read train_label_coordinates.csv rows; incomplete rows (no x/y) are skipped."""
     points = []
     with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
+        reader = csv.DictReader(fh)
+        for row in reader:
             try:
                 x, y = float(row["x"]), float(row["y"])
             except (KeyError, TypeError, ValueError):
                 continue
-            points.append(
-                LevelPoint(
+            try:
+                point = LevelPoint(
                     study_id=int(row["study_id"]),
                     series_id=int(row["series_id"]),
                     instance_number=int(float(row["instance_number"])),
@@ -239,7 +257,9 @@ def read_coordinates_csv(path: str | Path) -> list[LevelPoint]:
                     x=x,
                     y=y,
                 )
-            )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise _row_error(path, reader.line_num, exc) from None
+            points.append(point)
     return points
 
 

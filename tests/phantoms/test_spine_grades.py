@@ -77,3 +77,25 @@ def test_coordinates_and_series_round_trip(tmp_path):
         read_series_descriptions_csv(write_series_descriptions_csv(tmp_path / "s.csv", rows))
         == rows
     )
+
+
+def test_a_bad_row_names_its_file_line_and_column(tmp_path):
+    grades = tmp_path / "train.csv"
+    grades.write_text(
+        "study_id,spinal_canal_stenosis_l1_l2,spinal_canal_stenosis_l2_l3\n"
+        "1,Normal/Mild,Severe\n"
+        "2,Moderate,Bad\n"
+    )
+    with pytest.raises(ValueError) as err:
+        read_grades_csv(grades)
+    assert str(err.value).startswith(
+        f"{grades}, line 3: column spinal_canal_stenosis_l2_l3: unknown grade 'Bad'"
+    )
+    points = tmp_path / "train_label_coordinates.csv"
+    points.write_text(
+        "study_id,series_id,instance_number,condition,level,x,y\n"
+        "1,10,3,Spinal Canal Stenosis,L1/L2,100.0,120.0\n"
+        "1,10,3,Spinal Canal Stenosis,L9/L10,100.0,120.0\n"
+    )
+    with pytest.raises(ValueError, match=f"{points}, line 3: .*L9/L10.*Fix that row"):
+        read_coordinates_csv(points)
