@@ -23,6 +23,7 @@ cell is read), the readers' points on that series, and who said what in the stat
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -162,6 +163,52 @@ def _tied(cell: CellOpinions) -> str:
     return ", ".join(f"{who} {g}" for who, g in graded.items())
 
 
+def _readers_key(review: CaseReview) -> tuple[tuple[str, int], ...]:
+    """Which version of each reader a case's consensus was voted from."""
+    return tuple(sorted((who, v.id) for who, v in review.versions.items()))
+
+
+@dataclass(frozen=True)
+class LeftPaint:
+    """The lead's unfinalized edits of an organ case's consensus, held while other cases
+    are open: only the voxels where the edited map differs from the consensus (flat
+    indices into the stored (z, y, x) map), the consensus there and the lead's labels
+    there, and the readers' versions that consensus was voted from. A few bytes per
+    edited voxel, nothing per untouched one: a lead may leave edits on many cases."""
+
+    readers: tuple[tuple[str, int], ...]
+    shape: tuple[int, ...]
+    index: np.ndarray
+    before: np.ndarray
+    after: np.ndarray
+
+    @classmethod
+    def of(cls, review: CaseReview, consensus: np.ndarray, edited: np.ndarray) -> LeftPaint:
+        index = np.flatnonzero(edited != consensus)
+        index = index.astype(np.int32 if consensus.size < 2**31 else np.int64)
+        where = np.unravel_index(index, consensus.shape)
+        return cls(_readers_key(review), consensus.shape, index, consensus[where], edited[where])
+
+    def where(self) -> tuple[np.ndarray, ...]:
+        return np.unravel_index(self.index, self.shape)
+
+    def conflicts(self, consensus: np.ndarray) -> int:
+        """How many edited voxels the (new) consensus has other labels at than the one
+        they were painted over (all of them when the grid changed)."""
+        if consensus.shape != self.shape:
+            return len(self.index)
+        return int(np.count_nonzero(consensus[self.where()] != self.before))
+
+    def changed_readers(self, review: CaseReview) -> str:
+        """``"alice (v3 -> v7)"``: the readers whose version is not the one painted on."""
+        then, now = dict(self.readers), dict(_readers_key(review))
+        return ", ".join(
+            f"{who} (v{then.get(who, '-')} -> v{now.get(who, '-')})"
+            for who in sorted(set(then) | set(now))
+            if then.get(who) != now.get(who)
+        )
+
+
 class _ColouredCellsStaySelected(QStyledItemDelegate):
     """Paints a selected cell that has its own background (a reader's grade, the
     disputed mark) in that colour with a white frame, instead of the selection colour:
@@ -233,6 +280,10 @@ class ReviewDock(StatusMessages, QWidget):
         # the open case's choices as it opened (to tell the lead's own from the defaults)
         self._left_choices: dict[str, dict[str, str]] = {}
         self._opened_with: dict[str, str] = {}
+        # the lead's paint on organ cases left without finalizing (compact, see LeftPaint);
+        # ``_paint_decided``: the open case's paint was just finalized or reopened, not kept
+        self._left_paint: dict[str, LeftPaint] = {}
+        self._paint_decided = False
         self._build()
         self.lead_edit.setText(lead)
         if project is not None:
@@ -311,6 +362,14 @@ class ReviewDock(StatusMessages, QWidget):
         actions.addWidget(self.finalize_button)
         actions.addWidget(self.reason_edit)
         actions.addWidget(self.reopen_button)
+        self.apply_earlier_button = QPushButton("Apply earlier edits")
+        self.apply_earlier_button.setToolTip(
+            "put the consensus edits you left here before a reader submitted a new version "
+            "over the new consensus"
+        )
+        self.apply_earlier_button.setEnabled(False)
+        self.apply_earlier_button.clicked.connect(self.apply_earlier_edits)
+        actions.addWidget(self.apply_earlier_button)
         layout.addLayout(actions)
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -326,6 +385,9 @@ class ReviewDock(StatusMessages, QWidget):
         except REPORTED as exc:
             self._error(exc)
             return False
+        if self.project is not None and Path(self.project.folder) != Path(project.folder):
+            self.close_case()  # another project: what was left on this one is not kept
+            self._left_choices, self._left_paint = {}, {}
         self.project = project
         self.folder_edit.setText(str(project.folder))
         return self.refresh_cases()
@@ -372,6 +434,8 @@ class ReviewDock(StatusMessages, QWidget):
 
     def close_case(self) -> None:
         self._keep_choices()
+        self._keep_paint()
+        self.apply_earlier_button.setEnabled(False)
         for emitter, callback in self._watched:
             emitter.disconnect(callback)
         for layer in self.layers:
@@ -392,6 +456,68 @@ class ReviewDock(StatusMessages, QWidget):
             self._left_choices[self.review.case_id] = changed
         else:
             self._left_choices.pop(self.review.case_id, None)
+
+    def _keep_paint(self) -> None:
+        """Remember the lead's unfinalized edits of the open case's consensus (what differs
+        from the vote), so that opening another case does not throw them away. Edits left
+        on an older consensus and not applied stay held unless the lead painted anew."""
+        if self.review is None or self.consensus_layer is None or self._paint_decided:
+            return
+        case_id = self.review.case_id
+        left = LeftPaint.of(self.review, self.consensus, self.edited_consensus())
+        if len(left.index):
+            self._left_paint[case_id] = left
+        elif not self.apply_earlier_button.isEnabled():
+            self._left_paint.pop(case_id, None)
+
+    def _restore_paint(self, case_id: str) -> tuple[str, bool]:
+        """Put back the edits the lead left on this case's consensus; a note for the status
+        line, and whether it is a warning (edits on an older consensus not applied)."""
+        left = self._left_paint.get(case_id)
+        if left is None:
+            return "", False
+        changed = left.changed_readers(self.review)
+        conflicts = left.conflicts(self.consensus)
+        if conflicts:
+            self.apply_earlier_button.setEnabled(True)
+            return (
+                f" The readers' labels changed since you edited the consensus here "
+                f"({changed}): the new consensus differs at {conflicts} of the "
+                f"{len(left.index)} voxel(s) you edited, so your unfinalized edits are not "
+                "applied. 'Apply earlier edits' puts them over the new consensus; painting "
+                "here without that, Finalize or Reopen drops them."
+            ), True
+        self._paint(left)
+        self._left_paint.pop(case_id)  # in the layer now; kept again when the case is left
+        note = f" Your unfinalized edits of the consensus here ({len(left.index)} voxel(s)) are "
+        note += "restored."
+        if changed:
+            note += (
+                f" The readers' labels changed since ({changed}); the consensus is the same "
+                "where you edited, so the edits still apply: check them."
+            )
+        return note, False
+
+    def _paint(self, left: LeftPaint) -> None:
+        layer = self.consensus_layer
+        axes = layer.metadata[META_KEY]["axes"]
+        np.asarray(layer.data).transpose(np.argsort(axes))[left.where()] = left.after
+        layer.refresh()
+
+    def apply_earlier_edits(self) -> bool:
+        """Put the edits left on an older consensus of the open case over the new one."""
+        left = self._left_paint.get(self.review.case_id) if self.review is not None else None
+        if left is None or not self.apply_earlier_button.isEnabled():
+            self._error("no earlier edits of this case's consensus are waiting.")
+            return False
+        self._paint(left)
+        self._left_paint.pop(self.review.case_id)
+        self.apply_earlier_button.setEnabled(False)
+        self._info(
+            f"{self.review.case_id}: your earlier edits ({len(left.index)} voxel(s)) are on the "
+            "new consensus; check them where the readers changed their labels, then Finalize."
+        )
+        return True
 
     def _restore_choices(self, case_id: str) -> str:
         """Put back the choices the lead left on this case; a note for the status line."""
@@ -449,6 +575,7 @@ class ReviewDock(StatusMessages, QWidget):
             return False
         self.close_case()
         self.review, self.masks, self.consensus = review, masks, consensus
+        self._paint_decided = False
         for data, kwargs, kind in to_add:
             add = self.viewer.add_image if kind == "image" else self.viewer.add_labels
             self.layers.append(add(data, **kwargs))
@@ -461,6 +588,7 @@ class ReviewDock(StatusMessages, QWidget):
         self._fill_table(review)
         self._show_final_decisions(review)
         kept = self._restore_choices(case_id)
+        painted, stale = self._restore_paint(case_id)
         decided = (
             f" Final version {final.id} by {final.annotator} (layer 'final v{final.id}')."
             if final is not None
@@ -478,7 +606,7 @@ class ReviewDock(StatusMessages, QWidget):
         self.table.setCurrentCell(0, 0)  # the most disputed class
         self._updating = False
         shown = self.go_to_class(self.table.item(0, 0).data(CLASS_ROLE), report=False)
-        self._info(f"{message}{kept} {shown}")
+        (self._error if stale else self._info)(f"{message}{kept}{painted} {shown}")
         return True
 
     def go_to_class(self, name: str, report: bool = True) -> str:
@@ -868,9 +996,12 @@ class ReviewDock(StatusMessages, QWidget):
         return version
 
     def _decided(self, case_id: str) -> None:
-        """Finalized or reopened: no choices of the case are left to keep."""
+        """Finalized or reopened: no choices or paint of the case are left to keep."""
         self._left_choices.pop(case_id, None)
+        self._left_paint.pop(case_id, None)
         self._opened_with = self.decisions()
+        self._paint_decided = True
+        self.apply_earlier_button.setEnabled(False)
 
     def reopen(self) -> bool:
         if self.review is None:

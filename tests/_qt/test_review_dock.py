@@ -513,3 +513,87 @@ def test_a_tied_consensus_says_it_is_a_tie(make_napari_viewer, spine_readers):
     assert "tie" in consensus.toolTip() and "milder" in consensus.toolTip()
     agreed = dock.cell_rows().index(_key(("spinal_canal_stenosis", "l1_l2")))
     assert not dock.table.item(agreed, 4).text().endswith("?")
+
+
+def _paint_liver_next_to_liver(layer) -> np.ndarray:
+    """Paint liver on background next to the consensus liver with the layer's own brush
+    (a few strokes), as the lead would; returns the painted voxels in stored order."""
+    axes = layer.metadata["atlas_annotate"]["axes"]
+    before = np.asarray(layer.data).copy()
+    stored = before.transpose(np.argsort(axes))
+    edge = ndimage.binary_dilation(stored == LIVER, iterations=2) & (stored == 0)
+    layer.brush_size = 2
+    for z, y, x in np.argwhere(edge)[::7][:6]:
+        layer.paint([[z, y, x][a] for a in axes], LIVER)
+    painted = (np.asarray(layer.data) != before).transpose(np.argsort(axes))
+    assert painted.any()
+    return painted
+
+
+def test_paint_left_for_another_case_is_kept(make_napari_viewer, two_reader_project):
+    """The lead paints on the consensus of one case, opens another to compare, comes
+    back: the paint is still there (it was rebuilt from the readers' vote), and becomes
+    final."""
+    project, masks = two_reader_project
+    viewer = make_napari_viewer()
+    dock = ReviewDock(viewer, project, lead="lead")
+    assert dock.load_case("ct0"), dock.last_error
+    painted = _paint_liver_next_to_liver(viewer.layers["consensus"])
+    assert dock.load_case("ct1"), dock.last_error
+    assert "unfinalized edits" not in dock.status.text()
+    np.testing.assert_array_equal(dock.edited_consensus(), dock.consensus)  # ct1: its own
+    assert dock.load_case("ct0"), dock.last_error
+    edited = dock.edited_consensus()
+    assert (edited[painted] == LIVER).all()
+    np.testing.assert_array_equal(edited[~painted], dock.consensus[~painted])
+    assert "unfinalized edits" in dock.status.text()
+    version = dock.finalize()
+    assert version is not None, dock.last_error
+    final = project.read_mask(version)
+    assert (final[painted] == LIVER).all()
+    assert json.loads(version.note)["decisions"]["liver"] == "painted"
+    # finalized: nothing left to restore
+    assert dock.load_case("ct1") and dock.load_case("ct0"), dock.last_error
+    assert "unfinalized edits" not in dock.status.text()
+    np.testing.assert_array_equal(dock.edited_consensus(), dock.consensus)
+
+
+def test_paint_left_on_an_older_consensus(make_napari_viewer, two_reader_project):
+    """A reader submits a new version while the lead's paint waits: paint away from the
+    change comes back (saying the readers changed); paint where the consensus changed
+    is not applied until the lead asks, and is not dropped meanwhile."""
+    project, masks = two_reader_project
+    viewer = make_napari_viewer()
+    dock = ReviewDock(viewer, project, lead="lead")
+    assert dock.load_case("ct0"), dock.last_error
+    painted = _paint_liver_next_to_liver(viewer.layers["consensus"])
+    assert dock.load_case("ct1"), dock.last_error
+    alice = masks["ct0"]["alice"].copy()
+    far = np.zeros_like(alice, dtype=bool)
+    far[-1, :2, :2] = True  # a corner, far from the liver
+    assert not (far & painted).any()
+    alice[far] = SPLEEN
+    project.save_mask_version("ct0", alice, kind="imported", annotator="alice")
+    assert dock.load_case("ct0"), dock.last_error
+    assert (dock.edited_consensus()[painted] == LIVER).all()
+    assert "readers' labels changed" in dock.status.text()
+    assert "unfinalized edits" in dock.status.text()
+
+    # now a reader relabels exactly where the lead painted
+    assert dock.load_case("ct1"), dock.last_error
+    for who in ("alice", "bob"):
+        relabelled = masks["ct0"][who].copy()
+        relabelled[painted] = SPLEEN
+        project.save_mask_version("ct0", relabelled, kind="imported", annotator=who)
+    assert dock.load_case("ct0"), dock.last_error
+    np.testing.assert_array_equal(dock.edited_consensus(), dock.consensus)  # not applied
+    assert "not applied" in dock.last_error and "readers' labels changed" in dock.last_error
+    assert dock.apply_earlier_button.isEnabled()
+    assert dock.load_case("ct1") and dock.load_case("ct0"), dock.last_error  # still held
+    assert dock.apply_earlier_button.isEnabled()
+    dock.apply_earlier_edits()
+    assert (dock.edited_consensus()[painted] == LIVER).all()
+    assert not dock.apply_earlier_button.isEnabled()
+    version = dock.finalize()
+    assert version is not None, dock.last_error
+    assert (project.read_mask(version)[painted] == LIVER).all()
