@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from ..project import Project, ProjectError
-from . import abdomenatlas, dicom_seg, monai_datalist, nnunet
+from . import abdomenatlas, dicom_seg, monai_datalist, nnunet, slicer
 from .case_names import project_names, record_export
 from .errors import ExportError
 from .provenance import PROVENANCE_NAME, case_provenance, file_digest, write_provenance
@@ -67,6 +67,7 @@ FORMATS: dict[str, str] = {
     "nnunet": "organs",
     "dicom-seg": "organs",
     "monai": "organs",
+    "slicer": "organs",
     "rsna": "spine",
 }
 
@@ -486,11 +487,16 @@ def _write_organ_case(run: _OrganWriter, sel, name: str, image, labels, extra: d
         written = nnunet.write_case(image, labels, name, stage)
     elif run.fmt == "monai":
         written = monai_datalist.write_case(image, labels, name, stage)
+    elif run.fmt == "slicer":
+        written = slicer.write_case(image, labels, run.classes, stage / name)
     else:
         return _write_seg_case(run, sel, name, image, labels, extra)
     if run.verify:
         for path in written:
-            check_nifti_grid(path, image.shape, image.affine)
+            if path.name == slicer.SEGMENTATION_NAME:
+                slicer.check_segmentation(path, labels, image.affine, run.classes)
+            else:
+                check_nifti_grid(path, image.shape, image.affine)
     return written
 
 

@@ -143,6 +143,29 @@ def test_monai_datalist_split_is_deterministic(organs, tmp_path, no_identifiers)
     no_identifiers(a.root)
 
 
+def test_slicer_layout_reads_back_in_slicerio_on_the_ct_grid(organs, tmp_path, no_identifiers):
+    slicerio = pytest.importorskip("slicerio")
+    project, truth = organs
+    result = export_project(project, "slicer", tmp_path / "s", status="corrected")
+    assert len(result.cases) == 3
+    for case_id in result.cases:
+        image, labels = truth[case_id]
+        case_dir = result.root / result.names[case_id]
+        _overlays(case_dir / "ct.nii.gz", image)
+        seg = slicerio.read_segmentation(str(case_dir / "segmentation.seg.nrrd"))
+        # Slicer's own reading: IJK = the CT's (x, y, z), LPS
+        ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ np.asarray(seg["ijkToLPS"])
+        np.testing.assert_allclose(ras, nib.load(case_dir / "ct.nii.gz").affine, atol=1e-4)
+        layers = seg["voxels"] if seg["voxels"].ndim == 4 else seg["voxels"][None]
+        names = [s["name"] for s in seg["segments"]]
+        assert names == [ABDOMEN_ATLAS_CLASSES[v - 1] for v in np.unique(labels) if v]
+        for segment in seg["segments"]:
+            mask = layers[segment["layer"]] == segment["labelValue"]
+            value = ABDOMEN_ATLAS_CLASSES.index(segment["name"]) + 1
+            np.testing.assert_array_equal(mask.transpose(2, 1, 0), labels == value)
+    no_identifiers(result.root)
+
+
 def _seg_matches_per_source_instance(seg_path, source_files, labels):
     """highdicom read-back: each source SOPInstanceUID's frame equals that slice's labels."""
     seg = hd.seg.segread(seg_path)
