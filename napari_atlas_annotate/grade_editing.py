@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .corrections.other_windows import check_no_unseen_work
 from .corrections.recording import ActiveClock
 from .grade_sheet import GradeSheet, LevelPoint
 from .project import EditEvent, LabelVersion, Project, ProjectError, task_phrase
@@ -350,31 +351,19 @@ class GradeSession:
         )
 
     def check_single_session(self) -> None:
-        """Refuse to submit over work this session has not seen.
-
-        The same annotator with the case open in a second window logs edits (or submits
-        versions) this sheet does not contain; storing it would fold those edits into a
-        version without them. Raises :class:`ProjectError` naming what came from elsewhere.
-        """
-        own = {e.id for e in self.pending}
-        logged = self.project.events(self.case_id, self.annotator, after_id=self.seen_event_id)
-        elsewhere = [e for e in logged if e.id not in own and e.tool in (GRADE_TOOL, POINT_TOOL)]
-        latest = self.project.latest_version(
-            self.case_id, annotator=self.annotator, kinds=("corrected",), content="grades"
-        )
-        newer = latest is not None and (self.base is None or latest.id > self.base.id)
-        if not elsewhere and not newer:
-            return
-        what = []
-        if newer:
-            what.append(f"version {latest.id} was submitted")
-        if elsewhere:
-            what.append(f"{len(elsewhere)} edit(s) were logged")
-        raise ProjectError(
-            f"case {self.case_id}: since you opened it here, {' and '.join(what)} as "
-            f"{self.annotator} from another window; this sheet does not contain that work, "
-            "so nothing was stored (submitting would overwrite it). Close the other window, "
-            f"then open {self.case_id} again here: it comes back with the saved work of both."
+        """Refuse to submit over work this session has not seen (a second window as the
+        same annotator: :func:`~.corrections.other_windows.check_no_unseen_work`)."""
+        check_no_unseen_work(
+            self.project,
+            self.case_id,
+            self.annotator,
+            own_events={e.id for e in self.pending},
+            seen_event_id=self.seen_event_id,
+            base=self.base,
+            holder="this sheet",
+            reopen=f"open {self.case_id} again here",
+            content="grades",
+            tools=(GRADE_TOOL, POINT_TOOL),
         )
 
     def submit(self, note: str | None = None) -> LabelVersion:

@@ -74,6 +74,7 @@ from ..corrections import (
     why_islands_unchanged,
     why_largest_unchanged,
 )
+from ..corrections.other_windows import check_no_unseen_work
 from ..project import LabelVersion, Project, ProjectError, replay
 from ..stacks import CaseImages
 from .class_list import ClassList
@@ -779,31 +780,17 @@ class AnnotatorDock(StatusMessages, QWidget):
         return self._resubmitted
 
     def _check_single_session(self) -> None:
-        """Refuse to submit over work this window has not seen.
-
-        The same annotator with the case open in a second window (or viewer) logs edits
-        and versions this window's label does not contain; submitting it would silently
-        drop them. Raises :class:`ProjectError` naming what came from elsewhere.
-        """
-        case_id, who = self.case_id, self.annotator
-        own = {e.id for e in self.hook.events}
-        elsewhere = [e.id for e in self.project.events(case_id, who, after_id=self._seen_event_id)]
-        elsewhere = [i for i in elsewhere if i not in own]
-        latest = self.project.latest_version(case_id, annotator=who, kinds=("corrected",))
-        newer = latest is not None and (self.base is None or latest.id > self.base.id)
-        if not elsewhere and not newer:
-            return
-        what = []
-        if newer:
-            what.append(f"version {latest.id} was submitted")
-        if elsewhere:
-            what.append(f"{len(elsewhere)} edit(s) were logged")
-        raise ProjectError(
-            f"case {case_id}: since you opened it here, {' and '.join(what)} as {who} "
-            "from another window; this window's label does not contain that work, so "
-            "nothing was stored (submitting would overwrite it). Close the other window, "
-            f"then double-click {case_id} in the case list here to reload it with the saved "
-            "work of both."
+        """Refuse to submit over work this window has not seen (a second window as the
+        same annotator: :func:`~..corrections.other_windows.check_no_unseen_work`)."""
+        check_no_unseen_work(
+            self.project,
+            self.case_id,
+            self.annotator,
+            own_events={e.id for e in self.hook.events},
+            seen_event_id=self._seen_event_id,
+            base=self.base,
+            holder="this window's label",
+            reopen=f"double-click {self.case_id} in the case list here to reload it",
         )
 
     def submit(self) -> LabelVersion | None:
