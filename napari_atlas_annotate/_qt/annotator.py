@@ -577,6 +577,9 @@ class AnnotatorDock(StatusMessages, QWidget):
                 )
                 return None
             self.grade_sheet = GradeSheetWidget(self.viewer, self.project, self.annotator)
+            # the dock's "Submit and next case" submits the sheet: a second submit button
+            # beside it ("Submit grades", for the sheet on its own) only asked which to use
+            self.grade_sheet.submit_button.setVisible(False)
             self.grade_layout.addWidget(self.grade_sheet)
         return self.grade_sheet
 

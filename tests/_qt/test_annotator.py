@@ -10,7 +10,7 @@ import types
 
 import numpy as np
 import pytest
-from qtpy.QtWidgets import QWidget
+from qtpy.QtWidgets import QPushButton, QWidget
 
 from napari_atlas_annotate.corrections import (
     fill_between_slices,
@@ -224,6 +224,7 @@ class _StubGradeSheet(QWidget):
     def __init__(self, viewer, project, annotator):
         super().__init__()
         self.project, self.annotator, self.calls = project, annotator, []
+        self.submit_button = QPushButton("Submit grades", self)
 
     def load_case(self, case_id):
         self.calls.append(("load_case", case_id))
@@ -246,6 +247,9 @@ def test_spine_project_embeds_the_grade_sheet(make_napari_viewer, tmp_path, monk
     assert isinstance(dock.grade_sheet, _StubGradeSheet) and dock.grade_sheet.annotator == "alice"
     assert dock.labels_layer is None and not dock.organ_box.isVisibleTo(dock)
     assert dock.grade_box.isVisibleTo(dock)
+    # one submit button: the dock's "Submit and next case", not the sheet's own beside it
+    assert not dock.grade_sheet.submit_button.isVisibleTo(dock)
+    assert dock.submit_button.isVisibleTo(dock)
     # The dock's line tells where the user is (it said 'Open a project to start.').
     assert "study1" in dock.status.text() and "Open a project" not in dock.status.text()
     assert dock.submit().id == 7
