@@ -341,9 +341,9 @@ def volume_from_layer(layer: Any, meta: Mapping[str, Any] | None = None) -> Volu
     if grid is None:
         raise ValueError(
             f"layer {label!r} has no source grid: it was not opened or created by "
-            "napari-atlas-annotate, so its patient geometry is unknown. Open the image with "
-            "this plugin and paint on a labels layer made from it (e.g. the CT sample or a "
-            "NIfTI/DICOM opened with 'napari-atlas-annotate')."
+            "napari-atlas-annotate, nor does it lie on an image opened with it, so its "
+            "patient geometry is unknown. Open the image with napari-atlas-annotate, select "
+            "it and press the layer list's 'New labels layer' button, then paint on that layer."
         )
     axes = [int(a) for a in grid.get("axes", (0, 1, 2))]
     array = np.asarray(data).transpose(np.argsort(axes))
@@ -356,3 +356,43 @@ def volume_from_layer(layer: Any, meta: Mapping[str, Any] | None = None) -> Volu
     if "class_names" in grid:
         metadata["class_names"] = list(grid["class_names"])
     return Volume(array, np.asarray(grid["affine"], float), grid.get("modality", ""), metadata)
+
+
+def data_to_world_matrix(source: Any) -> np.ndarray:
+    """A layer's full data -> world matrix (its scale, translate, rotate, shear and affine).
+
+    ``source`` is a napari layer or a layer-data kwargs dict (what writers receive).
+    """
+    from napari.utils.transforms import Affine
+
+    def get(name: str) -> Any:
+        return source.get(name) if isinstance(source, Mapping) else getattr(source, name, None)
+
+    physical = Affine(
+        **{k: v for k in ("scale", "translate", "rotate", "shear") if (v := get(k)) is not None}
+    ).affine_matrix
+    affine = get("affine")
+    affine = affine.affine_matrix if hasattr(affine, "affine_matrix") else affine
+    affine = np.eye(len(physical)) if affine is None else np.asarray(affine, float)
+    return affine @ physical
+
+
+def matching_grid(
+    shape: Sequence[int], meta: Mapping[str, Any], layers: Sequence[Any]
+) -> dict[str, Any] | None:
+    """The grid of one of ``layers`` that data of ``shape`` placed by ``meta`` sits on.
+
+    napari's "New labels layer" button copies the selected image's shape and transform but
+    not its metadata; such a layer lies voxel for voxel on the image's grid, which is found
+    here by comparing shapes and data -> world matrices (to 1e-4 mm). ``None`` when no
+    layer of this plugin matches.
+    """
+    target = data_to_world_matrix(meta)
+    for layer in layers:
+        grid = grid_metadata(layer)
+        if grid is None or tuple(np.shape(layer.data)) != tuple(shape):
+            continue
+        matrix = data_to_world_matrix(layer)
+        if matrix.shape == target.shape and np.allclose(matrix, target, atol=1e-4):
+            return {k: v for k, v in grid.items() if k != "class_names"}
+    return None

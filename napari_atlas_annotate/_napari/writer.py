@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .layers import volume_from_layer
+from .layers import META_KEY, grid_metadata, matching_grid, volume_from_layer
 
 
 class LabelsWriteError(RuntimeError):
@@ -26,8 +26,10 @@ def write_labels(path: str, data: Any, meta: dict) -> list[str]:
     data
         The layer's data (as napari holds it).
     meta
-        The layer's attributes (``layer.as_layer_data_tuple()[1]``); its ``metadata``
-        must hold the grid this plugin recorded when the layer was made.
+        The layer's attributes (``layer.as_layer_data_tuple()[1]``). Its ``metadata``
+        holds the grid this plugin recorded when the layer was made; a layer without one
+        (made with napari's "New labels layer" button from an image this plugin opened)
+        takes the grid of the image in the current viewer it lies on voxel for voxel.
 
     Returns
     -------
@@ -42,6 +44,10 @@ def write_labels(path: str, data: Any, meta: dict) -> list[str]:
     """
     from ..io import save_labels
 
+    if grid_metadata(meta) is None:
+        grid = matching_grid(getattr(data, "shape", ()), meta, _current_layers())
+        if grid is not None:
+            meta = {**meta, "metadata": {**(meta.get("metadata") or {}), META_KEY: grid}}
     try:
         volume = volume_from_layer(data, meta)
         if not path.lower().endswith((".nii", ".nii.gz")):
@@ -49,3 +55,11 @@ def write_labels(path: str, data: Any, meta: dict) -> list[str]:
         return [str(save_labels(volume.array, volume, path))]
     except ValueError as exc:
         raise LabelsWriteError(f"cannot save labels to {path}: {exc}") from exc
+
+
+def _current_layers() -> list[Any]:
+    """The layers of napari's current viewer (none when no viewer is open)."""
+    import napari
+
+    viewer = napari.current_viewer()
+    return list(viewer.layers) if viewer is not None else []

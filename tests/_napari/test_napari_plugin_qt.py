@@ -89,3 +89,48 @@ def test_broken_nifti_reports_the_file_and_leaves_viewer_usable(make_napari_view
     assert len(viewer.layers) == 0
     [image] = viewer.open(ct_path, plugin=PLUGIN)  # the viewer keeps working
     assert image.data.shape == (8, 30, 26)
+
+
+@pytest.mark.parametrize("orientation", ["axial_SPL", "sagittal_RIP", "oblique_axial"])
+def test_new_labels_button_on_our_image_saves_on_its_grid(
+    make_napari_viewer, make_ct, tmp_path, orientation
+):
+    # The napari user's way to start a mask: select the image, press the layer list's
+    # "New labels layer" button, paint, File > Save Selected Layers.
+    volume = make_ct(orientation, shape=(6, 24, 20))
+    ct_path = save_nifti(volume, tmp_path / "ct.nii.gz")
+    viewer = make_napari_viewer()
+    [image] = viewer.open(ct_path, plugin=PLUGIN)
+    viewer.layers.selection.active = image
+    viewer._new_labels()
+    labels = viewer.layers[-1]
+    assert labels._type_string == "labels" and labels.data.shape == image.data.shape
+
+    # Paint the voxel at a known patient position, addressed through the world.
+    target = (4, 15, 13)
+    world = (DISPLAY_FROM_RAS @ np.append(volume.index_to_world(np.array(target, float)), 1))[:3]
+    labels.data[tuple(np.round(labels.world_to_data(world)).astype(int))] = 2
+
+    out = tmp_path / "mask.nii.gz"
+    assert napari.save_layers(str(out), [labels], plugin=PLUGIN) == [str(out)]
+    ct_img, saved = nib.load(ct_path), nib.load(out)
+    assert saved.shape == ct_img.shape
+    np.testing.assert_allclose(saved.affine, ct_img.affine, atol=1e-5)
+    saved_data = np.asarray(saved.dataobj)
+    assert np.count_nonzero(saved_data) == 1
+    ijk = np.linalg.inv(saved.affine) @ np.append(volume.index_to_world(np.array(target, float)), 1)
+    assert saved_data[tuple(np.round(ijk[:3]).astype(int))] == 2
+    # Reopened, it overlays the image exactly.
+    [again] = viewer.open(out, plugin=PLUGIN)
+    np.testing.assert_allclose(again.affine.affine_matrix, image.affine.affine_matrix, atol=1e-5)
+
+
+def test_labels_on_another_grid_are_still_refused(make_napari_viewer, make_ct, tmp_path):
+    volume = make_ct("axial_SPL", shape=(6, 24, 20))
+    viewer = make_napari_viewer()
+    [image] = viewer.open(save_nifti(volume, tmp_path / "ct.nii.gz"), plugin=PLUGIN)
+    shifted = viewer.add_labels(
+        np.zeros(image.data.shape, np.uint8), affine=image.affine.affine_matrix, translate=(1, 0, 0)
+    )
+    with pytest.raises(LabelsWriteError, match="no source grid"):
+        napari.save_layers(str(tmp_path / "x.nii.gz"), [shifted], plugin=PLUGIN)
