@@ -10,12 +10,15 @@ A NIfTI file holding a label map (non-negative integers, few distinct values) op
 Labels layer with the AbdomenAtlas class names and colours; a per-organ mask named after a
 class (``segmentations/liver.nii.gz``) gets that class's name and colour. A DICOM folder
 holding several series (a lumbar MRI study) opens each series as its own image layer,
-named by SeriesDescription.
+named by SeriesDescription. A folder holding several studies (a folder of cases) is
+refused with the study folders to open instead: layers share one world, so two patients
+would be shown as one.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -115,10 +118,58 @@ def read_path(path: str) -> list[LayerDataTuple]:
             return [_labels_from_file(volume, path)]
         return [image_layer_data(volume)]
     if os.path.isdir(path):
+        refuse_several_studies(path)
         # Every image series of the folder (non-image objects such as SEG are left out),
         # each named by its SeriesDescription.
         return [image_layer_data(vol, name=key) for key, vol in io.load_study(path)]
     return [image_layer_data(io.load_volume(path))]
+
+
+def refuse_several_studies(folder: str) -> None:
+    """Raise when ``folder`` holds image series of more than one study.
+
+    A folder of cases (one CT per patient) would otherwise open as layers overlaid in one
+    world, two patients shown as one. A header-only scan (no pixels) finds the studies, so
+    a dataset root is refused before anything large is read.
+
+    Raises
+    ------
+    VolumeLoadError
+        Naming each study's folder and patient, and saying to open one of them.
+    """
+    from ..io import VolumeLoadError, VolumeLoadWarning
+    from ..io.dicom_scan import list_series
+
+    with warnings.catch_warnings():
+        # The load that follows gives the same warnings (skipped files) once.
+        warnings.simplefilter("ignore", VolumeLoadWarning)
+        found = list_series(folder, headers=False)
+    studies: dict[str, list[str]] = {}
+    for info in found:
+        if info.is_image:
+            studies.setdefault(info.study_uid, []).extend(os.fspath(f) for f in info.files)
+    if len(studies) < 2:
+        return
+    lines = []
+    for files in studies.values():
+        where = os.path.relpath(os.path.commonpath([os.path.dirname(f) for f in files]), folder)
+        lines.append(f"{where}/ (patient {_patient_id(files[0])}, {len(files)} files)")
+    raise VolumeLoadError(
+        folder,
+        f"holds {len(studies)} studies: " + "; ".join(lines) + ".",
+        "Open one study folder at a time (File > Open Folder...), so that no two patients "
+        "share one view.",
+    )
+
+
+def _patient_id(path: str) -> str:
+    import pydicom
+
+    try:
+        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["PatientID"])
+    except Exception:  # noqa: BLE001 - only a label for the message
+        return "?"
+    return str(header.get("PatientID", "") or "?")
 
 
 def _stem(path: str) -> str:

@@ -8,7 +8,7 @@ import pytest
 from napari_atlas_annotate._napari.layers import DISPLAY_FROM_RAS, volume_from_layer
 from napari_atlas_annotate._napari.reader import get_reader, looks_like_labels
 from napari_atlas_annotate.classes import ABDOMEN_ATLAS_CLASSES, CLASS_COLORS
-from napari_atlas_annotate.io import VolumeLoadError, save_labels, save_nifti
+from napari_atlas_annotate.io import VolumeLoadError, VolumeLoadWarning, save_labels, save_nifti
 from napari_atlas_annotate.io.dicom_writer import write_dicom_series
 from napari_atlas_annotate.volume import Volume
 
@@ -107,3 +107,38 @@ def test_broken_nifti_raises_volume_load_error(tmp_path, make_ct):
     assert reader is not None  # it is ours, so the user hears why it failed
     with pytest.raises(VolumeLoadError, match="ct.nii.gz"):
         reader(str(path))
+
+
+def test_folder_of_several_studies_is_refused_naming_each(tmp_path, make_ct):
+    # A folder of cases (two patients' CTs): overlaying them in one viewer would show two
+    # patients as one. The user is told which study folders to open instead.
+    root = tmp_path / "cases"
+    for case, patient in (("ct_000", "P0"), ("ct_001", "P1")):
+        write_dicom_series(
+            make_ct("axial_SPL", shape=(4, 10, 12)),
+            root / case / "dicom",
+            series_description="Abdomen CT",
+            patient_id=patient,
+            study_uid=f"1.2.3.{patient[-1]}",
+            uid_seed=case,
+        )
+    reader = get_reader(str(root))
+    assert reader is not None
+    with pytest.raises(VolumeLoadError) as err:
+        reader(str(root))
+    message = str(err.value)
+    assert str(root) in message and "2 studies" in message
+    assert "ct_000/dicom" in message and "ct_001/dicom" in message
+    assert "P0" in message and "P1" in message
+    # One study folder opens as before.
+    [(data, kwargs, kind)] = reader(str(root / "ct_001"))
+    assert kind == "image" and data.shape == (4, 10, 12)
+
+
+def test_study_folder_warns_once_about_stray_files(tmp_path, make_ct):
+    study = tmp_path / "study"
+    write_dicom_series(make_ct("axial_SPL", shape=(4, 10, 12)), study, uid_seed="one")
+    (study / "notes.txt").write_text("not an image\n")
+    with pytest.warns(VolumeLoadWarning) as caught:
+        get_reader(str(study))(str(study))
+    assert [str(w.message).count("notes.txt") for w in caught] == [1]
