@@ -185,6 +185,13 @@ def build_network(architecture: dict[str, Any], n_classes: int) -> torch.nn.Modu
     return factory(spatial_dims=3, in_channels=1, out_channels=n_classes + 1, **kwargs)
 
 
+def _looks_like_torch_file(path: Path) -> bool:
+    """Whether ``path`` starts as torch.save writes: a zip archive, or a pickle (protocol 2+)."""
+    with open(path, "rb") as stream:
+        head = stream.read(4)
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
 #: How to save weights this tool can read.
 SAVE_HINT = "save the network's weights with torch.save(model.state_dict(), path)"
 
@@ -222,6 +229,12 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL (\S+)", str(exc))
+        if not found and not _looks_like_torch_file(path):
+            # text or JSON whose bytes happen to be pickle opcodes: not pickled objects
+            raise ModelBundleError(
+                f"{path}: unreadable weights file (not a torch file: neither torch.save's "
+                f"zip format nor a pickle). Copy it again, or {SAVE_HINT}."
+            ) from None
         holds = f"a pickled {found.group(1)} object" if found else "pickled Python objects"
         raise ModelBundleError(
             f"{path}: holds {holds}, not plain weights; only tensors are read "

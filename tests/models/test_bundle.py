@@ -66,6 +66,19 @@ def test_corrupt_missing_and_wrapped_checkpoints_are_explained(tiny_bundle, tmp_
     assert "'state_dict'" in str(err.value) and "not a state dict" in str(err.value)
 
 
+def test_a_text_or_json_file_is_called_unreadable_not_pickled(tmp_path):
+    # bytes that happen to be pickle opcodes ('g', '{') made torch raise UnpicklingError,
+    # and the message claimed the file held pickled Python objects
+    for name, content in (("garbage.pt", "garbage\n"), ("manifest.json", '{"cases": []}')):
+        path = tmp_path / name
+        path.write_text(content)
+        with pytest.raises(ModelBundleError) as err:
+            read_weights(path)
+        text = str(err.value)
+        assert str(path) in text and "not a torch file" in text, text
+        assert "pickled" not in text and "\n" not in text
+
+
 def test_checkpoint_of_another_architecture_names_both(tiny_bundle, tmp_path):
     other = build_network(
         {"name": "UNet", "kwargs": {"channels": [8, 16], "strides": [2], "num_res_units": 0}}, 9
