@@ -12,7 +12,8 @@ class (``segmentations/liver.nii.gz``) gets that class's name and colour. A DICO
 holding several series (a lumbar MRI study) opens each series as its own image layer,
 named by SeriesDescription. A folder holding several studies (a folder of cases) is
 refused with the study folders to open instead: layers share one world, so two patients
-would be shown as one.
+would be shown as one. One file of a series opens the series (its stack) from the files
+beside it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..classes import ABDOMEN_ATLAS_CLASSES, CLASS_COLORS, class_names
+from ..stacks import stack_key
 from ..volume import Volume
 from .layers import LayerDataTuple, image_layer_data, labels_layer_data
 
@@ -122,7 +124,43 @@ def read_path(path: str) -> list[LayerDataTuple]:
         # Every image series of the folder (non-image objects such as SEG are left out),
         # each named by its SeriesDescription.
         return [image_layer_data(vol, name=key) for key, vol in io.load_study(path)]
-    return [image_layer_data(io.load_volume(path))]
+    volume = series_of_file(path) or io.load_volume(path)
+    name = volume.metadata.get("series_description") or None
+    return [image_layer_data(volume, name and stack_key(name, volume.metadata))]
+
+
+def series_of_file(path: str) -> Volume | None:
+    """The series (the stack of it) that the DICOM file ``path`` is one image of.
+
+    Opening one slice of a CT gives the whole CT, read from the files beside it (not from
+    subfolders), as ITK-SNAP and Slicer do; a one-slice layer is not what a reader wants to
+    look at or paint on. ``None`` when no other file beside it belongs to its series (a
+    multi-frame file, a lone file): the file is then read on its own.
+    """
+    from ..io import VolumeLoadWarning
+    from ..io.dicom import plan_stacks
+    from ..io.dicom_scan import HeaderScan
+
+    folder = os.path.dirname(os.path.abspath(path))
+    with os.scandir(folder) as entries:
+        siblings = sorted(e.path for e in entries if e.is_file() and not e.name.startswith("."))
+    if len(siblings) < 2:
+        return None
+    target = os.path.realpath(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VolumeLoadWarning)  # other files are not ours to judge
+        found = HeaderScan(keep_headers=True).read(siblings).take_series()
+    for info in found:
+        files = {os.path.realpath(f) for f in info.files}
+        if not info.is_image or target not in files:
+            continue
+        if len(files) < 2:
+            return None
+        for plan in plan_stacks(info, folder, warn=False):
+            volume = plan.read()
+            if target in {os.path.realpath(f) for f in volume.metadata.get("files", [])}:
+                return volume
+    return None
 
 
 def refuse_several_studies(folder: str) -> None:

@@ -142,3 +142,45 @@ def test_study_folder_warns_once_about_stray_files(tmp_path, make_ct):
     with pytest.warns(VolumeLoadWarning) as caught:
         get_reader(str(study))(str(study))
     assert [str(w.message).count("notes.txt") for w in caught] == [1]
+
+
+def test_one_file_of_a_series_opens_the_whole_series(tmp_path, make_ct):
+    # Dropping one slice of a CT (as ITK-SNAP and Slicer do) gives the series it belongs
+    # to, not a one-slice layer that labels would then be painted and saved on.
+    folder = tmp_path / "export"
+    ct = make_ct("axial_SPL", shape=(6, 10, 12))
+    files = write_dicom_series(ct, folder, series_description="CT", series_number=2, uid_seed="c")
+    other = make_ct("axial_SPL", shape=(3, 10, 12))
+    write_dicom_series(other, folder, series_number=3, uid_seed="o", file_prefix="OT")
+    [(data, kwargs, kind)] = get_reader(str(files[2]))(str(files[2]))
+    assert kind == "image" and kwargs["name"] == "CT"
+    back = volume_from_layer(data, kwargs)
+    assert back.same_grid(ct, atol=1e-3)
+    np.testing.assert_array_equal(back.array, ct.array)
+
+
+def test_one_file_of_an_angled_stack_opens_its_stack(tmp_path, make_ct):
+    folder = tmp_path / "axial"
+    uid = "1.2.826.0.1.3680043.8.498.1"
+    first = write_dicom_series(
+        make_ct("axial_SPL", shape=(4, 10, 12)),
+        folder,
+        series_uid=uid,
+        series_description="Axial T2",
+        uid_seed="a",
+        file_prefix="A",
+    )
+    tilted = make_ct("oblique_axial", shape=(4, 10, 12))
+    second = write_dicom_series(
+        tilted,
+        folder,
+        series_uid=uid,
+        series_description="Axial T2",
+        uid_seed="b",
+        file_prefix="B",
+        first_instance=5,
+    )
+    assert first and second
+    [(data, kwargs, _)] = get_reader(str(second[1]))(str(second[1]))
+    assert kwargs["name"] == "Axial T2 (stack 2/2)"
+    assert volume_from_layer(data, kwargs).same_grid(tilted, atol=1e-3)
