@@ -145,6 +145,9 @@ def retrain(
 #: Below this many held-out cases a round's verdict is flagged as a weak check.
 FEW_HOLDOUT_CASES: int = 3
 
+#: Held-out case ids a round's line names (``train --json`` and ``models --json`` have all).
+HELD_OUT_NAMED: int = 10
+
 
 def held_out_dice_name(label_tolerance: int) -> str:
     """How a round's held-out Dice is named: plain, or with the label borders left out."""
@@ -164,8 +167,11 @@ def describe_round(
     For a past round, ``active_version`` (the model active now) tells where a later
     rollback or round overrode the verdict.
     """
+    rsna_old = getattr(result, "rsna_score_old", None)
     if not result.promoted:
         verdict = f"kept {result.previous_version}"
+        if rsna_old is None:  # organs: promoted only on a higher held-out Dice
+            verdict += f" ({result.model_version}'s Dice is not higher)"
     elif active_version in (None, result.model_version):
         verdict = "promoted (now active)"
     else:
@@ -176,9 +182,12 @@ def describe_round(
         verdict += f" ({reason.removeprefix('kept previous: ')})"
     n_held = len(result.holdout_cases)
     held = f"{n_held} held-out case{'' if n_held == 1 else 's'}"
-    rsna_old = getattr(result, "rsna_score_old", None)
+    models = f" ({result.previous_version} -> {result.model_version})"
     if rsna_old is not None:
-        score = f"{held}: RSNA score {rsna_old:.3f} -> {result.rsna_score_new:.3f} (lower wins)"
+        score = (
+            f"{held}: RSNA score {rsna_old:.3f} -> {result.rsna_score_new:.3f}{models} "
+            "(lower wins)"
+        )
     else:
         dice = held_out_dice_name(result.label_tolerance)
         score = f"{held}: {dice} {result.dice_old:.3f} -> {result.dice_new:.3f}"
@@ -187,9 +196,13 @@ def describe_round(
                 f", voxels to edit per case {result.voxels_to_edit_old:.0f} -> "
                 f"{result.voxels_to_edit_new:.0f}"
             )
+        score += models
+    names = ", ".join(result.holdout_cases[:HELD_OUT_NAMED])
+    if n_held > HELD_OUT_NAMED:
+        names += f", ... ({n_held - HELD_OUT_NAMED} more)"
     text = (
         f"round {result.round}: trained {result.model_version} on {len(result.train_cases)} "
-        f"case(s) in {result.seconds:.0f} s; {score}: {verdict}"
+        f"case(s) in {result.seconds:.0f} s, held out: {names or 'none'}; {score}: {verdict}"
     )
     if n_held < FEW_HOLDOUT_CASES and not refused:
         text += f". Only {held} decided this, a weak check"
