@@ -185,8 +185,7 @@ def describe_round(
     models = f" ({result.previous_version} -> {result.model_version})"
     if rsna_old is not None:
         score = (
-            f"{held}: RSNA score {rsna_old:.3f} -> {result.rsna_score_new:.3f}{models} "
-            "(lower wins)"
+            f"{held}: RSNA score {rsna_old:.3f} -> {result.rsna_score_new:.3f}{models} (lower wins)"
         )
     else:
         dice = held_out_dice_name(result.label_tolerance)
