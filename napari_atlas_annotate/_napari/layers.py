@@ -189,6 +189,7 @@ def image_layer_data(volume: Volume, name: str | None = None) -> LayerDataTuple:
         "contrast_limits": display_window(volume, modality),
         "colormap": "gray",
         "units": ("mm", "mm", "mm"),
+        "axis_labels": WORLD_AXIS_LABELS,
         "metadata": {META_KEY: {**_grid_metadata(volume, axes), "modality": modality}},
     }
     return volume.array.transpose(axes), kwargs, "image"
@@ -267,6 +268,7 @@ def labels_layer_data(
         "colormap": colormap,
         "features": {"index": list(range(len(names) + 1)), "class": ["background", *names]},
         "units": ("mm", "mm", "mm"),
+        "axis_labels": WORLD_AXIS_LABELS,
         "metadata": {META_KEY: {**_grid_metadata(volume, axes), "class_names": names}},
     }
     return array.transpose(axes), kwargs, "labels"

@@ -134,3 +134,12 @@ def test_labels_on_another_grid_are_still_refused(make_napari_viewer, make_ct, t
     )
     with pytest.raises(LabelsWriteError, match="no source grid"):
         napari.save_layers(str(tmp_path / "x.nii.gz"), [shifted], plugin=PLUGIN)
+
+
+def test_opened_image_names_the_slider_axes(make_napari_viewer, ct_on_disk):
+    # The slider of a CT opened from File > Open runs foot to head: it says S, not "-3".
+    _, ct_path, label_path = ct_on_disk
+    viewer = make_napari_viewer()
+    viewer.open(ct_path, plugin=PLUGIN)
+    viewer.open(label_path, plugin=PLUGIN)
+    assert tuple(viewer.dims.axis_labels) == ("S", "P", "L")
