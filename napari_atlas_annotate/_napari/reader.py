@@ -28,7 +28,7 @@ import numpy as np
 from ..classes import ABDOMEN_ATLAS_CLASSES, CLASS_COLORS, class_names
 from ..stacks import stack_key
 from ..volume import Volume
-from .layers import LayerDataTuple, image_layer_data, labels_layer_data
+from .layers import LayerDataTuple, grid_metadata, image_layer_data, labels_layer_data
 
 PathOrPaths = str | Sequence[str]
 ReaderFunction = Callable[[PathOrPaths], list[LayerDataTuple]]
@@ -103,11 +103,40 @@ def read_paths(path: PathOrPaths) -> list[LayerDataTuple]:
         When a file is NIfTI or DICOM but cannot be read correctly.
     """
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    # One file of a series opens the whole series: with every slice selected (napari hands
+    # them over one call at a time, or all in one), a file whose series is already open in
+    # the viewer or earlier in this call adds nothing.
+    shown = _files_in_current_viewer()
     layers: list[LayerDataTuple] = []
-    for p in paths:
-        layers.extend(read_path(os.fspath(p)))
+    for p in map(os.fspath, paths):
+        if os.path.isfile(p) and not _is_nifti(p) and os.path.realpath(p) in shown:
+            continue
+        read = read_path(p)
+        shown.update(f for t in read for f in _source_files(t[1]))
+        layers.extend(read)
+    if not layers:
+        return [(None,)]  # npe2's "read, nothing to add" (napari opens no layer)
     # Labels over images whatever order the files were given in.
     return sorted(layers, key=lambda t: t[2] == "labels")
+
+
+def _source_files(meta: dict) -> set[str]:
+    grid = grid_metadata(meta) or {}
+    files = grid.get("volume_metadata", {}).get("files", [])
+    return {os.path.realpath(f) for f in files}
+
+
+def _files_in_current_viewer() -> set[str]:
+    """The DICOM files behind the layers of napari's current viewer."""
+    try:
+        import napari
+
+        viewer = napari.current_viewer()
+    except ImportError:
+        return set()
+    if viewer is None:
+        return set()
+    return {f for layer in viewer.layers for f in _source_files(layer.metadata)}
 
 
 def read_path(path: str) -> list[LayerDataTuple]:

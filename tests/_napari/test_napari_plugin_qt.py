@@ -143,3 +143,19 @@ def test_opened_image_names_the_slider_axes(make_napari_viewer, ct_on_disk):
     viewer.open(ct_path, plugin=PLUGIN)
     viewer.open(label_path, plugin=PLUGIN)
     assert tuple(viewer.dims.axis_labels) == ("S", "P", "L")
+
+
+@pytest.mark.parametrize("stack", [False, True])
+def test_selecting_every_file_of_a_series_opens_it_once(
+    make_napari_viewer, make_ct, tmp_path, stack
+):
+    # File > Open Files with all slices selected: napari hands the files to the reader one
+    # by one (or all at once for 'as stack'); each file opens its whole series, so without
+    # care the CT would be opened once per slice.
+    from napari_atlas_annotate.io.dicom_writer import write_dicom_series
+
+    ct = make_ct("axial_SPL", shape=(5, 10, 12))
+    files = write_dicom_series(ct, tmp_path / "ct", series_description="CT", uid_seed="c")
+    viewer = make_napari_viewer()
+    viewer.open([str(f) for f in files], plugin=PLUGIN, stack=stack)
+    assert [(layer.name, layer.data.shape) for layer in viewer.layers] == [("CT", (5, 10, 12))]
