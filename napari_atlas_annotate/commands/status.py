@@ -85,7 +85,8 @@ def round_line(row: dict, project_folder: str, active_version: str | None) -> st
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(row["started_at"]))
         return f"round {row['id']}: started {started}, not finished (running, or stopped)"
     if state == "cancelled":
-        return f"round {row['id']}: cancelled; the active model was left as it was"
+        how = metrics.get("reason") or "cancelled"
+        return f"round {row['id']}: {how}; the active model was left as it was"
     if state == "failed":
         return (
             f"round {row['id']}: failed ({metrics.get('error', 'no reason recorded')}); the "

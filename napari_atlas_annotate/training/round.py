@@ -114,8 +114,13 @@ def failures_recorded(
             shutil.rmtree(folder, ignore_errors=True)
         if isinstance(exc, TrainingCancelled):
             finish_round(project, round_id, None, {"status": "cancelled"})
+        elif isinstance(exc, KeyboardInterrupt):  # Ctrl-C in `atlas-annotate train`
+            finish_round(
+                project, round_id, None, {"status": "cancelled", "reason": "interrupted (Ctrl-C)"}
+            )
         else:
-            finish_round(project, round_id, None, {"status": "failed", "error": str(exc)})
+            error = str(exc) or type(exc).__name__
+            finish_round(project, round_id, None, {"status": "failed", "error": error})
         raise
 
 

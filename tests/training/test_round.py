@@ -197,3 +197,26 @@ def test_round_trains_on_cuda_and_its_model_loads_on_cpu(organ_project):
     assert all(t.device.type == "cpu" and torch.isfinite(t).all() for t in state.values())
     network = bundle.load_network("cpu")
     assert all(p.device.type == "cpu" for p in network.parameters())
+
+
+def test_ctrl_c_records_the_round_as_interrupted_not_failed_with_no_reason(organ_project):
+    # Ctrl-C in `atlas-annotate train` raised KeyboardInterrupt (empty message) through the
+    # round: status then read "round 1: failed (); the active model was left as it was"
+    from napari_atlas_annotate.commands.status import round_line
+
+    _annotate_all(organ_project)
+
+    def progress(done, total, stage):
+        if stage == "training":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_round(organ_project, "cpu", settings=FAST, progress=progress)
+    (row,) = registry.list_rounds(organ_project)
+    assert row["metrics"]["status"] == "cancelled", row
+    assert "Ctrl-C" in row["metrics"]["reason"]
+    line = round_line(row, str(organ_project.folder), "organs-starter")
+    assert "interrupted (Ctrl-C)" in line and "failed" not in line, line
+    assert [p.name for p in (organ_project.folder / "models").iterdir()] == ["organs-starter"]
+    # the next round runs and is numbered on
+    assert train_round(organ_project, "cpu", settings=FAST).round == 2
