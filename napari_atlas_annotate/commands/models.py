@@ -57,8 +57,13 @@ def run(args) -> int:
         )
     if args.model_version and register is None:
         raise ProjectError("--version names a weights file: give it with --register FILE.")
+    if args.rollback is not None and not args.rollback.strip():
+        raise ProjectError(
+            "--rollback: no version given; name a model version or a round number (0: the "
+            f"starter). List them with 'atlas-annotate models {args.project}'."
+        )
     with Project(args.project) as project:
-        if args.rollback:
+        if args.rollback is not None:
             record = rollback(project, version_named(project, args.rollback))
             where = "registered, no round" if record.round is None else f"round {record.round}"
             print(f"active {record.task} model is now {record.version} ({where})")

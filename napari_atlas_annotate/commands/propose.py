@@ -15,6 +15,7 @@ cases are listed with the reason, and the exit code is 1.
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 
 from ..cli import positive_int
@@ -101,7 +102,8 @@ def run(args) -> int:
             results, failures = exc.proposals, exc.failures
         queue = [c.id for c in project.queue(include_final=False)]
         active = _active_version(project)
-        n_final = len(project.cases()) - len(queue)
+        n_cases = len(project.cases())
+        n_final = n_cases - len(queue)
     if args.json:
         print(
             json.dumps(
@@ -120,6 +122,12 @@ def run(args) -> int:
             f"{r.case_id}: proposal version {r.version_id} by {r.model_version} ({stored}"
             f"uncertainty {r.uncertainty:.4f}, {r.seconds:.1f} s)"
         )
+    if not n_cases:
+        print(
+            "no cases yet: add images with 'atlas-annotate add "
+            f"{shlex.quote(str(args.project))} PATH...', then propose."
+        )
+        return 0
     if not results and not failures and ids is None:
         print(
             f"nothing to propose: every case not final has a proposal from {active}; "
