@@ -37,6 +37,8 @@ _NIFTI = (".nii", ".nii.gz")
 _LABEL_HINTS = ("label", "seg", "mask", "truth", "annotation", "gt")
 #: Files inspected (by name, then by the DICM magic) before deciding a folder holds no DICOM.
 _MAX_PROBE = 200
+#: Studies named in the message refusing a folder of several (a dataset root holds hundreds).
+_MAX_LISTED = 5
 
 
 def _is_nifti(path: str) -> bool:
@@ -217,10 +219,16 @@ def refuse_several_studies(folder: str) -> None:
             studies.setdefault(info.study_uid, []).extend(os.fspath(f) for f in info.files)
     if len(studies) < 2:
         return
-    lines = []
-    for files in studies.values():
-        where = os.path.relpath(os.path.commonpath([os.path.dirname(f) for f in files]), folder)
-        lines.append(f"{where}/ (patient {_patient_id(files[0])}, {len(files)} files)")
+    places = sorted(
+        (os.path.relpath(os.path.commonpath([os.path.dirname(f) for f in files]), folder), files)
+        for files in studies.values()
+    )
+    lines = [
+        f"{where}/ (patient {_patient_id(files[0])}, {len(files)} files)"
+        for where, files in places[:_MAX_LISTED]
+    ]
+    if len(studies) > _MAX_LISTED:
+        lines.append(f"and {len(studies) - _MAX_LISTED} more")
     raise VolumeLoadError(
         folder,
         f"holds {len(studies)} studies: " + "; ".join(lines) + ".",

@@ -184,3 +184,18 @@ def test_one_file_of_an_angled_stack_opens_its_stack(tmp_path, make_ct):
     [(data, kwargs, _)] = get_reader(str(second[1]))(str(second[1]))
     assert kwargs["name"] == "Axial T2 (stack 2/2)"
     assert volume_from_layer(data, kwargs).same_grid(tilted, atol=1e-3)
+
+
+def test_dataset_root_refusal_names_a_few_studies(tmp_path, make_ct):
+    root = tmp_path / "train_images"
+    for k in range(7):
+        write_dicom_series(
+            make_ct("axial_SPL", shape=(2, 6, 6)),
+            root / f"study{k}",
+            study_uid=f"1.2.9.{k}",
+            uid_seed=f"s{k}",
+        )
+    with pytest.raises(VolumeLoadError, match="holds 7 studies") as err:
+        get_reader(str(root))(str(root))
+    assert "study0/" in str(err.value) and "and 2 more" in str(err.value)
+    assert "study6/" not in str(err.value)
