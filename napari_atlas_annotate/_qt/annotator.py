@@ -239,7 +239,10 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.submit_button = QPushButton("Submit and next case")
         self.submit_button.clicked.connect(self.submit)
         layout.addWidget(self.submit_button)
-        self.status = QLabel("Open a project to start.")
+        self.status = QLabel(
+            "Open a project to start (make one with 'atlas-annotate init', or try "
+            "'atlas-annotate demo')."
+        )
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.status)
@@ -262,6 +265,8 @@ class AnnotatorDock(StatusMessages, QWidget):
             if not isinstance(project, Project):
                 if not str(project).strip():
                     raise ProjectError("choose a project folder first.")
+                if not annotator.strip():
+                    raise ProjectError("type your name in Annotator first.")
                 project = Project(project)
             project.ensure_annotator(annotator.strip())
         except REPORTED as exc:

@@ -162,6 +162,7 @@ def test_reopen_restores_unsubmitted_work(make_napari_viewer, organ_project):
 def test_not_a_project_is_reported(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     dock = annotator.make_annotator_dock(viewer)
+    assert "atlas-annotate init" in dock.status.text()  # how to get a project
     assert not dock.open_project(tmp_path / "nowhere", "alice")
     assert "nowhere" in dock.last_error
     (tmp_path / "plain").mkdir()
@@ -169,6 +170,9 @@ def test_not_a_project_is_reported(make_napari_viewer, tmp_path):
     assert "not an annotation project" in dock.last_error
     assert len(viewer.layers) == 0 and dock.project is None
     assert not list((tmp_path / "plain").iterdir())
+    # the name left empty: said plainly (it was "annotator name '' is not valid")
+    assert not dock.open_project(tmp_path / "plain", "  ")
+    assert dock.last_error.endswith("type your name in Annotator first.")
 
 
 def test_moved_image_is_reported_and_nothing_changes(make_napari_viewer, organ_project):
