@@ -49,7 +49,6 @@ from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -79,6 +78,7 @@ from ..project import LabelVersion, Project, ProjectError, replay
 from ..stacks import CaseImages
 from .class_list import ClassList
 from .edit_recorder import LabelsEditHook
+from .folder_field import FolderField
 from .model_panel import ModelPanel
 from .status_messages import StatusMessages
 
@@ -137,14 +137,9 @@ class AnnotatorDock(StatusMessages, QWidget):
 
         opener = QGroupBox("Project")
         form = QFormLayout(opener)
-        self.folder_edit = QLineEdit()
-        self.folder_edit.setPlaceholderText("project folder")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        row = QHBoxLayout()
-        row.addWidget(self.folder_edit)
-        row.addWidget(browse)
-        form.addRow("Folder", row)
+        self.folder_field = FolderField()
+        self.folder_edit = self.folder_field.edit
+        form.addRow("Folder", self.folder_field)
         self.annotator_edit = QLineEdit()
         self.annotator_edit.setPlaceholderText("your name")
         form.addRow("Annotator", self.annotator_edit)
@@ -252,11 +247,6 @@ class AnnotatorDock(StatusMessages, QWidget):
     def _enable(self, on: bool) -> None:
         for widget in (self.organ_box, self.submit_button, self.prev_button, self.next_button):
             widget.setEnabled(on)
-
-    def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open annotation project")
-        if folder:
-            self.folder_edit.setText(folder)
 
     # -- project ------------------------------------------------------------------------
     def open_project(self, project: Project | str | Path, annotator: str) -> bool:

@@ -77,6 +77,7 @@ from ..review.cases import review_project as _review_project
 from ..review.disputed import disputed_voxels, most_disputed_slice
 from ..review.grade_cells import CellOpinions, cell_opinions
 from ..spine_grades import GRADES, LEVEL_DISPLAY
+from .folder_field import FolderField
 from .grade_sheet import (
     CONDITION_TAGS,
     GRADE_COLORS,
@@ -294,9 +295,9 @@ class ReviewDock(StatusMessages, QWidget):
         layout = QVBoxLayout(self)
         opener = QGroupBox("Project")
         form = QFormLayout(opener)
-        self.folder_edit = QLineEdit()
-        self.folder_edit.setPlaceholderText("project folder")
-        form.addRow("Folder", self.folder_edit)
+        self.folder_field = FolderField("Open project for review")
+        self.folder_edit = self.folder_field.edit
+        form.addRow("Folder", self.folder_field)
         self.lead_edit = QLineEdit()
         self.lead_edit.setPlaceholderText("lead's name")
         form.addRow("Lead", self.lead_edit)
@@ -371,7 +372,10 @@ class ReviewDock(StatusMessages, QWidget):
         self.apply_earlier_button.clicked.connect(self.apply_earlier_edits)
         actions.addWidget(self.apply_earlier_button)
         layout.addLayout(actions)
-        self.status = QLabel("")
+        self.status = QLabel(
+            "Open a project folder (made with 'atlas-annotate init') to review its readers' "
+            "disagreements."
+        )
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
 

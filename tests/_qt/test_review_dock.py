@@ -597,3 +597,20 @@ def test_paint_left_on_an_older_consensus(make_napari_viewer, two_reader_project
     version = dock.finalize()
     assert version is not None, dock.last_error
     assert (project.read_mask(version)[painted] == LIVER).all()
+
+
+def test_the_review_dock_without_a_project_says_what_to_do_and_browses(
+    make_napari_viewer, two_reader_project, monkeypatch
+):
+    from napari_atlas_annotate._qt import folder_field
+
+    project, _ = two_reader_project
+    dock = ReviewDock(make_napari_viewer())
+    assert "atlas-annotate init" in dock.status.text()
+    monkeypatch.setattr(
+        folder_field.QFileDialog, "getExistingDirectory", lambda *a: str(project.folder)
+    )
+    dock.folder_field.browse_button.click()
+    assert dock.folder_edit.text() == str(project.folder)
+    dock.lead_edit.setText("lead")
+    assert dock.open_project(dock.folder_edit.text())
