@@ -89,7 +89,7 @@ def round_line(row: dict, project_folder: str, active_version: str | None) -> st
         return f"round {row['id']}: {how}; the active model was left as it was"
     if state == "failed":
         return (
-            f"round {row['id']}: failed ({metrics.get('error', 'no reason recorded')}); the "
+            f"round {row['id']}: failed ({metrics.get('error') or 'no reason recorded'}); the "
             "active model was left as it was"
         )
     result = SimpleNamespace(

@@ -37,3 +37,17 @@ def test_a_long_held_out_list_is_shortened_with_a_count():
     line = rounds.describe_round(_result(True, cases))
     assert "held out: case_000, case_001" in line and "(20 more)" in line, line
     assert "case_029" not in line
+
+
+def test_a_failed_round_recorded_without_a_message_says_so():
+    # rounds stopped by Ctrl-C before it was recorded as such carry an empty error
+    from napari_atlas_annotate.commands.status import round_line
+
+    row = {
+        "id": 1,
+        "started_at": 0.0,
+        "finished_at": 5.0,
+        "metrics": {"status": "failed", "error": ""},
+    }
+    line = round_line(row, "/p", "organs-starter")
+    assert "failed (no reason recorded)" in line, line
