@@ -186,8 +186,6 @@ def _lead_action(args: argparse.Namespace, project) -> dict:
         raise ProjectError("name the lead who decides: add --lead NAME.")
     if args.take and not args.finalize:
         raise ProjectError("--take goes with --finalize CASE (one case's adjudication).")
-    if args.edited is not None and not args.finalize:
-        raise ProjectError("--edited goes with --finalize CASE (one case's adjudication).")
     if args.reopen:
         reopen(project, args.reopen, args.lead, args.reason)
         return {"reopened": args.reopen}
