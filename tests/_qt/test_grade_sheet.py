@@ -252,15 +252,21 @@ def test_grade_sheet_reports_problems_and_stays_up(make_napari_viewer, spine_pro
     assert widget.submit().kind == "corrected"
 
 
-def test_points_placed_and_removed_in_the_viewer(make_napari_viewer, spine_project):
-    """A case with no proposal yet: empty Points layers; a point added in the viewer
-    becomes the selected cell's point, deleting it removes it, and both are logged."""
+def _unlabelled_study(make_napari_viewer, spine_project):
+    """The phantom study added again as a case without any proposal, open in a sheet."""
     project = Project(spine_project.folder)
     case = project.case(spine_project.case_id)
     project.add_case("unlabelled", case.images)
     viewer = make_napari_viewer()
     widget = GradeSheetWidget(viewer, project, ANNOTATOR)
     assert widget.load_case("unlabelled"), widget.last_error
+    return viewer, project, widget
+
+
+def test_points_placed_and_removed_in_the_viewer(make_napari_viewer, spine_project):
+    """A case with no proposal yet: empty Points layers; a point added in the viewer
+    becomes the selected cell's point, deleting it removes it, and both are logged."""
+    viewer, project, widget = _unlabelled_study(make_napari_viewer, spine_project)
     assert widget.session.base is None and widget.session.sheet.points == {}
     canal_l45 = (CONDITIONS[0], LEVELS[3])
     widget.table.setCurrentCell(0, 3)  # canal is read on the mid-sagittal T2
@@ -532,12 +538,7 @@ def test_a_click_to_look_at_a_cell_does_not_change_its_grade(
 def test_a_cell_without_a_point_is_ready_for_its_point(make_napari_viewer, spine_project):
     """Selecting a cell without a point shows where it is read with that series' Points
     layer active (napari's add-points key then works at once) and says how to place it."""
-    project = Project(spine_project.folder)
-    case = project.case(spine_project.case_id)
-    project.add_case("unlabelled", case.images)
-    viewer = make_napari_viewer()
-    widget = GradeSheetWidget(viewer, project, ANNOTATOR)
-    assert widget.load_case("unlabelled"), widget.last_error
+    viewer, project, widget = _unlabelled_study(make_napari_viewer, spine_project)
     widget.table.setCurrentCell(0, 3)  # the canal at L4/L5: read on the Sagittal T2/STIR
     series = widget.series["Sagittal T2/STIR"]
     assert series.layer.visible
