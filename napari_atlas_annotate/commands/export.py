@@ -1,6 +1,10 @@
 """``atlas-annotate export PROJECT --format F --out DIR``: labels -> a dataset folder.
 
-Formats: abdomenatlas, nnunet, dicom-seg, monai (organ projects), rsna (spine projects).
+Formats: abdomenatlas, nnunet, dicom-seg, monai, slicer (organ projects), rsna and
+rsna-submission (spine projects). rsna-submission writes the grader's latest proposal of each
+case as Kaggle's ``submission.csv`` (``row_id,normal_mild,moderate,severe``, 25 rows a
+study) with ``submission_models.csv`` naming the grader version per study; a case without a
+proposal is skipped and listed with the ``atlas-annotate propose`` command that makes one.
 ``--status final`` exports each case's latest final version; ``--status corrected`` the
 latest final, else the newest corrected or imported one (``atlas-annotate import``). Other
 cases are skipped and listed; when no case qualifies nothing is written and the error says
@@ -22,6 +26,7 @@ Examples
 
     $ atlas-annotate export proj --format nnunet --out nnUNet_raw --dataset-id 501 \\
         --dataset-name Abdomen --status corrected
+    $ atlas-annotate export lumbar --format rsna-submission --out round2-sub
 """
 
 from __future__ import annotations
@@ -50,7 +55,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=STATUSES,
         default="final",
         help="final: latest final version per case; corrected: latest final, else the "
-        "newest corrected or imported version (default: final)",
+        "newest corrected or imported version (default: final; rsna-submission always takes "
+        "each case's latest grader proposal)",
     )
     parser.add_argument(
         "--keep-identifiers",

@@ -1,7 +1,9 @@
 """``export_project``: a project's corrected or final labels -> a dataset folder.
 
-Formats: ``abdomenatlas``, ``nnunet``, ``dicom-seg``, ``monai`` (organ projects) and
-``rsna`` (spine projects). Every export gets a ``provenance.json`` beside its files.
+Formats: ``abdomenatlas``, ``nnunet``, ``dicom-seg``, ``monai`` (organ projects), ``rsna``
+and ``rsna-submission`` (spine projects; the latter writes the grader's latest proposals as
+a Kaggle ``submission.csv``, :mod:`.rsna_submission`). Every export gets a
+``provenance.json`` beside its files.
 
 Safety rules
 ------------
@@ -53,7 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from ..project import Project, ProjectError
-from . import abdomenatlas, dicom_seg, monai_datalist, nnunet, slicer
+from . import abdomenatlas, dicom_seg, monai_datalist, nnunet, rsna_submission, slicer
 from .case_names import project_names, record_export
 from .errors import ExportError
 from .provenance import PROVENANCE_NAME, case_provenance, file_digest, write_provenance
@@ -69,6 +71,7 @@ FORMATS: dict[str, str] = {
     "monai": "organs",
     "slicer": "organs",
     "rsna": "spine",
+    rsna_submission.FORMAT: "spine",
 }
 
 #: progress(done, total, case_id) is called after each case.
@@ -189,6 +192,7 @@ def export_project(
     status
         ``"final"`` (latest final version per case) or ``"corrected"`` (latest final, else
         the newest corrected or imported version); other cases are skipped and listed.
+        Not used by ``rsna-submission``, which takes each case's latest proposal.
     progress
         Called as ``progress(done, total, case_id)`` after each case.
     keep_identifiers
@@ -233,9 +237,15 @@ def export_project(
             f"validation fraction {validation_fraction} is not in [0, 1): give the share of "
             "cases for the validation list, e.g. 0.2 (0: every case in training)."
         )
-    selected, skipped = select_versions(project, status)
-    if not selected:
-        raise nothing_to_export(project, status)
+    if fmt == rsna_submission.FORMAT:  # the grader's proposals, whatever their status
+        status = rsna_submission.STATUS
+        selected, skipped = rsna_submission.select_proposals(project)
+        if not selected:
+            raise rsna_submission.nothing_proposed(project, skipped)
+    else:
+        selected, skipped = select_versions(project, status)
+        if not selected:
+            raise nothing_to_export(project, status)
     root = export_root(fmt, out_dir, dataset_id, dataset_name, project)
     refuse_file_ancestor(root)
     _refuse_overlap(project, root)
@@ -396,6 +406,8 @@ def _export_into(
         from .rsna import RsnaTables
 
         tables = RsnaTables(keep_identifiers)
+    elif fmt == rsna_submission.FORMAT:
+        tables = rsna_submission.SubmissionTable(keep_identifiers)
     total = len(selected)
     for done, sel in enumerate(selected, start=1):
         name = names[sel.case_id]
@@ -407,6 +419,10 @@ def _export_into(
             extra["study_id"] = tables.add(case, project.read_grades(sel.version), name)
             result.study_ids[sel.case_id] = extra["study_id"]
             written: list[Path] = []
+        elif fmt == rsna_submission.FORMAT:
+            extra["study_id"] = tables.add(project, sel, name)
+            result.study_ids[sel.case_id] = extra["study_id"]
+            written = []
         else:
             image, labels = _organ_case(project, sel)
             written = _write_organ_case(run, sel, name, image, labels, extra)
@@ -425,7 +441,7 @@ def _export_into(
         if progress is not None:
             progress(done, total, sel.case_id)
     shared: list[Path] = []
-    if fmt == "rsna":
+    if fmt in ("rsna", rsna_submission.FORMAT):
         shared = tables.write(stage)
     elif fmt == "nnunet":
         name = nnunet.dataset_folder_name(1, dataset_name or project.config.name).split("_", 1)[1]
