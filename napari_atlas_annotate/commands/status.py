@@ -35,10 +35,12 @@ def configure(parser) -> None:
 
 def run(args) -> int:
     from ..models.registry import active_record
+    from ..training.round_lock import training_running
 
     with Project(args.project) as project:
         status = project.status()
         active = active_record(project)
+        running = training_running(project)
     progress = campaign_progress(status)
     if args.json:
         print(json.dumps({**status, "progress": progress}, indent=2))
@@ -70,20 +72,36 @@ def run(args) -> int:
                 f"      {who:<16} {a['state']:<12} versions={a['versions']} "
                 f"edits={a['edits']} time={a['seconds']:.0f}s"
             )
+    unfinished = [r["id"] for r in status["rounds"] if not r.get("finished_at")]
+    training_now = max(unfinished) if running and unfinished else None  # older ones stopped
     for r in status["rounds"]:
-        print("  " + round_line(r, status["project"], active.version if active else None))
+        line = round_line(
+            r, status["project"], active.version if active else None, r["id"] == training_now
+        )
+        print("  " + line)
     return 0
 
 
-def round_line(row: dict, project_folder: str, active_version: str | None) -> str:
-    """One recorded round (a row of ``Project.status()['rounds']``) in plain words."""
+def round_line(
+    row: dict, project_folder: str, active_version: str | None, running: bool = False
+) -> str:
+    """One recorded round (a row of ``Project.status()['rounds']``) in plain words.
+
+    ``running``: a training round holds the project's lock now, so an unfinished round is
+    under way rather than stopped (:func:`~..training.round_lock.training_running`).
+    """
     from ..rounds import describe_round
 
     metrics = row.get("metrics") or {}
     state = metrics.get("status")
     if not row.get("finished_at"):
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(row["started_at"]))
-        return f"round {row['id']}: started {started}, not finished (running, or stopped)"
+        if running:
+            return f"round {row['id']}: started {started}, training now"
+        return (
+            f"round {row['id']}: started {started}, stopped before it finished (the next "
+            "training round records it as failed and removes what it left)"
+        )
     if state == "cancelled":
         how = metrics.get("reason") or "cancelled"
         return f"round {row['id']}: {how}; the active model was left as it was"

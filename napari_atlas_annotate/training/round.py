@@ -26,12 +26,12 @@ from ..models.registry import (
     list_models,
     model_folder,
     register_model,
-    start_round,
 )
 from ..project import Project, ProjectError
 from .case_cache import CaseCache
 from .dataset import holdout_split, label_snapshot_hash, project_cases, training_versions
 from .organs import TrainingCancelled, TrainSettings, evaluate_proposals, fine_tune
+from .round_lock import training_round
 
 #: Most held-out cases a round scores both models on (see :func:`train_round`): enough to
 #: compare two models' mean Dice, few enough to keep validation near 15 minutes on 2 CPU
@@ -199,58 +199,60 @@ def train_round(
     train_ids, holdout_ids = holdout_split(list(versions), holdout_fraction, max_holdout_cases)
     if not train_ids:  # a single labelled case: train on it, validate on it
         train_ids = holdout_ids
-    round_id = start_round(project)
-    version = f"organs-round{round_id}"
-    folder = model_folder(project, version)
-    with failures_recorded(project, round_id, folder):
-        # held-out cases are scored on their own grids (below), so only training cases
-        # are prepared on the model grid
-        cache = CaseCache(project)
-        train = project_cases(
-            project, parent, {c: versions[c] for c in train_ids}, progress, cache, cancel
-        )
-        held = holdout_ids or train_ids
+    with training_round(project) as round_id:
+        version = f"organs-round{round_id}"
+        folder = model_folder(project, version)
+        with failures_recorded(project, round_id, folder):
+            # held-out cases are scored on their own grids (below), so only training cases
+            # are prepared on the model grid
+            cache = CaseCache(project)
+            train = project_cases(
+                project, parent, {c: versions[c] for c in train_ids}, progress, cache, cancel
+            )
+            held = holdout_ids or train_ids
 
-        network = parent.load_network(torch_device)
-        stats = fine_tune(network, train, settings, torch_device, progress, cancel)
-        metadata = parent.derived_metadata(
-            version=version,
-            round=round_id,
-            training={
-                "cases": train_ids,
+            network = parent.load_network(torch_device)
+            stats = fine_tune(network, train, settings, torch_device, progress, cancel)
+            metadata = parent.derived_metadata(
+                version=version,
+                round=round_id,
+                training={
+                    "cases": train_ids,
+                    "holdout_cases": holdout_ids,
+                    "label_versions": {c: versions[c].id for c in sorted(versions)},
+                    "label_snapshot": label_snapshot_hash(versions),
+                    "settings": _settings_dict(settings),
+                    "history": stats,
+                    "device": str(torch_device),
+                },
+            )
+            save_bundle(folder, network, metadata)
+            old = LoadedModel(parent, parent.load_network(torch_device), torch_device)
+            new = LoadedModel(ModelBundle.load(folder), network, torch_device)
+            # each held-out case is read once and proposed by both models
+            old_eval, new_eval = evaluate_proposals(
+                [old, new],
+                _labelled(project, versions, held, progress, cancel),
+                label_tolerance=label_tolerance,
+            )
+            promoted = _better(new_eval["mean_dice"], old_eval["mean_dice"])
+            metrics = {
+                "status": "promoted" if promoted else "kept previous",
+                "mean_dice": new_eval["mean_dice"],
+                "dice_per_class": new_eval["dice_per_class"],
+                "voxels_to_edit_per_case": new_eval["voxels_to_edit_per_case"],
+                "previous_version": parent.version,
+                "previous_mean_dice": old_eval["mean_dice"],
+                "previous_voxels_to_edit_per_case": old_eval["voxels_to_edit_per_case"],
                 "holdout_cases": holdout_ids,
-                "label_versions": {c: versions[c].id for c in sorted(versions)},
-                "label_snapshot": label_snapshot_hash(versions),
-                "settings": _settings_dict(settings),
-                "history": stats,
-                "device": str(torch_device),
-            },
-        )
-        save_bundle(folder, network, metadata)
-        old = LoadedModel(parent, parent.load_network(torch_device), torch_device)
-        new = LoadedModel(ModelBundle.load(folder), network, torch_device)
-        # each held-out case is read once and proposed by both models
-        old_eval, new_eval = evaluate_proposals(
-            [old, new],
-            _labelled(project, versions, held, progress, cancel),
-            label_tolerance=label_tolerance,
-        )
-        promoted = _better(new_eval["mean_dice"], old_eval["mean_dice"])
-        metrics = {
-            "status": "promoted" if promoted else "kept previous",
-            "mean_dice": new_eval["mean_dice"],
-            "dice_per_class": new_eval["dice_per_class"],
-            "voxels_to_edit_per_case": new_eval["voxels_to_edit_per_case"],
-            "previous_version": parent.version,
-            "previous_mean_dice": old_eval["mean_dice"],
-            "previous_voxels_to_edit_per_case": old_eval["voxels_to_edit_per_case"],
-            "holdout_cases": holdout_ids,
-            "train_cases": train_ids,
-            "label_tolerance": int(label_tolerance),
-        }
-        _write_metrics(folder, metrics)
-        register_model(project, folder, round_number=round_id, metrics=metrics, activate=promoted)
-    finish_round(project, round_id, version, metrics)
+                "train_cases": train_ids,
+                "label_tolerance": int(label_tolerance),
+            }
+            _write_metrics(folder, metrics)
+            register_model(
+                project, folder, round_number=round_id, metrics=metrics, activate=promoted
+            )
+        finish_round(project, round_id, version, metrics)
     cache.prune()  # entries of superseded label versions
     return RoundResult(
         round=round_id,

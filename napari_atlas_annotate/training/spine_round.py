@@ -30,7 +30,7 @@ from ..grade_sheet import GradeSheet
 from ..models.grader import grade_study, save_grader
 from ..models.grader_comparison import compare_graders
 from ..models.grader_net import GraderNet
-from ..models.registry import finish_round, model_folder, register_model, start_round
+from ..models.registry import finish_round, model_folder, register_model
 from ..models.rsna_metric import TERMS
 from ..models.spine_proposals import SpineStudy, load_active_grader, load_spine_study
 from ..project import LabelVersion, Project, ProjectError
@@ -38,6 +38,7 @@ from .dataset import holdout_split
 from .grader import train_grader
 from .organs import TrainingCancelled
 from .round import RoundResult, failures_recorded, nan_to_none
+from .round_lock import training_round
 
 ProgressCallback = Callable[[int, int, str], None]
 
@@ -154,99 +155,102 @@ def train_spine_round(
     train_ids, holdout_ids = holdout_split(list(versions), holdout_fraction)
     if not train_ids:  # a single graded case: train on it, validate on it
         train_ids = holdout_ids
-    round_id = start_round(project)
-    version = f"spine-round{round_id}"
+    with training_round(project) as round_id:
+        version = f"spine-round{round_id}"
 
-    def report(done: int, total: int, stage: str) -> None:
-        if progress is not None:
-            progress(done, total, stage)
+        def report(done: int, total: int, stage: str) -> None:
+            if progress is not None:
+                progress(done, total, stage)
 
-    def stopped() -> bool:
-        return bool(cancel is not None and cancel())
+        def stopped() -> bool:
+            return bool(cancel is not None and cancel())
 
-    with failures_recorded(project, round_id):
-        studies: dict[str, tuple[SpineStudy, GradeSheet]] = {}
-        for i, cid in enumerate(sorted(versions)):
-            if stopped():
+        with failures_recorded(project, round_id):
+            studies: dict[str, tuple[SpineStudy, GradeSheet]] = {}
+            for i, cid in enumerate(sorted(versions)):
+                if stopped():
+                    raise TrainingCancelled("training cancelled")
+                study = load_spine_study(project, cid)
+                studies[cid] = (study, study.to_canonical(project.read_grades(versions[cid])))
+                report(i + 1, len(versions), "loading cases")
+            held = {cid: studies[cid] for cid in holdout_ids} or {
+                cid: studies[cid] for cid in train_ids
+            }
+            report(0, 2, "validating")
+            truth = {cid: sheet for cid, (_, sheet) in held.items()}
+            old_predictions = heldout_predictions(parent.model, held, parent.device)
+            report(1, 2, "validating")
+            model, stats = train_grader(
+                [(studies[c][0].series, studies[c][1]) for c in train_ids],
+                init=parent.model,
+                epochs=epochs,
+                device=parent.device,
+                progress=lambda f, _m: report(int(round(f * epochs)), epochs, "training"),
+                cancel=cancel,
+                seed=round_id,
+            )
+            if stats.get("cancelled"):
                 raise TrainingCancelled("training cancelled")
-            study = load_spine_study(project, cid)
-            studies[cid] = (study, study.to_canonical(project.read_grades(versions[cid])))
-            report(i + 1, len(versions), "loading cases")
-        held = {cid: studies[cid] for cid in holdout_ids} or {
-            cid: studies[cid] for cid in train_ids
-        }
-        report(0, 2, "validating")
-        truth = {cid: sheet for cid, (_, sheet) in held.items()}
-        old_predictions = heldout_predictions(parent.model, held, parent.device)
-        report(1, 2, "validating")
-        model, stats = train_grader(
-            [(studies[c][0].series, studies[c][1]) for c in train_ids],
-            init=parent.model,
-            epochs=epochs,
-            device=parent.device,
-            progress=lambda f, _m: report(int(round(f * epochs)), epochs, "training"),
-            cancel=cancel,
-            seed=round_id,
-        )
-        if stats.get("cancelled"):
-            raise TrainingCancelled("training cancelled")
-        verdict = compare_graders(
-            truth, old_predictions, heldout_predictions(model, held, parent.device), seed=round_id
-        )
-        old, new = verdict.old, verdict.new
-        report(2, 2, "validating")
-        enough = bool(holdout_ids) and len(held) >= min_holdout
-        promoted = enough and verdict.clearly_better
-        if promoted:
-            status = "promoted"
-        elif not enough:
-            status = (
-                f"kept previous: {len(holdout_ids)} held-out studies, {min_holdout} needed to "
-                "judge a new grader"
+            verdict = compare_graders(
+                truth,
+                old_predictions,
+                heldout_predictions(model, held, parent.device),
+                seed=round_id,
             )
-        else:
-            status = (
-                "kept previous"
-                if new["score"] >= old["score"]
-                else f"kept previous: lower on only {verdict.win_share:.0%} of resampled "
-                "held-out studies (95 % needed)"
-            )
-        metrics = {
-            "status": status,
-            "rsna_score_old": old["score"],
-            "rsna_score_new": new["score"],
-            "promoted": promoted,
-            "win_share": verdict.win_share,
-            "n_train": len(train_ids),
-            "n_holdout": len(held),
-            "terms_new": {t: new[t] for t in TERMS},
-            "terms_old": {t: old[t] for t in TERMS},
-            "previous_version": parent.version,
-            "train_cases": train_ids,
-            "holdout_cases": holdout_ids,
-        }
-        folder = model_folder(project, version)
-        save_grader(
-            model,
-            folder,
-            {
-                "model_version": version,
-                "round": round_id,
-                "parent_version": parent.version,
-                "training": {
-                    "cases": train_ids,
-                    "holdout_cases": holdout_ids,
-                    "grades_versions": {c: versions[c].id for c in sorted(versions)},
-                    "grades_snapshot": grades_snapshot_hash(versions),
-                    "epochs": epochs,
-                    "history": nan_to_none(stats),
-                    "device": parent.device,
+            old, new = verdict.old, verdict.new
+            report(2, 2, "validating")
+            enough = bool(holdout_ids) and len(held) >= min_holdout
+            promoted = enough and verdict.clearly_better
+            if promoted:
+                status = "promoted"
+            elif not enough:
+                status = (
+                    f"kept previous: {len(holdout_ids)} held-out studies, {min_holdout} needed to "
+                    "judge a new grader"
+                )
+            else:
+                status = (
+                    "kept previous"
+                    if new["score"] >= old["score"]
+                    else f"kept previous: lower on only {verdict.win_share:.0%} of resampled "
+                    "held-out studies (95 % needed)"
+                )
+            metrics = {
+                "status": status,
+                "rsna_score_old": old["score"],
+                "rsna_score_new": new["score"],
+                "promoted": promoted,
+                "win_share": verdict.win_share,
+                "n_train": len(train_ids),
+                "n_holdout": len(held),
+                "terms_new": {t: new[t] for t in TERMS},
+                "terms_old": {t: old[t] for t in TERMS},
+                "previous_version": parent.version,
+                "train_cases": train_ids,
+                "holdout_cases": holdout_ids,
+            }
+            folder = model_folder(project, version)
+            save_grader(
+                model,
+                folder,
+                {
+                    "model_version": version,
+                    "round": round_id,
+                    "parent_version": parent.version,
+                    "training": {
+                        "cases": train_ids,
+                        "holdout_cases": holdout_ids,
+                        "grades_versions": {c: versions[c].id for c in sorted(versions)},
+                        "grades_snapshot": grades_snapshot_hash(versions),
+                        "epochs": epochs,
+                        "history": nan_to_none(stats),
+                        "device": parent.device,
+                    },
+                    "metrics": metrics,
                 },
-                "metrics": metrics,
-            },
-        )
-    register_model(project, folder, round_number=round_id, metrics=metrics, activate=promoted)
-    finish_round(project, round_id, version, metrics)
+            )
+        register_model(project, folder, round_number=round_id, metrics=metrics, activate=promoted)
+        finish_round(project, round_id, version, metrics)
     return SpineRoundResult(
         round=round_id,
         model_version=version,
