@@ -105,11 +105,9 @@ class ExportDialog(QDialog):
         form.addRow("Format", self.format_combo)
         self.status_combo = QComboBox()
         self.status_combo.addItems(list(STATUSES))
-        self.status_combo.setToolTip(
-            "final: the lead's final version of each case; corrected: final, else the "
-            "latest corrected version (cases with neither are skipped)."
-        )
         form.addRow("Labels", self.status_combo)
+        self.format_combo.currentTextChanged.connect(self._format_changed)
+        self._format_changed(self.format_combo.currentText())
         self.folder_edit = QLineEdit()
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -123,6 +121,20 @@ class ExportDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+
+    def _format_changed(self, fmt: str) -> None:
+        from ..export import rsna_submission
+
+        # a submission is the grader's latest proposals: the labels' status plays no part
+        proposals = fmt == rsna_submission.FORMAT
+        self.status_combo.setEnabled(not proposals)
+        if proposals:
+            self.status_combo.setToolTip("rsna-submission writes each study's latest proposal.")
+        else:
+            self.status_combo.setToolTip(
+                "final: the lead's final version of each case; corrected: final, else the "
+                "latest corrected version (cases with neither are skipped)."
+            )
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export to folder")

@@ -361,3 +361,15 @@ def test_the_open_case_can_be_proposed_and_its_uncertainty_shown_at_once(
     dock.close_case()
     dock.model_panel.refresh()
     assert not panel.propose_case_button.isEnabled()
+
+
+def test_export_dialog_greys_out_the_labels_choice_for_a_submission(qtbot):
+    # rsna-submission writes the grader's latest proposals; final/corrected plays no part
+    dialog = model_panel.ExportDialog(["rsna", "rsna-submission"])
+    qtbot.addWidget(dialog)
+    assert dialog.status_combo.isEnabled()
+    dialog.format_combo.setCurrentText("rsna-submission")
+    assert not dialog.status_combo.isEnabled()
+    assert "proposal" in dialog.status_combo.toolTip()
+    dialog.format_combo.setCurrentText("rsna")
+    assert dialog.status_combo.isEnabled() and "final" in dialog.status_combo.toolTip()
