@@ -116,60 +116,6 @@ def _decisions(takes: list[str]) -> dict[str, str]:
     return out
 
 
-def _consensus(project, case_id: str):
-    """The readers' majority-vote label map of an organ case, and its class names."""
-    from ..project import ProjectError
-    from ..review.cases import (
-        annotator_versions,
-        class_names,
-        load_opinions,
-        mask_consensus,
-        task_content,
-    )
-
-    if task_content(project) == "grades":
-        raise ProjectError(
-            "--write-consensus and --edited are for organ projects (label maps); grade cells "
-            "are decided with --take CELL=GRADE."
-        )
-    versions = annotator_versions(project, case_id)
-    if not versions:
-        raise ProjectError(
-            f"case {case_id}: no annotator has submitted or imported labels; no consensus yet."
-        )
-    masks = load_opinions(project, versions)
-    return mask_consensus(masks, "majority"), class_names(project, masks)[: len(project.classes)]
-
-
-def write_consensus(project, case_id: str, path: Path) -> Path:
-    """Write ``case_id``'s consensus on its first image's grid (atomic): a label NIfTI, or
-    for a ``.seg.nrrd`` path a 3D Slicer segmentation with a named segment per class."""
-    from ..io.nifti import label_dtype, save_nifti
-    from ..project.slicer_segmentations import is_slicer_segmentation, write_segmentation
-    from ..volume import Volume
-
-    consensus, classes = _consensus(project, case_id)
-    _, affine = project.grid(case_id)
-    if is_slicer_segmentation(path):
-        return write_segmentation(consensus, affine, classes, path)
-    labels = consensus.astype(label_dtype(consensus), copy=False)
-    return save_nifti(Volume(labels, affine, metadata={}), path)
-
-
-def _edited_consensus(project, case_id: str, decisions: dict, path: Path):
-    """Decisions and painted map for a consensus the lead edited elsewhere: each class that
-    differs from the consensus is taken as painted (as the review dock does with paint)."""
-    from ..project import ProjectError
-    from ..project.importing import read_mask_labels
-    from ..review.adjudication import keep_consensus_edits
-
-    if not path.exists():
-        raise ProjectError(f"{path}: no such file or folder; give the edited consensus label.")
-    consensus, classes = _consensus(project, case_id)
-    edited, _ = read_mask_labels(project, case_id, path)
-    return keep_consensus_edits(decisions, classes, consensus, edited, case_id), edited
-
-
 def _lead_action(args: argparse.Namespace, project) -> dict:
     """Run the lead's decision; returns what was done, for printing."""
     from ..project import ProjectError
@@ -181,6 +127,7 @@ def _lead_action(args: argparse.Namespace, project) -> dict:
         finalize_agreed,
         reopen,
     )
+    from ..review.consensus_files import edited_consensus
 
     if not args.lead:
         raise ProjectError("name the lead who decides: add --lead NAME.")
@@ -193,7 +140,7 @@ def _lead_action(args: argparse.Namespace, project) -> dict:
         before = current_final(project, args.finalize)
         decisions, painted = _decisions(args.take), None
         if args.edited is not None:
-            decisions, painted = _edited_consensus(project, args.finalize, decisions, args.edited)
+            decisions, painted = edited_consensus(project, args.finalize, decisions, args.edited)
         version = finalize(
             project, args.finalize, args.lead, decisions, painted=painted, comment=args.comment
         )
@@ -250,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
     from ..project import Project, ProjectError
     from ..review.adjudication import describe_decision
     from ..review.cases import review_project
+    from ..review.consensus_files import write_consensus
     from ..review.report import write_report
 
     if args.edited is not None and not args.finalize:

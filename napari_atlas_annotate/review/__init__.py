@@ -3,6 +3,8 @@
 * :mod:`.metrics`: Dice / HD95 (mm) / volume difference (ml) per class and annotator pair;
   grade agreement (weighted kappa, confusion matrices).
 * :mod:`.consensus`: majority vote, STAPLE, disagreement map.
+* :mod:`.consensus_files`: the consensus written for another tool, and the edited file
+  read back as the lead's paint.
 * :mod:`.kappa`: weighted Cohen's kappa in numpy.
 * :mod:`.cases`: which versions are compared, per-case review, ranking by disagreement.
 * :mod:`.grade_cells`: a lumbar case's 25 cells, who said what, disputed cells first.

@@ -1,0 +1,62 @@
+"""The readers' consensus as a file the lead corrects in another tool, and back.
+
+A lead who adjudicates in 3D Slicer or ITK-SNAP rather than the review dock writes the
+case's consensus (majority vote of the readers' latest labels) on the CT's own grid, edits
+it there, and finalizes from the edited file: every class that differs from the consensus
+is taken as the lead's paint, as the review dock does with paint
+(:func:`.adjudication.keep_consensus_edits`). Used by ``atlas-annotate review
+--write-consensus`` and ``--finalize CASE --edited FILE``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..project import ProjectError
+from .cases import annotator_versions, class_names, load_opinions, mask_consensus, task_content
+
+
+def case_consensus(project, case_id: str) -> tuple[np.ndarray, list[str]]:
+    """The readers' majority-vote label map of an organ case, and its class names."""
+    if task_content(project) == "grades":
+        raise ProjectError(
+            "--write-consensus and --edited are for organ projects (label maps); grade cells "
+            "are decided with --take CELL=GRADE."
+        )
+    versions = annotator_versions(project, case_id)
+    if not versions:
+        raise ProjectError(
+            f"case {case_id}: no annotator has submitted or imported labels; no consensus yet."
+        )
+    masks = load_opinions(project, versions)
+    return mask_consensus(masks, "majority"), class_names(project, masks)[: len(project.classes)]
+
+
+def write_consensus(project, case_id: str, path: Path) -> Path:
+    """Write ``case_id``'s consensus on its first image's grid (atomic): a label NIfTI, or
+    for a ``.seg.nrrd`` path a 3D Slicer segmentation with a named segment per class."""
+    from ..io.nifti import label_dtype, save_nifti
+    from ..project.slicer_segmentations import is_slicer_segmentation, write_segmentation
+    from ..volume import Volume
+
+    consensus, classes = case_consensus(project, case_id)
+    _, affine = project.grid(case_id)
+    if is_slicer_segmentation(path):
+        return write_segmentation(consensus, affine, classes, path)
+    labels = consensus.astype(label_dtype(consensus), copy=False)
+    return save_nifti(Volume(labels, affine, metadata={}), path)
+
+
+def edited_consensus(project, case_id: str, decisions: dict, path: Path) -> tuple[dict, np.ndarray]:
+    """Decisions and painted map for a consensus the lead edited elsewhere (``path``: any
+    label file ``import`` reads, on the case's grid)."""
+    from ..project.importing import read_mask_labels
+    from .adjudication import keep_consensus_edits
+
+    if not path.exists():
+        raise ProjectError(f"{path}: no such file or folder; give the edited consensus label.")
+    consensus, classes = case_consensus(project, case_id)
+    edited, _ = read_mask_labels(project, case_id, path)
+    return keep_consensus_edits(decisions, classes, consensus, edited, case_id), edited
