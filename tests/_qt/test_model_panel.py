@@ -373,3 +373,23 @@ def test_export_dialog_greys_out_the_labels_choice_for_a_submission(qtbot):
     assert "proposal" in dialog.status_combo.toolTip()
     dialog.format_combo.setCurrentText("rsna")
     assert dialog.status_combo.isEnabled() and "final" in dialog.status_combo.toolTip()
+
+
+def test_train_while_another_window_trains_is_refused_in_the_dock(
+    make_napari_viewer, organ_project, rounds, qtbot
+):
+    # `atlas-annotate train` in a terminal (here: the lock held) while the radiologist
+    # clicks Train: the dock says why, the viewer stays usable, nothing is recorded
+    from napari_atlas_annotate.models.registry import list_rounds
+    from napari_atlas_annotate.training.round_lock import training_round
+
+    with Project(organ_project.folder) as project:
+        project.submit_mask("ct001", "bob", organ_project.proposals["ct001"], None)
+    viewer, dock, panel = _dock(make_napari_viewer, organ_project)
+    panel.device_combo.setCurrentText("cpu")
+    with Project(organ_project.folder) as other, training_round(other):
+        assert panel.train(epochs=1)
+        qtbot.waitUntil(lambda: not panel.task.running, timeout=WAIT_MS)
+        assert "another training round is running" in dock.last_error
+        assert panel.train_button.isEnabled() and viewer.layers
+        assert len(list_rounds(other)) == 1  # only the other window's round
