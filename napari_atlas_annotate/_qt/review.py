@@ -777,12 +777,14 @@ class ReviewDock(StatusMessages, QWidget):
             series, index = reading_place(self.series, cell.condition, cell.level, at_level)
         if series is None:
             return None
+        # the points first: moving them to another series changes the viewer's range,
+        # which moved the slider off the slice show_series puts it on
+        self._show_points_on(series)
         self._updating = True
         try:
             show_series(self.viewer, self.series, series, index)
         finally:
             self._updating = False
-        self._show_points_on(series)
         self.shown_text = f"Shown: {series.description}. {cell.summary(self._series_name)}"
         self._info(self.shown_text)
         return series

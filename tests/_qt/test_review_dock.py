@@ -406,6 +406,29 @@ def test_review_dock_shows_a_spine_case_disputed_cells_first(make_napari_viewer,
     assert len(viewer.layers) == 0
 
 
+@pytest.mark.filterwarnings("ignore:Non-orthogonal slicing:UserWarning")  # angled stacks
+def test_every_row_shows_the_slice_of_its_point(make_napari_viewer, spine_readers):
+    """Selecting a row, in any order, shows the slice its (consensus) point is on. Moving
+    the readers' points to the series after its slice was set changed the viewer's range
+    and moved the slider: going from an axial stack to a sagittal cell showed the last
+    sagittal slice, not the point's."""
+    project, case_id, _ = spine_readers
+    viewer = make_napari_viewer()
+    dock = ReviewDock(viewer, project, lead="lead")
+    assert dock.load_case(case_id), dock.last_error
+    rows = dock.cell_rows()
+    checked = []
+    for row in [0, 5, 1, 12, 3, 20, 7, 15, 24, 2, 10, 4, 17]:
+        dock.table.setCurrentCell(row, 0)
+        cell = next(c for c in dock.cells if c.key == rows[row])
+        point, series = cell.focus_point(), dock.shown_series
+        if point is None or series is None or point.instance not in series.numbers:
+            continue
+        checked.append((rows[row], series.description, _slice_shown(series), point.instance))
+    assert len(checked) >= 10
+    assert [c[2] for c in checked] == [c[3] for c in checked], checked
+
+
 def _pixel(table, row: int, column: int, dx: int = 0, dy: int = 0):
     """The colour the table shows at a cell's centre (offset by dx, dy pixels)."""
     rect = table.visualRect(table.model().index(row, column))
