@@ -51,7 +51,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._napari.layers import META_KEY
+from .._napari.layers import META_KEY, removing_layers
 from ..project import LabelVersion, Project, ProjectError
 from ..review.adjudication import (
     CONSENSUS,
@@ -91,6 +91,7 @@ from .grade_sheet import (
     show_series,
 )
 from .status_messages import StatusMessages
+from .study_layers import same_series, show_in_place
 
 REPORTED = (ProjectError, ValueError, OSError, KeyError, IndexError)
 
@@ -437,14 +438,25 @@ class ReviewDock(StatusMessages, QWidget):
         return [self.case_list.item(i).data(256) for i in range(self.case_list.count())]
 
     def close_case(self) -> None:
+        self._close_case()
+
+    def _close_case(self, keep=()) -> None:
+        """Leave the open case; its layers go, but those in ``keep`` (the next study
+        shown in them) stay, all removed in one canvas cleanup."""
         self._keep_choices()
         self._keep_paint()
         self.apply_earlier_button.setEnabled(False)
         for emitter, callback in self._watched:
             emitter.disconnect(callback)
-        for layer in self.layers:
-            if layer in self.viewer.layers:
-                self.viewer.layers.remove(layer)
+        gone = [
+            layer
+            for layer in self.layers
+            if layer in self.viewer.layers and not any(layer is k for k in keep)
+        ]
+        if gone:
+            with removing_layers(self.viewer):
+                for layer in gone:
+                    self.viewer.layers.remove(layer)
         self.layers, self.review, self._watched = [], None, []
         self.masks, self.consensus, self.consensus_layer = {}, None, None
         self.series, self.cells, self.reader_points, self.shown_series = {}, [], {}, None
@@ -667,14 +679,23 @@ class ReviewDock(StatusMessages, QWidget):
         except REPORTED as exc:
             self._error(exc)
             return False
-        self.close_case()
+        readers = [*review.annotators, CONSENSUS]
+        shown, points = self._reusable(loaded, readers)
+        self._close_case(keep=[s.layer for s in shown.values()] + list(points.values()))
         self.review, self.cells = review, cells
         self._updating = True
         try:
-            self.series = add_series_layers(self.viewer, loaded)
+            if shown:
+                self.series = show_in_place(shown, loaded)
+            else:
+                self.series = add_series_layers(self.viewer, loaded)
             self.layers = [s.layer for s in self.series.values() if s.owned]
-            for who in [*review.annotators, CONSENSUS]:
-                layer = self._add_reader_points(case_id, who)
+            for who in readers:
+                layer = points.get(who)
+                if layer is None:
+                    layer = self._add_reader_points(case_id, who)
+                else:
+                    self._reuse_reader_points(layer, case_id, who)
                 self.reader_points[who] = layer
                 self.layers.append(layer)
             for series in self.series.values():
@@ -691,6 +712,11 @@ class ReviewDock(StatusMessages, QWidget):
         if self.table.rowCount():
             self.table.setCurrentCell(0, 0)  # the first disputed cell, or the first cell
             self.viewer.reset_view()
+        if self.shown_series is None and points:  # nothing shown: reused layers as new
+            for layer in self.reader_points.values():
+                layer.affine = np.eye(4)
+                layer.data = np.empty((0, 3))
+                layer.features = pd.DataFrame({"cell": [], "grade": [], "label": []}, dtype=object)
         final = f" Final version {review.final_version}." if review.final_version else ""
         message = (
             f"{case_id}: {len(review.annotators)} readers, {disputed} disputed cell(s) "
@@ -707,6 +733,34 @@ class ReviewDock(StatusMessages, QWidget):
         if who == CONSENSUS or self.review is None:
             return CONSENSUS_COLOR
         return READER_COLORS[self.review.annotators.index(who) % len(READER_COLORS)]
+
+    def _reusable(
+        self, loaded: list[StudySeries], readers: list[str]
+    ) -> tuple[dict[str, StudySeries], dict[str, object]]:
+        """The open study's series whose image layers can show ``loaded`` (none unless all
+        can, see :func:`same_series`) and the readers' Points layers that can be kept
+        (all or none: the same readers in the same order, so names, colours and order
+        come out as a fresh open makes them). Only when the dock's layers are the last
+        in the viewer, in the order it added them, as a fresh open leaves them."""
+        own = list(self.layers)
+        ours_last = own and list(self.viewer.layers)[-len(own) :] == own
+        if (
+            self.review is None
+            or self.masks
+            or not ours_last
+            or not same_series(self.viewer, self.series, loaded)
+        ):
+            return {}, {}
+        if list(self.reader_points) != readers:
+            return dict(self.series), {}
+        return dict(self.series), dict(self.reader_points)
+
+    def _reuse_reader_points(self, layer, case_id: str, who: str) -> None:
+        """A reader's Points layer of the last study, for this one: named for it, nothing
+        selected, panning (its points follow the series shown, :meth:`_show_points_on`)."""
+        layer.name = f"{case_id} {who} points"
+        layer.selected_data = set()
+        layer.mode = "pan_zoom"
 
     def _add_reader_points(self, case_id: str, who: str):
         """An empty Points layer for one reader's (or the consensus') points; it follows
