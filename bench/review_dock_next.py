@@ -16,7 +16,7 @@ rounds); the versions take turns ``--repeat`` times and the best mean per open i
 (the machine may be shared).
 
 Code versions: **ours** (this checkout) and **baseline**, the package as of
-``--baseline-ref`` (default ``6456be1``, just before the review dock showed the next study
+``--baseline-ref`` (default ``346fca5``, just before the review dock showed the next study
 in the open study's layers; it removed every image and Points layer and added the next
 study's), extracted with ``git archive`` and put first on ``PYTHONPATH``. The bench checks
 that both showed the same thing after every open: the case, the layers (name, kind,
@@ -170,7 +170,7 @@ def main() -> None:
     parser.add_argument("--axial-stacks", action="store_true", help="Axial T2 as 5 stacks")
     parser.add_argument("--rounds", type=int, default=2, help="passes through the list")
     parser.add_argument("--repeat", type=int, default=2, help="sessions per version (best)")
-    parser.add_argument("--baseline-ref", default="6456be1", help="git ref")
+    parser.add_argument("--baseline-ref", default="346fca5", help="git ref")
     parser.add_argument("--keep", help="folder to keep the data in (default: a temp folder)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--make", help=argparse.SUPPRESS)
