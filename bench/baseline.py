@@ -46,6 +46,47 @@ def child_env(code: Path | None, threads: int = 1) -> dict:
     return dict(os.environ, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, PYTHONPATH=str(code or REPO))
 
 
+def head_commit() -> str:
+    """This checkout's short commit id (what 'ours' is in a bench's table)."""
+    done = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+def code_versions(work: Path, ref: str) -> dict[str, Path | None]:
+    """``{'ours': None, 'baseline': <package of ref>}`` (reused from ``work`` when there)."""
+    base = work / f"baseline_{ref}"
+    return {"ours": None, "baseline": base if base.is_dir() else baseline_code(ref, base)}
+
+
+def interleaved(versions: dict, repeat: int, session) -> dict[str, list[dict]]:
+    """``session(name, code)`` ``repeat`` times per version, taking turns so that every
+    version sees the same machine load; each version's results in order."""
+    tries: dict[str, list[dict]] = {name: [] for name in versions}
+    for _ in range(repeat):
+        for name, code in versions.items():
+            tries[name].append(session(name, code))
+    return tries
+
+
+def print_seconds_per_action(tries: dict[str, list[dict]], ref: str) -> None:
+    """The best session mean per version of each run's ``seconds`` (wall) and ``cpu``
+    lists, the worst single action of the best session, and baseline / ours."""
+    commit = head_commit()
+    print(f"{'':28s}{'wall':>10s}{'cpu':>10s}{'worst':>10s}")
+    best = {}
+    for name, found in tries.items():
+        wall = min(sum(r["seconds"]) / len(r["seconds"]) for r in found)
+        cpu = min(sum(r["cpu"]) / len(r["cpu"]) for r in found)
+        worst = min(max(r["seconds"]) for r in found)
+        best[name] = (wall, cpu)
+        label = f"ours ({commit})" if name == "ours" else f"baseline ({ref})"
+        print(f"{label:28s}{wall:10.3f}{cpu:10.3f}{worst:10.3f}")
+    (ow, oc), (bw, bc) = best["ours"], best["baseline"]
+    print(f"{'baseline / ours':28s}{bw / ow:9.2f}x{bc / oc:9.2f}x")
+
+
 def init_project(project: Path, task: str, env: dict) -> None:
     """``atlas-annotate init PROJECT --task TASK`` with the code version ``env`` puts first."""
     subprocess.run(

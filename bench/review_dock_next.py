@@ -34,13 +34,18 @@ import argparse
 import hashlib
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from baseline import REPO, baseline_code, child_env, run_child
+from baseline import (
+    child_env,
+    code_versions,
+    interleaved,
+    print_seconds_per_action,
+    run_child,
+)
 
 READERS = ("alice", "bob", "cy")
 
@@ -196,35 +201,17 @@ def main() -> None:
             f"dataset: {args.studies} phantom lumbar studies (DICOM, {series}) read by "
             f"{len(READERS)} readers each, ready in {time.perf_counter() - start:.0f} s"
         )
-        base = work / f"baseline_{args.baseline_ref}"
-        versions = {
-            "ours": None,
-            "baseline": base if base.is_dir() else baseline_code(args.baseline_ref, base),
-        }
-        commit = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
-        tries: dict[str, list] = {name: [] for name in versions}
-        for _ in range(args.repeat):  # interleaved, so both see the same machine load
-            for name, code in versions.items():
-                tries[name].append(_run(work, name, code, args.rounds))
+        versions = code_versions(work, args.baseline_ref)
+        tries = interleaved(
+            versions, args.repeat, lambda name, code: _run(work, name, code, args.rounds)
+        )
         n = len(tries["ours"][0]["seconds"])
         print(
             f"\nseconds per open of the next study ({n} opens a session: {args.rounds} "
             f"pass(es) through {args.studies} studies; best mean of {args.repeat} sessions); "
             "wall clock and this process's CPU time"
         )
-        print(f"{'':28s}{'wall':>10s}{'cpu':>10s}{'worst':>10s}")
-        best = {}
-        for name, found in tries.items():
-            wall = min(sum(r["seconds"]) / len(r["seconds"]) for r in found)
-            cpu = min(sum(r["cpu"]) / len(r["cpu"]) for r in found)
-            worst = min(max(r["seconds"]) for r in found)
-            best[name] = (wall, cpu)
-            label = f"ours ({commit})" if name == "ours" else f"baseline ({args.baseline_ref})"
-            print(f"{label:28s}{wall:10.3f}{cpu:10.3f}{worst:10.3f}")
-        (ow, oc), (bw, bc) = best["ours"], best["baseline"]
-        print(f"{'baseline / ours':28s}{bw / ow:9.2f}x{bc / oc:9.2f}x")
+        print_seconds_per_action(tries, args.baseline_ref)
         ours = tries["ours"][0]["seen"]
         same = all(r["seen"] == ours for found in tries.values() for r in found)
         sessions = sum(len(found) for found in tries.values())

@@ -1,5 +1,6 @@
-"""A small organ project on disk for the dock and recorder tests: two phantom CT cases,
-each with a damaged proposal (so there is something to correct)."""
+"""Small organ projects on disk for the dock and recorder tests: two phantom CT cases,
+each with a damaged proposal (so there is something to correct), or read by two readers
+(for the lead's review dock)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,34 @@ def make_organ_project(root: Path, n_cases: int = 2) -> OrganProject:
     project.set_uncertainty("ct000", 0.9)
     project.close()
     return OrganProject(root / "project", sorted(images), images, proposals, ids)
+
+
+def make_two_reader_project(root: Path, spleen_dispute: bool = False) -> tuple[Project, dict]:
+    """Two phantom CT cases ``ct0``/``ct1`` (AbdomenAtlas classes) read by alice (the
+    truth) and bob (a liver grown by a voxel; with ``spleen_dispute``, no spleen in
+    ``ct1``: the most disputed case). Returns the open project and each case's
+    ``{"alice", "bob", "image"}``."""
+    from scipy import ndimage
+
+    from napari_atlas_annotate.classes import ABDOMEN_ATLAS_CLASSES
+    from napari_atlas_annotate.phantoms.ct import make_ct_phantom
+
+    liver, spleen = 5, 8
+    project = Project.create(root / "proj", task="organs", classes=list(ABDOMEN_ATLAS_CLASSES))
+    masks = {}
+    for seed in range(2):
+        image, label, _ = make_ct_phantom(seed, shape=(16, 40, 40))
+        case_id = f"ct{seed}"
+        project.add_case(case_id, [ImageRef(str(save_nifti(image, root / f"{case_id}.nii")))])
+        alice = label.array.astype(np.uint8)
+        bob = alice.copy()
+        bob[ndimage.binary_dilation(alice == liver) & (alice == 0)] = liver
+        if spleen_dispute and seed == 1:
+            bob[alice == spleen] = 0
+        project.save_mask_version(case_id, alice, kind="imported", annotator="alice")
+        project.save_mask_version(case_id, bob, kind="imported", annotator="bob")
+        masks[case_id] = {"alice": alice, "bob": bob, "image": image}
+    return project, masks
 
 
 @pytest.fixture

@@ -15,14 +15,14 @@ from napari_atlas_annotate._qt.review import TABLE_MAX_MIN_WIDTH, ReviewDock
 from napari_atlas_annotate.classes import ABDOMEN_ATLAS_CLASSES
 from napari_atlas_annotate.grade_editing import point_to_index
 from napari_atlas_annotate.grade_sheet import GradeSheet, LevelPoint
-from napari_atlas_annotate.io import save_nifti
 from napari_atlas_annotate.phantoms import write_phantoms
-from napari_atlas_annotate.phantoms.ct import make_ct_phantom
-from napari_atlas_annotate.project import ImageRef, Project
+from napari_atlas_annotate.project import Project
 from napari_atlas_annotate.project.importing import read_grade_sheet
 from napari_atlas_annotate.project.sources import cases_from_path
 from napari_atlas_annotate.review.adjudication import current_final
 from napari_atlas_annotate.spine_grades import GRADES, LEVELS
+
+from .conftest import make_two_reader_project
 
 pytestmark = pytest.mark.qt
 LIVER, SPLEEN = 5, 8
@@ -30,20 +30,7 @@ LIVER, SPLEEN = 5, 8
 
 @pytest.fixture
 def two_reader_project(tmp_path):
-    project = Project.create(tmp_path / "proj", task="organs", classes=list(ABDOMEN_ATLAS_CLASSES))
-    masks = {}
-    for seed in range(2):
-        image, label, _ = make_ct_phantom(seed, shape=(16, 40, 40))
-        case_id = f"ct{seed}"
-        project.add_case(case_id, [ImageRef(str(save_nifti(image, tmp_path / f"{case_id}.nii")))])
-        alice = label.array.astype(np.uint8)
-        bob = alice.copy()
-        bob[ndimage.binary_dilation(alice == LIVER) & (alice == 0)] = LIVER  # bigger liver
-        if seed == 1:
-            bob[alice == SPLEEN] = 0  # and no spleen: the most disputed case
-        project.save_mask_version(case_id, alice, kind="imported", annotator="alice")
-        project.save_mask_version(case_id, bob, kind="imported", annotator="bob")
-        masks[case_id] = {"alice": alice, "bob": bob, "image": image}
+    project, masks = make_two_reader_project(tmp_path, spleen_dispute=True)
     yield project, masks
     project.close()
 

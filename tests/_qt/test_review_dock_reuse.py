@@ -9,18 +9,16 @@ import json
 
 import numpy as np
 import pytest
-from scipy import ndimage
 
 from napari_atlas_annotate._qt.review import ReviewDock
-from napari_atlas_annotate.classes import ABDOMEN_ATLAS_CLASSES
 from napari_atlas_annotate.grade_sheet import GradeSheet, LevelPoint
-from napari_atlas_annotate.io import save_nifti
 from napari_atlas_annotate.phantoms import write_phantoms
-from napari_atlas_annotate.phantoms.ct import make_ct_phantom
-from napari_atlas_annotate.project import ImageRef, Project
+from napari_atlas_annotate.project import Project
 from napari_atlas_annotate.project.importing import read_grade_sheet
 from napari_atlas_annotate.project.sources import cases_from_path
 from napari_atlas_annotate.spine_grades import GRADES, LEVELS
+
+from .conftest import make_two_reader_project
 
 pytestmark = [
     pytest.mark.qt,
@@ -223,16 +221,7 @@ def test_no_reuse_when_the_lead_added_a_layer_above(make_napari_viewer, studies)
 
 @pytest.fixture
 def organ_readers(tmp_path):
-    project = Project.create(tmp_path / "proj", task="organs", classes=list(ABDOMEN_ATLAS_CLASSES))
-    for seed in range(2):
-        image, label, _ = make_ct_phantom(seed, shape=(16, 40, 40))
-        case_id = f"ct{seed}"
-        project.add_case(case_id, [ImageRef(str(save_nifti(image, tmp_path / f"{case_id}.nii")))])
-        alice = label.array.astype(np.uint8)
-        bob = alice.copy()
-        bob[ndimage.binary_dilation(alice == 5) & (alice == 0)] = 5  # a bigger liver
-        project.save_mask_version(case_id, alice, kind="imported", annotator="alice")
-        project.save_mask_version(case_id, bob, kind="imported", annotator="bob")
+    project, _ = make_two_reader_project(tmp_path)
     project.close()
     return tmp_path / "proj"
 
