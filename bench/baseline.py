@@ -11,6 +11,7 @@ import io
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -58,6 +59,19 @@ def code_versions(work: Path, ref: str) -> dict[str, Path | None]:
     """``{'ours': None, 'baseline': <package of ref>}`` (reused from ``work`` when there)."""
     base = work / f"baseline_{ref}"
     return {"ours": None, "baseline": base if base.is_dir() else baseline_code(ref, base)}
+
+
+def session_on_copy(script: str, work: Path, name: str, code: Path | None, args: list[str]):
+    """Run ``script --child PROJECT *args`` with one code version on a fresh copy of
+    ``work/data/project`` (deleted after); the child's RESULT."""
+    project = work / f"project_{name}"
+    shutil.rmtree(project, ignore_errors=True)
+    shutil.copytree(work / "data" / "project", project)
+    argv = [sys.executable, script, "--child", str(project), *args]
+    try:
+        return run_child(argv, child_env(code), f"{name} session")
+    finally:
+        shutil.rmtree(project, ignore_errors=True)
 
 
 def interleaved(versions: dict, repeat: int, session) -> dict[str, list[dict]]:

@@ -45,6 +45,7 @@ from baseline import (
     interleaved,
     print_seconds_per_action,
     run_child,
+    session_on_copy,
 )
 
 READERS = ("alice", "bob", "cy")
@@ -156,18 +157,6 @@ def _session(folder: str, rounds: int) -> dict:
     return {"seconds": seconds, "cpu": cpu, "seen": seen, "on_slice": on_slice, "ids": ids}
 
 
-def _run(work: Path, name: str, code: Path | None, rounds: int) -> dict:
-    """The session with one code version on a fresh copy of the project."""
-    project = work / f"project_{name}"
-    shutil.rmtree(project, ignore_errors=True)
-    shutil.copytree(work / "data" / "project", project)
-    argv = [sys.executable, __file__, "--child", str(project), "--rounds", str(rounds)]
-    try:
-        return run_child(argv, child_env(code), f"{name} session")
-    finally:
-        shutil.rmtree(project, ignore_errors=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=4)
@@ -203,7 +192,11 @@ def main() -> None:
         )
         versions = code_versions(work, args.baseline_ref)
         tries = interleaved(
-            versions, args.repeat, lambda name, code: _run(work, name, code, args.rounds)
+            versions,
+            args.repeat,
+            lambda name, code: session_on_copy(
+                __file__, work, name, code, ["--rounds", str(args.rounds)]
+            ),
         )
         n = len(tries["ours"][0]["seconds"])
         print(
