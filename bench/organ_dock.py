@@ -52,7 +52,7 @@ ZOOM = 4
 
 
 # -- the dataset ---------------------------------------------------------------------------
-def _upsampled(seed: int):
+def upsampled_phantom(seed: int):
     """A phantom CT and its labels at ``SMALL`` zoomed ``ZOOM``-fold, same extent."""
     import numpy as np
     from scipy import ndimage
@@ -82,7 +82,7 @@ def make_dataset(root: Path, cases: int, seed: int) -> Path:
     project = Project.create(root / "project", task="organs", classes=list(CLASSES))
     for i in range(cases):
         case_id = f"ct{i:03d}"
-        image, truth = _upsampled(case_seed(seed, i, 1))
+        image, truth = upsampled_phantom(case_seed(seed, i, 1))
         if i % 2 == 0:
             path = root / "images" / case_id
             write_dicom_series(

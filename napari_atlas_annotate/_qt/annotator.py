@@ -74,6 +74,7 @@ from ..corrections import (
     why_largest_unchanged,
 )
 from ..corrections.other_windows import check_no_unseen_work
+from ..io.prefetch import ImagePrefetch
 from ..project import LabelVersion, Project, ProjectError, replay
 from ..stacks import CaseImages
 from .class_list import ClassList
@@ -127,6 +128,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         self._states: dict[str, str] = {}  # case id -> state, as of the last refresh
         self._listed: list[tuple[str, str]] = []  # (case id, text) of each row of the list
         self.last_error: str | None = None
+        self.read_ahead = ImagePrefetch()  # the next case's CT, read while this one is worked
         self._build()
         if project is not None:
             self.open_project(project, annotator or "")
@@ -263,6 +265,7 @@ class AnnotatorDock(StatusMessages, QWidget):
             self._error(exc)
             return False
         self.close_case()
+        self.read_ahead.clear()
         self.project, self.annotator = project, annotator.strip()
         self.folder_edit.setText(str(project.folder))
         self.annotator_edit.setText(self.annotator)
@@ -440,7 +443,7 @@ class AnnotatorDock(StatusMessages, QWidget):
             return self._load_spine_case(case_id, refresh)
         try:
             images = CaseImages(project, case_id)  # a DICOM folder is scanned once a case
-            volume = images.load(0)
+            volume = self._read_ahead_image(case_id) or images.load(0)
             if project.task == "spine":  # no grade sheet widget: show the series at least
                 extra = [images.load(i) for i in range(1, len(images.images))]
                 image = image_layer_data(volume)
@@ -489,7 +492,44 @@ class AnnotatorDock(StatusMessages, QWidget):
             self.viewer.reset_view()  # as napari does for the first layer: whole image, middle
             self.viewer.dims.current_step = [(n - 1) // 2 for n in self.viewer.dims.nsteps]
         self._listed_again(refresh)
+        if project.task != "spine":
+            self._read_next_ahead(case_id)
         return True
+
+    def _read_ahead_image(self, case_id: str):
+        """The case's first image if it was read ahead and is unchanged, else None."""
+        ref = self.project.case(case_id).images[0]
+        volume = self.read_ahead.take(
+            case_id, self.project.resolve(ref.path), ref.series, ref.stack
+        )
+        if volume is not None:
+            self.project.remember_grid(case_id, volume)
+        return volume
+
+    def next_case_to_open(self) -> str | None:
+        """What *Submit and next* opens after the open case: the next case still to do
+        in the queue (else the next in the list, what *Next* opens)."""
+        ids = self.case_ids()
+        if self.case_id not in ids:
+            return None
+        i = ids.index(self.case_id)
+        todo = self._to_do(ids[i + 1 :] + ids[:i])
+        if todo:
+            return todo[0]
+        return ids[i + 1] if i + 1 < len(ids) else None
+
+    def _read_next_ahead(self, case_id: str) -> None:
+        """Start reading the next case's image in the background (NIfTI files;
+        :class:`~napari_atlas_annotate.io.prefetch.ImagePrefetch`)."""
+        upcoming = self.next_case_to_open()
+        if upcoming is None or upcoming == case_id:
+            self.read_ahead.clear()
+            return
+        try:
+            ref = self.project.case(upcoming).images[0]
+            self.read_ahead.start(upcoming, self.project.resolve(ref.path), ref.series, ref.stack)
+        except REPORTED:  # a case without images: it says so when it is opened
+            self.read_ahead.clear()
 
     def _reusable_layers(self, image: tuple, label_data: tuple) -> tuple | None:
         """The open case's image and labels layers, when the next case can be shown in them.

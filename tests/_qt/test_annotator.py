@@ -598,3 +598,91 @@ def test_spine_series_without_the_grade_sheet_are_read_from_one_scan(
     dock = annotator.add_annotator_dock(viewer, Project(project.folder), "alice")
     assert dock.case_id == "study1" and len(viewer.layers) == 2
     assert scans == [str(folder)]
+
+
+def _count_reads(monkeypatch) -> list[str]:
+    """Case ids whose image the dock reads when it opens them (not read ahead)."""
+    reads: list[str] = []
+    real = annotator.CaseImages.load
+
+    def load(self, index):
+        reads.append(self.case_id)
+        return real(self, index)
+
+    monkeypatch.setattr(annotator.CaseImages, "load", load)
+    return reads
+
+
+def test_submit_and_next_shows_the_case_read_ahead(make_napari_viewer, organ_project, monkeypatch):
+    from napari_atlas_annotate.io import load_volume
+
+    reads = _count_reads(monkeypatch)
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    assert dock.case_id == "ct000" and reads == ["ct000"]
+    assert dock.next_case_to_open() == "ct001" and dock.read_ahead.pending() == "ct001"
+    dock.submit()
+    assert dock.case_id == "ct001" and dock.last_error is None
+    assert reads == ["ct000"]  # ct001 came from the read ahead
+    fresh = load_volume(organ_project.images["ct001"])
+    np.testing.assert_array_equal(np.asarray(dock.volume.array), fresh.array)
+    np.testing.assert_array_equal(dock.volume.affine, fresh.affine)
+    np.testing.assert_array_equal(dock.labels_layer.data, organ_project.proposals["ct001"])
+    with Project(organ_project.folder) as project:  # the label's grid is the image's
+        shape, affine = project.grid("ct001")
+    assert shape == fresh.shape and np.array_equal(affine, fresh.affine)
+
+
+def test_a_case_whose_image_changed_after_the_read_ahead_is_read_again(
+    make_napari_viewer, organ_project, monkeypatch
+):
+    import time
+
+    from napari_atlas_annotate.io import load_volume
+
+    reads = _count_reads(monkeypatch)
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    assert dock.read_ahead.pending() == "ct001"
+    dock.read_ahead._read.done.wait(10)
+    path = organ_project.images["ct001"]
+    before = load_volume(path)
+    time.sleep(0.01)
+    save_nifti(Volume(before.array + 7, before.affine, "CT", {}), path)  # replaced meanwhile
+    dock.step_case(+1)
+    assert dock.case_id == "ct001" and reads == ["ct000", "ct001"]
+    np.testing.assert_array_equal(dock.volume.array, before.array + 7)
+
+
+def test_painting_goes_on_while_the_next_case_is_read(
+    make_napari_viewer, organ_project, monkeypatch
+):
+    # the read ahead runs in a thread: strokes on the open case are shown and logged while
+    # it is under way, and Submit then shows the next case all the same
+    import threading
+
+    from napari_atlas_annotate.io import prefetch
+
+    reading, release = threading.Event(), threading.Event()
+    real = prefetch.load_nifti
+
+    def slow(path):
+        reading.set()
+        release.wait(30)
+        return real(path)
+
+    monkeypatch.setattr(prefetch, "load_nifti", slow)
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    try:
+        assert reading.wait(10) and dock.read_ahead.pending() == "ct001"
+        dock.select_class(5)
+        _stroke(dock.labels_layer, (6, 20, 20), (6, 21, 21))
+        assert dock.labels_layer.data[6, 20, 20] == 5
+        assert any(e.tool == "paint" for e in dock.hook.events)
+    finally:
+        threading.Timer(0.2, release.set).start()
+    version = dock.submit()
+    assert version is not None and dock.case_id == "ct001" and dock.last_error is None
+    with Project(organ_project.folder) as project:
+        assert project.read_mask(version)[6, 20, 20] == 5
