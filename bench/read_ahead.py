@@ -18,7 +18,8 @@ Versions, taking turns ``--repeat`` times (best mean per action reported):
 * **baseline: no read ahead**: the same code with ``ImagePrefetch.start`` made to read
   nothing, so every case is read when it is opened (what the dock did before).
 
-Both sessions must store the same masks (sha256) and show the same images (checked).
+Both sessions must store the same masks (sha256) and show the same images (checked);
+each version's peak RSS is printed (the read ahead holds one more CT).
 
 Run: ``xvfb-run -a python bench/read_ahead.py [--cases 4] [--dwell 3] [--repeat 2]``.
 """
@@ -34,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from baseline import interleaved, print_seconds_per_action, session_on_copy
+from baseline import interleaved, peak_rss_mb, print_seconds_per_action, session_on_copy
 from organ_dock import upsampled_phantom
 
 ANNOTATOR = "dr_bench"
@@ -111,7 +112,14 @@ def _session(project_folder: str, dwell: float, read_ahead: bool) -> dict:
             seconds.pop(), cpu.pop()
             break
     viewer.close()
-    return {"seconds": seconds, "cpu": cpu, "gaps": gaps, "images": images, "stored": stored}
+    return {
+        "seconds": seconds,
+        "cpu": cpu,
+        "gaps": gaps,
+        "images": images,
+        "stored": stored,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def main() -> None:
@@ -155,7 +163,11 @@ def main() -> None:
         print_seconds_per_action(tries, "no read ahead")
         for name, found in tries.items():
             worst = max(max(r["gaps"]) for r in found) * 1000
-            print(f"{name}: longest GUI-thread pause while on a case: {worst:.0f} ms")
+            rss = min(r["peak_rss_mb"] for r in found)
+            print(
+                f"{name}: longest GUI-thread pause while on a case: {worst:.0f} ms; "
+                f"peak RSS {rss:.0f} MB"
+            )
         first = tries["ours"][0]
         same = all(
             r["images"] == first["images"] and r["stored"] == first["stored"]
