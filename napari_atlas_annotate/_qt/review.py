@@ -90,6 +90,7 @@ from .grade_sheet import (
     series_holding,
     show_series,
 )
+from .scrolling import scrolling_layout
 from .status_messages import StatusMessages
 from .study_layers import same_series, show_in_place
 
@@ -293,7 +294,7 @@ class ReviewDock(StatusMessages, QWidget):
 
     # -- layout -------------------------------------------------------------------------
     def _build(self) -> None:
-        layout = QVBoxLayout(self)
+        layout = scrolling_layout(self)
         opener = QGroupBox("Project")
         form = QFormLayout(opener)
         self.folder_field = FolderField("Open project for review")

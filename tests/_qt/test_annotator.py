@@ -686,3 +686,47 @@ def test_painting_goes_on_while_the_next_case_is_read(
     assert version is not None and dock.case_id == "ct001" and dock.last_error is None
     with Project(organ_project.folder) as project:
         assert project.read_mask(version)[6, 20, 20] == 5
+
+
+def test_a_short_window_scrolls_the_dock_instead_of_growing_off_screen(
+    make_napari_viewer, organ_project, qtbot
+):
+    # the dock's contents set the main window's least height (966 px with the lumbar grade
+    # sheet), so on a laptop screen the window grew past the screen and Submit was off it
+    viewer = make_napari_viewer(show=True)
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    window = viewer.window._qt_window
+    window.resize(1500, 700)
+    qtbot.wait(50)
+    assert window.height() <= 720
+    bar = dock.scroll_area.verticalScrollBar()
+    assert bar.isVisible()
+    dock.scroll_area.ensureWidgetVisible(dock.submit_button)
+    qtbot.wait(20)
+    assert not dock.submit_button.visibleRegion().isEmpty()
+    window.resize(1500, 1100)  # room for everything: no scroll bar, nothing cut off
+    qtbot.wait(50)
+    assert not bar.isVisible()
+    assert not dock.status.visibleRegion().isEmpty()
+    assert dock.width() >= dock.scroll_area.widget().minimumSizeHint().width()
+
+
+def test_an_open_project_takes_one_line_and_change_brings_the_form_back(
+    make_napari_viewer, organ_project, tmp_path
+):
+    viewer = make_napari_viewer()
+    dock = annotator.make_annotator_dock(viewer)
+    assert dock.project_form.isVisibleTo(dock) and not dock.project_summary.isVisibleTo(dock)
+    assert not dock.open_project(tmp_path / "nothing", "alice")  # a bad folder: form stays
+    assert dock.project_form.isVisibleTo(dock)
+    assert dock.open_project(organ_project.folder, "alice")
+    assert not dock.project_form.isVisibleTo(dock) and dock.project_summary.isVisibleTo(dock)
+    assert dock.project_line.text() == f"{organ_project.folder.name} · alice"
+    assert str(organ_project.folder) in dock.project_line.toolTip()
+    dock.change_project_button.click()
+    assert dock.project_form.isVisibleTo(dock) and not dock.project_summary.isVisibleTo(dock)
+    assert dock.folder_edit.text() == str(organ_project.folder)
+    dock.annotator_edit.setText("bob")
+    dock.open_button.click()
+    assert dock.annotator == "bob" and dock.project_line.text().endswith("· bob")
+    assert not dock.project_form.isVisibleTo(dock)
