@@ -65,6 +65,30 @@ def test_paint_fill_erase_undo_redo_are_logged_and_replay(organ_project):
     np.testing.assert_array_equal(restored, layer.data)
 
 
+def test_without_naparis_private_undo_stacks_every_edit_is_still_logged(organ_project, monkeypatch):
+    # The hook reads napari's private undo/redo stacks to tell an undo from a slice change
+    # (napari 0.9 says they may go in 0.10). Without them it compares the whole volume:
+    # undo and redo are logged as "undo/redo", a slice change logs nothing, and the log
+    # still replays to the layer.
+    monkeypatch.setattr(LabelsEditHook, "_stack_lengths", lambda self: None)
+    project = organ_project.open()
+    viewer, layer, hook, base = _open(project, "ct000")
+    layer.brush_size = 3
+    layer.mode = "paint"
+    with layer.block_history():
+        layer.paint((2, 20, 20), 1)
+    layer.mode = "fill"
+    layer.fill((6, 2, 2), 2)
+    layer.undo()
+    viewer.dims.set_point(0, 9)  # a slice change is not an edit
+    layer.redo()
+    hook.flush()
+    events = project.events("ct000", "ann")
+    assert [e.tool for e in events] == ["paint", "fill", "undo/redo", "undo/redo"]
+    assert [e.class_id for e in events] == [1, 2, None, None]
+    np.testing.assert_array_equal(replay(organ_project.proposals["ct000"], events), layer.data)
+
+
 def test_a_reset_is_logged_as_a_reset_of_several_classes_not_a_paint_of_the_selected_one(
     organ_project,
 ):
