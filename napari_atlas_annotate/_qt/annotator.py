@@ -49,11 +49,9 @@ from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
@@ -79,8 +77,8 @@ from ..project import LabelVersion, Project, ProjectError, replay
 from ..stacks import CaseImages
 from .class_list import ClassList
 from .edit_recorder import LabelsEditHook
-from .folder_field import FolderField
 from .model_panel import ModelPanel
+from .project_opener import ProjectOpener
 from .scrolling import scrolling_layout
 from .status_messages import StatusMessages
 
@@ -138,37 +136,15 @@ class AnnotatorDock(StatusMessages, QWidget):
     def _build(self) -> None:
         layout = scrolling_layout(self)
 
-        opener = QGroupBox("Project")
-        opener_layout = QVBoxLayout(opener)
-        # once a project is open, one line (who works on what) with Change… to pick
-        # another: the form's three rows are room the grade sheet and classes need
-        self.project_summary = QWidget()
-        summary = QHBoxLayout(self.project_summary)
-        summary.setContentsMargins(0, 0, 0, 0)
-        self.project_line = QLabel()
-        self.project_line.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        summary.addWidget(self.project_line, 1)
-        self.change_project_button = QPushButton("Change…")
-        self.change_project_button.clicked.connect(lambda: self._show_project_form(True))
-        summary.addWidget(self.change_project_button)
-        opener_layout.addWidget(self.project_summary)
-        self.project_form = QWidget()
-        form = QFormLayout(self.project_form)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.folder_field = FolderField()
-        self.folder_edit = self.folder_field.edit
-        form.addRow("Folder", self.folder_field)
-        self.annotator_edit = QLineEdit()
-        self.annotator_edit.setPlaceholderText("your name")
-        form.addRow("Annotator", self.annotator_edit)
-        self.open_button = QPushButton("Open project")
-        self.open_button.clicked.connect(
-            lambda: self.open_project(self.folder_edit.text(), self.annotator_edit.text())
+        self.opener = ProjectOpener(
+            "Annotator",
+            "Open project",
+            lambda: self.open_project(self.folder_edit.text(), self.annotator_edit.text()),
+            "Open annotation project",
         )
-        form.addRow(self.open_button)
-        opener_layout.addWidget(self.project_form)
-        self.project_summary.setVisible(False)
-        layout.addWidget(opener)
+        self.folder_field, self.open_button = self.opener.folder_field, self.opener.open_button
+        self.folder_edit, self.annotator_edit = self.folder_field.edit, self.opener.name_edit
+        layout.addWidget(self.opener)
 
         cases = QGroupBox("Cases (most uncertain first)")
         box = QVBoxLayout(cases)
@@ -264,12 +240,6 @@ class AnnotatorDock(StatusMessages, QWidget):
         layout.addStretch(1)
         self._enable(False)
 
-    def _show_project_form(self, show: bool) -> None:
-        """The open form (``show``) or, with a project open, its one-line summary."""
-        show = show or self.project is None
-        self.project_form.setVisible(show)
-        self.project_summary.setVisible(not show)
-
     def _enable(self, on: bool) -> None:
         for widget in (self.organ_box, self.submit_button, self.prev_button, self.next_button):
             widget.setEnabled(on)
@@ -291,11 +261,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.close_case()
         self.read_ahead.clear()
         self.project, self.annotator = project, annotator.strip()
-        self.folder_edit.setText(str(project.folder))
-        self.annotator_edit.setText(self.annotator)
-        self.project_line.setText(f"{project.folder.name} · {self.annotator}")
-        self.project_line.setToolTip(f"{project.folder} ({project.task}), as {self.annotator}")
-        self._show_project_form(False)
+        self.opener.opened(project.folder, self.annotator, project.task)
         spine = project.task == "spine"
         self.organ_box.setVisible(not spine)
         self.class_list.set_classes(project.classes)

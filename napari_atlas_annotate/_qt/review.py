@@ -34,7 +34,6 @@ from qtpy.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPalette, QPixmap
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -77,7 +76,6 @@ from ..review.cases import review_project as _review_project
 from ..review.disputed import disputed_voxels, most_disputed_slice
 from ..review.grade_cells import CellOpinions, cell_opinions
 from ..spine_grades import GRADES, LEVEL_DISPLAY
-from .folder_field import FolderField
 from .grade_sheet import (
     CONDITION_TAGS,
     GRADE_COLORS,
@@ -90,6 +88,7 @@ from .grade_sheet import (
     series_holding,
     show_series,
 )
+from .project_opener import ProjectOpener
 from .scrolling import scrolling_layout
 from .status_messages import StatusMessages
 from .study_layers import same_series, show_in_place
@@ -295,18 +294,18 @@ class ReviewDock(StatusMessages, QWidget):
     # -- layout -------------------------------------------------------------------------
     def _build(self) -> None:
         layout = scrolling_layout(self)
-        opener = QGroupBox("Project")
-        form = QFormLayout(opener)
-        self.folder_field = FolderField("Open project for review")
-        self.folder_edit = self.folder_field.edit
-        form.addRow("Folder", self.folder_field)
-        self.lead_edit = QLineEdit()
-        self.lead_edit.setPlaceholderText("lead's name")
-        form.addRow("Lead", self.lead_edit)
-        open_button = QPushButton("Open for review")
-        open_button.clicked.connect(lambda: self.open_project(self.folder_edit.text()))
-        form.addRow(open_button)
-        layout.addWidget(opener)
+        self.opener = ProjectOpener(
+            "Lead",
+            "Open for review",
+            lambda: self.open_project(self.folder_edit.text()),
+            "Open project for review",
+        )
+        self.folder_field, self.folder_edit = (
+            self.opener.folder_field,
+            self.opener.folder_field.edit,
+        )
+        self.lead_edit = self.opener.name_edit
+        layout.addWidget(self.opener)
 
         cases = QGroupBox("Cases (most disputed first)")
         cases.setToolTip(
@@ -395,7 +394,7 @@ class ReviewDock(StatusMessages, QWidget):
             self.close_case()  # another project: what was left on this one is not kept
             self._left_choices, self._left_paint = {}, {}
         self.project = project
-        self.folder_edit.setText(str(project.folder))
+        self.opener.opened(project.folder, self.lead_edit.text().strip(), project.task)
         return self.refresh_cases()
 
     def refresh_cases(self) -> bool:
@@ -1026,6 +1025,7 @@ class ReviewDock(StatusMessages, QWidget):
     def _lead(self) -> str:
         lead = self.lead_edit.text().strip()
         if not lead:
+            self.opener.show_form(True)  # the Lead field, if the box was one line
             raise ProjectError("enter the lead's name first (it is recorded with decisions).")
         return lead
 

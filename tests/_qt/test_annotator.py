@@ -709,24 +709,3 @@ def test_a_short_window_scrolls_the_dock_instead_of_growing_off_screen(
     assert not bar.isVisible()
     assert not dock.status.visibleRegion().isEmpty()
     assert dock.width() >= dock.scroll_area.widget().minimumSizeHint().width()
-
-
-def test_an_open_project_takes_one_line_and_change_brings_the_form_back(
-    make_napari_viewer, organ_project, tmp_path
-):
-    viewer = make_napari_viewer()
-    dock = annotator.make_annotator_dock(viewer)
-    assert dock.project_form.isVisibleTo(dock) and not dock.project_summary.isVisibleTo(dock)
-    assert not dock.open_project(tmp_path / "nothing", "alice")  # a bad folder: form stays
-    assert dock.project_form.isVisibleTo(dock)
-    assert dock.open_project(organ_project.folder, "alice")
-    assert not dock.project_form.isVisibleTo(dock) and dock.project_summary.isVisibleTo(dock)
-    assert dock.project_line.text() == f"{organ_project.folder.name} · alice"
-    assert str(organ_project.folder) in dock.project_line.toolTip()
-    dock.change_project_button.click()
-    assert dock.project_form.isVisibleTo(dock) and not dock.project_summary.isVisibleTo(dock)
-    assert dock.folder_edit.text() == str(organ_project.folder)
-    dock.annotator_edit.setText("bob")
-    dock.open_button.click()
-    assert dock.annotator == "bob" and dock.project_line.text().endswith("· bob")
-    assert not dock.project_form.isVisibleTo(dock)
