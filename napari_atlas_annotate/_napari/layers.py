@@ -274,6 +274,21 @@ def labels_layer_data(
     return array.transpose(axes), kwargs, "labels"
 
 
+def show_in_layer(layer: Any, data: Any, kwargs: Mapping[str, Any]) -> None:
+    """Show layer data (``data`` and the ``kwargs`` of :func:`image_layer_data` or
+    :func:`labels_layer_data`) in an existing layer of the same kind: array, grid, metadata,
+    name and, for an image, the display range a new layer would get. Reusing a layer for
+    the next case costs a few hundredths of a second where removing it and adding another
+    costs about half a second (a canvas cleanup and a new visual)."""
+    layer.data = data
+    layer.affine = kwargs["affine"]
+    layer.metadata = kwargs["metadata"]
+    layer.name = kwargs["name"]
+    if "contrast_limits" in kwargs:
+        layer.contrast_limits_range = kwargs["contrast_limits"]  # as add_image does
+        layer.contrast_limits = kwargs["contrast_limits"]
+
+
 def removing_layers(viewer: Any):
     """A context in which the viewer's canvas is cleaned up once for every layer removed,
     not after each one.

@@ -60,7 +60,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._napari.layers import META_KEY, WORLD_AXIS_LABELS, removing_layers
+from .._napari.layers import META_KEY, WORLD_AXIS_LABELS, removing_layers, show_in_layer
 from ..corrections import (
     EditRecorder,
     fill_between_slices,
@@ -436,7 +436,7 @@ class AnnotatorDock(StatusMessages, QWidget):
             return self._load_spine_case(case_id, refresh)
         try:
             images = CaseImages(project, case_id)  # a DICOM folder is scanned once a case
-            volume = self._read_ahead_image(case_id) or images.load(0)
+            volume = self._read_ahead_image(case_id, images.images[0]) or images.load(0)
             if project.task == "spine":  # no grade sheet widget: show the series at least
                 extra = [images.load(i) for i in range(1, len(images.images))]
                 image = image_layer_data(volume)
@@ -468,9 +468,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         kwargs = {**kwargs, "name": f"{case_id} image"}
         if reused:
             self.image_layer, self.labels_layer = reused
-            _show_in(self.image_layer, data, kwargs)
-            self.image_layer.contrast_limits_range = kwargs["contrast_limits"]
-            self.image_layer.contrast_limits = kwargs["contrast_limits"]
+            show_in_layer(self.image_layer, data, kwargs)
         else:
             self.image_layer = self.viewer.add_image(data, **kwargs)
         self.viewer.dims.axis_labels = WORLD_AXIS_LABELS  # the slider runs foot to head: S
@@ -489,9 +487,8 @@ class AnnotatorDock(StatusMessages, QWidget):
             self._read_next_ahead(case_id)
         return True
 
-    def _read_ahead_image(self, case_id: str):
-        """The case's first image if it was read ahead and is unchanged, else None."""
-        ref = self.project.case(case_id).images[0]
+    def _read_ahead_image(self, case_id: str, ref):
+        """The case's first image (``ref``) if it was read ahead and is unchanged, else None."""
         volume = self.read_ahead.take(
             case_id, self.project.resolve(ref.path), ref.series, ref.stack
         )
@@ -572,7 +569,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         self._seen_event_id = self.project.last_event_id(case_id, self.annotator)
         if self.labels_layer is not None:  # the last case's layer, reused
             layer = self.labels_layer
-            _show_in(layer, data, kwargs)
+            show_in_layer(layer, data, kwargs)
             layer._reset_history()  # napari keeps the undo stack when the data is replaced
         else:
             self.labels_layer = layer = self.viewer.add_labels(data, **kwargs)
@@ -883,14 +880,6 @@ class AnnotatorDock(StatusMessages, QWidget):
         else:
             self._info(f"{message} Now {opened}.")
         return version
-
-
-def _show_in(layer, data: np.ndarray, kwargs: dict) -> None:
-    """Put another case's array, grid and name (layer-data ``kwargs``) into ``layer``."""
-    layer.data = data
-    layer.affine = kwargs["affine"]
-    layer.metadata = kwargs["metadata"]
-    layer.name = kwargs["name"]
 
 
 def _button_name(text: str) -> str:

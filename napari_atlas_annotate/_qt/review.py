@@ -437,10 +437,7 @@ class ReviewDock(StatusMessages, QWidget):
     def case_ids(self) -> list[str]:
         return [self.case_list.item(i).data(256) for i in range(self.case_list.count())]
 
-    def close_case(self) -> None:
-        self._close_case()
-
-    def _close_case(self, keep=()) -> None:
+    def close_case(self, keep=()) -> None:
         """Leave the open case; its layers go, but those in ``keep`` (the next study
         shown in them) stay, all removed in one canvas cleanup."""
         self._keep_choices()
@@ -681,7 +678,7 @@ class ReviewDock(StatusMessages, QWidget):
             return False
         readers = [*review.annotators, CONSENSUS]
         shown, points = self._reusable(loaded, readers)
-        self._close_case(keep=[s.layer for s in shown.values()] + list(points.values()))
+        self.close_case(keep=[s.layer for s in shown.values()] + list(points.values()))
         self.review, self.cells = review, cells
         self._updating = True
         try:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._napari.layers import show_in_layer
+
 if TYPE_CHECKING:
     from .grade_sheet import StudySeries
 
@@ -38,13 +40,6 @@ def show_in_place(
     the same series in ``shown`` (check :func:`same_series` first); the series by name,
     as :func:`~.grade_sheet.add_series_layers` returns them."""
     for old, new in zip(list(shown.values()), loaded, strict=True):
-        data, kwargs = new.layer
-        layer = old.layer
-        layer.data = data
-        layer.affine = kwargs["affine"]
-        layer.metadata = kwargs["metadata"]
-        layer.name = kwargs["name"]
-        layer.contrast_limits_range = kwargs["contrast_limits"]  # as add_image does
-        layer.contrast_limits = kwargs["contrast_limits"]
-        new.layer, new.points = layer, old.points
+        show_in_layer(old.layer, *new.layer)
+        new.layer, new.points = old.layer, old.points
     return {series.description: series for series in loaded}
