@@ -62,7 +62,14 @@ from .provenance import PROVENANCE_NAME, case_provenance, file_digest, write_pro
 from .pseudonymise import find_identifiers
 from .reimport import check_nifti_grid
 from .selection import Selection, Skipped, nothing_to_export, select_versions
-from .staging import Stage, recover_replaced, refuse_file_ancestor, write_error
+from .staging import (
+    Stage,
+    aside_name,
+    recover_replaced,
+    refuse_file_ancestor,
+    try_lock,
+    write_error,
+)
 
 FORMATS: dict[str, str] = {
     "abdomenatlas": "organs",
@@ -361,16 +368,30 @@ def _publish(stage: Path, root: Path, overwrite: bool) -> None:
                 f"has no {PROVENANCE_NAME}), so it is left as it is and nothing was written. "
                 "Choose a new --out folder."
             )
-        old = root.with_name(f".{root.name}.old-{os.getpid()}")
-        os.replace(root, old)
+        # Locked before it moves: an export on another machine sharing this disk must see
+        # the aside folder as taken, not as left by a killed export, while it is replaced.
+        held = try_lock(root)
+        if held is None:
+            raise ExportError(
+                f"another export is replacing {root} right now; nothing was written. Run "
+                "this export again when it has finished."
+            )
+        old = aside_name(root)
+        try:
+            os.replace(root, old)
+        except BaseException:
+            os.close(held)
+            raise
     try:
         os.replace(stage, root)
     except BaseException:
         if old is not None:
             os.replace(old, root)
+            os.close(held)
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+        os.close(held)
 
 
 def _export_into(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import shutil
 from pathlib import Path
 
@@ -79,18 +80,20 @@ class Stage:
 
 def recover_replaced(root: Path) -> list[str]:
     """Finish what a killed ``--overwrite`` left: it moves the earlier export aside as
-    ``.<root>.old-<pid>``, renames the new one in, then deletes the old one. Killed before
-    the new one was in, the earlier export is put back; after, the rest is deleted.
-    Folders of a process still running are left alone. Returns what was done, one line each."""
+    ``.<root>.old-<pid>-<random>``, renames the new one in, then deletes the old one. Killed
+    before the new one was in, the earlier export is put back; after, the rest is deleted.
+    A folder another export still holds (its ``flock``, seen on every machine that shares
+    the disk, where a process id means nothing) is left alone. Returns what was done, one
+    line each."""
     if not root.parent.is_dir():
         return []
     done = []
     prefix = f".{root.name}.old-"
     for path in sorted(root.parent.iterdir()):
-        pid = path.name[len(prefix) :]
-        if not (path.name.startswith(prefix) and pid.isdigit() and path.is_dir()):
+        if not (path.name.startswith(prefix) and path.is_dir()):
             continue
-        if _alive(int(pid)):
+        fd = try_lock(path)
+        if fd is None:  # the export that moved it aside is still running
             continue
         try:
             if not root.exists():
@@ -107,17 +110,31 @@ def recover_replaced(root: Path) -> list[str]:
                 )
         except OSError as exc:
             raise write_error(root, exc, about_target=True) from None
+        finally:
+            os.close(fd)
     return done
 
 
-def _alive(pid: int) -> bool:
+def aside_name(root: Path) -> Path:
+    """Where ``--overwrite`` moves the earlier export while the new one is renamed in."""
+    return root.with_name(f".{root.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def try_lock(path: Path) -> int | None:
+    """An open descriptor of folder ``path`` holding an exclusive ``flock``, or ``None``
+    when another export holds one (or the folder is gone). Close it to release."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, another user's
-        return True
-    return True
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    if fcntl is None:  # pragma: no cover - Windows: nothing to ask, take it
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _remove_empty(folders: list[Path]) -> None:
@@ -143,14 +160,8 @@ def _clear_stale(root: Path) -> list[str]:
         return []
     cleared = []
     for path in _stages_of(root):
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # a running export holds it
-            os.close(fd)
+        fd = try_lock(path)
+        if fd is None:  # a running export holds it
             continue
         try:
             shutil.rmtree(path)

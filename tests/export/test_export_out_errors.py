@@ -174,13 +174,70 @@ def test_an_overwrite_killed_between_its_renames_gets_the_earlier_export_back(
     assert any(aside.name in note for note in result.notes)
 
 
-def test_a_live_exports_aside_folder_is_left_alone(organ_project, tmp_path):
+class _LockHolder:
+    """Another process holding an export's ``flock`` on ``folder`` (as an export on another
+    machine sharing the disk would; there its process id means nothing here)."""
+
+    def __init__(self, folder):
+        code = (
+            "import fcntl, os, sys\n"
+            f"fd = os.open({str(folder)!r}, os.O_RDONLY)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print('locked', flush=True)\n"
+            "sys.stdin.read()\n"
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self.proc.stdout.readline().strip() == "locked"
+
+    def release(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+def test_an_aside_folder_another_export_holds_is_left_alone(organ_project, tmp_path):
     out = tmp_path / "exp"
     _export(organ_project[0], out)
-    aside = tmp_path / f".exp.old-{os.getppid()}"  # pytest's parent: alive
+    aside = tmp_path / f".exp.old-{_dead_pid()}-0a1b2c3d"  # its pid is no one's here
     aside.mkdir()
+    (aside / "being-deleted.nii.gz").write_bytes(b"x")
+    holder = _LockHolder(aside)
+    try:
+        _export(organ_project[0], out, overwrite=True)
+        assert (aside / "being-deleted.nii.gz").is_file()
+    finally:
+        holder.release()
+    # once its export has gone, the next export finishes the job
+    result = _export(organ_project[0], out, overwrite=True)
+    assert not aside.exists() and any(aside.name in note for note in result.notes)
+
+
+def test_an_unlocked_aside_folder_is_recovered_whatever_pid_it_names(organ_project, tmp_path):
+    # a killed export on another machine whose process id happens to be alive here
+    out = tmp_path / "exp"
+    _export(organ_project[0], out)
+    aside = tmp_path / f".exp.old-{os.getppid()}"
+    os.replace(out, aside)
+    with pytest.raises(ExportError, match="--overwrite"):
+        _export(organ_project[0], out)
+    assert (out / "provenance.json").is_file() and not aside.exists()
+
+
+def test_a_target_another_export_is_replacing_is_refused_and_kept(organ_project, tmp_path):
+    out = tmp_path / "exp"
+    _export(organ_project[0], out)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    holder = _LockHolder(out)
+    try:
+        with pytest.raises(ExportError, match="another export is replacing"):
+            _export(organ_project[0], out, overwrite=True)
+    finally:
+        holder.release()
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]
     _export(organ_project[0], out, overwrite=True)
-    assert aside.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]
 
 
 def test_ctrl_c_is_one_line_and_leaves_nothing(organ_project, tmp_path, monkeypatch, capsys):
