@@ -1,5 +1,6 @@
 """``atlas-annotate``: the command line. Thin: each command lives in
-``napari_atlas_annotate/commands/<name>.py`` with ``configure(parser)`` and ``run(args)``,
+``napari_atlas_annotate/commands/<name>.py`` (``-`` in a name spelled ``_``) with
+``configure(parser)`` and ``run(args)``,
 imported only when that command runs (so ``info`` never pays for torch or Qt).
 """
 
@@ -12,7 +13,7 @@ import os
 import sys
 import warnings
 
-#: command name -> one-line help. Module: napari_atlas_annotate.commands.<name>.
+#: command name -> one-line help. Module: napari_atlas_annotate.commands.<name> (- as _).
 COMMANDS: dict[str, str] = {
     "demo": "make a demo project from synthetic phantoms and open it in napari",
     "phantoms": "write deterministic synthetic CT / lumbar MRI phantoms with truth",
@@ -29,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "campaign": "simulate a whole annotation campaign on phantoms (propose/correct/retrain)",
     "review": "disagreement between annotators: metrics, consensus, HTML report",
     "export": "export labels as AbdomenAtlas, nnU-Net v2, RSNA CSV, DICOM SEG or MONAI",
+    "score-rsna": "score RSNA 2024 submission.csv files against a train.csv of grades",
 }
 
 
@@ -106,10 +108,11 @@ def _run(argv: list[str] | None) -> int:
     name = argv[0]
     if name not in COMMANDS:
         top.error(f"unknown command {name!r}; choose from {', '.join(sorted(COMMANDS))}")
+    module_name = f"napari_atlas_annotate.commands.{name.replace('-', '_')}"
     try:
-        module = importlib.import_module(f"napari_atlas_annotate.commands.{name}")
+        module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name != f"napari_atlas_annotate.commands.{name}":
+        if exc.name != module_name:
             raise
         print(f"atlas-annotate {name}: not available in this build.", file=sys.stderr)
         return 2
