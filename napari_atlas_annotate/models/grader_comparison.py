@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .rsna_metric import rsna_score
+from .rsna_metric import StudyLossSums, score_from_sums, study_loss_sums
 
 #: Share of bootstrap resamples in which the new grader must score lower to be promoted
 #: (a one-sided 5 % level; the percentile bootstrap over a handful of studies is, if
@@ -79,18 +79,25 @@ def compare_graders(
     resamples, seed
         Bootstrap resamples (studies drawn with replacement) and their random seed.
     """
-    studies = list(truth)
-    old = {k: float(v) for k, v in rsna_score(truth, old_predictions).items()}
-    new = {k: float(v) for k, v in rsna_score(truth, new_predictions).items()}
+    old_sums = study_loss_sums(truth, old_predictions)
+    new_sums = study_loss_sums(truth, new_predictions)
+    old = _score(old_sums, np.ones(len(old_sums.studies)))
+    new = _score(new_sums, np.ones(len(new_sums.studies)))
+    n = len(old_sums.studies)
     rng = np.random.default_rng(seed)
     wins = valid = 0
     for _ in range(resamples):
-        draw = [studies[i] for i in rng.integers(len(studies), size=len(studies))]
-        t = {j: truth[s] for j, s in enumerate(draw)}
-        a = rsna_score(t, {j: old_predictions[s] for j, s in enumerate(draw)})["score"]
-        b = rsna_score(t, {j: new_predictions[s] for j, s in enumerate(draw)})["score"]
+        # each study as often as the resample drew it: the terms are weighted means, so
+        # the resample's score comes from the studies' summed losses and weights
+        counts = np.bincount(rng.integers(n, size=n), minlength=n).astype(np.float64)
+        a = _score(old_sums, counts)["score"]
+        b = _score(new_sums, counts)["score"]
         if math.isnan(a) or math.isnan(b):
             continue
         valid += 1
         wins += b < a
     return GraderComparison(old, new, wins / valid if valid else float("nan"))
+
+
+def _score(sums: StudyLossSums, counts: np.ndarray) -> dict[str, float]:
+    return score_from_sums(counts @ sums.loss, counts @ sums.weight)

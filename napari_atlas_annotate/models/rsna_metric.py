@@ -120,35 +120,6 @@ def normalize_rows(probs: np.ndarray) -> np.ndarray:
     return probs / total
 
 
-def weighted_log_loss(
-    labels: np.ndarray, probs: np.ndarray, weights: np.ndarray | None = None
-) -> float:
-    """Sample-weighted multi-class log loss, clipped like scikit-learn's ``log_loss``.
-
-    Parameters
-    ----------
-    labels
-        Integer class index per sample, shape ``(n,)``.
-    probs
-        Probabilities, shape ``(n, k)``; each row is clipped to ``[EPS, 1 - EPS]``
-        (rows are expected to be normalised already, see :func:`normalize_rows`).
-    weights
-        Sample weights, shape ``(n,)``; uniform when ``None``.
-
-    Returns
-    -------
-    float
-        ``sum(w * -log p[label]) / sum(w)``; ``nan`` when there are no samples.
-    """
-    labels = np.asarray(labels, dtype=np.int64)
-    probs = np.clip(np.asarray(probs, dtype=np.float64), EPS, 1 - EPS)
-    if labels.size == 0:
-        return float("nan")
-    w = np.ones(labels.shape, np.float64) if weights is None else np.asarray(weights, float)
-    picked = probs[np.arange(labels.size), labels]
-    return float(np.sum(w * -np.log(picked)) / np.sum(w))
-
-
 def rsna_score(
     truth: Mapping[Any, GradeSheet | Mapping],
     predictions: Mapping[Any, GradeSheet | Mapping],
@@ -180,13 +151,33 @@ def rsna_score(
     ValueError
         A study or cell with known truth has no prediction, or a prediction is invalid.
     """
-    labels: dict[str, list[int]] = {g: [] for g in CONDITION_GROUPS}
-    probs: dict[str, list[np.ndarray]] = {g: [] for g in CONDITION_GROUPS}
-    weights: dict[str, list[float]] = {g: [] for g in CONDITION_GROUPS}
-    severe_label, severe_pred, severe_weight = [], [], []
+    sums = study_loss_sums(truth, predictions)
+    return score_from_sums(sums.loss.sum(axis=0), sums.weight.sum(axis=0), any_severe_scalar)
 
-    for study_id, sheet in truth.items():
-        cells = _truth_cells(sheet)
+
+class StudyLossSums:
+    """Each study's share of the four terms: ``loss[i, t]`` is the sum of ``w * -log p``
+    over study ``i``'s rows of term ``t`` (:data:`TERMS` order), ``weight[i, t]`` the sum
+    of their ``w``. Every term is a weighted mean, so any multiset of studies scores as
+    ``score_from_sums(counts @ loss, counts @ weight)``: a bootstrap resample of studies
+    costs a matrix product instead of scoring every row again."""
+
+    def __init__(self, studies: list, loss: np.ndarray, weight: np.ndarray) -> None:
+        self.studies = studies
+        self.loss = loss
+        self.weight = weight
+
+
+def study_loss_sums(
+    truth: Mapping[Any, GradeSheet | Mapping], predictions: Mapping[Any, GradeSheet | Mapping]
+) -> StudyLossSums:
+    """:class:`StudyLossSums` of every study in ``truth`` (a study without known grades
+    has zero rows). Raises ``ValueError`` as :func:`rsna_score` does."""
+    studies = list(truth)
+    loss = np.zeros((len(studies), len(TERMS)), np.float64)
+    weight = np.zeros_like(loss)
+    for i, study_id in enumerate(studies):
+        cells = _truth_cells(truth[study_id])
         if not cells:
             continue
         if study_id not in predictions:
@@ -204,32 +195,35 @@ def rsna_score(
             except ValueError as exc:
                 raise ValueError(f"study {study_id!r}, {cell[0]} at {cell[1]}: {exc}") from None
             grade = cells[cell]
-            group = _GROUP_OF[cell[0]]
-            labels[group].append(GRADES.index(grade))
-            probs[group].append(p)
-            weights[group].append(GRADE_WEIGHTS[grade])
-            if group == "spinal":
-                spinal.append((grade == "Severe", p[2], GRADE_WEIGHTS[grade]))
+            t = TERMS.index(_GROUP_OF[cell[0]])
+            w = GRADE_WEIGHTS[grade]
+            loss[i, t] += w * _row_loss(p, GRADES.index(grade))
+            weight[i, t] += w
+            if t == 0:
+                spinal.append((grade == "Severe", p[2], w))
         if spinal:
-            severe_label.append(int(any(s[0] for s in spinal)))
-            severe_pred.append(max(s[1] for s in spinal))
-            severe_weight.append(max(s[2] for s in spinal))
+            # Binary term: scikit-learn turns p into columns [1 - p, p] before clipping.
+            severe = max(s[1] for s in spinal)
+            w = max(s[2] for s in spinal)
+            label = int(any(s[0] for s in spinal))
+            loss[i, 3] += w * _row_loss(np.array([1 - severe, severe]), label)
+            weight[i, 3] += w
+    return StudyLossSums(studies, loss, weight)
 
-    result: dict[str, float] = {}
-    for group in CONDITION_GROUPS:
-        result[group] = weighted_log_loss(
-            np.asarray(labels[group], np.int64),
-            np.asarray(probs[group], np.float64).reshape(-1, 3),
-            np.asarray(weights[group], np.float64),
-        )
-    # Binary term: scikit-learn turns p into columns [1 - p, p] before clipping.
-    p_severe = np.asarray(severe_pred, np.float64)
-    result["any_severe_spinal"] = weighted_log_loss(
-        np.asarray(severe_label, np.int64),
-        np.stack([1 - p_severe, p_severe], axis=1),
-        np.asarray(severe_weight, np.float64),
-    )
-    values = np.array([result[t] for t in TERMS])
+
+def _row_loss(p: np.ndarray, label: int) -> float:
+    """``-log`` of the true class's probability, clipped to ``[EPS, 1 - EPS]`` first."""
+    return float(-np.log(np.clip(p[label], EPS, 1 - EPS)))
+
+
+def score_from_sums(
+    loss: np.ndarray, weight: np.ndarray, any_severe_scalar: float = 1.0
+) -> dict[str, float]:
+    """The four terms and ``score`` from summed ``w * -log p`` and ``w`` per term
+    (shape ``(4,)``, :data:`TERMS` order); a term without rows is ``nan``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = np.where(weight > 0, loss / np.where(weight > 0, weight, 1), np.nan)
+    result = {term: float(v) for term, v in zip(TERMS, values, strict=True)}
     term_weights = np.array([1.0, 1.0, 1.0, float(any_severe_scalar)])
     ok = np.isfinite(values)
     result["score"] = (

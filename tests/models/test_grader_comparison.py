@@ -72,3 +72,28 @@ def test_no_score_for_the_new_grader_never_promotes():
     truth = {0: GradeSheet()}  # nothing graded: every term is undefined
     verdict = compare_graders(truth, {0: GradeSheet()}, {0: GradeSheet()})
     assert math.isnan(verdict.new["score"]) and not verdict.clearly_better
+
+
+def test_each_resample_is_scored_as_rsna_score_scores_the_drawn_studies():
+    # The resamples are scored from each study's summed losses; drawn again here with the
+    # same generator, each one scored by rsna_score on the drawn studies themselves (a
+    # study drawn twice counts twice), the share of wins must be the same.
+    truth = _studies(9, seed=3)
+    for s in (1, 4):  # blank cells, as in train.csv
+        truth[s].grades.pop(next(iter(truth[s].grades)))
+    old = _predict(truth, 0.6, seed=4, misses=0.1)
+    new = _predict(truth, 0.62, seed=5, misses=0.1)
+    verdict = compare_graders(truth, old, new, resamples=60, seed=7)
+
+    studies = list(truth)
+    rng = np.random.default_rng(7)
+    wins = 0
+    for _ in range(60):
+        draw = [studies[i] for i in rng.integers(len(studies), size=len(studies))]
+        t = {j: truth[s] for j, s in enumerate(draw)}
+        a = rsna_score(t, {j: old[s] for j, s in enumerate(draw)})["score"]
+        b = rsna_score(t, {j: new[s] for j, s in enumerate(draw)})["score"]
+        wins += b < a
+    assert 0 < wins < 60  # a close call, so the comparison below means something
+    assert verdict.win_share == wins / 60
+    assert verdict.old["score"] == rsna_score(truth, old)["score"]
