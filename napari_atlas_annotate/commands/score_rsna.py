@@ -42,8 +42,7 @@ def configure(parser) -> None:
         "--resamples",
         type=positive_int,
         default=RESAMPLES,
-        help=f"bootstrap resamples of the studies when comparing submissions (default "
-        f"{RESAMPLES}; each costs two scorings, about 1.4 s at Kaggle's 1975 studies)",
+        help=f"bootstrap resamples of the studies when comparing submissions (default {RESAMPLES})",
     )
     parser.add_argument("--json", action="store_true", help="print everything as one JSON object")
 
