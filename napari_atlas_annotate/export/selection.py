@@ -105,7 +105,7 @@ def _skipped(project: Project, case_id: str, status: str, content: str) -> Skipp
         case_id,
         reason,
         f"{told}it has {has}: an annotator {'corrects' if proposed else 'labels'} it in "
-        f"`atlas-annotate open {folder}`, or labels made elsewhere come in with "
+        f"`atlas-annotate open {folder} --annotator NAME`, or labels made elsewhere come in with "
         f"`atlas-annotate import {folder} LABELS --case {case_id} --annotator NAME`",
     )
 
@@ -148,6 +148,6 @@ def nothing_to_export(project: Project, status: str) -> ExportError:
     return ExportError(
         f"no case has a final, corrected or imported {content} version yet ({len(cases)} "
         f"case{'s' if len(cases) != 1 else ''} in the project); nothing to export. "
-        f"Annotators submit corrections in `atlas-annotate open {folder}`, and labels made "
-        f"elsewhere come in with `atlas-annotate import {folder} ...`."
+        f"Annotators submit corrections in `atlas-annotate open {folder} --annotator NAME`, and "
+        f"labels made elsewhere come in with `atlas-annotate import {folder} ...`."
     )
