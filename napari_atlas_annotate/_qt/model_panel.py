@@ -6,7 +6,8 @@ painting while the model works:
 
 - *Propose this case* / *Propose all cases*: :func:`napari_atlas_annotate.rounds.propose`;
 - *Train new round*: :func:`napari_atlas_annotate.rounds.retrain`;
-- *Export…*: :func:`napari_atlas_annotate.export.export_project` (format, status, folder);
+- *Export…*: :func:`napari_atlas_annotate.export.export_project` (format, status, folder,
+  whether to replace an earlier export there);
 - *Show uncertainty*: the open case's uncertainty map (saved next to its latest proposal,
   see :func:`napari_atlas_annotate.models.proposals.uncertainty_path`) as an Image layer
   placed by its own affine, so it lies exactly over the image.
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -51,6 +53,14 @@ if TYPE_CHECKING:
 
 #: Device choices offered (``models.devices.DEVICE_CHOICES``).
 DEVICES = ("auto", "cpu", "cuda")
+#: The Export dialog's box for ``export --overwrite``.
+OVERWRITE_BOX = "Replace an earlier export"
+#: ``atlas-annotate export`` options the core's messages name, and the dialog's fields.
+EXPORT_FIELDS = {
+    "--overwrite": f"the '{OVERWRITE_BOX}' box",
+    "--status": "the 'Labels' choice",
+    "--out": "the 'Output folder'",
+}
 
 
 # -- jobs: plain functions run in the worker thread, each with its own Project ------------
@@ -70,7 +80,7 @@ def retrain_job(folder, device, epochs, *, progress, cancel):
         )
 
 
-def export_job(folder, fmt, out_dir, status, *, progress, cancel):
+def export_job(folder, fmt, out_dir, status, *, progress, cancel, overwrite=False):
     """``export_project`` on a project opened (and closed) in the calling thread.
 
     Export has no cancel hook; it stages its output and publishes it atomically, so
@@ -79,7 +89,9 @@ def export_job(folder, fmt, out_dir, status, *, progress, cancel):
     from ..export import export_project
 
     with Project(folder) as project:
-        return export_project(project, fmt, out_dir, status=status, progress=progress)
+        return export_project(
+            project, fmt, out_dir, status=status, progress=progress, overwrite=overwrite
+        )
 
 
 def _cancel_errors() -> tuple[type[BaseException], ...]:
@@ -115,6 +127,12 @@ class ExportDialog(QDialog):
         row.addWidget(self.folder_edit)
         row.addWidget(browse)
         form.addRow("Output folder", row)
+        self.overwrite_check = QCheckBox(OVERWRITE_BOX)
+        self.overwrite_check.setToolTip(
+            "Replace the export already in this folder (a folder with its provenance.json); "
+            "any other folder, the project and its images are never replaced."
+        )
+        form.addRow(self.overwrite_check)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -141,14 +159,19 @@ class ExportDialog(QDialog):
         if folder:
             self.folder_edit.setText(folder)
 
-    def ask(self) -> tuple[str, str, str] | None:
-        """Show the form; ``(format, status, folder)`` or None when cancelled."""
+    def ask(self) -> tuple[str, str, str, bool] | None:
+        """Show the form; :meth:`answer` or None when cancelled."""
         if self.exec() != QDialog.DialogCode.Accepted:
             return None
+        return self.answer()
+
+    def answer(self) -> tuple[str, str, str, bool]:
+        """``(format, status, folder, overwrite)`` as filled in."""
         return (
             self.format_combo.currentText(),
             self.status_combo.currentText(),
             self.folder_edit.text().strip(),
+            self.overwrite_check.isChecked(),
         )
 
 
@@ -286,7 +309,12 @@ class ModelPanel(QGroupBox):
         if isinstance(exc, ProposalBatchError) and exc.proposals:
             # the batch went on past the cases that failed: show what was proposed first
             self._proposed(exc.proposals)
-        self._error(f"{name} failed: {exc}")
+        message = f"{name} failed: {exc}"
+        # the core speaks the command line's language: name the dialog's fields too
+        fields = [f"{flag} is {field}" for flag, field in EXPORT_FIELDS.items() if flag in str(exc)]
+        if name.startswith("Exporting") and fields:
+            message += f" (In the Export dialog, {'; '.join(fields)}.)"
+        self._error(message)
         self.refresh()
 
     def _cancelled(self, name: str, exc: BaseException) -> None:
@@ -398,8 +426,9 @@ class ModelPanel(QGroupBox):
         if answer is not None:
             self.export(*answer)
 
-    def export(self, fmt: str, status: str, out_dir: str | Path) -> bool:
-        """Export the project's ``status`` labels as ``fmt`` to ``out_dir`` in the background."""
+    def export(self, fmt: str, status: str, out_dir: str | Path, overwrite: bool = False) -> bool:
+        """Export the project's ``status`` labels as ``fmt`` to ``out_dir`` in the background
+        (``overwrite``: replace an earlier export there)."""
         if not str(out_dir).strip():
             self._error("choose an output folder for the export.")
             return False
@@ -410,7 +439,13 @@ class ModelPanel(QGroupBox):
         started = self._start(
             f"Exporting {fmt}",
             lambda progress, cancel: export_job(
-                folder, fmt, Path(out_dir), status, progress=progress, cancel=cancel
+                folder,
+                fmt,
+                Path(out_dir),
+                status,
+                progress=progress,
+                cancel=cancel,
+                overwrite=overwrite,
             ),
             self._exported,
         )

@@ -393,3 +393,42 @@ def test_train_while_another_window_trains_is_refused_in_the_dock(
         assert "another training round is running" in dock.last_error
         assert panel.train_button.isEnabled() and viewer.layers
         assert len(list_rounds(other)) == 1  # only the other window's round
+
+
+def test_an_export_into_an_earlier_one_is_replaced_from_the_dock(
+    make_napari_viewer, organ_project, monkeypatch, tmp_path, qtbot
+):
+    """The core's refusal says 'pass --overwrite', a flag the dock has no field for: the
+    dialog offers it as a box, and the refusal names that box."""
+    viewer, dock, panel = _dock(make_napari_viewer, organ_project)
+    dock.submit()  # ct000 corrected by alice
+    out = tmp_path / "out"
+    assert panel.export("abdomenatlas", "corrected", out)
+    qtbot.waitUntil(lambda: not panel.task.running, timeout=WAIT_MS)
+    first = panel.last_export
+
+    assert panel.export("abdomenatlas", "corrected", out)
+    qtbot.waitUntil(lambda: not panel.task.running, timeout=WAIT_MS)
+    assert "--overwrite is the 'Replace an earlier export' box" in dock.last_error
+    # and a refusal that names --status says where that is in the dialog
+    assert panel.export("abdomenatlas", "final", tmp_path / "final")
+    qtbot.waitUntil(lambda: not panel.task.running, timeout=WAIT_MS)
+    assert "--status corrected" in dock.last_error
+    assert "--status is the 'Labels' choice" in dock.last_error
+
+    # the dialog's box asks for the replacement, and the export replaces the earlier one
+    def ask(self):
+        assert self.overwrite_check.text() == "Replace an earlier export"
+        self.folder_edit.setText(str(out))
+        self.status_combo.setCurrentText("corrected")
+        self.overwrite_check.setChecked(True)
+        self.accept()
+        return model_panel.ExportDialog.answer(self)
+
+    monkeypatch.setattr(model_panel.ExportDialog, "ask", ask)
+    dock.last_error = None
+    qtbot.mouseClick(panel.export_button, _left())
+    qtbot.waitUntil(lambda: not panel.task.running, timeout=WAIT_MS)
+    assert panel.task.error is None and dock.last_error is None, dock.last_error
+    assert panel.last_export is not first and panel.last_export.cases == ["ct000"]
+    assert (out / "ct000" / "combined_labels.nii.gz").is_file()
