@@ -134,6 +134,11 @@ def _lead_action(args: argparse.Namespace, project) -> dict:
     if args.take and not args.finalize:
         raise ProjectError("--take goes with --finalize CASE (one case's adjudication).")
     if args.reopen:
+        if not (args.reason or "").strip():
+            raise ProjectError(
+                f"say why case {args.reopen} goes back: add --reason TEXT (kept in the audit "
+                "trail with the case)."
+            )
         reopen(project, args.reopen, args.lead, args.reason)
         return {"reopened": args.reopen}
     if args.finalize:

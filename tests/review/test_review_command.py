@@ -154,7 +154,7 @@ def test_lead_decisions_refuse_unclear_requests(organ_project, capsys):
     assert main(["review", folder, "--finalize", "ct00", "--lead", "x", "--take", "liver=eve"]) == 2
     assert "not possible" in capsys.readouterr().err
     assert main(["review", folder, "--reopen", "ct00", "--lead", "x"]) == 2
-    assert "reason is required" in capsys.readouterr().err
+    assert "add --reason TEXT" in capsys.readouterr().err  # the flag that says why
     assert main(["review", folder, "--finalize-agreed", "--lead", "x", "--min-agreement", "2"]) == 2
     assert "0..1" in capsys.readouterr().err
     assert current_final(project, "ct00") is None
