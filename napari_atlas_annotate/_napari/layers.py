@@ -45,6 +45,7 @@ import numpy as np
 
 from ..classes import class_colors
 from ..volume import Volume
+from .ct_windows import ABDOMEN
 
 #: RAS (x_R, y_A, z_S, 1) -> napari world (S, P, L, 1).
 DISPLAY_FROM_RAS = np.array(
@@ -62,8 +63,8 @@ WORLD_AXIS_LABELS = ("S", "P", "L")
 #: Key of this plugin's entry in ``layer.metadata``.
 META_KEY = "atlas_annotate"
 
-#: Abdominal soft-tissue window (level 40 HU, width 400 HU).
-CT_WINDOW = (-160.0, 240.0)
+#: What a CT opens with: the abdominal soft-tissue window (level 40 HU, width 400 HU).
+CT_WINDOW = ABDOMEN.limits
 
 LayerDataTuple = tuple[Any, dict[str, Any], str]
 

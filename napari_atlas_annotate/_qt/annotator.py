@@ -16,6 +16,8 @@ What the radiologist gets:
 - the class list (keys 1-9 pick a class; the napari mode keys E, P, F, L, Z still pick
   erase, paint, fill, pick and pan/zoom; the class picked stays picked on the next case),
   brush size and a 2D/3D brush;
+- the CT window (Abdomen, Liver, Lung, Bone, or Custom: what the layer's contrast slider
+  was set to), kept from case to case; an image that is not a CT keeps its own range;
 - accelerators, each one undoable step in napari (Ctrl-Z) and one logged edit:
   *Fill between slices* (interpolates the current class across the slices skipped along
   the slice axis), *Remove small islands* and *Keep largest component* (current class),
@@ -48,6 +50,7 @@ import numpy as np
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
     QGroupBox,
     QHBoxLayout,
@@ -60,7 +63,14 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._napari.layers import META_KEY, WORLD_AXIS_LABELS, removing_layers, show_in_layer
+from .._napari.ct_windows import ABDOMEN, CT_WINDOWS, describe, matching_window
+from .._napari.layers import (
+    META_KEY,
+    WORLD_AXIS_LABELS,
+    guess_modality,
+    removing_layers,
+    show_in_layer,
+)
 from ..corrections import (
     EditRecorder,
     fill_between_slices,
@@ -87,6 +97,13 @@ if TYPE_CHECKING:
 
 #: Errors the dock reports instead of raising (domain errors, bad files, I/O).
 REPORTED = (ProjectError, ValueError, OSError, KeyError, IndexError)
+
+
+_CT_WINDOW_TIP = (
+    "Display window of a CT (width and level in HU). The window you pick, or set with the "
+    "layer's contrast slider, stays from case to case."
+)
+_NOT_CT_TIP = "Not a CT (no Hounsfield units): the display range comes from the image."
 
 
 class AnnotatorDock(StatusMessages, QWidget):
@@ -116,6 +133,10 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.base: LabelVersion | None = None
         self.volume = None  # the open case's image (its grid is the label's)
         self.image_layer = None
+        #: the CT window the radiologist chose, kept from case to case
+        self.ct_window: tuple[float, float] = ABDOMEN.limits
+        self._custom_window: tuple[float, float] = ABDOMEN.limits
+        self._is_ct = False
         self.labels_layer = None
         self.hook: LabelsEditHook | None = None
         self.grade_sheet = None
@@ -181,6 +202,17 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.brush_3d.toggled.connect(self._set_brush_3d)
         brush.addWidget(self.brush_3d)
         organ.addLayout(brush)
+
+        display = QHBoxLayout()
+        display.addWidget(QLabel("CT window"))
+        self.display_combo = QComboBox()
+        for preset in CT_WINDOWS:
+            self.display_combo.addItem(preset.label)
+        self.display_combo.addItem("Custom")  # what the layer's contrast slider was set to
+        self.display_combo.setToolTip(_CT_WINDOW_TIP)
+        self.display_combo.activated.connect(self._display_window_picked)
+        display.addWidget(self.display_combo, 1)
+        organ.addLayout(display)
 
         window = QHBoxLayout()
         self.window_check = QCheckBox("Paint only inside window")
@@ -466,11 +498,14 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.case_id, self.volume = case_id, volume
         data, kwargs, _ = image
         kwargs = {**kwargs, "name": f"{case_id} image"}
+        chosen = self.ct_window
         if reused:
             self.image_layer, self.labels_layer = reused
             show_in_layer(self.image_layer, data, kwargs)
         else:
             self.image_layer = self.viewer.add_image(data, **kwargs)
+            self.image_layer.events.contrast_limits.connect(self._contrast_changed)
+        self._show_ct_window(volume, chosen)
         self.viewer.dims.axis_labels = WORLD_AXIS_LABELS  # the slider runs foot to head: S
         if project.task == "spine":
             for d, kw, _ in extra_data:
@@ -486,6 +521,40 @@ class AnnotatorDock(StatusMessages, QWidget):
         if project.task != "spine":
             self._read_next_ahead(case_id)
         return True
+
+    # -- CT display window ---------------------------------------------------------------
+    def _show_ct_window(self, volume, chosen: tuple[float, float]) -> None:
+        """Show a CT in the window chosen on earlier cases; another image keeps the display
+        range it opened with, and the window list is greyed out."""
+        is_ct = self._is_ct = guess_modality(volume) == "CT"
+        self.ct_window = chosen  # whatever showing the image did to it
+        self.display_combo.setEnabled(is_ct)
+        self.display_combo.setToolTip(_CT_WINDOW_TIP if is_ct else _NOT_CT_TIP)
+        if is_ct:
+            self.image_layer.contrast_limits = chosen
+            self._contrast_changed()
+
+    def _display_window_picked(self, index: int) -> None:
+        if self.image_layer is None:
+            return
+        limits = CT_WINDOWS[index].limits if index < len(CT_WINDOWS) else self._custom_window
+        self.image_layer.contrast_limits = limits
+
+    def _contrast_changed(self, _event=None) -> None:
+        """The layer's contrast changed (a pick here, the slider, a new case): remember it
+        for the next CT and show which window it is."""
+        if self.image_layer is None or not self._is_ct:
+            return
+        limits = tuple(float(v) for v in self.image_layer.contrast_limits)
+        self.ct_window = limits
+        preset = matching_window(limits)
+        if preset is not None:
+            self.display_combo.setCurrentIndex(CT_WINDOWS.index(preset))
+            return
+        self._custom_window = limits
+        custom = len(CT_WINDOWS)
+        self.display_combo.setItemText(custom, f"Custom ({describe(limits)})")
+        self.display_combo.setCurrentIndex(custom)
 
     def _read_ahead_image(self, case_id: str, ref):
         """The case's first image (``ref``) if it was read ahead and is unchanged, else None."""
