@@ -135,14 +135,24 @@ def format_text(report: dict[str, Any]) -> str:
         lines.append(f"{report['path']}: NIfTI volume")
     else:
         lines.append(f"{report['path']}: {len(report['series'])} DICOM series")
-        lines.append(f"  {'number':>6}  {'modality':<8}  {'images':>6}  {'description':<24}  uid")
-        for s in report["series"]:
-            number = "-" if s["series_number"] is None else str(s["series_number"])
-            images = str(s["n_frames"]) if s["is_image"] else "-"
-            desc = s["description"] or ("(" + s["kind"] + ")" if not s["is_image"] else "")
+        rows = [
+            (
+                "-" if s["series_number"] is None else str(s["series_number"]),
+                s["modality"] or "?",
+                str(s["n_frames"]) if s["is_image"] else "-",
+                s["description"] or ("(" + s["kind"] + ")" if not s["is_image"] else ""),
+                s["series_uid"],
+            )
+            for s in report["series"]
+        ]
+        # columns as wide as their longest entry (RSNA series numbers have 9-10 digits)
+        header = ("number", "modality", "images", "description", "uid")
+        widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
+        widths[3] = max(widths[3], 24)
+        for number, modality, images, desc, uid in [header, *rows]:
             lines.append(
-                f"  {number:>6}  {s['modality'] or '?':<8}  {images:>6}  {desc:<24}  "
-                f"{s['series_uid']}"
+                f"  {number:>{widths[0]}}  {modality:<{widths[1]}}  {images:>{widths[2]}}  "
+                f"{desc:<{widths[3]}}  {uid}"
             )
         if report["selected"] is None and len(report["volumes"]) > 1:
             lines.append("No --series given: describing every image series.")

@@ -210,3 +210,27 @@ def test_warnings_read_as_one_line_on_the_command_line(tmp_path):
     lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
     assert lines and lines[0].startswith("warning: ") and "not DICOM" in lines[0]
     assert len(lines) == 1 and ".py:" not in run.stderr
+
+
+def test_series_table_columns_line_up_with_long_numbers_and_descriptions(tmp_path, capsys):
+    """RSNA studies number their series with 9-10 digit series_ids, and descriptions can be
+    longer than the column: the header and each row still start every column together."""
+    write_dicom_series(
+        _volume(3), tmp_path / "a", series_description="Sagittal T2/STIR", series_number=1599109867
+    )
+    write_dicom_series(
+        _volume(3),
+        tmp_path / "b",
+        series_description="Axial T2 FRFSE fat-saturated, motion corrected",
+        series_number=7,
+    )
+    code, out, err = _run(capsys, tmp_path)
+    assert code == 0, err
+    header, *rows = out.splitlines()[1:4]
+    for row in rows:
+        for column in ("modality", "description", "uid"):  # left-aligned: starts together
+            start = header.index(column)
+            assert row[start - 2 : start] == "  " and row[start] != " ", (column, header, row)
+        for column in ("number", "images"):  # right-aligned: ends together
+            end = header.index(column) + len(column)
+            assert row[end - 1] != " " and row[end : end + 2] == "  ", (column, header, row)
