@@ -11,13 +11,30 @@ import sys
 
 
 def configure(parser) -> None:
-    parser.add_argument("--cases", type=int, default=6, help="new cases annotated per round")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--site", type=int, default=1, help="acquisition site (starter: 0)")
-    parser.add_argument("--shape", type=int, nargs=3, default=(96, 160, 160), metavar="N")
-    parser.add_argument("--eval-cases", type=int, default=4, help="held-out phantoms")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs per round")
+    parser.add_argument(
+        "--cases", type=int, default=6, help="new cases annotated per round (default 6)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="(default 3)")
+    parser.add_argument("--seed", type=int, default=0, help="(default 0)")
+    parser.add_argument(
+        "--site", type=int, default=1, help="acquisition site (starter: 0; default 1)"
+    )
+    parser.add_argument(
+        "--shape",
+        type=int,
+        nargs=3,
+        default=(96, 160, 160),
+        metavar="N",
+        help="phantom CT size z y x (default 96 160 160; the README's campaign numbers and "
+        "tests/test_campaign.py use 64 112 112)",
+    )
+    parser.add_argument("--eval-cases", type=int, default=4, help="held-out phantoms (default 4)")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="training epochs per round (default 20)",  # CampaignSettings.epochs
+    )
     parser.add_argument(
         "--boundary-tolerance",
         type=int,
@@ -27,7 +44,12 @@ def configure(parser) -> None:
     )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--out", default=None, help="folder for the project (default: tmp)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="folder for the phantoms and the project (default: a new atlas-campaign-* "
+        "folder in the system's temporary folder, kept afterwards; the report names it)",
+    )
     parser.add_argument("--no-spine", action="store_true", help="skip the lumbar grading track")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
