@@ -369,8 +369,8 @@ class GradeSession:
     def submit(self, note: str | None = None) -> LabelVersion:
         """Store the sheet as a corrected version; later edits apply to it.
 
-        A sheet unchanged since the annotator submitted it is not stored again: the
-        submitted version is returned.
+        A sheet unchanged since the annotator submitted it, with the same ``note`` (for
+        the lead), is not stored again: the submitted version is returned.
 
         Raises
         ------
@@ -379,7 +379,7 @@ class GradeSession:
             (:meth:`check_single_session`); nothing is stored.
         """
         self.check_single_session()
-        if self.unchanged_since_submitted():
+        if self.unchanged_since_submitted() and self.base.note == note:
             return self.base
         version = submit_grade_sheet(
             self.project, self.case_id, self.annotator, self.sheet, self.base, note

@@ -88,6 +88,7 @@ from ..stacks import CaseImages
 from .class_list import ClassList
 from .edit_recorder import LabelsEditHook
 from .model_panel import ModelPanel
+from .note_field import NoteField, note_changed
 from .project_opener import ProjectOpener
 from .scrolling import scrolling_layout
 from .status_messages import StatusMessages
@@ -259,6 +260,8 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.model_panel = ModelPanel(self)  # propose / train / export in the background
         layout.addWidget(self.model_panel)
 
+        self.note_field = NoteField()
+        layout.addWidget(self.note_field)
         self.submit_button = QPushButton("Submit and next case")
         self.submit_button.clicked.connect(self.submit)
         layout.addWidget(self.submit_button)
@@ -273,7 +276,13 @@ class AnnotatorDock(StatusMessages, QWidget):
         self._enable(False)
 
     def _enable(self, on: bool) -> None:
-        for widget in (self.organ_box, self.submit_button, self.prev_button, self.next_button):
+        for widget in (
+            self.organ_box,
+            self.note_field,
+            self.submit_button,
+            self.prev_button,
+            self.next_button,
+        ):
             widget.setEnabled(on)
 
     # -- project ------------------------------------------------------------------------
@@ -296,6 +305,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.opener.opened(project.folder, self.annotator, project.task)
         spine = project.task == "spine"
         self.organ_box.setVisible(not spine)
+        self.note_field.setVisible(not spine)  # the grade sheet has its own
         self.class_list.set_classes(project.classes)
         self._enable(True)
         self.refresh_cases()
@@ -634,6 +644,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         data, kwargs, _ = label_data
         axes = kwargs["metadata"]["atlas_annotate"]["axes"]
         self.base = base
+        self.note_field.show_note_of(base, self.annotator)
         # the log as this window found it: later edits not made here come from elsewhere
         self._seen_event_id = self.project.last_event_id(case_id, self.annotator)
         if self.labels_layer is not None:  # the last case's layer, reused
@@ -915,11 +926,18 @@ class AnnotatorDock(StatusMessages, QWidget):
                 # a view: nothing edits the layer until the version is stored (the recorder
                 # keeps its own copy); a CT label is 80 MB
                 labels = self.hook.current_labels()
-                if self._already_submitted(labels):
+                note = self.note_field.note()
+                if self._already_submitted(labels) and not note_changed(self.base, note):
                     version = self.base  # nothing new: no duplicate version
                 else:
+                    self._resubmitted = False
                     version = self.project.submit_mask(  # on the grid of the image shown
-                        self.case_id, self.annotator, labels, self.base, reference=self.volume
+                        self.case_id,
+                        self.annotator,
+                        labels,
+                        self.base,
+                        reference=self.volume,
+                        note=note,
                     )
                     self.hook.recorder.rebase(labels, version.id)
                     self.base = version

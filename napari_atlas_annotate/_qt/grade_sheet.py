@@ -85,6 +85,7 @@ from ..spine_grades import (
     SERIES_FOR_CONDITION,
 )
 from ..stacks import CaseImages, stack_key
+from .note_field import NoteField
 from .status_messages import StatusMessages
 from .study_layers import same_series, show_in_place
 
@@ -597,6 +598,10 @@ class GradeSheetWidget(StatusMessages, QWidget):
         self.status = _WrappedLabel("")
         layout.addWidget(self.status)
 
+        self.note_field = NoteField()
+        self.note_field.setEnabled(False)
+        layout.addWidget(self.note_field)
+
         self.submit_button = QPushButton("Submit grades")
         self.submit_button.setToolTip("Store this sheet as your corrected grade version.")
         self.submit_button.clicked.connect(self._submit_clicked)
@@ -632,6 +637,8 @@ class GradeSheetWidget(StatusMessages, QWidget):
             self._error(f"case {case_id}: could not be shown: {exc}")
             return False
         self._fill_table()
+        self.note_field.show_note_of(session.base, self.annotator)
+        self.note_field.setEnabled(True)
         self.submit_button.setEnabled(True)
         self._update_title()
         messages = []
@@ -666,6 +673,7 @@ class GradeSheetWidget(StatusMessages, QWidget):
                     self.viewer.layers.remove(layer)
         self.series = {}
         self.session = self.case_id = None
+        self.note_field.setEnabled(False)
         self.submit_button.setEnabled(False)
 
     def _load_series(self, case_id: str) -> tuple[list[StudySeries], list[str]]:
@@ -1055,7 +1063,7 @@ class GradeSheetWidget(StatusMessages, QWidget):
         for series in self.series.values():
             self._sync_points(series)  # a drag still in flight counts
         before = self.session.base
-        version = self.session.submit()
+        version = self.session.submit(note=self.note_field.note())
         self._update_title()
         if before is not None and version.id == before.id:
             self._info(

@@ -373,6 +373,11 @@ class ReviewDock(StatusMessages, QWidget):
         self.apply_earlier_button.clicked.connect(self.apply_earlier_edits)
         actions.addWidget(self.apply_earlier_button)
         layout.addLayout(actions)
+        self.notes_label = QLabel()  # what the readers wrote for the lead on this case
+        self.notes_label.setWordWrap(True)
+        self.notes_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.notes_label.setVisible(False)
+        layout.addWidget(self.notes_label)
         self.status = QLabel(
             "Open a project folder (made with 'atlas-annotate init') to review its readers' "
             "disagreements."
@@ -417,9 +422,10 @@ class ReviewDock(StatusMessages, QWidget):
                     if worst is not None
                     else ""
                 )
+            noted = f"   {len(r.notes)} note(s)" if r.notes else ""
             item = QListWidgetItem(
                 f"{r.case_id}   disagreement {r.disagreement:.3f}{cells}   "
-                f"[{', '.join(r.annotators)}]{final}"
+                f"[{', '.join(r.annotators)}]{noted}{final}"
             )
             item.setData(256, r.case_id)
             self.case_list.addItem(item)
@@ -455,9 +461,19 @@ class ReviewDock(StatusMessages, QWidget):
                 for layer in gone:
                     self.viewer.layers.remove(layer)
         self.layers, self.review, self._watched = [], None, []
+        self._show_notes(None)
         self.masks, self.consensus, self.consensus_layer = {}, None, None
         self.series, self.cells, self.reader_points, self.shown_series = {}, [], {}, None
         self._opened_with = {}
+
+    def _show_notes(self, review) -> None:
+        """The readers' notes for the lead on the open case, one line each (hidden when
+        there are none)."""
+        notes = review.notes if review is not None else {}
+        self.notes_label.setText(
+            "Readers' notes:\n" + "\n".join(f"{who}: {note}" for who, note in notes.items())
+        )
+        self.notes_label.setVisible(bool(notes))
 
     def _keep_choices(self) -> None:
         """Remember the choices the lead made on the open case (not finalized), so that
@@ -588,6 +604,7 @@ class ReviewDock(StatusMessages, QWidget):
             return False
         self.close_case()
         self.review, self.masks, self.consensus = review, masks, consensus
+        self._show_notes(review)
         self._paint_decided = False
         for data, kwargs, kind in to_add:
             add = self.viewer.add_image if kind == "image" else self.viewer.add_labels
@@ -680,6 +697,7 @@ class ReviewDock(StatusMessages, QWidget):
         shown, points = self._reusable(loaded, readers)
         self.close_case(keep=[s.layer for s in shown.values()] + list(points.values()))
         self.review, self.cells = review, cells
+        self._show_notes(review)
         self._updating = True
         try:
             if shown:

@@ -279,6 +279,8 @@ def run(args: argparse.Namespace) -> int:
             f"{case['id']:<16} disagreement {case['disagreement']:.3f}  "
             f"[{', '.join(case['annotators'])}]  {detail}{final}"
         )
+        for who, note in case["notes"].items():  # what the readers wrote for the lead
+            print(f"{'':<16} note from {who}: {note}")
         for entry in case["history"]:  # the lead's decisions: who, when, what
             print(f"{'':<16} {describe_decision(entry)}")
     for case in skipped:

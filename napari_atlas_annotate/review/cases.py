@@ -119,6 +119,13 @@ class CaseReview:
     def annotators(self) -> list[str]:
         return list(self.versions)
 
+    @property
+    def notes(self) -> dict[str, str]:
+        """``{annotator: note}``: what readers wrote for the lead with the labels compared
+        (submitted versions only: an import's note says where it came from, not what the
+        reader thought)."""
+        return {who: v.note for who, v in self.versions.items() if v.kind == "corrected" and v.note}
+
     def dispute_size(self) -> float:
         """How much is disputed: millilitres labelled differently (organs) or the number
         of grade cells graded differently (spine); breaks ties of the ranking score."""
@@ -133,6 +140,7 @@ class CaseReview:
             "id": self.case_id,
             "annotators": self.annotators,
             "versions": {who: v.id for who, v in self.versions.items()},
+            "notes": self.notes,
             "disagreement": round(self.disagreement, digits),
             "final_version": self.final_version,
             "history": self.history,

@@ -354,6 +354,24 @@ def _disputed_section(reviews: Sequence[CaseReview], top_n: int) -> str:
     )
 
 
+def _notes_section(reviews: Sequence[CaseReview]) -> str:
+    """Every note readers left for the lead, by case in ranking order ('' when none)."""
+    rows = [
+        f"<tr><td class='l'>{html.escape(r.case_id)}</td><td class='l'>{html.escape(who)}</td>"
+        f"<td class='l'>{html.escape(note)}</td></tr>"
+        for r in reviews
+        for who, note in r.notes.items()
+    ]
+    if not rows:
+        return ""
+    return (
+        "<section><h2>Readers' notes</h2><p class='note'>What readers wrote for the lead "
+        "when they submitted, most disputed case first.</p><table><tr><th class='l'>case</th>"
+        "<th class='l'>reader</th><th class='l'>note</th></tr>" + "".join(rows) + "</table>"
+        "</section>"
+    )
+
+
 def render_report(
     reviews: Sequence[CaseReview],
     skipped: Sequence[dict],
@@ -386,6 +404,7 @@ def render_report(
     else:
         body += _mask_sections(reviews, class_names or reviews[0].masks.classes)
         body += _disputed_section(reviews, top_n)
+    body += _notes_section(reviews)
     subtitle = (
         f"{'lumbar MRI grades' if task == 'spine' else 'CT organ masks'} &middot; "
         f"annotators: {html.escape(', '.join(annotators) or 'none')}"

@@ -624,3 +624,20 @@ def test_the_review_dock_without_a_project_says_what_to_do_and_browses(
     assert dock.folder_edit.text() == str(project.folder)
     dock.lead_edit.setText("lead")
     assert dock.open_project(dock.folder_edit.text())
+
+
+def test_the_readers_notes_are_shown_with_their_case(make_napari_viewer, two_reader_project):
+    project, masks = two_reader_project
+    base = project.latest_version("ct1", annotator="bob")
+    project.submit_mask("ct1", "bob", masks["ct1"]["bob"], base, note="spleen removed")
+    viewer = make_napari_viewer()
+    dock = ReviewDock(viewer, project, lead="lead")
+    viewer.window.add_dock_widget(dock, name="Review")
+    items = {dock.case_list.item(i).data(256): dock.case_list.item(i).text() for i in range(2)}
+    assert "1 note(s)" in items["ct1"] and "note" not in items["ct0"]
+
+    assert dock.load_case("ct1"), dock.last_error
+    assert not dock.notes_label.isHidden()
+    assert dock.notes_label.text() == "Readers' notes:\nbob: spleen removed"
+    assert dock.load_case("ct0"), dock.last_error
+    assert dock.notes_label.isHidden()

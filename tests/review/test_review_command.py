@@ -284,3 +284,33 @@ def test_a_lead_using_3d_slicer_round_trips_the_consensus_as_seg_nrrd(
     assert main(argv) == 0
     assert "liver: painted (+" in capsys.readouterr().out
     np.testing.assert_array_equal(project.read_mask(current_final(project, "ct01")), edited)
+
+
+def test_readers_notes_reach_the_lead_in_json_text_and_report(organ_project, capsys, tmp_path):
+    project, _ = organ_project
+    bob = project.read_mask(project.latest_version("ct00", annotator="bob"))
+    base = project.latest_version("ct00", annotator="bob")
+    project.submit_mask("ct00", "bob", bob, base, note="liver dome <unclear> on this scan")
+    # an import's note says where it came from: not a reader's note
+    project.save_mask_version(
+        "ct01",
+        project.read_mask(project.latest_version("ct01", annotator="alice")),
+        kind="imported",
+        annotator="alice",
+        note="imported from somewhere.nii.gz",
+    )
+
+    out = run_json(capsys, str(project.folder), "--report", str(tmp_path / "report"))
+    notes = {c["id"]: c["notes"] for c in out["cases"]}
+    assert notes == {"ct00": {"bob": "liver dome <unclear> on this scan"}, "ct01": {}}
+    assert review_case(project, "ct00").notes == notes["ct00"]
+
+    assert main(["review", str(project.folder)]) == 0
+    text = capsys.readouterr().out
+    assert "note from bob: liver dome <unclear> on this scan" in text
+    assert "imported from" not in text
+
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert "Readers&#x27; notes" in html or "Readers' notes" in html
+    assert "liver dome &lt;unclear&gt; on this scan" in html  # escaped
+    assert "imported from" not in html

@@ -1,0 +1,73 @@
+"""A reader's note for the lead: typed in the dock, stored with the submitted version,
+back when the case is opened again, and a changed note alone is a new submission."""
+
+from __future__ import annotations
+
+import pytest
+
+from napari_atlas_annotate.project import Project
+
+from .test_grade_sheet import spine_project  # noqa: F401 - the fixture
+
+annotator = pytest.importorskip("napari_atlas_annotate._qt.annotator")
+grade_sheet = pytest.importorskip("napari_atlas_annotate._qt.grade_sheet")
+
+
+def test_the_note_is_stored_with_the_submitted_labels_and_comes_back(
+    make_napari_viewer, organ_project
+):
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    case = dock.case_id
+    assert dock.note_field.text() == ""  # a proposal's note is the model's, not shown
+    dock.note_field.setText("  left kidney removed (nephrectomy)  ")
+    version = dock.submit()
+    assert version.note == "left kidney removed (nephrectomy)"
+    assert dock.case_id != case and dock.note_field.text() == ""  # the next case: no note
+
+    assert dock.load_case(case)
+    assert dock.note_field.text() == "left kidney removed (nephrectomy)"
+    with Project(organ_project.folder) as project:
+        stored = project.latest_version(case, kinds=("corrected",), annotator="alice")
+        assert stored.id == version.id and stored.note == version.note
+
+
+def test_a_changed_note_alone_is_a_new_submission_an_unchanged_one_is_not(
+    make_napari_viewer, organ_project
+):
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    case = dock.case_id
+    first = dock.submit()
+    assert dock.load_case(case)
+    assert dock.submit().id == first.id  # nothing changed: nothing stored
+
+    assert dock.load_case(case)
+    dock.note_field.setText("pancreas tail unclear")
+    second = dock.submit()
+    assert second.id != first.id and second.note == "pancreas tail unclear"
+    with Project(organ_project.folder) as project:
+        import numpy as np
+
+        np.testing.assert_array_equal(project.read_mask(second), project.read_mask(first))
+
+    assert dock.load_case(case)
+    dock.note_field.clear()  # taking the note back is a change too
+    third = dock.submit()
+    assert third.id != second.id and third.note is None
+
+
+def test_the_grade_sheet_stores_its_note(make_napari_viewer, spine_project):  # noqa: F811
+    viewer = make_napari_viewer()
+    widget = grade_sheet.GradeSheetWidget(viewer, spine_project.folder, "alice")
+    assert not widget.note_field.isEnabled()
+    assert widget.load_case(spine_project.case_id)
+    assert widget.note_field.isEnabled() and widget.note_field.text() == ""
+    widget.note_field.setText("L5/S1 foramina hard to see: motion")
+    version = widget.submit()
+    assert version.note == "L5/S1 foramina hard to see: motion"
+    assert widget.submit().id == version.id  # the same sheet and note: nothing stored
+
+    widget.close_case()
+    assert widget.load_case(spine_project.case_id)
+    assert widget.note_field.text() == "L5/S1 foramina hard to see: motion"
