@@ -29,7 +29,8 @@ COMMANDS: dict[str, str] = {
     "models": "list the project's model versions, or roll back to an earlier round",
     "campaign": "simulate a whole annotation campaign on phantoms (propose/correct/retrain)",
     "review": "disagreement between annotators: metrics, consensus, HTML report",
-    "export": "export labels as AbdomenAtlas, nnU-Net v2, RSNA CSV, DICOM SEG or MONAI",
+    "export": "export labels (AbdomenAtlas, nnU-Net v2, DICOM SEG, MONAI, 3D Slicer) or grades "
+    "(RSNA CSVs, a Kaggle submission of the grader's)",
     "score-rsna": "score RSNA 2024 submission.csv files against a train.csv of grades",
 }
 

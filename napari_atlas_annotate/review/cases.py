@@ -71,8 +71,9 @@ def class_names(project: Project, masks: dict[str, np.ndarray]) -> list[str]:
     return names + [f"label_{i}" for i in range(len(names) + 1, highest + 1)]
 
 
-def too_few_readers(case_id: str, readers: list[str]) -> str:
-    """Why a case with fewer than two readers is not reviewed, and what to do about it."""
+def too_few_readers(case_id: str, readers: list[str], project: str) -> str:
+    """Why a case with fewer than two readers is not reviewed, and what to do about it
+    (the commands name the ``project`` folder)."""
     if not readers:
         return (
             "no annotator has submitted or imported labels yet; nothing to compare (it is "
@@ -81,8 +82,8 @@ def too_few_readers(case_id: str, readers: list[str]) -> str:
     return (
         f"only {readers[0]} submitted labels; a review compares at least two annotators: "
         "have a second annotator submit, or import another reader's labels with "
-        f"'atlas-annotate import PROJECT --case {case_id} --annotator NAME LABELS'. To accept "
-        f"{readers[0]}'s labels as they are: 'atlas-annotate review PROJECT --finalize "
+        f"'atlas-annotate import {project} --case {case_id} --annotator NAME LABELS'. To "
+        f"accept {readers[0]}'s labels as they are: 'atlas-annotate review {project} --finalize "
         f"{case_id} --lead NAME'"
     )
 
@@ -187,7 +188,8 @@ def review_case(
     project.case(case_id)
     versions = annotator_versions(project, case_id)
     if len(versions) < 2:
-        raise ProjectError(f"case {case_id}: {too_few_readers(case_id, list(versions))}")
+        why = too_few_readers(case_id, list(versions), str(project.folder))
+        raise ProjectError(f"case {case_id}: {why}")
     final = current_final(project, case_id)
     review = CaseReview(
         case_id,
@@ -230,7 +232,7 @@ def review_project(
                 {
                     "id": case_id,
                     "annotators": list(versions),
-                    "reason": too_few_readers(case_id, list(versions)),
+                    "reason": too_few_readers(case_id, list(versions), str(project.folder)),
                 }
             )
             continue

@@ -64,7 +64,9 @@ def test_review_json_spine_and_skipped(spine_project, capsys, tmp_path):
     # says who labelled it and what the lead can do
     reason = skipped["reason"]
     assert reason.startswith("only alice submitted labels")
-    assert "atlas-annotate import PROJECT --case mr09" in reason and "--finalize mr09" in reason
+    # ... with the commands ready to paste: the project's own folder, not a placeholder
+    assert f"atlas-annotate import {project.folder} --case mr09" in reason
+    assert f"atlas-annotate review {project.folder} --finalize mr09" in reason
     kappa = out["cases"][0]["kappa"]
     assert set(kappa) == {
         "overall",
