@@ -260,6 +260,12 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.model_panel = ModelPanel(self)  # propose / train / export in the background
         layout.addWidget(self.model_panel)
 
+        self.lead_message = QLabel()  # why the lead sent a final case back, while it is open
+        self.lead_message.setWordWrap(True)
+        self.lead_message.setStyleSheet("color:#e0a040;")
+        self.lead_message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.lead_message.setVisible(False)
+        layout.addWidget(self.lead_message)
         self.note_field = NoteField()
         layout.addWidget(self.note_field)
         self.submit_button = QPushButton("Submit and next case")
@@ -459,6 +465,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         self._extra_layers = []
         self.hook = self.labels_layer = self.image_layer = None
         self.case_id = self.base = self.volume = None
+        self.lead_message.setVisible(False)
 
     def load_case(self, case_id: str, *, refresh: bool = True) -> bool:
         """Show ``case_id``: its image and the annotator's working label (or grade sheet).
@@ -527,10 +534,23 @@ class AnnotatorDock(StatusMessages, QWidget):
         if reused and set(self.viewer.layers) == set(reused):
             self.viewer.reset_view()  # as napari does for the first layer: whole image, middle
             self.viewer.dims.current_step = [(n - 1) // 2 for n in self.viewer.dims.nsteps]
+        self._show_lead_message(case_id)
         self._listed_again(refresh)
         if project.task != "spine":
             self._read_next_ahead(case_id)
         return True
+
+    def _show_lead_message(self, case_id: str | None) -> None:
+        """A case the lead reopened shows who reopened it, when and why, until it is final
+        again."""
+        from ..review.adjudication import decision_history, describe_decision
+
+        history = decision_history(self.project, case_id) if case_id is not None else []
+        reopened = history[-1] if history and history[-1]["action"] == "reopen" else None
+        self.lead_message.setText(
+            f"{case_id}: {describe_decision(reopened)}" if reopened is not None else ""
+        )
+        self.lead_message.setVisible(reopened is not None)
 
     # -- CT display window ---------------------------------------------------------------
     def _show_ct_window(self, volume, chosen: tuple[float, float]) -> None:

@@ -709,3 +709,30 @@ def test_a_short_window_scrolls_the_dock_instead_of_growing_off_screen(
     assert not bar.isVisible()
     assert not dock.status.visibleRegion().isEmpty()
     assert dock.width() >= dock.scroll_area.widget().minimumSizeHint().width()
+
+
+def test_a_case_the_lead_reopened_says_who_and_why_until_final_again(
+    make_napari_viewer, organ_project
+):
+    from napari_atlas_annotate.review.adjudication import finalize, reopen
+
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    case = dock.case_id
+    assert dock.lead_message.isHidden()
+    dock.submit()
+    with organ_project.open() as project:
+        finalize(project, case, "dr_wu", {})
+        reopen(project, case, "dr_wu", "spleen tip missed")
+    assert dock.load_case(case)
+    assert not dock.lead_message.isHidden()
+    text = dock.lead_message.text()
+    assert text.startswith(f"{case}: reopened v") and "by dr_wu" in text
+    assert text.endswith("spleen tip missed")
+    dock.step_case(+1)  # another case: not its message
+    assert dock.case_id != case and dock.lead_message.isHidden()
+
+    with organ_project.open() as project:
+        finalize(project, case, "dr_wu", {})
+    assert dock.load_case(case)
+    assert dock.lead_message.isHidden()
