@@ -721,6 +721,7 @@ class AnnotatorDock(StatusMessages, QWidget):
             return False
         self.close_case()
         self.case_id = case_id
+        self._show_lead_message(case_id)
         self._listed_again(refresh)
         self._info(f"{case_id}: state {self._state(case_id)}. Grade the sheet, then Submit.")
         return True

@@ -254,6 +254,7 @@ def test_spine_project_embeds_the_grade_sheet(make_napari_viewer, tmp_path, monk
     # one submit button: the dock's "Submit and next case", not the sheet's own beside it
     assert not dock.grade_sheet.submit_button.isVisibleTo(dock)
     assert dock.submit_button.isVisibleTo(dock)
+    assert not dock.note_field.isVisibleTo(dock)  # the grade sheet has its own note line
     # The dock's line tells where the user is (it said 'Open a project to start.').
     assert "study1" in dock.status.text() and "Open a project" not in dock.status.text()
     assert dock.submit().id == 7
