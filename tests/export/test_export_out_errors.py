@@ -153,19 +153,24 @@ def _dead_pid() -> int:
     return proc.pid
 
 
+def _the_earlier_export_comes_back(folder, out, aside) -> None:
+    """An export moved aside as ``aside`` by an overwrite killed before the new one was in:
+    the next export puts it back, and so refuses to replace it without --overwrite."""
+    _export(folder, out)
+    os.replace(out, aside)
+    with pytest.raises(ExportError, match="--overwrite"):
+        _export(folder, out)
+    assert (out / "provenance.json").is_file() and not aside.exists()
+
+
 def test_an_overwrite_killed_between_its_renames_gets_the_earlier_export_back(
     organ_project, tmp_path
 ):
     """``--overwrite`` moves the old export aside, renames the new one in, then deletes the
     old: killed after the first rename, the next export puts the old one back (and so
     refuses to replace it without --overwrite); killed while deleting, the rest goes."""
-    out = tmp_path / "exp"
-    _export(organ_project[0], out)
-    aside = tmp_path / f".exp.old-{_dead_pid()}"
-    os.replace(out, aside)
-    with pytest.raises(ExportError, match="--overwrite"):
-        _export(organ_project[0], out)
-    assert (out / "provenance.json").is_file() and not aside.exists()
+    out, aside = tmp_path / "exp", tmp_path / f".exp.old-{_dead_pid()}"
+    _the_earlier_export_comes_back(organ_project[0], out, aside)
 
     aside.mkdir()
     (aside / "half-deleted.nii.gz").write_bytes(b"x")
@@ -215,13 +220,8 @@ def test_an_aside_folder_another_export_holds_is_left_alone(organ_project, tmp_p
 
 def test_an_unlocked_aside_folder_is_recovered_whatever_pid_it_names(organ_project, tmp_path):
     # a killed export on another machine whose process id happens to be alive here
-    out = tmp_path / "exp"
-    _export(organ_project[0], out)
-    aside = tmp_path / f".exp.old-{os.getppid()}"
-    os.replace(out, aside)
-    with pytest.raises(ExportError, match="--overwrite"):
-        _export(organ_project[0], out)
-    assert (out / "provenance.json").is_file() and not aside.exists()
+    out, aside = tmp_path / "exp", tmp_path / f".exp.old-{os.getppid()}"
+    _the_earlier_export_comes_back(organ_project[0], out, aside)
 
 
 def test_a_target_another_export_is_replacing_is_refused_and_kept(organ_project, tmp_path):
