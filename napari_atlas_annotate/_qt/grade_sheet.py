@@ -85,7 +85,7 @@ from ..spine_grades import (
     SERIES_FOR_CONDITION,
 )
 from ..stacks import CaseImages, stack_key
-from .note_field import NoteField
+from .note_field import GRADES_EXAMPLE, NoteField
 from .status_messages import StatusMessages
 from .study_layers import same_series, show_in_place
 
@@ -598,7 +598,7 @@ class GradeSheetWidget(StatusMessages, QWidget):
         self.status = _WrappedLabel("")
         layout.addWidget(self.status)
 
-        self.note_field = NoteField()
+        self.note_field = NoteField(GRADES_EXAMPLE)
         self.note_field.setEnabled(False)
         layout.addWidget(self.note_field)
 

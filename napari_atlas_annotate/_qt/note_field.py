@@ -13,15 +13,17 @@ from qtpy.QtWidgets import QLineEdit
 
 from ..project import LabelVersion
 
-PLACEHOLDER = "Note for the lead (optional), e.g. left kidney removed"
+#: What a note might say, by where it is typed.
+ORGAN_EXAMPLE = "left kidney removed"
+GRADES_EXAMPLE = "L5/S1 foramina unclear: motion"
 
 
 class NoteField(QLineEdit):
     """One line of text; empty means no note."""
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, example: str = ORGAN_EXAMPLE, parent=None) -> None:
         super().__init__(parent)
-        self.setPlaceholderText(PLACEHOLDER)
+        self.setPlaceholderText(f"Note for the lead (optional), e.g. {example}")
         self.setToolTip(
             "Stored with the version you submit; the lead sees it beside your labels when "
             "reviewing the case."
