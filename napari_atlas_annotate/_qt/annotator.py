@@ -28,7 +28,8 @@ What the radiologist gets:
   image intensity lies in [low, high] (Slicer's "editable intensity range"): brush roughly
   over the liver with a liver window and fat or bone under the brush stays unpainted. The
   stroke and its clean-up are one undo step;
-- *Submit*: stores the label as the annotator's corrected version and opens the next case.
+- *Submit*: stores the label as the annotator's corrected version and opens the next case
+  (Ctrl+Enter; Ctrl+PageDown / Ctrl+PageUp step through the queue without submitting).
 
 Moving to another case shows it in the same image and labels layers (napari's undo stack
 emptied, the view reset to the middle slice): at CT sizes that is half a second faster
@@ -151,8 +152,21 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.last_error: str | None = None
         self.read_ahead = ImagePrefetch()  # the next case's CT, read while this one is worked
         self._build()
+        self._bind_keys()
         if project is not None:
             self.open_project(project, annotator or "")
+
+    def _bind_keys(self) -> None:
+        """Keys for what a radiologist does on every case (none of them is napari's):
+        Ctrl+Enter submits and opens the next case, Ctrl+PageDown / Ctrl+PageUp step
+        through the queue without submitting."""
+        keys = {
+            "Control-Enter": self.submit,
+            "Control-PageDown": lambda: self.step_case(+1),
+            "Control-PageUp": lambda: self.step_case(-1),
+        }
+        for key, action in keys.items():
+            self.viewer.bind_key(key, _viewer_key(self, action), overwrite=True)
 
     # -- layout -------------------------------------------------------------------------
     def _build(self) -> None:
@@ -992,6 +1006,16 @@ class AnnotatorDock(StatusMessages, QWidget):
 
 def _button_name(text: str) -> str:
     return "_".join(text.lower().split()) + "_button"
+
+
+def _viewer_key(dock: AnnotatorDock, action):
+    """A viewer key callback doing ``action`` while the dock has a case open."""
+
+    def run(_viewer) -> None:
+        if dock.case_id is not None and dock.submit_button.isEnabled():
+            action()
+
+    return run
 
 
 def _select_key(dock: AnnotatorDock, value: int):

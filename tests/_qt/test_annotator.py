@@ -737,3 +737,25 @@ def test_a_case_the_lead_reopened_says_who_and_why_until_final_again(
         finalize(project, case, "dr_wu", {})
     assert dock.load_case(case)
     assert dock.lead_message.isHidden()
+
+
+def test_keys_submit_and_step_through_the_queue(make_napari_viewer, organ_project, qtbot):
+    from qtpy.QtCore import Qt
+
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    canvas = viewer.window._qt_viewer.canvas.native
+    canvas.setFocus()
+    first = dock.case_id
+    ctrl = Qt.KeyboardModifier.ControlModifier
+
+    qtbot.keyClick(canvas, Qt.Key.Key_PageDown, ctrl)
+    assert dock.case_id != first
+    qtbot.keyClick(canvas, Qt.Key.Key_PageUp, ctrl)
+    assert dock.case_id == first
+    with organ_project.open() as project:
+        assert project.latest_version(first, kinds=("corrected",)) is None
+    qtbot.keyClick(canvas, Qt.Key.Key_Return, ctrl)
+    assert dock.case_id != first  # submitted, and the next case opened
+    with organ_project.open() as project:
+        assert project.latest_version(first, kinds=("corrected",), annotator="alice")
