@@ -3,6 +3,11 @@
 Computed from :meth:`Project.status` (every case, every annotator), so a project of 20,000
 cases is summed up in a few lines: how many cases are proposed and final, and per person how
 many cases are in each state, their edits and their time on task.
+
+A person's counts are their own work: a final case counts as ``final`` for those who made a
+version of it (submitted, imported or, for a lead, finalized it) and as
+``final_without_them`` for anyone else, though their queue shows it final (it needs no more
+work from anyone).
 """
 
 from __future__ import annotations
@@ -10,7 +15,15 @@ from __future__ import annotations
 from collections import Counter
 
 #: Order in which states are reported (the order a case goes through them).
-STATE_ORDER = ("in_progress", "submitted", "imported", "final", "reopened", "new")
+STATE_ORDER = (
+    "in_progress",
+    "submitted",
+    "imported",
+    "final",
+    "final_without_them",
+    "reopened",
+    "new",
+)
 
 
 def campaign_progress(status: dict) -> dict:
@@ -21,8 +34,9 @@ def campaign_progress(status: dict) -> dict:
     dict
         ``cases``, ``proposed`` (cases with at least one proposal), ``final`` and
         ``people``: per annotator (leads included) ``role``, ``states`` (cases per state,
-        in :data:`STATE_ORDER`, states with no case left out), ``edits``, ``seconds``
-        (time on task) and ``cases_worked`` (cases with at least one edit).
+        in :data:`STATE_ORDER`, states with no case left out; a final case of which the
+        person made no version is ``final_without_them``), ``edits``, ``seconds`` (time
+        on task) and ``cases_worked`` (cases with at least one edit).
     """
     people: dict[str, dict] = {}
     for case in status["cases"]:
@@ -36,7 +50,10 @@ def campaign_progress(status: dict) -> dict:
                     "seconds": 0.0,
                     "cases_worked": 0,
                 }
-            person["states"][row["state"]] += 1
+            state = row["state"]
+            if state == "final" and not row["versions"]:
+                state = "final_without_them"  # finalized from other people's work
+            person["states"][state] += 1
             if row["edits"]:
                 person["edits"] += row["edits"]
                 person["cases_worked"] += 1

@@ -206,7 +206,8 @@ def test_status_sums_up_a_large_project_and_lists_the_first_cases(tmp_path, caps
     lines = text.splitlines()
     assert lines[1:4] == [
         f"  1 of {SHOWN_CASES + 3} proposed, 1 final (3.0 %)",
-        f"  ann: 1 submitted, 1 final, {SHOWN_CASES + 1} new; 0 edits, 0 s on task",
+        # ct02 is final but not ann's work: the lead finalized it without ann's version
+        f"  ann: 1 submitted, 1 final without them, {SHOWN_CASES + 1} new; 0 edits, 0 s on task",
         "  boss (lead): 1 final; 0 edits, 0 s on task",
     ]
     assert f"({SHOWN_CASES} of {SHOWN_CASES + 3}; --all lists every one)" in lines[4]
@@ -221,7 +222,7 @@ def test_status_sums_up_a_large_project_and_lists_the_first_cases(tmp_path, caps
     assert len(status["cases"]) == SHOWN_CASES + 3
     assert status["progress"]["people"]["ann"]["states"] == {
         "submitted": 1,
-        "final": 1,
+        "final_without_them": 1,
         "new": SHOWN_CASES + 1,
     }
 
