@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,9 +223,10 @@ def _find(args, task: str) -> FoundCases:
     return find_cases(args.paths, task, args.case_id, lazy=True)
 
 
-def _report(found: FoundCases, task: str, outcome: _Outcome) -> None:
+def _report(found: FoundCases, task: str, outcome: _Outcome, args) -> None:
     """What the paths held besides their cases, once all were found: unusable paths
-    (listed first among the skipped), files left out, other tasks' cases."""
+    (listed first among the skipped), files left out, label maps beside DICOM series with
+    the command that imports each, other tasks' cases."""
     outcome.skipped[:0] = [(path, reason, True) for path, reason in found.refused]
     outcome.missing += found.missing
     if found.left_out:
@@ -232,6 +234,19 @@ def _report(found: FoundCases, task: str, outcome: _Outcome) -> None:
         outcome.notes += [f"  {path}: {why}" for path, why in found.left_out[:_SHOWN]]
         if len(found.left_out) > _SHOWN:
             outcome.notes.append(f"  ... and {len(found.left_out) - _SHOWN} more")
+    if found.label_maps:
+        outcome.notes.append(
+            f"left out {len(found.label_maps)} label map(s) beside DICOM series (add pairs a "
+            "series only with a DICOM SEG); import each as a person's version of its case:"
+        )
+        who = shlex.quote(args.labels) if args.labels else "NAME"
+        outcome.notes += [
+            f"  atlas-annotate import {shlex.quote(args.project)} {shlex.quote(path)} "
+            f"--case {case_id or 'ID'} --annotator {who}"
+            for path, case_id in found.label_maps[:_SHOWN]
+        ]
+        if len(found.label_maps) > _SHOWN:
+            outcome.notes.append(f"  ... and {len(found.label_maps) - _SHOWN} more")
     for manifest, others in found.ignored:
         kinds = ", ".join(f"{n} {other}" for other, n in others.items())
         outcome.notes.append(f"ignored {kinds} case(s) of {manifest}: this is {task_phrase(task)}.")
@@ -450,7 +465,7 @@ def run(args) -> int:
                 del case
         finally:
             adder.images.save()
-        _report(found, project.task, outcome)
+        _report(found, project.task, outcome, args)
         if not args.labels:
             _mention_labels(project, added, outcome)
     outcome.print()

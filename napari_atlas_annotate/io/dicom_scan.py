@@ -58,6 +58,21 @@ _NON_IMAGE_SOP_WORDS = {
 }
 
 
+class NotDicomWarning(VolumeLoadWarning):
+    """Files under ``folder`` that are not DICOM were skipped (``files``, sorted).
+
+    A caller that knows what such files are for (a label map beside its series, say) can
+    take them out and warn of the rest again (``NotDicomWarning(folder, rest)``).
+    """
+
+    def __init__(self, folder: str | Path, files: Sequence[Path]) -> None:
+        self.folder, self.files = Path(folder), sorted(files)
+        names = name_list([_rel(f, self.folder) for f in self.files])
+        super().__init__(
+            f"{self.folder}: skipped {len(self.files)} file(s) that are not DICOM: {names}."
+        )
+
+
 def name_list(names: list[str], limit: int = 5) -> str:
     """``"a, b, c and 4 more"``: a short list of file names for an error message."""
     shown = ", ".join(names[:limit])
@@ -644,12 +659,7 @@ class HeaderScan:
                 "Point at the folder that holds the DICOM series.",
             )
         if skipped:
-            warnings.warn(
-                f"{path}: skipped {len(skipped)} file(s) that are not DICOM: "
-                f"{name_list([_rel(f, path) for f in skipped])}.",
-                VolumeLoadWarning,
-                stacklevel=3,
-            )
+            warnings.warn(NotDicomWarning(path, skipped), stacklevel=3)
 
 
 def series_order(info: SeriesInfo) -> tuple:

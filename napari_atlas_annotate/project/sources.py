@@ -366,9 +366,17 @@ def _is_dicom_file(path: Path) -> bool:
         return False
 
 
-def _units_of(path: Path, task: str) -> tuple[list[_Unit], list[tuple[str, str]]]:
-    """What becomes a case under an image path, and ``(path, why)`` for files under it
-    that were left out; :class:`ProjectError` when nothing can.
+#: Files that hold label maps, never DICOM series: NIfTI and 3D Slicer segmentations.
+LABEL_MAP_SUFFIXES = (".nii", ".nii.gz", ".seg.nrrd")
+
+
+def _units_of(
+    path: Path, task: str, *, label_maps: bool = False
+) -> tuple[list[_Unit], list[tuple[str, str]], list[Path]]:
+    """What becomes a case under an image path, ``(path, why)`` for files under it that
+    were left out, and, with ``label_maps``, the label maps beside an organs project's
+    DICOM series (left out too, and not warned of as skipped: :func:`_label_map_cases`
+    says whose they are); :class:`ProjectError` when nothing can.
 
     A path holding one case is that case's place. A path holding several (a folder of
     series folders, a folder of study folders, a folder of NIfTI files) gives each its own
@@ -387,11 +395,11 @@ def _units_of(path: Path, task: str) -> tuple[list[_Unit], list[tuple[str, str]]
             "T2/STIR, Axial T2), not NIfTI files."
         )
     if nifti and scan is None:
-        return [_Unit(path, [])], []
+        return [_Unit(path, [])], [], []
     if nifti:
-        return _nifti_units(path, scan)
+        return (*_nifti_units(path, scan), [])
     from ..io import VolumeLoadError
-    from ..io.dicom_scan import list_series
+    from ..io.dicom_scan import NotDicomWarning, list_series
 
     try:
         # Beyond a small spine folder, the scan keeps what groups the files into series,
@@ -400,10 +408,49 @@ def _units_of(path: Path, task: str) -> tuple[list[_Unit], list[tuple[str, str]]
         # study about a third more time, so a folder small enough keeps them; for a CT
         # the pixels dwarf the headers, and an organs scan never keeps them.
         keep = task == "spine" and not _holds_more_files(path, KEEP_SPINE_HEADERS_FILES)
-        scanned = list_series(path, headers=keep)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            scanned = list_series(path, headers=keep)
     except VolumeLoadError as exc:
         raise _no_dicom(path, scan, exc) from exc
-    return _dicom_units(path, scanned, task)
+    found: list[Path] = []
+    for warning in caught:  # an organs project imports label maps: say how, not "skipped"
+        message = warning.message
+        if label_maps and task != "spine" and isinstance(message, NotDicomWarning):
+            found = [f for f in message.files if str(f).lower().endswith(LABEL_MAP_SUFFIXES)]
+            rest = [f for f in message.files if f not in found]
+            message = NotDicomWarning(message.folder, rest) if rest else None
+        if message is not None:
+            warnings.warn(message, stacklevel=2)
+    return (*_dicom_units(path, scanned, task), found)
+
+
+def _label_map_cases(
+    path: Path, label_maps: list[Path], units: list[_Unit], ids: list[str]
+) -> list[tuple[str, str | None]]:
+    """``(label map, case id)`` for label maps found beside the DICOM series under
+    ``path``: the case whose image lies in the label map's folder or the nearest folder
+    above it holding any (None when that folder holds several). An AbdomenAtlas
+    ``segmentations/`` folder of per-class masks is named once, as the folder: a 0/1
+    mask imported on its own would be read as a label map of class 1."""
+    places = [Path(os.path.abspath(unit.place)) for unit in units]
+    top = Path(os.path.abspath(path))
+    out = []
+    for label_map in dict.fromkeys(
+        f.parent if f.parent.name == "segmentations" and is_nifti_path(f) else f for f in label_maps
+    ):
+        owner = None
+        folder = Path(os.path.abspath(label_map)).parent
+        while folder == top or top in folder.parents:
+            inside = {
+                i for place, i in zip(places, ids, strict=True) if folder in (place, *place.parents)
+            }
+            if inside:
+                owner = inside.pop() if len(inside) == 1 else None
+                break
+            folder = folder.parent
+        out.append((str(label_map), owner))
+    return out
 
 
 def _holds_more_files(path: Path, limit: int) -> bool:
@@ -778,7 +825,7 @@ def cases_from_path(path: Path, task: str, name: str | None = None) -> list[NewC
     if is_manifest_path(path):
         cases = cases_from_manifest(path, task)
     else:
-        units, _ = _units_of(path, task)
+        units, _, _ = _units_of(path, task)
         [ids] = _unit_ids([(path, units)], {0: name} if name else {})
         cases = [_unit_case(path, unit, case_id) for unit, case_id in zip(units, ids, strict=True)]
         if task == "spine":
@@ -802,6 +849,10 @@ class FoundCases:
     left_out
         ``(file, why)`` for files in the given folders that are no case's image or labels
         (label files without an image, further nnU-Net channels).
+    label_maps
+        ``(file, case id or None)`` for the label maps (NIfTI, ``.seg.nrrd``) found beside
+        an organs project's DICOM series, which ``add`` does not pair with them (only a
+        DICOM SEG): ``atlas-annotate import`` brings each into its case.
     missing
         Rows of an RSNA series CSV naming a series of a given study that is not on disk.
     """
@@ -810,6 +861,7 @@ class FoundCases:
     refused: list[tuple[str, str]] = field(default_factory=list)
     ignored: list[tuple[str, dict[str, int]]] = field(default_factory=list)
     left_out: list[tuple[str, str]] = field(default_factory=list)
+    label_maps: list[tuple[str, str | None]] = field(default_factory=list)
     missing: list[MissingSeries] = field(default_factory=list)
 
 
@@ -854,15 +906,15 @@ def _cases(
                 found.refused.append((str(paths[0]), str(exc)))
             return
     per_path: list[list[NewCase]] = [[] for _ in paths]
-    batch: list[tuple[int, Path, list[_Unit]]] = []
+    batch: list[tuple[int, Path, list[_Unit], list[Path]]] = []
     for k, given in enumerate(paths):
         path = Path(given)
         try:
             if is_manifest_path(path):
                 per_path[k], others = read_manifest(path, task)
             else:
-                units, left_out = _units_of(path, task)
-                batch.append((k, path, units))
+                units, left_out, label_maps = _units_of(path, task, label_maps=True)
+                batch.append((k, path, units, label_maps))
                 found.left_out += left_out
                 continue
         except ProjectError as exc:
@@ -875,8 +927,9 @@ def _cases(
         elif others:
             found.ignored.append((str(given), dict(sorted(others.items()))))
     given_ids = {j: case_id for j in range(len(batch))} if case_id else {}
-    ids = _unit_ids([(path, units) for _, path, units in batch], given_ids)
-    for (k, path, units), unit_ids in zip(batch, ids, strict=True):
+    ids = _unit_ids([(path, units) for _, path, units, _ in batch], given_ids)
+    for (k, path, units, label_maps), unit_ids in zip(batch, ids, strict=True):
+        found.label_maps += _label_map_cases(path, label_maps, units, unit_ids)
         per_path[k] = [_unit_case(path, u, i) for u, i in zip(units, unit_ids, strict=True)]
         if task == "spine":
             try:

@@ -274,11 +274,71 @@ def test_cases_added_before_fingerprints_are_recognised(tmp_path, phantoms, caps
 # -- 6. folders holding several cases, manifests holding other tasks -----------------------
 def test_a_folder_of_series_folders_gives_a_case_per_series(tmp_path, phantoms, capsys):
     proj = _init(tmp_path)
-    with pytest.warns(VolumeLoadWarning, match="4 file.s. that are not DICOM"):  # labels
+    with pytest.warns(VolumeLoadWarning, match="1 file.s. that are not DICOM: manifest.json"):
         code, out, _ = _add(capsys, proj, phantoms["dicom"])
-    assert code == 0 and out == "added 3 case(s): ct_000, ct_001, ct_002\n"
+    assert code == 0 and out.startswith("added 3 case(s): ct_000, ct_001, ct_002\n")
     code, out, _ = _add(capsys, proj, phantoms["dicom"] / "manifest.json")
     assert code == 0 and out.count("already in the project.") == 3
+
+
+def test_label_maps_beside_dicom_series_are_listed_with_the_import_that_brings_them_in(
+    tmp_path, phantoms, capsys
+):
+    # a newcomer read "skipped 4 file(s) that are not DICOM: ...combined_labels.nii.gz" and
+    # did not learn how to bring the labels in: add pairs a series only with a DICOM SEG
+    proj = _init(tmp_path)
+    data = phantoms["dicom"]
+    (data / "ct" / "ct_001" / "liver.seg.nrrd").write_text("a Slicer segmentation")
+    with pytest.warns(VolumeLoadWarning) as caught:
+        code, out, _ = _add(capsys, proj, data)
+    assert code == 0
+    assert [str(w.message) for w in caught] == [
+        f"{data}: skipped 1 file(s) that are not DICOM: manifest.json."
+    ]
+    labels = [data / "ct" / f"ct_00{i}" / "combined_labels.nii.gz" for i in range(3)]
+    assert out.splitlines()[1:] == [
+        "left out 4 label map(s) beside DICOM series (add pairs a series only with a DICOM "
+        "SEG); import each as a person's version of its case:",
+        f"  atlas-annotate import {proj} {labels[0]} --case ct_000 --annotator NAME",
+        f"  atlas-annotate import {proj} {labels[1]} --case ct_001 --annotator NAME",
+        f"  atlas-annotate import {proj} {data}/ct/ct_001/liver.seg.nrrd --case ct_001 "
+        "--annotator NAME",
+        f"  atlas-annotate import {proj} {labels[2]} --case ct_002 --annotator NAME",
+    ]
+    # the command as printed brings the labels in, on the series' grid
+    command = out.splitlines()[2].split()[1:]
+    assert main([*command[:-1], "dr_lee"]) == 0
+    with Project(proj) as p:
+        [version] = p.versions("ct_000", kinds=("imported",))
+        assert version.annotator == "dr_lee"
+        imported = p.read_mask(version)
+    truth = np.asarray(nib.load(labels[0]).dataobj)
+    assert np.array_equal(np.bincount(imported.ravel()), np.bincount(truth.ravel()))
+
+
+def test_label_maps_beside_one_series_name_its_case_and_the_labels_annotator(
+    tmp_path, phantoms, capsys
+):
+    proj = _init(tmp_path)
+    case = phantoms["dicom"] / "ct" / "ct_000"  # dicom/ and combined_labels.nii.gz
+    combined = nib.load(case / "combined_labels.nii.gz")
+    (case / "segmentations").mkdir()  # AbdomenAtlas' per-class masks: named as one folder
+    for value, name in ((5, "liver"), (8, "spleen")):
+        mask = (np.asarray(combined.dataobj) == value).astype(np.uint8)
+        nib.save(nib.Nifti1Image(mask, combined.affine), case / "segmentations" / f"{name}.nii.gz")
+    code, out, _ = _add(capsys, proj, case, "--labels", "atlas_ai")
+    assert code == 0
+    assert out.splitlines()[1:] == [
+        "left out 2 label map(s) beside DICOM series (add pairs a series only with a DICOM "
+        "SEG); import each as a person's version of its case:",
+        f"  atlas-annotate import {proj} {case}/combined_labels.nii.gz --case ct_000 "
+        "--annotator atlas_ai",
+        f"  atlas-annotate import {proj} {case}/segmentations --case ct_000 --annotator atlas_ai",
+    ]
+    assert main(out.splitlines()[3].split()[1:]) == 0  # the folder, as printed, comes in
+    with Project(proj) as p:
+        [version] = p.versions("ct_000", kinds=("imported",))
+        assert sorted(np.unique(p.read_mask(version))) == [0, 5, 8]
 
 
 def test_a_folder_of_spine_studies_gives_a_case_per_study(tmp_path, spine_phantoms, capsys):

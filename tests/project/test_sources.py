@@ -174,8 +174,16 @@ def test_an_organs_folder_gives_its_cases_one_by_one_reading_their_headers_then(
     lazy += list(cases)
     assert _organ_summary(lazy) == _organ_summary(whole)
     assert [c.id for c in lazy] == ["ct_000", "ct_001", "ct_002"]
-    assert [str(w.message) for w in lazy_warnings] == [str(w.message) for w in whole_warnings]
+    # the same warnings, but for the label maps beside the series: add says how to import them
+    [whole_warning] = [str(w.message) for w in whole_warnings]
+    assert whole_warning.startswith(f"{data}: skipped 4 file(s) that are not DICOM: ")
+    assert [str(w.message) for w in lazy_warnings] == [
+        f"{data}: skipped 1 file(s) that are not DICOM: manifest.json."
+    ]
     assert found.refused == [] and found.left_out == []
+    assert found.label_maps == [
+        (str(data / "ct" / f"ct_00{i}" / "combined_labels.nii.gz"), f"ct_00{i}") for i in range(3)
+    ]
     for case in lazy:
         [info] = case.series_info
         assert info.headers_read and len(info.headers) == len(info.files)
@@ -189,9 +197,9 @@ def test_an_organs_file_replaced_after_the_scan_is_reported_by_the_check(tmp_pat
     """A file replaced by another image between the scan and its case's turn: the case is
     given out all the same and its check names the file and says what to do."""
     data = write_phantoms(tmp_path / "data", 2, 0, 0, "dicom", ct_shape=SMALL_CT).parent
-    with pytest.warns(VolumeLoadWarning):
-        cases = iter(find_cases([data / "ct"], "organs", lazy=True).cases)
-        first = next(cases)
+    found = find_cases([data / "ct"], "organs", lazy=True)  # label maps: in found.label_maps
+    cases = iter(found.cases)
+    first = next(cases)
     replaced = sorted((data / "ct" / "ct_001" / "dicom").iterdir())[3]
     ds = pydicom.dcmread(replaced)
     ds.SOPInstanceUID = pydicom.uid.generate_uid()
