@@ -474,6 +474,33 @@ def _by_name(
     return lookup[data].astype(np.uint8 if len(classes) < 256 else np.uint16)
 
 
+def pseudonymised_export_hint(csv: Path) -> str:
+    """A sentence for an error about the ids in ``csv`` when the folder holding it is an
+    ``atlas-annotate export --format rsna`` whose ids are pseudonyms (its
+    ``provenance.json`` says so); empty otherwise.
+
+    Such an export names no study or series as the project does: its study_id and
+    series_id are keyed pseudonyms (:mod:`~..export.pseudonymise`), and the map back is
+    kept in the project's audit trail, never in the export.
+    """
+    import json
+
+    provenance = Path(csv).parent / "provenance.json"
+    try:
+        said = json.loads(provenance.read_text())
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(said, dict) or said.get("identifiers") != "pseudonymised":
+        return ""
+    if not str(said.get("format", "")).startswith("rsna"):
+        return ""
+    return (
+        f" {provenance} says these CSVs are a pseudonymised 'atlas-annotate export --format "
+        "rsna': their study_id and series_id are pseudonyms, not the ids of the study and its "
+        "series. Export again with --keep-identifiers to keep the real ids, and import that."
+    )
+
+
 def read_grade_sheet(
     source: Path,
     study_id: int | None,
@@ -501,9 +528,13 @@ def read_grade_sheet(
             raise ProjectError(
                 f"{source}: holds {len(rows)} studies and none has the case's id "
                 f"{case_id!r} as study_id; pass --study-id to pick one. Nothing was imported."
+                + pseudonymised_export_hint(source)
             )
     if study_id not in rows:
-        raise ProjectError(f"{source}: no study_id {study_id}; found {sorted(rows)[:10]}...")
+        raise ProjectError(
+            f"{source}: no study_id {study_id}; found {sorted(rows)[:10]}..."
+            + pseudonymised_export_hint(source)
+        )
     sheet = GradeSheet()
     for column, grade in rows[study_id].items():
         sheet.set_grade(*parse_column(column), grade)
@@ -704,7 +735,10 @@ def import_labels(
         sheet = read_grade_sheet(source, study_id, points, case_id, tables)
         scans = {} if scans is None else scans
         sheet = points_named_by_description(project, case_id, sheet, scans)
-        check_points(project, case_id, sheet, points or source, scans)
+        try:
+            check_points(project, case_id, sheet, points or source, scans)
+        except ProjectError as exc:  # series named by a pseudonym, in an export's points
+            raise ProjectError(f"{exc}{pseudonymised_export_hint(points or source)}") from None
         project.ensure_annotator(annotator)  # registered only once the import is valid
         version = project.save_grades_version(
             case_id, sheet, kind="imported", annotator=annotator, note=note

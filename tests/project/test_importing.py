@@ -169,3 +169,73 @@ def test_a_dicom_seg_is_placed_by_the_grid_a_caller_has_without_loading_the_imag
         monkeypatch.undo()
         assert np.array_equal(project.read_mask(planned), project.read_mask(loaded))
         assert np.count_nonzero(project.read_mask(planned)) == np.count_nonzero(drawn)
+
+
+def test_a_pseudonymised_rsna_export_is_refused_naming_keep_identifiers(rsna_study, tmp_path):
+    """A newcomer re-imported an `export --format rsna`: its study_id and series_id are
+    pseudonyms, so its points name series the case does not have. The refusal says so,
+    and that an export with --keep-identifiers keeps the real ids (which import)."""
+    from napari_atlas_annotate.cli import main
+    from napari_atlas_annotate.project import ProjectError
+    from napari_atlas_annotate.project.importing import import_labels
+
+    project, case_id, grades, points, _ = rsna_study
+    import_labels(project, case_id, "lee", grades, points=points)
+    folder = str(project.folder)
+    out = {}
+    for how, options in (("pseudonymised", []), ("kept", ["--keep-identifiers"])):
+        out[how] = tmp_path / how
+        argv = ["export", folder, "--format", "rsna", "--status", "corrected", "--out"]
+        assert main([*argv, str(out[how]), *options]) == 0
+    exported = out["pseudonymised"]
+    with pytest.raises(ProjectError) as err:
+        import_labels(
+            project,
+            case_id,
+            "kim",
+            exported / "train.csv",
+            points=exported / "train_label_coordinates.csv",
+        )
+    said = str(err.value)
+    assert "are not on its images" in said  # what was wrong, as before
+    assert (
+        f"{exported / 'provenance.json'} says these CSVs are a pseudonymised 'atlas-annotate "
+        "export --format rsna': their study_id and series_id are pseudonyms, not the ids of "
+        "the study and its series. Export again with --keep-identifiers to keep the real "
+        "ids, and import that." in said
+    )
+    assert project.versions(case_id, kinds=("imported",))[-1].annotator == "lee"
+
+    kept = out["kept"]
+    version = import_labels(
+        project, case_id, "kim", kept / "train.csv", points=kept / "train_label_coordinates.csv"
+    )
+    assert len(project.read_grades(version).points) == 25
+
+
+def test_a_pseudonymised_rsna_export_of_several_studies_is_refused_naming_keep_identifiers(
+    rsna_study, tmp_path
+):
+    import json
+
+    from napari_atlas_annotate.project import ProjectError
+    from napari_atlas_annotate.project.importing import import_labels
+
+    project, case_id, grades, _, _ = rsna_study
+    rows = grades.read_text().splitlines()
+    header, row = rows[0], rows[1]
+    exported = tmp_path / "rsna"
+    exported.mkdir()
+    (exported / "train.csv").write_text(
+        "\n".join([header, "605644128" + row[row.index(",") :], "7" + row[row.index(",") :]])
+    )
+    (exported / "provenance.json").write_text(
+        json.dumps({"format": "rsna", "identifiers": "pseudonymised"})
+    )
+    with pytest.raises(ProjectError, match="pass --study-id to pick one") as err:
+        import_labels(project, case_id, "kim", exported / "train.csv")
+    assert "Export again with --keep-identifiers" in str(err.value)
+    (exported / "provenance.json").write_text(json.dumps({"format": "rsna", "identifiers": "kept"}))
+    with pytest.raises(ProjectError) as err:
+        import_labels(project, case_id, "kim", exported / "train.csv")
+    assert "--keep-identifiers" not in str(err.value)  # real ids: nothing to say about them
