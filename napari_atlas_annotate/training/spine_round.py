@@ -95,10 +95,22 @@ def grades_snapshot_hash(versions: dict[str, LabelVersion]) -> str:
 
 
 def heldout_predictions(
-    model: GraderNet, studies: dict[str, tuple[SpineStudy, GradeSheet]], device: str
+    model: GraderNet,
+    studies: dict[str, tuple[SpineStudy, GradeSheet]],
+    device: str,
+    each: Callable[[int], None] | None = None,
 ) -> dict[str, GradeSheet]:
-    """``model``'s graded sheet of each ``{case: (study, truth)}``."""
-    return {cid: grade_study(s.series, model, device) for cid, (s, _) in studies.items()}
+    """``model``'s graded sheet of each ``{case: (study, truth)}``; ``each(done)`` is
+    called before the first study (0) and after each (a progress report, a cancel check
+    that raises)."""
+    out = {}
+    for done, (cid, (study, _)) in enumerate(studies.items()):
+        if each is not None:
+            each(done)
+        out[cid] = grade_study(study.series, model, device)
+    if each is not None:
+        each(len(studies))
+    return out
 
 
 def train_spine_round(
@@ -122,10 +134,12 @@ def train_spine_round(
     epochs
         Fine-tuning epochs (default :data:`DEFAULT_EPOCHS`).
     progress
-        ``progress(done, total, stage)`` with stages ``'loading cases'``, ``'validating'``
-        and ``'training'``.
+        ``progress(done, total, stage)`` with stages ``'loading cases'``, ``'validating
+        the old grader on held-out studies'``, ``'training'`` (epochs) and ``'validating
+        the new grader on held-out studies'``, each counting what it says.
     cancel
-        Callable returning True to stop; raises :class:`~.organs.TrainingCancelled`, the
+        Callable returning True to stop (checked between studies while loading and
+        validating, and between epochs); raises :class:`~.organs.TrainingCancelled`, the
         round is recorded as cancelled and the active grader is unchanged.
     holdout_fraction
         Share of graded cases held out for validation, chosen by a hash of the case id.
@@ -165,6 +179,19 @@ def train_spine_round(
         def stopped() -> bool:
             return bool(cancel is not None and cancel())
 
+        def validating(which: str, total: int) -> Callable[[int], None]:
+            """Held-out studies graded by one grader (old, then new), counted; a cancel is
+            heard between studies."""
+
+            on = "held-out studies" if holdout_ids else "the training studies (none held out)"
+
+            def each(done: int) -> None:
+                if done < total and stopped():
+                    raise TrainingCancelled("training cancelled")
+                report(done, total, f"validating the {which} grader on {on}")
+
+            return each
+
         with failures_recorded(project, round_id):
             studies: dict[str, tuple[SpineStudy, GradeSheet]] = {}
             for i, cid in enumerate(sorted(versions)):
@@ -176,10 +203,10 @@ def train_spine_round(
             held = {cid: studies[cid] for cid in holdout_ids} or {
                 cid: studies[cid] for cid in train_ids
             }
-            report(0, 2, "validating")
             truth = {cid: sheet for cid, (_, sheet) in held.items()}
-            old_predictions = heldout_predictions(parent.model, held, parent.device)
-            report(1, 2, "validating")
+            old_predictions = heldout_predictions(
+                parent.model, held, parent.device, validating("old", len(held))
+            )
             model, stats = train_grader(
                 [(studies[c][0].series, studies[c][1]) for c in train_ids],
                 init=parent.model,
@@ -194,11 +221,10 @@ def train_spine_round(
             verdict = compare_graders(
                 truth,
                 old_predictions,
-                heldout_predictions(model, held, parent.device),
+                heldout_predictions(model, held, parent.device, validating("new", len(held))),
                 seed=round_id,
             )
             old, new = verdict.old, verdict.new
-            report(2, 2, "validating")
             enough = bool(holdout_ids) and len(held) >= min_holdout
             promoted = enough and verdict.clearly_better
             if promoted:

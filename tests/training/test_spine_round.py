@@ -41,9 +41,17 @@ def test_round_records_model_and_promotes_honestly(spine_project, manifest, subm
     # min_holdout=1: this 3-study project holds out one study; the default would refuse
     # to judge on it (tested below), here the promotion rule itself is under test.
     result = train_spine_round(
-        spine_project, "cpu", epochs=2, progress=lambda d, t, s: seen.append(s), min_holdout=1
+        spine_project, "cpu", epochs=2, progress=lambda *a: seen.append(a), min_holdout=1
     )
-    assert {"loading cases", "training", "validating"} <= set(seen)
+    assert {"loading cases", "training"} <= {stage for *_, stage in seen}
+    # validation counts held-out studies, one grader after the other (it counted the two
+    # graders, "0/2 .. 2/2", right after the round said it held out 1 study)
+    n = len(result.holdout_cases)
+    old, new = (f"validating the {which} grader on held-out studies" for which in ("old", "new"))
+    assert [row for row in seen if row[2].startswith("validating")] == [
+        *((k, n, old) for k in range(n + 1)),
+        *((k, n, new) for k in range(n + 1)),
+    ]
     assert result.model_version == f"spine-round{result.round}"
     assert result.previous_version == "spine-starter"
     ids = sorted(truths)
@@ -131,13 +139,16 @@ def test_without_sheets_explains(spine_project):
     assert registry.list_rounds(spine_project) == []
 
 
-def test_cancelled_round_keeps_the_active_grader(spine_project, manifest, submit_spine_truths):
+@pytest.mark.parametrize("stage", ["validating", "training"])
+def test_cancelled_round_keeps_the_active_grader(
+    spine_project, manifest, submit_spine_truths, stage
+):
     submit_spine_truths(spine_project, manifest)
     calls = []
 
-    def cancel():  # let loading pass, stop in training
+    def cancel():  # let loading (3 studies) pass, stop before the held-out study or training
         calls.append(1)
-        return len(calls) > 3
+        return len(calls) > (3 if stage == "validating" else 4)
 
     with pytest.raises(TrainingCancelled):
         train_spine_round(spine_project, "cpu", epochs=2, cancel=cancel)
@@ -145,6 +156,22 @@ def test_cancelled_round_keeps_the_active_grader(spine_project, manifest, submit
     assert row["metrics"]["status"] == "cancelled" and row["model_version"] is None
     assert [m.version for m in registry.list_models(spine_project)] == ["spine-starter"]
     assert registry.active_record(spine_project).version == "spine-starter"
+
+
+def test_a_single_graded_study_is_validated_on_and_the_progress_says_so(
+    spine_project, manifest, spine_truths
+):
+    truths = spine_truths(manifest)
+    cid = sorted(truths)[0]
+    spine_project.save_grades_version(cid, truths[cid], kind="corrected", annotator="a")
+    seen = []
+    result = train_spine_round(spine_project, "cpu", epochs=1, progress=lambda *a: seen.append(a))
+    assert result.holdout_cases == []
+    stages = [stage for *_, stage in seen if stage.startswith("validating")]
+    assert set(stages) == {
+        f"validating the {which} grader on the training studies (none held out)"
+        for which in ("old", "new")
+    }
 
 
 def test_organ_project_is_refused(tmp_path):
