@@ -433,8 +433,14 @@ def _label_map_cases(
     above it holding any (None when that folder holds several). An AbdomenAtlas
     ``segmentations/`` folder of per-class masks is named once, as the folder: a 0/1
     mask imported on its own would be read as a label map of class 1."""
-    places = [Path(os.path.abspath(unit.place)) for unit in units]
     top = Path(os.path.abspath(path))
+    holds: dict[Path, set[str]] = defaultdict(set)  # folder -> the cases whose image is in it
+    for unit, case_id in zip(units, ids, strict=True):
+        place = Path(os.path.abspath(unit.place))
+        for folder in (place, *place.parents):
+            holds[folder].add(case_id)
+            if folder == top:
+                break
     out = []
     for label_map in dict.fromkeys(
         f.parent if f.parent.name == "segmentations" and is_nifti_path(f) else f for f in label_maps
@@ -442,11 +448,8 @@ def _label_map_cases(
         owner = None
         folder = Path(os.path.abspath(label_map)).parent
         while folder == top or top in folder.parents:
-            inside = {
-                i for place, i in zip(places, ids, strict=True) if folder in (place, *place.parents)
-            }
-            if inside:
-                owner = inside.pop() if len(inside) == 1 else None
+            if folder in holds:
+                owner = next(iter(holds[folder])) if len(holds[folder]) == 1 else None
                 break
             folder = folder.parent
         out.append((str(label_map), owner))
