@@ -356,9 +356,8 @@ def score_files(
 ) -> dict:
     """Score each submission against the solution; compare each later one with the first.
 
-    ``comparing(path, baseline path, studies)`` is called before each comparison (the
-    bootstrap scores every resample twice: about 1.4 s a resample at Kaggle's 1975
-    studies).
+    ``comparing(path, baseline path, studies)`` is called before each comparison (200
+    bootstrap resamples of Kaggle's 1975 studies take about 2 s, bench/rsna_compare.py).
 
     Returns
     -------
