@@ -156,7 +156,7 @@ class CaseImages:
             if path not in self._scans:
                 where = Path(self.project.resolve(path))
                 found = where.exists() and not (where.is_file() and is_nifti_path(where))
-                self._scans[path] = scan_dicom(where) if found else None
+                self._scans[path] = scan_dicom(where, label_maps_expected=True) if found else None
             found = self._scans[path]
             if found is None:
                 return None

@@ -40,9 +40,9 @@ def _counting_scans(monkeypatch) -> list[Path]:
     scanned = []
     scan = dicom.scan_dicom
 
-    def counted(path):
+    def counted(path, **kw):
         scanned.append(Path(path))
-        return scan(path)
+        return scan(path, **kw)
 
     monkeypatch.setattr(dicom, "scan_dicom", counted)
     return scanned

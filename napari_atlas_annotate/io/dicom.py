@@ -405,10 +405,12 @@ def load_dicom(
     Warns
     -----
     VolumeLoadWarning
-        Non-DICOM files skipped, spacing uneven by 1-5%, or no patient geometry.
+        Non-DICOM files skipped (label maps beside the series are not warned of), spacing
+        uneven by 1-5%, or no patient geometry.
     """
     path = Path(path)
-    chosen = select_series(scan_dicom(path), path, series)
+    # the case's labels beside its series are expected there: adding it listed them
+    chosen = select_series(scan_dicom(path, label_maps_expected=True), path, series)
     return plan_series(chosen, path, stack).read()
 
 
@@ -447,7 +449,7 @@ def load_dicom_study(path: str | Path, *, skip_unreadable: bool = False) -> Stud
         left out.
     """
     path = Path(path)
-    found = scan_dicom(path)
+    found = scan_dicom(path, label_maps_expected=True)
     images = [s for s in found if s.is_image]
     if not images:
         raise _non_image_error(path, found)

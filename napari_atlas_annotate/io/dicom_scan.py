@@ -370,6 +370,10 @@ class SeriesInfo:
 #: Files a scan passes over without reading or warning: the tables datasets ship beside
 #: their images (RSNA's train.csv, train_series_descriptions.csv, ...).
 TABLE_SUFFIXES: tuple[str, ...] = (".csv",)
+#: Label maps datasets keep beside a series (AbdomenAtlas' combined_labels.nii.gz and
+#: segmentations/, Slicer's .seg.nrrd): skipped as not DICOM; loading the series' image
+#: does not warn of them (:func:`scan_dicom` ``label_maps_expected``), adding it lists them.
+LABEL_MAP_SUFFIXES: tuple[str, ...] = (".nii", ".nii.gz", ".seg.nrrd")
 
 
 def _read_header(path: str | Path) -> Dataset | None:
@@ -622,9 +626,10 @@ class HeaderScan:
         self.first_files = sorted([*self.first_files, *other.first_files])[:3]
         self.found_dicom = self.found_dicom or other.found_dicom
 
-    def report(self, path: Path) -> None:
-        """Warn of the files skipped under ``path``, or raise :class:`VolumeLoadError`
-        when it holds no DICOM series at all (as :func:`scan_dicom`)."""
+    def report(self, path: Path, quiet: tuple[str, ...] = ()) -> None:
+        """Warn of the files skipped under ``path`` (but those whose names end in one of
+        ``quiet``), or raise :class:`VolumeLoadError` when it holds no DICOM series at all
+        (as :func:`scan_dicom`)."""
         skipped, damaged = sorted(self.skipped), sorted(self.damaged)
         if not self.n_files:
             raise VolumeLoadError(
@@ -658,6 +663,7 @@ class HeaderScan:
                 f"{name_list([f.name for f in self.first_files], 3)}).",
                 "Point at the folder that holds the DICOM series.",
             )
+        skipped = [f for f in skipped if not str(f).lower().endswith(quiet)] if quiet else skipped
         if skipped:
             warnings.warn(NotDicomWarning(path, skipped), stacklevel=3)
 
@@ -667,7 +673,9 @@ def series_order(info: SeriesInfo) -> tuple:
     return (info.series_number is None, info.series_number or 0, info.description, info.series_uid)
 
 
-def scan_dicom(path: str | Path, *, headers: bool = True) -> list[SeriesInfo]:
+def scan_dicom(
+    path: str | Path, *, headers: bool = True, label_maps_expected: bool = False
+) -> list[SeriesInfo]:
     """Every DICOM series under ``path`` (a file or a folder, searched recursively).
 
     Parameters
@@ -678,6 +686,9 @@ def scan_dicom(path: str | Path, *, headers: bool = True) -> list[SeriesInfo]:
         Keep each file's header (:attr:`SeriesInfo.headers`). Without, only what groups
         the files into series is kept, and a non-image object's :class:`References`:
         :func:`with_headers` reads a series' headers again when it is needed.
+    label_maps_expected
+        Do not warn of label maps (:data:`LABEL_MAP_SUFFIXES`) among the files skipped as
+        not DICOM: a case's labels beside its series, when its image is loaded.
 
     Returns
     -------
@@ -696,7 +707,7 @@ def scan_dicom(path: str | Path, *, headers: bool = True) -> list[SeriesInfo]:
     files = candidate_files(path) if headers else _candidate_strings(path)
     scan = HeaderScan(keep_headers=headers).read(files)
     del files
-    scan.report(path)
+    scan.report(path, quiet=LABEL_MAP_SUFFIXES if label_maps_expected else ())
     return scan.take_series()
 
 

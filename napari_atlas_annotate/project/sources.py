@@ -366,10 +366,6 @@ def _is_dicom_file(path: Path) -> bool:
         return False
 
 
-#: Files that hold label maps, never DICOM series: NIfTI and 3D Slicer segmentations.
-LABEL_MAP_SUFFIXES = (".nii", ".nii.gz", ".seg.nrrd")
-
-
 def _units_of(
     path: Path, task: str, *, label_maps: bool = False
 ) -> tuple[list[_Unit], list[tuple[str, str]], list[Path]]:
@@ -399,7 +395,7 @@ def _units_of(
     if nifti:
         return (*_nifti_units(path, scan), [])
     from ..io import VolumeLoadError
-    from ..io.dicom_scan import NotDicomWarning, list_series
+    from ..io.dicom_scan import LABEL_MAP_SUFFIXES, NotDicomWarning, list_series
 
     try:
         # Beyond a small spine folder, the scan keeps what groups the files into series,

@@ -486,3 +486,29 @@ def test_a_datasets_csv_tables_beside_its_series_are_passed_over_silently(two_se
     (root / "notes.txt").write_text("not DICOM")  # anything else is still said
     with pytest.warns(VolumeLoadWarning, match="skipped 1 file.s. that are not DICOM: notes.txt"):
         list_series(root)
+
+
+@pytest.mark.filterwarnings("ignore:Expected implicit VR:UserWarning")  # notes.txt, forced
+def test_loading_a_series_does_not_warn_of_the_label_maps_beside_it(tmp_path):
+    # an AbdomenAtlas-style case folder: the CT's slices and its labels side by side.
+    # Adding the case lists the label maps with the command that imports them; loading
+    # its image again (every open, every import of those very labels) warned "skipped 3
+    # file(s) that are not DICOM: combined_labels.nii.gz, ..." each time.
+    case = tmp_path / "BDMAP_0001"
+    truth = _small_volume(3)
+    write_dicom_series(truth, case, uid_seed="bd")
+    (case / "combined_labels.nii.gz").write_bytes(b"not read")
+    (case / "segmentations").mkdir()
+    (case / "segmentations" / "liver.nii.gz").write_bytes(b"not read")
+    (case / "liver.seg.nrrd").write_bytes(b"not read")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vol = load_dicom(case)
+    assert [str(w.message) for w in caught] == []
+    np.testing.assert_array_equal(vol.array, load_dicom(case).array)
+    # a scan for adding still says what it skipped, and other files are still warned of
+    with pytest.warns(VolumeLoadWarning, match="skipped 3 file.s. that are not DICOM"):
+        list_series(case)
+    (case / "notes.txt").write_text("not DICOM")
+    with pytest.warns(VolumeLoadWarning, match="skipped 1 file.s. that are not DICOM: notes.txt"):
+        load_dicom(case)
