@@ -1012,7 +1012,11 @@ def _viewer_key(dock: AnnotatorDock, action):
     """A viewer key callback doing ``action`` while the dock has a case open."""
 
     def run(_viewer) -> None:
-        if dock.case_id is not None and dock.submit_button.isEnabled():
+        try:
+            ready = dock.case_id is not None and dock.submit_button.isEnabled()
+        except RuntimeError:  # the dock was closed: its Qt widgets are gone
+            return
+        if ready:
             action()
 
     return run

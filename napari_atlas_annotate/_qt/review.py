@@ -288,8 +288,24 @@ class ReviewDock(StatusMessages, QWidget):
         self._paint_decided = False
         self._build()
         self.lead_edit.setText(lead)
+        for key, step in (("Control-PageDown", +1), ("Control-PageUp", -1)):
+            self.viewer.bind_key(key, _step_key(self, step), overwrite=True)
         if project is not None:
             self.open_project(project)
+
+    def step_case(self, step: int) -> bool:
+        """Open the next (``+1``) or previous (``-1``) case of the ranking (most disputed
+        first); Ctrl+PageDown / Ctrl+PageUp. Says so at either end."""
+        ids = self.case_ids()
+        if not ids:
+            return False
+        here = ids.index(self.review.case_id) if self.review and self.review.case_id in ids else -1
+        target = here + step if here >= 0 else 0
+        if not 0 <= target < len(ids):
+            self._info(f"{ids[here]} is the {'last' if step > 0 else 'first'} case of the list.")
+            return False
+        self.case_list.setCurrentRow(target)
+        return self.load_case(ids[target])
 
     # -- layout -------------------------------------------------------------------------
     def _build(self) -> None:
@@ -1094,3 +1110,16 @@ class ReviewDock(StatusMessages, QWidget):
         self.load_case(case_id)
         self._info(f"{case_id}: reopened for annotation.")
         return True
+
+
+def _step_key(dock: ReviewDock, step: int):
+    """A viewer key callback stepping ``dock`` through its case list."""
+
+    def run(_viewer) -> None:
+        try:
+            dock.case_list.count()
+        except RuntimeError:  # the dock was closed: its Qt widgets are gone
+            return
+        dock.step_case(step)
+
+    return run

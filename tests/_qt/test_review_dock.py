@@ -641,3 +641,24 @@ def test_the_readers_notes_are_shown_with_their_case(make_napari_viewer, two_rea
     assert dock.notes_label.text() == "Readers' notes:\nbob: spleen removed"
     assert dock.load_case("ct0"), dock.last_error
     assert dock.notes_label.isHidden()
+
+
+def test_keys_step_through_the_ranking(make_napari_viewer, two_reader_project, qtbot):
+    from qtpy.QtCore import Qt
+
+    project, _ = two_reader_project
+    viewer = make_napari_viewer()
+    dock = ReviewDock(viewer, project, lead="lead")
+    viewer.window.add_dock_widget(dock, name="Review")
+    assert dock.case_ids() == ["ct1", "ct0"]
+    canvas = viewer.window._qt_viewer.canvas.native
+    canvas.setFocus()
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    qtbot.keyClick(canvas, Qt.Key.Key_PageDown, ctrl)  # nothing open: the most disputed
+    assert dock.review.case_id == "ct1"
+    qtbot.keyClick(canvas, Qt.Key.Key_PageDown, ctrl)
+    assert dock.review.case_id == "ct0" and dock.case_list.currentRow() == 1
+    qtbot.keyClick(canvas, Qt.Key.Key_PageDown, ctrl)  # the end: stays, and says so
+    assert dock.review.case_id == "ct0" and "last case" in dock.status.text()
+    qtbot.keyClick(canvas, Qt.Key.Key_PageUp, ctrl)
+    assert dock.review.case_id == "ct1"
