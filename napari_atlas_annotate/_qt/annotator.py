@@ -480,6 +480,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.hook = self.labels_layer = self.image_layer = None
         self.case_id = self.base = self.volume = None
         self.lead_message.setVisible(False)
+        self.note_field.closed()
 
     def load_case(self, case_id: str, *, refresh: bool = True) -> bool:
         """Show ``case_id``: its image and the annotator's working label (or grade sheet).
@@ -678,7 +679,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         data, kwargs, _ = label_data
         axes = kwargs["metadata"]["atlas_annotate"]["axes"]
         self.base = base
-        self.note_field.show_note_of(base, self.annotator)
+        self.note_field.show_note_of(base, self.annotator, case_id)
         # the log as this window found it: later edits not made here come from elsewhere
         self._seen_event_id = self.project.last_event_id(case_id, self.annotator)
         if self.labels_layer is not None:  # the last case's layer, reused
@@ -977,6 +978,7 @@ class AnnotatorDock(StatusMessages, QWidget):
                     self.hook.recorder.rebase(labels, version.id)
                     self.base = version
                     self._seen_event_id = version.last_event_id
+                self.note_field.submitted()
         except REPORTED as exc:
             self._error(exc)
             return None

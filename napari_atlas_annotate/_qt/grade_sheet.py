@@ -637,7 +637,7 @@ class GradeSheetWidget(StatusMessages, QWidget):
             self._error(f"case {case_id}: could not be shown: {exc}")
             return False
         self._fill_table()
-        self.note_field.show_note_of(session.base, self.annotator)
+        self.note_field.show_note_of(session.base, self.annotator, case_id)
         self.note_field.setEnabled(True)
         self.submit_button.setEnabled(True)
         self._update_title()
@@ -673,6 +673,7 @@ class GradeSheetWidget(StatusMessages, QWidget):
                     self.viewer.layers.remove(layer)
         self.series = {}
         self.session = self.case_id = None
+        self.note_field.closed()
         self.note_field.setEnabled(False)
         self.submit_button.setEnabled(False)
 
@@ -1064,6 +1065,7 @@ class GradeSheetWidget(StatusMessages, QWidget):
             self._sync_points(series)  # a drag still in flight counts
         before = self.session.base
         version = self.session.submit(note=self.note_field.note())
+        self.note_field.submitted()
         self._update_title()
         if before is not None and version.id == before.id:
             self._info(

@@ -19,7 +19,11 @@ GRADES_EXAMPLE = "L5/S1 foramina unclear: motion"
 
 
 class NoteField(QLineEdit):
-    """One line of text; empty means no note."""
+    """One line of text; empty means no note.
+
+    A note typed and not yet submitted is kept when the reader moves to another case and
+    comes back (for as long as the window is open), as the label's own edits are.
+    """
 
     def __init__(self, example: str = ORGAN_EXAMPLE, parent=None) -> None:
         super().__init__(parent)
@@ -29,12 +33,34 @@ class NoteField(QLineEdit):
             "reviewing the case."
         )
         self.setClearButtonEnabled(True)
+        self._case: str | None = None
+        self._stored = ""  # the note of the reader's own version of the open case
+        self._unsent: dict[str, str] = {}  # case -> a note typed there and not submitted
 
-    def show_note_of(self, base: LabelVersion | None, annotator: str) -> None:
-        """The note of ``annotator``'s own submitted version ``base``; empty otherwise (a
-        proposal's or an import's note is not the reader's)."""
+    def show_note_of(self, base: LabelVersion | None, annotator: str, case_id: str) -> None:
+        """Open ``case_id``: the note the reader typed there and did not submit, else the
+        note of their own submitted version ``base`` (a proposal's or an import's note is
+        not the reader's: empty)."""
+        self._leave()
         own = base is not None and base.kind == "corrected" and base.annotator == annotator
-        self.setText((base.note or "") if own else "")
+        self._case, self._stored = case_id, (base.note or "") if own else ""
+        self.setText(self._unsent.pop(case_id, self._stored))
+
+    def submitted(self) -> None:
+        """The open case's note was stored with the version just submitted."""
+        self._stored = self.text()
+        if self._case is not None:
+            self._unsent.pop(self._case, None)
+
+    def closed(self) -> None:
+        """The open case was closed: keep what was typed there, show nothing."""
+        self._leave()
+        self._case, self._stored = None, ""
+        self.clear()
+
+    def _leave(self) -> None:
+        if self._case is not None and self.text() != self._stored:
+            self._unsent[self._case] = self.text()
 
     def note(self) -> str | None:
         """The note to store, or None."""

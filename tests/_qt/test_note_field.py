@@ -71,3 +71,30 @@ def test_the_grade_sheet_stores_its_note(make_napari_viewer, spine_project):  # 
     widget.close_case()
     assert widget.load_case(spine_project.case_id)
     assert widget.note_field.text() == "L5/S1 foramina hard to see: motion"
+
+
+def test_a_note_typed_and_not_submitted_is_kept_when_moving_between_cases(
+    make_napari_viewer, organ_project
+):
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    first = dock.case_id
+    dock.note_field.setText("liver dome cut off")
+    dock.step_case(+1)  # to look at another case first
+    assert dock.case_id != first and dock.note_field.text() == ""
+    dock.step_case(-1)
+    assert dock.case_id == first and dock.note_field.text() == "liver dome cut off"
+    assert dock.submit().note == "liver dome cut off"
+    assert dock.load_case(first)
+    assert dock.note_field.text() == "liver dome cut off"
+
+
+def test_the_grade_sheet_keeps_an_unsent_note_too(make_napari_viewer, spine_project):  # noqa: F811
+    viewer = make_napari_viewer()
+    widget = grade_sheet.GradeSheetWidget(viewer, spine_project.folder, "alice")
+    assert widget.load_case(spine_project.case_id)
+    widget.note_field.setText("motion at L5/S1")
+    widget.close_case()
+    assert widget.note_field.text() == ""
+    assert widget.load_case(spine_project.case_id)
+    assert widget.note_field.text() == "motion at L5/S1"
