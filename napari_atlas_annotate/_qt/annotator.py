@@ -51,7 +51,6 @@ import numpy as np
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QDoubleSpinBox,
     QGroupBox,
     QHBoxLayout,
@@ -64,11 +63,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._napari.ct_windows import ABDOMEN, CT_WINDOWS, describe, matching_window
 from .._napari.layers import (
     META_KEY,
     WORLD_AXIS_LABELS,
-    guess_modality,
     removing_layers,
     show_in_layer,
 )
@@ -87,6 +84,7 @@ from ..io.prefetch import ImagePrefetch
 from ..project import LabelVersion, Project, ProjectError, replay
 from ..stacks import CaseImages
 from .class_list import ClassList
+from .ct_window_picker import CTWindowPicker
 from .edit_recorder import LabelsEditHook
 from .model_panel import ModelPanel
 from .note_field import NoteField, note_changed
@@ -99,13 +97,6 @@ if TYPE_CHECKING:
 
 #: Errors the dock reports instead of raising (domain errors, bad files, I/O).
 REPORTED = (ProjectError, ValueError, OSError, KeyError, IndexError)
-
-
-_CT_WINDOW_TIP = (
-    "Display window of a CT (width and level in HU). The window you pick, or set with the "
-    "layer's contrast slider, stays from case to case."
-)
-_NOT_CT_TIP = "Not a CT (no Hounsfield units): the display range comes from the image."
 
 
 class AnnotatorDock(StatusMessages, QWidget):
@@ -135,10 +126,6 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.base: LabelVersion | None = None
         self.volume = None  # the open case's image (its grid is the label's)
         self.image_layer = None
-        #: the CT window the radiologist chose, kept from case to case
-        self.ct_window: tuple[float, float] = ABDOMEN.limits
-        self._custom_window: tuple[float, float] = ABDOMEN.limits
-        self._is_ct = False
         self.labels_layer = None
         self.hook: LabelsEditHook | None = None
         self.grade_sheet = None
@@ -220,12 +207,7 @@ class AnnotatorDock(StatusMessages, QWidget):
 
         display = QHBoxLayout()
         display.addWidget(QLabel("CT window"))
-        self.display_combo = QComboBox()
-        for preset in CT_WINDOWS:
-            self.display_combo.addItem(preset.label)
-        self.display_combo.addItem("Custom")  # what the layer's contrast slider was set to
-        self.display_combo.setToolTip(_CT_WINDOW_TIP)
-        self.display_combo.activated.connect(self._display_window_picked)
+        self.display_combo = CTWindowPicker()  # kept from case to case
         display.addWidget(self.display_combo, 1)
         organ.addLayout(display)
 
@@ -460,6 +442,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         The layers go in one batch: napari cleans its canvas (a full garbage collection,
         a quarter of a second with a CT in memory) once per batch, not once per layer.
         """
+        self.display_combo.release()
         if self.hook is not None:
             try:
                 self.hook.flush()
@@ -530,14 +513,12 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.case_id, self.volume = case_id, volume
         data, kwargs, _ = image
         kwargs = {**kwargs, "name": f"{case_id} image"}
-        chosen = self.ct_window
         if reused:
             self.image_layer, self.labels_layer = reused
             show_in_layer(self.image_layer, data, kwargs)
         else:
             self.image_layer = self.viewer.add_image(data, **kwargs)
-            self.image_layer.events.contrast_limits.connect(self._contrast_changed)
-        self._show_ct_window(volume, chosen)
+        self.display_combo.show_on(self.image_layer, volume)
         self.viewer.dims.axis_labels = WORLD_AXIS_LABELS  # the slider runs foot to head: S
         if project.task == "spine":
             for d, kw, _ in extra_data:
@@ -566,40 +547,6 @@ class AnnotatorDock(StatusMessages, QWidget):
             f"{case_id}: {describe_decision(reopened)}" if reopened is not None else ""
         )
         self.lead_message.setVisible(reopened is not None)
-
-    # -- CT display window ---------------------------------------------------------------
-    def _show_ct_window(self, volume, chosen: tuple[float, float]) -> None:
-        """Show a CT in the window chosen on earlier cases; another image keeps the display
-        range it opened with, and the window list is greyed out."""
-        is_ct = self._is_ct = guess_modality(volume) == "CT"
-        self.ct_window = chosen  # whatever showing the image did to it
-        self.display_combo.setEnabled(is_ct)
-        self.display_combo.setToolTip(_CT_WINDOW_TIP if is_ct else _NOT_CT_TIP)
-        if is_ct:
-            self.image_layer.contrast_limits = chosen
-            self._contrast_changed()
-
-    def _display_window_picked(self, index: int) -> None:
-        if self.image_layer is None:
-            return
-        limits = CT_WINDOWS[index].limits if index < len(CT_WINDOWS) else self._custom_window
-        self.image_layer.contrast_limits = limits
-
-    def _contrast_changed(self, _event=None) -> None:
-        """The layer's contrast changed (a pick here, the slider, a new case): remember it
-        for the next CT and show which window it is."""
-        if self.image_layer is None or not self._is_ct:
-            return
-        limits = tuple(float(v) for v in self.image_layer.contrast_limits)
-        self.ct_window = limits
-        preset = matching_window(limits)
-        if preset is not None:
-            self.display_combo.setCurrentIndex(CT_WINDOWS.index(preset))
-            return
-        self._custom_window = limits
-        custom = len(CT_WINDOWS)
-        self.display_combo.setItemText(custom, f"Custom ({describe(limits)})")
-        self.display_combo.setCurrentIndex(custom)
 
     def _read_ahead_image(self, case_id: str, ref):
         """The case's first image (``ref``) if it was read ahead and is unchanged, else None."""

@@ -76,6 +76,7 @@ from ..review.cases import review_project as _review_project
 from ..review.disputed import disputed_voxels, most_disputed_slice
 from ..review.grade_cells import CellOpinions, cell_opinions
 from ..spine_grades import GRADES, LEVEL_DISPLAY
+from .ct_window_picker import CTWindowPicker
 from .grade_sheet import (
     CONDITION_TAGS,
     GRADE_COLORS,
@@ -337,6 +338,13 @@ class ReviewDock(StatusMessages, QWidget):
         self.case_list.setWordWrap(True)  # no sideways scrolling to see who read it
         self.case_list.setMaximumHeight(140)  # the decisions table needs the room
         box.addWidget(self.case_list)
+        self.ct_row = QWidget()  # organ cases: the CT's window, kept from case to case
+        window = QHBoxLayout(self.ct_row)
+        window.setContentsMargins(0, 0, 0, 0)
+        window.addWidget(QLabel("CT window"))
+        self.display_combo = CTWindowPicker()
+        window.addWidget(self.display_combo, 1)
+        box.addWidget(self.ct_row)
         layout.addWidget(cases)
 
         self.table_box = QGroupBox("Agreement and decisions")
@@ -416,6 +424,7 @@ class ReviewDock(StatusMessages, QWidget):
             self._left_choices, self._left_paint = {}, {}
         self.project = project
         self.opener.opened(project.folder, self.lead_edit.text().strip(), project.task)
+        self.ct_row.setVisible(project.task != "spine")
         return self.refresh_cases()
 
     def refresh_cases(self) -> bool:
@@ -462,6 +471,7 @@ class ReviewDock(StatusMessages, QWidget):
     def close_case(self, keep=()) -> None:
         """Leave the open case; its layers go, but those in ``keep`` (the next study
         shown in them) stay, all removed in one canvas cleanup."""
+        self.display_combo.release()
         self._keep_choices()
         self._keep_paint()
         self.apply_earlier_button.setEnabled(False)
@@ -631,6 +641,7 @@ class ReviewDock(StatusMessages, QWidget):
         if final is not None:
             self.layers[-1].visible = False
         self.viewer.reset_view()  # the whole image, whatever the previous case's zoom
+        self.display_combo.show_on(self.layers[0], volume)
         self._fill_table(review)
         self._show_final_decisions(review)
         kept = self._restore_choices(case_id)

@@ -305,6 +305,7 @@ def test_review_dock_shows_a_spine_case_disputed_cells_first(make_napari_viewer,
     dock = ReviewDock(viewer, project, lead="lead")
     viewer.window.add_dock_widget(dock, name="Review")
     assert "4 disputed cell(s)" in dock.case_list.item(0).text()
+    assert dock.ct_row.isHidden()  # lumbar MRI: no CT window list
     assert dock.load_case(case_id), dock.last_error
 
     # the four disputed cells first (Normal/Mild vs Severe first), marked; then the rest
@@ -662,3 +663,22 @@ def test_keys_step_through_the_ranking(make_napari_viewer, two_reader_project, q
     assert dock.review.case_id == "ct0" and "last case" in dock.status.text()
     qtbot.keyClick(canvas, Qt.Key.Key_PageUp, ctrl)
     assert dock.review.case_id == "ct1"
+
+
+def test_the_ct_window_the_lead_picks_stays_from_case_to_case(
+    make_napari_viewer, two_reader_project
+):
+    from napari_atlas_annotate._napari.ct_windows import CT_WINDOWS
+
+    project, _ = two_reader_project
+    viewer = make_napari_viewer()
+    dock = ReviewDock(viewer, project, lead="lead")
+    viewer.window.add_dock_widget(dock, name="Review")
+    assert not dock.ct_row.isHidden()
+    assert dock.load_case("ct1"), dock.last_error
+    liver = next(w for w in CT_WINDOWS if w.name == "Liver")
+    dock.display_combo.activated.emit(CT_WINDOWS.index(liver))
+    assert tuple(viewer.layers["ct1 image"].contrast_limits) == liver.limits
+    assert dock.load_case("ct0"), dock.last_error
+    assert tuple(viewer.layers["ct0 image"].contrast_limits) == liver.limits
+    assert dock.display_combo.currentText() == liver.label
