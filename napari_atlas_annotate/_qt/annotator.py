@@ -85,6 +85,7 @@ from ..project import LabelVersion, Project, ProjectError, replay
 from ..stacks import CaseImages
 from .class_list import ClassList
 from .ct_window_picker import CTWindowPicker
+from .dock_keys import bind_dock_keys
 from .edit_recorder import LabelsEditHook
 from .model_panel import ModelPanel
 from .note_field import NoteField, note_changed
@@ -146,14 +147,24 @@ class AnnotatorDock(StatusMessages, QWidget):
     def _bind_keys(self) -> None:
         """Keys for what a radiologist does on every case (none of them is napari's):
         Ctrl+Enter submits and opens the next case, Ctrl+PageDown / Ctrl+PageUp step
-        through the queue without submitting."""
-        keys = {
-            "Control-Enter": self.submit,
-            "Control-PageDown": lambda: self.step_case(+1),
-            "Control-PageUp": lambda: self.step_case(-1),
-        }
-        for key, action in keys.items():
-            self.viewer.bind_key(key, _viewer_key(self, action), overwrite=True)
+        through the queue without submitting; only while a case is open."""
+
+        def with_case(action):
+            def run() -> None:
+                if self.case_id is not None and self.submit_button.isEnabled():
+                    action()
+
+            return run
+
+        bind_dock_keys(
+            self.viewer,
+            self,
+            {
+                "Control-Enter": with_case(self.submit),
+                "Control-PageDown": with_case(lambda: self.step_case(+1)),
+                "Control-PageUp": with_case(lambda: self.step_case(-1)),
+            },
+        )
 
     # -- layout -------------------------------------------------------------------------
     def _build(self) -> None:
@@ -955,20 +966,6 @@ class AnnotatorDock(StatusMessages, QWidget):
 
 def _button_name(text: str) -> str:
     return "_".join(text.lower().split()) + "_button"
-
-
-def _viewer_key(dock: AnnotatorDock, action):
-    """A viewer key callback doing ``action`` while the dock has a case open."""
-
-    def run(_viewer) -> None:
-        try:
-            ready = dock.case_id is not None and dock.submit_button.isEnabled()
-        except RuntimeError:  # the dock was closed: its Qt widgets are gone
-            return
-        if ready:
-            action()
-
-    return run
 
 
 def _select_key(dock: AnnotatorDock, value: int):

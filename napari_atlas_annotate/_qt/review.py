@@ -77,6 +77,7 @@ from ..review.disputed import disputed_voxels, most_disputed_slice
 from ..review.grade_cells import CellOpinions, cell_opinions
 from ..spine_grades import GRADES, LEVEL_DISPLAY
 from .ct_window_picker import CTWindowPicker
+from .dock_keys import bind_dock_keys
 from .grade_sheet import (
     CONDITION_TAGS,
     GRADE_COLORS,
@@ -289,8 +290,14 @@ class ReviewDock(StatusMessages, QWidget):
         self._paint_decided = False
         self._build()
         self.lead_edit.setText(lead)
-        for key, step in (("Control-PageDown", +1), ("Control-PageUp", -1)):
-            self.viewer.bind_key(key, _step_key(self, step), overwrite=True)
+        bind_dock_keys(
+            self.viewer,
+            self,
+            {
+                "Control-PageDown": lambda: self.step_case(+1),
+                "Control-PageUp": lambda: self.step_case(-1),
+            },
+        )
         if project is not None:
             self.open_project(project)
 
@@ -1121,16 +1128,3 @@ class ReviewDock(StatusMessages, QWidget):
         self.load_case(case_id)
         self._info(f"{case_id}: reopened for annotation.")
         return True
-
-
-def _step_key(dock: ReviewDock, step: int):
-    """A viewer key callback stepping ``dock`` through its case list."""
-
-    def run(_viewer) -> None:
-        try:
-            dock.case_list.count()
-        except RuntimeError:  # the dock was closed: its Qt widgets are gone
-            return
-        dock.step_case(step)
-
-    return run
