@@ -80,6 +80,7 @@ from ..corrections import (
     why_largest_unchanged,
 )
 from ..corrections.other_windows import check_no_unseen_work
+from ..corrections.region_grow import grow_from_voxel
 from ..io.prefetch import ImagePrefetch
 from ..project import LabelVersion, Project, ProjectError, replay
 from ..stacks import CaseImages
@@ -147,7 +148,8 @@ class AnnotatorDock(StatusMessages, QWidget):
     def _bind_keys(self) -> None:
         """Keys for what a radiologist does on every case (none of them is napari's):
         Ctrl+Enter submits and opens the next case, Ctrl+PageDown / Ctrl+PageUp step
-        through the queue without submitting; only while a case is open."""
+        through the queue without submitting, G grows the class from the voxel under the
+        mouse; only while a case is open."""
 
         def with_case(action):
             def run() -> None:
@@ -163,6 +165,7 @@ class AnnotatorDock(StatusMessages, QWidget):
                 "Control-Enter": with_case(self.submit),
                 "Control-PageDown": with_case(lambda: self.step_case(+1)),
                 "Control-PageUp": with_case(lambda: self.step_case(-1)),
+                "G": with_case(self.grow_at_cursor),
             },
         )
 
@@ -257,6 +260,28 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.island_spin.setSuffix(" voxels")
         islands.addWidget(self.island_spin)
         organ.addLayout(islands)
+        grow = QHBoxLayout()
+        grow_label = QLabel("G over the image: grow")
+        grow.addWidget(grow_label)
+        self.grow_tolerance = QSpinBox()
+        self.grow_tolerance.setRange(1, 2000)
+        self.grow_tolerance.setValue(60)
+        self.grow_tolerance.setPrefix("\u00b1 ")
+        self.grow_radius = QSpinBox()
+        self.grow_radius.setRange(2, 500)
+        self.grow_radius.setValue(30)
+        self.grow_radius.setPrefix("within ")
+        self.grow_radius.setSuffix(" mm")
+        for widget in (grow_label, self.grow_tolerance, self.grow_radius):
+            widget.setToolTip(
+                "Point at a missed part of the organ and press G: the picked class grows "
+                "from that voxel into connected unlabelled voxels whose intensity is within "
+                "the tolerance of it (HU for a CT), no further than the radius. Other "
+                "classes are never taken. One Ctrl-Z step."
+            )
+            if widget is not grow_label:
+                grow.addWidget(widget)
+        organ.addLayout(grow)
         layout.addWidget(self.organ_box)
 
         self.grade_box = QGroupBox("Grade sheet")
@@ -788,6 +813,55 @@ class AnnotatorDock(StatusMessages, QWidget):
         return self._accelerate(
             "Keep largest component", "keep_largest", keep_largest_component, why_largest_unchanged
         )
+
+    def grow_at_cursor(self) -> int | None:
+        """Key G: grow the picked class from the voxel under the mouse
+        (:func:`~napari_atlas_annotate.corrections.region_grow.grow_from_voxel`), one
+        undoable step logged as ``grow``. Returns the voxels added, None on an error."""
+        try:
+            if self.hook is None:
+                raise ProjectError("open a case first.")
+            if self.viewer.dims.ndisplay == 3:
+                raise ProjectError(
+                    "grow points at a voxel in the 2D view: switch the 3D view off (Ctrl+Y)."
+                )
+            class_id = self.current_class()
+            layer = self.labels_layer
+            position = layer.world_to_data(self.viewer.cursor.position)
+            seed = tuple(int(round(float(v))) for v in position)
+            linear = np.asarray(layer.affine.affine_matrix, float)[:-1, :-1]
+            spacing = np.linalg.norm(linear, axis=0) * np.asarray(layer.scale, float)
+            tolerance, radius = self.grow_tolerance.value(), self.grow_radius.value()
+            growth = grow_from_voxel(
+                np.asarray(layer.data),
+                np.asarray(self.image_layer.data),
+                seed,
+                class_id,
+                spacing,
+                tolerance,
+                radius,
+                self.project.classes,
+            )
+            if growth.added == 0:
+                self._info(f"Grow: nothing changed; {growth.why_nothing}.")
+                return 0
+            n = self.hook.apply_labels(
+                growth.labels,
+                "grow",
+                class_id,
+                region=growth.region,
+                seed=list(seed),
+                tolerance=tolerance,
+                radius_mm=radius,
+            )
+        except REPORTED as exc:
+            self._error(exc)
+            return None
+        self._info(
+            f"Grow: {n:,} voxels added to the {self._class_name(class_id)} (from "
+            f"{growth.reference:.0f} \u00b1 {tolerance}, within {radius} mm; Ctrl-Z undoes it)."
+        )
+        return n
 
     def reset_to_proposal(self) -> int | None:
         """Put the latest proposal back: one undoable step, logged as ``reset`` with no

@@ -759,3 +759,52 @@ def test_keys_submit_and_step_through_the_queue(make_napari_viewer, organ_projec
     assert dock.case_id != first  # submitted, and the next case opened
     with organ_project.open() as project:
         assert project.latest_version(first, kinds=("corrected",), annotator="alice")
+
+
+def test_g_grows_the_class_from_the_voxel_under_the_mouse(make_napari_viewer, organ_project, qtbot):
+    from napari_atlas_annotate.corrections.region_grow import grow_from_voxel
+
+    from .conftest import _phantom
+
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    layer = dock.labels_layer
+    assert dock.case_id == "ct000"
+    image, truth = _phantom(seed=0)
+    missed = (truth == 5) & (organ_project.proposals["ct000"] == 0)  # the anterior third
+    seed = tuple(int(i) for i in np.argwhere(missed)[0])
+
+    def point_at(voxel) -> None:
+        world = layer.data_to_world(voxel)
+        viewer.dims.set_point(0, world[0])
+        viewer.cursor.position = tuple(world)
+
+    # over another organ's voxel: nothing changes, and the status line says why
+    dock.select_class(5)
+    point_at(tuple(np.argwhere(organ_project.proposals["ct000"] == 9)[0]))
+    before = np.array(layer.data)
+    _press(viewer, qtbot, "G")
+    np.testing.assert_array_equal(layer.data, before)
+    assert "stomach" in dock.status.text() and dock.last_error is None
+
+    point_at(seed)
+    dock.grow_tolerance.setValue(45)
+    dock.grow_radius.setValue(40)
+    _press(viewer, qtbot, "G")
+    expected = grow_from_voxel(before, image.array, seed, 5, image.spacing, 45, 40).apply(before)
+    np.testing.assert_array_equal(layer.data, expected)  # the voxel pointed at, in mm
+    grown = expected != before
+    assert grown[seed] and (before[grown] == 0).all() and (layer.data[grown] == 5).all()
+    assert f"{int(grown.sum()):,} voxels added to the liver" in dock.status.text()
+    layer.undo()  # one Ctrl-Z step
+    np.testing.assert_array_equal(layer.data, before)
+    layer.redo()
+    np.testing.assert_array_equal(layer.data, expected)
+
+    dock.hook.flush()
+    events = Project(organ_project.folder).events("ct000", "alice")
+    assert [e.tool for e in events][-3:] == ["grow", "undo", "redo"]
+    np.testing.assert_array_equal(replay(organ_project.proposals["ct000"], events), layer.data)
+
+    viewer.dims.ndisplay = 3
+    assert dock.grow_at_cursor() is None and "2D view" in dock.last_error
