@@ -662,7 +662,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         data, kwargs, _ = label_data
         axes = kwargs["metadata"]["atlas_annotate"]["axes"]
         self.base = base
-        self.note_field.show_note_of(base, self.annotator, case_id)
+        self.note_field.show_note_of(base, self.annotator, case_id, self.project)
         # the log as this window found it: later edits not made here come from elsewhere
         self._seen_event_id = self.project.last_event_id(case_id, self.annotator)
         if self.labels_layer is not None:  # the last case's layer, reused

@@ -637,7 +637,7 @@ class GradeSheetWidget(StatusMessages, QWidget):
             self._error(f"case {case_id}: could not be shown: {exc}")
             return False
         self._fill_table()
-        self.note_field.show_note_of(session.base, self.annotator, case_id)
+        self.note_field.show_note_of(session.base, self.annotator, case_id, self.project)
         self.note_field.setEnabled(True)
         self.submit_button.setEnabled(True)
         self._update_title()

@@ -74,6 +74,14 @@ CREATE TABLE IF NOT EXISTS audit(
 );
 -- a case's final version is current unless the audit holds a 'reopen' of it
 CREATE INDEX IF NOT EXISTS audit_case ON audit(case_id, action);
+-- a reader's note typed and not yet submitted (one per case and reader), kept across a crash
+CREATE TABLE IF NOT EXISTS note_drafts(
+    case_id TEXT NOT NULL,
+    annotator TEXT NOT NULL,
+    note TEXT NOT NULL,
+    t REAL NOT NULL,
+    PRIMARY KEY (case_id, annotator)
+);
 CREATE TABLE IF NOT EXISTS rounds(
     id INTEGER PRIMARY KEY,
     started_at REAL NOT NULL,

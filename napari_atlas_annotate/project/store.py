@@ -178,8 +178,8 @@ class Project:
         return self.case(case_id)
 
     def removal_blockers(self, case_id: str) -> list[str]:
-        """What people made on a case (submitted, imported or final versions, edits); a
-        case with any of it is never removed. Empty when only the model proposed."""
+        """What people made on a case (submitted, imported or final versions, edits, notes
+        typed and not submitted); a case with any of it is never removed. Empty when only the model proposed."""
         self.case(case_id)
         made = [
             f"{r['n']} {r['kind']} version(s) by {r['annotator']}"
@@ -194,6 +194,13 @@ class Project:
             for r in self._db.execute(
                 "SELECT annotator, COUNT(*) AS n FROM events WHERE case_id = ?"
                 " GROUP BY annotator ORDER BY annotator",
+                (case_id,),
+            )
+        ]
+        made += [
+            f"a note not yet submitted by {r['annotator']}"
+            for r in self._db.execute(
+                "SELECT annotator FROM note_drafts WHERE case_id = ? ORDER BY annotator",
                 (case_id,),
             )
         ]
@@ -603,6 +610,33 @@ class Project:
         from ..grade_sheet import GradeSheet
 
         return GradeSheet.from_json((self.folder / version.path).read_text())
+
+    # -- notes not yet submitted ------------------------------------------------------
+    def save_note_draft(self, case_id: str, annotator: str, note: str) -> None:
+        """Keep the note ``annotator`` is typing on ``case_id`` (committed at once, so a
+        crash does not lose it). An empty note is kept too: it takes back a submitted one."""
+        with transaction(self._db):
+            self._db.execute(
+                "INSERT OR REPLACE INTO note_drafts(case_id, annotator, note, t)"
+                " VALUES (?, ?, ?, ?)",
+                (case_id, annotator, note, time.time()),
+            )
+
+    def note_draft(self, case_id: str, annotator: str) -> str | None:
+        """The note ``annotator`` typed on ``case_id`` and did not submit, or None."""
+        row = self._db.execute(
+            "SELECT note FROM note_drafts WHERE case_id = ? AND annotator = ?",
+            (case_id, annotator),
+        ).fetchone()
+        return None if row is None else row["note"]
+
+    def discard_note_draft(self, case_id: str, annotator: str) -> None:
+        """Forget the note draft (it was submitted, or typed back to the stored note)."""
+        with transaction(self._db):
+            self._db.execute(
+                "DELETE FROM note_drafts WHERE case_id = ? AND annotator = ?",
+                (case_id, annotator),
+            )
 
     # -- edit log -------------------------------------------------------------------
     def log_event(self, event: EditEvent) -> int:

@@ -98,3 +98,58 @@ def test_the_grade_sheet_keeps_an_unsent_note_too(make_napari_viewer, spine_proj
     assert widget.note_field.text() == ""
     assert widget.load_case(spine_project.case_id)
     assert widget.note_field.text() == "motion at L5/S1"
+
+
+def test_a_note_typed_and_not_submitted_survives_a_crash(make_napari_viewer, organ_project, qtbot):
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    case = dock.case_id
+    qtbot.keyClicks(dock.note_field, "spleen tip outside the field")
+    with Project(organ_project.folder) as project:  # what a crash now would leave
+
+        def kept() -> bool:
+            return project.note_draft(case, "alice") == "spleen tip outside the field"
+
+        qtbot.waitUntil(kept, timeout=3000)  # written half a second after the last key
+        assert project.note_draft(case, "bob") is None
+
+    # a new window (after the crash) shows the note on the case, and submits it
+    other = annotator.add_annotator_dock(make_napari_viewer(), organ_project.folder, "alice")
+    assert other.load_case(case)
+    assert other.note_field.text() == "spleen tip outside the field"
+    assert other.submit().note == "spleen tip outside the field"
+    with Project(organ_project.folder) as project:
+        assert project.note_draft(case, "alice") is None  # submitted: no draft left
+
+
+def test_a_note_typed_back_to_the_submitted_one_leaves_no_draft(
+    make_napari_viewer, organ_project, qtbot
+):
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    case = dock.case_id
+    dock.note_field.setText("pancreas tail unclear")
+    dock.submit()
+    assert dock.load_case(case)
+    qtbot.keyClicks(dock.note_field, "!")
+    dock.note_field.editingFinished.emit()  # the focus left the field: kept at once
+    with Project(organ_project.folder) as project:
+        assert project.note_draft(case, "alice") == "pancreas tail unclear!"
+    qtbot.keyClick(dock.note_field, "\b")
+    dock.step_case(+1)  # moving on writes what is typed: the stored note again
+    with Project(organ_project.folder) as project:
+        assert project.note_draft(case, "alice") is None
+
+
+def test_the_grade_sheet_keeps_an_unsent_note_across_windows(
+    make_napari_viewer,
+    spine_project,  # noqa: F811
+    qtbot,
+):
+    widget = grade_sheet.GradeSheetWidget(make_napari_viewer(), spine_project.folder, "alice")
+    assert widget.load_case(spine_project.case_id)
+    qtbot.keyClicks(widget.note_field, "motion at L5/S1")
+    widget.note_field.editingFinished.emit()
+    again = grade_sheet.GradeSheetWidget(make_napari_viewer(), spine_project.folder, "alice")
+    assert again.load_case(spine_project.case_id)
+    assert again.note_field.text() == "motion at L5/S1"

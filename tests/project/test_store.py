@@ -492,3 +492,22 @@ def test_storing_the_same_labels_again_rewrites_a_damaged_file(project):
     again = project.save_mask_version("case2", labels, kind="proposal", model_version="r0")
     assert again.id == first.id  # the same proposal, stored once
     np.testing.assert_array_equal(project.read_mask(again), labels)
+
+
+def test_a_note_not_yet_submitted_is_kept_per_reader_and_blocks_removal(tmp_path, project):
+    assert project.note_draft("case0", "alice") is None
+    project.save_note_draft("case0", "alice", "left kidney removed")
+    project.save_note_draft("case0", "bob", "")  # an empty note takes back a submitted one
+    project.save_note_draft("case0", "alice", "left kidney removed (nephrectomy)")
+    with Project(project.folder) as other:  # committed: another process sees it
+        assert other.note_draft("case0", "alice") == "left kidney removed (nephrectomy)"
+        assert other.note_draft("case0", "bob") == ""
+        assert other.note_draft("case1", "alice") is None
+    assert project.removal_blockers("case0") == [
+        "a note not yet submitted by alice",
+        "a note not yet submitted by bob",
+    ]
+    project.discard_note_draft("case0", "alice")
+    project.discard_note_draft("case0", "alice")  # twice is fine
+    assert project.note_draft("case0", "alice") is None
+    assert project.note_draft("case0", "bob") == ""
