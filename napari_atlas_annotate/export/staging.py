@@ -22,12 +22,8 @@ import shutil
 from pathlib import Path
 
 from ..io.atomic import staging_folder
+from ..io.file_locks import CAN_LOCK, try_flock
 from .errors import ExportError
-
-try:  # POSIX; without it stale stages are left for the user to delete
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None
 
 #: errors that are about the target disk whatever file they name
 _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
@@ -124,17 +120,9 @@ def try_lock(path: Path) -> int | None:
     """An open descriptor of folder ``path`` holding an exclusive ``flock``, or ``None``
     when another export holds one (or the folder is gone). Close it to release."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        return try_flock(path)  # without flock (Windows): nothing to ask, take it
     except OSError:
         return None
-    if fcntl is None:  # pragma: no cover - Windows: nothing to ask, take it
-        return fd
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
 
 
 def _remove_empty(folders: list[Path]) -> None:
@@ -156,7 +144,7 @@ def _stages_of(root: Path) -> list[Path]:
 
 def _clear_stale(root: Path) -> list[str]:
     """Delete the stages of ``root`` no live export holds; returns their names."""
-    if fcntl is None:  # pragma: no cover - Windows
+    if not CAN_LOCK:  # pragma: no cover - Windows: stale stages are left to the user
         return []
     cleared = []
     for path in _stages_of(root):
@@ -176,14 +164,15 @@ def _clear_stale(root: Path) -> list[str]:
 def _lock(path: Path) -> int | None | bool:
     """Lock a new stage; ``False`` if another export cleared it before the lock was taken
     (it was empty and unlocked for a moment), so a new one is needed."""
-    if fcntl is None:  # pragma: no cover - Windows
+    if not CAN_LOCK:  # pragma: no cover - Windows
         return None
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = try_flock(path)
     except FileNotFoundError:
         return False
+    if fd is None:
+        return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         if os.fstat(fd).st_ino != os.stat(path).st_ino:
             raise FileNotFoundError(path)
     except OSError:

@@ -27,13 +27,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..io.file_locks import CAN_LOCK, try_flock
 from ..models.registry import finish_round, list_models, list_rounds, model_folder, start_round
 from ..project import Project, ProjectError
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None
 
 LOCK_NAME = ".training.lock"
 
@@ -48,26 +44,15 @@ def lock_path(project: Project) -> Path:
     return project.folder / LOCK_NAME
 
 
-def _try_lock(path: Path) -> int | None:
-    """An fd holding the exclusive lock on ``path``, or None when another process holds it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
-
-
 def training_running(project: Project) -> bool:
     """True while a training round holds this project's lock (in any process)."""
-    if fcntl is None:  # pragma: no cover - Windows
+    if not CAN_LOCK:  # pragma: no cover - Windows
         return False
     path = lock_path(project)
     if not path.exists():
         return False
     try:
-        fd = _try_lock(path)
+        fd = try_flock(path, create=True)
     except OSError:
         return False
     if fd is None:
@@ -112,12 +97,12 @@ def training_round(project: Project) -> Iterator[int]:
     ProjectError
         When another round is training on this project now (in this or another process).
     """
-    if fcntl is None:  # pragma: no cover - Windows
+    if not CAN_LOCK:  # pragma: no cover - Windows
         yield start_round(project)
         return
     path = lock_path(project)
     try:
-        fd = _try_lock(path)
+        fd = try_flock(path, create=True)
     except OSError as exc:
         raise ProjectError(
             f"{project.folder}: cannot create the training lock {path.name} ({exc}). "
