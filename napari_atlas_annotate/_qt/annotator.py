@@ -149,7 +149,8 @@ class AnnotatorDock(StatusMessages, QWidget):
         """Keys for what a radiologist does on every case (none of them is napari's):
         Ctrl+Enter submits and opens the next case, Ctrl+PageDown / Ctrl+PageUp step
         through the queue without submitting, G grows the class from the voxel under the
-        mouse; only while a case is open."""
+        mouse and Shift+G takes back the part of it that looks like that voxel (a leak);
+        only while a case is open."""
 
         def with_case(action):
             def run() -> None:
@@ -166,6 +167,7 @@ class AnnotatorDock(StatusMessages, QWidget):
                 "Control-PageDown": with_case(lambda: self.step_case(+1)),
                 "Control-PageUp": with_case(lambda: self.step_case(-1)),
                 "G": with_case(self.grow_at_cursor),
+                "Shift-G": with_case(lambda: self.grow_at_cursor(erase=True)),
             },
         )
 
@@ -261,7 +263,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         islands.addWidget(self.island_spin)
         organ.addLayout(islands)
         grow = QHBoxLayout()
-        grow_label = QLabel("G over the image: grow")
+        grow_label = QLabel("G / Shift+G over the image: grow / take back")
         grow.addWidget(grow_label)
         self.grow_tolerance = QSpinBox()
         self.grow_tolerance.setRange(1, 2000)
@@ -277,7 +279,9 @@ class AnnotatorDock(StatusMessages, QWidget):
                 "Point at a missed part of the organ and press G: the picked class grows "
                 "from that voxel into connected unlabelled voxels whose intensity is within "
                 "the tolerance of it (HU for a CT), no further than the radius. Other "
-                "classes are never taken. One Ctrl-Z step."
+                "classes are never taken. Shift+G over a leak of the class (into bowel, "
+                "fat) takes back the voxels of the class connected to it that look like "
+                "it. Each is one Ctrl-Z step."
             )
             if widget is not grow_label:
                 grow.addWidget(widget)
@@ -814,10 +818,13 @@ class AnnotatorDock(StatusMessages, QWidget):
             "Keep largest component", "keep_largest", keep_largest_component, why_largest_unchanged
         )
 
-    def grow_at_cursor(self) -> int | None:
-        """Key G: grow the picked class from the voxel under the mouse
-        (:func:`~napari_atlas_annotate.corrections.region_grow.grow_from_voxel`), one
-        undoable step logged as ``grow``. Returns the voxels added, None on an error."""
+    def grow_at_cursor(self, erase: bool = False) -> int | None:
+        """Key G: grow the picked class from the voxel under the mouse (Shift+G,
+        ``erase``: take back its part that looks like that voxel) with
+        :func:`~napari_atlas_annotate.corrections.region_grow.grow_from_voxel`, one
+        undoable step logged as ``grow`` (``take_back``). Returns the voxels changed, None
+        on an error."""
+        title = "Take back" if erase else "Grow"
         try:
             if self.hook is None:
                 raise ProjectError("open a case first.")
@@ -841,13 +848,14 @@ class AnnotatorDock(StatusMessages, QWidget):
                 tolerance,
                 radius,
                 self.project.classes,
+                erase=erase,
             )
-            if growth.added == 0:
-                self._info(f"Grow: nothing changed; {growth.why_nothing}.")
+            if growth.changed == 0:
+                self._info(f"{title}: nothing changed; {growth.why_nothing}.")
                 return 0
             n = self.hook.apply_labels(
                 growth.labels,
-                "grow",
+                "take_back" if erase else "grow",
                 class_id,
                 region=growth.region,
                 seed=list(seed),
@@ -857,8 +865,9 @@ class AnnotatorDock(StatusMessages, QWidget):
         except REPORTED as exc:
             self._error(exc)
             return None
+        done = "taken back from" if erase else "added to"
         self._info(
-            f"Grow: {n:,} voxels added to the {self._class_name(class_id)} (from "
+            f"{title}: {n:,} voxels {done} the {self._class_name(class_id)} (like "
             f"{growth.reference:.0f} \u00b1 {tolerance}, within {radius} mm; Ctrl-Z undoes it)."
         )
         return n

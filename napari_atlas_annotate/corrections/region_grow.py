@@ -4,9 +4,12 @@ A proposal that misses part of an organ (a kidney's lower pole, a liver lobe at 
 whose livers are darker) leaves the radiologist painting it back slice by slice. ITK-SNAP
 and 3D Slicer answer this with a seeded region grow; so does this tool: the annotator points
 at a voxel of the missed part and the class grows from there, in 3D, into the unlabelled
-voxels whose (lightly smoothed) intensity is within ``tolerance`` of the pointed voxel's and
-that connect to it, no further than ``radius_mm`` from it. Voxels of other classes are never
+voxels whose intensity, and lightly smoothed intensity, are within ``tolerance`` of the
+pointed voxel's and that connect to it, no further than ``radius_mm`` from it. Voxels of other classes are never
 taken, so a grow stops at the neighbouring organ's border as the labels already have it.
+The same walk with ``erase`` takes back a leak: pointed at a proposal's liver label spilling
+into the bowel beside it, the labelled voxels that look like the pointed one go, the liver
+(another intensity) stays.
 
 The radius is the leak guard: fat, bowel and muscle touch organs of similar density, and an
 unbounded grow would follow them across the abdomen. Smoothing pulls an organ's outermost
@@ -20,7 +23,7 @@ Examples
 >>> image = np.full((12, 12, 12), -100.0, np.float32); image[2:10, 2:10, 2:10] = 60.0
 >>> labels = np.zeros(image.shape, np.uint8); labels[2:5, 2:10, 2:10] = 5  # 3 of 8 slices
 >>> g = grow_from_voxel(labels, image, (7, 5, 5), 5, (1.0, 1.0, 1.0), 50.0, 20.0)
->>> g.added, int((g.apply(labels) == 5).sum()), round(g.reference)
+>>> g.changed, int((g.apply(labels) == 5).sum()), round(g.reference)
 (320, 512, 60)
 """
 
@@ -45,9 +48,9 @@ class Growth:
 
     region: tuple[slice, ...]
     labels: np.ndarray
-    added: int
+    changed: int
     reference: float  # the pointed voxel's smoothed intensity
-    why_nothing: str | None = None  # set when nothing was added
+    why_nothing: str | None = None  # set when nothing changed
 
     def apply(self, labels: np.ndarray) -> np.ndarray:
         """A copy of ``labels`` with the grow written in."""
@@ -69,15 +72,18 @@ def grow_from_voxel(
     tolerance: float,
     radius_mm: float,
     classes: Sequence[str] = (),
+    erase: bool = False,
 ) -> Growth:
-    """Grow ``class_id`` from the voxel ``seed`` (an index into ``labels``).
+    """Grow ``class_id`` from the voxel ``seed`` (an index into ``labels``), or with
+    ``erase`` take back the part of it around ``seed`` that looks like ``seed`` (a leak).
 
     Parameters
     ----------
     labels, image
         Label map and image (e.g. CT in HU) on the same grid, in the same axis order.
     seed
-        The pointed voxel. It must be unlabelled or already ``class_id``.
+        The pointed voxel. It must be unlabelled or already ``class_id`` (with ``erase``:
+        ``class_id``).
     class_id
         The class to grow (>= 1).
     spacing
@@ -89,12 +95,17 @@ def grow_from_voxel(
         No voxel further than this from the pointed voxel joins.
     classes
         Class names (label ``i`` is ``classes[i - 1]``), for :attr:`Growth.why_nothing`.
+    erase
+        Take back instead of grow: the ``class_id`` voxels connected to ``seed`` through
+        voxels like it (same tolerance and radius) become unlabelled; a leak into bowel
+        or fat goes, the organ (another intensity) stays.
 
     Returns
     -------
     Growth
-        ``added`` voxels that become ``class_id``; 0 with ``why_nothing`` saying why (the
-        pointed voxel belongs to another class, nothing similar around it is unlabelled).
+        ``changed`` voxels that become ``class_id`` (unlabelled with ``erase``); 0 with
+        ``why_nothing`` saying why (the pointed voxel belongs to another class, nothing
+        similar around it is unlabelled).
     """
     labels = np.asarray(labels)
     image = np.asarray(image)
@@ -112,6 +123,16 @@ def grow_from_voxel(
     if any(not 0 <= i < n for i, n in zip(seed, labels.shape, strict=True)):
         return Growth(empty, labels[empty], 0, math.nan, "the cursor is not over the image")
     owner = int(labels[seed])
+    if erase and owner != class_id:
+        other = "unlabelled" if owner == 0 else f"the {_name(classes, owner)}"
+        return Growth(
+            empty,
+            labels[empty],
+            0,
+            math.nan,
+            f"the voxel under the cursor is {other}, not the {name}; point at the part of "
+            f"the {name} to take back",
+        )
     if owner not in (0, class_id):
         other = _name(classes, owner)
         return Growth(
@@ -136,23 +157,25 @@ def grow_from_voxel(
     grid = np.ogrid[offsets]
     distance2 = sum((g * float(s)) ** 2 for g, s in zip(grid, spacing, strict=True))
     old = labels[region]
-    free = (old == 0) | (old == class_id)
+    free = (old == class_id) if erase else (old == 0) | (old == class_id)
     near = free & (distance2 <= radius_mm**2)
-    grown = flood(near & (np.abs(crop - reference) <= tolerance), local, connectivity=1)
-    # smoothing pulls an organ's outermost voxels (at a corner, two deep) towards its
-    # neighbour's intensity; take back those within two steps of the grown part whose own
-    # intensity is within the tolerance
     like = near & (np.abs(raw - reference) <= tolerance)
+    # a voxel joins when it and its smoothed neighbourhood are both like the pointed one:
+    # the smoothing keeps noise from cutting the part up, the voxel's own value keeps the
+    # walk off the blurred rim of a brighter or darker neighbour
+    grown = flood(like & (np.abs(crop - reference) <= tolerance), local, connectivity=1)
+    # smoothing also pulls the part's own outermost voxels (at a corner, two deep) towards
+    # the neighbour's intensity: take back those within two steps whose own value is like
     grown = ndimage.binary_dilation(grown, iterations=2, mask=like) | grown
     grown = ndimage.binary_fill_holes(grown) & free
     new = np.array(old, copy=True)
-    new[grown] = class_id
-    added = int(np.count_nonzero(grown & (old == 0)))
+    new[grown] = 0 if erase else class_id
+    changed = int(np.count_nonzero(new != old))
     why = None
-    if added == 0:
+    if changed == 0:
         why = (
             f"no unlabelled voxel within {tolerance:g} of {reference:.0f} connects to the "
             f"voxel under the cursor within {radius_mm:g} mm; raise the tolerance or the "
             "radius, or paint it"
         )
-    return Growth(region, new, added, reference, why)
+    return Growth(region, new, changed, reference, why)

@@ -139,9 +139,10 @@ class EditEvent:
     """One logged edit of a case by an annotator.
 
     ``tool`` is what the user did (``paint``, ``fill``, ``erase``, ``polygon``,
-    ``interpolate``, ``threshold_paint``, ``remove_islands``, ``keep_largest``, ``grow``, ``undo``,
-    ``redo``, ``reset``, ``grade``, ``point``...). Label edits carry a :class:`LabelDiff`;
-    grade-sheet edits carry ``detail`` (condition, level, old, new).
+    ``interpolate``, ``threshold_paint``, ``remove_islands``, ``keep_largest``, ``grow``,
+    ``take_back``, ``undo``, ``redo``, ``reset``, ``grade``, ``point``...). Label edits
+    carry a :class:`LabelDiff`; grade-sheet edits carry ``detail`` (condition, level, old,
+    new).
     """
 
     case_id: str

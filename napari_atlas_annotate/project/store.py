@@ -179,7 +179,8 @@ class Project:
 
     def removal_blockers(self, case_id: str) -> list[str]:
         """What people made on a case (submitted, imported or final versions, edits, notes
-        typed and not submitted); a case with any of it is never removed. Empty when only the model proposed."""
+        typed and not submitted); a case with any of it is never removed. Empty when only
+        the model proposed."""
         self.case(case_id)
         made = [
             f"{r['n']} {r['kind']} version(s) by {r['annotator']}"

@@ -806,5 +806,23 @@ def test_g_grows_the_class_from_the_voxel_under_the_mouse(make_napari_viewer, or
     assert [e.tool for e in events][-3:] == ["grow", "undo", "redo"]
     np.testing.assert_array_equal(replay(organ_project.proposals["ct000"], events), layer.data)
 
+    # Shift+G over the grown part takes back what looks like the voxel pointed at
+    grown_state = np.array(layer.data)
+    _press(viewer, qtbot, "G")  # again on the same voxel: nothing left to add
+    np.testing.assert_array_equal(layer.data, grown_state)
+    assert "nothing changed" in dock.status.text()
+    from qtpy.QtCore import Qt
+
+    qtbot.keyClick(viewer.window._qt_viewer.canvas.native, Qt.Key.Key_G, Qt.ShiftModifier)
+    taken = grow_from_voxel(
+        grown_state, image.array, seed, 5, image.spacing, 45, 40, erase=True
+    ).apply(grown_state)
+    np.testing.assert_array_equal(layer.data, taken)
+    assert taken[seed] == 0 and (grown_state[taken != grown_state] == 5).all()
+    assert "voxels taken back from the liver" in dock.status.text()
+    dock.hook.flush()
+    events = Project(organ_project.folder).events("ct000", "alice")
+    assert events[-1].tool == "take_back"
+
     viewer.dims.ndisplay = 3
     assert dock.grow_at_cursor() is None and "2D view" in dock.last_error

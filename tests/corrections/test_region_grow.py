@@ -25,7 +25,7 @@ def test_grows_into_the_missed_part_and_stops_at_the_organ_edge():
     g = grow_from_voxel(labels, image, (7, 8, 8), LIVER, ONE_MM, 50.0, 40.0, CLASSES)
     new = g.apply(labels)
     np.testing.assert_array_equal(new == LIVER, image == 60.0)
-    assert g.added == int((image == 60.0).sum()) - int((labels == LIVER).sum())
+    assert g.changed == int((image == 60.0).sum()) - int((labels == LIVER).sum())
     assert g.why_nothing is None and g.reference == pytest.approx(60.0, abs=1.0)
     # only the grown box is handed back, and the input is not modified
     assert g.labels.shape == tuple(r.stop - r.start for r in g.region)
@@ -53,13 +53,13 @@ def test_spacing_is_millimetres_per_axis():
 def test_says_why_it_did_nothing():
     image, labels = _liver_block()
     on_other = grow_from_voxel(labels, image, (3, 8, 8), SPLEEN, ONE_MM, 50.0, 20.0, CLASSES)
-    assert on_other.added == 0 and "liver" in on_other.why_nothing
+    assert on_other.changed == 0 and "liver" in on_other.why_nothing
     assert "spleen" in on_other.why_nothing
     outside = grow_from_voxel(labels, image, (12, 8, 8), LIVER, ONE_MM, 50.0, 20.0, CLASSES)
-    assert outside.added == 0 and "not over the image" in outside.why_nothing
+    assert outside.changed == 0 and "not over the image" in outside.why_nothing
     labels[image == 60.0] = LIVER
     done = grow_from_voxel(labels, image, (7, 8, 8), LIVER, ONE_MM, 50.0, 20.0, CLASSES)
-    assert done.added == 0 and "raise the tolerance" in done.why_nothing
+    assert done.changed == 0 and "raise the tolerance" in done.why_nothing
     np.testing.assert_array_equal(done.apply(labels), labels)
 
 
@@ -89,6 +89,20 @@ def test_one_grow_brings_back_a_missed_kidney_pole_on_a_phantom(site, organ):
     new = g.apply(labels)
     back = int(((new == class_id) & missed).sum())
     leaked = int(((new == class_id) & ~kidney).sum())
-    # measured: site 0 1234 of 1274 back, 17 leaked; site 1 1320 of 1400, 24 leaked
+    # measured: site 0 1223 of 1274 back, 12 leaked; site 1 1320 of 1400, 9 leaked
     assert back >= 0.85 * missed.sum()
     assert leaked <= 0.05 * back
+
+
+def test_erase_takes_back_a_leak_and_keeps_the_organ():
+    image, labels = _liver_block()
+    image[2:10, 2:14, 14:16] = -40.0  # bowel beside the liver ...
+    labels[2:10, 2:14, 2:16] = LIVER  # ... that the proposal called liver
+    leak = (labels == LIVER) & (image == -40.0)
+    g = grow_from_voxel(labels, image, (6, 8, 15), LIVER, ONE_MM, 40.0, 30.0, CLASSES, erase=True)
+    new = g.apply(labels)
+    np.testing.assert_array_equal(new == LIVER, image == 60.0)
+    assert g.changed == int(leak.sum()) and (new[leak] == 0).all()
+    # pointed at anything but the class, it says what is there and changes nothing
+    wrong = grow_from_voxel(labels, image, (0, 0, 0), LIVER, ONE_MM, 40, 30, CLASSES, erase=True)
+    assert wrong.changed == 0 and "unlabelled, not the liver" in wrong.why_nothing
