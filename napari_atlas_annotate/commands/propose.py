@@ -133,17 +133,34 @@ def run(args) -> int:
             f"nothing to propose: every case not final has a proposal from {active}; "
             "--all proposes every case again."
         )
-    final = f"; {n_final} final case(s) left out" if n_final else ""
-    shown = ", ".join(queue[:QUEUE_SHOWN]) or "nothing to annotate"
-    more = f", ... ({len(queue) - QUEUE_SHOWN} more)" if len(queue) > QUEUE_SHOWN else ""
-    print(f"queue (most doubtful first{final}): {shown}{more}")
+    print(queue_line(queue, n_final))
     if failures:
         print(
-            f"atlas-annotate propose: {len(failures)} case(s) could not be proposed "
-            f"({len(results)} were):",
+            f"atlas-annotate propose: {failures_line(len(failures), len(results))}:",
             file=sys.stderr,
         )
         for message in failures.values():
             print(f"  {message}", file=sys.stderr)
         return 1
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 final case``, ``2 final cases``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def queue_line(queue: list[str], n_final: int, shown: int = QUEUE_SHOWN) -> str:
+    """The annotation queue after a batch: its first ``shown`` cases, and how many more."""
+    final = f"; {_count(n_final, 'final case')} left out" if n_final else ""
+    listed = ", ".join(queue[:shown]) or "nothing to annotate"
+    more = f", ... ({len(queue) - shown} more)" if len(queue) > shown else ""
+    return f"queue (most doubtful first{final}): {listed}{more}"
+
+
+def failures_line(n_failed: int, n_proposed: int) -> str:
+    """``2 cases could not be proposed (1 was)``."""
+    return (
+        f"{_count(n_failed, 'case')} could not be proposed "
+        f"({n_proposed} {'was' if n_proposed == 1 else 'were'})"
+    )

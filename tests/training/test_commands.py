@@ -108,7 +108,7 @@ def test_propose_goes_on_past_a_case_that_fails_to_load(organ_project, capsys):
     failure = [ln for ln in captured.err.splitlines() if ln.strip().startswith("case c1:")]
     assert len(failure) == 1 and "truncated" in failure[0]
     assert f"reads the case from {image}: fix or replace the image there" in failure[0]
-    assert "1 case(s) could not be proposed (2 were)" in captured.err
+    assert "1 case could not be proposed (2 were)" in captured.err
     assert {v.case_id for v in organ_project.versions(kinds=("proposal",))} == {"c0", "c2"}
 
     assert main(["propose", folder, "--device", "cpu", "--all", "--json"]) == 1
@@ -139,7 +139,7 @@ def test_propose_case_lists_repeats_and_the_queue(organ_project, capsys):
     assert sorted(out["queue"]) == ["c0", "c1"]
     assert main(["propose", folder, "--device", "cpu", "--cases", "c1"]) == 0
     queue = capsys.readouterr().out.splitlines()[-1]
-    assert "1 final case(s) left out" in queue and "c2" not in queue.split(":")[1]
+    assert "1 final case left out" in queue and "c2" not in queue.split(":")[1]
 
     assert main(["propose", folder, "--cases", "c9"]) == 2
     assert "no case 'c9'" in (err := capsys.readouterr().err) and "(cases: c0, c1, c2)" in err
