@@ -125,10 +125,36 @@ class SeriesPlan:
         placeholder = np.broadcast_to(np.zeros((), dtype=self.dtype), self.shape)
         return Volume(placeholder, self.stack.affine.copy(), self.info.modality, self.metadata())
 
-    def read(self) -> Volume:
-        """Decode the pixels and return the Volume."""
-        array = read_pixels(self.frames)
+    def read(self, decoded: tuple[list[FrameRef], np.ndarray] | None = None) -> Volume:
+        """Decode the pixels and return the Volume.
+
+        Parameters
+        ----------
+        decoded
+            Images already decoded (a read ahead, :mod:`.prefetch`): their frames, in any
+            order, and the array :func:`.dicom_pixels.read_pixels` gave for them. Used,
+            put in this plan's z order (copied only where that differs), when they are
+            this plan's images; otherwise the pixels are decoded here.
+        """
+        array = None if decoded is None else _in_plan_order(self.frames, *decoded)
+        if array is None:
+            array = read_pixels(self.frames)
         return Volume(array, self.stack.affine.copy(), self.info.modality, self.metadata())
+
+
+def _in_plan_order(
+    frames: list[FrameRef], decoded: list[FrameRef], array: np.ndarray
+) -> np.ndarray | None:
+    """``array`` (the pixels of ``decoded``, slice k of frame k) in the order of
+    ``frames``; None when they are not the same images (the value policy of
+    :mod:`.dicom_pixels` depends on the whole set)."""
+    where = {(f.path, f.frame): k for k, f in enumerate(decoded)}
+    order = [where.get((f.path, f.frame), -1) for f in frames]
+    if len(where) != len(decoded) or sorted(order) != list(range(len(decoded))):
+        return None
+    if order == list(range(len(order))):
+        return array
+    return np.ascontiguousarray(array[order])
 
 
 def plan_series(info: SeriesInfo, source: str | Path, stack: int | None = None) -> SeriesPlan:

@@ -444,6 +444,7 @@ def _build_series(
     first: SeriesBrief,
     keep_headers: bool = True,
     like: SeriesFiles | None = None,
+    warn: bool = True,
 ) -> SeriesInfo:
     # The same instance copied twice (e.g. two exports into one folder) is one image.
     seen: set[str] = set()
@@ -457,7 +458,7 @@ def _build_series(
         seen.add(sop)
         kept.append(member)
     del seen
-    if copies:
+    if copies and warn:
         warnings.warn(
             f"{Path(kept[0].path).parent}: skipped {len(copies)} file(s) repeating an image "
             f"already read (same SOPInstanceUID): {name_list(copies)}.",
@@ -561,7 +562,8 @@ class HeaderScan:
 
     def read(self, files: Sequence[str | Path]) -> HeaderScan:
         """Read the header of each of ``files`` (sorted; paths or text) and group them by
-        series."""
+        series. Nothing is warned of or refused here (:meth:`report` and :meth:`series`
+        do), so the reading can be done in another thread (:mod:`.prefetch`)."""
         self.n_files += len(files)
         self.first_files = sorted([*self.first_files, *map(Path, files[:3])])[:3]
         for file in files:
@@ -590,13 +592,15 @@ class HeaderScan:
             self.found_dicom = True
         return self
 
-    def series(self) -> list[SeriesInfo]:
+    def series(self, *, warn: bool = True) -> list[SeriesInfo]:
         """The series read since the last :meth:`take_series`, ordered by series number,
-        then description and UID."""
+        then description and UID. Files repeating an image are left out, with a
+        :class:`VolumeLoadWarning` unless ``warn`` is False (a read ahead, which leaves
+        the warning to :func:`scan_dicom` when the series is opened)."""
         series: list[SeriesInfo] = []
         like = None  # the last image series' files, whose names the next may share
         for uid, members in self.groups.items():
-            info = _build_series(uid, members, self.firsts[uid], self.keep_headers, like)
+            info = _build_series(uid, members, self.firsts[uid], self.keep_headers, like, warn)
             if info.is_image and isinstance(info.files, SeriesFiles):
                 like = info.files
             series.append(info)
@@ -674,7 +678,11 @@ def series_order(info: SeriesInfo) -> tuple:
 
 
 def scan_dicom(
-    path: str | Path, *, headers: bool = True, label_maps_expected: bool = False
+    path: str | Path,
+    *,
+    headers: bool = True,
+    label_maps_expected: bool = False,
+    read: HeaderScan | None = None,
 ) -> list[SeriesInfo]:
     """Every DICOM series under ``path`` (a file or a folder, searched recursively).
 
@@ -689,6 +697,11 @@ def scan_dicom(
     label_maps_expected
         Do not warn of label maps (:data:`LABEL_MAP_SUFFIXES`) among the files skipped as
         not DICOM: a case's labels beside its series, when its image is loaded.
+    read
+        The headers of :func:`candidate_files` of ``path`` already read (a read ahead in
+        another thread, :mod:`.prefetch`: :meth:`HeaderScan.read` warns of nothing): only
+        reported and grouped here, with the same warnings and errors as a scan; taken
+        (its series are no longer held by it).
 
     Returns
     -------
@@ -704,9 +717,12 @@ def scan_dicom(
     path = Path(path)
     if not path.exists():
         raise VolumeLoadError(path, "does not exist.", "Check the path and try again.")
-    files = candidate_files(path) if headers else _candidate_strings(path)
-    scan = HeaderScan(keep_headers=headers).read(files)
-    del files
+    if read is None:
+        files = candidate_files(path) if headers else _candidate_strings(path)
+        scan = HeaderScan(keep_headers=headers).read(files)
+        del files
+    else:
+        scan = read
     scan.report(path, quiet=LABEL_MAP_SUFFIXES if label_maps_expected else ())
     return scan.take_series()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import warnings
 
@@ -512,3 +513,54 @@ def test_loading_a_series_does_not_warn_of_the_label_maps_beside_it(tmp_path):
     (case / "notes.txt").write_text("not DICOM")
     with pytest.warns(VolumeLoadWarning, match="skipped 1 file.s. that are not DICOM: notes.txt"):
         load_dicom(case)
+
+
+def test_pixels_decoded_ahead_in_another_order_are_put_in_the_plans_order(tmp_path):
+    from napari_atlas_annotate.io.dicom import plan_series, scan_dicom, select_series
+    from napari_atlas_annotate.io.dicom_frames import frames_of_series
+    from napari_atlas_annotate.io.dicom_pixels import read_pixels
+
+    truth = _small_volume(7, shape=(5, 4, 3))
+    write_dicom_series(truth, tmp_path, uid_seed="order")
+    plan = plan_series(select_series(scan_dicom(tmp_path), tmp_path), tmp_path)
+    shuffled = [plan.frames[i] for i in (3, 0, 4, 2, 1)]
+    decoded = read_pixels(shuffled)
+    volume = plan.read(decoded=(shuffled, decoded))
+    np.testing.assert_array_equal(volume.array, truth.array)
+    assert volume.array.flags.c_contiguous
+    in_order = read_pixels(plan.frames)
+    assert plan.read(decoded=(plan.frames, in_order)).array is in_order  # no copy
+    # other images (fewer, or another file): decoded again, not taken
+    info = select_series(scan_dicom(tmp_path), tmp_path)
+    others = frames_of_series(info.headers, info.files)[:4]
+    np.testing.assert_array_equal(
+        plan.read(decoded=(others, read_pixels(others))).array, truth.array
+    )
+    wrong = np.zeros_like(in_order)
+    moved = [*plan.frames[:4], dataclasses.replace(plan.frames[4], path=tmp_path / "x.dcm")]
+    np.testing.assert_array_equal(plan.read(decoded=(moved, wrong)).array, truth.array)
+
+
+def test_headers_read_ahead_are_reported_and_grouped_as_a_scan_does(tmp_path):
+    from napari_atlas_annotate.io.dicom_scan import HeaderScan, candidate_files, scan_dicom
+
+    truth = _small_volume(8)
+    paths = write_dicom_series(truth, tmp_path, uid_seed="ahead")
+    (tmp_path / "notes.txt").write_text("scanned on Tuesday")
+    shutil.copy(paths[1], tmp_path / "copy_of_slice2.dcm")
+    with warnings.catch_warnings(record=True) as reading:
+        warnings.simplefilter("always")
+        scan = HeaderScan().read(candidate_files(tmp_path))
+        assert [s.n_frames for s in scan.series(warn=False)] == [4]
+    assert reading == []  # reading, and grouping without warnings, warn of nothing
+    with warnings.catch_warnings(record=True) as ahead:
+        warnings.simplefilter("always")
+        found = scan_dicom(tmp_path, read=scan)
+    with warnings.catch_warnings(record=True) as fresh:
+        warnings.simplefilter("always")
+        expected = scan_dicom(tmp_path)
+    assert [(w.category, str(w.message)) for w in ahead] == [
+        (w.category, str(w.message)) for w in fresh
+    ]
+    assert len(ahead) == 2
+    assert [(s.series_uid, s.files) for s in found] == [(s.series_uid, s.files) for s in expected]
