@@ -149,7 +149,7 @@ class _Read:
     dicom: bool = False
     done: threading.Event = field(default_factory=threading.Event)
     volume: Volume | None = None  # a NIfTI file's image
-    series: tuple | None = None  # a DICOM series' (HeaderScan, frames, pixels)
+    series: tuple | None = None  # a DICOM series' (HeaderScan, SeriesInfo, frames, pixels)
     warned: dict[str, list] = field(default_factory=lambda: {step: [] for step in _STEPS})
 
 
@@ -180,8 +180,8 @@ def _read_series(read: _Read, path: Path, series: str | None) -> None:
         info = select_series(scan.series(warn=False), path, series)
         frames = frames_of_series(info.headers, info.files)
     with _kept(read.warned["pixels"]):
-        frames = [frames[i] for i in _likely_z_order(frames)]
-        read.series = (scan, frames, read_pixels(frames))
+        decoded = [frames[i] for i in _likely_z_order(frames)]
+        read.series = (scan, info, frames, (decoded, read_pixels(decoded)))
 
 
 def _series_volume(read: _Read, path: Path, series: str | None) -> Volume:
@@ -189,13 +189,15 @@ def _series_volume(read: _Read, path: Path, series: str | None) -> Volume:
     it, with the same warnings in the same order (raises as it does too)."""
     from .dicom import plan_series, scan_dicom, select_series
 
-    scan, frames, array = read.series
+    scan, listed, frames, decoded = read.series
     read.series = None  # handed over once
     _warn_again(read.warned["headers"])
     found = scan_dicom(path, label_maps_expected=True, read=scan)
     info = select_series(found, path, series)
+    if info.series_uid != listed.series_uid or list(info.files) != list(listed.files):
+        frames = None  # not the series whose images were listed: listed again
     _warn_again(read.warned["frames"])
-    volume = plan_series(info, path).read(decoded=(frames, array))
+    volume = plan_series(info, path, frames=frames).read(decoded=decoded)
     _warn_again(read.warned["pixels"])
     return volume
 
