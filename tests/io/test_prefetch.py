@@ -296,3 +296,41 @@ def test_a_series_a_fresh_read_refuses_is_left_to_the_caller(tmp_path):
     (tmp_path / "notes" / "a.txt").write_text("no DICOM here")
     assert ahead.start("notes", tmp_path / "notes")
     assert ahead.take("notes", tmp_path / "notes") is None
+
+
+def test_images_listed_for_another_series_are_listed_again(tmp_path):
+    # take() plans the series from the images the background listed, only if they are
+    # that series' (its placement must never come from another's headers)
+    import dataclasses
+
+    folder = tmp_path / "ct001"
+    write_dicom_series(_series_volume(), folder, uid_seed="listed")
+    ahead = ImagePrefetch()
+    ahead.start("ct001", folder)
+    assert ahead._read.done.wait(30)
+    scan, listed, frames, decoded = ahead._read.series
+    shifted = [dataclasses.replace(f, position=f.position + 5.0) for f in frames]
+    other = dataclasses.replace(listed, series_uid="1.2.3")
+    ahead._read.series = (scan, other, shifted, decoded)
+    _same_volume(ahead.take("ct001", folder), load_volume(folder))
+
+
+def test_warnings_of_a_nifti_read_ahead_are_given_when_it_is_taken(tmp_path, monkeypatch):
+    path = _ct(tmp_path / "ct001.nii.gz")
+    real = prefetch.load_nifti
+
+    def warning(p):  # as nibabel warns of an odd header
+        warnings.warn("pixdim[0] (qfac) should be 1 (default) or -1", UserWarning, stacklevel=1)
+        return real(p)
+
+    monkeypatch.setattr(prefetch, "load_nifti", warning)
+    ahead = ImagePrefetch()
+    with warnings.catch_warnings(record=True) as before:
+        warnings.simplefilter("always")
+        ahead.start("ct001", path)
+        assert ahead._read.done.wait(10)
+    assert before == []
+    with warnings.catch_warnings(record=True) as taken:
+        warnings.simplefilter("always")
+        assert ahead.take("ct001", path) is not None
+    assert _seen(taken) == [(UserWarning, "pixdim[0] (qfac) should be 1 (default) or -1")]
