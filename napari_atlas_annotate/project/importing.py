@@ -375,11 +375,12 @@ def read_segmentation(
         The case's first image as the caller has it already: loaded, or only its grid
         (:meth:`~..io.dicom.SeriesPlan.grid`, no pixels read), whose shape and metadata
         (``format``, ``series_uid``, ``sop_instance_uids`` in z order) place the frames.
-        Without it the image is loaded (:meth:`Project.load_image`).
+        Without it the case's DICOM series is planned from its headers
+        (:func:`planned_first_image`).
     """
     import highdicom as hd
 
-    image = project.load_image(case_id, 0) if image is None else image
+    image = planned_first_image(project, case_id) if image is None else image
     uids = image.metadata.get("sop_instance_uids") or []
     try:
         dataset = pydicom.dcmread(source)
@@ -405,6 +406,27 @@ def read_segmentation(
                 [uid], combine_segments=True, skip_overlap_checks=True
             )[0]
     return _by_name(labels, project.classes, source, "its SegmentSequence", names)
+
+
+def planned_first_image(project: Project, case_id: str) -> Volume:
+    """The case's first image as planned from its DICOM headers: its grid and slice UIDs,
+    exactly as :func:`~..io.dicom.load_dicom` orders them, no pixels read (a 300-slice CT
+    series: 0.4-0.6 s instead of 0.9-1.1 s, JPEG 2000 about 8 s). Remembered as the case's
+    grid. A NIfTI image, or one that does not plan (missing, broken), is loaded, so that
+    :meth:`Project.load_image` says what is wrong with it."""
+    from ..io.dicom import plan_series, scan_dicom, select_series
+
+    ref = project.case(case_id).images[0]
+    path = project.resolve(ref.path)
+    if not path.exists() or is_nifti_path(path):
+        return project.load_image(case_id, 0)
+    try:  # what load_dicom does, but the pixels
+        info = select_series(scan_dicom(path, label_maps_expected=True), path, ref.series)
+        grid = plan_series(info, path, ref.stack).grid()
+    except VolumeLoadError:
+        return project.load_image(case_id, 0)
+    project.remember_grid(case_id, grid)
+    return grid
 
 
 def _reference_source_slices(dataset, series_uid: str | None, image_uids: list[str]) -> None:

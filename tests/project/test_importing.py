@@ -1,6 +1,8 @@
 """Per-class masks merged into one label map: a voxel two masks claim goes to the smaller
 structure whatever order the files come in, and the overlap is counted by class pair."""
 
+from pathlib import Path
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -169,6 +171,47 @@ def test_a_dicom_seg_is_placed_by_the_grid_a_caller_has_without_loading_the_imag
         monkeypatch.undo()
         assert np.array_equal(project.read_mask(planned), project.read_mask(loaded))
         assert np.count_nonzero(project.read_mask(planned)) == np.count_nonzero(drawn)
+
+
+def test_a_dicom_seg_import_reads_no_pixels_of_the_cases_image(tmp_path, monkeypatch):
+    """Without the caller's image (``atlas-annotate import``; ``add --labels`` finding a case's
+    series again under another path), a DICOM SEG import places its frames with the case's
+    series as planned from its headers: the labels land on the slices they were drawn on, and
+    no pixel of the image is read (a 300-slice CT took 0.5-1 s more, JPEG 2000 about 8 s)."""
+    import pydicom
+
+    from napari_atlas_annotate.export.dicom_seg import build_segmentation, write_segmentation
+    from napari_atlas_annotate.io import load_volume
+    from napari_atlas_annotate.phantoms import write_phantoms
+    from napari_atlas_annotate.project.importing import import_labels
+
+    series = write_phantoms(tmp_path / "ph", 1, 0, 0, "dicom", ct_shape=(8, 16, 16))
+    series = series.parent / "ct" / "ct_000" / "dicom"
+    image = load_volume(series)
+    drawn = np.zeros(image.shape, np.uint8)
+    drawn[2:5, 3:9, 4:12], drawn[5:7, 10:14, 1:6] = 1, 2
+    seg = build_segmentation(
+        image.metadata["files"], drawn, ["spleen", "liver"], "x", keep_identifiers=True
+    )
+    write_segmentation(seg, tmp_path / "seg.dcm")
+    pixel_reads = []
+    dcmread = pydicom.dcmread
+
+    def counted(fp, *args, **kwargs):
+        if Path(str(fp)).parent == series and not kwargs.get("stop_before_pixels"):
+            pixel_reads.append(fp)
+        return dcmread(fp, *args, **kwargs)
+
+    with Project.create(tmp_path / "proj", task="organs") as project:
+        project.add_case("ct", [ImageRef(str(series), "CT")])
+        monkeypatch.setattr(pydicom, "dcmread", counted)
+        monkeypatch.setattr(Project, "load_image", lambda *a, **k: pytest.fail("image loaded"))
+        version = import_labels(project, "ct", "a", tmp_path / "seg.dcm")
+        monkeypatch.undo()
+        assert pixel_reads == []
+        spleen, liver = (project.classes.index(c) + 1 for c in ("spleen", "liver"))
+        expected = np.select([drawn == 1, drawn == 2], [spleen, liver], 0)
+        np.testing.assert_array_equal(project.read_mask(version), expected)
 
 
 def test_a_pseudonymised_rsna_export_is_refused_naming_keep_identifiers(rsna_study, tmp_path):
