@@ -263,7 +263,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         islands.addWidget(self.island_spin)
         organ.addLayout(islands)
         grow = QHBoxLayout()
-        grow_label = QLabel("G / Shift+G over the image: grow / take back")
+        grow_label = QLabel("Grow: G, Shift+G")
         grow.addWidget(grow_label)
         self.grow_tolerance = QSpinBox()
         self.grow_tolerance.setRange(1, 2000)
@@ -272,7 +272,6 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.grow_radius = QSpinBox()
         self.grow_radius.setRange(2, 500)
         self.grow_radius.setValue(30)
-        self.grow_radius.setPrefix("within ")
         self.grow_radius.setSuffix(" mm")
         for widget in (grow_label, self.grow_tolerance, self.grow_radius):
             widget.setToolTip(
