@@ -5,8 +5,9 @@ whose livers are darker) leaves the radiologist painting it back slice by slice.
 and 3D Slicer answer this with a seeded region grow; so does this tool: the annotator points
 at a voxel of the missed part and the class grows from there, in 3D, into the unlabelled
 voxels whose intensity, and lightly smoothed intensity, are within ``tolerance`` of the
-pointed voxel's and that connect to it, no further than ``radius_mm`` from it. Voxels of other classes are never
-taken, so a grow stops at the neighbouring organ's border as the labels already have it.
+pointed voxel's and that connect to it, no further than ``radius_mm`` from it. Voxels of
+other classes are never taken, so a grow stops at the neighbouring organ's border as the
+labels already have it.
 The same walk with ``erase`` takes back a leak: pointed at a proposal's liver label spilling
 into the bowel beside it, the labelled voxels that look like the pointed one go, the liver
 (another intensity) stays.
