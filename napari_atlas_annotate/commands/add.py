@@ -276,13 +276,24 @@ class _Adder:
         if same.case_id == case.id:
             reason = f"already in the project (image {image} has the same {same.same})."
             self.update_names(case)
+            self.import_labels(case)
         else:
             reason = (
                 f"image {image} is already in case {same.case_id} (same {same.same}); "
-                "not added twice."
+                f"not added twice.{self._labels_into(case, same.case_id)}"
             )
         self.outcome.skip(case.id, reason, error=False)
         return True
+
+    def _labels_into(self, case: NewCase, case_id: str) -> str:
+        """With ``--labels``: the labels found beside a copy of an image the project has
+        as ``case_id`` are that case's; import them there. Returns what to add to the
+        skip line ("" when there were none to import)."""
+        before = len(self.outcome.labelled)
+        self.import_labels(dataclasses.replace(case, id=case_id))
+        if len(self.outcome.labelled) == before:
+            return ""
+        return f" Its labels ({case.labels}) were imported into case {case_id}."
 
     def add(self, case: NewCase) -> None:
         project, args, outcome = self.project, self.args, self.outcome
@@ -295,7 +306,10 @@ class _Adder:
                 self.update_names(case)
                 self.import_labels(case)
             else:
-                reason = f"image {image} is already in case {owner_id}; not added twice."
+                reason = (
+                    f"image {image} is already in case {owner_id}; not added twice."
+                    f"{self._labels_into(case, owner_id)}"
+                )
                 outcome.skip(case.id, reason, error=False)
             return
         case = with_plans(case)  # slices ordered once: fingerprint, check, SEG import

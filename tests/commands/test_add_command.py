@@ -862,3 +862,34 @@ def test_an_rsna_series_without_a_csv_row_is_reported_and_named_once_the_row_is_
         assert record["detail"]["versions"] == {str(version.id): [submitted.sha256, version.sha256]}
     code, text, _ = _add(capsys, folder, root / "train_images", "--labels", "rsna")
     assert code == 0 and "renamed" not in text  # up to date: nothing more to rename
+
+
+def test_labels_beside_a_copy_of_an_added_series_go_to_its_case(tmp_path, phantoms, capsys):
+    """A series added before without labels, then a copy of the PACS folder with a SEG:
+    the copy is not added again, and its labels are imported into the case it repeats,
+    under the same id and under another one (they were dropped without a word)."""
+    cts = phantoms["dicom"] / "ct"
+    pacs = tmp_path / "pacs"
+    shutil.copytree(cts / "ct_000" / "dicom", pacs / "ct_000" / "ct")
+    proj = _init(tmp_path)
+    assert _add(capsys, proj, pacs / "ct_000")[0] == 0
+    copy = tmp_path / "pacs_copy"
+    shutil.copytree(pacs, copy)
+    expected = _segmentation(
+        copy / "ct_000" / "ct",
+        _boxes(np.s_[3:9, 4:12, 5:15], np.s_[6:12, 18:26, 10:20]),
+        copy / "ct_000" / "seg" / "seg.dcm",
+    )
+    code, out, _ = _add(capsys, proj, copy / "ct_000", "--labels", "pacs")
+    assert code == 0, out
+    assert "ct_000: already in the project (image " in out
+    assert "imported labels of 1 case(s): ct_000" in out
+    code, out, _ = _add(capsys, proj, copy / "ct_000", "--labels", "other", "--id", "again")
+    assert code == 0, out
+    assert "again: image " in out and "is already in case ct_000" in out
+    assert "were imported into case ct_000." in out
+    with Project(proj) as p:
+        assert [c.id for c in p.cases()] == ["ct_000"]
+        for reader in ("pacs", "other"):
+            [version] = p.versions("ct_000", annotator=reader)
+            assert np.array_equal(p.read_mask(version), expected)
