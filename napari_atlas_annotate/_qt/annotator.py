@@ -609,8 +609,8 @@ class AnnotatorDock(StatusMessages, QWidget):
         return ids[i + 1] if i + 1 < len(ids) else None
 
     def _read_next_ahead(self, case_id: str) -> None:
-        """Start reading the next case's image in the background (NIfTI files;
-        :class:`~napari_atlas_annotate.io.prefetch.ImagePrefetch`)."""
+        """Start reading the next case's image in the background (NIfTI files and DICOM
+        series; :class:`~napari_atlas_annotate.io.prefetch.ImagePrefetch`)."""
         upcoming = self.next_case_to_open()
         if upcoming is None or upcoming == case_id:
             self.read_ahead.clear()

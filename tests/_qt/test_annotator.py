@@ -634,6 +634,42 @@ def test_submit_and_next_shows_the_case_read_ahead(make_napari_viewer, organ_pro
     assert shape == fresh.shape and np.array_equal(affine, fresh.affine)
 
 
+def test_a_dicom_case_read_ahead_warns_when_it_is_opened_not_before(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    import warnings
+
+    from napari_atlas_annotate.io.dicom_scan import NotDicomWarning
+    from napari_atlas_annotate.project import ImageRef
+
+    project = Project.create(tmp_path / "project", task="organs")
+    for seed, case in enumerate(("ct_a", "ct_b")):
+        _dicom_series(tmp_path / case, seed, 1, "CT abdomen")
+        project.add_case(case, [ImageRef(str(tmp_path / case), "CT abdomen")])
+    (tmp_path / "ct_b" / "notes.txt").write_text("not an image")
+    project.set_uncertainty("ct_a", 0.9)
+    project.close()
+    reads = _count_reads(monkeypatch)
+    viewer = make_napari_viewer()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        dock = annotator.add_annotator_dock(viewer, Project(project.folder), "alice")
+        assert dock.case_id == "ct_a" and dock.read_ahead.pending() == "ct_b"
+        dock.read_ahead._read.done.wait(20)  # ct_b read in the background: no warning yet
+        assert not [w for w in seen if issubclass(w.category, NotDicomWarning)]
+        dock.submit()
+        assert dock.case_id == "ct_b" and reads == ["ct_a"]  # ct_b from the read ahead
+        skipped = [str(w.message) for w in seen if issubclass(w.category, NotDicomWarning)]
+    assert len(skipped) == 1 and "notes.txt" in skipped[0]
+    from napari_atlas_annotate.io import load_volume
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotDicomWarning)
+        fresh = load_volume(tmp_path / "ct_b")
+    np.testing.assert_array_equal(np.asarray(dock.volume.array), fresh.array)
+    np.testing.assert_array_equal(dock.volume.affine, fresh.affine)
+
+
 def test_a_case_whose_image_changed_after_the_read_ahead_is_read_again(
     make_napari_viewer, organ_project, monkeypatch
 ):
