@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..classes import ABDOMEN_ATLAS_CLASSES, CLASS_COLORS, class_names
+from ..io.folder_walk import walk
 from ..stacks import stack_key
 from ..volume import Volume
 from .layers import LayerDataTuple, grid_metadata, image_layer_data, labels_layer_data
@@ -61,7 +62,7 @@ def _is_dicom_file(path: str) -> bool:
 def _folder_has_dicom(folder: str) -> bool:
     """True if any of the first files under ``folder`` is DICOM (by suffix or magic)."""
     seen = 0
-    for root, dirs, files in os.walk(folder):
+    for root, dirs, files in walk(folder):
         dirs.sort()
         for name in sorted(files):
             if name.startswith("."):

@@ -33,6 +33,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from ..io.folder_walk import files_under
 from ..project import Project
 from .errors import ExportError
 from .pseudonymise import case_pseudonym, contains_identifier, identifiers_of
@@ -108,9 +109,7 @@ def source_identifiers(project: Project, case_id: str) -> set[str]:
     headers = []
     for ref in project.case(case_id).images:
         path = project.resolve(ref.path)
-        candidates = (
-            [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())[:1]
-        )
+        candidates = [path] if path.is_file() else sorted(map(Path, files_under(path)))[:1]
         for candidate in candidates:
             if str(candidate).lower().endswith((".nii", ".nii.gz")):
                 continue

@@ -29,6 +29,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from .errors import VolumeLoadError, VolumeLoadWarning
+from .folder_walk import files_under
 
 #: Modalities whose objects are never images to annotate, with how to call them.
 _NON_IMAGE_MODALITIES = {
@@ -399,7 +400,8 @@ def _read_header(path: str | Path) -> Dataset | None:
 
 def candidate_files(path: Path) -> list[Path]:
     """The files a scan of ``path`` looks at: ``path`` itself, or every file under the
-    folder (subfolders included) whose name does not start with a dot, in path order."""
+    folder (subfolders and linked folders included, :func:`.folder_walk.walk`) whose name
+    does not start with a dot, in path order."""
     return [Path(p) for p in _candidate_strings(path)]
 
 
@@ -408,7 +410,7 @@ def _candidate_strings(path: Path) -> list[str]:
     a :class:`Path` per file."""
     if path.is_file():
         return [str(path)]
-    found = [str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    found = [f for f in files_under(path) if not os.path.basename(f).startswith(".")]
     found.sort(key=_path_order)
     return found
 

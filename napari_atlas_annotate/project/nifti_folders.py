@@ -31,13 +31,13 @@ folder, so that an import maps them to the project's classes by name.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nibabel as nib
 
+from ..io.folder_walk import walk
 from ..io.nifti import is_nifti_path
 from .errors import ProjectError
 
@@ -125,9 +125,10 @@ class NiftiFolder:
 
 
 def nifti_files(folder: Path) -> list[Path]:
-    """Every NIfTI file under ``folder``, hidden files and folders left out, in path order."""
+    """Every NIfTI file under ``folder`` (linked folders included), hidden files and
+    folders left out, in path order."""
     found = []
-    for root, dirs, files in os.walk(folder):
+    for root, dirs, files in walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [Path(root, f) for f in sorted(files) if is_nifti_path(f) and f[0] != "."]
     return found

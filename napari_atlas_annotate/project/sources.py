@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..io.folder_walk import files_under, walk
 from ..io.nifti import is_nifti_path
 from .dicom_segs import is_segmentation, pair_segmentations
 from .errors import ProjectError
@@ -344,7 +345,7 @@ def _nifti_units(folder: Path, scan: NiftiFolder) -> tuple[list[_Unit], list[tup
     files that are no case's image or labels."""
     left_out = [(str(path), why) for path, why in scan.left_out]
     units = [_Unit(image.path, [], name=image.name, labels=image.labels) for image in scan.images]
-    others = [f for f in folder.rglob("*") if f.is_file() and not is_nifti_path(f)]
+    others = [Path(f) for f in files_under(folder) if not is_nifti_path(f)]
     dicom = next((f for f in others if not f.name.startswith(".") and _is_dicom_file(f)), None)
     if dicom is not None:
         left_out.append(
@@ -457,7 +458,7 @@ def _holds_more_files(path: Path, limit: int) -> bool:
     if path.is_file():
         return limit < 1
     count = 0
-    for _, _, files in os.walk(path):
+    for _, _, files in walk(path):
         count += len(files)
         if count > limit:
             return True
@@ -1151,7 +1152,7 @@ def _name_owners(path: Path, studies: list[Path]) -> dict[str, int] | None:
     for k, study in enumerate(studies):
         if not note(study.name, k):
             return None
-        for _, folders, files in os.walk(study):
+        for _, folders, files in walk(study):
             if not all(note(name, k) for name in folders + files):
                 return None
     return owners

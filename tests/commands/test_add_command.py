@@ -893,3 +893,25 @@ def test_labels_beside_a_copy_of_an_added_series_go_to_its_case(tmp_path, phanto
         for reader in ("pacs", "other"):
             [version] = p.versions("ct_000", annotator=reader)
             assert np.array_equal(p.read_mask(version), expected)
+
+
+def test_a_dataset_of_links_to_series_folders_is_added(tmp_path, phantoms, capsys):
+    """Series folders linked into the dataset (not copied) are scanned like any other,
+    each real folder once: a link back up the tree neither loops nor adds twice."""
+    cts = phantoms["dicom"] / "ct"
+    data = tmp_path / "dataset"
+    data.mkdir()
+    for case in ("ct_000", "ct_001"):
+        (data / case).symlink_to(cts / case / "dicom", target_is_directory=True)
+    (cts / "ct_000" / "dicom" / "dataset").symlink_to(data, target_is_directory=True)
+    try:
+        proj = _init(tmp_path)
+        code, out, _ = _add(capsys, proj, data)
+        assert code == 0, out
+        assert out.splitlines()[0] == "added 2 case(s): ct_000, ct_001"
+    finally:
+        (cts / "ct_000" / "dicom" / "dataset").unlink()
+    with Project(proj) as p:
+        for case in ("ct_000", "ct_001"):
+            volume = p.load_image(case)
+            assert volume.shape == load_volume(cts / case / "dicom").shape
