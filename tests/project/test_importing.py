@@ -105,6 +105,25 @@ def _edited(points_csv, tmp_path, row: int, **values):
     return out, rows[row]
 
 
+def _series_with_seg(tmp_path):
+    """A phantom CT series and ``tmp_path/seg.dcm``, a DICOM SEG of two boxes drawn on it;
+    returns the series folder and the drawn labels."""
+    from napari_atlas_annotate.export.dicom_seg import build_segmentation, write_segmentation
+    from napari_atlas_annotate.io import load_volume
+    from napari_atlas_annotate.phantoms import write_phantoms
+
+    series = write_phantoms(tmp_path / "ph", 1, 0, 0, "dicom", ct_shape=(8, 16, 16))
+    series = series.parent / "ct" / "ct_000" / "dicom"
+    image = load_volume(series)
+    drawn = np.zeros(image.shape, np.uint8)
+    drawn[2:5, 3:9, 4:12], drawn[5:7, 10:14, 1:6] = 1, 2
+    seg = build_segmentation(
+        image.metadata["files"], drawn, ["spleen", "liver"], "x", keep_identifiers=True
+    )
+    write_segmentation(seg, tmp_path / "seg.dcm")
+    return series, drawn
+
+
 def test_points_off_the_cases_series_or_slices_are_refused_by_row(rsna_study, tmp_path):
     """A coordinates row whose instance number the series lacks, or whose series the study
     lacks, could never be shown, graded on or exported: the import names each such
@@ -141,21 +160,10 @@ def test_a_dicom_seg_is_placed_by_the_grid_a_caller_has_without_loading_the_imag
     """Given the case's image as planned from its headers (grid and slice UIDs, no pixels),
     a DICOM SEG import stores the same labels as one that loads the image, and loads
     nothing: neither to place the frames nor for the version's grid."""
-    from napari_atlas_annotate.export.dicom_seg import build_segmentation, write_segmentation
-    from napari_atlas_annotate.io import load_volume
     from napari_atlas_annotate.io.dicom import list_series, plan_series
-    from napari_atlas_annotate.phantoms import write_phantoms
     from napari_atlas_annotate.project.importing import import_labels
 
-    series = write_phantoms(tmp_path / "ph", 1, 0, 0, "dicom", ct_shape=(8, 16, 16))
-    series = series.parent / "ct" / "ct_000" / "dicom"
-    image = load_volume(series)
-    drawn = np.zeros(image.shape, np.uint8)
-    drawn[2:5, 3:9, 4:12], drawn[5:7, 10:14, 1:6] = 1, 2
-    seg = build_segmentation(
-        image.metadata["files"], drawn, ["spleen", "liver"], "x", keep_identifiers=True
-    )
-    write_segmentation(seg, tmp_path / "seg.dcm")
+    series, drawn = _series_with_seg(tmp_path)
     [info] = list_series(series)
     with Project.create(tmp_path / "proj", task="organs") as project:
         for case in ("loaded", "planned"):
@@ -180,20 +188,9 @@ def test_a_dicom_seg_import_reads_no_pixels_of_the_cases_image(tmp_path, monkeyp
     no pixel of the image is read (a 300-slice CT took 0.5-1 s more, JPEG 2000 about 8 s)."""
     import pydicom
 
-    from napari_atlas_annotate.export.dicom_seg import build_segmentation, write_segmentation
-    from napari_atlas_annotate.io import load_volume
-    from napari_atlas_annotate.phantoms import write_phantoms
     from napari_atlas_annotate.project.importing import import_labels
 
-    series = write_phantoms(tmp_path / "ph", 1, 0, 0, "dicom", ct_shape=(8, 16, 16))
-    series = series.parent / "ct" / "ct_000" / "dicom"
-    image = load_volume(series)
-    drawn = np.zeros(image.shape, np.uint8)
-    drawn[2:5, 3:9, 4:12], drawn[5:7, 10:14, 1:6] = 1, 2
-    seg = build_segmentation(
-        image.metadata["files"], drawn, ["spleen", "liver"], "x", keep_identifiers=True
-    )
-    write_segmentation(seg, tmp_path / "seg.dcm")
+    series, drawn = _series_with_seg(tmp_path)
     pixel_reads = []
     dcmread = pydicom.dcmread
 
