@@ -80,7 +80,7 @@ from ..corrections import (
     why_largest_unchanged,
 )
 from ..corrections.other_windows import check_no_unseen_work
-from ..corrections.region_grow import grow_from_voxel
+from ..corrections.region_grow import grow_from_voxel, voxel_shown_at
 from ..io.prefetch import ImagePrefetch
 from ..project import LabelVersion, Project, ProjectError, replay
 from ..stacks import CaseImages
@@ -833,8 +833,15 @@ class AnnotatorDock(StatusMessages, QWidget):
                 )
             class_id = self.current_class()
             layer = self.labels_layer
-            position = layer.world_to_data(self.viewer.cursor.position)
-            seed = tuple(int(round(float(v))) for v in position)
+            # the voxel drawn under the mouse (on a tilted series not the full inverse
+            # transform of its point: napari draws each slice flat)
+            origin = np.asarray(layer.data_to_world(np.zeros(layer.ndim)), float)
+            to_world = np.eye(layer.ndim + 1)
+            to_world[:-1, -1] = origin
+            for axis in range(layer.ndim):
+                step = np.eye(layer.ndim)[axis]
+                to_world[:-1, axis] = np.asarray(layer.data_to_world(step), float) - origin
+            seed = voxel_shown_at(to_world, self.viewer.cursor.position, self.viewer.dims.displayed)
             linear = np.asarray(layer.affine.affine_matrix, float)[:-1, :-1]
             spacing = np.linalg.norm(linear, axis=0) * np.asarray(layer.scale, float)
             tolerance, radius = self.grow_tolerance.value(), self.grow_radius.value()

@@ -1,0 +1,71 @@
+"""G / Shift+G in the annotator dock on series napari shows in other ways than an axial
+identity grid: a tilted (oblique) CT, whose 2D slices napari draws without their
+out-of-slice rotation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_atlas_annotate.io import save_nifti
+from napari_atlas_annotate.project import ImageRef, Project
+from napari_atlas_annotate.volume import Volume
+
+from .conftest import _phantom
+
+pytestmark = [pytest.mark.qt, pytest.mark.filterwarnings("ignore:Non-orthogonal slicing")]
+
+annotator = pytest.importorskip("napari_atlas_annotate._qt.annotator")
+
+LIVER = 5
+
+
+def _tilted_project(root, degrees: float = 20.0) -> Project:
+    """One phantom CT tilted about the patient's left-right axis (a gantry tilt), its
+    proposal the truth without the liver."""
+    image, truth = _phantom(seed=0)
+    t = np.deg2rad(degrees)
+    tilt = np.eye(4)
+    tilt[1:3, 1:3] = [[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]
+    tilted = Volume(image.array, tilt @ np.asarray(image.affine, float), modality="CT")
+    project = Project.create(root / "project", task="organs")
+    path = save_nifti(tilted, root / "tilted.nii.gz")
+    project.add_case("tilted", [ImageRef(str(path), "CT")])
+    proposal = truth.copy()
+    proposal[proposal == LIVER] = 0
+    project.save_mask_version("tilted", proposal, kind="proposal", model_version="test")
+    project.close()
+    return Project(root / "project")
+
+
+def test_g_on_a_tilted_ct_grows_from_the_voxel_shown_under_the_mouse(make_napari_viewer, tmp_path):
+    """napari shows a tilted CT's slice k flat, so the voxel drawn under the mouse is in
+    slice k, not where the full inverse transform of the mouse's point falls (a few slices
+    away at the image's edge): G starts where the radiologist points."""
+    project = _tilted_project(tmp_path)
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, project, "alice")
+    layer = dock.labels_layer
+    image, truth = _phantom(seed=0)
+    dock.select_class(LIVER)
+    viewer.dims.set_point(0, layer.data_to_world((6, 0, 0))[0])
+    # a liver voxel of the slice shown, far enough from the rotation's centre that the
+    # tilt moves the full inverse transform's slice off the one shown
+    shown_slice = int(round(layer._data_slice.point[0]))
+    liver = np.argwhere(truth[shown_slice] == LIVER)
+    for y, x in liver[np.argsort(-np.abs(liver[:, 0] - 20))]:
+        # where napari draws voxel (shown_slice, y, x): its displayed-axes transform only
+        plane = layer._data_to_world.set_slice([1, 2])((y, x))
+        world = (viewer.dims.point[0], *plane)
+        if int(round(layer.world_to_data(world)[0])) != shown_slice:
+            break
+    else:
+        pytest.skip("no liver voxel where the tilt moves the slice")
+    viewer.cursor.position = world
+
+    assert dock.grow_at_cursor(), dock.last_error
+    dock.hook.flush()
+    grow = project.events("tilted", "alice")[-1]
+    assert grow.tool == "grow"
+    assert tuple(grow.detail["seed"]) == (shown_slice, int(y), int(x))
+    assert layer.data[shown_slice, y, x] == LIVER
