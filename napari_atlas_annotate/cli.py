@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "import": "import labels or grades made elsewhere as an annotator's version of a case",
     "open": "open a project in napari with the annotator dock",
     "status": "cases, states per annotator, edit counts, time on task, rounds",
+    "history": "one case's label versions (who, from what, edits, voxels changed) and audit trail",
     "propose": "run the helper model on cases and store its proposals",
     "train": "retrain the helper model on submitted and final labels (one round)",
     "models": "list the project's model versions, or roll back to an earlier round",
