@@ -523,6 +523,23 @@ def pseudonymised_export_hint(csv: Path) -> str:
     )
 
 
+def read_grade_sheet_json(source: Path):
+    """A GradeSheet from a project's own grades file (a version ``atlas-annotate history``
+    lists): its grades and points; a model's probabilities are not a reader's and are left."""
+    from ..grade_sheet import GradeSheet
+
+    try:
+        sheet = GradeSheet.from_json(source.read_text(encoding="utf-8"))
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        raise ProjectError(
+            f"{source}: not a grade sheet of a project ({exc}). Give a version file that "
+            "`atlas-annotate history` lists, or RSNA grades as a train.csv. Nothing was "
+            "imported."
+        ) from None
+    sheet.probabilities.clear()
+    return sheet
+
+
 def read_grade_sheet(
     source: Path,
     study_id: int | None,
@@ -754,7 +771,10 @@ def import_labels(
     note, overlaps = f"imported from {source}", None
     if project.task == "spine":
         points = Path(points) if points else None
-        sheet = read_grade_sheet(source, study_id, points, case_id, tables)
+        if source.suffix.lower() == ".json":  # a version file of a project (`history`)
+            sheet = read_grade_sheet_json(source)
+        else:
+            sheet = read_grade_sheet(source, study_id, points, case_id, tables)
         scans = {} if scans is None else scans
         sheet = points_named_by_description(project, case_id, sheet, scans)
         try:

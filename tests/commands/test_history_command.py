@@ -64,3 +64,26 @@ def test_an_unknown_case_is_one_line_naming_the_known_ones(tmp_path, capsys):
     assert main(["history", str(folder), "ct9"]) == 2  # a usage error, as elsewhere
     err = capsys.readouterr().err
     assert "ct9" in err and "ct0" in err and "Traceback" not in err
+
+
+def test_a_grades_version_comes_back_with_import_too(
+    spine_phantoms, spine_project_from, submit_spine_truths, capsys
+):
+    manifest = spine_phantoms(0)
+    project = spine_project_from(manifest)
+    truths = submit_spine_truths(project, manifest)
+    case = next(iter(truths))
+    folder = project.folder
+    project.close()
+    assert main(["history", str(folder), case, "--json"]) == 0
+    [version] = json.loads(capsys.readouterr().out)["versions"]
+    assert version["content"] == "grades" and version["annotator"] == "sim"
+    path = folder / version["path"]
+    assert main(["import", str(folder), str(path), "--case", case, "--annotator", "bob"]) == 0
+    with Project(folder) as p:
+        back = p.read_grades(p.latest_version(case, annotator="bob"))
+    assert back.grades == truths[case].grades and back.points == truths[case].points
+    bad = path.with_name("not_a_sheet.json")
+    bad.write_text("[1, 2]")
+    assert main(["import", str(folder), str(bad), "--case", case, "--annotator", "bob"]) == 2
+    assert "not a grade sheet of a project" in capsys.readouterr().err
