@@ -859,6 +859,13 @@ class AnnotatorDock(StatusMessages, QWidget):
             if growth.changed == 0:
                 self._info(f"{title}: nothing changed; {growth.why_nothing}.")
                 return 0
+            # the class already labelled around the pointed voxel: a seed unlike it (the
+            # mouse on fat beside the liver) grows another tissue, which the status says
+            around = np.asarray(layer.data[growth.region]) == class_id
+            typical = None
+            if not erase and around.any():
+                crop = np.asarray(self.image_layer.data[growth.region])
+                typical = float(np.median(crop[around]))
             n = self.hook.apply_labels(
                 growth.labels,
                 "take_back" if erase else "grow",
@@ -872,9 +879,18 @@ class AnnotatorDock(StatusMessages, QWidget):
             self._error(exc)
             return None
         done = "taken back from" if erase else "added to"
+        name = self._class_name(class_id)
+        ml = n * float(np.prod(spacing)) / 1000.0
+        unlike = ""
+        if typical is not None and abs(typical - growth.reference) > tolerance:
+            unlike = (
+                f" Check it: the {name} labelled around it is about {typical:.0f}; was the "
+                f"mouse on the {name}?"
+            )
         self._info(
-            f"{title}: {n:,} voxels {done} the {self._class_name(class_id)} (like "
-            f"{growth.reference:.0f} \u00b1 {tolerance}, within {radius} mm; Ctrl-Z undoes it)."
+            f"{title}: {n:,} voxels {done} the {name} ({ml:.1f} ml, like "
+            f"{growth.reference:.0f} \u00b1 {tolerance}, within {radius} mm; Ctrl-Z undoes "
+            f"it).{unlike}"
         )
         return n
 

@@ -102,3 +102,33 @@ def test_an_edit_on_a_tilted_ct_changes_only_what_it_logs(make_napari_viewer, tm
     logged = replay(proposal, project.events("tilted", "alice"))
     np.testing.assert_array_equal(layer.data[shown], proposal[shown])  # not edited
     np.testing.assert_array_equal(logged, layer.data)
+
+
+def test_a_grow_from_a_voxel_unlike_the_class_says_so(make_napari_viewer, organ_project):
+    """G over fat beside the liver grows fat as liver: the status line says how much (ml)
+    and that the liver labelled around is of another intensity, so the radiologist looks
+    before going on."""
+    from scipy import ndimage
+
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    layer = dock.labels_layer
+    image, truth = _phantom(seed=0)
+    proposal = organ_project.proposals["ct000"]
+    in_plane = np.zeros((3, 3, 3), bool)
+    in_plane[1] = True
+    beside = ndimage.binary_dilation(proposal == LIVER, in_plane, iterations=2)
+    beside &= proposal == 0
+    fat = np.argwhere(beside & (truth == 0) & (image.array < -60))
+    assert len(fat)
+    seed = tuple(int(i) for i in fat[0])
+    dock.select_class(LIVER)
+    world = layer.data_to_world(seed)
+    viewer.dims.set_point(0, world[0])
+    viewer.cursor.position = tuple(world)
+    assert dock.grow_at_cursor(), dock.last_error
+    status = dock.status.text()
+    assert "voxels added to the liver (" in status and " ml, like " in status
+    liver_hu = float(np.median(image.array[proposal == LIVER]))
+    assert "the liver labelled around it is about" in status and "was the mouse on" in status
+    assert abs(liver_hu) > 30  # the phantom's liver is not fat-like
