@@ -7,9 +7,10 @@ reader's own last submission comes back when the case is opened again, so submit
 again keeps it unless it is changed.
 
 A note typed and not submitted is the reader's work like an unsubmitted stroke: it is kept
-in the project (``Project.save_note_draft``) half a second after the last key, when the
-field loses the focus and when the reader moves to another case, so it comes back after a
-crash or in a new window.
+in the project (``Project.save_note_draft``) half a second after a key (every half second
+while the reader types on, so a crash loses at most that), when the field loses the focus
+and when the reader moves to another case, so it comes back after a crash or in a new
+window.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from qtpy.QtWidgets import QLineEdit
 
 from ..project import LabelVersion, Project
 
-#: Milliseconds after the last key before a note being typed is written to the project.
+#: Milliseconds after a key before a note being typed is written to the project.
 DRAFT_DELAY_MS = 500
 
 #: What a note might say, by where it is typed.
@@ -54,7 +55,11 @@ class NoteField(QLineEdit):
         self._draft_timer.setSingleShot(True)
         self._draft_timer.setInterval(DRAFT_DELAY_MS)
         self._draft_timer.timeout.connect(self._keep_draft)
-        self.textEdited.connect(lambda _text: self._draft_timer.start())
+        # started by the first key after a write, not restarted by each key: a reader who
+        # types on without a pause has the note kept every half second as they go
+        self.textEdited.connect(
+            lambda _text: self._draft_timer.isActive() or self._draft_timer.start()
+        )
         self.editingFinished.connect(self._keep_draft)
 
     def show_note_of(

@@ -153,3 +153,25 @@ def test_the_grade_sheet_keeps_an_unsent_note_across_windows(
     again = grade_sheet.GradeSheetWidget(make_napari_viewer(), spine_project.folder, "alice")
     assert again.load_case(spine_project.case_id)
     assert again.note_field.text() == "motion at L5/S1"
+
+
+def test_a_note_being_typed_is_kept_while_the_reader_types_on(
+    make_napari_viewer, organ_project, qtbot
+):
+    """A reader typing a long note without a half-second pause (about 5 keys a second) has
+    the note kept as they go, not only once they stop: a crash mid-sentence loses the last
+    half second of it, not all of it."""
+    from napari_atlas_annotate._qt.note_field import DRAFT_DELAY_MS
+
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    case = dock.case_id
+    text = "left kidney removed, see op note"
+    keys_before_crash = 3 * DRAFT_DELAY_MS // 200 + 1  # three delays of typing on
+    for key in text[:keys_before_crash]:
+        qtbot.keyClicks(dock.note_field, key)
+        qtbot.wait(200)
+    with Project(organ_project.folder) as project:  # what a crash now would leave
+        kept = project.note_draft(case, "alice")
+    assert kept is not None and text.startswith(kept)
+    assert len(kept) >= keys_before_crash - DRAFT_DELAY_MS // 200 - 1
