@@ -833,6 +833,7 @@ class AnnotatorDock(StatusMessages, QWidget):
                 )
             class_id = self.current_class()
             layer = self.labels_layer
+            self._check_grow_in_sight()
             # the voxel drawn under the mouse (on a tilted series not the full inverse
             # transform of its point: napari draws each slice flat)
             origin = np.asarray(layer.data_to_world(np.zeros(layer.ndim)), float)
@@ -893,6 +894,28 @@ class AnnotatorDock(StatusMessages, QWidget):
             f"it).{unlike}"
         )
         return n
+
+    def _check_grow_in_sight(self) -> None:
+        """Refuse a grow of the open case while other images or labels are shown over it
+        (the review dock's case in the same viewer): G would edit a case out of sight."""
+        from napari.layers import Image, Labels
+
+        layers = list(self.viewer.layers)
+        own = [self.labels_layer, self.image_layer, *self._extra_layers]
+        over = [
+            other.name
+            for other in layers[layers.index(self.labels_layer) + 1 :]
+            if other.visible
+            and isinstance(other, Image | Labels)
+            and not any(other is mine for mine in own)
+        ]
+        if over:
+            shown = ", ".join(f"'{name}'" for name in over[:4]) + (", ..." if len(over) > 4 else "")
+            raise ProjectError(
+                f"G grows in {self.case_id} labels, but other layers cover {self.case_id} "
+                f"({shown}; e.g. the review dock's case): hide them, or close the review "
+                "dock, and point again."
+            )
 
     def reset_to_proposal(self) -> int | None:
         """Put the latest proposal back: one undoable step, logged as ``reset`` with no

@@ -132,3 +132,43 @@ def test_a_grow_from_a_voxel_unlike_the_class_says_so(make_napari_viewer, organ_
     liver_hu = float(np.median(image.array[proposal == LIVER]))
     assert "the liver labelled around it is about" in status and "was the mouse on" in status
     assert abs(liver_hu) > 30  # the phantom's liver is not fat-like
+
+
+def test_g_does_not_edit_a_case_hidden_under_the_review_docks_layers(
+    make_napari_viewer, organ_project, tmp_path
+):
+    """The lead opens a case in the review dock of the same viewer: its layers cover the
+    annotator's. G over them (the review dock is what the lead works in) grew the
+    annotator's own case, out of sight; it says what covers the case instead, and grows
+    once those layers are hidden."""
+    from napari_atlas_annotate._qt.review import ReviewDock
+
+    from .conftest import make_two_reader_project
+
+    two_readers, _ = make_two_reader_project(tmp_path / "review")
+    try:
+        viewer = make_napari_viewer()
+        dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+        layer = dock.labels_layer
+        review = ReviewDock(viewer, two_readers, lead="lead")
+        viewer.window.add_dock_widget(review, name="Review")
+        assert review.load_case(review.case_ids()[0]), review.last_error
+        _, truth = _phantom(seed=0)
+        missed = (truth == LIVER) & (organ_project.proposals["ct000"] == 0)
+        seed = tuple(int(i) for i in np.argwhere(missed)[0])
+        world = layer.data_to_world(seed)
+        viewer.dims.set_point(0, world[0])
+        viewer.cursor.position = tuple(world)
+        dock.select_class(LIVER)
+        before = np.array(layer.data)
+
+        assert dock.grow_at_cursor() is None
+        np.testing.assert_array_equal(layer.data, before)
+        assert "review" in dock.last_error.lower() or "covers" in dock.last_error
+        assert dock.case_id in dock.last_error
+
+        for other in review.layers:
+            other.visible = False
+        assert dock.grow_at_cursor() > 0
+    finally:
+        two_readers.close()
