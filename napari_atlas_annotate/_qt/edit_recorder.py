@@ -19,8 +19,9 @@ merged into the next edit's event when that one is already written, so every sta
 log passes through is one the layer really had (what crash recovery relies on).
 
 Accelerators (fill between slices, threshold window, island cleanup, reset) are applied
-with :meth:`LabelsEditHook.apply_labels`, which writes only the changed voxels through
-napari's public ``Labels.data_setitem`` inside ``Labels.block_history()``: napari's own
+with :meth:`LabelsEditHook.apply_labels`, which writes only the changed voxels as one atom
+of napari's undo history inside ``Labels.block_history()`` (not through
+``Labels.data_setitem``, which on a tilted series also wrote into the slice shown): napari's own
 Ctrl-Z / Ctrl-Shift-Z undo and redo them in one step, and they are logged under the
 accelerator's name and class. A reset restores several classes: it is logged with no class
 (``class_id`` null, as undo and redo are) and the classes it changed in its detail, never as
@@ -300,7 +301,7 @@ class LabelsEditHook:
     ) -> int:
         """Write ``new_labels`` (layer order) into the layer as one undoable edit.
 
-        Only changed voxels are written, through ``Labels.data_setitem`` inside
+        Only changed voxels are written (:meth:`_write`), inside
         ``Labels.block_history()``: napari's undo reverts the whole operation in one
         step, and the change is logged once as ``tool``.
 
@@ -338,8 +339,28 @@ class LabelsEditHook:
             touched = np.union1d(np.unique(current[changed]), np.unique(values))
             detail = {**detail, "classes": [int(c) for c in touched if c != 0]}
         with self.tool(tool, class_id, **detail), self.layer.block_history():
-            self.layer.data_setitem(index, values)
+            self._write(index, values)
         return int(changed[0].size)
+
+    def _write(self, index: tuple[np.ndarray, ...], values: np.ndarray) -> None:
+        """Set the voxels ``index`` to ``values`` as one atom of napari's undo history.
+
+        ``Labels.data_setitem`` also copies the new values of the slice its full inverse
+        transform of the slider's point picks into the texture of the slice drawn, which
+        for uint8 labels is a view of the data. On a tilted series napari draws another
+        slice than that one (it drops the out-of-slice rotation), so data_setitem wrote
+        the tool's values into voxels of the shown slice too, unlogged and not undone.
+        Here the history atom is saved and the data written as data_setitem does, and the
+        view is redrawn from the data (napari's undo writes its data the same way).
+        """
+        layer = self.layer
+        save = getattr(layer, "_save_history", None)
+        if save is None:  # a napari without it: its public path (exact on aligned grids)
+            layer.data_setitem(index, values)
+            return
+        save((index, np.array(layer.data[index], copy=True), values))
+        layer.data[index] = values
+        layer.refresh()
 
     def volume_box_to_layer(self, box: tuple[slice, ...]) -> tuple[slice, ...]:
         """A (z, y, x) box as a box of the layer's (possibly transposed) data."""
