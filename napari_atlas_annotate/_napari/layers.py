@@ -102,6 +102,30 @@ def layer_affine(volume_affine: np.ndarray, axes: Sequence[int] = (0, 1, 2)) -> 
     return DISPLAY_FROM_RAS @ np.asarray(volume_affine, float) @ permute
 
 
+def tilt_degrees(affine: np.ndarray) -> float:
+    """How far a layer's voxel grid is turned against the view: the largest angle between
+    a data axis and the world axis nearest to it (0 for a grid napari shows axis-aligned,
+    flips and scaling included).
+
+    napari draws each slice of a tilted grid flat, while its brush paints the slice the
+    full inverse transform of the mouse's point falls in: near the image's edges that can
+    be a slice away from the one drawn.
+
+    Examples
+    --------
+    >>> tilt_degrees(np.diag([2.0, -0.7, 0.7, 1.0]))
+    0.0
+    >>> t = np.deg2rad(12); tilted = np.eye(4)
+    >>> tilted[:2, :2] = [[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]
+    >>> round(tilt_degrees(tilted), 1)
+    12.0
+    """
+    linear = np.asarray(affine, float)[:3, :3]
+    columns = linear / np.linalg.norm(linear, axis=0)
+    cosines = np.clip(np.abs(columns).max(axis=0), 0.0, 1.0)
+    return float(np.degrees(np.arccos(cosines)).max())
+
+
 def guess_modality(volume: Volume) -> str:
     """``volume.modality``, or ``"CT"`` when the values look like Hounsfield units.
 

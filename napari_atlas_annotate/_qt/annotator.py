@@ -68,6 +68,7 @@ from .._napari.layers import (
     WORLD_AXIS_LABELS,
     removing_layers,
     show_in_layer,
+    tilt_degrees,
 )
 from ..corrections import (
     EditRecorder,
@@ -96,6 +97,9 @@ from .status_messages import StatusMessages
 
 if TYPE_CHECKING:
     import napari.viewer
+
+#: A grid turned further than this against the view is pointed out when its case opens.
+TILT_NOTED_DEGREES = 1.0
 
 #: Errors the dock reports instead of raising (domain errors, bad files, I/O).
 REPORTED = (ProjectError, ValueError, OSError, KeyError, IndexError)
@@ -689,7 +693,15 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.viewer.layers.selection.active = layer
         source = f"version {base.id} ({base.kind})" if base else "empty label"
         restored = f", {len(pending)} unsubmitted edits restored" if pending else ""
-        self._info(f"{case_id}: {source}{restored}. State: {self._state(case_id)}.")
+        message = f"{case_id}: {source}{restored}. State: {self._state(case_id)}."
+        tilt = tilt_degrees(kwargs["affine"])
+        if tilt > TILT_NOTED_DEGREES:
+            message += (
+                f" This series is tilted {tilt:.0f}\u00b0 against the view: napari's brush "
+                "can paint a slice next to the one drawn near the image's edges (check "
+                "strokes there, or use G and the tools, which change the slice drawn)."
+            )
+        self._info(message)
 
     def _grade_sheet_widget(self):
         """The embedded spine grade sheet, made on first use; None when not available."""

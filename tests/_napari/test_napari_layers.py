@@ -190,3 +190,16 @@ def test_resized_layer_data_is_refused(make_ct):
     _, kwargs, _ = labels_layer_data(None, volume, ["liver"])
     with pytest.raises(ValueError, match="resized"):
         volume_from_layer(np.zeros((1, 2, 3), np.uint8), kwargs)
+
+
+def test_tilt_is_the_largest_turn_of_a_data_axis_off_its_world_axis():
+    from napari_atlas_annotate._napari.layers import layer_affine, tilt_degrees
+
+    axial = np.diag([-0.7, -0.7, 2.5, 1.0])  # RAS: flips and anisotropic spacing
+    assert tilt_degrees(layer_affine(axial)) == 0.0
+    t = np.deg2rad(15.0)  # a gantry tilt about the left-right axis
+    tilt = np.eye(4)
+    tilt[1:3, 1:3] = [[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]
+    assert tilt_degrees(layer_affine(tilt @ axial)) == pytest.approx(15.0)
+    sagittal = axial[:, [2, 0, 1, 3]]  # another axis order is still aligned
+    assert tilt_degrees(layer_affine(sagittal)) == 0.0

@@ -171,3 +171,11 @@ def test_g_does_not_edit_a_case_hidden_under_the_review_docks_layers(
         assert dock.grow_at_cursor() > 0
     finally:
         two_readers.close()
+
+
+def test_a_tilted_series_is_pointed_out_when_its_case_opens(make_napari_viewer, tmp_path):
+    project = _tilted_project(tmp_path)
+    dock = annotator.add_annotator_dock(make_napari_viewer(), project, "alice")
+    assert dock.case_id == "tilted"
+    assert "tilted 20\u00b0 against the view" in dock.status.text()
+    assert "napari's brush" in dock.status.text()
