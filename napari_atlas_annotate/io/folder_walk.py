@@ -21,7 +21,7 @@ Examples
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 
@@ -36,6 +36,16 @@ def walk(folder: str | Path) -> Iterator[tuple[str, list[str], list[str]]]:
             continue
         seen.add(real)
         yield root, dirs, files
+
+
+def file_stamps(files: Iterable[str | Path]) -> list[tuple[str, int, int]]:
+    """``(path, size, mtime_ns)`` of each file, what tells a file changed since (a read
+    ahead, a training cache). Raises OSError for a file that cannot be looked at."""
+    stamps = []
+    for file in files:
+        st = os.stat(file)
+        stamps.append((str(file), st.st_size, st.st_mtime_ns))
+    return stamps
 
 
 def files_under(folder: str | Path) -> list[str]:

@@ -45,7 +45,6 @@ and for DICOM its files' headers, about 30 KB each).
 
 from __future__ import annotations
 
-import os
 import threading
 import warnings
 from collections.abc import Iterator
@@ -59,6 +58,7 @@ import numpy as np
 from ..volume import Volume
 from . import is_nifti_path, load_nifti
 from .errors import VolumeLoadError
+from .folder_walk import file_stamps
 
 #: The steps of a DICOM read whose warnings a fresh read gives at different moments: the
 #: header scan (before the scan's own warnings), the image records (before the geometry
@@ -124,16 +124,12 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
-def _files_stamp(files: list[Path]) -> tuple | None:
-    """Each file with its size and modification time; None if one cannot be looked at."""
-    stamp = []
-    for file in files:
-        try:
-            st = os.stat(file)
-        except OSError:
-            return None
-        stamp.append((str(file), st.st_size, st.st_mtime_ns))
-    return tuple(stamp)
+def _files_stamp(files: list) -> tuple | None:
+    """:func:`.folder_walk.file_stamps`, or None if a file cannot be looked at."""
+    try:
+        return tuple(file_stamps(files))
+    except OSError:
+        return None
 
 
 def _series_stamp(path: Path) -> tuple | None:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import staging_folder
-from ..io.folder_walk import files_under
+from ..io.folder_walk import file_stamps, files_under
 from ..models.bundle import ModelBundle
 from ..project import LabelVersion, Project
 from .organs import TrainingCase
@@ -47,12 +47,7 @@ _ARRAYS = ("image", "labels", "corrected")
 
 def _files_state(path: Path) -> list:
     """``[name, size, mtime_ns]`` of a file, or of each file under a folder (DICOM)."""
-    files = [path] if path.is_file() else sorted(map(Path, files_under(path)))
-    out = []
-    for file in files:
-        stat = file.stat()
-        out.append([str(file), stat.st_size, stat.st_mtime_ns])
-    return out
+    return file_stamps([path] if path.is_file() else sorted(map(Path, files_under(path))))
 
 
 def case_key(project: Project, version: LabelVersion, bundle: ModelBundle) -> str:
