@@ -452,10 +452,18 @@ def load_dicom(
         Non-DICOM files skipped (label maps beside the series are not warned of), spacing
         uneven by 1-5%, or no patient geometry.
     """
+    return plan_dicom(path, series, stack).read()
+
+
+def plan_dicom(
+    path: str | Path, series: str | int | None = None, stack: int | None = None
+) -> SeriesPlan:
+    """What :func:`load_dicom` does but decode the pixels: the series found, checked and
+    ordered (its ``grid()`` gives shape, affine and slice UIDs). Same errors and warnings."""
     path = Path(path)
     # the case's labels beside its series are expected there: adding it listed them
     chosen = select_series(scan_dicom(path, label_maps_expected=True), path, series)
-    return plan_series(chosen, path, stack).read()
+    return plan_series(chosen, path, stack)
 
 
 def study_key(info: SeriesInfo, taken: set[str]) -> str:

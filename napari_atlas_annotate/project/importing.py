@@ -414,15 +414,14 @@ def planned_first_image(project: Project, case_id: str) -> Volume:
     series: 0.4-0.6 s instead of 0.9-1.1 s, JPEG 2000 about 8 s). Remembered as the case's
     grid. A NIfTI image, or one that does not plan (missing, broken), is loaded, so that
     :meth:`Project.load_image` says what is wrong with it."""
-    from ..io.dicom import plan_series, scan_dicom, select_series
+    from ..io.dicom import plan_dicom
 
     ref = project.case(case_id).images[0]
     path = project.resolve(ref.path)
     if not path.exists() or is_nifti_path(path):
         return project.load_image(case_id, 0)
-    try:  # what load_dicom does, but the pixels
-        info = select_series(scan_dicom(path, label_maps_expected=True), path, ref.series)
-        grid = plan_series(info, path, ref.stack).grid()
+    try:
+        grid = plan_dicom(path, ref.series, ref.stack).grid()
     except VolumeLoadError:
         return project.load_image(case_id, 0)
     project.remember_grid(case_id, grid)
