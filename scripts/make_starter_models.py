@@ -39,13 +39,11 @@ from napari_atlas_annotate.training.dataset import prepare_case
 from napari_atlas_annotate.training.organs import TrainSettings, evaluate, fine_tune
 
 
-def phantom_cases(seeds, site, shape):
+def phantom_cases(seeds, site, shape, spacing):
     cases = []
     for seed in seeds:
         image, label, _ = make_ct_phantom(seed, shape=shape, site=site)
-        cases.append(
-            prepare_case(f"site{site}-{seed}", image, label.array, DEFAULT_SPACING, DEFAULT_WINDOW)
-        )
+        cases.append(prepare_case(f"site{site}-{seed}", image, label.array, spacing, DEFAULT_WINDOW))
     return cases
 
 
@@ -57,6 +55,9 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=25, help="iterations per epoch")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--spacing", type=float, nargs=3, default=DEFAULT_SPACING, help="model voxel size (mm)"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
@@ -67,12 +68,13 @@ def main(argv=None) -> int:
     shape = tuple(args.shape)
     t0 = time.perf_counter()
     train_seeds = list(range(args.seed * 1000, args.seed * 1000 + args.cases))
-    train = phantom_cases(train_seeds, 0, shape)
-    val_site0 = phantom_cases(range(900_000, 900_004), 0, shape)
-    val_site1 = phantom_cases(range(900_000, 900_004), 1, shape)
+    spacing = tuple(args.spacing)
+    train = phantom_cases(train_seeds, 0, shape, spacing)
+    val_site0 = phantom_cases(range(900_000, 900_004), 0, shape, spacing)
+    val_site1 = phantom_cases(range(900_000, 900_004), 1, shape, spacing)
     print(f"phantoms ready in {time.perf_counter() - t0:.1f} s", flush=True)
 
-    metadata = organ_metadata("organs-starter", classes)
+    metadata = organ_metadata("organs-starter", classes, spacing=spacing)
     device = select_device(args.device)
     network = build_network(metadata["architecture"], len(classes))
     settings = TrainSettings(

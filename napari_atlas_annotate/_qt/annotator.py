@@ -70,6 +70,7 @@ from .._napari.layers import (
     show_in_layer,
     tilt_degrees,
 )
+from .._napari.shown_slice import ShownSliceLabels, data_to_world_matrix, voxel_shown_at
 from ..corrections import (
     EditRecorder,
     fill_between_slices,
@@ -81,7 +82,7 @@ from ..corrections import (
     why_largest_unchanged,
 )
 from ..corrections.other_windows import check_no_unseen_work
-from ..corrections.region_grow import grow_from_voxel, voxel_shown_at
+from ..corrections.region_grow import grow_from_voxel
 from ..io.prefetch import ImagePrefetch
 from ..project import LabelVersion, Project, ProjectError, replay
 from ..stacks import CaseImages
@@ -677,7 +678,9 @@ class AnnotatorDock(StatusMessages, QWidget):
             show_in_layer(layer, data, kwargs)
             layer._reset_history()  # napari keeps the undo stack when the data is replaced
         else:
-            self.labels_layer = layer = self.viewer.add_labels(data, **kwargs)
+            # napari's brush paints the full inverse transform of the mouse's point, which on
+            # a tilted series is not the slice drawn: this layer paints the voxels drawn
+            self.labels_layer = layer = self.viewer.add_layer(ShownSliceLabels(data, **kwargs))
             layer.events.selected_label.connect(self._class_picked)
             for key in range(1, min(9, len(self.project.classes)) + 1):
                 layer.bind_key(str(key), _select_key(self, key), overwrite=True)
@@ -697,9 +700,8 @@ class AnnotatorDock(StatusMessages, QWidget):
         tilt = tilt_degrees(kwargs["affine"])
         if tilt > TILT_NOTED_DEGREES:
             message += (
-                f" This series is tilted {tilt:.0f}\u00b0 against the view: napari's brush "
-                "can paint a slice next to the one drawn near the image's edges (check "
-                "strokes there, or use G and the tools, which change the slice drawn)."
+                f" This series is tilted {tilt:.0f}\u00b0 against the view: each slice is "
+                "drawn flat, as acquired, and the brush paints the voxels drawn under it."
             )
         self._info(message)
 
@@ -848,13 +850,11 @@ class AnnotatorDock(StatusMessages, QWidget):
             self._check_grow_in_sight()
             # the voxel drawn under the mouse (on a tilted series not the full inverse
             # transform of its point: napari draws each slice flat)
-            origin = np.asarray(layer.data_to_world(np.zeros(layer.ndim)), float)
-            to_world = np.eye(layer.ndim + 1)
-            to_world[:-1, -1] = origin
-            for axis in range(layer.ndim):
-                step = np.eye(layer.ndim)[axis]
-                to_world[:-1, axis] = np.asarray(layer.data_to_world(step), float) - origin
-            seed = voxel_shown_at(to_world, self.viewer.cursor.position, self.viewer.dims.displayed)
+            seed = voxel_shown_at(
+                data_to_world_matrix(layer),
+                self.viewer.cursor.position,
+                self.viewer.dims.displayed,
+            )
             linear = np.asarray(layer.affine.affine_matrix, float)[:-1, :-1]
             spacing = np.linalg.norm(linear, axis=0) * np.asarray(layer.scale, float)
             tolerance, radius = self.grow_tolerance.value(), self.grow_radius.value()

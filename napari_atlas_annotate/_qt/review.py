@@ -51,6 +51,7 @@ from qtpy.QtWidgets import (
 )
 
 from .._napari.layers import META_KEY, removing_layers
+from .._napari.shown_slice import ShownSliceLabels
 from ..project import LabelVersion, Project, ProjectError
 from ..review.adjudication import (
     CONSENSUS,
@@ -640,8 +641,10 @@ class ReviewDock(StatusMessages, QWidget):
         self._show_notes(review)
         self._paint_decided = False
         for data, kwargs, kind in to_add:
-            add = self.viewer.add_image if kind == "image" else self.viewer.add_labels
-            self.layers.append(add(data, **kwargs))
+            if kind == "image":
+                self.layers.append(self.viewer.add_image(data, **kwargs))
+            else:  # the lead's brush paints the voxels drawn, on a tilted series too
+                self.layers.append(self.viewer.add_layer(ShownSliceLabels(data, **kwargs)))
         for layer in self.layers[1 : 1 + len(masks)]:
             layer.visible = False  # annotators off; consensus and disagreement on
         self.consensus_layer = self.layers[1 + len(masks)]

@@ -64,45 +64,6 @@ def _name(classes: Sequence[str], label: int) -> str:
     return classes[label - 1] if 0 < label <= len(classes) else f"label {label}"
 
 
-def voxel_shown_at(
-    data_to_world: np.ndarray, world: Sequence[float], displayed: Sequence[int]
-) -> tuple[int, ...]:
-    """The voxel a 2D view draws at the point ``world``, as napari draws a slice.
-
-    napari picks the slice with the inverse transform of the axes not displayed alone and
-    draws it flat with the transform of the displayed axes alone (it drops the
-    out-of-slice rotation of a tilted series). On a tilted CT the full inverse transform
-    of the mouse's point lands slices away from the one shown (at the image's edge), so a
-    grow from it would start in a slice the radiologist does not see. On a grid aligned
-    with the view both give the same voxel.
-
-    Parameters
-    ----------
-    data_to_world
-        The layer's ``(n + 1, n + 1)`` data-to-world matrix.
-    world
-        The point (world coordinates, every axis; the axes not displayed at the slider).
-    displayed
-        The axes the view displays.
-
-    Examples
-    --------
-    >>> tilted = np.eye(4); tilted[1, 0] = 0.5   # each slice shifted half a row
-    >>> voxel_shown_at(tilted, (4.0, 3.0, 2.0), displayed=(1, 2))
-    (4, 3, 2)
-    """
-    matrix = np.asarray(data_to_world, float)
-    n = matrix.shape[0] - 1
-    inverse = np.linalg.inv(matrix)
-    point = np.asarray(world, float)
-    shown = [int(a) for a in displayed]
-    hidden = [a for a in range(n) if a not in shown]
-    voxel = np.empty(n)
-    voxel[hidden] = inverse[np.ix_(hidden, hidden)] @ point[hidden] + inverse[hidden, n]
-    voxel[shown] = np.linalg.solve(matrix[np.ix_(shown, shown)], point[shown] - matrix[shown, n])
-    return tuple(int(v) for v in np.round(voxel))
-
-
 def grow_from_voxel(
     labels: np.ndarray,
     image: np.ndarray,

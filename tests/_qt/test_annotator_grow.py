@@ -1,6 +1,6 @@
-"""G / Shift+G in the annotator dock on series napari shows in other ways than an axial
-identity grid: a tilted (oblique) CT, whose 2D slices napari draws without their
-out-of-slice rotation."""
+"""G / Shift+G and the brush in the annotator dock on series napari shows in other ways
+than an axial identity grid: a tilted (oblique) CT, whose 2D slices napari draws without
+their out-of-slice rotation."""
 
 from __future__ import annotations
 
@@ -69,6 +69,54 @@ def test_g_on_a_tilted_ct_grows_from_the_voxel_shown_under_the_mouse(make_napari
     assert grow.tool == "grow"
     assert tuple(grow.detail["seed"]) == (shown_slice, int(y), int(x))
     assert layer.data[shown_slice, y, x] == LIVER
+
+
+def test_the_brush_on_a_tilted_ct_paints_the_slice_drawn_and_logs_it(
+    make_napari_viewer, tmp_path, qtbot
+):
+    """napari's own brush paints the full inverse transform of the mouse's point: on this
+    20-degree CT slices and rows away from the voxel drawn under the mouse, out of the
+    radiologist's sight. The dock's labels layer paints the voxels drawn, the stroke is
+    logged as painted, and napari's own keys (E: eraser) still work on it."""
+    from napari.utils._test_utils import read_only_mouse_event
+    from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
+    from qtpy.QtCore import Qt
+
+    from napari_atlas_annotate.project import replay
+
+    project = _tilted_project(tmp_path)
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, project, "alice")
+    assert "tilted 20\u00b0" in dock.status.text()
+    layer = dock.labels_layer
+    proposal = np.array(layer.data)
+    dock.select_class(LIVER)
+    layer.brush_size = 1
+    viewer.dims.set_point(0, layer.data_to_world((6, 0, 0))[0])
+    shown = int(round(layer._data_slice.point[0]))
+    # a background voxel of the slice shown where napari's full inverse lands elsewhere
+    for y, x in np.argwhere(proposal[shown] == 0)[::7]:
+        plane = layer._data_to_world.set_slice([1, 2])((y, x))
+        world = (viewer.dims.point[0], *plane)
+        if tuple(np.round(layer.world_to_data(world)).astype(int)) != (shown, y, x):
+            break
+    else:
+        pytest.skip("no voxel where the tilt moves the full inverse transform")
+    common = {"dims_displayed": [1, 2], "view_direction": None, "modifiers": []}
+    for kind, call in (("mouse_press", mouse_press_callbacks), ("mouse_release", None)):
+        event = read_only_mouse_event(type=kind, position=world, **common)
+        (call or mouse_release_callbacks)(layer, event)
+    dock.hook.flush()
+
+    changed = np.argwhere(layer.data != proposal)
+    assert [tuple(v) for v in changed.tolist()] == [(shown, int(y), int(x))]
+    assert layer.data[shown, y, x] == LIVER
+    np.testing.assert_array_equal(replay(proposal, project.events("tilted", "alice")), layer.data)
+
+    canvas = viewer.window._qt_viewer.canvas.native
+    canvas.setFocus()
+    qtbot.keyClick(canvas, Qt.Key.Key_E)
+    assert layer.mode == "erase"
 
 
 def test_an_edit_on_a_tilted_ct_changes_only_what_it_logs(make_napari_viewer, tmp_path):
@@ -178,4 +226,4 @@ def test_a_tilted_series_is_pointed_out_when_its_case_opens(make_napari_viewer, 
     dock = annotator.add_annotator_dock(make_napari_viewer(), project, "alice")
     assert dock.case_id == "tilted"
     assert "tilted 20\u00b0 against the view" in dock.status.text()
-    assert "napari's brush" in dock.status.text()
+    assert "brush paints the voxels drawn" in dock.status.text()
