@@ -7,11 +7,14 @@ brush, fill bucket and polygon, though, paint at the full inverse transform of t
 point. On a grid aligned with the view both are the same voxel; on a tilted one the full
 inverse lands slices and rows away from the voxel drawn under the mouse near the image's
 edges (slice 227 painted with 228 drawn on a 12-degree CT), so a stroke appears nowhere the
-radiologist can see it.
+radiologist can see it. The value napari's status bar gives under the mouse (HU, label) is
+read there too.
 
 :class:`ShownSliceLabels` is napari's Labels layer with ``paint``, ``fill`` and
-``paint_polygon`` taking the voxel drawn under the mouse instead. Everything else (undo,
-the paint events the edit log records, the brush's shape and size) is napari's own.
+``paint_polygon`` taking the voxel drawn under the mouse instead, and
+:class:`ShownSliceImage` napari's Image layer; both read values under the mouse at the
+voxel drawn. Everything else (undo, the paint events the edit log records, the brush's
+shape and size) is napari's own.
 
 Examples
 --------
@@ -27,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from napari.layers import Labels
+from napari.layers import Image, Labels
 
 
 def data_to_world_matrix(layer) -> np.ndarray:
@@ -91,7 +94,31 @@ def view_couples_axes(data_to_world: np.ndarray, displayed: Sequence[int]) -> bo
     return bool(mixed > 1e-9 * scale)
 
 
-class ShownSliceLabels(Labels):
+class _ValueAtDrawnVoxel:
+    """Layer mixin: a 2D view's value under the mouse (napari's status bar, the labels
+    picker) is read at the voxel drawn there, not at the full inverse transform."""
+
+    def get_value(self, position, *, view_direction=None, dims_displayed=None, world=False):
+        if world and dims_displayed is not None and len(dims_displayed) == 2:
+            if len(position) == self.ndim:
+                matrix = data_to_world_matrix(self)
+                if view_couples_axes(matrix, dims_displayed):
+                    position, world = point_shown_at(matrix, position, dims_displayed), False
+        return super().get_value(
+            position, view_direction=view_direction, dims_displayed=dims_displayed, world=world
+        )
+
+
+class ShownSliceImage(_ValueAtDrawnVoxel, Image):
+    """napari's Image layer whose value under the mouse (the CT's HU in the status bar)
+    is the voxel drawn there, also on a tilted series."""
+
+    @property
+    def _type_string(self) -> str:
+        return "image"  # napari derives it from the class name; its keys and writers use it
+
+
+class ShownSliceLabels(_ValueAtDrawnVoxel, Labels):
     """napari's Labels layer whose brush, fill bucket and polygon paint the voxels the 2D
     view draws under the mouse, also on a tilted series (see the module docs).
 

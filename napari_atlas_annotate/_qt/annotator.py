@@ -70,7 +70,12 @@ from .._napari.layers import (
     show_in_layer,
     tilt_degrees,
 )
-from .._napari.shown_slice import ShownSliceLabels, data_to_world_matrix, voxel_shown_at
+from .._napari.shown_slice import (
+    ShownSliceImage,
+    ShownSliceLabels,
+    data_to_world_matrix,
+    voxel_shown_at,
+)
 from ..corrections import (
     EditRecorder,
     fill_between_slices,
@@ -561,12 +566,14 @@ class AnnotatorDock(StatusMessages, QWidget):
             self.image_layer, self.labels_layer = reused
             show_in_layer(self.image_layer, data, kwargs)
         else:
-            self.image_layer = self.viewer.add_image(data, **kwargs)
+            self.image_layer = self.viewer.add_layer(ShownSliceImage(data, **kwargs))
         self.display_combo.show_on(self.image_layer, volume)
         self.viewer.dims.axis_labels = WORLD_AXIS_LABELS  # the slider runs foot to head: S
         if project.task == "spine":
             for d, kw, _ in extra_data:
-                self._extra_layers.append(self.viewer.add_image(d, **kw, visible=False))
+                self._extra_layers.append(
+                    self.viewer.add_layer(ShownSliceImage(d, **kw, visible=False))
+                )
             self.grade_box.setVisible(True)
             self._info(f"{case_id}: shown without a grade sheet (widget not available).")
         else:

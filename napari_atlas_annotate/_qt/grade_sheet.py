@@ -68,6 +68,7 @@ from .._napari.layers import (
     removing_layers,
     volume_from_layer,
 )
+from .._napari.shown_slice import ShownSliceImage
 from ..grade_editing import (
     GradeSession,
     index_to_point,
@@ -280,7 +281,7 @@ def add_series_layers(viewer: Any, loaded: list[StudySeries]) -> dict[str, Study
     for series in loaded:
         if series.owned and isinstance(series.layer, tuple):
             data, kwargs = series.layer
-            series.layer = viewer.add_image(data, **kwargs)
+            series.layer = viewer.add_layer(ShownSliceImage(data, **kwargs))
     return {series.description: series for series in loaded}
 
 

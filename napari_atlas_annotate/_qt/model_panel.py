@@ -464,6 +464,7 @@ class ModelPanel(QGroupBox):
         Returns the layer, or None (with the reason shown) when there is none.
         """
         from .._napari.layers import image_layer_data
+        from .._napari.shown_slice import ShownSliceImage
         from ..io import load_nifti
         from ..models.proposals import uncertainty_path
         from .annotator import REPORTED
@@ -498,7 +499,7 @@ class ModelPanel(QGroupBox):
             blending="additive",
             opacity=0.6,
         )
-        layer = dock.viewer.add_image(data, **kwargs)
+        layer = dock.viewer.add_layer(ShownSliceImage(data, **kwargs))
         # keep the labels on top so painting stays where the radiologist expects it
         if dock.labels_layer is not None and dock.labels_layer in dock.viewer.layers:
             layers = dock.viewer.layers

@@ -51,7 +51,7 @@ from qtpy.QtWidgets import (
 )
 
 from .._napari.layers import META_KEY, removing_layers
-from .._napari.shown_slice import ShownSliceLabels
+from .._napari.shown_slice import ShownSliceImage, ShownSliceLabels
 from ..project import LabelVersion, Project, ProjectError
 from ..review.adjudication import (
     CONSENSUS,
@@ -642,7 +642,7 @@ class ReviewDock(StatusMessages, QWidget):
         self._paint_decided = False
         for data, kwargs, kind in to_add:
             if kind == "image":
-                self.layers.append(self.viewer.add_image(data, **kwargs))
+                self.layers.append(self.viewer.add_layer(ShownSliceImage(data, **kwargs)))
             else:  # the lead's brush paints the voxels drawn, on a tilted series too
                 self.layers.append(self.viewer.add_layer(ShownSliceLabels(data, **kwargs)))
         for layer in self.layers[1 : 1 + len(masks)]:

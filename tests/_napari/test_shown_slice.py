@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from napari.components import ViewerModel
-from napari.layers import Labels
+from napari.layers import Image, Labels
 from napari.utils._test_utils import read_only_mouse_event
 from napari.utils.interactions import (
     mouse_move_callbacks,
@@ -16,6 +16,7 @@ from napari.utils.interactions import (
 )
 
 from napari_atlas_annotate._napari.shown_slice import (
+    ShownSliceImage,
     ShownSliceLabels,
     data_to_world_matrix,
     point_shown_at,
@@ -162,3 +163,37 @@ def test_napari_takes_it_for_a_labels_layer():
     assert layer._type_string == "labels"
     assert layer.as_layer_data_tuple()[2] == "labels"
     assert isinstance(layer, Labels)
+
+
+def test_the_value_under_the_mouse_is_the_drawn_voxels():
+    """napari's status bar gives the value under the mouse (a CT's HU, a label): on a
+    tilted grid it is read at the voxel drawn there, not slices away."""
+    z, y, _ = np.indices(SHAPE)
+    volume = (100 * z + y).astype(np.int16)  # the value says slice and row
+    values = {}
+    for layer_type in (Image, ShownSliceImage):
+        viewer = ViewerModel()
+        layer = viewer.add_layer(layer_type(volume, affine=_tilted()))
+        viewer.dims.set_point(0, layer.data_to_world((20, 0, 0))[0])
+        shown = int(round(layer._data_slice.point[0]))
+        world = _drawn_at(viewer, layer, 55, 32)
+        values[layer_type] = layer.get_value(
+            world, view_direction=(1.0, 0.0, 0.0), dims_displayed=[1, 2], world=True
+        )
+        status = layer.get_status(
+            world, view_direction=(1.0, 0.0, 0.0), dims_displayed=[1, 2], world=True
+        )
+    assert values[ShownSliceImage] == volume[shown, 55, 32]
+    assert str(int(volume[shown, 55, 32])) in status["coordinates"]
+    assert values[Image] != volume[shown, 55, 32]  # napari's own reads elsewhere here
+    assert ShownSliceImage(volume)._type_string == "image"
+
+    viewer, layer = _viewer_with(ShownSliceLabels, _tilted())
+    layer.data[int(round(layer._data_slice.point[0])), 55, 32] = 7
+    picked = layer.get_value(
+        _drawn_at(viewer, layer, 55, 32),
+        view_direction=(1.0, 0.0, 0.0),
+        dims_displayed=[1, 2],
+        world=True,
+    )
+    assert picked == 7
