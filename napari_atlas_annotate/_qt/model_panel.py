@@ -55,9 +55,12 @@ if TYPE_CHECKING:
 DEVICES = ("auto", "cpu", "cuda")
 #: The Export dialog's box for ``export --overwrite``.
 OVERWRITE_BOX = "Replace an earlier export"
+#: The Export dialog's box for ``export --with-notes``.
+NOTES_BOX = "Readers' notes (notes.csv)"
 #: ``atlas-annotate export`` options the core's messages name, and the dialog's fields.
 EXPORT_FIELDS = {
     "--overwrite": f"the '{OVERWRITE_BOX}' box",
+    "--with-notes": f"the '{NOTES_BOX}' box",
     "--status": "the 'Labels' choice",
     "--out": "the 'Output folder'",
 }
@@ -80,7 +83,9 @@ def retrain_job(folder, device, epochs, *, progress, cancel):
         )
 
 
-def export_job(folder, fmt, out_dir, status, *, progress, cancel, overwrite=False):
+def export_job(
+    folder, fmt, out_dir, status, *, progress, cancel, overwrite=False, with_notes=False
+):
     """``export_project`` on a project opened (and closed) in the calling thread.
 
     Export has no cancel hook; it stages its output and publishes it atomically, so
@@ -90,7 +95,13 @@ def export_job(folder, fmt, out_dir, status, *, progress, cancel, overwrite=Fals
 
     with Project(folder) as project:
         return export_project(
-            project, fmt, out_dir, status=status, progress=progress, overwrite=overwrite
+            project,
+            fmt,
+            out_dir,
+            status=status,
+            progress=progress,
+            overwrite=overwrite,
+            with_notes=with_notes,
         )
 
 
@@ -133,6 +144,12 @@ class ExportDialog(QDialog):
             "any other folder, the project and its images are never replaced."
         )
         form.addRow(self.overwrite_check)
+        self.notes_check = QCheckBox(NOTES_BOX)
+        self.notes_check.setToolTip(
+            "Also write what the readers noted with the labels they submitted (free text; a "
+            "note holding a patient identifier of the source DICOM stops the export)."
+        )
+        form.addRow(self.notes_check)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -159,19 +176,20 @@ class ExportDialog(QDialog):
         if folder:
             self.folder_edit.setText(folder)
 
-    def ask(self) -> tuple[str, str, str, bool] | None:
+    def ask(self) -> tuple[str, str, str, bool, bool] | None:
         """Show the form; :meth:`answer` or None when cancelled."""
         if self.exec() != QDialog.DialogCode.Accepted:
             return None
         return self.answer()
 
-    def answer(self) -> tuple[str, str, str, bool]:
-        """``(format, status, folder, overwrite)`` as filled in."""
+    def answer(self) -> tuple[str, str, str, bool, bool]:
+        """``(format, status, folder, overwrite, with_notes)`` as filled in."""
         return (
             self.format_combo.currentText(),
             self.status_combo.currentText(),
             self.folder_edit.text().strip(),
             self.overwrite_check.isChecked(),
+            self.notes_check.isChecked(),
         )
 
 
@@ -426,9 +444,17 @@ class ModelPanel(QGroupBox):
         if answer is not None:
             self.export(*answer)
 
-    def export(self, fmt: str, status: str, out_dir: str | Path, overwrite: bool = False) -> bool:
+    def export(
+        self,
+        fmt: str,
+        status: str,
+        out_dir: str | Path,
+        overwrite: bool = False,
+        with_notes: bool = False,
+    ) -> bool:
         """Export the project's ``status`` labels as ``fmt`` to ``out_dir`` in the background
-        (``overwrite``: replace an earlier export there)."""
+        (``overwrite``: replace an earlier export there; ``with_notes``: the readers' notes
+        as well)."""
         if not str(out_dir).strip():
             self._error("choose an output folder for the export.")
             return False
@@ -446,6 +472,7 @@ class ModelPanel(QGroupBox):
                 progress=progress,
                 cancel=cancel,
                 overwrite=overwrite,
+                with_notes=with_notes,
             ),
             self._exported,
         )

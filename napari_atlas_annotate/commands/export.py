@@ -10,12 +10,13 @@ latest final, else the newest corrected or imported one (``atlas-annotate import
 cases are skipped and listed; when no case qualifies nothing is written and the error says
 what the project has and how to export or finalize it.
 
-A ``provenance.json`` is written beside the files; patient identifiers are left out unless
-``--keep-identifiers``. A case whose id contains a source identifier (a PatientID or
-accession number used as the case id) is exported as ``case-<9 digits>``, the same name in
-every export; the map back is printed and kept in the project's audit trail (``export``
-records with ``exported_as``, by ``--by``), never written into the export. An existing
-non-empty target is refused unless ``--overwrite`` and it is an earlier export (it has a
+``--with-notes`` adds the readers' notes of the exported cases as ``notes.csv`` (free text,
+so only when asked). A ``provenance.json`` is written beside the files; patient identifiers
+are left out unless ``--keep-identifiers``. A case whose id contains a source identifier (a
+PatientID or accession number used as the case id) is exported as ``case-<9 digits>``, the
+same name in every export; the map back is printed and kept in the project's audit trail
+(``export`` records with ``exported_as``, by ``--by``), never written into the export. An
+existing non-empty target is refused unless ``--overwrite`` and it is an earlier export (it has a
 ``provenance.json``); a target that is, holds or lies inside
 the project or a source image is always refused, and so is a second nnU-Net dataset with an
 id already used in the ``--out`` folder.
@@ -90,6 +91,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="skip reading exported labels back to check their geometry",
     )
     parser.add_argument(
+        "--with-notes",
+        action="store_true",
+        help="also write the readers' notes of the exported cases as notes.csv (free text: "
+        "a note holding a source patient identifier stops the export)",
+    )
+    parser.add_argument(
         "--by",
         metavar="NAME",
         default=None,
@@ -147,4 +154,5 @@ def _export(project, args: argparse.Namespace, progress):
         threads=args.threads,
         verify=not args.no_verify,
         actor=args.by,
+        with_notes=args.with_notes,
     )

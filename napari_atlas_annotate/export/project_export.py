@@ -60,6 +60,7 @@ from .case_names import project_names, record_export
 from .errors import ExportError
 from .provenance import PROVENANCE_NAME, case_provenance, file_digest, write_provenance
 from .pseudonymise import find_identifiers
+from .reader_notes import write_notes
 from .reimport import check_nifti_grid
 from .selection import Selection, Skipped, nothing_to_export, select_versions
 from .staging import (
@@ -185,6 +186,7 @@ def export_project(
     threads: int | None = None,
     verify: bool = True,
     actor: str | None = None,
+    with_notes: bool = False,
 ) -> ExportResult:
     """Export the project's labels in format ``fmt`` to ``out_dir``.
 
@@ -217,6 +219,9 @@ def export_project(
         Read exported labels back and check their grid (and DICOM SEG frames).
     actor
         Who exports, for the project's audit trail (default: the login name).
+    with_notes
+        Also write the readers' notes of the exported cases as ``notes.csv``
+        (:mod:`.reader_notes`; free text, so off by default).
 
     Returns
     -------
@@ -295,6 +300,7 @@ def export_project(
             validation_fraction=validation_fraction,
             threads=threads,
             verify=verify,
+            with_notes=with_notes,
         )
         _publish(stage, root, overwrite)
     except OSError as exc:
@@ -410,6 +416,7 @@ def _export_into(
     validation_fraction,
     threads,
     verify,
+    with_notes=False,
 ):
     classes = project.classes
     counts = project.event_counts()
@@ -475,6 +482,11 @@ def _export_into(
             "cases from NIfTI got their CT written as a DICOM series "
             "(<case>/image/) for the SEG to reference"
         )
+    if with_notes:
+        rsna_ids = fmt in ("rsna", rsna_submission.FORMAT)
+        keys = {c: result.study_ids[c] if rsna_ids else names[c] for c in result.cases}
+        known = () if keep_identifiers else identifiers
+        shared.append(write_notes(stage, project, keys, known, study_ids=rsna_ids))
     result.paths.extend(shared)
     write_provenance(
         stage,

@@ -432,3 +432,31 @@ def test_an_export_into_an_earlier_one_is_replaced_from_the_dock(
     assert panel.task.error is None and dock.last_error is None, dock.last_error
     assert panel.last_export is not first and panel.last_export.cases == ["ct000"]
     assert (out / "ct000" / "combined_labels.nii.gz").is_file()
+
+
+def test_the_export_dialog_adds_the_readers_notes_when_ticked(
+    make_napari_viewer, organ_project, monkeypatch, tmp_path, qtbot
+):
+    import csv
+
+    viewer, dock, panel = _dock(make_napari_viewer, organ_project)
+    dock.note_field.setText("liver dome cut off at the top")
+    dock.submit()  # ct000 corrected by alice, with the note
+    out = tmp_path / "out"
+
+    def ask(self):
+        assert self.notes_check.text() == model_panel.NOTES_BOX
+        assert not self.notes_check.isChecked()  # free text: off unless asked
+        self.folder_edit.setText(str(out))
+        self.status_combo.setCurrentText("corrected")
+        self.notes_check.setChecked(True)
+        return model_panel.ExportDialog.answer(self)
+
+    monkeypatch.setattr(model_panel.ExportDialog, "ask", ask)
+    qtbot.mouseClick(panel.export_button, _left())
+    qtbot.waitUntil(lambda: not panel.task.running, timeout=WAIT_MS)
+    assert panel.task.error is None, panel.task.error
+    with open(out / "notes.csv", newline="", encoding="utf-8") as fh:
+        [row] = list(csv.DictReader(fh))
+    assert (row["case"], row["annotator"]) == ("ct000", "alice")
+    assert row["note"] == "liver dome cut off at the top"
