@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from napari.layers import Image, Labels
+from napari.layers import Image, Labels, Points
 
 
 def data_to_world_matrix(layer) -> np.ndarray:
@@ -94,9 +94,28 @@ def view_couples_axes(data_to_world: np.ndarray, displayed: Sequence[int]) -> bo
     return bool(mixed > 1e-9 * scale)
 
 
-class _ValueAtDrawnVoxel:
-    """Layer mixin: a 2D view's value under the mouse (napari's status bar, the labels
-    picker) is read at the voxel drawn there, not at the full inverse transform."""
+class _DrawnVoxel:
+    """Layer mixin: what napari hands over as the full inverse transform of the mouse's
+    point goes to the voxel drawn there (:meth:`_as_shown`), and a 2D view's value under
+    the mouse (napari's status bar, the labels picker, the point hovered) is read there."""
+
+    def _as_shown(self, coords: np.ndarray, snap_hidden: bool = False) -> np.ndarray:
+        """Data coordinates (rows of points) of the full inverse transform -> drawn voxels
+        (``snap_hidden``: on the drawn slice itself, whole voxels along the hidden axes)."""
+        coords = np.asarray(coords, float)
+        if self._slice_input.ndisplay != 2:
+            return coords
+        displayed = list(self._slice_input.displayed)
+        matrix = data_to_world_matrix(self)
+        if not view_couples_axes(matrix, displayed):
+            return coords
+        points = np.atleast_2d(coords)
+        world = points @ matrix[:-1, :-1].T + matrix[:-1, -1]
+        shown = np.stack([point_shown_at(matrix, w, displayed) for w in world])
+        if snap_hidden:
+            hidden = [a for a in range(shown.shape[1]) if a not in displayed]
+            shown[:, hidden] = np.round(shown[:, hidden])
+        return shown.reshape(coords.shape)
 
     def get_value(self, position, *, view_direction=None, dims_displayed=None, world=False):
         if world and dims_displayed is not None and len(dims_displayed) == 2:
@@ -109,7 +128,7 @@ class _ValueAtDrawnVoxel:
         )
 
 
-class ShownSliceImage(_ValueAtDrawnVoxel, Image):
+class ShownSliceImage(_DrawnVoxel, Image):
     """napari's Image layer whose value under the mouse (the CT's HU in the status bar)
     is the voxel drawn there, also on a tilted series."""
 
@@ -118,7 +137,7 @@ class ShownSliceImage(_ValueAtDrawnVoxel, Image):
         return "image"  # napari derives it from the class name; its keys and writers use it
 
 
-class ShownSliceLabels(_ValueAtDrawnVoxel, Labels):
+class ShownSliceLabels(_DrawnVoxel, Labels):
     """napari's Labels layer whose brush, fill bucket and polygon paint the voxels the 2D
     view draws under the mouse, also on a tilted series (see the module docs).
 
@@ -133,20 +152,6 @@ class ShownSliceLabels(_ValueAtDrawnVoxel, Labels):
         # layer copies go by this name, which it derives from the class name
         return "labels"
 
-    def _as_shown(self, coords: np.ndarray) -> np.ndarray:
-        """Data coordinates (rows of points) of the full inverse transform -> drawn voxels."""
-        coords = np.asarray(coords, float)
-        if self._slice_input.ndisplay != 2:
-            return coords
-        displayed = list(self._slice_input.displayed)
-        matrix = data_to_world_matrix(self)
-        if not view_couples_axes(matrix, displayed):
-            return coords
-        points = np.atleast_2d(coords)
-        world = points @ matrix[:-1, :-1].T + matrix[:-1, -1]
-        shown = np.stack([point_shown_at(matrix, w, displayed) for w in world])
-        return shown.reshape(coords.shape)
-
     def paint(self, coord, new_label, refresh=True):  # noqa: D102 (napari's docstring)
         super().paint(self._as_shown(coord), new_label, refresh)
 
@@ -156,3 +161,18 @@ class ShownSliceLabels(_ValueAtDrawnVoxel, Labels):
     def paint_polygon(self, points, new_label):  # noqa: D102
         # napari truncates polygon vertices to int: round the drawn voxels' coordinates
         super().paint_polygon(np.round(self._as_shown(points)), new_label)
+
+
+class ShownSlicePoints(_DrawnVoxel, Points):
+    """napari's Points layer whose add mode puts a point on the voxel drawn under the
+    mouse (napari's own puts it at the full inverse transform: on a tilted axial block,
+    slices off the one the reader clicked), and whose hovered point is the one drawn."""
+
+    @property
+    def _type_string(self) -> str:
+        return "points"  # napari derives it from the class name; its keys and writers use it
+
+    def add(self, coords) -> None:  # noqa: D102 (napari's docstring)
+        # on the slice drawn, not between slices (napari shows a point on the slice its
+        # rounded position is in; the grade sheet stores the slice's instance number)
+        super().add(self._as_shown(coords, snap_hidden=True))

@@ -68,7 +68,7 @@ from .._napari.layers import (
     removing_layers,
     volume_from_layer,
 )
-from .._napari.shown_slice import ShownSliceImage
+from .._napari.shown_slice import ShownSliceImage, ShownSlicePoints
 from ..grade_editing import (
     GradeSession,
     index_to_point,
@@ -782,20 +782,23 @@ class GradeSheetWidget(StatusMessages, QWidget):
 
     def _make_points_layer(self, series: StudySeries, data: np.ndarray, cells):
         features = self._point_features(series, cells)
-        layer = self.viewer.add_points(
-            data,
-            ndim=3,
-            affine=series.affine,
-            name=f"{self.case_id} {series.description} points",
-            features=features,
-            feature_defaults=_NEW_POINT,
-            face_color=[self._point_color(cell) for cell in cells] or "white",
-            border_color="white",
-            border_width=0.12,
-            size=4.5,
-            text=POINT_TEXT,
-            units=("mm", "mm", "mm"),
-            visible=False,
+        # a point added by a click lands on the slice drawn, also on an angled block
+        layer = self.viewer.add_layer(
+            ShownSlicePoints(
+                data,
+                ndim=3,
+                affine=series.affine,
+                name=f"{self.case_id} {series.description} points",
+                features=features,
+                feature_defaults=_NEW_POINT,
+                face_color=[self._point_color(cell) for cell in cells] or "white",
+                border_color="white",
+                border_width=0.12,
+                size=4.5,
+                text=POINT_TEXT,
+                units=("mm", "mm", "mm"),
+                visible=False,
+            )
         )
         # by name: the layer shows the same series of the next study when it is reused
         name = series.description

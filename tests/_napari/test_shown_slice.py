@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from napari.components import ViewerModel
-from napari.layers import Image, Labels
+from napari.layers import Image, Labels, Points
 from napari.utils._test_utils import read_only_mouse_event
 from napari.utils.interactions import (
     mouse_move_callbacks,
@@ -18,6 +18,7 @@ from napari.utils.interactions import (
 from napari_atlas_annotate._napari.shown_slice import (
     ShownSliceImage,
     ShownSliceLabels,
+    ShownSlicePoints,
     data_to_world_matrix,
     point_shown_at,
     view_couples_axes,
@@ -197,3 +198,24 @@ def test_the_value_under_the_mouse_is_the_drawn_voxels():
         world=True,
     )
     assert picked == 7
+
+
+def test_a_point_is_added_on_the_voxel_drawn_under_the_mouse():
+    """A reader places a subarticular point on an angled axial block: napari's own Points
+    layer puts it at the full inverse transform of the click, slices off the one drawn."""
+    added = {}
+    for layer_type in (Points, ShownSlicePoints):
+        viewer = ViewerModel()
+        layer = viewer.add_layer(layer_type(np.empty((0, 3)), ndim=3, affine=_tilted(25.0)))
+        image = viewer.add_layer(Image(np.zeros(SHAPE, np.uint8), affine=_tilted(25.0)))
+        viewer.layers.selection.active = layer
+        layer.mode = "add"
+        viewer.dims.set_point(0, image.data_to_world((20, 0, 0))[0])
+        shown = int(round(image._data_slice.point[0]))
+        _click(layer, _drawn_at(viewer, image, 58, 30))
+        added[layer_type] = (shown, layer.data.copy())
+    shown, data = added[ShownSlicePoints]
+    np.testing.assert_allclose(data, [[shown, 58, 30]], atol=1e-6)
+    shown, data = added[Points]
+    assert len(data) == 1 and round(float(data[0, 0])) != shown
+    assert ShownSlicePoints(np.empty((0, 3)))._type_string == "points"

@@ -379,6 +379,47 @@ def test_a_point_far_from_the_middle_of_a_tilted_block_is_shown_on_its_own_slice
     project.close()
 
 
+def test_a_point_clicked_on_a_tilted_block_lands_on_the_slice_drawn(make_napari_viewer, tmp_path):
+    """napari's Points add mode puts a click at the full inverse transform of the mouse's
+    point, which on a block angled 25 degrees is slices off the one drawn far from the
+    dims point: the sheet's point must be on the slice and pixel the reader clicked."""
+    from napari_atlas_annotate.grade_sheet import LevelPoint
+
+    image = _tilted_axial(tmp_path / "axial.nii.gz", 25.0)
+    project = Project.create(tmp_path / "project", task="spine")
+    project.add_case("s1", [ImageRef(str(image), "Axial T2")])
+    sheet = GradeSheet()
+    placed = ("left_subarticular_stenosis", "l4_l5")
+    sheet.set_point(*placed, LevelPoint("Axial T2", 4, 40.0, 40.0))
+    project.save_grades_version("s1", sheet, kind="proposal", model_version="grader-test")
+    viewer = make_napari_viewer()
+    widget = GradeSheetWidget(viewer, project, ANNOTATOR)
+    assert widget.load_case("s1"), widget.last_error
+    series = widget.series["Axial T2"]
+    cell = ("right_subarticular_stenosis", "l4_l5")
+    widget.table.setCurrentCell(CONDITIONS.index(placed[0]), LEVELS.index(placed[1]))
+    widget.table.setCurrentCell(CONDITIONS.index(cell[0]), LEVELS.index(cell[1]))
+    layer = series.points
+    assert layer.visible
+    viewer.layers.selection.active = layer
+    layer.mode = "add"
+    shown = int(round(float(series.layer._data_slice.point[0])))
+    # where napari draws pixel (row 76, column 12) of the slice shown, far from the middle
+    plane = series.layer._data_to_world.set_slice([1, 2])((76, 12))
+    world = (viewer.dims.point[0], *plane)
+    assert round(float(series.layer.world_to_data(world)[0])) != shown  # napari's own rule
+    common = {"dims_displayed": [1, 2], "view_direction": None, "modifiers": []}
+    mouse_press_callbacks(
+        layer, read_only_mouse_event(type="mouse_press", position=world, **common)
+    )
+    mouse_release_callbacks(
+        layer, read_only_mouse_event(type="mouse_release", position=world, **common)
+    )
+    point = widget.session.sheet.points[cell]
+    assert (point.instance, round(point.x), round(point.y)) == (shown + 1, 12, 76)
+    project.close()
+
+
 def test_a_cell_without_a_point_shows_the_stack_through_its_level(make_napari_viewer, tmp_path):
     """Selecting a subarticular cell that has no point yet shows the Axial T2 block
     through that level (found from the sheet's points at the level on the sagittal
