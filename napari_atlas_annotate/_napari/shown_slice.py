@@ -78,6 +78,27 @@ def voxel_shown_at(
     return tuple(int(v) for v in np.round(point_shown_at(data_to_world, world, displayed)))
 
 
+def slice_world_position(
+    data_to_world: np.ndarray, data_index: Sequence[float], axis: int
+) -> float:
+    """The world position along ``axis`` (the one axis a 2D view does not display) at
+    which napari draws the slice through ``data_index``.
+
+    napari picks the slice from the world position along that axis alone, so on a tilted
+    grid the world position of ``data_index`` itself (which the in-plane position moves)
+    would draw another slice, the further from the grid's middle the more.
+
+    Examples
+    --------
+    >>> tilted = np.diag([2.0, 1.0, 1.0, 1.0]); tilted[0, 1] = 0.5  # z moves with the row
+    >>> slice_world_position(tilted, (3.0, 8.0, 2.0), axis=0)  # voxel (3, 8, 2) is at z 10
+    6.0
+    """
+    inverse = np.linalg.inv(np.asarray(data_to_world, float))
+    n = inverse.shape[0] - 1
+    return float((float(data_index[axis]) - inverse[axis, n]) / inverse[axis, axis])
+
+
 def view_couples_axes(data_to_world: np.ndarray, displayed: Sequence[int]) -> bool:
     """True when the transform mixes displayed and hidden axes (a tilted grid), so the
     full inverse transform of a point and the voxel drawn there can differ."""

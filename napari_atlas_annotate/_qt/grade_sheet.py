@@ -68,7 +68,7 @@ from .._napari.layers import (
     removing_layers,
     volume_from_layer,
 )
-from .._napari.shown_slice import ShownSliceImage, ShownSlicePoints
+from .._napari.shown_slice import ShownSliceImage, ShownSlicePoints, slice_world_position
 from ..grade_editing import (
     GradeSession,
     index_to_point,
@@ -306,9 +306,7 @@ def slice_position(series: StudySeries, index: np.ndarray) -> float:
     through a disc) the world position of ``index`` itself would show another slice,
     the further from the block's middle the more, and hide the point.
     """
-    k = series.slice_world_axis()
-    to_data = np.linalg.inv(series.affine)
-    return float((float(np.asarray(index)[k]) - to_data[k, 3]) / to_data[k, k])
+    return slice_world_position(series.affine, np.asarray(index), series.slice_world_axis())
 
 
 def show_series(

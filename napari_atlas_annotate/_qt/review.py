@@ -51,7 +51,12 @@ from qtpy.QtWidgets import (
 )
 
 from .._napari.layers import META_KEY, removing_layers
-from .._napari.shown_slice import ShownSliceImage, ShownSliceLabels
+from .._napari.shown_slice import (
+    ShownSliceImage,
+    ShownSliceLabels,
+    data_to_world_matrix,
+    slice_world_position,
+)
 from ..project import LabelVersion, Project, ProjectError
 from ..review.adjudication import (
     CONSENSUS,
@@ -696,8 +701,10 @@ class ReviewDock(StatusMessages, QWidget):
             at = [float(np.mean(i)) for i in np.nonzero(region)]
             stored_index = at[:stored_axis] + [float(index)] + at[stored_axis:]
             data_index = [stored_index[a] for a in axes]  # the layer's data is transposed
-            world = layer.data_to_world(data_index)
-            self.viewer.dims.set_point(world_axis, float(world[world_axis]))
+            # the slice napari draws at a world position along the slice axis (on a tilted
+            # CT not the one the world position of the disputed voxels falls in)
+            position = slice_world_position(data_to_world_matrix(layer), data_index, world_axis)
+            self.viewer.dims.set_point(world_axis, position)
             count = layer.data.shape[world_axis]
             text = (
                 f"{name}: {m.disputed_ml[name]:.1f} ml labelled differently; shown: slice "

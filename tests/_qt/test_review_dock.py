@@ -159,6 +159,45 @@ def test_selecting_a_class_shows_the_slice_where_readers_differ_most(
     assert "aorta: the annotators agree on every voxel" in dock.status.text()
 
 
+def test_a_class_on_a_tilted_ct_shows_the_slice_where_readers_differ(make_napari_viewer, tmp_path):
+    """napari draws the slice chosen by the world position along the slice axis alone; on
+    a CT tilted 30 degrees the world position of the disputed voxels themselves draws
+    another slice, where the dispute is not."""
+    from napari_atlas_annotate.io import save_nifti
+    from napari_atlas_annotate.phantoms.ct import make_ct_phantom
+    from napari_atlas_annotate.project import ImageRef
+    from napari_atlas_annotate.volume import Volume
+
+    image, label, _ = make_ct_phantom(0, shape=(16, 40, 40))
+    t = np.deg2rad(30.0)
+    tilt = np.eye(4)
+    tilt[1:3, 1:3] = [[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]
+    tilted = Volume(image.array, tilt @ np.asarray(image.affine, float), modality="CT")
+    project = Project.create(tmp_path / "proj", task="organs", classes=list(ABDOMEN_ATLAS_CLASSES))
+    project.add_case("ct0", [ImageRef(str(save_nifti(tilted, tmp_path / "ct0.nii.gz")))])
+    alice = label.array.astype(np.uint8)
+    bob = alice.copy()
+    # bob left out the spleen on its lowest slice, far from the tilt's centre
+    rows = np.nonzero((alice == SPLEEN).any(axis=2).any(axis=0))[0]
+    forgotten = int(np.nonzero((alice == SPLEEN).any(axis=(1, 2)))[0][0])
+    bob[forgotten][bob[forgotten] == SPLEEN] = 0
+    project.save_mask_version("ct0", alice, kind="imported", annotator="alice")
+    project.save_mask_version("ct0", bob, kind="imported", annotator="bob")
+    viewer = make_napari_viewer()
+    dock = ReviewDock(viewer, project, lead="lead")
+    assert dock.load_case("ct0"), dock.last_error
+    layer = viewer.layers["consensus"]
+    assert display_axes(tilted.affine)[0] == 0 and len(rows)
+    # where the disputed voxels are: napari would draw another slice at their own position
+    at = [forgotten, *(float(np.mean(i)) for i in np.nonzero(alice[forgotten] == SPLEEN))]
+    viewer.dims.set_point(0, float(layer.data_to_world(at)[0]))
+    assert round(float(layer._data_slice.point[0])) != forgotten
+    dock.go_to_class("spleen")
+    assert round(float(layer._data_slice.point[0])) == forgotten  # the slice drawn
+    assert f"slice {forgotten + 1} of 16" in dock.status.text()
+    project.close()
+
+
 def test_selected_row_is_readable_with_or_without_focus(make_napari_viewer, two_reader_project):
     from qtpy.QtGui import QPalette
 
