@@ -1,28 +1,21 @@
-"""The voxel a 2D view draws under the mouse, and a Labels layer that paints there.
+"""The voxel a 2D view draws under the mouse, and napari layers that work there.
 
 napari draws a slice of a 3D layer flat: it picks the slice with the inverse transform of
 the axes not displayed alone, and draws it with the transform of the displayed axes alone,
-dropping the out-of-slice rotation of a tilted series (a gantry-tilted or oblique CT). Its
-brush, fill bucket and polygon, though, paint at the full inverse transform of the mouse's
-point. On a grid aligned with the view both are the same voxel; on a tilted one the full
-inverse lands slices and rows away from the voxel drawn under the mouse near the image's
-edges (slice 227 painted with 228 drawn on a 12-degree CT), so a stroke appears nowhere the
-radiologist can see it. The value napari's status bar gives under the mouse (HU, label) is
-read there too.
+dropping the out-of-slice rotation of a tilted series (a gantry-tilted CT, an axial T2
+block angled through a disc). Everything it does at the mouse, though, goes through the
+layer's full inverse transform (``world_to_data``): the brush, fill bucket and polygon
+paint there, a point is added there, the status bar reads the value there, the polygon's
+preview is drawn there. On a grid aligned with the view both are the same voxel; on a
+tilted one the full inverse lands slices and rows away from the voxel drawn under the
+mouse near the image's edges (slice 227 painted with 228 drawn on a 12-degree CT), so a
+stroke appears nowhere the radiologist can see it.
 
-:class:`ShownSliceLabels` is napari's Labels layer with ``paint``, ``fill`` and
-``paint_polygon`` taking the voxel drawn under the mouse instead, and
-:class:`ShownSliceImage` napari's Image layer; both read values under the mouse at the
-voxel drawn. Everything else (undo, the paint events the edit log records, the brush's
-shape and size) is napari's own.
-
-Examples
---------
->>> tilted = np.eye(4); tilted[1, 0] = 0.5   # each slice drawn half a row further down
->>> voxel_shown_at(tilted, (4.0, 3.0, 2.0), displayed=(1, 2))
-(4, 3, 2)
->>> [round(float(v), 3) for v in point_shown_at(tilted, (4.0, 3.0, 2.0), displayed=(1, 2))]
-[4.0, 3.0, 2.0]
+:class:`ShownSliceImage`, :class:`ShownSliceLabels` and :class:`ShownSlicePoints` are
+napari's layers whose ``world_to_data`` gives, in a 2D view of a tilted grid, the voxel
+drawn at the point; everything napari builds on it (the tools above, undo, the paint
+events the edit log records, the brush's shape and size) is napari's own. In the 3D view
+and on grids aligned with the view they are napari's layers unchanged.
 """
 
 from __future__ import annotations
@@ -32,17 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 from napari.layers import Image, Labels, Points
 
-
-def data_to_world_matrix(layer) -> np.ndarray:
-    """The ``(n + 1, n + 1)`` matrix of a napari layer's data-to-world transform (scale,
-    translate and affine together)."""
-    ndim = layer.ndim
-    origin = np.asarray(layer.data_to_world(np.zeros(ndim)), float)
-    matrix = np.eye(ndim + 1)
-    matrix[:-1, -1] = origin
-    for axis in range(ndim):
-        matrix[:-1, axis] = np.asarray(layer.data_to_world(np.eye(ndim)[axis]), float) - origin
-    return matrix
+from .layers import data_to_world_matrix
 
 
 def point_shown_at(
@@ -116,42 +99,30 @@ def view_couples_axes(data_to_world: np.ndarray, displayed: Sequence[int]) -> bo
 
 
 class _DrawnVoxel:
-    """Layer mixin: what napari hands over as the full inverse transform of the mouse's
-    point goes to the voxel drawn there (:meth:`_as_shown`), and a 2D view's value under
-    the mouse (napari's status bar, the labels picker, the point hovered) is read there."""
+    """Layer mixin: in a 2D view of a grid tilted against it, a world point's data
+    coordinates are those of the voxel drawn there (:func:`point_shown_at`)."""
 
-    def _as_shown(self, coords: np.ndarray, snap_hidden: bool = False) -> np.ndarray:
-        """Data coordinates (rows of points) of the full inverse transform -> drawn voxels
-        (``snap_hidden``: on the drawn slice itself, whole voxels along the hidden axes)."""
-        coords = np.asarray(coords, float)
-        if self._slice_input.ndisplay != 2:
-            return coords
-        displayed = list(self._slice_input.displayed)
-        matrix = data_to_world_matrix(self)
-        if not view_couples_axes(matrix, displayed):
-            return coords
-        points = np.atleast_2d(coords)
-        world = points @ matrix[:-1, :-1].T + matrix[:-1, -1]
-        shown = np.stack([point_shown_at(matrix, w, displayed) for w in world])
-        if snap_hidden:
-            hidden = [a for a in range(shown.shape[1]) if a not in displayed]
-            shown[:, hidden] = np.round(shown[:, hidden])
-        return shown.reshape(coords.shape)
+    def world_to_data(self, position):  # noqa: D102 (napari's docstring)
+        position = np.asarray(position, float)
+        if len(position) == self.ndim and self._slice_input.ndisplay == 2:
+            displayed = list(self._slice_input.displayed)
+            matrix = data_to_world_matrix(self)
+            if view_couples_axes(matrix, displayed):
+                return point_shown_at(matrix, position, displayed)
+        return super().world_to_data(position)
 
-    def get_value(self, position, *, view_direction=None, dims_displayed=None, world=False):
-        if world and dims_displayed is not None and len(dims_displayed) == 2:
-            if len(position) == self.ndim:
-                matrix = data_to_world_matrix(self)
-                if view_couples_axes(matrix, dims_displayed):
-                    position, world = point_shown_at(matrix, position, dims_displayed), False
-        return super().get_value(
-            position, view_direction=view_direction, dims_displayed=dims_displayed, world=world
-        )
+    def _on_drawn_slice(self, coords) -> np.ndarray:
+        """``coords`` (rows of points) with the axes not displayed rounded to the slice."""
+        coords = np.array(coords, float)
+        if self._slice_input.ndisplay == 2:
+            hidden = list(self._slice_input.not_displayed)
+            coords[..., hidden] = np.round(coords[..., hidden])
+        return coords
 
 
 class ShownSliceImage(_DrawnVoxel, Image):
     """napari's Image layer whose value under the mouse (the CT's HU in the status bar)
-    is the voxel drawn there, also on a tilted series."""
+    is the voxel drawn there, also on a tilted series (module docs)."""
 
     @property
     def _type_string(self) -> str:
@@ -159,13 +130,8 @@ class ShownSliceImage(_DrawnVoxel, Image):
 
 
 class ShownSliceLabels(_DrawnVoxel, Labels):
-    """napari's Labels layer whose brush, fill bucket and polygon paint the voxels the 2D
-    view draws under the mouse, also on a tilted series (see the module docs).
-
-    napari hands these methods the full inverse transform of the mouse's point; each
-    coordinate goes back to that world point and on to the voxel drawn there. Calls in
-    the 3D view, and on grids aligned with the view, are napari's unchanged.
-    """
+    """napari's Labels layer whose brush, fill bucket, polygon and picker work on the
+    voxels the 2D view draws under the mouse, also on a tilted series (module docs)."""
 
     @property
     def _type_string(self) -> str:
@@ -173,21 +139,16 @@ class ShownSliceLabels(_DrawnVoxel, Labels):
         # layer copies go by this name, which it derives from the class name
         return "labels"
 
-    def paint(self, coord, new_label, refresh=True):  # noqa: D102 (napari's docstring)
-        super().paint(self._as_shown(coord), new_label, refresh)
-
-    def fill(self, coord, new_label, refresh=True):  # noqa: D102
-        super().fill(self._as_shown(coord), new_label, refresh)
-
-    def paint_polygon(self, points, new_label):  # noqa: D102
-        # napari truncates polygon vertices to int: round the drawn voxels' coordinates
-        super().paint_polygon(np.round(self._as_shown(points)), new_label)
+    def paint_polygon(self, points, new_label):  # noqa: D102 (napari's docstring)
+        # napari truncates the vertices to whole voxels: 9.6 would paint slice 9 while
+        # slice 10 is drawn (in-plane it puts them at pixel centres first)
+        super().paint_polygon(self._on_drawn_slice(points), new_label)
 
 
 class ShownSlicePoints(_DrawnVoxel, Points):
     """napari's Points layer whose add mode puts a point on the voxel drawn under the
     mouse (napari's own puts it at the full inverse transform: on a tilted axial block,
-    slices off the one the reader clicked), and whose hovered point is the one drawn."""
+    slices off the one the reader clicked), and whose drag and hover follow the mouse."""
 
     @property
     def _type_string(self) -> str:
@@ -196,4 +157,4 @@ class ShownSlicePoints(_DrawnVoxel, Points):
     def add(self, coords) -> None:  # noqa: D102 (napari's docstring)
         # on the slice drawn, not between slices (napari shows a point on the slice its
         # rounded position is in; the grade sheet stores the slice's instance number)
-        super().add(self._as_shown(coords, snap_hidden=True))
+        super().add(self._on_drawn_slice(coords))

@@ -66,16 +66,12 @@ from qtpy.QtWidgets import (
 from .._napari.layers import (
     META_KEY,
     WORLD_AXIS_LABELS,
+    data_to_world_matrix,
     removing_layers,
     show_in_layer,
     tilt_degrees,
 )
-from .._napari.shown_slice import (
-    ShownSliceImage,
-    ShownSliceLabels,
-    data_to_world_matrix,
-    voxel_shown_at,
-)
+from .._napari.shown_slice import ShownSliceImage, ShownSliceLabels, voxel_shown_at
 from ..corrections import (
     EditRecorder,
     fill_between_slices,

@@ -50,13 +50,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._napari.layers import META_KEY, removing_layers
-from .._napari.shown_slice import (
-    ShownSliceImage,
-    ShownSliceLabels,
-    data_to_world_matrix,
-    slice_world_position,
-)
+from .._napari.layers import META_KEY, data_to_world_matrix, removing_layers
+from .._napari.shown_slice import ShownSliceImage, ShownSliceLabels, slice_world_position
 from ..project import LabelVersion, Project, ProjectError
 from ..review.adjudication import (
     CONSENSUS,

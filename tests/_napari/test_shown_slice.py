@@ -15,11 +15,11 @@ from napari.utils.interactions import (
     mouse_release_callbacks,
 )
 
+from napari_atlas_annotate._napari.layers import data_to_world_matrix
 from napari_atlas_annotate._napari.shown_slice import (
     ShownSliceImage,
     ShownSliceLabels,
     ShownSlicePoints,
-    data_to_world_matrix,
     point_shown_at,
     view_couples_axes,
     voxel_shown_at,
@@ -219,3 +219,23 @@ def test_a_point_is_added_on_the_voxel_drawn_under_the_mouse():
     shown, data = added[Points]
     assert len(data) == 1 and round(float(data[0, 0])) != shown
     assert ShownSlicePoints(np.empty((0, 3)))._type_string == "points"
+
+
+def test_napari_own_edits_write_only_their_voxels_on_a_tilted_grid():
+    """napari's Labels.data_setitem also writes the new values of the slice at the full
+    inverse transform of the dims point into the slice drawn (for uint8 labels a view of
+    the data): on a tilted grid, after a scroll in another view, those differ and the slice
+    drawn changed unlogged. Through the drawn voxel it is the same slice."""
+    changed = {}
+    for layer_type in (Labels, ShownSliceLabels):
+        viewer, layer = _viewer_with(layer_type, _tilted())
+        viewer.dims.set_point(1, layer.data_to_world((20, 63, 0))[1])  # a coronal scroll
+        shown = int(round(layer._data_slice.point[0]))
+        other = int(round(layer._data_to_world.inverse(viewer.dims.point)[0]))
+        assert other != shown
+        layer.data_setitem((np.full(5, other), np.arange(5) + 30, np.full(5, 32)), 4)
+        changed[layer_type] = (shown, other, np.argwhere(layer.data == 4).tolist())
+    shown, other, voxels = changed[ShownSliceLabels]
+    assert voxels == [[other, 30 + i, 32] for i in range(5)]
+    shown, other, voxels = changed[Labels]
+    assert any(v[0] == shown for v in voxels)  # napari's own layer wrote the slice drawn

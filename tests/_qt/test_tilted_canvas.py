@@ -84,7 +84,7 @@ def test_a_mouse_stroke_on_the_canvas_paints_under_the_pixels_it_went_over(
     shown = int(round(layer._data_slice.point[0]))
     row, cols = 30, range(8, 31, 2)  # through the body's back, where the proposal has no liver
     worlds = [_drawn_at(viewer, layer, row, c) for c in cols]
-    full = {tuple(np.round(layer.world_to_data(w)).astype(int))[:2] for w in worlds}
+    full = {tuple(np.round(layer._data_to_world.inverse(w)).astype(int))[:2] for w in worlds}
     if degrees:  # napari's own brush would paint slices and rows away from the stroke here
         assert all(voxel != (shown, row) for voxel in full)
     else:
