@@ -43,7 +43,9 @@ def phantom_cases(seeds, site, shape, spacing):
     cases = []
     for seed in seeds:
         image, label, _ = make_ct_phantom(seed, shape=shape, site=site)
-        cases.append(prepare_case(f"site{site}-{seed}", image, label.array, spacing, DEFAULT_WINDOW))
+        cases.append(
+            prepare_case(f"site{site}-{seed}", image, label.array, spacing, DEFAULT_WINDOW)
+        )
     return cases
 
 
