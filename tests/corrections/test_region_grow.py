@@ -106,3 +106,42 @@ def test_erase_takes_back_a_leak_and_keeps_the_organ():
     # pointed at anything but the class, it says what is there and changes nothing
     wrong = grow_from_voxel(labels, image, (0, 0, 0), LIVER, ONE_MM, 40, 30, CLASSES, erase=True)
     assert wrong.changed == 0 and "unlabelled, not the liver" in wrong.why_nothing
+
+
+def test_a_same_intensity_neighbour_joined_by_a_one_voxel_sheet_is_not_taken():
+    """The blurred border between fat and a brighter organ passes through the HU of the
+    part grown: a sheet one voxel thick of it must not carry the grow into a neighbour."""
+    image = np.full((12, 20, 18), -100.0, np.float32)
+    image[2:10, 2:7, 2:16] = 60.0  # the liver's missed part ...
+    image[2:10, 12:17, 2:16] = 60.0  # ... an unlabelled neighbour of the same HU ...
+    image[3:9, 7:12, 8] = 60.0  # ... joined by a sheet one voxel thick ...
+    image[2:10, 7:12, 9:12] = 140.0  # ... lying on a brighter organ (labelled spleen)
+    labels = np.zeros(image.shape, np.uint8)
+    labels[2:5, 2:7, 2:16] = LIVER
+    labels[image == 140.0] = SPLEEN
+    neighbour = np.zeros(image.shape, bool)
+    neighbour[2:10, 12:17, 2:16] = True
+    g = grow_from_voxel(labels, image, (7, 4, 8), LIVER, ONE_MM, 50.0, 30.0, CLASSES)
+    new = g.apply(labels)
+    assert not (new[neighbour] == LIVER).any()
+    np.testing.assert_array_equal(new[2:10, 2:7, 2:16], LIVER)  # the missed part is back
+    assert int(((new == LIVER) & (image != 60.0)).sum()) == 0
+    # without the guard the grow crossed the sheet and took the neighbour
+    old = grow_from_voxel(
+        labels, image, (7, 4, 8), LIVER, ONE_MM, 50.0, 30.0, CLASSES, cut_bridges=False
+    )
+    assert (old.apply(labels)[neighbour] == LIVER).all()
+
+
+def test_a_pointed_voxel_unlike_its_surroundings_grows_the_part_around_it():
+    """A noisy voxel under the cursor (its own HU far from its smoothed HU) still grows
+    the part around it; the flood once started from the voxels unlike the part instead."""
+    image, labels = _liver_block()
+    image[7, 8, 8] = 400.0  # a speck (noise, calcification) under the cursor
+    g = grow_from_voxel(labels, image, (7, 8, 8), LIVER, ONE_MM, 50.0, 40.0, CLASSES)
+    assert abs(400.0 - g.reference) > 50.0  # the voxel is unlike its own reference
+    new = g.apply(labels)
+    block = image >= 60.0
+    assert not ((new == LIVER) & ~block).any()
+    # the block's far corners, 42 HU from the speck-raised reference, may stay out
+    assert int(((new == LIVER) & block).sum()) >= 0.98 * block.sum()
