@@ -12,10 +12,13 @@ place to click), and compares what one action there brings back:
 
 For each it reports the share of the missing part brought back and the voxels painted
 outside the organ (leaks the annotator must then erase), summed over cases, and the ratio
-of the wrong voxels left after the action (missing still + leaked) baseline / ours.
+of the wrong voxels left after the action (missing still + leaked) baseline / ours. The
+grow is also run without its bridge cut (``cut_bridges=False``, the grow before that
+guard), and a table per site and organ gives all three with the part of the missing voxels
+within the radius of the pointed voxel ("in reach": what one action there could bring back).
 
     python bench/region_grow.py [--cases 6] [--sites 0 1] [--shape 64 112 112]
-                                [--organs kidney_left kidney_right spleen]
+                                [--organs kidney_left kidney_right spleen | all]
 """
 
 from __future__ import annotations
@@ -46,17 +49,26 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=6)
     parser.add_argument("--sites", type=int, nargs="+", default=(0, 1))
     parser.add_argument("--shape", type=int, nargs=3, default=(64, 112, 112))
-    parser.add_argument("--organs", nargs="+", default=("kidney_left", "kidney_right", "spleen"))
+    parser.add_argument(
+        "--organs",
+        nargs="+",
+        default=("kidney_left", "kidney_right", "spleen"),
+        choices=(*CLASSES, "all"),
+        help="classes to cut a half from, or all",
+    )
     args = parser.parse_args()
+    organs = CLASSES if "all" in args.organs else args.organs
 
-    totals = {"ours": np.zeros(3), "baseline": np.zeros(3)}  # missing, back, leaked
+    # missing, back, leaked
+    totals = {"ours": np.zeros(3), "baseline": np.zeros(3), "uncut": np.zeros(3)}
+    table: dict[tuple[int, str], np.ndarray] = {}  # missing, in reach, (back, leaked) x 3
     per_case: list[float] = []
     seconds = 0.0
     print("site case organ missing | ours: back leaked | brush: back leaked")
     for site in args.sites:
         for case in range(args.cases):
             image, truth, _ = make_ct_phantom(case, shape=tuple(args.shape), site=site)
-            for organ in args.organs:
+            for organ in organs:
                 class_id = CLASSES.index(organ) + 1
                 whole = truth.array == class_id
                 slices = np.nonzero(whole.any(axis=(1, 2)))[0]
@@ -73,22 +85,56 @@ def main() -> None:
                     labels, image.array, seed, class_id, image.spacing, TOLERANCE, RADIUS_MM
                 ).apply(labels)
                 seconds += time.perf_counter() - t0
+                uncut = grow_from_voxel(
+                    labels,
+                    image.array,
+                    seed,
+                    class_id,
+                    image.spacing,
+                    TOLERANCE,
+                    RADIUS_MM,
+                    cut_bridges=False,
+                ).apply(labels)
                 brush = _brush(labels, seed, class_id, image.spacing, RADIUS_MM)
+                reach = int(((brush == class_id) & missing).sum())  # the brush fills its ball
                 row = [site, case, organ, int(missing.sum())]
-                for name, result in (("ours", ours), ("baseline", brush)):
+                entry = [int(missing.sum()), reach]
+                for name, result in (("ours", ours), ("baseline", brush), ("uncut", uncut)):
                     painted = result == class_id
                     back = int((painted & missing).sum())
                     leaked = int((painted & ~whole).sum())
                     totals[name] += (missing.sum(), back, leaked)
-                    row += [back, leaked]
+                    entry += [back, leaked]
+                    if name != "uncut":
+                        row += [back, leaked]
+                table[site, organ] = table.get((site, organ), 0) + np.array(entry)
                 per_case.append(row[4] / max(1, row[3]))
                 print(*row)
+    print(
+        "\n| site | organ | missing (in reach) | grow: back, leaked, wrong left "
+        "| grow without bridge cut | 3D brush dab |\n| --- | --- | --- | --- | --- | --- |"
+    )
+    for (site, organ), (missing, reach, *pairs) in sorted(table.items()):
+        cells = []
+        for back, leaked in (pairs[0:2], pairs[4:6], pairs[2:4]):
+            cells.append(f"{back / missing:.1%}, {leaked:,}, {missing - back + leaked:,}")
+        print(
+            f"| {site} | {organ} | {missing:,} ({reach / missing:.0%}) | "
+            + " | ".join(cells)
+            + " |"
+        )
+    print()
     for name, (missing, back, leaked) in totals.items():
         print(
             f"{name}: {back / missing:.1%} of {int(missing)} missing voxels back, "
             f"{int(leaked)} leaked; wrong voxels left {int(missing - back + leaked)}"
         )
     wrong = {k: v[0] - v[1] + v[2] for k, v in totals.items()}
+    print(
+        f"bridge cut: wrong voxels left {wrong['uncut']:.0f} -> {wrong['ours']:.0f} "
+        f"({wrong['ours'] / wrong['uncut'] - 1:+.1%}), leaked {totals['uncut'][2]:.0f} -> "
+        f"{totals['ours'][2]:.0f} ({totals['ours'][2] / max(1, totals['uncut'][2]) - 1:+.1%})"
+    )
     print(f"ours per organ part: {min(per_case):.0%}..{max(per_case):.0%} back")
     print(
         f"ratio baseline / ours (wrong voxels left after one action): "
