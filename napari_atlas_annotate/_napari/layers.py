@@ -3,10 +3,13 @@
 napari world coordinates are patient millimetres ordered like a radiologist reads an axial
 slice: world axis 0 is S (the slider runs foot to head), axis 1 is P (screen rows, so
 anterior is up) and axis 2 is L (screen columns, so the patient's right is on the screen's
-left). In RAS terms ``world = DISPLAY_FROM_RAS @ (R, A, S, 1)`` and a layer's affine is
-``DISPLAY_FROM_RAS @ volume.affine``: a standard axial CT (orientation S, P, L) gets a
-positive diagonal affine, and an image and a mask with the same Volume affine overlay voxel
-for voxel.
+left). In RAS terms ``world = DISPLAY_FROM_RAS @ (R, A, S, 1)`` and a layer's data-to-world
+transform is ``DISPLAY_FROM_RAS @ volume.affine``: a standard axial CT (orientation S, P, L)
+gets a positive diagonal one, and an image and a mask with the same Volume affine overlay
+voxel for voxel. The voxel size goes into the layer's ``scale`` and the directions and
+origin into its ``affine`` (:func:`layer_placement`), as napari expects: its 3D brush sizes
+the ball it paints by ``scale``, so with the voxel size in the affine a 3 mm-slice CT got a
+ball four times deeper than wide.
 
 napari slices data along its first axes regardless of the affine, so a series whose index
 axes are permuted relative to the world (a sagittal MRI) would show the wrong plane. Such
@@ -29,8 +32,8 @@ Examples
 >>> axial.orientation
 ('S', 'P', 'L')
 >>> data, kwargs, kind = image_layer_data(axial, "ct")
->>> np.round(np.diag(kwargs["affine"]), 3).tolist()
-[2.5, 0.8, 0.7, 1.0]
+>>> [round(float(s), 3) for s in kwargs["scale"]], np.diag(kwargs["affine"]).tolist()
+([2.5, 0.8, 0.7], [1.0, 1.0, 1.0, 1.0])
 >>> volume_from_layer((data, kwargs)).same_grid(axial)
 True
 """
@@ -100,6 +103,17 @@ def layer_affine(volume_affine: np.ndarray, axes: Sequence[int] = (0, 1, 2)) -> 
     permute = np.eye(4)
     permute[:3, :3] = np.eye(3)[:, list(axes)]  # old index = permute @ new index
     return DISPLAY_FROM_RAS @ np.asarray(volume_affine, float) @ permute
+
+
+def layer_placement(volume_affine: np.ndarray, axes: Sequence[int] = (0, 1, 2)) -> dict:
+    """napari ``scale`` (voxel size, mm) and ``affine`` (unit directions and origin) of
+    ``array.transpose(axes)`` for a Volume with ``volume_affine``: together they are
+    :func:`layer_affine`."""
+    full = layer_affine(volume_affine, axes)
+    spacing = np.linalg.norm(full[:3, :3], axis=0)
+    unit = full.copy()
+    unit[:3, :3] = full[:3, :3] / spacing
+    return {"scale": tuple(float(s) for s in spacing), "affine": unit}
 
 
 def tilt_degrees(affine: np.ndarray) -> float:
@@ -210,7 +224,7 @@ def image_layer_data(volume: Volume, name: str | None = None) -> LayerDataTuple:
     modality = guess_modality(volume)
     kwargs = {
         "name": _layer_name(volume, name),
-        "affine": layer_affine(volume.affine, axes),
+        **layer_placement(volume.affine, axes),
         "contrast_limits": display_window(volume, modality),
         "colormap": "gray",
         "units": ("mm", "mm", "mm"),
@@ -289,7 +303,7 @@ def labels_layer_data(
     axes = display_axes(volume.affine)
     kwargs = {
         "name": name or f"{_layer_name(volume, None)} labels",
-        "affine": layer_affine(volume.affine, axes),
+        **layer_placement(volume.affine, axes),
         "colormap": colormap,
         "features": {"index": list(range(len(names) + 1)), "class": ["background", *names]},
         "units": ("mm", "mm", "mm"),
@@ -306,6 +320,7 @@ def show_in_layer(layer: Any, data: Any, kwargs: Mapping[str, Any]) -> None:
     the next case costs a few hundredths of a second where removing it and adding another
     costs about half a second (a canvas cleanup and a new visual)."""
     layer.data = data
+    layer.scale = kwargs["scale"]
     layer.affine = kwargs["affine"]
     layer.metadata = kwargs["metadata"]
     layer.name = kwargs["name"]

@@ -10,6 +10,7 @@ from napari_atlas_annotate._napari.layers import (
     CT_WINDOW,
     DISPLAY_FROM_RAS,
     META_KEY,
+    data_to_world_matrix,
     display_axes,
     image_layer_data,
     labels_layer_data,
@@ -41,8 +42,8 @@ def test_axial_ct_gets_positive_diagonal_affine_and_ct_window(make_ct):
     data, kwargs, kind = image_layer_data(volume)
     assert kind == "image"
     assert data.shape == volume.shape
-    np.testing.assert_allclose(kwargs["affine"], DISPLAY_FROM_RAS @ volume.affine)
-    linear = kwargs["affine"][:3, :3]
+    np.testing.assert_allclose(data_to_world_matrix(kwargs), DISPLAY_FROM_RAS @ volume.affine)
+    linear = data_to_world_matrix(kwargs)[:3, :3]
     np.testing.assert_allclose(linear, np.diag(np.diag(linear)))
     np.testing.assert_allclose(np.diag(linear), volume.spacing)
     assert kwargs["contrast_limits"] == CT_WINDOW
@@ -84,7 +85,7 @@ def test_napari_slices_along_world_axes(make_ct, orientation):
     """Data axis i runs (mostly) along world axis i, so 2D slicing shows the right plane."""
     volume = make_ct(orientation)
     _, kwargs, _ = image_layer_data(volume)
-    linear = kwargs["affine"][:3, :3]
+    linear = data_to_world_matrix(kwargs)[:3, :3]
     dominant = np.argmax(np.abs(linear), axis=0)
     assert dominant.tolist() == [0, 1, 2]
 
@@ -95,7 +96,7 @@ def test_sagittal_series_is_transposed_for_display(make_ct):
     data, kwargs, _ = image_layer_data(volume)
     assert data.shape == (24, 20, 6)
     assert np.shares_memory(data, volume.array)  # a view, never a copy
-    linear = kwargs["affine"][:3, :3]
+    linear = data_to_world_matrix(kwargs)[:3, :3]
     np.testing.assert_allclose(np.abs(np.diag(linear)), [0.7, 0.8, 2.5])
 
 
@@ -107,7 +108,7 @@ def test_image_and_labels_overlay_exactly(make_ct, make_organ_labels, orientatio
     labels = _add(
         viewer, labels_layer_data(make_organ_labels(volume), volume, ABDOMEN_ATLAS_CLASSES)
     )
-    np.testing.assert_allclose(image.affine.affine_matrix, labels.affine.affine_matrix)
+    np.testing.assert_allclose(data_to_world_matrix(image), data_to_world_matrix(labels))
     spleen_world = _world(volume, (4, 15, 13))
     index = np.round(labels.world_to_data(spleen_world)).astype(int)
     assert labels.data[tuple(index)] == 8
@@ -203,3 +204,25 @@ def test_tilt_is_the_largest_turn_of_a_data_axis_off_its_world_axis():
     assert tilt_degrees(layer_affine(tilt @ axial)) == pytest.approx(15.0)
     sagittal = axial[:, [2, 0, 1, 3]]  # another axis order is still aligned
     assert tilt_degrees(layer_affine(sagittal)) == 0.0
+
+
+def test_the_3d_brush_paints_a_ball_in_millimetres():
+    """napari sizes its 3D brush by the layer's scale: with the voxel size in the affine a
+    3 mm-slice CT (0.8 mm pixels) got a ball 9 slices (27 mm) deep and 7 mm wide. The
+    voxel size is the scale, so the ball is as deep as it is wide."""
+    from napari.layers import Labels
+
+    affine = np.diag([0.8, 0.8, 3.0, 1.0])  # x, y 0.8 mm, slices 3 mm: (z, y, x) -> RAS
+    affine[:3, :3] = affine[:3, :3][:, ::-1]
+    volume = Volume(np.zeros((20, 40, 40), np.int16), affine, "CT")
+    data, kwargs, _ = labels_layer_data(None, volume, ["liver"])
+    viewer = ViewerModel()
+    layer = viewer.add_layer(Labels(data, **kwargs))
+    layer.n_edit_dimensions = 3
+    layer.brush_size = 9
+    layer.paint((10, 20, 20), 1)
+    painted = np.argwhere(layer.data == 1)
+    depth_mm = (np.ptp(painted[:, 0]) + 1) * 3.0
+    width_mm = (np.ptp(painted[:, 2]) + 1) * 0.8
+    assert width_mm == pytest.approx(7.2)
+    assert depth_mm <= width_mm + 3.0  # whole slices: 9 mm for a 7.2 mm ball

@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_atlas_annotate._napari.layers import DISPLAY_FROM_RAS, volume_from_layer
+from napari_atlas_annotate._napari.layers import (
+    DISPLAY_FROM_RAS,
+    data_to_world_matrix,
+    volume_from_layer,
+)
 from napari_atlas_annotate._napari.reader import get_reader, looks_like_labels
 from napari_atlas_annotate.classes import ABDOMEN_ATLAS_CLASSES, CLASS_COLORS
 from napari_atlas_annotate.io import VolumeLoadError, VolumeLoadWarning, save_labels, save_nifti
@@ -34,7 +38,7 @@ def test_nifti_ct_and_labels(tmp_path, make_ct, make_organ_labels):
     assert reader is not None
     (img, img_kw, img_kind), (lab, lab_kw, lab_kind) = reader([str(seg), str(ct)])
     assert (img_kind, lab_kind) == ("image", "labels")  # labels on top whatever the order
-    np.testing.assert_allclose(img_kw["affine"], lab_kw["affine"])
+    np.testing.assert_allclose(data_to_world_matrix(img_kw), data_to_world_matrix(lab_kw))
     back = volume_from_layer(lab, lab_kw)
     assert back.same_grid(volume)
     np.testing.assert_array_equal(back.array, make_organ_labels(volume))
@@ -95,7 +99,7 @@ def test_dicom_study_folder_opens_each_series(tmp_path, make_ct):
         corner = np.array(source.shape) - 1
         axes = kwargs["metadata"]["atlas_annotate"]["axes"]
         data_index = np.array([corner[a] for a in axes], float)
-        world = kwargs["affine"] @ np.append(data_index, 1)
+        world = data_to_world_matrix(kwargs) @ np.append(data_index, 1)
         expected = DISPLAY_FROM_RAS @ np.append(source.index_to_world(corner), 1)
         np.testing.assert_allclose(world, expected, atol=1e-3)
 

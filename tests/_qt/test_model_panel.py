@@ -11,6 +11,7 @@ import types
 import numpy as np
 import pytest
 
+from napari_atlas_annotate._napari.layers import data_to_world_matrix
 from napari_atlas_annotate.project import Project
 
 pytestmark = pytest.mark.qt
@@ -276,7 +277,7 @@ def test_uncertainty_layer_lies_over_the_image(make_napari_viewer, organ_project
     assert data.dtype == np.float32 and 0 <= data.min() and data.max() <= 1
     # Same world box as the image, within one voxel of the (coarser) uncertainty grid.
     image_box, unc_box = _world_box(dock.image_layer), _world_box(layer)
-    voxel = np.abs(np.asarray(layer.affine.linear_matrix)).max(axis=1)
+    voxel = np.abs(data_to_world_matrix(layer)[:3, :3]).max(axis=1)
     assert np.all(np.abs(image_box - unc_box) <= voxel + 1e-6), (image_box, unc_box, voxel)
     # The labels stay on top and active so painting carries on.
     layers = list(viewer.layers)

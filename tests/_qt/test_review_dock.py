@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from napari_atlas_annotate._napari.layers import DISPLAY_FROM_RAS, display_axes
+from napari_atlas_annotate._napari.layers import (
+    DISPLAY_FROM_RAS,
+    data_to_world_matrix,
+    display_axes,
+)
 from napari_atlas_annotate._qt.review import TABLE_MAX_MIN_WIDTH, ReviewDock
 from napari_atlas_annotate.classes import ABDOMEN_ATLAS_CLASSES
 from napari_atlas_annotate.grade_editing import point_to_index
@@ -45,10 +49,10 @@ def test_review_dock_pick_per_class_and_finalize(make_napari_viewer, two_reader_
     assert dock.load_case("ct0"), dock.last_error
     names = [layer.name for layer in viewer.layers]
     assert names == ["ct0 image", "alice", "bob", "consensus", "disagreement"]
-    image_affine = viewer.layers["ct0 image"].affine.affine_matrix
+    image_affine = data_to_world_matrix(viewer.layers["ct0 image"])
     expected_affine = DISPLAY_FROM_RAS @ masks["ct0"]["image"].affine
     for layer in viewer.layers:  # everything overlays the image exactly
-        np.testing.assert_allclose(layer.affine.affine_matrix, image_affine)
+        np.testing.assert_allclose(data_to_world_matrix(layer), image_affine)
     np.testing.assert_allclose(image_affine, expected_affine)
     alice, bob = masks["ct0"]["alice"], masks["ct0"]["bob"]
     # Disagreement map: exactly where the two differ (data is displayed as stored here).
