@@ -283,10 +283,11 @@ class AnnotatorDock(StatusMessages, QWidget):
             widget.setToolTip(
                 "Point at a missed part of the organ and press G: the picked class grows "
                 "from that voxel into connected unlabelled voxels whose intensity is within "
-                "the tolerance of it (HU for a CT), no further than the radius. Other "
-                "classes are never taken. Shift+G over a leak of the class (into bowel, "
-                "fat) takes back the voxels of the class connected to it that look like "
-                "it. Each is one Ctrl-Z step."
+                "the tolerance of it (HU for a CT), no further than the radius, nor "
+                "through a bridge or rim thinner than 2 mm into a neighbour that looks "
+                "alike. Other classes are never taken. Shift+G over a leak of the class "
+                "(into bowel, fat) takes back the voxels of the class connected to it that "
+                "look like it. Each is one Ctrl-Z step."
             )
             if widget is not grow_label:
                 grow.addWidget(widget)
