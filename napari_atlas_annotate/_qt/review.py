@@ -51,7 +51,12 @@ from qtpy.QtWidgets import (
 )
 
 from .._napari.layers import META_KEY, data_to_world_matrix, removing_layers
-from .._napari.shown_slice import ShownSliceImage, ShownSliceLabels, slice_world_position
+from .._napari.shown_slice import (
+    ShownSliceImage,
+    ShownSliceLabels,
+    ShownSlicePoints,
+    slice_world_position,
+)
 from ..project import LabelVersion, Project, ProjectError
 from ..review.adjudication import (
     CONSENSUS,
@@ -820,18 +825,21 @@ class ReviewDock(StatusMessages, QWidget):
         """An empty Points layer for one reader's (or the consensus') points; it follows
         the series shown (:meth:`_show_points_on`)."""
         consensus = who == CONSENSUS
-        return self.viewer.add_points(
-            np.empty((0, 3)),
-            ndim=3,
-            name=f"{case_id} {who} points",
-            features=pd.DataFrame({"cell": [], "grade": [], "label": []}, dtype=object),
-            face_color=self.reader_color(who),
-            border_color="black",
-            border_width=0.1,
-            symbol="ring" if consensus else "disc",
-            size=8.0 if consensus else 4.5,
-            text=POINT_TEXT if consensus else None,
-            units=("mm", "mm", "mm"),
+        # hovering a point (its label) works on the slice drawn, also on an angled block
+        return self.viewer.add_layer(
+            ShownSlicePoints(
+                np.empty((0, 3)),
+                ndim=3,
+                name=f"{case_id} {who} points",
+                features=pd.DataFrame({"cell": [], "grade": [], "label": []}, dtype=object),
+                face_color=self.reader_color(who),
+                border_color="black",
+                border_width=0.1,
+                symbol="ring" if consensus else "disc",
+                size=8.0 if consensus else 4.5,
+                text=POINT_TEXT if consensus else None,
+                units=("mm", "mm", "mm"),
+            )
         )
 
     def _visibility_watcher(self, series: StudySeries):
