@@ -38,7 +38,8 @@ def file_digest(path: Path) -> dict:
     return {"sha256": h.hexdigest(), "bytes": Path(path).stat().st_size}
 
 
-def _iso(t: float | None) -> str | None:
+def iso_utc(t: float | None) -> str | None:
+    """A POSIX time as ISO 8601 in UTC, to the second (None stays None)."""
     if t is None:
         return None
     return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="seconds")
@@ -66,7 +67,7 @@ def case_provenance(
         {v.annotator for v in versions if v.annotator and v.kind != "proposal"} | set(edits)
     )
     audit = [
-        {"actor": a["actor"], "action": a["action"], "time": _iso(a["t"])}
+        {"actor": a["actor"], "action": a["action"], "time": iso_utc(a["t"])}
         for a in project.audit_trail(case_id)
         if any(w in a["action"].lower() for w in _FINALIZE_WORDS)
         or a["detail"].get("version") == version.id
@@ -81,11 +82,15 @@ def case_provenance(
             "sha256": version.sha256,
             "parent_id": version.parent_id,
             "model_version": version.model_version,
-            "created_at": _iso(version.created_at),
+            "created_at": iso_utc(version.created_at),
         },
         "annotators": annotators,
         "proposals": [
-            {"version_id": v.id, "model_version": v.model_version, "created_at": _iso(v.created_at)}
+            {
+                "version_id": v.id,
+                "model_version": v.model_version,
+                "created_at": iso_utc(v.created_at),
+            }
             for v in proposals
         ],
         "model_versions": sorted({v.model_version for v in proposals if v.model_version}),

@@ -18,7 +18,6 @@ holds the review's decisions, summarised in ``provenance.json``) are not readers
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import io
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -26,19 +25,12 @@ from pathlib import Path
 from ..io.atomic import write_text
 from ..project import Project
 from .errors import ExportError
+from .provenance import iso_utc
 from .pseudonymise import contains_identifier
 
 NOTES_NAME = "notes.csv"
 COLUMNS = ("case", "annotator", "version", "submitted_utc", "latest", "note")
 RSNA_COLUMNS = ("study_id",) + COLUMNS[1:]
-
-
-def reader_notes(project: Project, case_ids: Iterable[str]) -> list:
-    """The submitted (``corrected``) versions with a note of ``case_ids``, oldest first."""
-    rows = []
-    for case_id in case_ids:
-        rows += [v for v in project.versions(case_id, kinds=("corrected",)) if v.note]
-    return sorted(rows, key=lambda v: (v.created_at, v.id))
 
 
 def write_notes(
@@ -52,31 +44,29 @@ def write_notes(
     """Write ``notes.csv`` into ``folder`` for the cases in ``keys`` (case id -> the name
     or ``study_id`` the export gives it); refuses a note holding one of ``identifiers``."""
     identifiers = list(identifiers)
-    notes = reader_notes(project, keys)
-    latest: dict[tuple[str, str | None], int] = {}
-    for v in notes:
-        latest[(v.case_id, v.annotator)] = v.id
-    for case_id in keys:  # a resubmission without a note is the reader's latest too
+    notes = []
+    latest: dict[tuple[str, str | None], int] = {}  # a resubmission without a note counts
+    for case_id in keys:
         for v in project.versions(case_id, kinds=("corrected",)):
-            if latest.get((case_id, v.annotator), -1) < v.id:
-                latest[(case_id, v.annotator)] = v.id
+            latest[(case_id, v.annotator)] = max(v.id, latest.get((case_id, v.annotator), -1))
+            if v.note:
+                notes.append(v)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(RSNA_COLUMNS if study_ids else COLUMNS)
-    for v in notes:
+    for v in sorted(notes, key=lambda v: (v.created_at, v.id)):
         if identifiers and contains_identifier(v.note, identifiers):
             raise ExportError(
                 f"{v.annotator}'s note on case {keys[v.case_id]} (version {v.id}) contains a "
                 "patient identifier from the source DICOM; nothing was exported. Change the "
                 "note (annotator dock, then submit again), or export without --with-notes."
             )
-        when = _dt.datetime.fromtimestamp(v.created_at, _dt.timezone.utc)
         writer.writerow(
             [
                 keys[v.case_id],
                 v.annotator or "",
                 v.id,
-                when.isoformat(timespec="seconds"),
+                iso_utc(v.created_at),
                 "yes" if latest[(v.case_id, v.annotator)] == v.id else "no",
                 v.note,
             ]
