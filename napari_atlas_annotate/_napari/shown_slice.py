@@ -102,6 +102,14 @@ class _DrawnVoxel:
     """Layer mixin: in a 2D view of a grid tilted against it, a world point's data
     coordinates are those of the voxel drawn there (:func:`point_shown_at`)."""
 
+    #: napari's name for the layer type, which it derives from the class name; its key
+    #: bindings ("the active layer is labels"), writers and layer copies go by it
+    _napari_type = ""
+
+    @property
+    def _type_string(self) -> str:
+        return self._napari_type
+
     def world_to_data(self, position):  # noqa: D102 (napari's docstring)
         position = np.asarray(position, float)
         if len(position) == self.ndim and self._slice_input.ndisplay == 2:
@@ -124,20 +132,14 @@ class ShownSliceImage(_DrawnVoxel, Image):
     """napari's Image layer whose value under the mouse (the CT's HU in the status bar)
     is the voxel drawn there, also on a tilted series (module docs)."""
 
-    @property
-    def _type_string(self) -> str:
-        return "image"  # napari derives it from the class name; its keys and writers use it
+    _napari_type = "image"
 
 
 class ShownSliceLabels(_DrawnVoxel, Labels):
     """napari's Labels layer whose brush, fill bucket, polygon and picker work on the
     voxels the 2D view draws under the mouse, also on a tilted series (module docs)."""
 
-    @property
-    def _type_string(self) -> str:
-        # napari's key bindings (their "active layer type is labels" context), writers and
-        # layer copies go by this name, which it derives from the class name
-        return "labels"
+    _napari_type = "labels"
 
     def paint_polygon(self, points, new_label):  # noqa: D102 (napari's docstring)
         # napari truncates the vertices to whole voxels: 9.6 would paint slice 9 while
@@ -150,9 +152,7 @@ class ShownSlicePoints(_DrawnVoxel, Points):
     mouse (napari's own puts it at the full inverse transform: on a tilted axial block,
     slices off the one the reader clicked), and whose drag and hover follow the mouse."""
 
-    @property
-    def _type_string(self) -> str:
-        return "points"  # napari derives it from the class name; its keys and writers use it
+    _napari_type = "points"
 
     def add(self, coords) -> None:  # noqa: D102 (napari's docstring)
         # on the slice drawn, not between slices (napari shows a point on the slice its

@@ -66,12 +66,11 @@ from qtpy.QtWidgets import (
 from .._napari.layers import (
     META_KEY,
     WORLD_AXIS_LABELS,
-    data_to_world_matrix,
     removing_layers,
     show_in_layer,
     tilt_degrees,
 )
-from .._napari.shown_slice import ShownSliceImage, ShownSliceLabels, voxel_shown_at
+from .._napari.shown_slice import ShownSliceImage, ShownSliceLabels
 from ..corrections import (
     EditRecorder,
     fill_between_slices,
@@ -852,13 +851,8 @@ class AnnotatorDock(StatusMessages, QWidget):
             class_id = self.current_class()
             layer = self.labels_layer
             self._check_grow_in_sight()
-            # the voxel drawn under the mouse (on a tilted series not the full inverse
-            # transform of its point: napari draws each slice flat)
-            seed = voxel_shown_at(
-                data_to_world_matrix(layer),
-                self.viewer.cursor.position,
-                self.viewer.dims.displayed,
-            )
+            # the voxel drawn under the mouse (the layer maps a tilted series' points there)
+            seed = tuple(int(v) for v in np.round(layer.world_to_data(self.viewer.cursor.position)))
             linear = np.asarray(layer.affine.affine_matrix, float)[:-1, :-1]
             spacing = np.linalg.norm(linear, axis=0) * np.asarray(layer.scale, float)
             tolerance, radius = self.grow_tolerance.value(), self.grow_radius.value()
