@@ -119,6 +119,12 @@ def read_paths(path: PathOrPaths) -> list[LayerDataTuple]:
         layers.extend(read)
     if not layers:
         return [(None,)]  # npe2's "read, nothing to add" (napari opens no layer)
+    from .shown_slice import is_tilted, watch_for_tilted_layers
+
+    if any(is_tilted(t[1]) for t in layers):
+        # napari makes plain layers of these tuples: on a tilted series its brush and
+        # status bar would work slices away from the voxel drawn under the mouse
+        watch_for_tilted_layers(_current_viewer())
     # Labels over images whatever order the files were given in.
     return sorted(layers, key=lambda t: t[2] == "labels")
 
@@ -129,14 +135,18 @@ def _source_files(meta: dict) -> set[str]:
     return {os.path.realpath(f) for f in files}
 
 
-def _files_in_current_viewer() -> set[str]:
-    """The DICOM files behind the layers of napari's current viewer."""
+def _current_viewer():
+    """napari's current viewer, or None (no viewer, as in a script)."""
     try:
         import napari
-
-        viewer = napari.current_viewer()
     except ImportError:
-        return set()
+        return None
+    return napari.current_viewer()
+
+
+def _files_in_current_viewer() -> set[str]:
+    """The DICOM files behind the layers of napari's current viewer."""
+    viewer = _current_viewer()
     if viewer is None:
         return set()
     return {f for layer in viewer.layers for f in _source_files(layer.metadata)}

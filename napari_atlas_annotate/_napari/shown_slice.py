@@ -20,6 +20,7 @@ and on grids aligned with the view they are napari's layers unchanged.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -158,3 +159,55 @@ class ShownSlicePoints(_DrawnVoxel, Points):
         # on the slice drawn, not between slices (napari shows a point on the slice its
         # rounded position is in; the grade sheet stores the slice's instance number)
         super().add(self._on_drawn_slice(coords))
+
+
+#: napari's layer types and the shown-slice layer that stands in for each.
+SHOWN_SLICE_TYPES: dict[type, type] = {
+    Image: ShownSliceImage,
+    Labels: ShownSliceLabels,
+    Points: ShownSlicePoints,
+}
+
+
+def is_tilted(layer) -> bool:
+    """True when the grid of ``layer`` (a layer, or layer-data kwargs) is turned against
+    the world axes (a tilted series), so some 2D view of it draws voxels where napari's
+    full inverse transform does not."""
+    from .layers import data_to_world_matrix, tilt_degrees
+
+    return tilt_degrees(data_to_world_matrix(layer)) > 0.0
+
+
+def work_on_drawn_voxels(layer) -> bool:
+    """Make a napari Image, Labels or Points layer of a tilted grid its shown-slice
+    counterpart, in place; returns whether it did.
+
+    For layers napari makes itself (File > Open through this plugin's reader, the *New
+    labels layer* button, a duplicated layer): a reader can only name napari's layer
+    types. The shown-slice classes add no state, only the methods above, so changing an
+    existing layer's class keeps its data, undo history and connections. Aligned grids
+    and other layer types are left alone.
+    """
+    shown = SHOWN_SLICE_TYPES.get(type(layer))
+    if shown is None or not is_tilted(layer):
+        return False
+    layer.__class__ = shown
+    return True
+
+
+#: The layer lists of the viewers watched (weakly: a closed viewer drops out).
+_watched: weakref.WeakSet = weakref.WeakSet()
+
+
+def watch_for_tilted_layers(viewer) -> None:
+    """From now on, every napari Image, Labels or Points layer of a tilted grid added to
+    ``viewer`` works on the voxels drawn (:func:`work_on_drawn_voxels`). Idempotent."""
+    if viewer is None or viewer.layers in _watched:
+        return
+    _watched.add(viewer.layers)
+
+    def on_inserted(event) -> None:
+        work_on_drawn_voxels(event.value)
+
+    # first, before the canvas builds the layer's visual and its mouse bindings run
+    viewer.layers.events.inserted.connect(on_inserted, position="first")

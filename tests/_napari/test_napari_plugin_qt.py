@@ -159,3 +159,50 @@ def test_selecting_every_file_of_a_series_opens_it_once(
     viewer = make_napari_viewer()
     viewer.open([str(f) for f in files], plugin=PLUGIN, stack=stack)
     assert [(layer.name, layer.data.shape) for layer in viewer.layers] == [("CT", (5, 10, 12))]
+
+
+def test_file_open_of_a_tilted_series_paints_the_voxel_drawn(make_napari_viewer, tmp_path, make_ct):
+    """A reader can only name napari's layer types; on a tilted series napari's own would
+    paint slices off the one drawn. The layers File > Open makes (and the New labels
+    layer button's, over them) work on the voxels drawn, as the docks' layers do."""
+    from napari.layers import Image, Labels
+
+    from napari_atlas_annotate._napari.shown_slice import (
+        ShownSliceImage,
+        ShownSliceLabels,
+        voxel_shown_at,
+    )
+
+    volume = make_ct("oblique_axial", shape=(12, 30, 26))
+    ct_path = save_nifti(volume, tmp_path / "tilted_ct.nii.gz")
+    label_path = save_labels(np.zeros(volume.shape, np.uint8), volume, tmp_path / "labels.nii.gz")
+    viewer = make_napari_viewer()
+    [image] = viewer.open(ct_path, plugin=PLUGIN)
+    [labels] = viewer.open(label_path, plugin=PLUGIN)
+    assert type(image) is ShownSliceImage and type(labels) is ShownSliceLabels
+    np.testing.assert_allclose(data_to_world_matrix(labels), DISPLAY_FROM_RAS @ volume.affine)
+
+    viewer.layers.selection.active = image
+    viewer._new_labels()
+    assert type(viewer.layers[-1]) is ShownSliceLabels
+
+    # the brush at a point drawn near the image's edge paints the voxel drawn there
+    viewer.dims.set_point(0, labels.data_to_world((6, 0, 0))[0])
+    shown = int(round(labels._data_slice.point[0]))
+    plane = labels._data_to_world.set_slice([1, 2])((28, 2))
+    world = (viewer.dims.point[0], *plane)
+    drawn = voxel_shown_at(data_to_world_matrix(labels), world, (1, 2))
+    assert drawn == (shown, 28, 2)
+    labels.brush_size = 1
+    labels.paint(np.round(labels.world_to_data(world)), 3)
+    assert [tuple(v) for v in np.argwhere(labels.data == 3).tolist()] == [drawn]
+    # napari's own layer maps the same point to another voxel: what this guards against
+    own = np.round(
+        Labels(labels.data, scale=labels.scale, affine=labels.affine).world_to_data(world)
+    )
+    assert tuple(int(v) for v in own) != drawn
+
+    # an aligned series opens as napari's own layer
+    aligned = save_nifti(make_ct("axial_SPL"), tmp_path / "aligned.nii.gz")
+    [plain] = viewer.open(aligned, plugin=PLUGIN)
+    assert type(plain) is Image

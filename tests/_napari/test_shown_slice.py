@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from napari.components import ViewerModel
-from napari.layers import Image, Labels, Points
+from napari.layers import Image, Labels, Points, Shapes
 from napari.utils._test_utils import read_only_mouse_event
 from napari.utils.interactions import (
     mouse_move_callbacks,
@@ -23,6 +23,8 @@ from napari_atlas_annotate._napari.shown_slice import (
     point_shown_at,
     view_couples_axes,
     voxel_shown_at,
+    watch_for_tilted_layers,
+    work_on_drawn_voxels,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:Non-orthogonal slicing")
@@ -259,3 +261,43 @@ def test_a_dragged_point_follows_the_mouse_on_a_tilted_grid():
         moved[layer_type] = layer.data[0].copy()
     np.testing.assert_allclose(moved[ShownSlicePoints][1:], [40.0, 30.0], atol=1e-6)
     assert abs(moved[Points][1] - 40.0) > 1.0  # napari's own layer lags behind the mouse
+
+
+def test_a_plain_layer_of_a_tilted_grid_is_made_to_work_on_the_voxels_drawn():
+    viewer, layer = _viewer_with(Labels, _tilted())
+    data = layer.data
+    assert work_on_drawn_voxels(layer)
+    assert type(layer) is ShownSliceLabels and layer._type_string == "labels"
+    assert layer.data is data  # the same layer, data kept
+    shown = int(round(layer._data_slice.point[0]))
+    _click(layer, _drawn_at(viewer, layer, 40, 10))
+    assert [tuple(v) for v in np.argwhere(layer.data == 3).tolist()] == [(shown, 40, 10)]
+    layer.undo()
+    assert not layer.data.any()
+    # aligned grids and other layer types stay napari's own
+    _, aligned = _viewer_with(Labels, np.diag([3.0, 0.8, 0.8, 1.0]))
+    assert not work_on_drawn_voxels(aligned) and type(aligned) is Labels
+    shapes = Shapes(affine=_tilted(), ndim=3)
+    assert not work_on_drawn_voxels(shapes) and type(shapes) is Shapes
+
+
+def test_a_watched_viewer_makes_each_tilted_layer_added_work_on_the_voxels_drawn():
+    viewer = ViewerModel()
+    watch_for_tilted_layers(viewer)
+    watch_for_tilted_layers(viewer)  # once is enough; a second call adds nothing
+    image = viewer.add_image(np.zeros(SHAPE, np.int16), affine=_tilted())
+    points = viewer.add_points(np.empty((0, 3)), affine=_tilted())
+    labels = viewer.add_labels(np.zeros(SHAPE, np.uint8), affine=_tilted())
+    plain = viewer.add_labels(np.zeros(SHAPE, np.uint8), scale=(3.0, 0.8, 0.8))
+    assert [type(x) for x in (image, points, labels, plain)] == [
+        ShownSliceImage,
+        ShownSlicePoints,
+        ShownSliceLabels,
+        Labels,
+    ]
+    # napari's own copy of a layer (what "Duplicate Layer" does) is made one as well
+    copy = viewer.add_layer(Labels.create(*labels.as_layer_data_tuple()))
+    assert type(copy) is ShownSliceLabels
+    # another viewer is not watched
+    other = ViewerModel().add_labels(np.zeros(SHAPE, np.uint8), affine=_tilted())
+    assert type(other) is Labels
