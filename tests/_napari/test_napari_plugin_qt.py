@@ -106,10 +106,13 @@ def test_new_labels_button_on_our_image_saves_on_its_grid(
     labels = viewer.layers[-1]
     assert labels._type_string == "labels" and labels.data.shape == image.data.shape
 
-    # Paint the voxel at a known patient position, addressed through the world.
+    # Paint the voxel at a known patient position, addressed through the world (by the
+    # layer's full transform: on a tilted series world_to_data gives the voxel drawn there
+    # in the 2D view, which is another slice's unless the slider is on it)
     target = (4, 15, 13)
-    world = (DISPLAY_FROM_RAS @ np.append(volume.index_to_world(np.array(target, float)), 1))[:3]
-    labels.data[tuple(np.round(labels.world_to_data(world)).astype(int))] = 2
+    world = DISPLAY_FROM_RAS @ np.append(volume.index_to_world(np.array(target, float)), 1)
+    voxel = np.linalg.solve(data_to_world_matrix(labels), world)[:3]
+    labels.data[tuple(np.round(voxel).astype(int))] = 2
 
     out = tmp_path / "mask.nii.gz"
     assert napari.save_layers(str(out), [labels], plugin=PLUGIN) == [str(out)]
