@@ -42,28 +42,18 @@ def main() -> int:
     args = parser.parse_args()
 
     import torch
+    from organ_ceiling import SitePhantoms
 
-    from napari_atlas_annotate.campaign import (
-        CampaignSettings,
-        ct_phantom,
-        evaluate_on_phantoms,
-        held_out_ct_phantoms,
-    )
-    from napari_atlas_annotate.models.bundle import ModelBundle, build_network
+    from napari_atlas_annotate.campaign import evaluate_on_phantoms
+    from napari_atlas_annotate.models.bundle import build_network
     from napari_atlas_annotate.models.inference import LoadedModel
-    from napari_atlas_annotate.models.organ_model import STARTER_FOLDER
-    from napari_atlas_annotate.training.dataset import prepare_case
     from napari_atlas_annotate.training.organs import TrainSettings, fine_tune
 
     torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
-    campaign = CampaignSettings(seed=args.seed, site=1, shape=tuple(args.shape))
-    held_out = held_out_ct_phantoms(campaign)
-    starter = ModelBundle.load(STARTER_FOLDER)  # its grid, window and classes
-    cases = []
-    for i in range(args.train_cases):
-        image, label, _ = ct_phantom(campaign, i)
-        cases.append(prepare_case(f"c{i}", image, label.array, starter.spacing, starter.window))
+    phantoms = SitePhantoms(args.seed, 1, args.shape, 4)
+    held_out, starter = phantoms.held_out, phantoms.starter
+    cases = phantoms.training_cases(args.train_cases)
     print(
         f"{args.train_cases} site-1 phantoms (true labels), {args.iterations} iterations from "
         f"scratch; {len(held_out)} held-out phantoms {tuple(args.shape)}, seed {args.seed}"

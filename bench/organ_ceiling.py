@@ -24,6 +24,37 @@ import argparse
 import time
 
 
+class SitePhantoms:
+    """The campaign's site phantoms prepared as the campaign's models see them: its held-out
+    phantoms (``held_out``) and, by :meth:`training_cases`, its first case phantoms with
+    their *true* labels on the starter's grid (shared with ``bench/organ_capacity.py``)."""
+
+    def __init__(self, seed: int, site: int, shape, eval_cases: int) -> None:
+        from napari_atlas_annotate.campaign import CampaignSettings, held_out_ct_phantoms
+        from napari_atlas_annotate.models.bundle import ModelBundle
+        from napari_atlas_annotate.models.organ_model import STARTER_FOLDER
+
+        self.campaign = CampaignSettings(
+            seed=seed, site=site, shape=tuple(shape), eval_cases=eval_cases
+        )
+        self.held_out = held_out_ct_phantoms(self.campaign)
+        self.starter = ModelBundle.load(STARTER_FOLDER)  # its grid, window and classes
+        self._cases: list = []
+
+    def training_cases(self, n: int) -> list:
+        """The first ``n`` case phantoms (made once) as training cases."""
+        from napari_atlas_annotate.campaign import ct_phantom
+        from napari_atlas_annotate.training.dataset import prepare_case
+
+        while len(self._cases) < n:
+            i = len(self._cases)
+            image, label, _ = ct_phantom(self.campaign, i)
+            self._cases.append(
+                prepare_case(f"c{i}", image, label.array, self.starter.spacing, self.starter.window)
+            )
+        return self._cases[:n]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-cases", type=int, nargs="+", default=[18])
@@ -38,27 +69,16 @@ def main() -> int:
 
     import torch
 
-    from napari_atlas_annotate.campaign import (
-        CampaignSettings,
-        ct_phantom,
-        evaluate_on_phantoms,
-        held_out_ct_phantoms,
-    )
-    from napari_atlas_annotate.models.bundle import ModelBundle
+    from napari_atlas_annotate.campaign import evaluate_on_phantoms
     from napari_atlas_annotate.models.devices import select_device
     from napari_atlas_annotate.models.inference import LoadedModel
-    from napari_atlas_annotate.models.organ_model import STARTER_FOLDER
-    from napari_atlas_annotate.training.dataset import prepare_case
     from napari_atlas_annotate.training.organs import TrainSettings, fine_tune
 
     torch.set_num_threads(args.threads)
     device = select_device(args.device)
     shape = tuple(args.shape)
-    campaign = CampaignSettings(
-        seed=args.seed, site=args.site, shape=shape, eval_cases=args.eval_cases
-    )
-    held_out = held_out_ct_phantoms(campaign)
-    starter = ModelBundle.load(STARTER_FOLDER)
+    phantoms = SitePhantoms(args.seed, args.site, shape, args.eval_cases)
+    campaign, held_out, starter = phantoms.campaign, phantoms.held_out, phantoms.starter
     base = evaluate_on_phantoms(
         LoadedModel(starter, starter.load_network(device), device), held_out
     )
@@ -70,12 +90,8 @@ def main() -> int:
         f"baseline (starter): Dice {base.mean_dice:.3f}, voxels to edit per case "
         f"{base.wrong_voxels:.0f} (off the border band {base.wrong_off_boundary:.0f})"
     )
-    cases = []
     for n in sorted(set(args.train_cases)):
-        while len(cases) < n:
-            i = len(cases)
-            image, label, _ = ct_phantom(campaign, i)
-            cases.append(prepare_case(f"c{i}", image, label.array, starter.spacing, starter.window))
+        cases = phantoms.training_cases(n)
         for iterations in args.iterations:
             settings = TrainSettings(
                 epochs=max(1, iterations // campaign.iterations_per_epoch),
@@ -86,7 +102,7 @@ def main() -> int:
             )
             network = starter.load_network(device)
             t0 = time.perf_counter()
-            stats = fine_tune(network, cases[:n], settings, device)
+            stats = fine_tune(network, cases, settings, device)
             seconds = time.perf_counter() - t0
             score = evaluate_on_phantoms(LoadedModel(starter, network, device), held_out)
             print(

@@ -26,6 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 from napari.layers import Image, Labels, Points
 
+from .layers import data_to_world_matrix, tilt_degrees
+
 
 def point_shown_at(
     data_to_world: np.ndarray, world: Sequence[float], displayed: Sequence[int]
@@ -173,8 +175,6 @@ def is_tilted(layer) -> bool:
     """True when the grid of ``layer`` (a layer, or layer-data kwargs) is turned against
     the world axes (a tilted series), so some 2D view of it draws voxels where napari's
     full inverse transform does not."""
-    from .layers import data_to_world_matrix, tilt_degrees
-
     return tilt_degrees(data_to_world_matrix(layer)) > 0.0
 
 
