@@ -8,6 +8,7 @@ site from radiologists' corrections.
 Usage::
 
     python scripts/make_starter_models.py [--out FOLDER] [--cases 24] [--epochs 64] [--threads 1]
+        [--channels 16 32 64 128] [--res-units 1]
 
 Deterministic for a given seed (fixed phantom seeds, numpy and torch seeds).
 """
@@ -15,6 +16,7 @@ Deterministic for a given seed (fixed phantom seeds, numpy and torch seeds).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import shutil
 import sys
@@ -29,6 +31,7 @@ from napari_atlas_annotate.models.bundle import ModelBundle, build_network, save
 from napari_atlas_annotate.models.devices import select_device
 from napari_atlas_annotate.models.inference import LoadedModel
 from napari_atlas_annotate.models.organ_model import (
+    DEFAULT_ARCHITECTURE,
     DEFAULT_SPACING,
     DEFAULT_WINDOW,
     STARTER_FOLDER,
@@ -60,6 +63,19 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--spacing", type=float, nargs=3, default=DEFAULT_SPACING, help="model voxel size (mm)"
     )
+    parser.add_argument(
+        "--channels",
+        type=int,
+        nargs="+",
+        default=DEFAULT_ARCHITECTURE["kwargs"]["channels"],
+        help="UNet channels per level (the shipped starter: 16 32 64 128)",
+    )
+    parser.add_argument(
+        "--res-units",
+        type=int,
+        default=DEFAULT_ARCHITECTURE["kwargs"]["num_res_units"],
+        help="residual units per UNet level (the shipped starter: 1)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
@@ -76,7 +92,11 @@ def main(argv=None) -> int:
     val_site1 = phantom_cases(range(900_000, 900_004), 1, shape, spacing)
     print(f"phantoms ready in {time.perf_counter() - t0:.1f} s", flush=True)
 
-    metadata = organ_metadata("organs-starter", classes, spacing=spacing)
+    architecture = copy.deepcopy(DEFAULT_ARCHITECTURE)
+    architecture["kwargs"]["channels"] = list(args.channels)
+    architecture["kwargs"]["strides"] = [2] * (len(args.channels) - 1)
+    architecture["kwargs"]["num_res_units"] = args.res_units
+    metadata = organ_metadata("organs-starter", classes, spacing=spacing, architecture=architecture)
     device = select_device(args.device)
     network = build_network(metadata["architecture"], len(classes))
     settings = TrainSettings(
