@@ -20,6 +20,7 @@ and on grids aligned with the view they are napari's layers unchanged.
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from collections.abc import Sequence
 
@@ -99,6 +100,43 @@ def view_couples_axes(data_to_world: np.ndarray, displayed: Sequence[int]) -> bo
     return bool(mixed > 1e-9 * scale)
 
 
+#: What the layers say, once, where napari no longer has the slicing state they read.
+PRIVATE_API_GONE = (
+    "this napari ({version}) keeps its slicing state elsewhere than napari-atlas-annotate "
+    "reads it (the private Layer._slice_input / _data_to_world of napari 0.5-0.9): on a "
+    "tilted (gantry-tilt, oblique) series the brush, fill, points and status bar work where "
+    "napari's full inverse transform falls, not on the voxel drawn under the mouse. Install "
+    "a napari the project's tests pass with (pip install 'napari>=0.5,<0.10')."
+)
+
+
+_WARNED: list[bool] = []  # the warning above is given once a session
+
+
+def _view_state(layer) -> tuple[int, list[int], list[int], np.ndarray] | None:
+    """``(ndisplay, displayed axes, hidden axes, data-to-world matrix)`` of the view of
+    ``layer``, from napari's own (private) slicing state; None, with one warning, where this
+    napari has none by those names (the layers then work as napari's own)."""
+    try:
+        slicing = layer._slice_input
+        state = (
+            int(slicing.ndisplay),
+            [int(a) for a in slicing.displayed],
+            [int(a) for a in slicing.not_displayed],
+            # napari's own composed transform: called on every mouse move, it takes about
+            # 8 us where layers.data_to_world_matrix (which also reads kwargs) takes 220
+            layer._data_to_world.affine_matrix,
+        )
+    except AttributeError:
+        if not _WARNED:
+            import napari
+
+            _WARNED.append(True)
+            warnings.warn(PRIVATE_API_GONE.format(version=napari.__version__), stacklevel=3)
+        return None
+    return state
+
+
 class _DrawnVoxel:
     """Layer mixin: in a 2D view of a grid tilted against it, a world point's data
     coordinates are those of the voxel drawn there (:func:`point_shown_at`)."""
@@ -113,11 +151,9 @@ class _DrawnVoxel:
 
     def world_to_data(self, position):  # noqa: D102 (napari's docstring)
         position = np.asarray(position, float)
-        if len(position) == self.ndim and self._slice_input.ndisplay == 2:
-            displayed = list(self._slice_input.displayed)
-            # napari's own composed transform: called on every mouse move, it takes about
-            # 8 us where layers.data_to_world_matrix (which also reads kwargs) takes 220
-            matrix = self._data_to_world.affine_matrix
+        view = _view_state(self) if len(position) == self.ndim else None
+        if view is not None and view[0] == 2:
+            _, displayed, _, matrix = view
             if view_couples_axes(matrix, displayed):
                 return point_shown_at(matrix, position, displayed)
         return super().world_to_data(position)
@@ -125,9 +161,9 @@ class _DrawnVoxel:
     def _on_drawn_slice(self, coords) -> np.ndarray:
         """``coords`` (rows of points) with the axes not displayed rounded to the slice."""
         coords = np.array(coords, float)
-        if self._slice_input.ndisplay == 2:
-            hidden = list(self._slice_input.not_displayed)
-            coords[..., hidden] = np.round(coords[..., hidden])
+        view = _view_state(self)
+        if view is not None and view[0] == 2:
+            coords[..., view[2]] = np.round(coords[..., view[2]])
         return coords
 
 

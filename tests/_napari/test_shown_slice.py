@@ -301,3 +301,21 @@ def test_a_watched_viewer_makes_each_tilted_layer_added_work_on_the_voxels_drawn
     # another viewer is not watched
     other = ViewerModel().add_labels(np.zeros(SHAPE, np.uint8), affine=_tilted())
     assert type(other) is Labels
+
+
+def test_without_napari_private_slicing_state_the_layers_work_as_napari_own(monkeypatch):
+    """A napari that renamed Layer._slice_input / _data_to_world: the shown-slice layers
+    paint as napari's own Labels does, and say so once, instead of failing on every move."""
+    from napari.layers.base.base import Layer
+
+    from napari_atlas_annotate._napari import shown_slice
+
+    viewer, layer = _viewer_with(ShownSliceLabels, _tilted())
+    reference_viewer, reference = _viewer_with(Labels, _tilted())
+    world = _drawn_at(viewer, layer, 55, 32)
+    monkeypatch.delattr(Layer, "_slice_input")
+    monkeypatch.setattr(shown_slice, "_WARNED", [])
+    with pytest.warns(UserWarning, match="tilted") as caught:
+        np.testing.assert_allclose(layer.world_to_data(world), reference.world_to_data(world))
+        layer.world_to_data(world)
+    assert len(caught) == 1
