@@ -21,7 +21,6 @@ thread: about 15 minutes for ``small`` and 30 for ``big`` at 1500 iterations).
 from __future__ import annotations
 
 import argparse
-import time
 
 ARCHITECTURES = {
     "small": {"channels": [16, 32, 64, 128], "strides": [2, 2, 2], "num_res_units": 1},
@@ -44,10 +43,8 @@ def main() -> int:
     import torch
     from organ_ceiling import SitePhantoms
 
-    from napari_atlas_annotate.campaign import evaluate_on_phantoms
     from napari_atlas_annotate.models.bundle import build_network
-    from napari_atlas_annotate.models.inference import LoadedModel
-    from napari_atlas_annotate.training.organs import TrainSettings, fine_tune
+    from napari_atlas_annotate.training.organs import TrainSettings
 
     torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
@@ -71,10 +68,7 @@ def main() -> int:
             corrected_weight=0.0,
             seed=args.seed,
         )
-        t0 = time.perf_counter()
-        fine_tune(network, cases, settings, cpu)
-        seconds = time.perf_counter() - t0
-        score = evaluate_on_phantoms(LoadedModel(starter, network, cpu), held_out)
+        _, seconds, score = phantoms.train_and_score(network, cases, settings, cpu)
         print(
             f"{name} ({weights_mb:.1f} MB): {seconds:6.0f} s training, Dice "
             f"{score.mean_dice:.3f}, voxels to edit per case {score.wrong_voxels:.0f} "

@@ -27,7 +27,8 @@ import time
 class SitePhantoms:
     """The campaign's site phantoms prepared as the campaign's models see them: its held-out
     phantoms (``held_out``) and, by :meth:`training_cases`, its first case phantoms with
-    their *true* labels on the starter's grid (shared with ``bench/organ_capacity.py``)."""
+    their *true* labels on the starter's grid; :meth:`train_and_score` trains and scores a
+    network on them (shared with ``bench/organ_capacity.py`` and ``bench/organ_growth.py``)."""
 
     def __init__(self, seed: int, site: int, shape, eval_cases: int) -> None:
         from napari_atlas_annotate.campaign import CampaignSettings, held_out_ct_phantoms
@@ -54,6 +55,32 @@ class SitePhantoms:
             )
         return self._cases[:n]
 
+    def campaign_recipe(self, iterations: int):
+        """The campaign's fine-tuning settings for about ``iterations`` iterations."""
+        from napari_atlas_annotate.training.organs import TrainSettings
+
+        c = self.campaign
+        return TrainSettings(
+            epochs=max(1, iterations // c.iterations_per_epoch),
+            iterations_per_epoch=c.iterations_per_epoch,
+            learning_rate=c.learning_rate,
+            intensity_jitter=c.intensity_jitter,
+            seed=c.seed,
+        )
+
+    def train_and_score(self, network, cases, settings, device):
+        """Fine-tune ``network`` on ``cases``, then score it as the campaign does on the
+        held-out phantoms: ``(training stats, training seconds, score)``."""
+        from napari_atlas_annotate.campaign import evaluate_on_phantoms
+        from napari_atlas_annotate.models.inference import LoadedModel
+        from napari_atlas_annotate.training.organs import fine_tune
+
+        t0 = time.perf_counter()
+        stats = fine_tune(network, cases, settings, device)
+        seconds = time.perf_counter() - t0
+        score = evaluate_on_phantoms(LoadedModel(self.starter, network, device), self.held_out)
+        return stats, seconds, score
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -72,13 +99,12 @@ def main() -> int:
     from napari_atlas_annotate.campaign import evaluate_on_phantoms
     from napari_atlas_annotate.models.devices import select_device
     from napari_atlas_annotate.models.inference import LoadedModel
-    from napari_atlas_annotate.training.organs import TrainSettings, fine_tune
 
     torch.set_num_threads(args.threads)
     device = select_device(args.device)
     shape = tuple(args.shape)
     phantoms = SitePhantoms(args.seed, args.site, shape, args.eval_cases)
-    campaign, held_out, starter = phantoms.campaign, phantoms.held_out, phantoms.starter
+    held_out, starter = phantoms.held_out, phantoms.starter
     base = evaluate_on_phantoms(
         LoadedModel(starter, starter.load_network(device), device), held_out
     )
@@ -93,18 +119,10 @@ def main() -> int:
     for n in sorted(set(args.train_cases)):
         cases = phantoms.training_cases(n)
         for iterations in args.iterations:
-            settings = TrainSettings(
-                epochs=max(1, iterations // campaign.iterations_per_epoch),
-                iterations_per_epoch=campaign.iterations_per_epoch,
-                learning_rate=campaign.learning_rate,
-                intensity_jitter=campaign.intensity_jitter,
-                seed=args.seed,
-            )
             network = starter.load_network(device)
-            t0 = time.perf_counter()
-            stats = fine_tune(network, cases, settings, device)
-            seconds = time.perf_counter() - t0
-            score = evaluate_on_phantoms(LoadedModel(starter, network, device), held_out)
+            stats, seconds, score = phantoms.train_and_score(
+                network, cases, phantoms.campaign_recipe(iterations), device
+            )
             print(
                 f"ours: {n:3d} cases x {stats['iterations']:5d} iterations ({seconds:6.1f} s):"
                 f" Dice {score.mean_dice:.3f}, voxels to edit per case {score.wrong_voxels:.0f}"

@@ -21,7 +21,6 @@ Run: ``python bench/organ_growth.py [--iterations 300 900] [--train-cases 18]`` 
 from __future__ import annotations
 
 import argparse
-import time
 
 
 def _channel_map(small: int, wide: int, split: int | None = None):
@@ -90,12 +89,11 @@ def main() -> int:
     from napari_atlas_annotate.campaign import evaluate_on_phantoms
     from napari_atlas_annotate.models.bundle import build_network
     from napari_atlas_annotate.models.inference import LoadedModel
-    from napari_atlas_annotate.training.organs import TrainSettings, fine_tune
 
     torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
     phantoms = SitePhantoms(args.seed, 1, args.shape, 4)
-    campaign, held_out, starter = phantoms.campaign, phantoms.held_out, phantoms.starter
+    held_out, starter = phantoms.held_out, phantoms.starter
     cases = phantoms.training_cases(args.train_cases)
     kwargs = starter.architecture["kwargs"]
     wide_arch = copy.deepcopy(starter.architecture)
@@ -121,18 +119,10 @@ def main() -> int:
     for iterations in args.iterations:
         left = {}
         for which in args.which:
-            settings = TrainSettings(
-                epochs=max(1, iterations // campaign.iterations_per_epoch),
-                iterations_per_epoch=campaign.iterations_per_epoch,
-                learning_rate=campaign.learning_rate,
-                intensity_jitter=campaign.intensity_jitter,
-                seed=args.seed,
-            )
             network = makers[which]()
-            t0 = time.perf_counter()
-            fine_tune(network, cases, settings, cpu)
-            seconds = time.perf_counter() - t0
-            score = evaluate_on_phantoms(LoadedModel(starter, network, cpu), held_out)
+            _, seconds, score = phantoms.train_and_score(
+                network, cases, phantoms.campaign_recipe(iterations), cpu
+            )
             print(
                 f"{which}: {args.train_cases} cases x {iterations} iterations ({seconds:5.0f} s):"
                 f" Dice {score.mean_dice:.3f}, voxels to edit per case {score.wrong_voxels:.0f}"
