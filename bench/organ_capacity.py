@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 
+from organ_ceiling import SitePhantoms, add_site_arguments
+
 ARCHITECTURES = {
     "small": {"channels": [16, 32, 64, 128], "strides": [2, 2, 2], "num_res_units": 1},
     "deep": {"channels": [16, 32, 64, 128], "strides": [2, 2, 2], "num_res_units": 2},
@@ -34,23 +36,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", nargs="+", default=["small", "big"], choices=ARCHITECTURES)
     parser.add_argument("--iterations", type=int, default=1500)
-    parser.add_argument("--train-cases", type=int, default=18)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--shape", type=int, nargs=3, default=(64, 112, 112))
-    parser.add_argument("--threads", type=int, default=1)
+    add_site_arguments(parser)
     args = parser.parse_args()
 
     import torch
-    from organ_ceiling import SitePhantoms
 
     from napari_atlas_annotate.models.bundle import build_network
     from napari_atlas_annotate.training.organs import TrainSettings
 
-    torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
-    phantoms = SitePhantoms(args.seed, 1, args.shape, 4)
+    phantoms, cases = SitePhantoms.on_cpu(args)
     held_out, starter = phantoms.held_out, phantoms.starter
-    cases = phantoms.training_cases(args.train_cases)
     print(
         f"{args.train_cases} site-1 phantoms (true labels), {args.iterations} iterations from "
         f"scratch; {len(held_out)} held-out phantoms {tuple(args.shape)}, seed {args.seed}"

@@ -24,6 +24,15 @@ import argparse
 import time
 
 
+def add_site_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--train-cases``, ``--seed``, ``--shape`` and ``--threads`` of the CPU experiments
+    on site-1 phantoms (:meth:`SitePhantoms.on_cpu`)."""
+    parser.add_argument("--train-cases", type=int, default=18)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shape", type=int, nargs=3, default=(64, 112, 112))
+    parser.add_argument("--threads", type=int, default=1)
+
+
 class SitePhantoms:
     """The campaign's site phantoms prepared as the campaign's models see them: its held-out
     phantoms (``held_out``) and, by :meth:`training_cases`, its first case phantoms with
@@ -41,6 +50,16 @@ class SitePhantoms:
         self.held_out = held_out_ct_phantoms(self.campaign)
         self.starter = ModelBundle.load(STARTER_FOLDER)  # its grid, window and classes
         self._cases: list = []
+
+    @classmethod
+    def on_cpu(cls, args: argparse.Namespace) -> tuple[SitePhantoms, list]:
+        """Site-1 phantoms as :func:`add_site_arguments` asks (four held-out), torch on
+        ``args.threads`` CPU threads, and the ``args.train_cases`` training cases."""
+        import torch
+
+        torch.set_num_threads(args.threads)
+        phantoms = cls(args.seed, 1, args.shape, 4)
+        return phantoms, phantoms.training_cases(args.train_cases)
 
     def training_cases(self, n: int) -> list:
         """The first ``n`` case phantoms (made once) as training cases."""

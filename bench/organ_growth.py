@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 
+from organ_ceiling import SitePhantoms, add_site_arguments
+
 
 def _channel_map(small: int, wide: int, split: int | None = None):
     """Index of the small network's channel each wide channel copies (``split``: the
@@ -73,28 +75,22 @@ def widen(small_net, wide_net, channels, noise: float, seed: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, nargs="+", default=[300])
-    parser.add_argument("--train-cases", type=int, default=18)
     parser.add_argument("--noise", type=float, default=0.05)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--shape", type=int, nargs=3, default=(64, 112, 112))
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--which", nargs="+", default=["starter", "grown"])
+    add_site_arguments(parser)
     args = parser.parse_args()
 
     import copy
 
     import torch
-    from organ_ceiling import SitePhantoms
 
     from napari_atlas_annotate.campaign import evaluate_on_phantoms
     from napari_atlas_annotate.models.bundle import build_network
     from napari_atlas_annotate.models.inference import LoadedModel
 
-    torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
-    phantoms = SitePhantoms(args.seed, 1, args.shape, 4)
+    phantoms, cases = SitePhantoms.on_cpu(args)
     held_out, starter = phantoms.held_out, phantoms.starter
-    cases = phantoms.training_cases(args.train_cases)
     kwargs = starter.architecture["kwargs"]
     wide_arch = copy.deepcopy(starter.architecture)
     wide_arch["kwargs"]["channels"] = [2 * c for c in kwargs["channels"]]
