@@ -285,6 +285,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"{'':<16} {describe_decision(entry)}")
     for case in skipped:
         print(f"{case['id']:<16} skipped: {case['reason']}")
+    if not report["cases"] and not skipped:
+        print(
+            f"nothing to review: {args.project} has no cases yet; add them with "
+            f"'atlas-annotate add {args.project} PATH...'."
+        )
     if args.report:
         print(f"report: {report['report']}")
     return 0

@@ -316,3 +316,12 @@ def test_readers_notes_reach_the_lead_in_json_text_and_report(organ_project, cap
     assert "Readers&#x27; notes" in html or "Readers' notes" in html
     assert "liver dome &lt;unclear&gt; on this scan" in html  # escaped
     assert "imported from" not in html
+
+
+def test_reviewing_a_project_without_cases_says_so(tmp_path, capsys):
+    folder = tmp_path / "empty"
+    assert main(["init", str(folder), "--task", "organs"]) == 0
+    capsys.readouterr()
+    assert main(["review", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("nothing to review:") and f"atlas-annotate add {folder} PATH" in out
