@@ -6,7 +6,9 @@ case as Kaggle's ``submission.csv`` (``row_id,normal_mild,moderate,severe``, 25 
 study) with ``submission_models.csv`` naming the grader version per study; a case without a
 proposal is skipped and listed with the ``atlas-annotate propose`` command that makes one.
 ``--status final`` exports each case's latest final version; ``--status corrected`` the
-latest final, else the newest corrected or imported one (``atlas-annotate import``). Other
+latest final, else the newest corrected or imported one (``atlas-annotate import``);
+``--status any`` as corrected, else the model's latest proposal (counted as unreviewed in
+the summary and marked in ``provenance.json``). Other
 cases are skipped and listed; when no case qualifies nothing is written and the error says
 what the project has and how to export or finalize it.
 
@@ -56,8 +58,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=STATUSES,
         default="final",
         help="final: latest final version per case; corrected: latest final, else the "
-        "newest corrected or imported version (default: final; rsna-submission always takes "
-        "each case's latest grader proposal)",
+        "newest corrected or imported version; any: as corrected, else the model's latest "
+        "proposal, marked unreviewed in provenance.json (default: final; rsna-submission "
+        "always takes each case's latest grader proposal)",
     )
     parser.add_argument(
         "--keep-identifiers",

@@ -2,7 +2,8 @@
 
 One SEG per case, ``BINARY``, one segment per project class (label, SNOMED-CT code where
 one is known, the class colour as CIELab, algorithm type ``MANUAL`` since exported labels
-are radiologist-corrected, imported as an annotator's labels, or final). Frame ``k`` of
+are radiologist-corrected, imported as an annotator's labels, or final; a model's unreviewed
+proposal, exported with ``--status any``, is ``AUTOMATIC`` and names the model). Frame ``k`` of
 the label array goes with the source image at z index ``k`` (the DICOM reader's ``files`` /
 ``sop_instance_uids`` are in z order), so frames land on the slices they were drawn on.
 
@@ -60,11 +61,25 @@ _ORGAN_CODES = {
 }
 
 
-def segment_descriptions(classes: list[str], algorithm_type: str = "MANUAL") -> list:
-    """highdicom segment descriptions, segment ``i`` = class ``i`` (label value ``i``)."""
+def segment_descriptions(classes: list[str], model_version: str | None = None) -> list:
+    """highdicom segment descriptions, segment ``i`` = class ``i`` (label value ``i``).
+
+    ``model_version``: the helper model whose unreviewed proposal the labels are; the
+    segments are then ``AUTOMATIC``, identified as that model (an AI algorithm), instead of
+    ``MANUAL``.
+    """
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
+    algorithm_type, algorithm = hd.seg.SegmentAlgorithmTypeValues.MANUAL, None
+    if model_version is not None:
+        algorithm_type = hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC
+        algorithm = hd.AlgorithmIdentificationSequence(
+            name=model_version,
+            family=codes.cid7162.ArtificialIntelligence,
+            version=__version__,
+            source="napari-atlas-annotate",
+        )
     colors = class_colors(classes)
     out = []
     for number, name in enumerate(classes, start=1):
@@ -76,7 +91,8 @@ def segment_descriptions(classes: list[str], algorithm_type: str = "MANUAL") -> 
                 segment_label=name,
                 segmented_property_category=codes.SCT.AnatomicalStructure,
                 segmented_property_type=prop,
-                algorithm_type=hd.seg.SegmentAlgorithmTypeValues[algorithm_type],
+                algorithm_type=algorithm_type,
+                algorithm_identification=algorithm,
                 tracking_uid=generate_uid(),
                 tracking_id=name,
                 display_color=hd.color.CIELabColor.from_rgb(r, g, b),
@@ -133,6 +149,7 @@ def build_segmentation(
     frame_numbers: list[int | None] | None = None,
     keep_identifiers: bool = False,
     series_description: str = "Corrected labels",
+    model_version: str | None = None,
 ):
     """A ``highdicom.seg.Segmentation`` of ``labels`` (z, y, x) on the source images.
 
@@ -147,6 +164,9 @@ def build_segmentation(
         ``keep_identifiers``.
     frame_numbers
         For a multi-frame source: the 1-based frame number of each z slice.
+    model_version
+        Set when the labels are a model's unreviewed proposal (see
+        :func:`segment_descriptions`).
     """
     import highdicom as hd
 
@@ -177,7 +197,7 @@ def build_segmentation(
                 pixel_array, dtype=np.uint8 if len(classes) < 256 else np.uint16
             ),
             segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-            segment_descriptions=segment_descriptions(classes),
+            segment_descriptions=segment_descriptions(classes, model_version),
             series_instance_uid=generate_uid(),
             series_number=SEG_SERIES_NUMBER,
             sop_instance_uid=generate_uid(),

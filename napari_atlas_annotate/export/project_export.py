@@ -62,7 +62,7 @@ from .provenance import PROVENANCE_NAME, case_provenance, file_digest, write_pro
 from .pseudonymise import find_identifiers
 from .reader_notes import write_notes
 from .reimport import check_nifti_grid
-from .selection import Selection, Skipped, nothing_to_export, select_versions
+from .selection import PROPOSAL_KIND, Selection, Skipped, nothing_to_export, select_versions
 from .staging import (
     Stage,
     aside_name,
@@ -104,6 +104,9 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)
     study_ids: dict[str, int] = field(default_factory=dict)
+    #: Exported cases whose label is a model proposal nobody reviewed (``--status any``),
+    #: each with the model version that made it.
+    unreviewed: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def pseudonyms(self) -> dict[str, str]:
@@ -120,6 +123,15 @@ class ExportResult:
             for s in self.skipped
         ]
         lines += self.notes
+        if self.unreviewed:
+            models = ", ".join(
+                sorted({m or "an unrecorded model" for m in self.unreviewed.values()})
+            )
+            lines.append(
+                f"{len(self.unreviewed)} of the {len(self.cases)} exported case(s) are model "
+                f"proposals nobody has corrected (by {models}); provenance.json marks each "
+                "case's label kind ('proposal') and model version"
+            )
         if self.pseudonyms:
             lines.append(
                 f"{len(self.pseudonyms)} case id(s) contain a patient identifier, so the "
@@ -199,8 +211,10 @@ def export_project(
     out_dir
         Target folder (for ``nnunet``: the folder that receives ``DatasetNNN_Name``).
     status
-        ``"final"`` (latest final version per case) or ``"corrected"`` (latest final, else
-        the newest corrected or imported version); other cases are skipped and listed.
+        ``"final"`` (latest final version per case), ``"corrected"`` (latest final, else
+        the newest corrected or imported version) or ``"any"`` (as corrected, else the
+        latest model proposal, counted in the summary as unreviewed); other cases are
+        skipped and listed.
         Not used by ``rsna-submission``, which takes each case's latest proposal.
     progress
         Called as ``progress(done, total, case_id)`` after each case.
@@ -455,6 +469,8 @@ def _export_into(
             image, labels = _organ_case(project, sel)
             written = _write_organ_case(run, sel, name, image, labels, extra)
         result.cases.append(sel.case_id)
+        if sel.version.kind == PROPOSAL_KIND:
+            result.unreviewed[sel.case_id] = sel.version.model_version
         result.paths.extend(written)
         entries.append(
             case_provenance(
@@ -566,7 +582,10 @@ def _write_seg_case(run: _OrganWriter, sel, name: str, image, labels, extra: dic
         written.extend(files)
         frame_numbers = None
         extra["image_written"] = True
+    proposal = sel.version.kind == PROPOSAL_KIND
     description = f"{sel.version.kind.capitalize()} labels"  # Final, Corrected, Imported
+    if proposal:
+        description = "AI proposal, not reviewed"
     seg = dicom_seg.build_segmentation(
         files,
         labels,
@@ -575,6 +594,7 @@ def _write_seg_case(run: _OrganWriter, sel, name: str, image, labels, extra: dic
         frame_numbers=frame_numbers,
         keep_identifiers=run.keep_identifiers,
         series_description=description,
+        model_version=(sel.version.model_version or "unrecorded model") if proposal else None,
     )
     path = dicom_seg.write_segmentation(seg, case_dir / dicom_seg.SEG_NAME)
     written.append(path)

@@ -4,9 +4,10 @@ Per case: the label version exported (id, kind, annotator, content sha256), who 
 it (versions and edit-log events), which model versions proposed it, edit counts and
 active time per annotator, who finalized it (the final version's author and the matching
 audit records), and the sha256 and size of every file written for the case. At the top:
-tool and version, export time (UTC), format, selection status, the project's classes and
-the cases skipped with the reason. Only case ids and hashes: no image paths (folder names
-often hold patient names) and no audit ``detail`` text.
+tool and version, export time (UTC), format, selection status, the project's classes, the
+number of exported cases per label kind (``label_kinds``: final, corrected, imported,
+proposal) and the cases skipped with the reason. Only case ids and hashes: no image paths
+(folder names often hold patient names) and no audit ``detail`` text.
 
 Cases appear under their *exported* names (a case id that carries a patient identifier is
 pseudonymised, see :mod:`.case_names`); the map back to the project's case ids is in the
@@ -18,6 +19,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+from collections import Counter
 from pathlib import Path
 
 from .. import __version__
@@ -129,6 +131,7 @@ def write_provenance(
         "pseudonymised_case_ids": sum(name != case_id for case_id, name in names.items()),
         "project": {"name": project.config.name, "task": project.task, "classes": project.classes},
         "n_cases": len(cases),
+        "label_kinds": dict(Counter(c["label_version"]["kind"] for c in cases)),
         "cases": cases,
         "skipped": [
             {"case_id": names.get(s.case_id, s.case_id), "reason": s.reason} for s in skipped

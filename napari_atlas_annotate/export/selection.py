@@ -4,9 +4,12 @@
 ``status="corrected"``: the latest ``final`` version, else the newest ``corrected`` or
 ``imported`` version (whoever submitted or imported it: labels brought in with
 ``atlas-annotate import`` count as an annotator's labels, as they do for training and
-review). Cases with none of these are skipped, and the reason is kept for the manifest and
-the summary. When no case qualifies, :func:`nothing_to_export` says what the project has
-and what to do instead.
+review). ``status="any"``: as ``corrected``, else the case's latest model proposal, the way
+AbdomenAtlas released its CTs (AI labels everywhere, radiologist-revised where reviewed);
+``provenance.json`` marks each case's label kind and model version, and the summary counts
+the unreviewed ones. Cases with none of these are skipped, and the reason is kept for the
+manifest and the summary. When no case qualifies, :func:`nothing_to_export` says what the
+project has and what to do instead.
 
 Examples
 --------
@@ -22,9 +25,11 @@ from dataclasses import dataclass
 from ..project import LabelVersion, Project
 from .errors import ExportError
 
-STATUSES = ("final", "corrected")
+STATUSES = ("final", "corrected", "any")
 #: Version kinds ``status="corrected"`` falls back to when a case has no final version.
 CORRECTED_KINDS = ("corrected", "imported")
+#: What ``status="any"`` takes when a case has none of those either.
+PROPOSAL_KIND = "proposal"
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ def select_versions(project: Project, status: str) -> tuple[list[Selection], lis
     project
         The project.
     status
-        ``"final"`` or ``"corrected"`` (see the module docstring).
+        ``"final"``, ``"corrected"`` or ``"any"`` (see the module docstring).
     """
     if status not in STATUSES:
         raise ExportError(f"status must be one of {STATUSES}, not {status!r}")
@@ -69,8 +74,10 @@ def select_versions(project: Project, status: str) -> tuple[list[Selection], lis
     chosen, skipped = [], []
     for case in project.cases():
         version = project.current_final(case.id, content)
-        if version is None and status == "corrected":
+        if version is None and status != "final":
             version = project.latest_version(case.id, kinds=CORRECTED_KINDS, content=content)
+        if version is None and status == "any":
+            version = project.latest_version(case.id, kinds=(PROPOSAL_KIND,), content=content)
         if version is None:
             skipped.append(_skipped(project, case.id, status, content))
         else:
@@ -82,7 +89,11 @@ def _skipped(project: Project, case_id: str, status: str, content: str) -> Skipp
     """Why ``case_id`` has no version to export, and what it has and which command gives
     it one."""
     folder = project.folder
-    wanted = "final" if status == "final" else "final, corrected or imported"
+    wanted = {
+        "final": "final",
+        "corrected": "final, corrected or imported",
+        "any": "final, corrected, imported or proposed",
+    }[status]
     reason = f"no {wanted} {content} version"
     labelled = project.versions(case_id, kinds=CORRECTED_KINDS, content=content)
     lead, why = _reopened(project, case_id, content)
@@ -99,14 +110,23 @@ def _skipped(project: Project, case_id: str, status: str, content: str) -> Skipp
             f"review {folder} --finalize {case_id} --lead NAME`, or export with --status "
             "corrected",
         )
-    proposed = project.versions(case_id, kinds=("proposal",), content=content)
+    proposed = project.versions(case_id, kinds=(PROPOSAL_KIND,), content=content)
     has = "only a model proposal" if proposed else "nothing yet"
+    if not proposed:
+        unreviewed = (
+            f", or the helper model proposes it with `atlas-annotate propose {folder} "
+            f"--cases {case_id}`"
+        )
+    elif status != "any":
+        unreviewed = ", or export the proposal as it is with --status any"
+    else:
+        unreviewed = ""
     return Skipped(
         case_id,
         reason,
         f"{told}it has {has}: an annotator {'corrects' if proposed else 'labels'} it in "
         f"`atlas-annotate open {folder} --annotator NAME`, or labels made elsewhere come in with "
-        f"`atlas-annotate import {folder} LABELS --case {case_id} --annotator NAME`",
+        f"`atlas-annotate import {folder} LABELS --case {case_id} --annotator NAME`{unreviewed}",
     )
 
 
@@ -145,9 +165,25 @@ def nothing_to_export(project: Project, status: str) -> ExportError:
             f"imported labels: export them with --status corrected, or finalize them with "
             f"`atlas-annotate review {folder} --finalize ...`."
         )
+    n_cases = f"{len(cases)} case{'s' if len(cases) != 1 else ''} in the project"
+    if status == "any":
+        return ExportError(
+            f"no case has a {content} version yet, not even a model proposal ({n_cases}); "
+            f"nothing to export. Let the helper model propose with `atlas-annotate propose "
+            f"{folder}`, or bring labels in with `atlas-annotate import {folder} ...`."
+        )
+    proposed = [
+        c.id for c in cases if project.latest_version(c.id, kinds=(PROPOSAL_KIND,), content=content)
+    ]
+    unreviewed = (
+        f" To export the model's proposals as they are ({count(len(proposed))} one), use "
+        "--status any: provenance.json marks them as unreviewed."
+        if proposed
+        else ""
+    )
     return ExportError(
-        f"no case has a final, corrected or imported {content} version yet ({len(cases)} "
-        f"case{'s' if len(cases) != 1 else ''} in the project); nothing to export. "
-        f"Annotators submit corrections in `atlas-annotate open {folder} --annotator NAME`, and "
-        f"labels made elsewhere come in with `atlas-annotate import {folder} ...`."
+        f"no case has a final, corrected or imported {content} version yet ({n_cases}); "
+        f"nothing to export. Annotators submit corrections in `atlas-annotate open {folder} "
+        f"--annotator NAME`, and labels made elsewhere come in with `atlas-annotate import "
+        f"{folder} ...`.{unreviewed}"
     )

@@ -57,6 +57,52 @@ def test_selection_final_and_corrected(organs):
     assert [s.case_id for s in skipped] == ["case3"]
 
 
+def test_selection_any_falls_back_to_the_models_proposal(organs):
+    project, _ = organs
+    chosen, skipped = select_versions(project, "any")
+    assert skipped == []
+    kinds = {s.case_id: (s.version.kind, s.version.model_version) for s in chosen}
+    assert kinds["case1"] == ("corrected", None)  # a correction still wins over the proposal
+    assert kinds["case3"] == ("proposal", "round-1")
+
+
+def test_unreviewed_proposals_are_marked_in_the_seg_summary_and_provenance(
+    organs, tmp_path, no_identifiers
+):
+    """An AbdomenAtlas-style release (--status any): the one case nobody corrected goes out
+    as the model's proposal, and every place a user looks says so."""
+    project, truth = organs
+    result = export_project(project, "dicom-seg", tmp_path / "seg", status="any")
+    assert result.cases == ["case0", "case1", "case2", "case3"]
+    assert result.unreviewed == {"case3": "round-1"}
+    summary = result.summary()
+    assert "1 of the 4 exported case(s) are model proposals nobody has corrected (by round-1)" in (
+        summary
+    )
+    proposal = pydicom.dcmread(result.root / "case3" / "segmentation.dcm")
+    assert {s.SegmentAlgorithmType for s in proposal.SegmentSequence} == {"AUTOMATIC"}
+    assert {s.SegmentAlgorithmName for s in proposal.SegmentSequence} == {"round-1"}
+    [algorithm] = proposal.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence
+    family = algorithm.AlgorithmFamilyCodeSequence[0]
+    assert family.CodeMeaning == "Artificial Intelligence"
+    assert proposal.SeriesDescription == "AI proposal, not reviewed"
+    reviewed = pydicom.dcmread(result.root / "case1" / "segmentation.dcm")
+    assert {s.SegmentAlgorithmType for s in reviewed.SegmentSequence} == {"MANUAL"}
+    assert "SegmentAlgorithmName" not in reviewed.SegmentSequence[0]
+    # the proposal's own labels (class 3 missing, as the fixture proposed), on its slices
+    written = sorted((result.root / "case3" / "image").glob("*.dcm"))
+    proposed = project.read_mask(project.latest_version("case3", kinds=("proposal",)))
+    _seg_matches_per_source_instance(
+        result.root / "case3" / "segmentation.dcm", written, proposed[::-1]
+    )
+    manifest = json.loads(result.manifest.read_text())
+    assert manifest["status"] == "any"
+    assert manifest["label_kinds"] == {"final": 2, "corrected": 1, "proposal": 1}
+    entry = {c["case_id"]: c["label_version"] for c in manifest["cases"]}
+    assert entry["case3"]["kind"] == "proposal" and entry["case3"]["model_version"] == "round-1"
+    no_identifiers(result.root)
+
+
 def test_abdomenatlas_layout_grid_and_provenance(organs, tmp_path, no_identifiers):
     project, truth = organs
     result = export_project(project, "abdomenatlas", tmp_path / "atlas", status="corrected")
