@@ -168,7 +168,8 @@ class ExportDialog(QDialog):
         else:
             self.status_combo.setToolTip(
                 "final: the lead's final version of each case; corrected: final, else the "
-                "latest corrected version (cases with neither are skipped)."
+                "latest corrected version (cases with neither are skipped); any: corrected, "
+                "else the model's proposal, marked unreviewed in provenance.json."
             )
 
     def _browse(self) -> None:
