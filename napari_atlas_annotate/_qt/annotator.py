@@ -15,7 +15,9 @@ What the radiologist gets:
   colours;
 - the class list (keys 1-9 pick a class; the napari mode keys E, P, F, L, Z still pick
   erase, paint, fill, pick and pan/zoom; the class picked stays picked on the next case),
-  brush size and a 2D/3D brush;
+  brush size and a 2D/3D brush; *3 views* puts coronal and sagittal views beside the main
+  one (:mod:`.orthogonal_views`, with napari-orthogonal-views installed), where painting,
+  undo and G work and are logged as in the main view;
 - the CT window (Abdomen, Liver, Lung, Bone, or Custom: what the layer's contrast slider
   was set to), kept from case to case; an image that is not a CT keeps its own range;
 - accelerators, each one undoable step in napari (Ctrl-Z) and one logged edit:
@@ -86,6 +88,7 @@ from ..corrections.region_grow import grow_from_voxel
 from ..io.prefetch import ImagePrefetch
 from ..project import LabelVersion, Project, ProjectError, replay
 from ..stacks import CaseImages
+from . import orthogonal_views
 from .class_list import ClassList
 from .ct_window_picker import CTWindowPicker
 from .dock_keys import bind_dock_keys
@@ -224,6 +227,17 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.brush_3d = QCheckBox("3D brush")
         self.brush_3d.toggled.connect(self._set_brush_3d)
         brush.addWidget(self.brush_3d)
+        self.three_views = QCheckBox("3 views")
+        if orthogonal_views.available():
+            self.three_views.setToolTip(
+                "Coronal and sagittal views beside the axial one: paint, fill, undo and G "
+                "work in each, and every edit is logged as in the main view."
+            )
+        else:
+            self.three_views.setEnabled(False)
+            self.three_views.setToolTip(orthogonal_views.MISSING)
+        self.three_views.toggled.connect(self.show_three_views)
+        brush.addWidget(self.three_views)
         organ.addLayout(brush)
 
         display = QHBoxLayout()
@@ -844,15 +858,16 @@ class AnnotatorDock(StatusMessages, QWidget):
         try:
             if self.hook is None:
                 raise ProjectError("open a case first.")
-            if self.viewer.dims.ndisplay == 3:
+            # the view the mouse is over: the main one, or a coronal / sagittal view
+            view, layer = orthogonal_views.pointed_view(self.viewer, self.labels_layer)
+            if view.dims.ndisplay == 3:
                 raise ProjectError(
                     "grow points at a voxel in the 2D view: switch the 3D view off (Ctrl+Y)."
                 )
             class_id = self.current_class()
-            layer = self.labels_layer
             self._check_grow_in_sight()
             # the voxel drawn under the mouse (the layer maps a tilted series' points there)
-            seed = tuple(int(v) for v in np.round(layer.world_to_data(self.viewer.cursor.position)))
+            seed = tuple(int(v) for v in np.round(layer.world_to_data(view.cursor.position)))
             linear = np.asarray(layer.affine.affine_matrix, float)[:-1, :-1]
             spacing = np.linalg.norm(linear, axis=0) * np.asarray(layer.scale, float)
             tolerance, radius = self.grow_tolerance.value(), self.grow_radius.value()
@@ -904,6 +919,22 @@ class AnnotatorDock(StatusMessages, QWidget):
             f"it).{unlike}"
         )
         return n
+
+    def show_three_views(self, shown: bool = True) -> None:
+        """Show (or hide) coronal and sagittal views beside the main one
+        (:mod:`.orthogonal_views`); a missing plugin is reported, not raised."""
+        try:
+            orthogonal_views.set_shown(self.viewer, shown, self._log_paint_in_view)
+        except ImportError as exc:
+            self._error(exc)
+
+    def _log_paint_in_view(self, layer, event) -> None:
+        """A stroke in a coronal or sagittal view on ``layer``'s data: logged by the open
+        case's edit recorder and kept inside the paint window, as the main view's strokes
+        are."""
+        if self.hook is not None and self.hook.layer is layer:
+            self.hook.log_paint(event)
+            self._constrain_stroke(event)
 
     def _check_grow_in_sight(self) -> None:
         """Refuse a grow of the open case while other images or labels are shown over it

@@ -215,15 +215,24 @@ class LabelsEditHook:
         if event is not None:
             self.events.append(event)
 
+    def log_paint(self, event) -> None:
+        """Log a ``paint`` event of another layer showing this layer's data array (a
+        coronal or sagittal view's copy, :mod:`.orthogonal_views`), as this layer's own
+        are logged. Connect it before anything that reacts to the edit."""
+        self._on_paint(event)
+
     def _on_paint(self, event) -> None:
         item = getattr(event, "value", None)
-        mode = str(getattr(self.layer, "mode", "paint"))
+        painted = getattr(event, "source", None)  # this layer, or a view's copy of it
+        if getattr(painted, "data", None) is not self.layer.data:
+            painted = self.layer
+        mode = str(getattr(painted, "mode", "paint"))
         tool = mode if mode in EDIT_MODES else "paint"
         atoms = item if isinstance(item, list) else [item]
         values = {_atom_value(a) for a in atoms}
         class_id = values.pop() if len(values) == 1 else None
         if class_id is None:
-            class_id = 0 if tool == "erase" else int(self.layer.selected_label)
+            class_id = 0 if tool == "erase" else int(painted.selected_label)
         elif tool == "erase" and class_id != 0:
             tool = "paint"  # a script painted a label while the layer was in erase mode
         if self._override is not None:  # an accelerator: its class, or None for several

@@ -1,0 +1,90 @@
+"""Coronal and sagittal views beside the axial one, as ITK-SNAP and 3D Slicer show a CT.
+
+napari draws one plane at a time; the napari-orthogonal-views plugin (an optional
+dependency, ``pip install napari-atlas-annotate[ortho]``) adds two more viewers to the
+window that share the layers' data, undo history and tool. A brush stroke, fill or undo in
+any of the three views writes the same label array and reaches the main view's layer; the
+annotator dock's edit recorder hears a side view's strokes first (a layer hook of the
+plugin's), so each is logged as the stroke it was, like an edit in the main view.
+
+Keys bound on the main viewer (G, Shift+G) are copied to the other two: :func:`pointed_view`
+gives the view the mouse is over and that view's copy of a layer, so G grows from the voxel
+under the mouse in whichever view it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+#: What a user without the plugin is told.
+MISSING = (
+    "Coronal and sagittal views need the napari-orthogonal-views plugin: "
+    "pip install 'napari-atlas-annotate[ortho]' (or napari-orthogonal-views), then restart "
+    "napari."
+)
+
+
+def available() -> bool:
+    """Whether napari-orthogonal-views can be imported."""
+    try:
+        import napari_orthogonal_views.ortho_view_manager  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+#: Name of the layer hook that logs paint strokes made in the orthogonal views.
+LOG_HOOK = "atlas_annotate_edit_log"
+
+
+def set_shown(viewer: Any, shown: bool, log_paint: Callable[[Any, Any], None]) -> None:
+    """Show or hide the coronal and sagittal views in ``viewer``'s window.
+
+    ``log_paint(labels_layer, event)`` is called with every ``paint`` event of a view's
+    copy of a Labels layer of ``viewer`` before the plugin passes the edit on, so a stroke
+    in a side view is logged as a stroke (tool, class, box), not as a whole-volume change.
+
+    Raises
+    ------
+    ImportError
+        The plugin is not installed (the message says how to install it).
+    """
+    try:
+        from napari.layers import Labels
+        from napari_orthogonal_views.ortho_view_manager import _get_manager
+    except ImportError as exc:
+        raise ImportError(MISSING) from exc
+    manager = _get_manager(viewer)
+    if not shown:
+        manager.hide()
+        return
+
+    def watch(original: Any, copy: Any) -> list:
+        def forward(event: Any) -> None:
+            log_paint(original, event)
+
+        copy.events.paint.connect(forward, position="first")
+        return [(copy.events.paint, forward)]
+
+    manager.register_layer_hook(Labels, watch, name=LOG_HOOK)
+    manager.show()
+
+
+def pointed_view(viewer: Any, layer: Any) -> tuple[Any, Any]:
+    """The viewer model under the mouse and its layer showing ``layer``'s data.
+
+    ``(viewer, layer)`` itself when the orthogonal views are not shown, the plugin is not
+    installed, or the mouse is over the main view (or over no view at all).
+    """
+    try:
+        from napari_orthogonal_views.viewer_utils import viewer_model_under_mouse
+    except ImportError:
+        return viewer, layer
+    view = viewer_model_under_mouse()
+    if view is None or view is viewer:
+        return viewer, layer
+    for shown in view.layers:
+        if shown.data is layer.data:
+            return view, shown
+    return viewer, layer
