@@ -69,6 +69,28 @@ def set_shown(viewer: Any, shown: bool, log_paint: Callable[[Any, Any], None]) -
 
     manager.register_layer_hook(Labels, watch, name=LOG_HOOK)
     manager.show()
+    _radiological(manager)
+
+
+def _radiological(manager: Any) -> None:
+    """Turn the two views the way radiologists read them (the world axes are S, P, L;
+    napari draws a growing vertical axis downwards): the sagittal view with the head up
+    and the face to the left, the coronal view with the head up and the patient's left on
+    the right. The plugin shows the sagittal plane lying down (S across, P down) and the
+    coronal one upside down."""
+    manager.right_widget.order = (-1, -3, -2)  # slice L, show S down the screen, P across
+    manager.update_dims_order()
+    for widget in (manager.right_widget, manager.bottom_widget):
+        model = widget.vm_container.viewer_model
+        camera(model).orientation2d = ("up", "right")
+        model.reset_view()  # the sagittal plane fitted again, now standing up
+
+
+def camera(model: Any) -> Any:
+    """A viewer model's camera (``model.scene.camera`` from napari 0.9, ``model.camera``
+    before)."""
+    scene = getattr(model, "scene", None)
+    return scene.camera if scene is not None else model.camera
 
 
 def pointed_view(viewer: Any, layer: Any) -> tuple[Any, Any]:

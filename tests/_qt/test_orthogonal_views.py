@@ -46,6 +46,19 @@ def three_views(make_napari_viewer, organ_project):
     return viewer, dock
 
 
+def test_the_side_views_are_turned_as_radiologists_read_them(three_views):
+    """Sagittal: head up, face left; coronal: head up, the patient's left on the right
+    (world axes S, P, L; napari draws a growing axis down and to the right)."""
+    viewer, _ = three_views
+    shown = {}
+    for view in _side_views(viewer):
+        labels = view.dims.axis_labels
+        vertical, horizontal = (labels[axis] for axis in view.dims.order[-2:])
+        orientation = orthogonal_views.camera(view).orientation2d
+        shown[(vertical, horizontal)] = tuple(str(o) for o in orientation)
+    assert shown == {("S", "P"): ("up", "right"), ("S", "L"): ("up", "right")}
+
+
 def test_edits_in_a_side_view_are_logged_and_replay_to_the_submitted_label(
     three_views, organ_project
 ):
