@@ -15,7 +15,8 @@ What the radiologist gets:
   colours;
 - the class list (keys 1-9 pick a class; the napari mode keys E, P, F, L, Z still pick
   erase, paint, fill, pick and pan/zoom; the class picked stays picked on the next case),
-  brush size and a 2D/3D brush; *3 views* puts coronal and sagittal views beside the main
+  each class's volume in ml beside its name, kept current edit by edit; brush size and a
+  2D/3D brush; *3 views* puts coronal and sagittal views beside the main
   one (:mod:`.orthogonal_views`, with napari-orthogonal-views installed), where painting,
   undo and G work and are logged as in the main view;
 - the CT window (Abdomen, Liver, Lung, Bone, or Custom: what the layer's contrast slider
@@ -83,6 +84,7 @@ from ..corrections import (
     why_islands_unchanged,
     why_largest_unchanged,
 )
+from ..corrections.class_volumes import ClassVolumes
 from ..corrections.other_windows import check_no_unseen_work
 from ..corrections.region_grow import grow_from_voxel
 from ..io.prefetch import ImagePrefetch
@@ -138,6 +140,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.image_layer = None
         self.labels_layer = None
         self.hook: LabelsEditHook | None = None
+        self.volumes: ClassVolumes | None = None  # each class's ml in the open case's label
         self.grade_sheet = None
         self._grade_sheet_missing = False
         self._seen_event_id: int | None = None
@@ -519,8 +522,9 @@ class AnnotatorDock(StatusMessages, QWidget):
                 for layer in gone:
                     self.viewer.layers.remove(layer)
         self._extra_layers = []
-        self.hook = self.labels_layer = self.image_layer = None
+        self.hook = self.labels_layer = self.image_layer = self.volumes = None
         self.case_id = self.base = self.volume = None
+        self.class_list.show_volumes(None)
         self.lead_message.setVisible(False)
         self.note_field.closed()
 
@@ -704,7 +708,11 @@ class AnnotatorDock(StatusMessages, QWidget):
         recorder = EditRecorder(
             self.project, case_id, self.annotator, labels, base.id if base else None
         )
-        self.hook = LabelsEditHook(layer, recorder, axes=axes, on_error=self._error)
+        self.hook = LabelsEditHook(
+            layer, recorder, axes=axes, on_error=self._error, on_logged=self._volumes_moved
+        )
+        self.volumes = ClassVolumes(labels, float(np.prod(self.volume.spacing)) / 1000.0)
+        self.class_list.show_volumes(self.volumes)
         layer.events.paint.connect(self._constrain_stroke)  # after the hook logs the stroke
         layer.brush_size = self.brush_spin.value()
         layer.n_edit_dimensions = 3 if self.brush_3d.isChecked() else 2
@@ -919,6 +927,12 @@ class AnnotatorDock(StatusMessages, QWidget):
             f"it).{unlike}"
         )
         return n
+
+    def _volumes_moved(self, event) -> None:
+        """An edit was logged: the class list's volumes move by its diff."""
+        if event.diff is not None and self.volumes is not None:
+            self.volumes.apply(event.diff)
+            self.class_list.show_volumes(self.volumes)
 
     def show_three_views(self, shown: bool = True) -> None:
         """Show (or hide) coronal and sagittal views beside the main one

@@ -1,4 +1,5 @@
-"""The class list of the annotator dock: names with their fixed colours, 1-9 to pick."""
+"""The class list of the annotator dock: names with their fixed colours and volumes, 1-9 to
+pick."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from qtpy.QtGui import QColor, QIcon, QPixmap
 from qtpy.QtWidgets import QListWidget, QListWidgetItem
 
 from ..classes import class_colors
+from ..corrections.class_volumes import ClassVolumes
 
 #: Rows the list always shows (the classes keys 1-9 pick); more classes scroll.
 ROWS_IN_VIEW: int = 9
@@ -37,16 +39,31 @@ class ClassList(QListWidget):
         self.blockSignals(True)
         self.clear()
         colors = class_colors(list(names))
-        for value, name in enumerate(names, start=1):
+        self._names = list(names)
+        for value in range(1, len(self._names) + 1):
             swatch = QPixmap(14, 14)
             swatch.fill(QColor(*colors[value]))
-            key = f"{value}" if value <= 9 else "  "
-            item = QListWidgetItem(QIcon(swatch), f"{key}  {name}")
+            item = QListWidgetItem(QIcon(swatch), self._text(value))
             item.setData(Qt.ItemDataRole.UserRole, value)
             self.addItem(item)
         self.blockSignals(False)
         self.setMinimumHeight(self._rows_height(min(self.count(), ROWS_IN_VIEW)))
         self.updateGeometry()
+
+    def _text(self, value: int, ml: float | None = None) -> str:
+        key = f"{value}" if value <= 9 else "  "
+        text = f"{key}  {self._names[value - 1]}"
+        if ml is not None:
+            text += f"  ({ml:,.1f} ml)" if ml < 10 else f"  ({ml:,.0f} ml)"
+        return text
+
+    def show_volumes(self, volumes: ClassVolumes | None) -> None:
+        """Each class's volume beside its name (``"5  liver  (1,523 ml)"``); None: the
+        names alone (no case open)."""
+        for row in range(self.count()):
+            item = self.item(row)
+            value = int(item.data(Qt.ItemDataRole.UserRole))
+            item.setText(self._text(value, None if volumes is None else volumes.ml(value)))
 
     def _rows_height(self, rows: int) -> int:
         row = self.sizeHintForRow(0) if self.count() else self.fontMetrics().height()

@@ -136,6 +136,9 @@ class LabelsEditHook:
     on_error
         Called with the exception when logging fails (the dock shows it); the edit stays
         in the layer and is logged with the next one.
+    on_logged
+        Called with each :class:`EditEvent` once it is logged (the dock's class volumes
+        move by its diff).
     """
 
     def __init__(
@@ -144,8 +147,10 @@ class LabelsEditHook:
         recorder: EditRecorder,
         axes: Sequence[int] = (0, 1, 2),
         on_error=None,
+        on_logged=None,
     ) -> None:
         self.layer = layer
+        self.on_logged = on_logged
         self.recorder = recorder
         self.axes = tuple(int(a) for a in axes)
         self._inverse = tuple(int(a) for a in np.argsort(self.axes))
@@ -214,6 +219,8 @@ class LabelsEditHook:
             return
         if event is not None:
             self.events.append(event)
+            if self.on_logged is not None:
+                self.on_logged(event)
 
     def log_paint(self, event) -> None:
         """Log a ``paint`` event of another layer showing this layer's data array (a
