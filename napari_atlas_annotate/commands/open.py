@@ -27,6 +27,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--annotator", required=True, help="your name, as logged with edits")
     parser.add_argument("--case", help="open this case first (default: the queue's first)")
     parser.add_argument(
+        "--three-views",
+        action="store_true",
+        help="open with coronal and sagittal views beside the axial one (the dock's '3 views'; "
+        "needs napari-orthogonal-views)",
+    )
+    parser.add_argument(
         "--screenshot",
         metavar="PNG",
         help="save a screenshot of the window with the case loaded, then exit",
@@ -60,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     dock = add_annotator_dock(viewer, project, args.annotator)
     if args.case and dock.case_id != args.case:
         dock.load_case(args.case)
+    if args.three_views:
+        dock.three_views.setChecked(True)  # a missing plugin: said in the dock, not fatal
     if args.screenshot:
         from qtpy.QtWidgets import QApplication
 

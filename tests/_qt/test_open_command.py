@@ -30,3 +30,27 @@ def test_unknown_case_exits_2(organ_project, capsys):
 def test_annotator_is_required(organ_project):
     with pytest.raises(SystemExit):
         cli.main(["open", str(organ_project.folder)])
+
+
+def test_open_with_three_views_shows_them_and_saves_the_window(
+    organ_project, tmp_path, monkeypatch
+):
+    """`open --three-views --screenshot`: the case opens with its coronal and sagittal views
+    (the dock's box ticked, nothing reported) and the window is saved."""
+    pytest.importorskip("napari_orthogonal_views")
+    from napari_atlas_annotate._qt import annotator
+
+    docks = []
+
+    def keep(*args, **kwargs):
+        docks.append(add(*args, **kwargs))
+        return docks[-1]
+
+    add = annotator.add_annotator_dock
+    monkeypatch.setattr(annotator, "add_annotator_dock", keep)
+    shot = tmp_path / "window.png"
+    argv = ["open", str(organ_project.folder), "--annotator", "alice", "--three-views"]
+    assert cli.main([*argv, "--screenshot", str(shot)]) == 0
+    [dock] = docks
+    assert dock.three_views.isChecked() and dock.last_error is None
+    assert shot.stat().st_size > 10_000
