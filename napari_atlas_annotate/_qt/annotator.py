@@ -111,6 +111,20 @@ TILT_NOTED_DEGREES = 1.0
 REPORTED = (ProjectError, ValueError, OSError, KeyError, IndexError)
 
 
+def _empty_undo_history(layer) -> None:
+    """Empty napari's undo and redo stacks of ``layer`` (the next case is shown in it).
+
+    ``Labels._reset_history`` makes new stacks; the coronal and sagittal views' copies of
+    the layer share the old ones (:mod:`.orthogonal_views`), and an undo there then wrote the
+    last case's strokes into the next. The stacks are emptied in place instead, after
+    napari's reset has dropped anything staged."""
+    undo, redo = layer._undo_history, layer._redo_history
+    layer._reset_history()
+    undo.clear()
+    redo.clear()
+    layer._undo_history, layer._redo_history = undo, redo
+
+
 class AnnotatorDock(StatusMessages, QWidget):
     """Dock widget: open a project as an annotator, work through its cases.
 
@@ -662,8 +676,11 @@ class AnnotatorDock(StatusMessages, QWidget):
             return None
         if not all(layer in self.viewer.layers for layer in (image_layer, labels_layer)):
             return None
-        if not callable(getattr(labels_layer, "_reset_history", None)):
-            return None
+        if not callable(getattr(labels_layer, "_reset_history", None)) or not all(
+            callable(getattr(getattr(labels_layer, name, None), "clear", None))
+            for name in ("_undo_history", "_redo_history")
+        ):
+            return None  # the undo stacks cannot be emptied (see _empty_undo_history)
         same = all(
             layer.data.dtype == new[0].dtype and layer.data.ndim == new[0].ndim
             for layer, new in ((image_layer, image), (labels_layer, label_data))
@@ -697,7 +714,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         if self.labels_layer is not None:  # the last case's layer, reused
             layer = self.labels_layer
             show_in_layer(layer, data, kwargs)
-            layer._reset_history()  # napari keeps the undo stack when the data is replaced
+            _empty_undo_history(layer)  # napari keeps the undo stack when the data is replaced
         else:
             # napari's brush paints the full inverse transform of the mouse's point, which on
             # a tilted series is not the slice drawn: this layer paints the voxels drawn

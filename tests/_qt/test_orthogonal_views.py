@@ -158,3 +158,19 @@ def test_without_the_plugin_the_box_says_how_to_install_it(
     assert "napari-orthogonal-views" in dock.last_error
     # and G still works from the main view
     assert orthogonal_views.pointed_view(viewer, dock.labels_layer) == (viewer, dock.labels_layer)
+
+
+def test_undo_in_a_side_view_never_reaches_back_into_the_last_case(three_views):
+    """The dock empties napari's undo history when the next case opens in the same layer;
+    a side view's copy must not keep the last case's strokes to undo onto the new case."""
+    viewer, dock = three_views
+    layer = dock.labels_layer
+    layer.selected_label = 1
+    with layer.block_history():
+        layer.paint((6, 20, 20), 1)
+    dock.step_case(+1)
+    assert dock.case_id == "ct001"
+    opened = np.array(dock.labels_layer.data)
+    for view in _side_views(viewer):
+        _copy(view, dock.labels_layer).undo()
+    np.testing.assert_array_equal(dock.labels_layer.data, opened)
