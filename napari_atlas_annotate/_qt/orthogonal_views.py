@@ -34,6 +34,12 @@ def available() -> bool:
     return True
 
 
+#: What a user with a plugin version this module cannot drive is told.
+UNSUPPORTED = (
+    "This napari-orthogonal-views version is not one the '3 views' box can drive (it was "
+    "written for 0.5): pip install 'napari-orthogonal-views>=0.5,<0.6'."
+)
+
 #: Name of the layer hook that logs paint strokes made in the orthogonal views.
 LOG_HOOK = "atlas_annotate_edit_log"
 
@@ -48,14 +54,18 @@ def set_shown(viewer: Any, shown: bool, log_paint: Callable[[Any, Any], None]) -
     Raises
     ------
     ImportError
-        The plugin is not installed (the message says how to install it).
+        The plugin is not installed, or is a version this module cannot drive (the
+        message says what to install).
     """
     try:
         from napari.layers import Labels
-        from napari_orthogonal_views.ortho_view_manager import _get_manager
+        from napari_orthogonal_views import ortho_view_manager
     except ImportError as exc:
         raise ImportError(MISSING) from exc
-    manager = _get_manager(viewer)
+    try:
+        manager = ortho_view_manager._get_manager(viewer)
+    except AttributeError as exc:  # the plugin's per-viewer manager moved
+        raise ImportError(UNSUPPORTED) from exc
     if not shown:
         manager.hide()
         return
@@ -67,9 +77,12 @@ def set_shown(viewer: Any, shown: bool, log_paint: Callable[[Any, Any], None]) -
         copy.events.paint.connect(forward, position="first")
         return [(copy.events.paint, forward)]
 
-    manager.register_layer_hook(Labels, watch, name=LOG_HOOK)
-    manager.show()
-    _radiological(manager)
+    try:
+        manager.register_layer_hook(Labels, watch, name=LOG_HOOK)
+        manager.show()
+        _radiological(manager)
+    except AttributeError as exc:
+        raise ImportError(UNSUPPORTED) from exc
 
 
 def _radiological(manager: Any) -> None:
@@ -78,7 +91,7 @@ def _radiological(manager: Any) -> None:
     and the face to the left, the coronal view with the head up and the patient's left on
     the right. The plugin shows the sagittal plane lying down (S across, P down) and the
     coronal one upside down."""
-    manager.right_widget.order = (-1, -3, -2)  # slice L, show S down the screen, P across
+    manager.right_widget.order = (-1, -3, -2)  # slice L; S on the vertical axis, P across
     manager.update_dims_order()
     for widget in (manager.right_widget, manager.bottom_widget):
         model = widget.vm_container.viewer_model

@@ -174,3 +174,15 @@ def test_undo_in_a_side_view_never_reaches_back_into_the_last_case(three_views):
     for view in _side_views(viewer):
         _copy(view, dock.labels_layer).undo()
     np.testing.assert_array_equal(dock.labels_layer.data, opened)
+
+
+def test_a_plugin_version_without_its_manager_is_reported(
+    make_napari_viewer, organ_project, monkeypatch
+):
+    ortho_view_manager = pytest.importorskip("napari_orthogonal_views.ortho_view_manager")
+    monkeypatch.delattr(ortho_view_manager, "_get_manager")
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    dock.show_three_views(True)  # reported in the dock, not raised
+    assert "not one the '3 views' box can drive" in dock.last_error
+    assert "napari-orthogonal-views>=0.5,<0.6" in dock.last_error
