@@ -22,19 +22,11 @@ import argparse
 import time
 
 import numpy as np
+from baseline import best_of
 from organ_dock import upsampled_phantom
 
 from napari_atlas_annotate.corrections.class_volumes import ClassVolumes
 from napari_atlas_annotate.project.edit_log import diff_labels
-
-
-def _best(fn, repeat: int = 3) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def main() -> None:
@@ -48,8 +40,8 @@ def main() -> None:
     n_classes = int(labels.max()) + 1
     print(f"label map {labels.shape} {labels.dtype}, {np.count_nonzero(labels):,} labelled")
 
-    ours_open, volumes = _best(lambda: ClassVolumes(labels, voxel_ml))
-    base_open, counts = _best(lambda: np.bincount(labels.ravel(), minlength=n_classes))
+    ours_open, volumes = best_of(lambda: ClassVolumes(labels, voxel_ml))
+    base_open, counts = best_of(lambda: np.bincount(labels.ravel(), minlength=n_classes))
     assert [volumes.voxels(v) for v in range(n_classes)] == counts.tolist()
 
     rng = np.random.default_rng(args.seed)

@@ -52,7 +52,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from baseline import baseline_code, child_env, run_child
+from baseline import baseline_code, best_of, child_env, run_child
 
 BASELINE_REF = "29bab9a"
 TOOLS = ("paint", "paint", "erase", "fill", "interpolate")
@@ -197,22 +197,13 @@ def _digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _best(fn, repeat: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
 def child(folder: str, repeat: int, profile: int) -> None:
     from napari_atlas_annotate import cli
     from napari_atlas_annotate.project import Project
 
     times, digests = {}, {}
     project = Project(folder)
-    times["status"], status = _best(project.status, repeat)
+    times["status"], status = best_of(project.status, repeat)
     digests["status"] = _digest({**status, "project": None})
 
     def command() -> str:
@@ -221,11 +212,11 @@ def child(folder: str, repeat: int, profile: int) -> None:
             cli.main(["status", folder])
         return out.getvalue()
 
-    times["cli_status"], text = _best(command, repeat)
+    times["cli_status"], text = best_of(command, repeat)
     digests["cli_status"] = _digest(text.replace(str(Path(folder).resolve()), "PROJECT"))
-    times["queue"], queue = _best(project.queue, repeat)
+    times["queue"], queue = best_of(project.queue, repeat)
     digests["queue"] = _digest([c.id for c in queue])
-    times["queue_todo"], todo = _best(lambda: project.queue(include_final=False), repeat)
+    times["queue_todo"], todo = best_of(lambda: project.queue(include_final=False), repeat)
     digests["queue_todo"] = _digest([c.id for c in todo])
     project.close()
 
@@ -241,8 +232,8 @@ def child(folder: str, repeat: int, profile: int) -> None:
         docks.append(dock)
         return dock
 
-    times["dock_open"], dock = _best(open_dock, repeat)
-    times["dock_refresh"], _ = _best(dock.refresh_cases, repeat)
+    times["dock_open"], dock = best_of(open_dock, repeat)
+    times["dock_refresh"], _ = best_of(dock.refresh_cases, repeat)
     items = [dock.case_list.item(i).text() for i in range(dock.case_list.count())]
     digests["dock"] = _digest([items, dock.case_id, dock.last_error])
     with tempfile.TemporaryDirectory(prefix="project_scale-submit-") as tmp:
