@@ -125,6 +125,15 @@ def _empty_undo_history(layer) -> None:
     layer._undo_history, layer._redo_history = undo, redo
 
 
+def _undo_history_can_be_emptied(layer) -> bool:
+    """Whether ``layer`` has what :func:`_empty_undo_history` uses (napari's private undo
+    state): a layer without it is replaced on the next case, not reused."""
+    stacks = (getattr(layer, name, None) for name in ("_undo_history", "_redo_history"))
+    return callable(getattr(layer, "_reset_history", None)) and all(
+        callable(getattr(stack, "clear", None)) for stack in stacks
+    )
+
+
 class AnnotatorDock(StatusMessages, QWidget):
     """Dock widget: open a project as an annotator, work through its cases.
 
@@ -676,11 +685,8 @@ class AnnotatorDock(StatusMessages, QWidget):
             return None
         if not all(layer in self.viewer.layers for layer in (image_layer, labels_layer)):
             return None
-        if not callable(getattr(labels_layer, "_reset_history", None)) or not all(
-            callable(getattr(getattr(labels_layer, name, None), "clear", None))
-            for name in ("_undo_history", "_redo_history")
-        ):
-            return None  # the undo stacks cannot be emptied (see _empty_undo_history)
+        if not _undo_history_can_be_emptied(labels_layer):
+            return None
         same = all(
             layer.data.dtype == new[0].dtype and layer.data.ndim == new[0].ndim
             for layer, new in ((image_layer, image), (labels_layer, label_data))
