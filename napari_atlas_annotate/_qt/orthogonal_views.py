@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from qtpy.QtCore import QEvent, QObject, QTimer
+
 #: What a user without the plugin is told.
 MISSING = (
     "Coronal and sagittal views need the napari-orthogonal-views plugin: "
@@ -96,7 +98,44 @@ def _radiological(manager: Any) -> None:
     for widget in (manager.right_widget, manager.bottom_widget):
         model = widget.vm_container.viewer_model
         camera(model).orientation2d = ("up", "right")
+        if not any(isinstance(child, _KeepFitted) for child in widget.children()):
+            _KeepFitted(widget, model)
         model.reset_view()  # the sagittal plane fitted again, now standing up
+
+
+class _KeepFitted(QObject):
+    """Fits a side view to its pane again each time the pane is resized, until the user
+    zooms or pans it.
+
+    The plugin fits its views when it shows them, before the window has laid out their
+    panes, so a view came up too small or cut off until the home button was pressed; a
+    window resized later left the views as they were, unlike the user's own zoom, which is
+    kept.
+    """
+
+    def __init__(self, widget: Any, model: Any) -> None:
+        super().__init__(widget)
+        self._model = model
+        self._fitted = self._camera_state()
+        model.events.reset_view.connect(self._remember)
+        widget.installEventFilter(self)
+
+    def _camera_state(self) -> tuple:
+        view = camera(self._model)
+        return (float(view.zoom), tuple(float(c) for c in view.center))
+
+    def _remember(self, event: Any = None) -> None:
+        self._fitted = self._camera_state()
+
+    def _fit_if_untouched(self) -> None:
+        if self._camera_state() == self._fitted:
+            self._model.reset_view()
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.Resize:
+            # the pane's viewer canvas takes its new size after this event
+            QTimer.singleShot(0, self._fit_if_untouched)
+        return False
 
 
 def camera(model: Any) -> Any:

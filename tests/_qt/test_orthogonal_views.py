@@ -186,3 +186,35 @@ def test_a_plugin_version_without_its_manager_is_reported(
     dock.show_three_views(True)  # reported in the dock, not raised
     assert "not one the '3 views' box can drive" in dock.last_error
     assert "napari-orthogonal-views>=0.5,<0.6" in dock.last_error
+
+
+def _zooms(viewer) -> list[float]:
+    return [orthogonal_views.camera(view).zoom for view in _side_views(viewer)]
+
+
+def _fitted_zooms(viewer) -> list[float]:
+    """Each side view's zoom when fitted to its pane as it is now (the home button)."""
+    for view in _side_views(viewer):
+        view.reset_view()
+    return _zooms(viewer)
+
+
+def test_the_side_views_fill_their_panes_once_laid_out_and_keep_a_users_zoom(
+    three_views, qtbot
+):
+    """The panes get their size only after the plugin shows them; a view fitted then was
+    drawn too small (or cut off) until the home button was pressed."""
+    viewer, _ = three_views
+    window = viewer.window._qt_window
+    for size in [(1300, 900), (1000, 700)]:  # a smaller window: still fitted
+        window.resize(*size)
+        qtbot.wait(300)
+        shown = _zooms(viewer)
+        assert shown == pytest.approx(_fitted_zooms(viewer))
+
+    sagittal = _side_views(viewer)[0]
+    orthogonal_views.camera(sagittal).zoom *= 2  # the user zooms in on the sagittal view
+    zoomed = orthogonal_views.camera(sagittal).zoom
+    window.resize(1300, 900)
+    qtbot.wait(300)
+    assert orthogonal_views.camera(sagittal).zoom == zoomed
