@@ -199,9 +199,7 @@ def _fitted_zooms(viewer) -> list[float]:
     return _zooms(viewer)
 
 
-def test_the_side_views_fill_their_panes_once_laid_out_and_keep_a_users_zoom(
-    three_views, qtbot
-):
+def test_the_side_views_fill_their_panes_once_laid_out_and_keep_a_users_zoom(three_views, qtbot):
     """The panes get their size only after the plugin shows them; a view fitted then was
     drawn too small (or cut off) until the home button was pressed."""
     viewer, _ = three_views
