@@ -253,16 +253,11 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.brush_3d = QCheckBox("3D brush")
         self.brush_3d.toggled.connect(self._set_brush_3d)
         brush.addWidget(self.brush_3d)
-        self.three_views = QCheckBox("3 views")
-        if orthogonal_views.available():
-            self.three_views.setToolTip(
-                "Coronal and sagittal views beside the axial one: paint, fill, undo and G "
-                "work in each, and every edit is logged as in the main view."
-            )
-        else:
-            self.three_views.setEnabled(False)
-            self.three_views.setToolTip(orthogonal_views.MISSING)
-        self.three_views.toggled.connect(self.show_three_views)
+        self.three_views = orthogonal_views.checkbox(
+            "Coronal and sagittal views beside the axial one: paint, fill, undo and G work "
+            "in each, and every edit is logged as in the main view.",
+            self.show_three_views,
+        )
         brush.addWidget(self.three_views)
         organ.addLayout(brush)
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtWidgets import QCheckBox
 
 #: What a user without the plugin is told.
 MISSING = (
@@ -46,12 +47,28 @@ UNSUPPORTED = (
 LOG_HOOK = "atlas_annotate_edit_log"
 
 
-def set_shown(viewer: Any, shown: bool, log_paint: Callable[[Any, Any], None]) -> None:
+def checkbox(tooltip: str, on_toggled: Callable[[bool], None]) -> QCheckBox:
+    """The docks' "3 views" box: ``tooltip`` says what works in the side views; without
+    the plugin the box is disabled and its tooltip says what to install."""
+    box = QCheckBox("3 views")
+    if available():
+        box.setToolTip(tooltip)
+    else:
+        box.setEnabled(False)
+        box.setToolTip(MISSING)
+    box.toggled.connect(on_toggled)
+    return box
+
+
+def set_shown(
+    viewer: Any, shown: bool, log_paint: Callable[[Any, Any], None] | None = None
+) -> None:
     """Show or hide the coronal and sagittal views in ``viewer``'s window.
 
-    ``log_paint(labels_layer, event)`` is called with every ``paint`` event of a view's
-    copy of a Labels layer of ``viewer`` before the plugin passes the edit on, so a stroke
-    in a side view is logged as a stroke (tool, class, box), not as a whole-volume change.
+    ``log_paint(labels_layer, event)``, when given, is called with every ``paint`` event
+    of a view's copy of a Labels layer of ``viewer`` before the plugin passes the edit on,
+    so a stroke in a side view is logged as a stroke (tool, class, box), not as a
+    whole-volume change.
 
     Raises
     ------
@@ -80,7 +97,8 @@ def set_shown(viewer: Any, shown: bool, log_paint: Callable[[Any, Any], None]) -
         return [(copy.events.paint, forward)]
 
     try:
-        manager.register_layer_hook(Labels, watch, name=LOG_HOOK)
+        if log_paint is not None:
+            manager.register_layer_hook(Labels, watch, name=LOG_HOOK)
         manager.show()
         _radiological(manager)
     except AttributeError as exc:

@@ -82,6 +82,7 @@ from ..review.cases import review_project as _review_project
 from ..review.disputed import disputed_voxels, most_disputed_slice
 from ..review.grade_cells import CellOpinions, cell_opinions
 from ..spine_grades import GRADES, LEVEL_DISPLAY
+from . import orthogonal_views
 from .ct_window_picker import CTWindowPicker
 from .dock_keys import bind_dock_keys
 from .grade_sheet import (
@@ -357,6 +358,13 @@ class ReviewDock(StatusMessages, QWidget):
         window.addWidget(QLabel("CT window"))
         self.display_combo = CTWindowPicker()
         window.addWidget(self.display_combo, 1)
+        self.three_views = orthogonal_views.checkbox(
+            "Coronal and sagittal views beside the axial one, showing every layer: paint "
+            "the consensus in any of them; Finalize keeps the edits as it does the main "
+            "view's.",
+            self.show_three_views,
+        )
+        window.addWidget(self.three_views)
         box.addWidget(self.ct_row)
         layout.addWidget(cases)
 
@@ -422,6 +430,16 @@ class ReviewDock(StatusMessages, QWidget):
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
 
+    def show_three_views(self, shown: bool = True) -> None:
+        """Show (or hide) coronal and sagittal views beside the main one
+        (:mod:`.orthogonal_views`); a missing plugin is reported, not raised. The lead's
+        paint there writes the consensus layer's own data, which Finalize compares with
+        the vote."""
+        try:
+            orthogonal_views.set_shown(self.viewer, shown)
+        except ImportError as exc:
+            self._error(exc)
+
     # -- project and cases --------------------------------------------------------------
     def open_project(self, project: Project | str | Path) -> bool:
         try:
@@ -438,6 +456,8 @@ class ReviewDock(StatusMessages, QWidget):
         self.project = project
         self.opener.opened(project.folder, self.lead_edit.text().strip(), project.task)
         self.ct_row.setVisible(project.task != "spine")
+        if project.task == "spine":  # one plane per series: no side views of them
+            self.three_views.setChecked(False)
         return self.refresh_cases()
 
     def refresh_cases(self) -> bool:

@@ -725,3 +725,62 @@ def test_the_ct_window_the_lead_picks_stays_from_case_to_case(
     assert dock.load_case("ct0"), dock.last_error
     assert tuple(viewer.layers["ct0 image"].contrast_limits) == liver.limits
     assert dock.display_combo.currentText() == liver.label
+
+
+def test_the_lead_paints_the_consensus_in_a_side_view(make_napari_viewer, two_reader_project):
+    """With 3 views on, the lead's paint in the sagittal view lands in the consensus that
+    Finalize stores; the side views follow the case opened and go when switched off."""
+    pytest.importorskip("napari_orthogonal_views")
+    from napari_orthogonal_views.ortho_view_manager import _get_manager
+
+    project, masks = two_reader_project
+    viewer = make_napari_viewer(show=True)
+    dock = ReviewDock(viewer, project, lead="lead")
+    viewer.window.add_dock_widget(dock, name="Review")
+    assert dock.three_views.isEnabled() and not dock.ct_row.isHidden()
+    dock.three_views.setChecked(True)
+    assert dock.last_error is None
+    assert dock.load_case("ct0"), dock.last_error
+
+    manager = _get_manager(viewer)
+    assert manager.is_shown()
+    sagittal = manager.right_widget.vm_container.viewer_model
+    consensus = viewer.layers["consensus"]
+    [copy] = [layer for layer in sagittal.layers if layer.data is consensus.data]
+    assert copy is not consensus
+    stored_axes = np.argsort(consensus.metadata["atlas_annotate"]["axes"])
+    vote = np.asarray(consensus.data).transpose(stored_axes).copy()
+    copy.selected_label = SPLEEN
+    copy.mode = "paint"
+    copy.brush_size = 3
+    liver = np.argwhere(np.asarray(consensus.data) == LIVER)[0]  # in the layer's axes
+    with copy.block_history():
+        copy.paint(tuple(liver), SPLEEN)
+    painted = np.asarray(consensus.data).transpose(stored_axes) != vote
+    assert painted.any()
+
+    version = dock.finalize()
+    assert version is not None, dock.last_error
+    final = project.read_mask(version)
+    assert (final[painted] == SPLEEN).all()
+    np.testing.assert_array_equal(final[~painted], vote[~painted])
+
+    assert dock.load_case("ct1"), dock.last_error
+    names = {layer.name for layer in sagittal.layers}
+    assert {"ct1 image", "consensus", "alice", "bob"} <= names and "ct0 image" not in names
+    dock.three_views.setChecked(False)
+    assert not manager.is_shown()
+
+
+def test_a_spine_project_turns_the_side_views_off(make_napari_viewer, spine_readers, tmp_path):
+    pytest.importorskip("napari_orthogonal_views")
+    from napari_orthogonal_views.ortho_view_manager import _get_manager
+
+    organs, _ = make_two_reader_project(tmp_path / "organs")
+    viewer = make_napari_viewer(show=True)
+    dock = ReviewDock(viewer, organs, lead="lead")
+    dock.three_views.setChecked(True)
+    assert _get_manager(viewer).is_shown()
+    assert dock.open_project(spine_readers[0]), dock.last_error
+    assert not dock.three_views.isChecked() and not _get_manager(viewer).is_shown()
+    organs.close()
