@@ -71,13 +71,15 @@ def normalized_intensity(volume: Volume) -> np.ndarray:
 
     MR intensities have no absolute scale; a linear rescale by robust percentiles makes
     scanners and sites comparable. The result is about 0 for background and about 1 for
-    the brightest tissue.
+    the brightest tissue. Voxels that are not numbers (NaN, +-inf) read as background (0).
     """
     arr = np.asarray(volume.array, np.float32)
     sample = arr[:: max(1, arr.shape[0] // 8), ::2, ::2]
-    lo, hi = np.percentile(sample, [1.0, 99.0])
+    sample = sample[np.isfinite(sample)]
+    lo, hi = np.percentile(sample, [1.0, 99.0]) if sample.size else (0.0, 1.0)
     scale = float(hi - lo) if hi > lo else 1.0
-    return (arr - np.float32(lo)) / np.float32(scale)
+    scaled = (arr - np.float32(lo)) / np.float32(scale)
+    return np.nan_to_num(scaled, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def sample_slab(

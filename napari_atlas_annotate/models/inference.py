@@ -37,7 +37,7 @@ from ..volume import Volume
 from .border_refinement import band_widths, refine_borders
 from .bundle import ModelBundle
 from .devices import autocast, select_device, set_cpu_threads
-from .intensity import normalise_intensity
+from .intensity import finite, normalise_intensity
 from .model_grid import SLAB_BYTES, ModelGrid
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ def load_model(model: ModelBundle | LoadedModel | str | Path, device: str = "aut
 def model_input(volume: Volume, bundle: ModelBundle) -> tuple[ModelGrid, np.ndarray]:
     """The model grid of ``volume`` and its normalised float32 image on that grid."""
     grid = ModelGrid.for_image(volume.shape, volume.affine, bundle.spacing)
-    image = normalise_intensity(grid.image_to_model(volume.array), bundle.window)
+    image = normalise_intensity(grid.image_to_model(finite(volume.array)), bundle.window)
     return grid, image
 
 

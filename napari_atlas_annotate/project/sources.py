@@ -50,6 +50,8 @@ from .records import ImageRef
 from .rsna_folders import MissingSeries, RsnaFolder, find_rsna_folder
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..io.dicom import SeriesPlan
     from ..io.dicom_scan import SeriesInfo
 
@@ -1197,6 +1199,31 @@ def _series_where(path: str, info: SeriesInfo) -> str:
     return f"{path}: series{number} {info.description or '(no description)'!r}"
 
 
+def _check_voxels_are_numbers(where: str, array: np.ndarray, task: str) -> None:
+    """Refuse an image none of whose voxels is a number; say when some are not, and how
+    they will be read."""
+    from ..io import VolumeLoadWarning
+    from ..models.intensity import AIR_HU, count_non_finite
+
+    bad = count_non_finite(array)
+    if not bad:
+        return
+    if bad == array.size:
+        raise ProjectError(
+            f"{where}: none of its {array.size:,} voxels is a number (all NaN or infinite): "
+            "the file holds no image. Convert the image again from its DICOM series."
+        )
+    read_as = f"air ({AIR_HU:g} HU)" if task != "spine" else "background"
+    warnings.warn(
+        f"{where}: {bad:,} of {array.size:,} voxels ({bad / array.size:.1%}) are not numbers "
+        f"(NaN or infinite), as some converters write outside the scanner's field of view; "
+        f"the helper models read them as {read_as}. If they lie inside the body, convert "
+        "the image again from its DICOM series.",
+        VolumeLoadWarning,
+        stacklevel=3,
+    )
+
+
 def check_case(case: NewCase, task: str, *, load: bool = True) -> list[ImageFingerprint]:
     """Refuse a new case the project could not open, before it is added.
 
@@ -1253,6 +1280,7 @@ def check_case(case: NewCase, task: str, *, load: bool = True) -> list[ImageFing
             raise ProjectError(str(exc)) from exc
         where = ref.path + (f" (series {ref.description!r})" if ref.series else "")
         check_modality(where, volume.modality, task)
+        _check_voxels_are_numbers(where, volume.array, task)
         prints.append(ImageFingerprint.of_volume(volume))
         del volume
     return prints

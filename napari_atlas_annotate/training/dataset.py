@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..models.bundle import ModelBundle
-from ..models.intensity import normalise_intensity
+from ..models.intensity import finite, normalise_intensity
 from ..models.model_grid import ModelGrid
 from ..project import LabelVersion, Project
 from ..volume import Volume
@@ -44,7 +44,7 @@ def prepare_case(
             f"case {case_id}: label shape {labels.shape} does not match image {image.shape}"
         )
     grid = ModelGrid.for_image(image.shape, image.affine, spacing)
-    x = normalise_intensity(grid.image_to_model(image.array), tuple(window))
+    x = normalise_intensity(grid.image_to_model(finite(image.array)), tuple(window))
     y = grid.labels_to_model(np.asarray(labels, np.uint8))
     c = grid.fraction_to_model(corrected) if corrected is not None else None
     return TrainingCase(case_id, x, y, c)

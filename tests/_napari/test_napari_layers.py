@@ -168,6 +168,26 @@ def test_nifti_ct_without_modality_is_recognised_by_hounsfield_units(make_ct):
     assert image_layer_data(volume)[1]["contrast_limits"] == CT_WINDOW
 
 
+def test_voxels_that_are_not_numbers_leave_the_window_as_it_would_be(make_ct):
+    """NaN outside the field of view (some converters write it): a NIfTI CT is still
+    recognised, and an MR's window is the percentiles of its other voxels, not NaN (napari's
+    contrast controls failed on a NaN range, and the case did not open)."""
+    ct = make_ct()
+    ct.modality = ""
+    ct.array = ct.array.astype(np.float32)
+    ct.array[:, :, :2] = np.nan
+    assert image_layer_data(ct)[1]["contrast_limits"] == CT_WINDOW
+
+    rng = np.random.default_rng(0)
+    mr = rng.uniform(0, 1000, (8, 32, 32)).astype(np.float32)
+    clean = image_layer_data(Volume(mr.copy(), np.eye(4), modality="MR"))[1]["contrast_limits"]
+    mr[:, :4] = np.nan
+    mr[0, 10, 10] = np.inf
+    holed = image_layer_data(Volume(mr, np.eye(4), modality="MR"))[1]["contrast_limits"]
+    assert np.isfinite(holed).all()
+    np.testing.assert_allclose(holed, clean, atol=25)
+
+
 def test_labels_off_grid_are_refused(make_ct):
     volume = make_ct()
     with pytest.raises(ValueError, match="does not match image shape"):

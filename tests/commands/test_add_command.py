@@ -915,3 +915,27 @@ def test_a_dataset_of_links_to_series_folders_is_added(tmp_path, phantoms, capsy
         for case in ("ct_000", "ct_001"):
             volume = p.load_image(case)
             assert volume.shape == load_volume(cts / case / "dicom").shape
+
+
+def test_an_image_with_voxels_that_are_not_numbers_is_added_with_a_warning(
+    tmp_path, phantoms, capsys
+):
+    source = phantoms["nifti"] / "ct" / "ct_000" / "ct.nii.gz"
+    image = nib.load(source)
+    array = np.asarray(image.dataobj, np.float32)
+    array[:, :5] = np.nan  # outside the field of view, as some converters write it
+    path = tmp_path / "nan_ct.nii.gz"
+    nib.save(nib.Nifti1Image(array, image.affine), path)
+    proj = _init(tmp_path)
+    n = int(np.isnan(array).sum())
+    with pytest.warns(VolumeLoadWarning) as caught:
+        code, out, _ = _add(capsys, proj, path)
+    assert code == 0 and out.startswith("added 1 case(s): nan_ct")
+    [said] = [str(w.message) for w in caught if "not numbers" in str(w.message)]
+    assert said.startswith(f"{path}: {n:,} of {array.size:,} voxels (15.6%) are not numbers")
+    assert "read them as air (-1024 HU)" in said
+
+    array[:] = np.nan
+    nib.save(nib.Nifti1Image(array, image.affine), tmp_path / "empty_ct.nii.gz")
+    code, out, _ = _add(capsys, proj, tmp_path / "empty_ct.nii.gz")
+    assert code == 1 and "none of its 16,384 voxels is a number" in out

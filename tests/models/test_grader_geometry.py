@@ -7,6 +7,7 @@ import pytest
 
 from napari_atlas_annotate.grade_sheet import LevelPoint
 from napari_atlas_annotate.models.grader_geometry import (
+    normalized_intensity,
     point_to_world,
     sample_slab,
     voxel_to_world,
@@ -133,3 +134,19 @@ def test_level_targets_follow_the_rotated_slab():
         peak = np.unravel_index(np.argmax(plane), plane.shape)
         want = levels_to_plane(blob[None], center, config, rot)[0]
         assert np.allclose(peak, want, atol=1.0), (rot, peak, want)
+
+
+def test_mr_voxels_that_are_not_numbers_read_as_background():
+    """NaN outside an MR's field of view must not make the percentile scaling NaN (the
+    grader then read every voxel of the series as NaN)."""
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(0, 800, (16, 32, 32)).astype(np.float32)
+    holed = clean.copy()
+    holed[:, :4] = np.nan
+    holed[0, 10, 10] = np.inf
+    scaled = normalized_intensity(Volume(holed, np.eye(4), "MR"))
+    assert np.isfinite(scaled).all()
+    assert (scaled[:, :4] == 0).all() and scaled[0, 10, 10] == 0
+    reference = normalized_intensity(Volume(clean, np.eye(4), "MR"))
+    inside = np.isfinite(holed)
+    np.testing.assert_allclose(scaled[inside], reference[inside], atol=0.05)

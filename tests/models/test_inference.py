@@ -205,3 +205,26 @@ def test_cuda_proposal_under_autocast_agrees_with_cpu():
     dice = dice_per_class(gpu.labels, cpu.labels, n)
     assert all(dice[c - 1] > 0.97 for c in present), dice
     assert gpu.uncertainty == pytest.approx(cpu.uncertainty, abs=0.02)
+
+
+def test_voxels_that_are_not_numbers_are_read_as_air(small_phantom):
+    """A float CT with NaN outside the scanner's field of view (as some converters write
+    it) gets the proposal it gets with air there: one NaN voxel used to spread through the
+    network and leave the whole proposal empty."""
+    from napari_atlas_annotate.models.registry import STARTERS
+
+    image, _ = small_phantom
+    array = np.asarray(image.array, np.float32)
+    _, y, x = np.indices(array.shape)
+    centre, radius = np.array(array.shape[1:]) / 2, array.shape[1] / 2
+    outside = (y - centre[0]) ** 2 + (x - centre[1]) ** 2 > radius**2
+    with_air, with_nan = array.copy(), array.copy()
+    with_air[outside] = -1024.0
+    with_nan[outside] = np.nan
+    with_nan[0, 0, 0], with_air[0, 0, 0] = -np.inf, -1024.0
+    model = load_model(STARTERS["organs"], "cpu")
+    air = propose_organs(Volume(with_air, image.affine, "CT"), model, "cpu")
+    nan = propose_organs(Volume(with_nan, image.affine, "CT"), model, "cpu")
+    assert np.count_nonzero(air.labels) > 1000
+    np.testing.assert_array_equal(nan.labels, air.labels)
+    assert nan.uncertainty == pytest.approx(air.uncertainty)

@@ -8,6 +8,7 @@ from napari_atlas_annotate.training.dataset import (
     corrected_voxels,
     holdout_split,
     label_snapshot_hash,
+    prepare_case,
     project_cases,
     training_versions,
 )
@@ -102,3 +103,24 @@ def test_holdout_split_caps_the_held_out_cases_and_never_moves_one_into_them():
     grown_train, grown_held = holdout_split(ids + [f"new{i}" for i in range(500)], 0.2, 50)
     assert len(grown_held) == 50 and not set(train) & set(grown_held)
     assert holdout_split(ids[:10], 0.2, max_held=50) == holdout_split(ids[:10], 0.2)
+
+
+def test_a_training_image_with_voxels_that_are_not_numbers_trains_as_if_they_were_air(
+    small_phantom,
+):
+    """NaN outside the field of view reaches the model grid as air, not as NaN spread by
+    the resampling into its neighbours (and from there into every weight)."""
+    from napari_atlas_annotate.models.intensity import AIR_HU
+    from napari_atlas_annotate.volume import Volume
+
+    image, label = small_phantom
+    labels = np.asarray(label.array, np.uint8)
+    array = np.asarray(image.array, np.float32)
+    with_nan, with_air = array.copy(), array.copy()
+    hole = (slice(None), slice(20, 30), slice(18, 30))  # through the body, beside bone
+    with_nan[hole], with_air[hole] = np.nan, AIR_HU
+    args = (labels, (3.0, 3.0, 3.0), (-200.0, 400.0))
+    nan = prepare_case("c", Volume(with_nan, image.affine, "CT"), *args)
+    air = prepare_case("c", Volume(with_air, image.affine, "CT"), *args)
+    assert np.isfinite(nan.image).all()
+    np.testing.assert_array_equal(nan.image, air.image)
