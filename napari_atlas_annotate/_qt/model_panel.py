@@ -376,6 +376,9 @@ class ModelPanel(QGroupBox):
         if self.last_proposals and hasattr(self.last_proposals[0], "model_version"):
             message += f" with {self.last_proposals[0].model_version}"
         message += "."
+        for p in self.last_proposals:  # organ proposals say what to check
+            if getattr(p, "warning", ""):
+                message += f" {p.case_id}: {p.warning}"
         dock = self.dock
         current = dock.case_id
         mine = [p for p in self.last_proposals if p.case_id == current]

@@ -122,6 +122,8 @@ def run(args) -> int:
             f"{r.case_id}: proposal version {r.version_id} by {r.model_version} ({stored}"
             f"uncertainty {r.uncertainty:.4f}, {r.seconds:.1f} s)"
         )
+        if getattr(r, "warning", ""):  # organ proposals say what to check
+            print(f"warning: {r.case_id}: {r.warning}", file=sys.stderr)
     if not n_cases:
         print(
             "no cases yet: add images with 'atlas-annotate add "

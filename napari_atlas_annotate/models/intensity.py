@@ -13,6 +13,38 @@ import numpy as np
 AIR_HU = -1024.0
 
 
+#: A CT has air (about -1000 HU) around the body, in the lungs or in the bowel; an image
+#: with no voxel below this was most likely stored without its rescale intercept.
+AIR_BELOW_HU = -500.0
+
+
+def lowest_value(array: np.ndarray) -> float | None:
+    """The lowest voxel value that is a number, from a strided sample of ``array`` (about a
+    million voxels at most); None when it holds none."""
+    step = max(1, int(round((array.size / 1_000_000) ** (1 / 3))))
+    sample = np.asarray(array[::step, ::step, ::step])
+    if np.issubdtype(sample.dtype, np.floating):
+        sample = sample[np.isfinite(sample)]
+    return float(sample.min()) if sample.size else None
+
+
+def hounsfield_doubt(array: np.ndarray) -> str:
+    """Why a CT's values may not be HU ("" when they look like HU): no air in it. Stored
+    without its rescale intercept (air at 0 instead of -1024), a CT is read about 1000 HU
+    too bright by every organ model (the packaged starter then puts organs in the wrong
+    places)."""
+    lowest = lowest_value(array)
+    if lowest is None or lowest < AIR_BELOW_HU:
+        return ""
+    return (
+        f"no voxel below {AIR_BELOW_HU:g} HU (the lowest is {lowest:g}), where a CT has air "
+        "at about -1000 HU. If it was stored without its rescale intercept (air at 0 instead "
+        "of -1024), the helper model misreads every voxel: convert it again with the "
+        "intercept applied (e.g. dcm2niix from the DICOM series) and add it again. A CT "
+        "cropped inside the body, with no air at all, can ignore this."
+    )
+
+
 def count_non_finite(array: np.ndarray) -> int:
     """How many voxels of ``array`` are NaN or infinite (none in an integer array)."""
     if not np.issubdtype(array.dtype, np.floating):

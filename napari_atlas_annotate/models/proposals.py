@@ -41,6 +41,9 @@ class CaseProposal:
     seconds: float
     uncertainty_path: str | None
     unchanged: bool = False
+    #: What the user should check about the proposal ("" when nothing): an image whose
+    #: values do not look like HU, or a model that labelled no organ.
+    warning: str = ""
 
 
 class ProposalBatchError(ProjectError):
@@ -153,7 +156,20 @@ def propose_case(
         proposal.uncertainty,
         round(time.perf_counter() - t0, 3),
         saved,
+        warning=_proposal_warning(image, proposal.labels),
     )
+
+
+def _proposal_warning(image: Volume, labels: np.ndarray) -> str:
+    """What to check about an organ proposal: the image's values, or an empty proposal."""
+    from .intensity import hounsfield_doubt
+
+    doubt = hounsfield_doubt(image.array)
+    if doubt:
+        return f"the image has {doubt}"
+    if not labels.any():
+        return "the model labelled no organ: check that the image is an abdominal CT, in HU."
+    return ""
 
 
 def cases_needing_proposal(project: Project, model_version: str) -> list[str]:

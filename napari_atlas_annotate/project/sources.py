@@ -1224,6 +1224,16 @@ def _check_voxels_are_numbers(where: str, array: np.ndarray, task: str) -> None:
     )
 
 
+def _check_hounsfield_units(where: str, array: np.ndarray) -> None:
+    """Say when a CT has no air (:func:`~..models.intensity.hounsfield_doubt`)."""
+    from ..io import VolumeLoadWarning
+    from ..models.intensity import hounsfield_doubt
+
+    doubt = hounsfield_doubt(array)
+    if doubt:
+        warnings.warn(f"{where}: {doubt}", VolumeLoadWarning, stacklevel=3)
+
+
 def check_case(case: NewCase, task: str, *, load: bool = True) -> list[ImageFingerprint]:
     """Refuse a new case the project could not open, before it is added.
 
@@ -1281,6 +1291,8 @@ def check_case(case: NewCase, task: str, *, load: bool = True) -> list[ImageFing
         where = ref.path + (f" (series {ref.description!r})" if ref.series else "")
         check_modality(where, volume.modality, task)
         _check_voxels_are_numbers(where, volume.array, task)
+        if task != "spine":
+            _check_hounsfield_units(where, volume.array)
         prints.append(ImageFingerprint.of_volume(volume))
         del volume
     return prints

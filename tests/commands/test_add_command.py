@@ -939,3 +939,16 @@ def test_an_image_with_voxels_that_are_not_numbers_is_added_with_a_warning(
     nib.save(nib.Nifti1Image(array, image.affine), tmp_path / "empty_ct.nii.gz")
     code, out, _ = _add(capsys, proj, tmp_path / "empty_ct.nii.gz")
     assert code == 1 and "none of its 16,384 voxels is a number" in out
+
+
+def test_a_ct_without_air_is_added_with_a_warning(tmp_path, phantoms, capsys):
+    """Stored without its rescale intercept, a CT's air is at 0: the helper model would
+    read every voxel 1024 HU too bright."""
+    image = nib.load(phantoms["nifti"] / "ct" / "ct_000" / "ct.nii.gz")
+    raw = np.asarray(image.dataobj, np.float32) + 1024
+    path = tmp_path / "raw_ct.nii.gz"
+    nib.save(nib.Nifti1Image(raw, image.affine), path)
+    proj = _init(tmp_path)
+    with pytest.warns(VolumeLoadWarning, match=r"no voxel below -500 HU \(the lowest is 0\)"):
+        code, out, _ = _add(capsys, proj, path)
+    assert code == 0 and out.startswith("added 1 case(s): raw_ct")

@@ -301,3 +301,24 @@ def test_a_killed_training_run_leaves_the_project_usable(organ_project, capsys):
     assert registry.start_round(organ_project) == 2
     (again,) = propose_cases(organ_project, ["c0"], device="cpu", save_uncertainty=False)
     assert again.model_version == "organs-starter"
+
+
+def test_propose_warns_about_a_ct_that_is_not_in_hu(tmp_path, small_phantom, capsys):
+    """A CT stored without its rescale intercept (air at 0, every voxel 1024 too bright)
+    gets organs in the wrong places from the packaged starter: said, not only stored."""
+    from dataclasses import replace
+
+    from napari_atlas_annotate.io.nifti import save_nifti
+    from napari_atlas_annotate.project import ImageRef, Project
+
+    image, _ = small_phantom
+    project = Project.create(tmp_path / "project", task="organs")
+    shifted = replace(image, array=image.array.astype("float32") + 1024)
+    for case_id, volume in [("ct", image), ("raw", shifted)]:
+        save_nifti(volume, tmp_path / f"{case_id}.nii.gz")
+        project.add_case(case_id, [ImageRef(str(tmp_path / f"{case_id}.nii.gz"), "CT")])
+    project.close()
+    assert main(["propose", str(tmp_path / "project"), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: raw: the image has no voxel below -500 HU (the lowest is 0)" in err
+    assert "warning: ct:" not in err
