@@ -463,7 +463,7 @@ class ReviewDock(StatusMessages, QWidget):
     def refresh_cases(self) -> bool:
         """Rank the project's cases by disagreement and list them."""
         try:
-            reviews, skipped = _review_project(self.project)
+            reviews, skipped = _review_project(self.project, distances=False)
         except REPORTED as exc:
             self._error(exc)
             return False

@@ -98,6 +98,13 @@ CREATE TABLE IF NOT EXISTS models(
     metrics TEXT,
     active INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS agreement(  -- review metrics of a case's readers' versions
+    case_id TEXT NOT NULL REFERENCES cases(id),
+    readers TEXT NOT NULL,           -- JSON [[annotator, version id], ...], sorted
+    distances INTEGER NOT NULL,      -- 1: HD95 computed, 0: left out
+    metrics TEXT NOT NULL,           -- JSON, review.metrics.MaskAgreement.to_dict()
+    PRIMARY KEY (case_id, readers, distances)
+);
 """
 
 

@@ -243,6 +243,7 @@ class Project:
         }
         try:
             with transaction(self._db):
+                self._db.execute("DELETE FROM agreement WHERE case_id = ?", (case_id,))
                 self._db.execute("DELETE FROM versions WHERE case_id = ?", (case_id,))
                 self._db.execute("DELETE FROM cases WHERE id = ?", (case_id,))
                 self._db.execute(

@@ -28,6 +28,7 @@ import numpy as np
 from ..grade_sheet import GradeSheet
 from ..project import LabelVersion, Project, ProjectError
 from ..spine_grades import GRADES
+from .agreement_cache import cached_agreement, keep_agreement
 from .consensus import disagreement_map, majority_vote, staple
 from .metrics import GradeAgreement, MaskAgreement, grade_agreement, mask_agreement
 
@@ -197,23 +198,30 @@ def review_case(
         final_version=final.id if final else None,
         history=decision_history(project, case_id),
     )
-    opinions = load_opinions(project, versions) if opinions is None else opinions
     if task_content(project) == "grades":
+        opinions = load_opinions(project, versions) if opinions is None else opinions
         review.grades = grade_agreement(opinions)
         review.disagreement = 1.0 - review.grades.min_kappa()
-    else:
+        return review
+    review.masks = cached_agreement(project, case_id, versions, distances)
+    if review.masks is None:  # these versions were not compared before
+        opinions = load_opinions(project, versions) if opinions is None else opinions
         _, affine = project.grid(case_id)
         review.masks = mask_agreement(
             opinions, affine, class_names(project, opinions), distances=distances
         )
-        review.disagreement = 1.0 - review.masks.min_dice()
+        keep_agreement(project, case_id, versions, distances, review.masks)
+    review.disagreement = 1.0 - review.masks.min_dice()
     return review
 
 
 def review_project(
-    project: Project, case_ids: Sequence[str] | None = None
+    project: Project, case_ids: Sequence[str] | None = None, *, distances: bool = True
 ) -> tuple[list[CaseReview], list[dict]]:
     """Reviews of every reviewable case, most disputed first, and the skipped cases.
+
+    ``distances=False`` leaves HD95 out (the ranking needs Dice only). Metrics computed
+    once for a case's versions are kept (:mod:`.agreement_cache`).
 
     Returns
     -------
@@ -236,7 +244,7 @@ def review_project(
                 }
             )
             continue
-        reviews.append(review_case(project, case_id))
+        reviews.append(review_case(project, case_id, distances=distances))
     reviews.sort(key=lambda r: (-r.disagreement, -r.dispute_size(), r.case_id))
     return reviews, skipped
 

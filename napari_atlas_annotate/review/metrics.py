@@ -175,6 +175,21 @@ class MaskAgreement:
         ]
         return min(values) if values else 1.0
 
+    @classmethod
+    def from_dict(cls, data: Mapping) -> MaskAgreement:
+        """The agreement :meth:`to_dict` gave."""
+        classes = data["classes"]
+        return cls(
+            list(data["annotators"]),
+            list(classes),
+            dice={name: dict(c["dice"]) for name, c in classes.items()},
+            hd95={name: dict(c["hd95"]) for name, c in classes.items()},
+            volume_ml={name: dict(c["volume_ml"]) for name, c in classes.items()},
+            volume_diff_ml={name: dict(c["volume_diff_ml"]) for name, c in classes.items()},
+            disputed_ml={name: float(c["disputed_ml"]) for name, c in classes.items()},
+            total_disputed_ml=float(data["disputed_ml"]),
+        )
+
     def to_dict(self) -> dict:
         return {
             "annotators": list(self.annotators),
