@@ -12,6 +12,8 @@ from napari_atlas_annotate.review.kappa import cohen_kappa, confusion_matrix
 from napari_atlas_annotate.review.metrics import hd95_per_class, mask_agreement
 from napari_atlas_annotate.spine_grades import CONDITIONS, GRADES, LEVELS
 
+from .conftest import SPLEEN, perturb
+
 
 def set_dice(a: np.ndarray, b: np.ndarray) -> float:
     """Dice by counting voxels in the intersection and in each set."""
@@ -167,3 +169,30 @@ def test_cases_ranked_by_disagreement(organ_project, spine_project):
     assert reviews[0].disagreement == pytest.approx(
         1 - reviews[0].grades.kappa["overall"]["alice|bob"]
     )
+
+
+def test_dice_is_monais_dice(organ_project):
+    """Counted from label pairs, Dice is what MONAI's compute_dice gives on one-hot maps,
+    with a class both readers left out (1.0) and one only one reader labelled (0.0)."""
+    import torch
+    from monai.metrics import compute_dice
+
+    from napari_atlas_annotate.review.metrics import dice_per_class
+
+    project, truths = organ_project
+    rng = np.random.default_rng(0)
+    alice = truths["ct00"]
+    bob = perturb(perturb(alice, "dilate_liver"), "drop_spleen")
+    noisy = np.where(rng.random(alice.shape) < 0.05, rng.integers(0, 8, alice.shape), alice)
+    n = 11  # classes 10 and 11: nobody labelled them
+    for a, b in [(alice, bob), (alice, noisy.astype(np.uint8)), (bob, bob)]:
+        expected = compute_dice(
+            torch.as_tensor(a.astype(np.int16))[None, None],
+            torch.as_tensor(b.astype(np.int16))[None, None],
+            include_background=False,
+            ignore_empty=False,
+            num_classes=n + 1,
+        )[0]
+        np.testing.assert_allclose(dice_per_class(a, b, n), expected.numpy(), rtol=1e-6)
+    assert dice_per_class(alice, bob, n)[SPLEEN - 1] == 0.0
+    assert dice_per_class(alice, bob, n)[-1] == 1.0
