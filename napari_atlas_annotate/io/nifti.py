@@ -76,6 +76,19 @@ def load_nifti(path: str | Path, *, dtype: np.dtype | None = None) -> Volume:
     return Volume(array, affine, modality="", metadata=meta)
 
 
+def nifti_grid(path: str | Path) -> tuple[tuple[int, ...], np.ndarray]:
+    """``(shape, affine)`` of a 3D NIfTI file as :func:`load_nifti` gives them ((z, y, x)
+    order), from its header alone."""
+    path = Path(path)
+    try:
+        img = nib.load(str(path))
+    except Exception as exc:  # nibabel raises several types for corrupt files
+        raise VolumeLoadError(
+            path, f"not a readable NIfTI file ({exc}).", "Check that the file is complete."
+        ) from exc
+    return tuple(int(n) for n in img.shape[:3][::-1]), zyx_affine_from_nifti(img.affine)
+
+
 def label_dtype(labels: np.ndarray) -> np.dtype:
     """uint8 when every class fits, else uint16 (labels above 65535 are refused)."""
     top = int(labels.max()) if labels.size else 0

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..io import VolumeLoadError, load_volume
 from ..io.atomic import write_bytes
-from ..io.nifti import load_nifti, save_labels
+from ..io.nifti import load_nifti, nifti_grid, save_labels
 from ..volume import Volume
 from .config import CONFIG_NAME, DATABASE_NAME, ProjectConfig
 from .database import connect, transaction
@@ -606,6 +606,17 @@ class Project:
         except VolumeLoadError as exc:
             raise ProjectError(
                 f"{what}: its file {path} is damaged ({exc.problem}). {fix}."
+            ) from exc
+
+    def mask_grid(self, version: LabelVersion) -> tuple[tuple[int, ...], np.ndarray]:
+        """``(shape, affine)`` of a label version, from its file's header: the case's
+        image grid without reading the image."""
+        try:
+            return nifti_grid(self.folder / version.path)
+        except VolumeLoadError as exc:
+            raise ProjectError(
+                f"case {version.case_id}: label version v{version.id}: its file is not "
+                f"readable ({exc.problem}). Restore it from a backup of the project folder."
             ) from exc
 
     def read_grades(self, version: LabelVersion) -> GradeSheet:

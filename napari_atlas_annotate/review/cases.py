@@ -206,7 +206,7 @@ def review_case(
     review.masks = cached_agreement(project, case_id, versions, distances)
     if review.masks is None:  # these versions were not compared before
         opinions = load_opinions(project, versions) if opinions is None else opinions
-        _, affine = project.grid(case_id)
+        _, affine = project.mask_grid(next(iter(versions.values())))  # not the image
         review.masks = mask_agreement(
             opinions, affine, class_names(project, opinions), distances=distances
         )

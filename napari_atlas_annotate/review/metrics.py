@@ -60,13 +60,36 @@ def _foreground_box(maps: Sequence[np.ndarray], margin: int = 1) -> tuple[slice,
     """Bounding box of every map's foreground plus ``margin``: metrics are unchanged by
     cropping to it (MONAI erodes with a zero border) and much cheaper."""
     union = np.logical_or.reduce([np.asarray(m) != 0 for m in maps])
-    if not union.any():
-        return tuple(slice(0, 0) for _ in union.shape)
-    nz = np.nonzero(union)
-    return tuple(
-        slice(max(int(i.min()) - margin, 0), min(int(i.max()) + margin + 1, s))
-        for i, s in zip(nz, union.shape, strict=True)
-    )
+    box = []
+    for axis, size in enumerate(union.shape):  # per axis: which slices hold any label
+        others = tuple(a for a in range(union.ndim) if a != axis)
+        held = np.flatnonzero(union.any(axis=others))
+        if not held.size:
+            return tuple(slice(0, 0) for _ in union.shape)
+        box.append(slice(max(int(held[0]) - margin, 0), min(int(held[-1]) + margin + 1, size)))
+    return tuple(box)
+
+
+def label_pair_counts(a: np.ndarray, b: np.ndarray, n_classes: int) -> np.ndarray:
+    """``counts[i, j]``: voxels labelled ``i`` in ``a`` and ``j`` in ``b`` (labels
+    ``0..n_classes``), counted over the maps' foreground box (row and column 0 then leave
+    out the background outside it, which no metric here needs)."""
+    box = _foreground_box([a, b])
+    k = n_classes + 1
+    pairs = np.asarray(a[box]).astype(np.uint16 if k * k <= 2**16 else np.int64)
+    pairs *= k
+    pairs += np.asarray(b[box]).astype(pairs.dtype, copy=False)
+    return np.bincount(pairs.ravel(), minlength=k * k)[: k * k].reshape(k, k)
+
+
+def dice_from_counts(counts: np.ndarray) -> list[float]:
+    """Dice of classes ``1..`` from :func:`label_pair_counts` (both empty: 1.0)."""
+    both = np.diag(counts)[1:]
+    sizes = counts.sum(axis=1)[1:] + counts.sum(axis=0)[1:]
+    return [
+        1.0 if size == 0 else 2.0 * float(n) / float(size)
+        for n, size in zip(both, sizes, strict=True)
+    ]
 
 
 def dice_per_class(a: np.ndarray, b: np.ndarray, n_classes: int) -> list[float]:
@@ -77,18 +100,7 @@ def dice_per_class(a: np.ndarray, b: np.ndarray, n_classes: int) -> list[float]:
     it), about 14x faster on a 512x512x300 CT (0.4 s instead of 5.5 s), which makes up
     most of ranking a case for review.
     """
-    box = _foreground_box([a, b])
-    k = n_classes + 1
-    pairs = np.asarray(a[box]).astype(np.uint16 if k * k <= 2**16 else np.int64)
-    pairs *= k
-    pairs += np.asarray(b[box]).astype(pairs.dtype, copy=False)
-    counts = np.bincount(pairs.ravel(), minlength=k * k)[: k * k].reshape(k, k)
-    both = np.diag(counts)[1:]
-    sizes = counts.sum(axis=1)[1:] + counts.sum(axis=0)[1:]
-    return [
-        1.0 if size == 0 else 2.0 * float(n) / float(size)
-        for n, size in zip(both, sizes, strict=True)
-    ]
+    return dice_from_counts(label_pair_counts(a, b, n_classes))
 
 
 def hd95_per_class(
@@ -242,11 +254,14 @@ def mask_agreement(
     spacing = voxel_spacing(affine)
     voxel_ml = voxel_volume_ml(affine)
     result = MaskAgreement(names, list(classes))
-    volumes = {
-        who: np.bincount(np.asarray(m).ravel().astype(np.int64), minlength=n + 1)[1 : n + 1]
-        * voxel_ml
-        for who, m in masks.items()
-    }
+    counts = {(a, b): label_pair_counts(masks[a], masks[b], n) for a, b in annotator_pairs(names)}
+    volumes = {}  # each class's voxels, from a pair's counts (a label is inside the box)
+    for (a, b), pair in counts.items():
+        volumes.setdefault(a, pair.sum(axis=1)[1:] * voxel_ml)
+        volumes.setdefault(b, pair.sum(axis=0)[1:] * voxel_ml)
+    for who in names:  # a lone reader: no pair to count with
+        if who not in volumes:
+            volumes[who] = label_pair_counts(masks[who], masks[who], n).sum(axis=1)[1:] * voxel_ml
     maps = list(masks.values())
     disputed = disputed_counts(maps, range(1, n + 1))
     result.total_disputed_ml = float(disputed_voxels(maps).sum()) * voxel_ml
@@ -256,7 +271,7 @@ def mask_agreement(
         result.disputed_ml[name] = disputed[c + 1] * voxel_ml
     for a, b in annotator_pairs(names):
         key = pair_key(a, b)
-        dice = dice_per_class(masks[a], masks[b], n)
+        dice = dice_from_counts(counts[(a, b)])
         hd = hd95_per_class(masks[a], masks[b], n, spacing) if distances else [None] * n
         for c, name in enumerate(classes):
             result.dice[name][key] = dice[c]

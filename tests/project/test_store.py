@@ -78,6 +78,34 @@ def test_versions_are_immutable_files_on_the_image_grid(project):
     assert project.latest_version("case0", kinds=("proposal",)).model_version == "r0"
 
 
+def test_a_label_versions_grid_is_its_images_without_reading_the_image(tmp_path, project):
+    """From the label file's header: the review's voxel sizes and volumes, without loading
+    a 512x512x300 CT per case. A DICOM series' grid too (a tilted axis here)."""
+    from napari_atlas_annotate.io.dicom_writer import write_dicom_series
+
+    image = project.load_image("case0")
+    labels = np.zeros(image.shape, np.uint8)
+    version = project.save_mask_version("case0", labels, kind="corrected", annotator="ann")
+    shape, affine = project.mask_grid(version)
+    assert shape == image.shape
+    np.testing.assert_allclose(affine, image.affine, atol=1e-5)
+
+    c, s = np.cos(0.3), np.sin(0.3)  # an oblique series, turned about one axis
+    tilted = np.eye(4)
+    tilted[:3, :3] = np.column_stack([(-2.5 * s, 2.5 * c, 0), (0.7 * c, 0.7 * s, 0), (0, 0, 0.8)])
+    tilted[:3, 3] = (-30, 20, 10)
+    series = Volume(np.zeros((6, 12, 10), np.int16), tilted, "CT")
+    write_dicom_series(series, tmp_path / "dicom", modality="CT")
+    project.add_case("dicom", [ImageRef(str(tmp_path / "dicom"))])
+    loaded = project.load_image("dicom")
+    version = project.save_mask_version(
+        "dicom", np.zeros(loaded.shape, np.uint8), kind="corrected", annotator="ann"
+    )
+    shape, affine = project.mask_grid(version)
+    assert shape == loaded.shape
+    np.testing.assert_allclose(affine, loaded.affine, atol=1e-4)
+
+
 def test_wrong_shape_or_class_saves_nothing(project):
     with pytest.raises(ProjectError, match="does not match image shape"):
         project.save_mask_version("case0", np.zeros((2, 2, 2), np.uint8), kind="proposal")
