@@ -27,14 +27,7 @@ def load_nifti(path: str | Path, *, dtype: np.dtype | None = None) -> Volume:
     silently would be a guess.
     """
     path = Path(path)
-    if not path.exists():
-        raise VolumeLoadError(path, "file does not exist.", "Check the path.")
-    try:
-        img = nib.load(str(path))
-    except Exception as exc:  # nibabel raises several types for corrupt files
-        raise VolumeLoadError(
-            path, f"not a readable NIfTI file ({exc}).", "Check that the file is complete."
-        ) from exc
+    img = _open(path)
     shape = img.shape
     if len(shape) == 4 and shape[3] == 1:
         shape = shape[:3]
@@ -79,14 +72,20 @@ def load_nifti(path: str | Path, *, dtype: np.dtype | None = None) -> Volume:
 def nifti_grid(path: str | Path) -> tuple[tuple[int, ...], np.ndarray]:
     """``(shape, affine)`` of a 3D NIfTI file as :func:`load_nifti` gives them ((z, y, x)
     order), from its header alone."""
-    path = Path(path)
+    img = _open(Path(path))
+    return tuple(int(n) for n in img.shape[:3][::-1]), zyx_affine_from_nifti(img.affine)
+
+
+def _open(path: Path):
+    """nibabel's image of ``path`` (header read, data not yet), or a clear error."""
+    if not path.exists():
+        raise VolumeLoadError(path, "file does not exist.", "Check the path.")
     try:
-        img = nib.load(str(path))
+        return nib.load(str(path))
     except Exception as exc:  # nibabel raises several types for corrupt files
         raise VolumeLoadError(
             path, f"not a readable NIfTI file ({exc}).", "Check that the file is complete."
         ) from exc
-    return tuple(int(n) for n in img.shape[:3][::-1]), zyx_affine_from_nifti(img.affine)
 
 
 def label_dtype(labels: np.ndarray) -> np.dtype:
