@@ -13,6 +13,8 @@ import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import ProjectError
+
 SCHEMA_VERSION = 1
 
 SCHEMA = """
@@ -109,7 +111,37 @@ CREATE TABLE IF NOT EXISTS agreement(  -- review metrics of a case's readers' ve
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open (and create if needed) the project database with WAL and a busy timeout."""
+    """Open (and create if needed) the project database with WAL and a busy timeout.
+
+    Raises
+    ------
+    ProjectError
+        The file is damaged or not a database, or cannot be written (what to do is said).
+    """
+    try:
+        return _connect(path)
+    except sqlite3.DatabaseError as exc:
+        raise ProjectError(_unusable(path, exc)) from exc
+
+
+def _unusable(path: Path, exc: sqlite3.DatabaseError) -> str:
+    """Why the project database at ``path`` cannot be used, and what to do."""
+    said = str(exc)
+    if "readonly" in said or "unable to open" in said:
+        return (
+            f"{path}: the project database cannot be opened for writing ({said}). A project "
+            "needs write access to its folder (its database keeps a journal beside it): "
+            "open it from a folder you can write to, or copy the project folder there."
+        )
+    return (
+        f"{path}: the project database is damaged ({said}). The label files under "
+        f"{path.parent / 'labels'} are not touched: put back project.sqlite from a backup "
+        "of the project folder (or rebuild it with 'sqlite3 project.sqlite .recover'), "
+        "then open the project again."
+    )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=60.0, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA busy_timeout = 60000")

@@ -539,3 +539,17 @@ def test_a_note_not_yet_submitted_is_kept_per_reader_and_blocks_removal(tmp_path
     project.discard_note_draft("case0", "alice")  # twice is fine
     assert project.note_draft("case0", "alice") is None
     assert project.note_draft("case0", "bob") == ""
+
+
+def test_a_damaged_database_is_named_with_what_to_do(tmp_path, project):
+    """A truncated project.sqlite (a copy cut short, a full disk) is said as such, not as
+    sqlite's traceback; the label files are left alone."""
+    database = project.folder / "project.sqlite"
+    project.close()
+    database.write_bytes(database.read_bytes()[:500])
+    with pytest.raises(ProjectError, match="the project database is damaged") as caught:
+        Project(project.folder)
+    assert str(database) in str(caught.value) and "backup" in str(caught.value)
+    database.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(ProjectError, match="damaged .file is not a database"):
+        Project(project.folder)
