@@ -18,6 +18,15 @@ The report holds, per round, the held-out Dice of the model that proposed that r
 voxels the annotator had to edit per case, and timings; ``final`` scores the model left
 active after the last retraining.
 
+With ``pool`` (``--pool N``), the N cases are added first, a dataset waiting to be
+annotated: each round the active model proposes every case not yet reviewed, and the
+annotator reviews ``cases`` of them, the project queue's most uncertain proposals first
+(``order="queue"``, how AbdomenAtlas sent its most doubtful cases to radiologists) or in
+the order added (``order="added"``, no prioritisation). Each round then also reports what is
+left wrong in the whole pool (``dataset_wrong_voxels_per_case``: reviewed cases' submitted
+labels, the other cases' proposals of that round), the measure of a dataset's quality for a
+given review effort.
+
 ``voxels_edited_per_case`` counts edits on that round's new cases, which are different
 phantoms every round: with six cases a round the draw of case difficulty (unenhanced scans,
 fatty livers) moves it by up to 2x with the model unchanged (seed 0, the starter kept in
@@ -69,6 +78,14 @@ class CampaignSettings:
     spine: bool = True
     grader_epochs: int = 20
     spine_eval_studies: int = 24
+    #: 0: each round adds ``cases`` new cases. N: all N cases are added first, as a
+    #: dataset waiting to be annotated; each round the active model proposes every case not
+    #: yet reviewed and the annotator takes ``cases`` of them, in ``order``.
+    pool: int = 0
+    #: ``"queue"``: the project's queue, most uncertain proposal first (as AbdomenAtlas
+    #: sent its most doubtful cases to radiologists); ``"added"``: the order they were
+    #: added (a review with no prioritisation, the baseline).
+    order: str = "queue"
 
 
 #: Phantom index of the first held-out phantom (case phantoms count up from 0).
@@ -92,6 +109,18 @@ def ct_phantom(settings: CampaignSettings, index: int):
 def held_out_ct_phantoms(settings: CampaignSettings) -> list:
     """The ``(image, label)`` CT phantoms every round of the campaign is scored on."""
     return [ct_phantom(settings, HELD_OUT_INDEX + i)[:2] for i in range(settings.eval_cases)]
+
+
+ORDERS = ("queue", "added")
+
+
+def _add_case(project: Project, folder: Path, settings: CampaignSettings, index: int):
+    """Add the campaign's ``index``-th phantom as a case: ``(case_id, image, truth)``."""
+    case_id = f"site{settings.site}-case{index:03d}"
+    image, label, _ = ct_phantom(settings, index)
+    image_path, label_path = _write_case(folder, case_id, image, label)
+    project.add_case(case_id, [ImageRef(str(image_path), "CT")], truth={"label": str(label_path)})
+    return case_id, image, label.array
 
 
 def _write_case(folder: Path, case_id: str, image, label) -> tuple[Path, Path]:
@@ -163,6 +192,13 @@ def run_campaign(
     from .training.organs import TrainSettings
     from .training.round import train_round
 
+    if settings.order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, not {settings.order!r}")
+    if settings.pool and settings.pool < settings.cases * settings.rounds:
+        raise ValueError(
+            f"a pool of {settings.pool} cases runs out before round {settings.rounds}: give "
+            f"at least cases x rounds = {settings.cases * settings.rounds}"
+        )
     log = log or (lambda _msg: None)
     set_cpu_threads(settings.threads)
     out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="atlas-campaign-"))
@@ -210,28 +246,32 @@ def run_campaign(
         "rounds": [],
         "rsna_prior_baseline": spine.prior_baseline() if spine else None,
     }
-    index = 0
+    pool = {}  # case id -> (image, truth), every case of the dataset (pool mode)
+    for i in range(settings.pool):
+        case_id, image, truth = _add_case(project, data, settings, i)
+        pool[case_id] = (image, truth)
+    reviewed: dict[str, tuple[int, int]] = {}  # pool case -> its submitted label's errors
+    index = settings.pool
     for r in range(1, settings.rounds + 1):
         t0 = time.perf_counter()
         bundle = active_model(project)
         loaded = load_model(bundle, settings.device)
-        truths = {}
-        for _ in range(settings.cases):
-            case_id = f"site{settings.site}-case{index:03d}"
-            image, label, _ = ct_phantom(settings, index)
-            image_path, label_path = _write_case(data, case_id, image, label)
-            project.add_case(
-                case_id, [ImageRef(str(image_path), "CT")], truth={"label": str(label_path)}
-            )
-            truths[case_id] = (image, label.array)
-            index += 1
+        todo = {cid: case for cid, case in pool.items() if cid not in reviewed}
+        if not pool:
+            for _ in range(settings.cases):
+                case_id, image, truth = _add_case(project, data, settings, index)
+                todo[case_id] = (image, truth)
+                index += 1
         setup_seconds = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         proposals = {
-            cid: propose_case(project, cid, loaded, image=img) for cid, (img, _) in truths.items()
+            cid: propose_case(project, cid, loaded, image=img) for cid, (img, _) in todo.items()
         }
         propose_seconds = time.perf_counter() - t0
+        truths = todo
+        if pool:  # the annotator takes this round's cases from the pool
+            truths = {cid: todo[cid] for cid in _pick(project, list(todo), settings)}
         scored = evaluate_on_phantoms(loaded, held_out)
         log(
             f"round {r}: model {bundle.version} held-out mean Dice {scored.mean_dice:.3f}, "
@@ -253,7 +293,16 @@ def run_campaign(
             )
             edited.append(result.voxels_edited)
             wrong.append(result.wrong_before)
+            if pool:
+                reviewed[cid] = _errors(project.read_mask(result.version), truth)
         log(f"round {r}: voxels edited per case {np.mean(edited):.0f}")
+        dataset = {}
+        if pool:
+            dataset = {
+                "reviewed_cases": list(truths),
+                "proposal_uncertainty": {cid: p.uncertainty for cid, p in proposals.items()},
+                **_dataset_errors(project, pool, reviewed, proposals),
+            }
 
         rsna = spine.round(r) if spine else None
 
@@ -283,6 +332,7 @@ def run_campaign(
                 "trained_version": result.model_version,
                 "promoted": result.promoted,
                 "project_holdout_dice": {"old": result.dice_old, "new": result.dice_new},
+                **dataset,
             }
         )
     bundle = active_model(project)
@@ -304,6 +354,38 @@ def run_campaign(
             entry["grader_promoted"] = kept
     project.close()
     return report
+
+
+def _pick(project: Project, case_ids: list[str], settings: CampaignSettings) -> list[str]:
+    """The pool cases the annotator reviews this round: the project's queue order (most
+    uncertain proposal first) or the order they were added."""
+    if settings.order == "queue":
+        waiting = set(case_ids)
+        case_ids = [case.id for case in project.queue() if case.id in waiting]
+    return case_ids[: settings.cases]
+
+
+def _errors(labels: np.ndarray, truth: np.ndarray) -> tuple[int, int]:
+    """Wrong voxels of a label map, all and off the one-voxel band at true borders."""
+    return int(np.count_nonzero(labels != truth)), _wrong_off_boundary(labels, truth)
+
+
+def _dataset_errors(project: Project, pool: dict, reviewed: dict, proposals: dict) -> dict:
+    """What is left wrong in the pool after a round: each reviewed case's submitted label,
+    each other case's proposal of this round, per case of the pool."""
+    wrong, gross = [], []
+    for cid, (_, truth) in pool.items():
+        if cid in reviewed:
+            n, off = reviewed[cid]
+        else:
+            n, off = _errors(project.read_mask(project.version(proposals[cid].version_id)), truth)
+        wrong.append(n)
+        gross.append(off)
+    return {
+        "pool_cases_reviewed": len(reviewed),
+        "dataset_wrong_voxels_per_case": float(np.mean(wrong)),
+        "dataset_wrong_off_boundary_per_case": float(np.mean(gross)),
+    }
 
 
 class _SpineTrack:

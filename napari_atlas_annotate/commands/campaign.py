@@ -42,6 +42,21 @@ def configure(parser) -> None:
         help="the simulated annotator leaves wrong voxels within this many voxels of a true "
         "organ boundary (0: corrects every voxel)",
     )
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=0,
+        help="a dataset of N cases added first; each round the model proposes the cases not "
+        "yet reviewed and the annotator reviews --cases of them (default 0: new cases each "
+        "round)",
+    )
+    parser.add_argument(
+        "--order",
+        choices=["queue", "added"],
+        default="queue",
+        help="with --pool, which cases are reviewed: the queue's most uncertain proposals "
+        "first, or in the order added (no prioritisation)",
+    )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument(
@@ -70,6 +85,8 @@ def run(args) -> int:
         threads=args.threads,
         spine=not args.no_spine,
         boundary_tolerance=args.boundary_tolerance,
+        pool=args.pool,
+        order=args.order,
     )
     if args.epochs is not None:
         settings.epochs = args.epochs
@@ -85,6 +102,12 @@ def run(args) -> int:
             f"{r['mean_dice']:.3f}  voxels edited/case {r['voxels_edited_per_case']:.0f}  "
             f"RSNA {rsna}  propose {r['propose_seconds']:.0f} s  train {r['train_seconds']:.0f} s"
         )
+        if "dataset_wrong_voxels_per_case" in r:
+            print(
+                f"  pool: {r['pool_cases_reviewed']} reviewed; wrong voxels left per case "
+                f"{r['dataset_wrong_voxels_per_case']:.0f} "
+                f"({r['dataset_wrong_off_boundary_per_case']:.0f} off the border band)"
+            )
     f = report["final"]
     print(f"final: model {f['model_version']} held-out Dice {f['mean_dice']:.3f}")
     return 0
