@@ -18,6 +18,21 @@ def torch_one_thread():
     torch.set_num_threads(before)
 
 
+def campaign_on_one_thread(settings, out) -> dict:
+    """``run_campaign(settings, out)`` with torch on one thread (module-scoped campaign
+    fixtures cannot use :func:`torch_one_thread`, a function-scoped fixture)."""
+    import torch
+
+    from napari_atlas_annotate.campaign import run_campaign
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return run_campaign(settings, out)
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def spine_phantoms(tmp_path_factory):
     """``spine_phantoms(seed)``: manifest of 3 lumbar DICOM phantom studies, made once per seed."""

@@ -8,18 +8,16 @@ scored every round.
 import numpy as np
 import pytest
 
-from napari_atlas_annotate.campaign import CampaignSettings, run_campaign
+from napari_atlas_annotate.campaign import CampaignSettings
 from napari_atlas_annotate.project import Project, replay
+
+from .conftest import campaign_on_one_thread
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory):
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
     settings = CampaignSettings(
         cases=6,
         rounds=3,
@@ -32,9 +30,8 @@ def campaign(tmp_path_factory):
         spine=True,
     )
     out = tmp_path_factory.mktemp("campaign")
-    report = run_campaign(settings, out)
+    report = campaign_on_one_thread(settings, out)
     (out / "report.json").write_text(__import__("json").dumps(report, indent=2))
-    torch.set_num_threads(before)
     return report
 
 

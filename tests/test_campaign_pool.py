@@ -9,13 +9,11 @@ import pytest
 from napari_atlas_annotate.campaign import CampaignSettings, _pick, run_campaign
 from napari_atlas_annotate.project import ImageRef, Project
 
+from .conftest import campaign_on_one_thread
+
 
 @pytest.fixture(scope="module")
 def pool_campaign(tmp_path_factory):
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
     settings = CampaignSettings(
         cases=2,
         rounds=2,
@@ -27,9 +25,7 @@ def pool_campaign(tmp_path_factory):
         iterations_per_epoch=2,
         spine=False,
     )
-    report = run_campaign(settings, tmp_path_factory.mktemp("pool"))
-    torch.set_num_threads(before)
-    return report
+    return campaign_on_one_thread(settings, tmp_path_factory.mktemp("pool"))
 
 
 def test_each_round_reviews_the_most_uncertain_proposals_not_yet_reviewed(pool_campaign):
