@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from ..classes import class_colors
+from ..models.intensity import finite_values
 from ..volume import Volume
 from .ct_windows import ABDOMEN
 
@@ -147,19 +148,10 @@ def guess_modality(volume: Volume) -> str:
     """
     if volume.modality:
         return volume.modality.upper()
-    sample = _finite(volume.array[:: max(1, volume.shape[0] // 16), ::4, ::4])
+    sample = finite_values(volume.array[:: max(1, volume.shape[0] // 16), ::4, ::4])
     if sample.size and np.issubdtype(sample.dtype, np.number) and float(sample.min()) < -500:
         return "CT"
     return ""
-
-
-def _finite(sample: np.ndarray) -> np.ndarray:
-    """The voxels of ``sample`` that are numbers (converters write NaN outside the field of
-    view; one NaN makes a minimum or a percentile NaN, and napari's contrast controls fail
-    on a NaN range)."""
-    if not np.issubdtype(sample.dtype, np.floating):
-        return sample
-    return sample[np.isfinite(sample)]
 
 
 def display_window(volume: Volume, modality: str | None = None) -> tuple[float, float]:
@@ -177,7 +169,7 @@ def display_window(volume: Volume, modality: str | None = None) -> tuple[float, 
         return CT_WINDOW
     # A strided sample keeps this O(1 MB) for any volume size.
     step = max(1, int(round((volume.array.size / 2_000_000) ** (1 / 3))))
-    sample = _finite(np.asarray(volume.array[::step, ::step, ::step], dtype=np.float32))
+    sample = finite_values(np.asarray(volume.array[::step, ::step, ::step], dtype=np.float32))
     low, high = (float(v) for v in np.percentile(sample, [0.5, 99.5])) if sample.size else (0, 1)
     if not high > low:
         low, high = float(sample.min(initial=0)), float(sample.max(initial=1))

@@ -28,6 +28,7 @@ from scipy import ndimage
 
 from ..grade_sheet import LevelPoint
 from ..volume import Volume
+from .intensity import finite_values
 
 #: RAS unit vectors of the canonical directions.
 SUPERIOR = np.array([0.0, 0.0, 1.0])
@@ -74,8 +75,7 @@ def normalized_intensity(volume: Volume) -> np.ndarray:
     the brightest tissue. Voxels that are not numbers (NaN, +-inf) read as background (0).
     """
     arr = np.asarray(volume.array, np.float32)
-    sample = arr[:: max(1, arr.shape[0] // 8), ::2, ::2]
-    sample = sample[np.isfinite(sample)]
+    sample = finite_values(arr[:: max(1, arr.shape[0] // 8), ::2, ::2])
     lo, hi = np.percentile(sample, [1.0, 99.0]) if sample.size else (0.0, 1.0)
     scale = float(hi - lo) if hi > lo else 1.0
     scaled = (arr - np.float32(lo)) / np.float32(scale)

@@ -18,13 +18,20 @@ AIR_HU = -1024.0
 AIR_BELOW_HU = -500.0
 
 
+def finite_values(sample: np.ndarray) -> np.ndarray:
+    """The values of ``sample`` that are numbers, flattened for a float array (one NaN
+    makes a minimum or a percentile NaN); an integer array as it is."""
+    sample = np.asarray(sample)
+    if not np.issubdtype(sample.dtype, np.floating):
+        return sample
+    return sample[np.isfinite(sample)]
+
+
 def lowest_value(array: np.ndarray) -> float | None:
     """The lowest voxel value that is a number, from a strided sample of ``array`` (about a
     million voxels at most); None when it holds none."""
     step = max(1, int(round((array.size / 1_000_000) ** (1 / 3))))
-    sample = np.asarray(array[::step, ::step, ::step])
-    if np.issubdtype(sample.dtype, np.floating):
-        sample = sample[np.isfinite(sample)]
+    sample = finite_values(array[::step, ::step, ::step])
     return float(sample.min()) if sample.size else None
 
 
