@@ -63,19 +63,41 @@ def _vote_counts(maps: list[np.ndarray]) -> np.ndarray:
     return counts
 
 
+def _votes(maps: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Majority vote and disagreement map, counted only where the readers differ.
+
+    Readers agree on almost every voxel of a CT (all but a few thousand of 78 million at
+    512x512x300), so the vote there is the first reader's label and the per-label counts
+    are taken on the voxels that differ only, instead of a ``(labels, *shape)`` count array
+    and its argmax over the whole grid (about 6 s a case)."""
+    first = maps[0]
+    differ = np.zeros(first.shape, bool)
+    for m in maps[1:]:
+        differ |= m != first
+    where = np.flatnonzero(differ)
+    # C order, so that reshape(-1) below is a view of it (a transposed reader's map is not)
+    vote = np.array(first, dtype=np.result_type(*(m.dtype for m in maps)), order="C")
+    disagreement = np.zeros(first.shape, np.uint8)
+    if where.size:
+        counts = _vote_counts([m.reshape(-1)[where] for m in maps])
+        vote.reshape(-1)[where] = np.argmax(counts, axis=0)  # the first (lowest) maximum
+        disagreement.reshape(-1)[where] = len(maps) - counts.max(axis=0)
+    return vote, disagreement
+
+
 def majority_vote(label_maps: Sequence[np.ndarray]) -> np.ndarray:
     """Per-voxel most common label; ties go to the lowest label value (see module notes)."""
-    maps = _stack(label_maps)
-    counts = _vote_counts(maps)
-    dtype = np.result_type(*(m.dtype for m in maps))
-    return np.argmax(counts, axis=0).astype(dtype)  # argmax takes the first (lowest) maximum
+    return _votes(_stack(label_maps))[0]
 
 
 def disagreement_map(label_maps: Sequence[np.ndarray]) -> np.ndarray:
     """uint8 count of annotators who did not give the voxel its most common label."""
-    maps = _stack(label_maps)
-    counts = _vote_counts(maps)
-    return (len(maps) - counts.max(axis=0)).astype(np.uint8)
+    return _votes(_stack(label_maps))[1]
+
+
+def vote_and_disagreement(label_maps: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`majority_vote` and :func:`disagreement_map` of the same maps, counted once."""
+    return _votes(_stack(label_maps))
 
 
 @dataclass

@@ -63,6 +63,46 @@ def disputed_counts(label_maps: Sequence[np.ndarray], values: Sequence[int]) -> 
     return {int(v): int(np.any(said == v, axis=0).sum()) for v in values}
 
 
+class Disputes:
+    """The voxels where annotators' label maps differ, found once per case, for going
+    from class to class: each class's most disputed slice is then counted over those
+    voxels alone (a few thousand of a CT's 78 million) instead of the whole grid.
+
+    Parameters
+    ----------
+    label_maps
+        The annotators' label maps, on one grid.
+    """
+
+    def __init__(self, label_maps: Sequence[np.ndarray]) -> None:
+        maps = _maps(label_maps)
+        self.shape = maps[0].shape
+        self.where = np.flatnonzero(disputed_voxels(maps))  # C-order flat indices
+        self.said = np.stack([m.reshape(-1)[self.where] for m in maps])  # (readers, voxels)
+
+    def of_class(self, value: int | None = None) -> np.ndarray:
+        """Flat indices of the voxels disputed for ``value`` (``None``: all disputed)."""
+        if value is None:
+            return self.where
+        given = self.said == value
+        return self.where[given.any(axis=0) & ~given.all(axis=0)]
+
+    def most_disputed_slice(
+        self, axis: int, value: int | None = None
+    ) -> tuple[int, int, list[float]] | None:
+        """The slice along ``axis`` holding the most disputed voxels (of ``value``, if
+        given): its index, how many it holds and their mean index along every axis (the
+        slice's own axis included). ``None`` when the annotators agree everywhere (for
+        that class); ties go to the lowest index."""
+        at = np.unravel_index(self.of_class(value), self.shape)
+        if not at[axis].size:
+            return None
+        per_slice = np.bincount(at[axis], minlength=self.shape[axis])
+        index = int(np.argmax(per_slice))
+        inside = at[axis] == index
+        return index, int(per_slice[index]), [float(np.mean(i[inside])) for i in at]
+
+
 def most_disputed_slice(
     label_maps: Sequence[np.ndarray], axis: int, value: int | None = None
 ) -> tuple[int, int] | None:
@@ -74,10 +114,5 @@ def most_disputed_slice(
         The slice index on the maps' grid and how many disputed voxels it holds; ``None``
         when the annotators agree everywhere (for that class). Ties go to the lowest index.
     """
-    region = disputed_voxels(label_maps, value)
-    other = tuple(a for a in range(region.ndim) if a != axis)
-    per_slice = np.count_nonzero(region, axis=other)
-    if not per_slice.any():
-        return None
-    index = int(np.argmax(per_slice))
-    return index, int(per_slice[index])
+    found = Disputes(label_maps).most_disputed_slice(axis, value)
+    return None if found is None else found[:2]

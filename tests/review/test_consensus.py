@@ -12,6 +12,7 @@ from napari_atlas_annotate.review.consensus import (
     majority_vote,
     staple,
     staple_binary,
+    vote_and_disagreement,
 )
 
 
@@ -23,6 +24,32 @@ def test_majority_vote_equals_monai_vote_ensemble():
     theirs = VoteEnsemble(num_classes=4)(stacked)  # argmax of the one-hot mean
     np.testing.assert_array_equal(ours, theirs[0].numpy())
     assert ours.dtype == np.uint8
+
+
+def test_vote_on_mostly_agreeing_readers_equals_the_per_voxel_rule():
+    # As on a real CT: the readers agree almost everywhere. The maps are transposed views
+    # (not contiguous) of different integer types, as label files may load.
+    rng = np.random.default_rng(7)
+    truth = rng.integers(0, 6, size=(12, 9, 10)).astype(np.uint8)
+    maps = []
+    for k in range(3):
+        m = truth.copy()
+        flip = rng.random(truth.shape) < 0.05
+        m[flip] = rng.integers(0, 8, size=int(flip.sum()))
+        maps.append((m.astype(np.int16) if k == 1 else m).transpose(2, 0, 1))
+    vote, dissent = vote_and_disagreement(maps)
+    assert 0 < np.count_nonzero(dissent) < dissent.size // 5
+    stacked = np.stack([np.asarray(m).ravel() for m in maps])
+    for i in range(stacked.shape[1]):
+        counts = np.bincount(stacked[:, i], minlength=8)
+        assert vote.ravel()[i] == np.argmax(counts)  # lowest label among the most common
+        assert dissent.ravel()[i] == len(maps) - counts.max()
+    assert vote.dtype == np.int16 and vote.shape == maps[0].shape
+    np.testing.assert_array_equal(vote, majority_vote(maps))
+    np.testing.assert_array_equal(dissent, disagreement_map(maps))
+    alone, none = vote_and_disagreement([maps[0]])
+    np.testing.assert_array_equal(alone, maps[0])
+    assert not none.any()
 
 
 def test_tie_goes_to_lowest_label_and_disagreement_counts_dissenters():

@@ -15,6 +15,7 @@ from napari_atlas_annotate.review.adjudication import (
 )
 from napari_atlas_annotate.review.cases import review_case, review_project
 from napari_atlas_annotate.review.disputed import (
+    Disputes,
     disputed_counts,
     disputed_voxels,
     most_disputed_slice,
@@ -35,6 +36,31 @@ def test_disputed_region_per_class_is_what_some_but_not_all_gave():
     np.testing.assert_array_equal(disputed_voxels(maps), differ)
     counts = disputed_counts(maps, [1, 2, 3])
     assert counts == {v: int(disputed_voxels(maps, v).sum()) for v in (1, 2, 3)}
+
+
+def test_disputes_found_once_give_each_class_its_slice_and_centre_as_the_whole_grid_does():
+    rng = np.random.default_rng(5)
+    truth = rng.integers(0, 4, size=(9, 10, 11))
+    maps = [truth]
+    for _ in range(2):
+        m = truth.copy()
+        flip = rng.random(truth.shape) < 0.1
+        m[flip] = rng.integers(0, 4, size=int(flip.sum()))
+        maps.append(m)
+    disputes = Disputes(maps)
+    for value in (None, 1, 2, 3):
+        region = disputed_voxels(maps, value)
+        np.testing.assert_array_equal(disputes.of_class(value), np.flatnonzero(region))
+        for axis in range(3):
+            index, voxels, centre = disputes.most_disputed_slice(axis, value)
+            assert (index, voxels) == most_disputed_slice(maps, axis, value)
+            per_slice = np.count_nonzero(region, axis=tuple(a for a in range(3) if a != axis))
+            assert index == int(np.argmax(per_slice)) and voxels == per_slice.max()
+            inside = np.nonzero(np.take(region, index, axis=axis))  # the other two axes
+            expected = [float(np.mean(i)) for i in inside]
+            expected.insert(axis, float(index))
+            np.testing.assert_allclose(centre, expected)
+    assert Disputes([truth, truth]).most_disputed_slice(0, 2) is None
 
 
 def test_most_disputed_slice_is_the_erased_one(organ_project):
