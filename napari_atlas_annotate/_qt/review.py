@@ -68,21 +68,24 @@ from ..review.adjudication import (
     keep_consensus_edits,
     reopen,
 )
+from ..review.agreement_cache import cached_agreement
 from ..review.cases import (
     CaseReview,
+    ReviewCancelled,
     annotator_versions,
     load_masks,
     load_opinions,
-    mask_consensus,
-    mask_disagreement,
     review_case,
     task_content,
+    uncompared_cases,
 )
 from ..review.cases import review_project as _review_project
-from ..review.disputed import disputed_voxels, most_disputed_slice
+from ..review.consensus import vote_and_disagreement
+from ..review.disputed import Disputes
 from ..review.grade_cells import CellOpinions, cell_opinions
 from ..spine_grades import GRADES, LEVEL_DISPLAY
 from . import orthogonal_views
+from .background import BackgroundTask
 from .ct_window_picker import CTWindowPicker
 from .dock_keys import bind_dock_keys
 from .grade_sheet import (
@@ -137,6 +140,11 @@ TABLE_MAX_MIN_WIDTH = 380
 
 #: Short grade names for the who-said-what columns (the full name is in the tooltip).
 GRADE_SHORT = {"Normal/Mild": "N/M", "Moderate": "Mod", "Severe": "Sev"}
+
+
+#: An HD95 cell while the background job computes it, and what the status line says.
+HD95_PENDING = "…"
+HD95_PENDING_NOTE = f" HD95 is being computed in the background ({HD95_PENDING} in the table)."
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -259,7 +267,20 @@ class ReviewDock(StatusMessages, QWidget):
         A :class:`Project` or its folder; ``None`` shows the open form.
     lead
         The lead's name, recorded with every decision.
+
+    Attributes
+    ----------
+    inline_rank_voxels
+        Cases not compared before are counted on the spot while their voxels add up to at
+        most this (about 0.2 s); more go to the background (progress and Cancel in the
+        dock) and join the list when counted.
+    inline_hd95_voxels
+        HD95 of a case this small is computed when it opens; a larger case shows Dice at
+        once and its HD95 when the background job is done (about 7 s at 512x512x300).
     """
+
+    inline_rank_voxels = 16_000_000
+    inline_hd95_voxels = 2_000_000
 
     def __init__(
         self,
@@ -295,6 +316,12 @@ class ReviewDock(StatusMessages, QWidget):
         # ``_paint_decided``: the open case's paint was just finalized or reopened, not kept
         self._left_paint: dict[str, LeftPaint] = {}
         self._paint_decided = False
+        # background comparisons: cases whose Dice was not kept yet (``_rank_stopped``: the
+        # lead cancelled it; not started again until the project is opened again), and the
+        # open case's HD95 (``_hd95_for``: the case still waiting for it)
+        self._rank_stopped = self._rank_waiting = False
+        self._hd95_for: str | None = None
+        self._disputes: Disputes | None = None  # the open organ case's, for go_to_class
         self._build()
         self.lead_edit.setText(lead)
         bind_dock_keys(
@@ -429,6 +456,10 @@ class ReviewDock(StatusMessages, QWidget):
         )
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
+        self.task = BackgroundTask(self, viewer=self.viewer)  # closing the viewer stops it
+        self.task.setVisible(False)  # shown only while comparing
+        self.task.running_changed.connect(self.task.setVisible)
+        layout.addWidget(self.task)
 
     def show_three_views(self, shown: bool = True) -> None:
         """Show (or hide) coronal and sagittal views beside the main one
@@ -453,7 +484,7 @@ class ReviewDock(StatusMessages, QWidget):
         if self.project is not None and Path(self.project.folder) != Path(project.folder):
             self.close_case()  # another project: what was left on this one is not kept
             self._left_choices, self._left_paint = {}, {}
-        self.project = project
+        self.project, self._rank_stopped = project, False
         self.opener.opened(project.folder, self.lead_edit.text().strip(), project.task)
         self.ct_row.setVisible(project.task != "spine")
         if project.task == "spine":  # one plane per series: no side views of them
@@ -461,9 +492,20 @@ class ReviewDock(StatusMessages, QWidget):
         return self.refresh_cases()
 
     def refresh_cases(self) -> bool:
-        """Rank the project's cases by disagreement and list them."""
+        """Rank the project's cases by disagreement and list them.
+
+        Metrics are kept per set of readers' versions, so this is instant once a project's
+        cases were compared. Cases not compared yet (a project opened for the first time,
+        new submissions) are counted here when small; many real-size CTs (0.7 s each) are
+        counted in the background, and the list grows when they are done."""
         try:
-            reviews, skipped = _review_project(self.project, distances=False)
+            waiting = uncompared_cases(self.project)
+            if sum(waiting.values()) <= self.inline_rank_voxels:
+                waiting = {}
+            ids = [c.id for c in self.project.cases() if c.id not in waiting]
+            reviews, skipped = (
+                _review_project(self.project, ids, distances=False) if ids else ([], [])
+            )
         except REPORTED as exc:
             self._error(exc)
             return False
@@ -487,11 +529,99 @@ class ReviewDock(StatusMessages, QWidget):
             )
             item.setData(256, r.case_id)
             self.case_list.addItem(item)
-        self._info(
-            f"{len(reviews)} case(s) to review"
-            + (f", {len(skipped)} with fewer than two annotators" if skipped else "")
+        if self.review is not None and self.review.case_id in self.case_ids():
+            self.case_list.setCurrentRow(self.case_ids().index(self.review.case_id))
+        message = f"{len(reviews)} case(s) to review" + (
+            f", {len(skipped)} with fewer than two annotators" if skipped else ""
         )
+        if waiting:
+            message += "; " + self._compare_in_background(sorted(waiting))
+        self._info(message)
         return True
+
+    def _compare_in_background(self, case_ids: list[str]) -> str:
+        """Count the Dice of cases not compared yet off the GUI thread (kept in the
+        project's database); the list is ranked again when done. Says what it did."""
+        more = f"{len(case_ids)} more not compared yet"
+        if self._rank_stopped:
+            return (
+                f"{more} (stopped). Open the project for review again to compare them, or "
+                f"run 'atlas-annotate review {self.project.folder}' beforehand"
+            )
+        if self.task.running:  # ranked again when that job ends
+            self._rank_waiting = True
+            return f"{more}: compared after the job running now"
+        folder = Path(self.project.folder)
+
+        def compare(progress, cancel) -> None:
+            with Project(folder) as project:  # the worker's own database connection
+                _review_project(
+                    project, case_ids, distances=False, progress=progress, cancel=cancel
+                )
+
+        self.task.start(
+            f"Comparing {len(case_ids)} case(s)",
+            compare,
+            on_result=lambda _: self._job_ended(folder, ranked=True),
+            on_error=lambda exc: self._job_ended(folder, ranked=True, stopped=exc),
+            on_cancelled=lambda exc: self._job_ended(folder, ranked=True, stopped=exc),
+            cancelled_by=(ReviewCancelled,),
+        )
+        return f"comparing {more} in the background (they join the list when done)"
+
+    def _start_hd95(self) -> None:
+        """Compute the open case's HD95 off the GUI thread, if it is still missing (after
+        the running job, if there is one)."""
+        case_id = self._hd95_for
+        if case_id is None or self.task.running:
+            return
+        folder = Path(self.project.folder)
+
+        def distances(progress, cancel):
+            with Project(folder) as project:
+                return review_case(project, case_id, distances=True).masks
+
+        self.task.start(
+            f"HD95 of {case_id}",
+            distances,
+            on_result=lambda masks: self._show_hd95(folder, case_id, masks),
+            on_error=lambda exc: self._job_ended(folder, stopped=exc),
+            on_cancelled=lambda exc: self._job_ended(folder),
+        )
+
+    def _job_ended(
+        self, folder: Path, ranked: bool = False, stopped: BaseException | None = None
+    ) -> None:
+        """A background job ended. After a ranking (also a cancelled or failed one: what
+        it compared is kept) the list is ranked again; a stopped ranking is not started
+        again until the project is opened again. Then the next job, if one waits."""
+        if self.project is None:
+            return
+        here = Path(self.project.folder) == folder
+        if here and ranked and stopped is not None:
+            self._rank_stopped = True
+        if here and stopped is not None and not isinstance(stopped, ReviewCancelled):
+            self._error(stopped)
+        if ranked or not here or self._rank_waiting:
+            self._rank_waiting = False
+            self.refresh_cases()
+        self._start_hd95()
+
+    def _show_hd95(self, folder: Path, case_id: str, masks) -> None:
+        """Fill the open case's HD95 columns, leaving the lead's choices as they are."""
+        here = self.project is not None and Path(self.project.folder) == folder
+        if here and self.review is not None and self.review.case_id == case_id:
+            self.review.masks, self._hd95_for = masks, None
+            for c in range(self.table.columnCount()):
+                header = self.table.horizontalHeaderItem(c).text()
+                if header.startswith("HD95 "):
+                    pair = header.removeprefix("HD95 ")
+                    for r, name in enumerate(self.class_rows()):
+                        text = _fmt(masks.hd95[name][pair], 1)
+                        self.table.setItem(r, c, QTableWidgetItem(text))
+            if HD95_PENDING_NOTE in self.status.text():
+                self._info(self.status.text().replace(HD95_PENDING_NOTE, " HD95 is in the table."))
+        self._job_ended(folder)
 
     def _case_clicked(self, item: QListWidgetItem) -> None:
         case_id = item.data(256)
@@ -520,8 +650,10 @@ class ReviewDock(StatusMessages, QWidget):
                 for layer in gone:
                     self.viewer.layers.remove(layer)
         self.layers, self.review, self._watched = [], None, []
+        self._hd95_for = None
         self._show_notes(None)
         self.masks, self.consensus, self.consensus_layer = {}, None, None
+        self._disputes = None
         self.series, self.cells, self.reader_points, self.shown_series = {}, [], {}, None
         self._opened_with = {}
 
@@ -631,11 +763,13 @@ class ReviewDock(StatusMessages, QWidget):
 
         project = self.project
         try:
-            review = review_case(project, case_id)
             volume = project.load_image(case_id)
+            inline = volume.array.size <= self.inline_hd95_voxels
+            review = review_case(project, case_id, distances=inline)
+            later = not inline and not cached_agreement(project, case_id, review.versions, True)
             masks = load_masks(project, review.versions)
             names = review.masks.classes
-            consensus = mask_consensus(masks, "majority")
+            consensus, disagreement = vote_and_disagreement(list(masks.values()))
             to_add = [image_layer_data(volume, f"{case_id} image")]
             for who, labels in masks.items():
                 to_add.append(labels_layer_data(labels, volume, names, name=who))
@@ -647,9 +781,7 @@ class ReviewDock(StatusMessages, QWidget):
                 for i, n in enumerate(levels)
             }
             to_add.append(
-                labels_layer_data(
-                    mask_disagreement(masks), volume, levels, colors, name="disagreement"
-                )
+                labels_layer_data(disagreement, volume, levels, colors, name="disagreement")
             )
             final = current_final(project, case_id)
             if final is not None:  # what was decided, to compare with the readers'
@@ -663,6 +795,7 @@ class ReviewDock(StatusMessages, QWidget):
             return False
         self.close_case()
         self.review, self.masks, self.consensus = review, masks, consensus
+        self._hd95_for = case_id if later else None
         self._show_notes(review)
         self._paint_decided = False
         for data, kwargs, kind in to_add:
@@ -698,7 +831,10 @@ class ReviewDock(StatusMessages, QWidget):
         self.table.setCurrentCell(0, 0)  # the most disputed class
         self._updating = False
         shown = self.go_to_class(self.table.item(0, 0).data(CLASS_ROLE), report=False)
+        if self._hd95_for:
+            shown += HD95_PENDING_NOTE
         (self._error if stale else self._info)(f"{message}{kept}{painted} {shown}")
+        self._start_hd95()
         return True
 
     def go_to_class(self, name: str, report: bool = True) -> str:
@@ -710,16 +846,15 @@ class ReviewDock(StatusMessages, QWidget):
         axes = [int(a) for a in layer.metadata[META_KEY]["axes"]]
         world_axis = int(self.viewer.dims.not_displayed[0]) if self.viewer.dims.ndisplay == 2 else 0
         stored_axis = axes[world_axis]
-        maps = list(self.masks.values())
-        found = most_disputed_slice(maps, stored_axis, value)
+        if self._disputes is None:  # where the readers differ, found once per case
+            self._disputes = Disputes(list(self.masks.values()))
+        found = self._disputes.most_disputed_slice(stored_axis, value)
         pairs = ", ".join(f"{p} {d:.3f}" for p, d in m.dice[name].items())
         if found is None:
             text = f"{name}: the annotators agree on every voxel (Dice {pairs})."
         else:
-            index, voxels = found
-            region = np.moveaxis(disputed_voxels(maps, value), stored_axis, 0)[index]
-            at = [float(np.mean(i)) for i in np.nonzero(region)]
-            stored_index = at[:stored_axis] + [float(index)] + at[stored_axis:]
+            index, voxels, stored_index = found
+            stored_index[stored_axis] = float(index)
             data_index = [stored_index[a] for a in axes]  # the layer's data is transposed
             # the slice napari draws at a world position along the slice axis (on a tilted
             # CT not the one the world position of the disputed voxels falls in)
@@ -962,6 +1097,7 @@ class ReviewDock(StatusMessages, QWidget):
         labelled last): the lead's choice, the volume labelled differently, and per pair
         Dice, HD95 (mm) and volume difference (ml)."""
         m = review.masks
+        pending = self._hd95_for == review.case_id  # computed in the background
         pairs = [
             f"{a}|{b}" for i, a in enumerate(review.annotators) for b in review.annotators[i + 1 :]
         ]
@@ -987,7 +1123,7 @@ class ReviewDock(StatusMessages, QWidget):
             values = (
                 [_fmt(m.disputed_ml[name], 2)]
                 + [_fmt(m.dice[name][p]) for p in pairs]
-                + [_fmt(m.hd95[name][p], 1) for p in pairs]
+                + [HD95_PENDING if pending else _fmt(m.hd95[name][p], 1) for p in pairs]
                 + [_fmt(m.volume_diff_ml[name][p], 2) for p in pairs]
             )
             item = QTableWidgetItem(name)

@@ -20,7 +20,7 @@ Examples
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +29,7 @@ from ..grade_sheet import GradeSheet
 from ..project import LabelVersion, Project, ProjectError
 from ..spine_grades import GRADES
 from .agreement_cache import cached_agreement, keep_agreement
-from .consensus import disagreement_map, majority_vote, staple
+from .consensus import majority_vote, staple
 from .metrics import GradeAgreement, MaskAgreement, grade_agreement, mask_agreement
 
 #: Version kinds that count as an annotator's opinion.
@@ -215,13 +215,24 @@ def review_case(
     return review
 
 
+class ReviewCancelled(RuntimeError):
+    """Raised by :func:`review_project` when its ``cancel`` callable says stop."""
+
+
 def review_project(
-    project: Project, case_ids: Sequence[str] | None = None, *, distances: bool = True
+    project: Project,
+    case_ids: Sequence[str] | None = None,
+    *,
+    distances: bool = True,
+    progress: Callable[[int, int, str], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> tuple[list[CaseReview], list[dict]]:
     """Reviews of every reviewable case, most disputed first, and the skipped cases.
 
     ``distances=False`` leaves HD95 out (the ranking needs Dice only). Metrics computed
-    once for a case's versions are kept (:mod:`.agreement_cache`).
+    once for a case's versions are kept (:mod:`.agreement_cache`), also those of the cases
+    compared before a ``cancel``. ``progress(done, total, case_id)`` is called after each
+    case; ``cancel()`` is asked before each and raises :class:`ReviewCancelled`.
 
     Returns
     -------
@@ -232,7 +243,9 @@ def review_project(
     """
     ids = list(case_ids) if case_ids else [c.id for c in project.cases()]
     reviews, skipped = [], []
-    for case_id in ids:
+    for done, case_id in enumerate(ids):
+        if cancel is not None and cancel():
+            raise ReviewCancelled(f"stopped after comparing {done} of {len(ids)} case(s)")
         project.case(case_id)
         versions = annotator_versions(project, case_id)
         if len(versions) < 2:
@@ -243,10 +256,29 @@ def review_project(
                     "reason": too_few_readers(case_id, list(versions), str(project.folder)),
                 }
             )
-            continue
-        reviews.append(review_case(project, case_id, distances=distances))
+        else:
+            reviews.append(review_case(project, case_id, distances=distances))
+        if progress is not None:
+            progress(done + 1, len(ids), case_id)
     reviews.sort(key=lambda r: (-r.disagreement, -r.dispute_size(), r.case_id))
     return reviews, skipped
+
+
+def uncompared_cases(project: Project, *, distances: bool = False) -> dict[str, int]:
+    """Organ cases read by two or more annotators whose metrics (with HD95 if
+    ``distances``) are not kept yet, and each one's voxels (from a label file's header):
+    what a ranking would still have to count. Spine projects: none (grade sheets are
+    compared in no time)."""
+    if task_content(project) == "grades":
+        return {}
+    todo = {}
+    for case in project.cases():
+        versions = annotator_versions(project, case.id)
+        if len(versions) < 2 or cached_agreement(project, case.id, versions, distances):
+            continue
+        shape, _ = project.mask_grid(next(iter(versions.values())))
+        todo[case.id] = int(np.prod(shape))
+    return todo
 
 
 # -- consensus of a case --------------------------------------------------------------------
@@ -258,10 +290,6 @@ def mask_consensus(masks: dict[str, np.ndarray], method: str = "majority") -> np
     if method == "staple":
         return staple(maps)
     raise ValueError(f"consensus method must be 'majority' or 'staple', not {method!r}")
-
-
-def mask_disagreement(masks: dict[str, np.ndarray]) -> np.ndarray:
-    return disagreement_map(list(masks.values()))
 
 
 def grade_consensus(sheets: dict[str, GradeSheet]) -> GradeSheet:

@@ -784,3 +784,93 @@ def test_a_spine_project_turns_the_side_views_off(make_napari_viewer, spine_read
     assert dock.open_project(spine_readers[0]), dock.last_error
     assert not dock.three_views.isChecked() and not _get_manager(viewer).is_shown()
     organs.close()
+
+
+class _Gate:
+    """Holds the review's comparisons in the worker thread until the test opens it."""
+
+    def __init__(self, monkeypatch, distances_only: bool = False):
+        import threading
+
+        from napari_atlas_annotate.review import cases
+
+        self.open, self.reached = threading.Event(), threading.Event()
+        compare = cases.review_case
+
+        def held(project, case_id, **kwargs):
+            if kwargs.get("distances", True) or not distances_only:
+                self.reached.set()
+                assert self.open.wait(30), "the test never opened the gate"
+            return compare(project, case_id, **kwargs)
+
+        monkeypatch.setattr(cases, "review_case", held)
+
+
+def test_big_cases_are_compared_in_the_background_and_the_dock_stays_usable(
+    make_napari_viewer, two_reader_project, monkeypatch, qtbot
+):
+    # As for a project of real-size CTs: every case counts as too big to compare on the
+    # GUI thread (0.7 s of Dice a case, about 7 s of HD95).
+    from napari_atlas_annotate.review.cases import review_case
+
+    project, _ = two_reader_project
+    monkeypatch.setattr(ReviewDock, "inline_rank_voxels", 0)
+    monkeypatch.setattr(ReviewDock, "inline_hd95_voxels", 0)
+    gate = _Gate(monkeypatch)
+    viewer = make_napari_viewer()
+    dock = ReviewDock(viewer, project, lead="lead")  # returns while the worker compares
+    qtbot.waitUntil(gate.reached.is_set, timeout=10_000)
+    assert dock.task.running and dock.case_ids() == []
+    assert "comparing 2 more not compared yet in the background" in dock.status.text()
+    gate.open.set()
+    qtbot.waitUntil(lambda: not dock.task.running, timeout=30_000)
+    assert dock.case_ids() == ["ct1", "ct0"], dock.last_error  # the inline ranking's order
+
+    gate.open.clear()
+    assert dock.load_case("ct0"), dock.last_error  # Dice now, HD95 in the background
+    qtbot.waitUntil(gate.reached.is_set, timeout=10_000)
+    header = [dock.table.horizontalHeaderItem(c).text() for c in range(dock.table.columnCount())]
+    hd95 = header.index("HD95 alice|bob")
+    assert dock.task.running and dock.table.item(0, hd95).text() == "…"
+    assert "HD95 is being computed in the background" in dock.status.text()
+    assert float(dock.table.item(0, 3).text()) < 1.0  # liver's Dice is there already
+    dock.choose("liver", "bob")  # the lead works meanwhile
+    assert not (dock.edited_consensus() != dock.consensus).any()
+    dock.consensus_layer.paint((0, 5, 5), SPLEEN, refresh=True)  # and paints
+    painted = np.count_nonzero(dock.edited_consensus() != dock.consensus)
+    assert painted > 0
+    gate.open.set()
+    qtbot.waitUntil(lambda: not dock.task.running, timeout=30_000)
+    expected = review_case(project, "ct0", distances=True).masks.hd95
+    for r, name in enumerate(dock.class_rows()):
+        value = expected[name]["alice|bob"]
+        assert dock.table.item(r, hd95).text() == ("-" if value is None else f"{value:.1f}")
+    assert float(dock.table.item(0, hd95).text()) > 0
+    assert "HD95 is in the table" in dock.status.text()
+    assert dock.decisions()["liver"] == "bob"  # the lead's choice is still there
+    assert np.count_nonzero(dock.edited_consensus() != dock.consensus) == painted  # kept
+    version = dock.finalize()
+    assert version is not None and np.array_equal(
+        project.read_mask(version) == LIVER, two_reader_project[1]["ct0"]["bob"] == LIVER
+    ), dock.last_error
+
+
+def test_cancelling_the_background_comparison_lists_what_was_compared(
+    make_napari_viewer, two_reader_project, monkeypatch, qtbot
+):
+    project, _ = two_reader_project
+    monkeypatch.setattr(ReviewDock, "inline_rank_voxels", 0)
+    gate = _Gate(monkeypatch)
+    dock = ReviewDock(make_napari_viewer(), project, lead="lead")
+    qtbot.waitUntil(gate.reached.is_set, timeout=10_000)
+    dock.task.cancel()  # during the first case: it is finished and kept, the second is not
+    gate.open.set()
+    qtbot.waitUntil(lambda: not dock.task.running, timeout=30_000)
+    assert dock.case_ids() == ["ct0"]
+    assert "1 more not compared yet (stopped)" in dock.status.text()
+    assert f"atlas-annotate review {project.folder}" in dock.status.text()
+    dock.refresh_cases()  # after a Finalize, say: not started again by itself
+    assert not dock.task.running and dock.case_ids() == ["ct0"]
+    assert dock.open_project(project.folder)  # opening the project again goes on
+    qtbot.waitUntil(lambda: not dock.task.running, timeout=30_000)
+    assert dock.case_ids() == ["ct1", "ct0"], dock.last_error

@@ -1,0 +1,142 @@
+"""Benchmark: opening real-size organ cases in the lead's review dock, side by side.
+
+An organ project of ``--cases`` cases of 300 x 512 x 512 phantom labels, each read by alice
+(the truth) and bob (the liver grown by 1-3 voxels), as in ``bench/review_rank.py``. In a
+headless napari viewer the review dock opens the project (its ranking is waited for), then
+opens every case twice: first with no HD95 kept, then again. Per open it times how long
+``load_case`` (what a click in the case list does) holds the GUI thread, when the table
+shows every number (HD95 included), and the GUI thread's longest pause from the click to
+then (a 5 ms Qt timer's largest gap: what the lead feels as a frozen viewer). Each code
+version runs in its own child process on a fresh copy of the project.
+
+* ours: the consensus and disagreement map counted only where the readers differ, the
+  disputed voxels found once per case, HD95 of a big case in the background;
+* baseline (``--baseline-ref``, default 134e036, the commit before this work): a
+  per-label count over the whole grid for the vote and for the disagreement map, the
+  class's disputed voxels over the whole grid twice per class shown, HD95 on the GUI
+  thread before the case shows.
+
+Both must show the same consensus, disagreement map and table (checked by digest). Run:
+``xvfb-run -a python bench/review_case_open.py [--cases 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from baseline import code_versions, head_commit, session_on_copy
+from review_rank import make_project
+
+DEFAULT_REF = "134e036"
+
+
+def _table_text(dock) -> list[list[str]]:
+    table = dock.table
+    return [
+        [table.item(r, c).text() for c in range(table.columnCount()) if table.item(r, c)]
+        for r in range(table.rowCount())
+    ]
+
+
+def child(project_folder: str) -> None:
+    """Open every case twice as this code version's dock does; print RESULT."""
+    import napari
+    import numpy as np
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QApplication
+
+    from napari_atlas_annotate._qt.review import ReviewDock
+
+    viewer = napari.Viewer(show=False)
+    app = QApplication.instance()
+    dock = ReviewDock(viewer, project_folder, lead="lee")
+    task = getattr(dock, "task", None)
+
+    def busy() -> bool:
+        return task is not None and task.running
+
+    def settle() -> None:
+        while busy():
+            app.processEvents()
+            time.sleep(0.005)
+        app.processEvents()
+
+    settle()  # the ranking (ours: in the background)
+    gaps, last = [], [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(5)
+    opens, digests = [], []
+    for _ in range(2):
+        for case_id in dock.case_ids():
+            app.processEvents()
+            gaps.clear()
+            t0 = last[0] = time.perf_counter()
+            assert dock.load_case(case_id), dock.last_error
+            returned = time.perf_counter() - t0
+            settle()
+            shown = time.perf_counter() - t0
+            opens.append({"case": case_id, "gui": returned, "all": shown, "pause": max(gaps)})
+            layers = {layer.name: np.asarray(layer.data) for layer in viewer.layers}
+            digest = hashlib.sha256()
+            for name in ("consensus", "disagreement"):
+                digest.update(layers[name].tobytes())
+            digest.update(json.dumps(_table_text(dock)).encode())
+            digests.append(digest.hexdigest())
+    timer.stop()
+    viewer.close()
+    print("RESULT " + json.dumps({"opens": opens, "digests": digests}), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=3)
+    parser.add_argument("--baseline-ref", default=DEFAULT_REF)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/bench_review_case_open"))
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    make_project(args.work, args.cases)
+    versions = code_versions(args.work, args.baseline_ref)
+    found = {
+        name: session_on_copy(__file__, args.work, name, code, [])
+        for name, code in versions.items()
+    }
+    same = found["ours"]["digests"] == found["baseline"]["digests"]
+    n = args.cases
+    print(f"{n} cases of 300x512x512, two readers each; each opened twice (s per open)")
+    print(f"{'':26s}{'open':>6s}{'GUI thread':>12s}{'all shown':>11s}{'longest pause':>15s}")
+    labels = {"ours": f"ours ({head_commit()})", "baseline": f"baseline ({args.baseline_ref})"}
+    means = {}
+    for name, result in found.items():
+        for which, part in (("first", result["opens"][:n]), ("second", result["opens"][n:])):
+            row = [sum(o[k] for o in part) / n for k in ("gui", "all")]
+            row.append(max(o["pause"] for o in part))
+            means[name, which] = row
+            print(f"{labels[name]:26s}{which:>6s}{row[0]:12.2f}{row[1]:11.2f}{row[2]:15.2f}")
+    for which in ("first", "second"):
+        b, o = means["baseline", which], means["ours", which]
+        print(
+            f"{'baseline / ours':26s}{which:>6s}{b[0] / o[0]:11.1f}x{b[1] / o[1]:10.1f}x"
+            f"{b[2] / o[2]:14.1f}x"
+        )
+    print(f"same consensus, disagreement map and table: {same}")
+    if not same:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
