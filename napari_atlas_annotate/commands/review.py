@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 #: Default lowest pairwise Dice / kappa that --finalize-agreed accepts. With two readers the
@@ -198,6 +199,21 @@ def _print_decision(done: dict) -> None:
         )
 
 
+def _comparing(project):
+    """A progress callback that names, on stderr, each case compared for the first time
+    (about 10 s of Dice and HD95 a 512x512x300 CT; the metrics are kept, so the next run and
+    the review dock read them)."""
+    from ..review.cases import uncompared_cases
+
+    new = uncompared_cases(project, distances=True)
+
+    def progress(done: int, total: int, case_id: str) -> None:
+        if case_id in new:
+            print(f"[{done}/{total}] compared {case_id}'s readers", file=sys.stderr, flush=True)
+
+    return progress
+
+
 def run(args: argparse.Namespace) -> int:
     from ..project import Project, ProjectError
     from ..review.adjudication import describe_decision
@@ -227,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
             _print_decision(done)
         return 0
     with Project(args.project) as project:
-        reviews, skipped = review_project(project, args.case)
+        reviews, skipped = review_project(project, args.case, progress=_comparing(project))
         if args.case and not reviews:
             raise ProjectError(
                 "nothing to review: " + "; ".join(f"case {s['id']}: {s['reason']}" for s in skipped)

@@ -325,3 +325,12 @@ def test_reviewing_a_project_without_cases_says_so(tmp_path, capsys):
     assert main(["review", str(folder)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("nothing to review:") and f"atlas-annotate add {folder} PATH" in out
+
+
+def test_review_names_the_cases_it_compares_for_the_first_time(organ_project, capsys):
+    project, _ = organ_project
+    assert main(["review", str(project.folder), "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "compared ct00's readers" in err and "compared ct01's readers" in err
+    assert main(["review", str(project.folder), "--json"]) == 0
+    assert "compared" not in capsys.readouterr().err  # kept from the first run
