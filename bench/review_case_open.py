@@ -10,14 +10,16 @@ then (a 5 ms Qt timer's largest gap: what the lead feels as a frozen viewer). Ea
 version runs in its own child process on a fresh copy of the project.
 
 * ours: the consensus and disagreement map counted only where the readers differ, the
-  disputed voxels found once per case, HD95 of a big case in the background;
+  disputed voxels found once per case, HD95 of a big case in the background, the next
+  case's image and label files read while the lead looks at a case (``--dwell`` seconds,
+  events processed; 3 by default);
 * baseline (``--baseline-ref``, default 134e036, the commit before this work): a
   per-label count over the whole grid for the vote and for the disagreement map, the
   class's disputed voxels over the whole grid twice per class shown, HD95 on the GUI
-  thread before the case shows.
+  thread before the case shows, every file read when the case is opened.
 
 Both must show the same consensus, disagreement map and table (checked by digest). Run:
-``xvfb-run -a python bench/review_case_open.py [--cases 3]``.
+``xvfb-run -a python bench/review_case_open.py [--cases 3] [--dwell 3]``.
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ def _table_text(dock) -> list[list[str]]:
     ]
 
 
-def child(project_folder: str) -> None:
-    """Open every case twice as this code version's dock does; print RESULT."""
+def child(project_folder: str, dwell: float) -> None:
+    """Open every case twice as this code version's dock does, looking at each for
+    ``dwell`` seconds (Qt events processed); print RESULT."""
     import napari
     import numpy as np
     from qtpy.QtCore import QTimer
@@ -88,6 +91,10 @@ def child(project_folder: str) -> None:
             settle()
             shown = time.perf_counter() - t0
             opens.append({"case": case_id, "gui": returned, "all": shown, "pause": max(gaps)})
+            end = time.perf_counter() + dwell
+            while time.perf_counter() < end:  # the lead looks at the case
+                app.processEvents()
+                time.sleep(0.005)
             layers = {layer.name: np.asarray(layer.data) for layer in viewer.layers}
             digest = hashlib.sha256()
             for name in ("consensus", "disagreement"):
@@ -102,17 +109,18 @@ def child(project_folder: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=3)
+    parser.add_argument("--dwell", type=float, default=3.0, help="s spent on each case")
     parser.add_argument("--baseline-ref", default=DEFAULT_REF)
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench_review_case_open"))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child)
+        child(args.child, args.dwell)
         return
     make_project(args.work, args.cases)
     versions = code_versions(args.work, args.baseline_ref)
     found = {
-        name: session_on_copy(__file__, args.work, name, code, [])
+        name: session_on_copy(__file__, args.work, name, code, ["--dwell", str(args.dwell)])
         for name, code in versions.items()
     }
     same = found["ours"]["digests"] == found["baseline"]["digests"]

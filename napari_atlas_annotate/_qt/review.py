@@ -23,6 +23,7 @@ cell is read), the readers' points on that series, and who said what in the stat
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,6 +58,7 @@ from .._napari.shown_slice import (
     ShownSlicePoints,
     slice_world_position,
 )
+from ..io.prefetch import ImagePrefetch
 from ..project import LabelVersion, Project, ProjectError
 from ..review.adjudication import (
     CONSENSUS,
@@ -322,6 +324,11 @@ class ReviewDock(StatusMessages, QWidget):
         self._rank_stopped = self._rank_waiting = False
         self._hd95_for: str | None = None
         self._disputes: Disputes | None = None  # the open organ case's, for go_to_class
+        # the next organ case of the list, read while the lead looks at this one: its image
+        # and its readers' label files (a version's file never changes once stored)
+        self.read_ahead = ImagePrefetch()
+        self._masks_ahead: tuple[str, tuple, Future] | None = None
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review read ahead")
         self._build()
         self.lead_edit.setText(lead)
         bind_dock_keys(
@@ -484,6 +491,8 @@ class ReviewDock(StatusMessages, QWidget):
         if self.project is not None and Path(self.project.folder) != Path(project.folder):
             self.close_case()  # another project: what was left on this one is not kept
             self._left_choices, self._left_paint = {}, {}
+            self.read_ahead.clear()
+            self._masks_ahead = None  # its case ids and version ids mean nothing here
         self.project, self._rank_stopped = project, False
         self.opener.opened(project.folder, self.lead_edit.text().strip(), project.task)
         self.ct_row.setVisible(project.task != "spine")
@@ -753,6 +762,50 @@ class ReviewDock(StatusMessages, QWidget):
             return ""
         return f" {back} choice(s) you made here before are back (not finalized yet)."
 
+    # -- reading ahead --------------------------------------------------------------------
+    def _read_image(self, case_id: str):
+        """The case's image: read ahead while the previous case was open, else now."""
+        ref = self.project.case(case_id).images[0]
+        path = self.project.resolve(ref.path)
+        volume = self.read_ahead.take(case_id, path, ref.series, ref.stack)
+        if volume is None:
+            return self.project.load_image(case_id)
+        self.project.remember_grid(case_id, volume)
+        return volume
+
+    @staticmethod
+    def _versions_key(versions: dict[str, LabelVersion]) -> tuple:
+        return tuple((who, v.id) for who, v in versions.items())
+
+    def _read_masks(self, case_id: str, versions: dict[str, LabelVersion]) -> dict:
+        """The readers' label maps: read ahead if they are these versions, else now."""
+        ahead, self._masks_ahead = self._masks_ahead, None
+        if ahead is not None and ahead[:2] == (case_id, self._versions_key(versions)):
+            try:
+                return ahead[2].result()
+            except Exception:  # read again below, with the project's own error message
+                pass
+        return load_masks(self.project, versions)
+
+    def _read_next_ahead(self, case_id: str) -> None:
+        """Start reading the case after ``case_id`` in the list (the next one the lead
+        opens with Ctrl+PageDown): its image and its readers' label files."""
+        ids = self.case_ids()
+        upcoming = ids[ids.index(case_id) + 1] if case_id in ids[:-1] else None
+        self._masks_ahead = None
+        if upcoming is None:
+            self.read_ahead.clear()
+            return
+        try:
+            ref = self.project.case(upcoming).images[0]
+            versions = annotator_versions(self.project, upcoming)
+        except REPORTED:  # it says what is wrong when it is opened
+            self.read_ahead.clear()
+            return
+        self.read_ahead.start(upcoming, self.project.resolve(ref.path), ref.series, ref.stack)
+        read = self._reader.submit(load_masks, self.project, versions)
+        self._masks_ahead = (upcoming, self._versions_key(versions), read)
+
     def load_case(self, case_id: str) -> bool:
         """Show the case: for organ projects its image, each annotator's labels, the
         consensus and the disagreement map; for spine projects its series, each reader's
@@ -763,11 +816,11 @@ class ReviewDock(StatusMessages, QWidget):
 
         project = self.project
         try:
-            volume = project.load_image(case_id)
+            volume = self._read_image(case_id)
             inline = volume.array.size <= self.inline_hd95_voxels
             review = review_case(project, case_id, distances=inline)
             later = not inline and not cached_agreement(project, case_id, review.versions, True)
-            masks = load_masks(project, review.versions)
+            masks = self._read_masks(case_id, review.versions)
             names = review.masks.classes
             consensus, disagreement = vote_and_disagreement(list(masks.values()))
             to_add = [image_layer_data(volume, f"{case_id} image")]
@@ -833,6 +886,7 @@ class ReviewDock(StatusMessages, QWidget):
         shown = self.go_to_class(self.table.item(0, 0).data(CLASS_ROLE), report=False)
         if self._hd95_for:
             shown += HD95_PENDING_NOTE
+        self._read_next_ahead(case_id)
         (self._error if stale else self._info)(f"{message}{kept}{painted} {shown}")
         self._start_hd95()
         return True

@@ -874,3 +874,27 @@ def test_cancelling_the_background_comparison_lists_what_was_compared(
     assert dock.open_project(project.folder)  # opening the project again goes on
     qtbot.waitUntil(lambda: not dock.task.running, timeout=30_000)
     assert dock.case_ids() == ["ct1", "ct0"], dock.last_error
+
+
+def test_the_next_case_is_read_while_the_lead_looks_at_this_one(
+    make_napari_viewer, two_reader_project
+):
+    project, masks = two_reader_project
+    dock = ReviewDock(make_napari_viewer(), project, lead="lead")
+    assert dock.case_ids() == ["ct1", "ct0"]
+    assert dock.load_case("ct1"), dock.last_error
+    assert dock.read_ahead.pending() == "ct0" and dock._masks_ahead[0] == "ct0"
+    read = dock._masks_ahead[2].result(timeout=30)
+    assert dock.load_case("ct0"), dock.last_error
+    assert dock.masks is read  # the label maps read ahead, not read again
+    assert dock.read_ahead.pending() is None  # the last case: nothing after it
+    np.testing.assert_array_equal(dock.masks["bob"], masks["ct0"]["bob"])
+
+    assert dock.load_case("ct1"), dock.last_error
+    read = dock._masks_ahead[2].result(timeout=30)
+    newer = masks["ct0"]["bob"].copy()
+    newer[newer == LIVER] = 0
+    project.save_mask_version("ct0", newer, kind="corrected", annotator="bob")
+    assert dock.load_case("ct0"), dock.last_error  # bob's new version, not the one read ahead
+    assert dock.masks is not read
+    np.testing.assert_array_equal(dock.masks["bob"], newer)
