@@ -330,6 +330,29 @@ def show_in_layer(layer: Any, data: Any, kwargs: Mapping[str, Any]) -> None:
         layer.contrast_limits = kwargs["contrast_limits"]
 
 
+def empty_undo_history(layer) -> None:
+    """Empty napari's undo and redo stacks of ``layer`` (the next case is shown in it).
+
+    ``Labels._reset_history`` makes new stacks; the coronal and sagittal views' copies of
+    the layer share the old ones (:mod:`napari_atlas_annotate._qt.orthogonal_views`), and
+    an undo there then wrote the last case's strokes into the next. The stacks are emptied
+    in place instead, after napari's reset has dropped anything staged."""
+    undo, redo = layer._undo_history, layer._redo_history
+    layer._reset_history()
+    undo.clear()
+    redo.clear()
+    layer._undo_history, layer._redo_history = undo, redo
+
+
+def undo_history_can_be_emptied(layer) -> bool:
+    """Whether ``layer`` has what :func:`empty_undo_history` uses (napari's private undo
+    state): a layer without it is replaced on the next case, not reused."""
+    stacks = (getattr(layer, name, None) for name in ("_undo_history", "_redo_history"))
+    return callable(getattr(layer, "_reset_history", None)) and all(
+        callable(getattr(stack, "clear", None)) for stack in stacks
+    )
+
+
 def removing_layers(viewer: Any):
     """A context in which the viewer's canvas is cleaned up once for every layer removed,
     not after each one.

@@ -69,9 +69,11 @@ from qtpy.QtWidgets import (
 from .._napari.layers import (
     META_KEY,
     WORLD_AXIS_LABELS,
+    empty_undo_history,
     removing_layers,
     show_in_layer,
     tilt_degrees,
+    undo_history_can_be_emptied,
 )
 from .._napari.shown_slice import ShownSliceImage, ShownSliceLabels
 from ..corrections import (
@@ -109,29 +111,6 @@ TILT_NOTED_DEGREES = 1.0
 
 #: Errors the dock reports instead of raising (domain errors, bad files, I/O).
 REPORTED = (ProjectError, ValueError, OSError, KeyError, IndexError)
-
-
-def _empty_undo_history(layer) -> None:
-    """Empty napari's undo and redo stacks of ``layer`` (the next case is shown in it).
-
-    ``Labels._reset_history`` makes new stacks; the coronal and sagittal views' copies of
-    the layer share the old ones (:mod:`.orthogonal_views`), and an undo there then wrote the
-    last case's strokes into the next. The stacks are emptied in place instead, after
-    napari's reset has dropped anything staged."""
-    undo, redo = layer._undo_history, layer._redo_history
-    layer._reset_history()
-    undo.clear()
-    redo.clear()
-    layer._undo_history, layer._redo_history = undo, redo
-
-
-def _undo_history_can_be_emptied(layer) -> bool:
-    """Whether ``layer`` has what :func:`_empty_undo_history` uses (napari's private undo
-    state): a layer without it is replaced on the next case, not reused."""
-    stacks = (getattr(layer, name, None) for name in ("_undo_history", "_redo_history"))
-    return callable(getattr(layer, "_reset_history", None)) and all(
-        callable(getattr(stack, "clear", None)) for stack in stacks
-    )
 
 
 class AnnotatorDock(StatusMessages, QWidget):
@@ -680,7 +659,7 @@ class AnnotatorDock(StatusMessages, QWidget):
             return None
         if not all(layer in self.viewer.layers for layer in (image_layer, labels_layer)):
             return None
-        if not _undo_history_can_be_emptied(labels_layer):
+        if not undo_history_can_be_emptied(labels_layer):
             return None
         same = all(
             layer.data.dtype == new[0].dtype and layer.data.ndim == new[0].ndim
@@ -715,7 +694,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         if self.labels_layer is not None:  # the last case's layer, reused
             layer = self.labels_layer
             show_in_layer(layer, data, kwargs)
-            _empty_undo_history(layer)  # napari keeps the undo stack when the data is replaced
+            empty_undo_history(layer)  # napari keeps the undo stack when the data is replaced
         else:
             # napari's brush paints the full inverse transform of the mouse's point, which on
             # a tilted series is not the slice drawn: this layer paints the voxels drawn

@@ -51,7 +51,14 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .._napari.layers import META_KEY, data_to_world_matrix, removing_layers
+from .._napari.layers import (
+    META_KEY,
+    data_to_world_matrix,
+    empty_undo_history,
+    removing_layers,
+    show_in_layer,
+    undo_history_can_be_emptied,
+)
 from .._napari.shown_slice import (
     ShownSliceImage,
     ShownSliceLabels,
@@ -806,6 +813,31 @@ class ReviewDock(StatusMessages, QWidget):
         read = self._reader.submit(load_masks, self.project, versions)
         self._masks_ahead = (upcoming, self._versions_key(versions), read)
 
+    def _reusable_layers(self, to_add: list[tuple]) -> list:
+        """The open organ case's layers that can show the next case's (``to_add``, in
+        order: image, readers, consensus, disagreement, final): the first ones of the same
+        kind, array type and classes. Removing a CT case's five layers and adding five
+        costs napari about 1.3 s; putting the arrays into the same layers a few hundredths."""
+        reused = []
+        if list(self.viewer.layers)[-len(self.layers) :] != self.layers:
+            return reused  # a layer of the lead's above: a fresh open puts the case above it
+        for layer, (data, kwargs, kind) in zip(self.layers, to_add, strict=False):
+            shown = layer in self.viewer.layers and layer.data.ndim == data.ndim
+            if kind == "image":
+                same = isinstance(layer, ShownSliceImage) and layer.data.dtype == data.dtype
+            else:
+                classes = kwargs["metadata"][META_KEY].get("class_names")
+                same = (
+                    isinstance(layer, ShownSliceLabels)
+                    and layer.data.dtype == data.dtype
+                    and layer.metadata.get(META_KEY, {}).get("class_names") == classes
+                    and undo_history_can_be_emptied(layer)
+                )
+            if not (shown and same):
+                break
+            reused.append(layer)
+        return reused
+
     def load_case(self, case_id: str) -> bool:
         """Show the case: for organ projects its image, each annotator's labels, the
         consensus and the disagreement map; for spine projects its series, each reader's
@@ -846,16 +878,25 @@ class ReviewDock(StatusMessages, QWidget):
         except REPORTED as exc:
             self._error(exc)
             return False
-        self.close_case()
+        reused = self._reusable_layers(to_add)
+        self.close_case(keep=reused)
         self.review, self.masks, self.consensus = review, masks, consensus
         self._hd95_for = case_id if later else None
         self._show_notes(review)
         self._paint_decided = False
-        for data, kwargs, kind in to_add:
-            if kind == "image":
+        for i, (data, kwargs, kind) in enumerate(to_add):
+            if i < len(reused):  # the open case's layer shows the next case's array
+                layer = reused[i]
+                show_in_layer(layer, data, kwargs)
+                layer.visible = True
+                if kind != "image":  # the last case's strokes must not be undone here
+                    empty_undo_history(layer)
+                self.layers.append(layer)
+            elif kind == "image":
                 self.layers.append(self.viewer.add_layer(ShownSliceImage(data, **kwargs)))
             else:  # the lead's brush paints the voxels drawn, on a tilted series too
                 self.layers.append(self.viewer.add_layer(ShownSliceLabels(data, **kwargs)))
+        self.viewer.layers.selection.active = self.layers[-1]  # as adding it would
         for layer in self.layers[1 : 1 + len(masks)]:
             layer.visible = False  # annotators off; consensus and disagreement on
         self.consensus_layer = self.layers[1 + len(masks)]

@@ -1,7 +1,8 @@
 """The review dock shows the next lumbar study in the open study's layers when it has the
 same series (and the same readers): what the viewer shows must be exactly what opening that
 study in a fresh viewer shows. A study with other series, or other readers, falls back to
-new layers and must also look as a fresh open does; organ cases are unchanged."""
+new layers and must also look as a fresh open does. Organ cases are shown in the open
+case's layers too (image, readers, consensus, disagreement), under the same rule."""
 
 from __future__ import annotations
 
@@ -226,11 +227,34 @@ def organ_readers(tmp_path):
     return tmp_path / "proj"
 
 
-def test_organ_cases_open_as_a_fresh_open(make_napari_viewer, organ_readers):
+def test_organ_cases_open_in_the_open_cases_layers_as_a_fresh_open(
+    make_napari_viewer, organ_readers
+):
     viewer = make_napari_viewer()
     dock = ReviewDock(viewer, organ_readers, lead="lead")
     assert dock.load_case("ct0"), dock.last_error
     first = list(viewer.layers)
+    dock.consensus_layer.paint((0, 5, 5), 8, refresh=True)  # the lead's stroke on ct0
+    painted = np.count_nonzero(dock.edited_consensus() != dock.consensus)
+    assert painted > 0
+    viewer.layers["alice"].visible = True
+    viewer.layers.selection.active = viewer.layers["ct0 image"]
     assert dock.load_case("ct1"), dock.last_error
-    assert not any(layer in first for layer in viewer.layers)  # organ cases: new layers
+    assert list(viewer.layers) == first  # the same five layers, showing ct1
+    assert len(dock.consensus_layer._undo_history) == 0  # ct0's stroke is not undone on ct1
     _assert_same(_shown(viewer, dock), _fresh(make_napari_viewer, organ_readers, "ct1"))
+
+    assert dock.load_case("ct0"), dock.last_error  # back: the stroke left there comes back
+    assert f"({painted} voxel(s)) are restored" in dock.status.text()
+    assert np.count_nonzero(dock.edited_consensus() != dock.consensus) == painted
+
+
+def test_no_organ_reuse_when_the_lead_added_a_layer_above(make_napari_viewer, organ_readers):
+    viewer = make_napari_viewer()
+    dock = ReviewDock(viewer, organ_readers, lead="lead")
+    assert dock.load_case("ct0"), dock.last_error
+    first = list(viewer.layers)
+    viewer.add_points(np.zeros((1, 3)), name="mine")
+    assert dock.load_case("ct1"), dock.last_error
+    assert not any(layer in first for layer in viewer.layers)
+    assert viewer.layers[0].name == "mine" and len(viewer.layers) == 1 + 5
