@@ -67,6 +67,7 @@ from .._napari.shown_slice import (
 )
 from ..io.prefetch import ImagePrefetch
 from ..project import LabelVersion, Project, ProjectError
+from ..project.store import mask_sha256
 from ..review.adjudication import (
     CONSENSUS,
     STAPLE,
@@ -331,6 +332,8 @@ class ReviewDock(StatusMessages, QWidget):
         self._rank_stopped = self._rank_waiting = False
         self._hd95_for: str | None = None
         self._disputes: Disputes | None = None  # the open organ case's, for go_to_class
+        self._volume = None  # the open organ case's image
+        self._masks_checked: tuple | None = None  # see finalize
         # the next organ case of the list, read while the lead looks at this one: its image
         # and its readers' label files (a version's file never changes once stored)
         self.read_ahead = ImagePrefetch()
@@ -669,7 +672,7 @@ class ReviewDock(StatusMessages, QWidget):
         self._hd95_for = None
         self._show_notes(None)
         self.masks, self.consensus, self.consensus_layer = {}, None, None
-        self._disputes = None
+        self._disputes = self._volume = None
         self.series, self.cells, self.reader_points, self.shown_series = {}, [], {}, None
         self._opened_with = {}
 
@@ -771,7 +774,10 @@ class ReviewDock(StatusMessages, QWidget):
 
     # -- reading ahead --------------------------------------------------------------------
     def _read_image(self, case_id: str):
-        """The case's image: read ahead while the previous case was open, else now."""
+        """The case's image: the one shown when the open case is shown again (after
+        Finalize or Reopen), read ahead while the previous case was open, or read now."""
+        if self.review is not None and self.review.case_id == case_id and self._volume:
+            return self._volume
         ref = self.project.case(case_id).images[0]
         path = self.project.resolve(ref.path)
         volume = self.read_ahead.take(case_id, path, ref.series, ref.stack)
@@ -784,8 +790,25 @@ class ReviewDock(StatusMessages, QWidget):
     def _versions_key(versions: dict[str, LabelVersion]) -> tuple:
         return tuple((who, v.id) for who, v in versions.items())
 
+    def _shown_versions(self) -> tuple | None:
+        """The readers' versions whose label maps the open organ case holds, while they
+        are still exactly those versions (the readers' layers show the same arrays, so a
+        stroke on one changes them: then None, and they are read again from the files)."""
+        if not self.masks or self.review is None:
+            return None
+        for who, version in self.review.versions.items():
+            if mask_sha256(self.masks[who]) != version.sha256:
+                return None
+        return self._versions_key(self.review.versions)
+
     def _read_masks(self, case_id: str, versions: dict[str, LabelVersion]) -> dict:
-        """The readers' label maps: read ahead if they are these versions, else now."""
+        """The readers' label maps: those shown or read ahead if they are these versions,
+        else read now."""
+        open_case = self.review.case_id if self.review is not None else None
+        if case_id == open_case:
+            shown = self._masks_checked or self._shown_versions()
+            if self._versions_key(versions) == shown:
+                return self.masks
         ahead, self._masks_ahead = self._masks_ahead, None
         if ahead is not None and ahead[:2] == (case_id, self._versions_key(versions)):
             try:
@@ -881,6 +904,7 @@ class ReviewDock(StatusMessages, QWidget):
         reused = self._reusable_layers(to_add)
         self.close_case(keep=reused)
         self.review, self.masks, self.consensus = review, masks, consensus
+        self._volume = volume
         self._hd95_for = case_id if later else None
         self._show_notes(review)
         self._paint_decided = False
@@ -1356,13 +1380,22 @@ class ReviewDock(StatusMessages, QWidget):
                 decisions = keep_consensus_edits(
                     decisions, self.review.masks.classes, self.consensus, painted, case_id
                 )
-            version = finalize(self.project, case_id, lead, decisions, painted=painted)
+            latest = self._versions_key(annotator_versions(self.project, case_id))
+            checked = self._shown_versions() if self.masks else None
+            shown = self.masks if latest == checked else None  # else read from the files
+            version = finalize(
+                self.project, case_id, lead, decisions, painted=painted, opinions=shown
+            )
         except REPORTED as exc:
             self._error(exc)
             return None
         self._decided(case_id)
         self.refresh_cases()
-        self.load_case(case_id)
+        self._masks_checked = checked  # shown again at once: no stroke in between
+        try:
+            self.load_case(case_id)
+        finally:
+            self._masks_checked = None
         if before is not None and before.id == version.id:
             self._info(f"{case_id}: already final as decided (version {version.id}); nothing new.")
         else:

@@ -49,6 +49,14 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def mask_sha256(labels: np.ndarray) -> str:
+    """A label map's digest as its version records it (``LabelVersion.sha256``): whether
+    an array in memory is still exactly a stored version, without reading the file."""
+    digest = hashlib.sha256(np.ascontiguousarray(labels).reshape(-1).view(np.uint8))
+    digest.update(str(labels.dtype).encode())  # the array's bytes, then its type's name
+    return digest.hexdigest()
+
+
 class Project:
     """An annotation project folder. Safe to open from several processes at once.
 
@@ -509,7 +517,7 @@ class Project:
                 f"case {case_id}: label value {int(labels.max())} exceeds the project's "
                 f"{len(self.classes)} classes; nothing was saved."
             )
-        sha = _sha256(np.ascontiguousarray(labels).tobytes() + str(labels.dtype).encode())
+        sha = mask_sha256(labels)
         rel = f"labels/{case_id}/{kind}-{annotator or 'model'}-{sha[:16]}.nii.gz"
         path = self.folder / rel
         if not _holds_mask(path, labels):  # absent, or damaged since: saving heals it

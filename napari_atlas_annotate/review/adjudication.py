@@ -122,14 +122,22 @@ def compose_mask(
         sources[PAINTED] = np.asarray(painted)
     dtype = np.uint8 if len(classes) < 256 else np.uint16
     out = np.zeros(shape, dtype)
+    flat, labelled = out.reshape(-1), {}
     overlap = 0
     # The lead's painted classes first (their own paint wins), then class order.
     order = sorted(enumerate(classes, start=1), key=lambda vn: full[vn[1]] != PAINTED)
     for value, name in order:
-        claim = sources[full[name]] == value
-        taken = claim & (out != 0)
-        overlap += int(taken.sum())
-        out[claim & (out == 0)] = value
+        source = full[name]
+        if source not in labelled:  # a source's labelled voxels, found once (a CT's 78
+            # million voxels compared once per source instead of once per class)
+            values = np.asarray(sources[source]).reshape(-1)
+            where = np.flatnonzero(values)
+            labelled[source] = (where, values[where])
+        where, values = labelled[source]
+        claim = where[values == value]
+        free = flat[claim] == 0
+        overlap += int(claim.size - np.count_nonzero(free))
+        flat[claim[free]] = value
     return out, {"decisions": full, "overlap_voxels": overlap}
 
 

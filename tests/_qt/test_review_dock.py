@@ -898,3 +898,29 @@ def test_the_next_case_is_read_while_the_lead_looks_at_this_one(
     assert dock.load_case("ct0"), dock.last_error  # bob's new version, not the one read ahead
     assert dock.masks is not read
     np.testing.assert_array_equal(dock.masks["bob"], newer)
+
+
+def test_finalize_takes_the_stored_readers_labels_even_after_a_stroke_on_a_readers_layer(
+    make_napari_viewer, two_reader_project
+):
+    project, masks = two_reader_project
+    viewer = make_napari_viewer()
+    dock = ReviewDock(viewer, project, lead="lead")
+    assert dock.load_case("ct0"), dock.last_error
+    shown = dock.masks
+    dock.choose("liver", "bob")
+    version = dock.finalize()  # the readers' maps in memory are the stored versions
+    assert version is not None, dock.last_error
+    assert dock.masks is shown  # shown again without reading the files
+    bob = masks["ct0"]["bob"]
+    np.testing.assert_array_equal(project.read_mask(version) == LIVER, bob == LIVER)
+
+    viewer.layers["bob"].paint((0, 5, 5), LIVER, refresh=True)  # a stroke on bob's layer
+    assert np.count_nonzero(dock.masks["bob"] != bob) > 0
+    dock.lead_edit.setText("lead")
+    dock.choose("liver", "bob")
+    dock.choose("spleen", "alice")
+    version = dock.finalize()
+    assert version is not None, dock.last_error
+    np.testing.assert_array_equal(project.read_mask(version) == LIVER, bob == LIVER)
+    np.testing.assert_array_equal(dock.masks["bob"], bob)  # read again from its file

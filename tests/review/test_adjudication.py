@@ -9,7 +9,14 @@ import pytest
 
 from napari_atlas_annotate.classes import ABDOMEN_ATLAS_CLASSES
 from napari_atlas_annotate.project import ProjectError
-from napari_atlas_annotate.review.adjudication import current_final, finalize, reopen
+from napari_atlas_annotate.review.adjudication import (
+    CONSENSUS,
+    PAINTED,
+    compose_mask,
+    current_final,
+    finalize,
+    reopen,
+)
 from napari_atlas_annotate.review.consensus import majority_vote
 from napari_atlas_annotate.spine_grades import GRADES
 
@@ -257,3 +264,27 @@ def test_history_says_who_decided_what_and_what_the_lead_painted(organ_project):
     assert f"spleen: painted (+{added}/-0 voxels) - spleen redrawn" in line
     assert describe_decision(history[1]).endswith("UTC: kidney shifted")
     assert decision_history(project, "ct01") == []
+
+
+def test_composed_mask_follows_the_rule_voxel_by_voxel():
+    # The rule, voxel by voxel: the painted classes claim first, then every class in class
+    # order, each from its chosen source; a voxel claimed twice keeps the first claim.
+    rng = np.random.default_rng(11)
+    classes = ["a", "b", "c", "d", "e"]
+    maps = {who: rng.integers(0, 6, size=(7, 8, 9)).astype(np.uint8) for who in ("x", "y", "z")}
+    painted = rng.integers(0, 6, size=(7, 8, 9)).astype(np.uint8)
+    decisions = {"a": "y", "b": PAINTED, "c": CONSENSUS, "e": "z"}  # d: the consensus
+    ours, summary = compose_mask(maps, classes, decisions, painted=painted)
+    sources = {**maps, PAINTED: painted, CONSENSUS: majority_vote(list(maps.values()))}
+    full = {c: decisions.get(c, CONSENSUS) for c in classes}
+    order = [("b", 2)] + [(c, v) for v, c in enumerate(classes, start=1) if c != "b"]
+    expected, overlap = np.zeros_like(painted), 0
+    for index in np.ndindex(painted.shape):
+        for name, value in order:
+            if sources[full[name]][index] == value:
+                if expected[index]:
+                    overlap += 1
+                else:
+                    expected[index] = value
+    np.testing.assert_array_equal(ours, expected)
+    assert summary["overlap_voxels"] == overlap > 0
