@@ -18,7 +18,12 @@ version runs in its own child process on a fresh copy of the project.
   class's disputed voxels over the whole grid twice per class shown, HD95 on the GUI
   thread before the case shows, every file read when the case is opened.
 
-Both must show the same consensus, disagreement map and table (checked by digest). Run:
+Then the lead finalizes each case (bob's liver, the consensus for the rest), timed the same
+way; ours uses the label maps it shows when they are still the stored versions (checked
+by digest) and shows the case again without reading its files.
+
+Both must show the same consensus, disagreement map and table, and store the same final
+labels (checked by digest). Run:
 ``xvfb-run -a python bench/review_case_open.py [--cases 3] [--dwell 3]``.
 """
 
@@ -101,9 +106,24 @@ def child(project_folder: str, dwell: float) -> None:
                 digest.update(layers[name].tobytes())
             digest.update(json.dumps(_table_text(dock)).encode())
             digests.append(digest.hexdigest())
+    finals = []
+    for case_id in dock.case_ids():  # then the lead finalizes each, taking bob's liver
+        assert dock.load_case(case_id), dock.last_error
+        settle()
+        dock.choose("liver", "bob")
+        app.processEvents()
+        gaps.clear()
+        t0 = last[0] = time.perf_counter()
+        version = dock.finalize()
+        returned = time.perf_counter() - t0
+        settle()
+        assert version is not None, dock.last_error
+        finals.append({"case": case_id, "gui": returned, "pause": max(gaps), "sha": version.sha256})
     timer.stop()
     viewer.close()
-    print("RESULT " + json.dumps({"opens": opens, "digests": digests}), flush=True)
+    print(
+        "RESULT " + json.dumps({"opens": opens, "digests": digests, "finals": finals}), flush=True
+    )
 
 
 def main() -> None:
@@ -123,7 +143,9 @@ def main() -> None:
         name: session_on_copy(__file__, args.work, name, code, ["--dwell", str(args.dwell)])
         for name, code in versions.items()
     }
-    same = found["ours"]["digests"] == found["baseline"]["digests"]
+    for result in found.values():
+        result["final_shas"] = [f["sha"] for f in result["finals"]]
+    same = all(found["ours"][k] == found["baseline"][k] for k in ("digests", "final_shas"))
     n = args.cases
     print(f"{n} cases of 300x512x512, two readers each; each opened twice (s per open)")
     print(f"{'':26s}{'open':>6s}{'GUI thread':>12s}{'all shown':>11s}{'longest pause':>15s}")
@@ -135,13 +157,21 @@ def main() -> None:
             row.append(max(o["pause"] for o in part))
             means[name, which] = row
             print(f"{labels[name]:26s}{which:>6s}{row[0]:12.2f}{row[1]:11.2f}{row[2]:15.2f}")
+    print(f"{'':26s}{'Finalize (GUI thread s)':>26s}{'longest pause':>15s}")
+    finalize = {}
+    for name, result in found.items():
+        finals = result["finals"]
+        finalize[name] = (sum(f["gui"] for f in finals) / n, max(f["pause"] for f in finals))
+        print(f"{labels[name]:26s}{finalize[name][0]:26.2f}{finalize[name][1]:15.2f}")
+    (bg, bp), (og, op) = finalize["baseline"], finalize["ours"]
+    print(f"{'baseline / ours':26s}{bg / og:25.1f}x{bp / op:14.1f}x")
     for which in ("first", "second"):
         b, o = means["baseline", which], means["ours", which]
         print(
             f"{'baseline / ours':26s}{which:>6s}{b[0] / o[0]:11.1f}x{b[1] / o[1]:10.1f}x"
             f"{b[2] / o[2]:14.1f}x"
         )
-    print(f"same consensus, disagreement map and table: {same}")
+    print(f"same consensus, disagreement map, table and final labels: {same}")
     if not same:
         sys.exit(1)
 
