@@ -330,6 +330,7 @@ class ReviewDock(StatusMessages, QWidget):
         # lead cancelled it; not started again until the project is opened again), and the
         # open case's HD95 (``_hd95_for``: the case still waiting for it)
         self._rank_stopped = self._rank_waiting = False
+        self._unreadable: dict[str, str] = {}
         self._hd95_for: str | None = None
         self._disputes: Disputes | None = None  # the open organ case's, for go_to_class
         self._volume = None  # the open organ case's image
@@ -504,6 +505,7 @@ class ReviewDock(StatusMessages, QWidget):
             self.read_ahead.clear()
             self._masks_ahead = None  # its case ids and version ids mean nothing here
         self.project, self._rank_stopped = project, False
+        self._unreadable: dict[str, str] = {}  # case -> why it could not be compared
         self.opener.opened(project.folder, self.lead_edit.text().strip(), project.task)
         self.ct_row.setVisible(project.task != "spine")
         if project.task == "spine":  # one plane per series: no side views of them
@@ -517,17 +519,22 @@ class ReviewDock(StatusMessages, QWidget):
         cases were compared. Cases not compared yet (a project opened for the first time,
         new submissions) are counted here when small; many real-size CTs (0.7 s each) are
         counted in the background, and the list grows when they are done."""
+        failed = self._unreadable  # not compared again until the project is opened again
         try:
-            waiting = uncompared_cases(self.project)
+            waiting = {c: n for c, n in uncompared_cases(self.project).items() if c not in failed}
             if sum(waiting.values()) <= self.inline_rank_voxels:
                 waiting = {}
-            ids = [c.id for c in self.project.cases() if c.id not in waiting]
+            ids = [c.id for c in self.project.cases() if c.id not in waiting and c.id not in failed]
             reviews, skipped = (
-                _review_project(self.project, ids, distances=False) if ids else ([], [])
+                _review_project(self.project, ids, distances=False, skip_unreadable=True)
+                if ids
+                else ([], [])
             )
         except REPORTED as exc:
             self._error(exc)
             return False
+        failed.update((s["id"], s["reason"]) for s in skipped if s.get("unreadable"))
+        skipped = [s for s in skipped if not s.get("unreadable")]
         self.case_list.clear()
         for r in reviews:
             final = "  FINAL" if r.final_version else ""
@@ -555,7 +562,13 @@ class ReviewDock(StatusMessages, QWidget):
         )
         if waiting:
             message += "; " + self._compare_in_background(sorted(waiting))
-        self._info(message)
+        if failed:  # the others are listed; these say what to do
+            first = next(iter(failed.items()))
+            self._error(
+                f"{message}; {len(failed)} could not be compared ({', '.join(failed)}). {first[1]}"
+            )
+        else:
+            self._info(message)
         return True
 
     def _compare_in_background(self, case_ids: list[str]) -> str:
@@ -572,16 +585,27 @@ class ReviewDock(StatusMessages, QWidget):
             return f"{more}: compared after the job running now"
         folder = Path(self.project.folder)
 
-        def compare(progress, cancel) -> None:
+        def compare(progress, cancel) -> list[dict]:
             with Project(folder) as project:  # the worker's own database connection
-                _review_project(
-                    project, case_ids, distances=False, progress=progress, cancel=cancel
+                _, skipped = _review_project(
+                    project,
+                    case_ids,
+                    distances=False,
+                    progress=progress,
+                    cancel=cancel,
+                    skip_unreadable=True,
                 )
+            return [s for s in skipped if s.get("unreadable")]
+
+        def compared(unreadable: list[dict]) -> None:
+            if self.project is not None and Path(self.project.folder) == folder:
+                self._unreadable.update((s["id"], s["reason"]) for s in unreadable)
+            self._job_ended(folder, ranked=True)
 
         self.task.start(
             f"Comparing {len(case_ids)} case(s)",
             compare,
-            on_result=lambda _: self._job_ended(folder, ranked=True),
+            on_result=compared,
             on_error=lambda exc: self._job_ended(folder, ranked=True, stopped=exc),
             on_cancelled=lambda exc: self._job_ended(folder, ranked=True, stopped=exc),
             cancelled_by=(ReviewCancelled,),
@@ -619,11 +643,11 @@ class ReviewDock(StatusMessages, QWidget):
         here = Path(self.project.folder) == folder
         if here and ranked and stopped is not None:
             self._rank_stopped = True
-        if here and stopped is not None and not isinstance(stopped, ReviewCancelled):
-            self._error(stopped)
         if ranked or not here or self._rank_waiting:
             self._rank_waiting = False
             self.refresh_cases()
+        if here and stopped is not None and not isinstance(stopped, ReviewCancelled):
+            self._error(stopped)  # after the list's message, so that it stays
         self._start_hd95()
 
     def _show_hd95(self, folder: Path, case_id: str, masks) -> None:

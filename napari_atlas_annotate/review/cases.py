@@ -226,20 +226,25 @@ def review_project(
     distances: bool = True,
     progress: Callable[[int, int, str], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    skip_unreadable: bool = False,
 ) -> tuple[list[CaseReview], list[dict]]:
     """Reviews of every reviewable case, most disputed first, and the skipped cases.
 
     ``distances=False`` leaves HD95 out (the ranking needs Dice only). Metrics computed
     once for a case's versions are kept (:mod:`.agreement_cache`), also those of the cases
     compared before a ``cancel``. ``progress(done, total, case_id)`` is called after each
-    case; ``cancel()`` is asked before each and raises :class:`ReviewCancelled`.
+    case; ``cancel()`` is asked before each and raises :class:`ReviewCancelled`. With
+    ``skip_unreadable`` a case whose labels cannot be compared (a label file missing or
+    damaged, maps on different grids) is skipped with the reason instead of stopping the
+    whole review (the review dock lists the others).
 
     Returns
     -------
     reviews
         Sorted by ``disagreement`` (descending), then case id.
     skipped
-        ``[{"id", "annotators", "reason"}]`` for cases with fewer than two annotators.
+        ``[{"id", "annotators", "reason"}]`` for cases with fewer than two annotators, and
+        (``skip_unreadable``) ``[{"id", "annotators", "reason", "unreadable": True}]``.
     """
     ids = list(case_ids) if case_ids else [c.id for c in project.cases()]
     reviews, skipped = [], []
@@ -257,7 +262,20 @@ def review_project(
                 }
             )
         else:
-            reviews.append(review_case(project, case_id, distances=distances))
+            try:
+                reviews.append(review_case(project, case_id, distances=distances))
+            except (ProjectError, ValueError, OSError) as exc:
+                if not skip_unreadable:
+                    raise
+                reason = str(exc)
+                skipped.append(
+                    {
+                        "id": case_id,
+                        "annotators": list(versions),
+                        "reason": reason,
+                        "unreadable": True,
+                    }
+                )
         if progress is not None:
             progress(done + 1, len(ids), case_id)
     reviews.sort(key=lambda r: (-r.disagreement, -r.dispute_size(), r.case_id))

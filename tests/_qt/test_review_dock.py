@@ -924,3 +924,23 @@ def test_finalize_takes_the_stored_readers_labels_even_after_a_stroke_on_a_reade
     assert version is not None, dock.last_error
     np.testing.assert_array_equal(project.read_mask(version) == LIVER, bob == LIVER)
     np.testing.assert_array_equal(dock.masks["bob"], bob)  # read again from its file
+
+
+@pytest.mark.parametrize("in_background", [False, True])
+def test_a_damaged_label_file_leaves_the_other_cases_listed(
+    make_napari_viewer, two_reader_project, monkeypatch, qtbot, in_background
+):
+    project, _ = two_reader_project
+    if in_background:
+        monkeypatch.setattr(ReviewDock, "inline_rank_voxels", 0)
+    bob = project.latest_version("ct1", annotator="bob")
+    (project.folder / bob.path).write_bytes(b"\x1f\x8b damaged")
+    dock = ReviewDock(make_napari_viewer(), project, lead="lead")
+    qtbot.waitUntil(lambda: not dock.task.running, timeout=30_000)
+    assert dock.case_ids() == ["ct0"]
+    text = dock.last_error or ""
+    assert "1 case(s) to review; 1 could not be compared (ct1)" in text
+    assert str(bob.path) in text and "Restore it from a backup" in text
+    assert dock.load_case("ct0"), dock.last_error  # the others are reviewed as usual
+    assert dock.finalize() is not None, dock.last_error
+    assert not dock.task.running  # not compared again and again

@@ -334,3 +334,19 @@ def test_review_names_the_cases_it_compares_for_the_first_time(organ_project, ca
     assert "compared ct00's readers" in err and "compared ct01's readers" in err
     assert main(["review", str(project.folder), "--json"]) == 0
     assert "compared" not in capsys.readouterr().err  # kept from the first run
+
+
+def test_a_damaged_label_file_skips_its_case_only_when_asked(organ_project):
+    from napari_atlas_annotate.project import ProjectError
+    from napari_atlas_annotate.review.cases import review_project
+
+    project, _ = organ_project
+    bob = project.latest_version("ct00", annotator="bob")
+    (project.folder / bob.path).write_bytes(b"not a nifti file")
+    with pytest.raises(ProjectError, match="damaged"):
+        review_project(project)
+    reviews, skipped = review_project(project, skip_unreadable=True)
+    assert [r.case_id for r in reviews] == ["ct01"]
+    (entry,) = [s for s in skipped if s.get("unreadable")]
+    assert entry["id"] == "ct00" and str(bob.path) in entry["reason"]
+    assert "Restore it from a backup" in entry["reason"]
