@@ -157,6 +157,12 @@ def main() -> None:
             row.append(max(o["pause"] for o in part))
             means[name, which] = row
             print(f"{labels[name]:26s}{which:>6s}{row[0]:12.2f}{row[1]:11.2f}{row[2]:15.2f}")
+    for which in ("first", "second"):
+        b, o = means["baseline", which], means["ours", which]
+        print(
+            f"{'baseline / ours':26s}{which:>6s}{b[0] / o[0]:11.1f}x{b[1] / o[1]:10.1f}x"
+            f"{b[2] / o[2]:14.1f}x"
+        )
     print(f"{'':26s}{'Finalize (GUI thread s)':>26s}{'longest pause':>15s}")
     finalize = {}
     for name, result in found.items():
@@ -165,12 +171,6 @@ def main() -> None:
         print(f"{labels[name]:26s}{finalize[name][0]:26.2f}{finalize[name][1]:15.2f}")
     (bg, bp), (og, op) = finalize["baseline"], finalize["ours"]
     print(f"{'baseline / ours':26s}{bg / og:25.1f}x{bp / op:14.1f}x")
-    for which in ("first", "second"):
-        b, o = means["baseline", which], means["ours", which]
-        print(
-            f"{'baseline / ours':26s}{which:>6s}{b[0] / o[0]:11.1f}x{b[1] / o[1]:10.1f}x"
-            f"{b[2] / o[2]:14.1f}x"
-        )
     print(f"same consensus, disagreement map, table and final labels: {same}")
     if not same:
         sys.exit(1)
