@@ -330,7 +330,7 @@ class ReviewDock(StatusMessages, QWidget):
         # lead cancelled it; not started again until the project is opened again), and the
         # open case's HD95 (``_hd95_for``: the case still waiting for it)
         self._rank_stopped = self._rank_waiting = False
-        self._unreadable: dict[str, str] = {}
+        self._unreadable: dict[str, str] = {}  # case -> why it could not be compared
         self._hd95_for: str | None = None
         self._disputes: Disputes | None = None  # the open organ case's, for go_to_class
         self._volume = None  # the open organ case's image
@@ -504,8 +504,7 @@ class ReviewDock(StatusMessages, QWidget):
             self._left_choices, self._left_paint = {}, {}
             self.read_ahead.clear()
             self._masks_ahead = None  # its case ids and version ids mean nothing here
-        self.project, self._rank_stopped = project, False
-        self._unreadable: dict[str, str] = {}  # case -> why it could not be compared
+        self.project, self._rank_stopped, self._unreadable = project, False, {}
         self.opener.opened(project.folder, self.lead_edit.text().strip(), project.task)
         self.ct_row.setVisible(project.task != "spine")
         if project.task == "spine":  # one plane per series: no side views of them
@@ -800,7 +799,7 @@ class ReviewDock(StatusMessages, QWidget):
     def _read_image(self, case_id: str):
         """The case's image: the one shown when the open case is shown again (after
         Finalize or Reopen), read ahead while the previous case was open, or read now."""
-        if self.review is not None and self.review.case_id == case_id and self._volume:
+        if self.review is not None and self.review.case_id == case_id and self._volume is not None:
             return self._volume
         ref = self.project.case(case_id).images[0]
         path = self.project.resolve(ref.path)
@@ -996,8 +995,7 @@ class ReviewDock(StatusMessages, QWidget):
         if found is None:
             text = f"{name}: the annotators agree on every voxel (Dice {pairs})."
         else:
-            index, voxels, stored_index = found
-            stored_index[stored_axis] = float(index)
+            index, voxels, stored_index = found  # the disputed voxels' centre in the slice
             data_index = [stored_index[a] for a in axes]  # the layer's data is transposed
             # the slice napari draws at a world position along the slice axis (on a tilted
             # CT not the one the world position of the disputed voxels falls in)
