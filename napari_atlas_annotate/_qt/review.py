@@ -23,6 +23,7 @@ cell is read), the readers' points on that series, and who said what in the stat
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,10 +288,14 @@ class ReviewDock(StatusMessages, QWidget):
     inline_hd95_voxels
         HD95 of a case this small is computed when it opens; a larger case shows Dice at
         once and its HD95 when the background job is done (about 7 s at 512x512x300).
+    rank_threads
+        Cases compared at once in the background (half the CPU cores, at least one: the
+        viewer keeps the rest).
     """
 
     inline_rank_voxels = 16_000_000
     inline_hd95_voxels = 2_000_000
+    rank_threads = max(1, (os.cpu_count() or 2) // 2)
 
     def __init__(
         self,
@@ -582,7 +587,7 @@ class ReviewDock(StatusMessages, QWidget):
         if self.task.running:  # ranked again when that job ends
             self._rank_waiting = True
             return f"{more}: compared after the job running now"
-        folder = Path(self.project.folder)
+        folder, threads = Path(self.project.folder), self.rank_threads
 
         def compare(progress, cancel) -> list[dict]:
             with Project(folder) as project:  # the worker's own database connection
@@ -593,6 +598,7 @@ class ReviewDock(StatusMessages, QWidget):
                     progress=progress,
                     cancel=cancel,
                     skip_unreadable=True,
+                    threads=threads,
                 )
             return [s for s in skipped if s.get("unreadable")]
 

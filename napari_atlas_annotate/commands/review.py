@@ -35,8 +35,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+
+from ..cli import positive_int
 
 #: Default lowest pairwise Dice / kappa that --finalize-agreed accepts. With two readers the
 #: consensus keeps only what both labelled, so a lower bar would drop real corrections.
@@ -49,6 +52,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, metavar="DIR", help="write DIR/index.html")
     parser.add_argument(
         "--case", action="append", metavar="ID", help="review only this case (repeatable)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=min(4, os.cpu_count() or 1),
+        help="cases compared at once the first time (default: CPU cores, at most 4; about "
+        "0.5 GB each at 512x512x300)",
     )
     lead = parser.add_argument_group("lead decisions")
     action = lead.add_mutually_exclusive_group()
@@ -243,7 +253,9 @@ def run(args: argparse.Namespace) -> int:
             _print_decision(done)
         return 0
     with Project(args.project) as project:
-        reviews, skipped = review_project(project, args.case, progress=_comparing(project))
+        reviews, skipped = review_project(
+            project, args.case, progress=_comparing(project), threads=args.threads
+        )
         if args.case and not reviews:
             raise ProjectError(
                 "nothing to review: " + "; ".join(f"case {s['id']}: {s['reason']}" for s in skipped)

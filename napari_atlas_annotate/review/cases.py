@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -170,6 +171,45 @@ def _rounded(value, digits: int):
     return value
 
 
+def _review_of(project: Project, case_id: str) -> CaseReview:
+    """A case's review with who is compared and the lead's decisions, before any metric
+    (the project database's part of :func:`review_case`)."""
+    from .adjudication import current_final, decision_history
+
+    project.case(case_id)
+    versions = annotator_versions(project, case_id)
+    if len(versions) < 2:
+        why = too_few_readers(case_id, list(versions), str(project.folder))
+        raise ProjectError(f"case {case_id}: {why}")
+    final = current_final(project, case_id)
+    return CaseReview(
+        case_id,
+        versions,
+        final_version=final.id if final else None,
+        history=decision_history(project, case_id),
+    )
+
+
+def compare_masks(
+    project: Project,
+    versions: dict[str, LabelVersion],
+    distances: bool,
+    opinions: dict | None = None,
+) -> MaskAgreement:
+    """The metrics of the readers' label maps (read from their files unless ``opinions``
+    are given). It reads files only, never the project database, so several cases can be
+    compared at once in threads (numpy, torch and scipy let go of the GIL)."""
+    opinions = load_opinions(project, versions) if opinions is None else opinions
+    _, affine = project.mask_grid(next(iter(versions.values())))  # not the image
+    return mask_agreement(opinions, affine, class_names(project, opinions), distances=distances)
+
+
+def _ranked(review: CaseReview, masks: MaskAgreement) -> CaseReview:
+    review.masks = masks
+    review.disagreement = 1.0 - masks.min_dice()
+    return review
+
+
 def review_case(
     project: Project, case_id: str, *, opinions: dict | None = None, distances: bool = True
 ) -> CaseReview:
@@ -184,35 +224,18 @@ def review_case(
     ProjectError
         When the case is unknown or fewer than two annotators submitted labels for it.
     """
-    from .adjudication import current_final, decision_history
-
-    project.case(case_id)
-    versions = annotator_versions(project, case_id)
-    if len(versions) < 2:
-        why = too_few_readers(case_id, list(versions), str(project.folder))
-        raise ProjectError(f"case {case_id}: {why}")
-    final = current_final(project, case_id)
-    review = CaseReview(
-        case_id,
-        versions,
-        final_version=final.id if final else None,
-        history=decision_history(project, case_id),
-    )
+    review = _review_of(project, case_id)
+    versions = review.versions
     if task_content(project) == "grades":
         opinions = load_opinions(project, versions) if opinions is None else opinions
         review.grades = grade_agreement(opinions)
         review.disagreement = 1.0 - review.grades.min_kappa()
         return review
-    review.masks = cached_agreement(project, case_id, versions, distances)
-    if review.masks is None:  # these versions were not compared before
-        opinions = load_opinions(project, versions) if opinions is None else opinions
-        _, affine = project.mask_grid(next(iter(versions.values())))  # not the image
-        review.masks = mask_agreement(
-            opinions, affine, class_names(project, opinions), distances=distances
-        )
-        keep_agreement(project, case_id, versions, distances, review.masks)
-    review.disagreement = 1.0 - review.masks.min_dice()
-    return review
+    masks = cached_agreement(project, case_id, versions, distances)
+    if masks is None:  # these versions were not compared before
+        masks = compare_masks(project, versions, distances, opinions)
+        keep_agreement(project, case_id, versions, distances, masks)
+    return _ranked(review, masks)
 
 
 class ReviewCancelled(RuntimeError):
@@ -227,16 +250,19 @@ def review_project(
     progress: Callable[[int, int, str], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     skip_unreadable: bool = False,
+    threads: int = 1,
 ) -> tuple[list[CaseReview], list[dict]]:
     """Reviews of every reviewable case, most disputed first, and the skipped cases.
 
     ``distances=False`` leaves HD95 out (the ranking needs Dice only). Metrics computed
     once for a case's versions are kept (:mod:`.agreement_cache`), also those of the cases
     compared before a ``cancel``. ``progress(done, total, case_id)`` is called after each
-    case; ``cancel()`` is asked before each and raises :class:`ReviewCancelled`. With
+    case; ``cancel()`` is asked between cases and raises :class:`ReviewCancelled`. With
     ``skip_unreadable`` a case whose labels cannot be compared (a label file missing or
     damaged, maps on different grids) is skipped with the reason instead of stopping the
-    whole review (the review dock lists the others).
+    whole review (the review dock lists the others). ``threads`` > 1 compares that many
+    organ cases not compared before at once (:func:`compare_masks`; the database is read
+    and written by the calling thread only).
 
     Returns
     -------
@@ -247,37 +273,66 @@ def review_project(
         (``skip_unreadable``) ``[{"id", "annotators", "reason", "unreadable": True}]``.
     """
     ids = list(case_ids) if case_ids else [c.id for c in project.cases()]
-    reviews, skipped = [], []
-    for done, case_id in enumerate(ids):
+    reviews, skipped, pending = [], [], []
+    done = 0
+
+    def step(case_id: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, len(ids), case_id)
+
+    def stop_if_asked() -> None:
         if cancel is not None and cancel():
             raise ReviewCancelled(f"stopped after comparing {done} of {len(ids)} case(s)")
+
+    def unreadable(case_id: str, versions: dict, exc: Exception) -> None:
+        if not skip_unreadable:
+            raise exc
+        skipped.append(
+            {"id": case_id, "annotators": list(versions), "reason": str(exc), "unreadable": True}
+        )
+
+    for case_id in ids:
+        stop_if_asked()
         project.case(case_id)
         versions = annotator_versions(project, case_id)
         if len(versions) < 2:
-            skipped.append(
-                {
-                    "id": case_id,
-                    "annotators": list(versions),
-                    "reason": too_few_readers(case_id, list(versions), str(project.folder)),
-                }
-            )
+            reason = too_few_readers(case_id, list(versions), str(project.folder))
+            skipped.append({"id": case_id, "annotators": list(versions), "reason": reason})
+        elif (
+            threads > 1
+            and task_content(project) == "mask"
+            and not cached_agreement(project, case_id, versions, distances)
+        ):
+            pending.append(_review_of(project, case_id))  # compared below, in threads
+            continue
         else:
             try:
                 reviews.append(review_case(project, case_id, distances=distances))
             except (ProjectError, ValueError, OSError) as exc:
-                if not skip_unreadable:
-                    raise
-                reason = str(exc)
-                skipped.append(
-                    {
-                        "id": case_id,
-                        "annotators": list(versions),
-                        "reason": reason,
-                        "unreadable": True,
-                    }
-                )
-        if progress is not None:
-            progress(done + 1, len(ids), case_id)
+                unreadable(case_id, versions, exc)
+        step(case_id)
+    if pending:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="review") as pool:
+            running = {
+                pool.submit(compare_masks, project, r.versions, distances): r for r in pending
+            }
+            try:
+                for future in as_completed(running):
+                    review = running[future]
+                    try:
+                        masks = future.result()
+                    except (ProjectError, ValueError, OSError) as exc:
+                        unreadable(review.case_id, review.versions, exc)
+                    else:
+                        keep_agreement(project, review.case_id, review.versions, distances, masks)
+                        reviews.append(_ranked(review, masks))
+                    step(review.case_id)
+                    stop_if_asked()
+            finally:
+                for future in running:
+                    future.cancel()  # what has not started (cancel, an error) is not run
     reviews.sort(key=lambda r: (-r.disagreement, -r.dispute_size(), r.case_id))
     return reviews, skipped
 

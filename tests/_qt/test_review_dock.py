@@ -787,27 +787,28 @@ def test_a_spine_project_turns_the_side_views_off(make_napari_viewer, spine_read
 
 
 class _Gate:
-    """Holds the review's comparisons in the worker thread until the test opens it."""
+    """Holds the review's comparisons of label maps in the worker thread until the test
+    opens it."""
 
-    def __init__(self, monkeypatch, distances_only: bool = False):
+    def __init__(self, monkeypatch):
         import threading
 
         from napari_atlas_annotate.review import cases
 
         self.open, self.reached = threading.Event(), threading.Event()
-        compare = cases.review_case
+        compare = cases.compare_masks
 
-        def held(project, case_id, **kwargs):
-            if kwargs.get("distances", True) or not distances_only:
-                self.reached.set()
-                assert self.open.wait(30), "the test never opened the gate"
-            return compare(project, case_id, **kwargs)
+        def held(*args, **kwargs):
+            self.reached.set()
+            assert self.open.wait(30), "the test never opened the gate"
+            return compare(*args, **kwargs)
 
-        monkeypatch.setattr(cases, "review_case", held)
+        monkeypatch.setattr(cases, "compare_masks", held)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 def test_big_cases_are_compared_in_the_background_and_the_dock_stays_usable(
-    make_napari_viewer, two_reader_project, monkeypatch, qtbot
+    make_napari_viewer, two_reader_project, monkeypatch, qtbot, threads
 ):
     # As for a project of real-size CTs: every case counts as too big to compare on the
     # GUI thread (0.7 s of Dice a case, about 7 s of HD95).
@@ -816,6 +817,7 @@ def test_big_cases_are_compared_in_the_background_and_the_dock_stays_usable(
     project, _ = two_reader_project
     monkeypatch.setattr(ReviewDock, "inline_rank_voxels", 0)
     monkeypatch.setattr(ReviewDock, "inline_hd95_voxels", 0)
+    monkeypatch.setattr(ReviewDock, "rank_threads", threads)
     gate = _Gate(monkeypatch)
     viewer = make_napari_viewer()
     dock = ReviewDock(viewer, project, lead="lead")  # returns while the worker compares
@@ -860,6 +862,7 @@ def test_cancelling_the_background_comparison_lists_what_was_compared(
 ):
     project, _ = two_reader_project
     monkeypatch.setattr(ReviewDock, "inline_rank_voxels", 0)
+    monkeypatch.setattr(ReviewDock, "rank_threads", 1)  # one case at a time
     gate = _Gate(monkeypatch)
     dock = ReviewDock(make_napari_viewer(), project, lead="lead")
     qtbot.waitUntil(gate.reached.is_set, timeout=10_000)

@@ -350,3 +350,42 @@ def test_a_damaged_label_file_skips_its_case_only_when_asked(organ_project):
     (entry,) = [s for s in skipped if s.get("unreadable")]
     assert entry["id"] == "ct00" and str(bob.path) in entry["reason"]
     assert "Restore it from a backup" in entry["reason"]
+
+
+def test_comparing_in_threads_gives_the_same_review_as_one_thread(organ_project, tmp_path):
+    import shutil
+
+    from napari_atlas_annotate.project import Project
+    from napari_atlas_annotate.review.cases import ReviewCancelled, review_project
+
+    project, _ = organ_project
+    shutil.copytree(project.folder, tmp_path / "copy")
+    one, skipped_one = review_project(project)
+    with Project(tmp_path / "copy") as other:
+        seen = []
+        many, skipped_many = review_project(
+            other, threads=3, progress=lambda done, total, case: seen.append(case)
+        )
+        assert [r.to_dict() for r in many] == [r.to_dict() for r in one]
+        assert skipped_many == skipped_one
+        assert sorted(seen) == sorted(c.id for c in other.cases())  # one step per case
+        kept, _ = review_project(other, threads=3)  # read back from what was kept
+        assert [r.to_dict() for r in kept] == [r.to_dict() for r in one]
+
+        other._db.execute("DELETE FROM agreement")
+        bob = other.latest_version("ct00", annotator="bob")
+        (other.folder / bob.path).write_bytes(b"damaged")
+        reviews, skipped = review_project(other, threads=2, skip_unreadable=True)
+        assert [r.case_id for r in reviews] == ["ct01"]
+        assert [s["id"] for s in skipped if s.get("unreadable")] == ["ct00"]
+
+        other._db.execute("DELETE FROM agreement")
+        steps = []
+        with pytest.raises(ReviewCancelled):  # asked after the first threaded case
+            review_project(
+                other,
+                threads=2,
+                skip_unreadable=True,
+                progress=lambda done, total, case: steps.append(case),
+                cancel=lambda: len(steps) >= len(other.cases()) - 1,
+            )
