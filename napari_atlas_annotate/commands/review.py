@@ -58,7 +58,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=min(4, os.cpu_count() or 1),
         help="cases compared at once the first time (default: CPU cores, at most 4; about "
-        "0.5 GB each at 512x512x300)",
+        "0.7 GB each at 512x512x300)",
     )
     lead = parser.add_argument_group("lead decisions")
     action = lead.add_mutually_exclusive_group()
