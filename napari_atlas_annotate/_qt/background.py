@@ -339,8 +339,8 @@ class BackgroundTask(QWidget):
         try:
             if callback is not None:
                 callback(arg)
-        finally:
-            self.running_changed.emit(False)
+        finally:  # the callback may have started the next job (the review dock chains them)
+            self.running_changed.emit(self.running)
 
     def _open_napari_progress(self, name: str) -> None:
         self._pbar = None

@@ -787,23 +787,31 @@ def test_a_spine_project_turns_the_side_views_off(make_napari_viewer, spine_read
 
 
 class _Gate:
-    """Holds the review's comparisons of label maps in the worker thread until the test
-    opens it."""
+    """Holds the review's comparisons of label maps in the worker thread: all of them until
+    ``open`` is set, or one per ``let_one()``; ``reached`` counts the arrivals."""
 
     def __init__(self, monkeypatch):
         import threading
+        import time
 
         from napari_atlas_annotate.review import cases
 
         self.open, self.reached = threading.Event(), threading.Event()
+        self.arrived, self._passes = 0, threading.Semaphore(0)
         compare = cases.compare_masks
 
         def held(*args, **kwargs):
+            self.arrived += 1
             self.reached.set()
-            assert self.open.wait(30), "the test never opened the gate"
+            end = time.monotonic() + 30
+            while not (self.open.is_set() or self._passes.acquire(timeout=0.01)):
+                assert time.monotonic() < end, "the test never let it through"
             return compare(*args, **kwargs)
 
         monkeypatch.setattr(cases, "compare_masks", held)
+
+    def let_one(self) -> None:
+        self._passes.release()
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -834,6 +842,7 @@ def test_big_cases_are_compared_in_the_background_and_the_dock_stays_usable(
     header = [dock.table.horizontalHeaderItem(c).text() for c in range(dock.table.columnCount())]
     hd95 = header.index("HD95 alice|bob")
     assert dock.task.running and dock.table.item(0, hd95).text() == "…"
+    assert not dock.task.isHidden()  # its progress row shows while it runs
     assert "HD95 is being computed in the background" in dock.status.text()
     assert float(dock.table.item(0, 3).text()) < 1.0  # liver's Dice is there already
     dock.choose("liver", "bob")  # the lead works meanwhile
@@ -947,3 +956,31 @@ def test_a_damaged_label_file_leaves_the_other_cases_listed(
     assert dock.load_case("ct0"), dock.last_error  # the others are reviewed as usual
     assert dock.finalize() is not None, dock.last_error
     assert not dock.task.running  # not compared again and again
+
+
+def test_the_open_cases_hd95_follows_the_ranking_in_the_background(
+    make_napari_viewer, two_reader_project, monkeypatch, qtbot
+):
+    from napari_atlas_annotate.review.cases import review_case
+
+    project, _ = two_reader_project
+    review_case(project, "ct0", distances=False)  # ct0's Dice is kept: listed at once
+    monkeypatch.setattr(ReviewDock, "inline_rank_voxels", 0)
+    monkeypatch.setattr(ReviewDock, "inline_hd95_voxels", 0)
+    monkeypatch.setattr(ReviewDock, "rank_threads", 1)
+    gate = _Gate(monkeypatch)
+    dock = ReviewDock(make_napari_viewer(), project, lead="lead")
+    qtbot.waitUntil(lambda: gate.arrived == 1, timeout=10_000)  # ct1's Dice, held
+    assert dock.case_ids() == ["ct0"] and dock.task.running
+    assert dock.load_case("ct0"), dock.last_error  # its HD95 waits for the ranking
+    header = [dock.table.horizontalHeaderItem(c).text() for c in range(dock.table.columnCount())]
+    hd95 = header.index("HD95 alice|bob")
+    assert dock.table.item(0, hd95).text() == "…"
+    gate.let_one()  # the ranking ends; ct0's HD95 starts from its end
+    qtbot.waitUntil(lambda: gate.arrived == 2, timeout=10_000)
+    assert dock.case_ids() == ["ct1", "ct0"]
+    assert dock.task.running and not dock.task.isHidden()  # the progress row still shows
+    assert dock.review.case_id == "ct0" and dock.case_list.currentRow() == 1
+    gate.let_one()
+    qtbot.waitUntil(lambda: not dock.task.running, timeout=30_000)
+    assert dock.table.item(0, hd95).text() != "…" and dock.task.isHidden()
