@@ -211,7 +211,7 @@ def _print_decision(done: dict) -> None:
 
 def _comparing(project):
     """A progress callback that names, on stderr, each case compared for the first time
-    (about 10 s of Dice and HD95 a 512x512x300 CT; the metrics are kept, so the next run and
+    (about 4 s of Dice and HD95 a 512x512x300 CT; the metrics are kept, so the next run and
     the review dock read them)."""
     from ..review.cases import uncompared_cases
 
