@@ -79,21 +79,19 @@ from ..review.adjudication import (
     keep_consensus_edits,
     reopen,
 )
-from ..review.agreement_cache import cached_agreement
 from ..review.cases import (
     CaseReview,
     ReviewCancelled,
-    annotator_versions,
     load_masks,
     load_opinions,
     review_case,
-    task_content,
     uncompared_cases,
 )
 from ..review.cases import review_project as _review_project
 from ..review.consensus import vote_and_disagreement
 from ..review.disputed import Disputes
 from ..review.grade_cells import CellOpinions, cell_opinions
+from ..review.readers import ReviewIndex, annotator_versions, task_content
 from ..spine_grades import GRADES, LEVEL_DISPLAY
 from . import orthogonal_views
 from .background import BackgroundTask
@@ -525,12 +523,16 @@ class ReviewDock(StatusMessages, QWidget):
         counted in the background, and the list grows when they are done."""
         failed = self._unreadable  # not compared again until the project is opened again
         try:
-            waiting = {c: n for c, n in uncompared_cases(self.project).items() if c not in failed}
+            index = ReviewIndex(self.project)  # the database read once for both passes
+            waiting = uncompared_cases(self.project, index=index)
+            waiting = {c: n for c, n in waiting.items() if c not in failed}
             if sum(waiting.values()) <= self.inline_rank_voxels:
                 waiting = {}
-            ids = [c.id for c in self.project.cases() if c.id not in waiting and c.id not in failed]
+            ids = [c for c in index.case_ids if c not in waiting and c not in failed]
             reviews, skipped = (
-                _review_project(self.project, ids, distances=False, skip_unreadable=True)
+                _review_project(
+                    self.project, ids, distances=False, skip_unreadable=True, index=index
+                )
                 if ids
                 else ([], [])
             )
@@ -902,8 +904,9 @@ class ReviewDock(StatusMessages, QWidget):
         try:
             volume = self._read_image(case_id)
             inline = volume.array.size <= self.inline_hd95_voxels
-            review = review_case(project, case_id, distances=inline)
-            later = not inline and not cached_agreement(project, case_id, review.versions, True)
+            index = ReviewIndex(project, case_id)
+            review = review_case(project, case_id, distances=inline, index=index)
+            later = not inline and not index.is_kept(case_id, review.versions, True)
             masks = self._read_masks(case_id, review.versions)
             names = review.masks.classes
             consensus, disagreement = vote_and_disagreement(list(masks.values()))

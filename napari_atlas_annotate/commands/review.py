@@ -209,13 +209,13 @@ def _print_decision(done: dict) -> None:
         )
 
 
-def _comparing(project):
+def _comparing(project, index):
     """A progress callback that names, on stderr, each case compared for the first time
     (about 4 s of Dice and HD95 a 512x512x300 CT; the metrics are kept, so the next run and
     the review dock read them)."""
     from ..review.cases import uncompared_cases
 
-    new = uncompared_cases(project, distances=True)
+    new = uncompared_cases(project, distances=True, index=index)
 
     def progress(done: int, total: int, case_id: str) -> None:
         if case_id in new:
@@ -229,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
     from ..review.adjudication import describe_decision
     from ..review.cases import review_project
     from ..review.consensus_files import write_consensus
+    from ..review.readers import ReviewIndex
     from ..review.report import write_report
 
     if args.edited is not None and not args.finalize:
@@ -253,8 +254,13 @@ def run(args: argparse.Namespace) -> int:
             _print_decision(done)
         return 0
     with Project(args.project) as project:
+        index = ReviewIndex(project)
         reviews, skipped = review_project(
-            project, args.case, progress=_comparing(project), threads=args.threads
+            project,
+            args.case,
+            progress=_comparing(project, index),
+            threads=args.threads,
+            index=index,
         )
         if args.case and not reviews:
             raise ProjectError(

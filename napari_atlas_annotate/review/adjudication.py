@@ -42,15 +42,8 @@ import numpy as np
 from ..grade_sheet import GradeSheet
 from ..project import LabelVersion, Project, ProjectError
 from ..spine_grades import GRADES
-from .cases import (
-    annotator_versions,
-    class_names,
-    grade_consensus,
-    load_opinions,
-    mask_consensus,
-    review_case,
-    task_content,
-)
+from .cases import class_names, grade_consensus, load_opinions, mask_consensus, review_case
+from .readers import ReviewIndex, annotator_versions, task_content
 
 CONSENSUS = "consensus"
 STAPLE = "staple"
@@ -388,13 +381,15 @@ def finalize_agreed(
     """
     if not 0.0 <= float(min_agreement) <= 1.0:
         raise ProjectError(f"the agreement threshold must be within 0..1, not {min_agreement}.")
-    ids = list(case_ids) if case_ids else [c.id for c in project.cases()]
+    index = ReviewIndex(project)  # as it stood before: each case is looked at once
+    ids = list(dict.fromkeys(case_ids)) if case_ids else index.case_ids
     outcomes = []
     for case_id in ids:
-        project.case(case_id)
-        versions = annotator_versions(project, case_id)
+        if not index.knows(case_id):
+            project.case(case_id)  # says the case is unknown, with the known ids
+        versions = index.readers(case_id)
         readers = tuple(versions)
-        if current_final(project, case_id) is not None:
+        if index.current_final(case_id) is not None:
             outcomes.append(FinalizeOutcome(case_id, readers, None, reason="already final"))
             continue
         if not readers:
@@ -404,7 +399,9 @@ def finalize_agreed(
         if len(readers) == 1 and not single_reader:
             outcomes.append(FinalizeOutcome(case_id, readers, None, reason="one reader only"))
             continue
-        opinions = load_opinions(project, versions)  # read once, for the check and the final
+        opinions = None  # read once, for the check (unless kept) and the final
+        if len(readers) == 1 or not index.is_kept(case_id, versions, False):
+            opinions = load_opinions(project, versions)
         if len(readers) > 1:
             review = review_case(project, case_id, opinions=opinions, distances=False)
             agreement = 1.0 - review.disagreement
@@ -436,8 +433,11 @@ def finalize_agreed(
     return outcomes
 
 
-def decision_history(project: Project, case_id: str) -> list[dict]:
-    """The lead's decisions on a case, oldest first, from the audit trail.
+def decision_history(
+    project: Project, case_id: str, records: list[dict] | None = None
+) -> list[dict]:
+    """The lead's decisions on a case, oldest first, from the audit trail (``records``:
+    the case's ``finalize`` and ``reopen`` records if already read).
 
     Returns
     -------
@@ -449,7 +449,7 @@ def decision_history(project: Project, case_id: str) -> list[dict]:
     import datetime
 
     out = []
-    for record in project.audit_trail(case_id):
+    for record in project.audit_trail(case_id) if records is None else records:
         if record["action"] not in ("finalize", "reopen"):
             continue
         detail = record["detail"]

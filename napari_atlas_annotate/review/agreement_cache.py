@@ -6,7 +6,8 @@ dock ranks every case read twice each time it opens. A label version never chang
 stored, so the metrics of one set of versions are computed once: a case is compared again
 only when a reader submits a new version. Metrics with HD95 also answer a request without.
 A project whose database cannot be written (read-only copy) still reviews; it only does
-not keep them.
+not keep them. They are read back with the rest of a ranking's facts by
+:meth:`.readers.ReviewIndex.kept_agreement`.
 """
 
 from __future__ import annotations
@@ -18,23 +19,7 @@ from collections.abc import Mapping
 from ..project import LabelVersion, Project
 from ..project.database import transaction
 from .metrics import MaskAgreement
-
-
-def readers_key(versions: Mapping[str, LabelVersion]) -> str:
-    """The versions compared, as the cache's key: ``[[annotator, version id], ...]``."""
-    return json.dumps(sorted([who, v.id] for who, v in versions.items()))
-
-
-def cached_agreement(
-    project: Project, case_id: str, versions: Mapping[str, LabelVersion], distances: bool
-) -> MaskAgreement | None:
-    """The kept metrics of these versions (with HD95 if ``distances``), or None."""
-    row = project._db.execute(
-        "SELECT metrics FROM agreement WHERE case_id = ? AND readers = ? AND distances >= ? "
-        "ORDER BY distances DESC LIMIT 1",
-        (case_id, readers_key(versions), int(distances)),
-    ).fetchone()
-    return MaskAgreement.from_dict(json.loads(row["metrics"])) if row else None
+from .readers import readers_key
 
 
 def keep_agreement(

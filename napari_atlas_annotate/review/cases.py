@@ -29,26 +29,10 @@ import numpy as np
 from ..grade_sheet import GradeSheet
 from ..project import LabelVersion, Project, ProjectError
 from ..spine_grades import GRADES
-from .agreement_cache import cached_agreement, keep_agreement
+from .agreement_cache import keep_agreement
 from .consensus import majority_vote, staple
 from .metrics import GradeAgreement, MaskAgreement, grade_agreement, mask_agreement
-
-#: Version kinds that count as an annotator's opinion.
-OPINION_KINDS: tuple[str, ...] = ("corrected", "imported")
-
-
-def task_content(project: Project) -> str:
-    """``"grades"`` for spine projects, ``"mask"`` otherwise."""
-    return "grades" if project.task == "spine" else "mask"
-
-
-def annotator_versions(project: Project, case_id: str) -> dict[str, LabelVersion]:
-    """Each annotator's latest ``corrected``/``imported`` version of the case, by name."""
-    latest: dict[str, LabelVersion] = {}
-    for v in project.versions(case_id, kinds=OPINION_KINDS, content=task_content(project)):
-        if v.annotator:
-            latest[v.annotator] = v  # versions come in id order: the last one wins
-    return dict(sorted(latest.items()))
+from .readers import ReviewIndex, task_content
 
 
 def load_masks(project: Project, versions: dict[str, LabelVersion]) -> dict[str, np.ndarray]:
@@ -171,22 +155,23 @@ def _rounded(value, digits: int):
     return value
 
 
-def _review_of(project: Project, case_id: str) -> CaseReview:
+def _review_of(project: Project, case_id: str, index: ReviewIndex) -> CaseReview:
     """A case's review with who is compared and the lead's decisions, before any metric
-    (the project database's part of :func:`review_case`)."""
-    from .adjudication import current_final, decision_history
+    (the project database's part of :func:`review_case`), from ``index``."""
+    from .adjudication import decision_history
 
-    project.case(case_id)
-    versions = annotator_versions(project, case_id)
+    if not index.knows(case_id):
+        project.case(case_id)  # says the case is unknown, with the known ids
+    versions = index.readers(case_id)
     if len(versions) < 2:
         why = too_few_readers(case_id, list(versions), str(project.folder))
         raise ProjectError(f"case {case_id}: {why}")
-    final = current_final(project, case_id)
+    final = index.current_final(case_id)
     return CaseReview(
         case_id,
         versions,
         final_version=final.id if final else None,
-        history=decision_history(project, case_id),
+        history=decision_history(project, case_id, records=index.decision_records(case_id)),
     )
 
 
@@ -211,27 +196,34 @@ def _ranked(review: CaseReview, masks: MaskAgreement) -> CaseReview:
 
 
 def review_case(
-    project: Project, case_id: str, *, opinions: dict | None = None, distances: bool = True
+    project: Project,
+    case_id: str,
+    *,
+    opinions: dict | None = None,
+    distances: bool = True,
+    index: ReviewIndex | None = None,
 ) -> CaseReview:
     """Agreement metrics of a case with at least two annotators.
 
     ``opinions`` are the readers' labels already read (:func:`load_opinions`), so a caller
     that goes on to use them reads them once; ``distances=False`` leaves HD95 out (the
-    ranking uses Dice only).
+    ranking uses Dice only); ``index`` is the project's :class:`ReviewIndex` if read
+    (else the case's is read).
 
     Raises
     ------
     ProjectError
         When the case is unknown or fewer than two annotators submitted labels for it.
     """
-    review = _review_of(project, case_id)
+    index = ReviewIndex(project, case_id) if index is None else index
+    review = _review_of(project, case_id, index)
     versions = review.versions
     if task_content(project) == "grades":
         opinions = load_opinions(project, versions) if opinions is None else opinions
         review.grades = grade_agreement(opinions)
         review.disagreement = 1.0 - review.grades.min_kappa()
         return review
-    masks = cached_agreement(project, case_id, versions, distances)
+    masks = index.kept_agreement(case_id, versions, distances)
     if masks is None:  # these versions were not compared before
         masks = compare_masks(project, versions, distances, opinions)
         keep_agreement(project, case_id, versions, distances, masks)
@@ -251,6 +243,7 @@ def review_project(
     cancel: Callable[[], bool] | None = None,
     skip_unreadable: bool = False,
     threads: int = 1,
+    index: ReviewIndex | None = None,
 ) -> tuple[list[CaseReview], list[dict]]:
     """Reviews of every reviewable case, most disputed first, and the skipped cases.
 
@@ -262,7 +255,8 @@ def review_project(
     damaged, maps on different grids) is skipped with the reason instead of stopping the
     whole review (the review dock lists the others). ``threads`` > 1 compares that many
     organ cases not compared before at once (:func:`compare_masks`; the database is read
-    and written by the calling thread only).
+    and written by the calling thread only). The database is read once for all cases
+    (:class:`ReviewIndex`; pass ``index`` if the caller has just read it).
 
     Returns
     -------
@@ -272,7 +266,8 @@ def review_project(
         ``[{"id", "annotators", "reason"}]`` for cases with fewer than two annotators, and
         (``skip_unreadable``) ``[{"id", "annotators", "reason", "unreadable": True}]``.
     """
-    ids = list(case_ids) if case_ids else [c.id for c in project.cases()]
+    index = ReviewIndex(project) if index is None else index
+    ids = list(case_ids) if case_ids else index.case_ids
     reviews, skipped, pending = [], [], []
     done = 0
 
@@ -295,21 +290,22 @@ def review_project(
 
     for case_id in ids:
         stop_if_asked()
-        project.case(case_id)
-        versions = annotator_versions(project, case_id)
+        if not index.knows(case_id):
+            project.case(case_id)  # says the case is unknown, with the known ids
+        versions = index.readers(case_id)
         if len(versions) < 2:
             reason = too_few_readers(case_id, list(versions), str(project.folder))
             skipped.append({"id": case_id, "annotators": list(versions), "reason": reason})
         elif (
             threads > 1
             and task_content(project) == "mask"
-            and not cached_agreement(project, case_id, versions, distances)
+            and not index.is_kept(case_id, versions, distances)
         ):
-            pending.append(_review_of(project, case_id))  # compared below, in threads
+            pending.append(_review_of(project, case_id, index))  # compared below, in threads
             continue
         else:
             try:
-                reviews.append(review_case(project, case_id, distances=distances))
+                reviews.append(review_case(project, case_id, distances=distances, index=index))
             except (ProjectError, ValueError, OSError) as exc:
                 unreadable(case_id, versions, exc)
         step(case_id)
@@ -337,20 +333,23 @@ def review_project(
     return reviews, skipped
 
 
-def uncompared_cases(project: Project, *, distances: bool = False) -> dict[str, int]:
+def uncompared_cases(
+    project: Project, *, distances: bool = False, index: ReviewIndex | None = None
+) -> dict[str, int]:
     """Organ cases read by two or more annotators whose metrics (with HD95 if
     ``distances``) are not kept yet, and each one's voxels (from a label file's header):
     what a ranking would still have to count. Spine projects: none (grade sheets are
-    compared in no time)."""
+    compared in no time). ``index``: the project's :class:`ReviewIndex` if read."""
     if task_content(project) == "grades":
         return {}
+    index = ReviewIndex(project) if index is None else index
     todo = {}
-    for case in project.cases():
-        versions = annotator_versions(project, case.id)
-        if len(versions) < 2 or cached_agreement(project, case.id, versions, distances):
+    for case_id in index.case_ids:
+        versions = index.readers(case_id)
+        if len(versions) < 2 or index.is_kept(case_id, versions, distances):
             continue
         shape, _ = project.mask_grid(next(iter(versions.values())))
-        todo[case.id] = int(np.prod(shape))
+        todo[case_id] = int(np.prod(shape))
     return todo
 
 

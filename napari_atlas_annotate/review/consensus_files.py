@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..project import ProjectError
-from .cases import annotator_versions, class_names, load_opinions, mask_consensus, task_content
+from .cases import class_names, load_opinions, mask_consensus
+from .readers import annotator_versions, task_content
 
 
 def case_consensus(project, case_id: str) -> tuple[np.ndarray, list[str]]:

@@ -153,15 +153,23 @@ def test_reopened_case_is_annotatable_again(organ_project):
     assert case["final"] is False
 
 
-def test_finalize_agreed_accepts_agreeing_readers_and_leaves_the_disputed(organ_project):
+def test_finalize_agreed_accepts_agreeing_readers_and_leaves_the_disputed(
+    organ_project, monkeypatch
+):
     from napari_atlas_annotate.review.adjudication import finalize_agreed
-    from napari_atlas_annotate.review.cases import annotator_versions, load_masks, review_case
+    from napari_atlas_annotate.review.cases import load_masks, review_case
+    from napari_atlas_annotate.review.readers import annotator_versions
 
     project, truths = organ_project
     agreement = {c: 1.0 - review_case(project, c).disagreement for c in ("ct00", "ct01")}
     assert agreement["ct01"] < agreement["ct00"] < 1.0  # ct01: bob dropped the spleen
 
+    read, read_mask = [], project.read_mask
+    monkeypatch.setattr(project, "read_mask", lambda v: read.append(v.case_id) or read_mask(v))
     outcomes = finalize_agreed(project, "lead", agreement["ct00"])
+    monkeypatch.undo()
+    # the metrics were kept: only the case finalized had its two label files read
+    assert read == ["ct00", "ct00"]
     by_case = {o.case_id: o for o in outcomes}
     assert by_case["ct00"].version is not None
     assert by_case["ct00"].agreement == pytest.approx(agreement["ct00"])

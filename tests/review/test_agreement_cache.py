@@ -3,7 +3,7 @@ the review dock ranks every case read twice each time it opens."""
 
 from __future__ import annotations
 
-from napari_atlas_annotate.review import cases
+from napari_atlas_annotate.review import cases, readers
 from napari_atlas_annotate.review.cases import review_case, review_project
 
 from .conftest import perturb
@@ -57,12 +57,12 @@ def test_kept_metrics_are_the_metrics(organ_project):
     from napari_atlas_annotate.review.metrics import MaskAgreement, mask_agreement
 
     project, _ = organ_project
-    versions = cases.annotator_versions(project, "ct01")
+    versions = readers.annotator_versions(project, "ct01")
     masks = cases.load_masks(project, versions)
     computed = mask_agreement(
         masks, project.grid("ct01")[1], cases.class_names(project, masks), distances=True
     )
     review_case(project, "ct01")
-    kept = cases.cached_agreement(project, "ct01", versions, True)
+    kept = readers.ReviewIndex(project).kept_agreement("ct01", versions, True)
     assert kept == computed and isinstance(kept, MaskAgreement)
     assert kept.worst_class() == computed.worst_class()

@@ -7,8 +7,9 @@ import pytest
 from napari_atlas_annotate.grade_sheet import GradeSheet, LevelPoint
 from napari_atlas_annotate.project import ProjectError
 from napari_atlas_annotate.review.adjudication import finalize
-from napari_atlas_annotate.review.cases import annotator_versions, load_opinions
+from napari_atlas_annotate.review.cases import load_opinions
 from napari_atlas_annotate.review.grade_cells import cell_opinions
+from napari_atlas_annotate.review.readers import annotator_versions
 from napari_atlas_annotate.spine_grades import GRADES, SERIES_FOR_CONDITION
 
 CANAL = ("spinal_canal_stenosis", "l4_l5")
