@@ -192,6 +192,16 @@ def make_project(
     }
 
 
+def project_arguments(parser: argparse.ArgumentParser, worked: float) -> None:
+    """The options of :func:`make_project` (and ``--repeat``), ``worked`` by default."""
+    parser.add_argument("--cases", type=int, default=20_000)
+    parser.add_argument("--annotators", type=int, default=4)
+    parser.add_argument("--worked", type=float, default=worked, help="share each annotator works")
+    parser.add_argument("--strokes", type=int, default=5, help="mean strokes per session")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+
+
 # -- one side, in a child process ------------------------------------------------------------
 def _digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
@@ -279,12 +289,7 @@ def _run(folder: Path, code: Path | None, repeat: int, profile: int = 0) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=20_000)
-    parser.add_argument("--annotators", type=int, default=4)
-    parser.add_argument("--worked", type=float, default=0.05, help="share each annotator works")
-    parser.add_argument("--strokes", type=int, default=5, help="mean strokes per session")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
+    project_arguments(parser, worked=0.05)
     parser.add_argument("--baseline-ref", default=BASELINE_REF)
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--profile", type=int, default=0, help="top N of cProfile (ours)")

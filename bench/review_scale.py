@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 from baseline import baseline_code, best_of, child_env, head_commit, run_child
-from project_scale import make_project
+from project_scale import make_project, project_arguments
 
 BASELINE_REF = "bebee86"
 
@@ -119,12 +119,7 @@ def _run(folder: Path, code: Path | None, repeat: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=20_000)
-    parser.add_argument("--annotators", type=int, default=4)
-    parser.add_argument("--worked", type=float, default=0.25, help="share each annotator works")
-    parser.add_argument("--strokes", type=int, default=5, help="mean strokes per session")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
+    project_arguments(parser, worked=0.25)
     parser.add_argument("--baseline-ref", default=BASELINE_REF)
     parser.add_argument("--child", metavar="PROJECT", help=argparse.SUPPRESS)
     args = parser.parse_args()
