@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 from ..cli import positive_int
@@ -209,6 +210,47 @@ def _print_decision(done: dict) -> None:
         )
 
 
+#: More cases left out than this are summed up per reason (``--case`` or ``--json``: each).
+SKIPPED_LISTED = 10
+
+
+def _print_skipped(skipped: list[dict], project: str, each: bool) -> None:
+    """Why cases were left out: a line per case when few (or asked for by ``--case``);
+    on a big project, where most cases have fewer than two readers, one line per reason
+    with the first ids and what to do."""
+    if each or len(skipped) <= SKIPPED_LISTED:
+        for case in skipped:
+            print(f"{case['id']:<16} skipped: {case['reason']}")
+        return
+
+    def ids(cases: list[dict]) -> str:
+        shown = ", ".join(c["id"] for c in cases[:5])
+        return shown + (f" and {len(cases) - 5} more" if len(cases) > 5 else "")
+
+    unread = [c for c in skipped if not c["annotators"]]
+    single = [c for c in skipped if len(c["annotators"]) == 1]
+    if unread:
+        print(
+            f"{len(unread)} case(s) not compared, no annotator has submitted or imported labels "
+            f"yet (still in the annotation queue): {ids(unread)}"
+        )
+    if single:
+        readers = Counter(c["annotators"][0] for c in single)
+        print(
+            f"{len(single)} case(s) not compared, one reader only ("
+            + ", ".join(f"{who} {n}" for who, n in sorted(readers.items()))
+            + f"): {ids(single)}. A review compares at least two annotators: have a second "
+            f"annotator submit, or import another reader's labels ('atlas-annotate import "
+            f"{project} --case ID --annotator NAME LABELS'); to make one reader's labels "
+            f"final (with every case whose readers agree): 'atlas-annotate review {project} "
+            "--finalize-agreed --lead NAME --single-reader'"
+        )
+    for case in skipped:
+        if len(case["annotators"]) > 1:  # could not be compared (a damaged label file)
+            print(f"{case['id']:<16} skipped: {case['reason']}")
+    print(f"('atlas-annotate review {project} --json' lists each case left out and why)")
+
+
 def _comparing(project, index):
     """A progress callback that names, on stderr, each case compared for the first time
     (about 4 s of Dice and HD95 a 512x512x300 CT; the metrics are kept, so the next run and
@@ -317,8 +359,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{'':<16} note from {who}: {note}")
         for entry in case["history"]:  # the lead's decisions: who, when, what
             print(f"{'':<16} {describe_decision(entry)}")
-    for case in skipped:
-        print(f"{case['id']:<16} skipped: {case['reason']}")
+    _print_skipped(skipped, str(args.project), each=bool(args.case))
     if not report["cases"] and not skipped:
         print(
             f"nothing to review: {args.project} has no cases yet; add them with "

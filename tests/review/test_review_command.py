@@ -105,6 +105,36 @@ def test_reviewing_a_case_one_annotator_labelled_says_what_to_do(organ_project, 
     assert "no annotator has submitted or imported labels yet" in capsys.readouterr().err
 
 
+def test_many_cases_left_out_are_summed_up_per_reason(organ_project, capsys):
+    """A big project (most cases read once or not yet) gets a line per reason with the
+    first ids and what to do, not a line per case; --case and --json still give each."""
+    from napari_atlas_annotate.commands.review import SKIPPED_LISTED
+
+    project, truths = organ_project
+    images = project.case("ct00").images
+    for i in range(SKIPPED_LISTED):
+        project.add_case(f"one{i:02d}", images)
+        who = "carol" if i % 3 else "dan"
+        project.save_mask_version(f"one{i:02d}", truths["ct00"], kind="corrected", annotator=who)
+        project.add_case(f"new{i:02d}", images)
+    folder = str(project.folder)
+    assert main(["review", folder]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[:2]] == ["ct01", "ct00"]
+    assert not any("skipped" in line for line in lines)
+    unread, single, hint = lines[2:]
+    assert unread.startswith(f"{SKIPPED_LISTED} case(s) not compared, no annotator")
+    assert unread.endswith(f"new00, new01, new02, new03, new04 and {SKIPPED_LISTED - 5} more")
+    assert single.startswith(f"{SKIPPED_LISTED} case(s) not compared, one reader only (carol 6,")
+    assert f"review {folder} --finalize-agreed --lead NAME --single-reader" in single
+    assert hint == f"('atlas-annotate review {folder} --json' lists each case left out and why)"
+    out = run_json(capsys, folder)
+    assert len(out["skipped"]) == 2 * SKIPPED_LISTED
+    assert main(["review", folder, "--case", "ct00", "--case", "one03"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[1].startswith("one03            skipped: only dan")
+
+
 def test_lead_finalizes_from_the_command_line(organ_project, capsys):
     project, _ = organ_project
     folder = str(project.folder)
