@@ -35,6 +35,7 @@ from qtpy.QtCore import Qt
 from qtpy.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPalette, QPixmap
 from qtpy.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QGroupBox,
     QHBoxLayout,
@@ -334,6 +335,7 @@ class ReviewDock(StatusMessages, QWidget):
         # open case's HD95 (``_hd95_for``: the case still waiting for it)
         self._rank_stopped = self._rank_waiting = False
         self._unreadable: dict[str, str] = {}  # case -> why it could not be compared
+        self._ranking: list[str] = []  # every ranked case, also those the list hides
         self._hd95_for: str | None = None
         self._disputes: Disputes | None = None  # the open organ case's, for go_to_class
         self._volume = None  # the open organ case's image
@@ -362,10 +364,23 @@ class ReviewDock(StatusMessages, QWidget):
         ids = self.case_ids()
         if not ids:
             return False
-        here = ids.index(self.review.case_id) if self.review and self.review.case_id in ids else -1
-        target = here + step if here >= 0 else 0
+        current = self.review.case_id if self.review else None
+        if current in ids:
+            here = ids.index(current)
+            target = here + step
+        elif current in self._ranking:  # hidden (just finalized): its neighbour in the ranking
+            at = self._ranking.index(current)
+            ahead = self._ranking[at + 1 :] if step > 0 else self._ranking[:at][::-1]
+            listed = [c for c in ahead if c in ids]
+            if not listed:
+                where = "after" if step > 0 else "before"
+                self._info(f"no case of the list comes {where} {current} in the ranking.")
+                return False
+            target = ids.index(listed[0])
+        else:
+            target = 0
         if not 0 <= target < len(ids):
-            self._info(f"{ids[here]} is the {'last' if step > 0 else 'first'} case of the list.")
+            self._info(f"{current} is the {'last' if step > 0 else 'first'} case of the list.")
             return False
         self.case_list.setCurrentRow(target)
         return self.load_case(ids[target])
@@ -400,6 +415,13 @@ class ReviewDock(StatusMessages, QWidget):
         self.case_list.setWordWrap(True)  # no sideways scrolling to see who read it
         self.case_list.setMaximumHeight(140)  # the decisions table needs the room
         box.addWidget(self.case_list)
+        self.hide_final = QCheckBox("Hide final cases")
+        self.hide_final.setToolTip(
+            "list only the cases not adjudicated yet (a case you finalize leaves the list; "
+            "Ctrl+PageDown opens the case ranked after it)"
+        )
+        self.hide_final.toggled.connect(lambda _: self.project is not None and self.refresh_cases())
+        box.addWidget(self.hide_final)
         self.ct_row = QWidget()  # organ cases: the CT's window, kept from case to case
         window = QHBoxLayout(self.ct_row)
         window.setContentsMargins(0, 0, 0, 0)
@@ -541,6 +563,11 @@ class ReviewDock(StatusMessages, QWidget):
             return False
         failed.update((s["id"], s["reason"]) for s in skipped if s.get("unreadable"))
         skipped = [s for s in skipped if not s.get("unreadable")]
+        self._ranking = [r.case_id for r in reviews]
+        hidden = 0
+        if self.hide_final.isChecked():
+            listed = [r for r in reviews if not r.final_version]
+            hidden, reviews = len(reviews) - len(listed), listed
         self.case_list.clear()
         for r in reviews:
             final = "  FINAL" if r.final_version else ""
@@ -564,8 +591,9 @@ class ReviewDock(StatusMessages, QWidget):
         if self.review is not None and self.review.case_id in self.case_ids():
             self.case_list.setCurrentRow(self.case_ids().index(self.review.case_id))
         message = f"{len(reviews)} case(s) to review" + (
-            f", {len(skipped)} with fewer than two annotators" if skipped else ""
+            f" ({hidden} final case(s) hidden)" if hidden else ""
         )
+        message += f", {len(skipped)} with fewer than two annotators" if skipped else ""
         if waiting:
             message += "; " + self._compare_in_background(sorted(waiting))
         if failed:  # the others are listed; these say what to do

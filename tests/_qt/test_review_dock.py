@@ -984,3 +984,34 @@ def test_the_open_cases_hd95_follows_the_ranking_in_the_background(
     gate.let_one()
     qtbot.waitUntil(lambda: not dock.task.running, timeout=30_000)
     assert dock.table.item(0, hd95).text() != "…" and dock.task.isHidden()
+
+
+def test_final_cases_can_be_hidden_and_the_keys_go_on_from_a_finalized_case(
+    make_napari_viewer, two_reader_project
+):
+    from napari_atlas_annotate.project import ImageRef
+
+    project, masks = two_reader_project
+    # ct2: bob's liver grown twice, ranked between ct1 (no spleen) and ct0 (grown once)
+    project.add_case("ct2", [ImageRef(project.case("ct0").images[0].path)])
+    alice = masks["ct0"]["alice"]
+    bob = alice.copy()
+    bob[ndimage.binary_dilation(alice == LIVER, iterations=2) & (alice == 0)] = LIVER
+    project.save_mask_version("ct2", alice, kind="imported", annotator="alice")
+    project.save_mask_version("ct2", bob, kind="imported", annotator="bob")
+    viewer = make_napari_viewer()
+    dock = ReviewDock(viewer, project, lead="lead")
+    assert dock.case_ids() == ["ct1", "ct2", "ct0"], dock.last_error
+    assert dock.load_case("ct1") and dock.finalize() is not None
+    assert dock.case_ids() == ["ct1", "ct2", "ct0"]  # shown as FINAL, not hidden by default
+    dock.hide_final.setChecked(True)
+    assert dock.case_ids() == ["ct2", "ct0"] and "1 final case(s) hidden" in dock.status.text()
+    assert dock.review.case_id == "ct1"  # the finalized case stays open
+    assert dock.step_case(+1) and dock.review.case_id == "ct2"  # the one ranked after it
+    assert dock.load_case("ct0") and dock.finalize() is not None
+    assert dock.case_ids() == ["ct2"]
+    assert not dock.step_case(+1) and "no case of the list comes after ct0" in dock.status.text()
+    assert dock.step_case(-1) and dock.review.case_id == "ct2"
+    dock.hide_final.setChecked(False)
+    assert dock.case_ids() == ["ct1", "ct2", "ct0"]
+    assert sum("FINAL" in dock.case_list.item(i).text() for i in range(3)) == 2
