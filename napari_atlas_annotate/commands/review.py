@@ -194,15 +194,38 @@ def _print_decision(done: dict) -> None:
     if "reopened" in done:
         print(f"reopened {done['reopened']}: back in the annotation queue")
         return
-    for case in done["finalized"]:
-        agreement = case.get("agreement")
-        how = "" if agreement is None else f" (readers agree at {agreement:.3f})"
-        print(f"{case['id']:<16} final version {case['version']}{how}")
-        if "decided" in case:
-            print(f"{'':<16} {case['decided']}")
+    finalized = done["finalized"]
+    if len(finalized) > SKIPPED_LISTED:
+        print(f"{len(finalized)} case(s) made final: {_first_ids(finalized)}")
+    else:
+        for case in finalized:
+            agreement = case.get("agreement")
+            how = "" if agreement is None else f" (readers agree at {agreement:.3f})"
+            print(f"{case['id']:<16} final version {case['version']}{how}")
+            if "decided" in case:
+                print(f"{'':<16} {case['decided']}")
+    # what the lead has to adjudicate is listed case by case; the rest, when many, per reason
+    from ..review.adjudication import ALREADY_FINAL, NO_LABELS, ONE_READER
+
+    routine_reasons = (ALREADY_FINAL, NO_LABELS, ONE_READER)
+    routine = [c for c in done["left"] if c["reason"] in routine_reasons]
+    summed = len(routine) > SKIPPED_LISTED
     for case in done["left"]:
-        print(f"{case['id']:<16} left: {case['reason']}")
-    print(f"finalized {len(done['finalized'])} case(s), left {len(done['left'])}")
+        if not (summed and case["reason"] in routine_reasons):
+            print(f"{case['id']:<16} left: {case['reason']}")
+    if summed:
+        hints = {
+            NO_LABELS: " (still in the annotation queue)",
+            ONE_READER: " (--single-reader takes them)",
+        }
+        for reason in routine_reasons:
+            cases = [c for c in routine if c["reason"] == reason]
+            if cases:
+                hint = hints.get(reason, "")
+                print(f"{len(cases)} case(s) left, {reason}{hint}: {_first_ids(cases)}")
+    print(f"finalized {len(finalized)} case(s), left {len(done['left'])}")
+    if summed or len(finalized) > SKIPPED_LISTED:
+        print("(--json lists each case)")
     if any(case.get("agreement") is not None for case in done["finalized"]):
         print(
             "final labels are the readers' consensus (majority vote per voxel or cell; with "
@@ -210,8 +233,14 @@ def _print_decision(done: dict) -> None:
         )
 
 
-#: More cases left out than this are summed up per reason (``--case`` or ``--json``: each).
+#: More cases left out (or finalized) than this are summed up (``--json`` lists each).
 SKIPPED_LISTED = 10
+
+
+def _first_ids(cases: list[dict], shown: int = 5) -> str:
+    """``a, b, c, d, e and 12 more``: the first case ids of a long list."""
+    first = ", ".join(c["id"] for c in cases[:shown])
+    return first + (f" and {len(cases) - shown} more" if len(cases) > shown else "")
 
 
 def _print_skipped(skipped: list[dict], project: str, each: bool) -> None:
@@ -223,23 +252,19 @@ def _print_skipped(skipped: list[dict], project: str, each: bool) -> None:
             print(f"{case['id']:<16} skipped: {case['reason']}")
         return
 
-    def ids(cases: list[dict]) -> str:
-        shown = ", ".join(c["id"] for c in cases[:5])
-        return shown + (f" and {len(cases) - 5} more" if len(cases) > 5 else "")
-
     unread = [c for c in skipped if not c["annotators"]]
     single = [c for c in skipped if len(c["annotators"]) == 1]
     if unread:
         print(
             f"{len(unread)} case(s) not compared, no annotator has submitted or imported labels "
-            f"yet (still in the annotation queue): {ids(unread)}"
+            f"yet (still in the annotation queue): {_first_ids(unread)}"
         )
     if single:
         readers = Counter(c["annotators"][0] for c in single)
         print(
             f"{len(single)} case(s) not compared, one reader only ("
             + ", ".join(f"{who} {n}" for who, n in sorted(readers.items()))
-            + f"): {ids(single)}. A review compares at least two annotators: have a second "
+            + f"): {_first_ids(single)}. A review compares at least two annotators: have a second "
             f"annotator submit, or import another reader's labels ('atlas-annotate import "
             f"{project} --case ID --annotator NAME LABELS'); to make one reader's labels "
             f"final (with every case whose readers agree): 'atlas-annotate review {project} "

@@ -50,6 +50,9 @@ STAPLE = "staple"
 PAINTED = "painted"
 #: Decision key naming the source of every class or cell not named otherwise.
 ALL = "all"
+#: Why :func:`finalize_agreed` leaves a case that needs nothing from the lead now (the
+#: other reasons are disputes to adjudicate).
+ALREADY_FINAL, NO_LABELS, ONE_READER = "already final", "no submitted labels", "one reader only"
 
 
 def current_final(project: Project, case_id: str) -> LabelVersion | None:
@@ -390,14 +393,14 @@ def finalize_agreed(
         versions = index.readers(case_id)
         readers = tuple(versions)
         if index.current_final(case_id) is not None:
-            outcomes.append(FinalizeOutcome(case_id, readers, None, reason="already final"))
+            outcomes.append(FinalizeOutcome(case_id, readers, None, reason=ALREADY_FINAL))
             continue
         if not readers:
-            outcomes.append(FinalizeOutcome(case_id, readers, None, reason="no submitted labels"))
+            outcomes.append(FinalizeOutcome(case_id, readers, None, reason=NO_LABELS))
             continue
         agreement = None
         if len(readers) == 1 and not single_reader:
-            outcomes.append(FinalizeOutcome(case_id, readers, None, reason="one reader only"))
+            outcomes.append(FinalizeOutcome(case_id, readers, None, reason=ONE_READER))
             continue
         opinions = None  # read once, for the check (unless kept) and the final
         if len(readers) == 1 or not index.is_kept(case_id, versions, False):

@@ -133,6 +133,22 @@ def test_many_cases_left_out_are_summed_up_per_reason(organ_project, capsys):
     assert main(["review", folder, "--case", "ct00", "--case", "one03"]) == 0
     text = capsys.readouterr().out.splitlines()
     assert text[1].startswith("one03            skipped: only dan")
+    # --finalize-agreed: the disputes to adjudicate case by case, the rest per reason
+    assert main(["review", folder, "--finalize-agreed", "--lead", "lead"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[:2]] == ["ct00", "ct01"]
+    assert all("left: readers disagree" in line for line in lines[:2])
+    assert lines[2] == (
+        f"{SKIPPED_LISTED} case(s) left, no submitted labels (still in the annotation queue): "
+        f"new00, new01, new02, new03, new04 and {SKIPPED_LISTED - 5} more"
+    )
+    assert lines[3].startswith(
+        f"{SKIPPED_LISTED} case(s) left, one reader only (--single-reader takes them): one00,"
+    )
+    assert lines[4:6] == [
+        f"finalized 0 case(s), left {2 + 2 * SKIPPED_LISTED}",
+        "(--json lists each case)",
+    ]
 
 
 def test_lead_finalizes_from_the_command_line(organ_project, capsys):
