@@ -44,6 +44,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cli import first_ids
 from ..project import Project, ProjectError, task_phrase
 from ..project.image_identity import ProjectImages, ReferencedImages, header_fingerprints
 from ..project.importing import MaskOverlaps, import_labels
@@ -125,10 +126,10 @@ class _Outcome:
         return any(error for _, _, error in self.skipped)
 
     def print(self) -> None:
-        print(f"added {len(self.added)} case(s): {', '.join(self.added) or '-'}")
+        print(f"added {len(self.added)} case(s): {_listed(self.added)}")
         self._print_renamed()
         if self.labelled:
-            print(f"imported labels of {len(self.labelled)} case(s): {', '.join(self.labelled)}")
+            print(f"imported labels of {len(self.labelled)} case(s): {_listed(self.labelled)}")
         if self.overlaps:
             print(
                 f"the class masks of {len(self.overlaps)} case(s) overlap (kept in each "
@@ -144,8 +145,14 @@ class _Outcome:
         self._print_missing()
         if self.skipped:
             print(f"skipped {len(self.skipped)} case(s):")
+            # the same folder added again (a dataset grown since): one line for those
+            there = [w for w, reason, _ in self.skipped if reason.startswith(_THERE)]
+            summed = len(there) > _LISTED
             for what, reason, _ in self.skipped:
-                print(f"  {what}: {reason}")
+                if not (summed and reason.startswith(_THERE)):
+                    print(f"  {what}: {reason}")
+            if summed:
+                print(f"  {len(there)} {_THERE}: {first_ids(there)}")
 
     def _print_renamed(self) -> None:
         series = [s for _, renames, _, _ in self.renamed for s in renames.series]
@@ -254,6 +261,13 @@ def _report(found: FoundCases, task: str, outcome: _Outcome, args) -> None:
 
 #: How many left-out files ``add`` names one by one.
 _SHOWN = 5
+#: More case ids than this are printed as the first few and a count (a dataset of 20,000).
+_LISTED = 20
+_THERE = "already in the project"
+
+
+def _listed(ids: list[str]) -> str:
+    return first_ids(ids, shown=len(ids) if len(ids) <= _LISTED else 5)
 
 
 class _Adder:
@@ -274,7 +288,7 @@ class _Adder:
             return False
         image = case.images[same.index].path
         if same.case_id == case.id:
-            reason = f"already in the project (image {image} has the same {same.same})."
+            reason = f"{_THERE} (image {image} has the same {same.same})."
             self.update_names(case)
             self.import_labels(case)
         else:
@@ -302,7 +316,7 @@ class _Adder:
         if owner is not None:
             owner_id, image = owner
             if owner_id == case.id:
-                outcome.skip(case.id, "already in the project.", error=False)
+                outcome.skip(case.id, f"{_THERE}.", error=False)
                 self.update_names(case)
                 self.import_labels(case)
             else:

@@ -40,7 +40,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from ..cli import positive_int
+from ..cli import first_ids, positive_int
 
 #: Default lowest pairwise Dice / kappa that --finalize-agreed accepts. With two readers the
 #: consensus keeps only what both labelled, so a lower bar would drop real corrections.
@@ -237,10 +237,8 @@ def _print_decision(done: dict) -> None:
 SKIPPED_LISTED = 10
 
 
-def _first_ids(cases: list[dict], shown: int = 5) -> str:
-    """``a, b, c, d, e and 12 more``: the first case ids of a long list."""
-    first = ", ".join(c["id"] for c in cases[:shown])
-    return first + (f" and {len(cases) - shown} more" if len(cases) > shown else "")
+def _first_ids(cases: list[dict]) -> str:
+    return first_ids([c["id"] for c in cases])
 
 
 def _print_skipped(skipped: list[dict], project: str, each: bool) -> None:

@@ -89,6 +89,23 @@ def test_rerun_skips_cases_already_there_without_error(tmp_path, phantoms, capsy
     ]
 
 
+def test_a_big_dataset_added_again_is_summed_up_not_listed(tmp_path, capsys):
+    """More than 20 cases: the first ids and a count, not every name (20,000 would be)."""
+    manifest = write_phantoms(tmp_path / "many", 22, 0, 0, "nifti", ct_shape=(8, 16, 16))
+    proj = _init(tmp_path)
+    code, out, _ = _add(capsys, proj, manifest, "--no-check")
+    assert code == 0
+    assert out == "added 22 case(s): ct_000, ct_001, ct_002, ct_003, ct_004 and 17 more\n"
+    code, out, _ = _add(capsys, proj, manifest, "--no-check")
+    assert code == 0
+    assert out.splitlines() == [
+        "added 0 case(s): -",
+        "skipped 22 case(s):",
+        "  22 already in the project: ct_000, ct_001, ct_002, ct_003, ct_004 and 17 more",
+    ]
+    assert len(_case_ids(proj)) == 22
+
+
 def test_an_image_already_in_another_case_is_not_added_twice(tmp_path, phantoms, capsys):
     proj = _init(tmp_path)
     series = phantoms["dicom"] / "ct" / "ct_000" / "dicom"
