@@ -73,14 +73,6 @@ non_negative_int = _at_least(int, 0, strict=False, what="a whole number")
 positive_float = _at_least(float, 0, strict=True, what="a number")
 
 
-def first_ids(ids: list[str], shown: int = 5) -> str:
-    """What a command prints for a long list of cases: ``a, b, c, d, e and 12 more``
-    (``-`` for none); a project of 20,000 cases must not print 20,000 names on a line."""
-    if not ids:
-        return "-"
-    return ", ".join(ids[:shown]) + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
-
-
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     """Warnings as a user reads them on the command line: no source file or code line."""
     return f"warning: {message}\n"

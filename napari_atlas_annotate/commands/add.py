@@ -44,7 +44,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..cli import first_ids
+from ..case_lists import first_ids
 from ..project import Project, ProjectError, task_phrase
 from ..project.image_identity import ProjectImages, ReferencedImages, header_fingerprints
 from ..project.importing import MaskOverlaps, import_labels

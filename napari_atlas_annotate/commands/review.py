@@ -40,7 +40,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from ..cli import first_ids, positive_int
+from ..case_lists import first_ids
+from ..cli import positive_int
 
 #: Default lowest pairwise Dice / kappa that --finalize-agreed accepts. With two readers the
 #: consensus keeps only what both labelled, so a lower bar would drop real corrections.

@@ -54,6 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..case_lists import first_ids
 from ..project import Project, ProjectError
 from . import abdomenatlas, dicom_seg, monai_datalist, nnunet, rsna_submission, slicer
 from .case_names import project_names, record_export
@@ -82,6 +83,8 @@ FORMATS: dict[str, str] = {
     rsna_submission.FORMAT: "spine",
 }
 
+#: More skipped cases than this are summed up per reason in the summary.
+SKIPPED_LISTED = 20
 #: progress(done, total, case_id) is called after each case.
 Progress = Callable[[int, int, str], None]
 
@@ -113,15 +116,33 @@ class ExportResult:
         """``{case id: exported name}`` of the cases exported under a pseudonym."""
         return {case: name for case, name in self.names.items() if name != case}
 
+    def _skipped_lines(self) -> list[str]:
+        """A line per skipped case with what to do; more than :data:`SKIPPED_LISTED` (a
+        big project exporting its few final cases) are summed up per reason, with the
+        first case's hint and the provenance file, which lists each."""
+        if len(self.skipped) <= SKIPPED_LISTED:
+            return [
+                f"skipped {s.case_id}: {s.reason}" + (f"; {s.hint}" if s.hint else "")
+                for s in self.skipped
+            ]
+        by_reason: dict[str, list[Skipped]] = {}
+        for s in self.skipped:
+            by_reason.setdefault(s.reason, []).append(s)
+        lines = []
+        for reason, group in by_reason.items():
+            ids = first_ids([s.case_id for s in group])
+            lines.append(f"skipped {len(group)} case(s), {reason}: {ids}")
+            if group[0].hint:
+                lines.append(f"  e.g. {group[0].case_id}: {group[0].hint}")
+        lines.append(f"(each skipped case and why: {self.manifest})")
+        return lines
+
     def summary(self) -> str:
         lines = [
             f"exported {len(self.cases)} case(s) as {self.fmt} to {self.root}",
             f"provenance: {self.manifest}",
         ]
-        lines += [
-            f"skipped {s.case_id}: {s.reason}" + (f"; {s.hint}" if s.hint else "")
-            for s in self.skipped
-        ]
+        lines += self._skipped_lines()
         lines += self.notes
         if self.unreviewed:
             models = ", ".join(

@@ -54,3 +54,39 @@ def test_a_case_without_a_proposal_names_the_propose_command(tmp_path):
     message = str(nothing_to_export(project, "any"))
     assert "not even a model proposal" in message
     assert f"`atlas-annotate propose {project.folder}`" in message
+
+
+def test_many_skipped_cases_are_summed_up_per_reason(tmp_path):
+    """A big project exporting its few final cases: one line per reason with the first ids
+    and one case's hint, not a line per case; the provenance file lists each."""
+    import json
+
+    from napari_atlas_annotate.export import export_project
+    from napari_atlas_annotate.export.project_export import SKIPPED_LISTED
+    from napari_atlas_annotate.review import finalize
+
+    project = Project.create(tmp_path / "proj", task="organs", classes=["liver"])
+    image = Volume(np.zeros((4, 6, 6), np.int16), np.eye(4), modality="CT")
+    path = str(save_nifti(image, tmp_path / "ct.nii.gz"))
+    labels = np.zeros((4, 6, 6), np.uint8)
+    labels[1:3, 2:4, 2:4] = 1
+    n = SKIPPED_LISTED + 2
+    for i in range(n + 1):
+        project.add_case(f"ct{i:02d}", [ImageRef(path, "CT")])
+        if i % 2:
+            project.save_mask_version(f"ct{i:02d}", labels, kind="proposal")
+    project.save_mask_version("ct00", labels, kind="corrected", annotator="ann")
+    finalize(project, "ct00", "lead", {"all": "ann"})
+    result = export_project(project, "monai", tmp_path / "out", status="final")
+    lines = result.summary().splitlines()
+    assert result.cases == ["ct00"] and len(result.skipped) == n
+    skipped = [line for line in lines if line.startswith("skipped")]
+    assert skipped == [
+        f"skipped {n} case(s), no final mask version: ct01, ct02, ct03, ct04, ct05 and {n - 5} more"
+    ]
+    hint = lines[lines.index(skipped[0]) + 1]
+    assert hint.startswith("  e.g. ct01: it has only a model proposal: an annotator corrects")
+    assert lines[lines.index(skipped[0]) + 2] == f"(each skipped case and why: {result.manifest})"
+    listed = json.loads(result.manifest.read_text())["skipped"]
+    assert [s["case_id"] for s in listed] == [f"ct{i:02d}" for i in range(1, n + 1)]
+    project.close()
