@@ -85,6 +85,12 @@ FORMATS: dict[str, str] = {
 
 #: More skipped cases than this are summed up per reason in the summary.
 SKIPPED_LISTED = 20
+#: How the summary says what such a group of skipped cases has (:attr:`Skipped.has`).
+SKIPPED_HAS = {
+    "labels": "annotators' labels not final yet",
+    "proposal": "only a model proposal",
+    "nothing": "not labelled or proposed yet",
+}
 #: progress(done, total, case_id) is called after each case.
 Progress = Callable[[int, int, str], None]
 
@@ -125,13 +131,14 @@ class ExportResult:
                 f"skipped {s.case_id}: {s.reason}" + (f"; {s.hint}" if s.hint else "")
                 for s in self.skipped
             ]
-        by_reason: dict[str, list[Skipped]] = {}
+        groups: dict[tuple[str, str], list[Skipped]] = {}
         for s in self.skipped:
-            by_reason.setdefault(s.reason, []).append(s)
+            groups.setdefault((s.reason, s.has), []).append(s)
         lines = []
-        for reason, group in by_reason.items():
+        for (reason, has), group in groups.items():
             ids = first_ids([s.case_id for s in group])
-            lines.append(f"skipped {len(group)} case(s), {reason}: {ids}")
+            what = f" ({SKIPPED_HAS[has]})" if has in SKIPPED_HAS else ""
+            lines.append(f"skipped {len(group)} case(s), {reason}{what}: {ids}")
             if group[0].hint:
                 lines.append(f"  e.g. {group[0].case_id}: {group[0].hint}")
         lines.append(f"(each skipped case and why: {self.manifest})")

@@ -52,6 +52,9 @@ class Skipped:
     case_id: str
     reason: str
     hint: str = ""
+    #: what the case has instead, for summing up many: ``"labels"`` (annotators' labels,
+    #: not final), ``"proposal"`` (only the model's), ``"nothing"``, or ``""``
+    has: str = ""
 
 
 def _content(project: Project) -> str:
@@ -109,6 +112,7 @@ def _skipped(project: Project, case_id: str, status: str, content: str) -> Skipp
             f"{told}it has {kinds} labels by {who}: a lead finalizes them with `atlas-annotate "
             f"review {folder} --finalize {case_id} --lead NAME`, or export with --status "
             "corrected",
+            has="labels",
         )
     proposed = project.versions(case_id, kinds=(PROPOSAL_KIND,), content=content)
     has = "only a model proposal" if proposed else "nothing yet"
@@ -127,6 +131,7 @@ def _skipped(project: Project, case_id: str, status: str, content: str) -> Skipp
         f"{told}it has {has}: an annotator {'corrects' if proposed else 'labels'} it in "
         f"`atlas-annotate open {folder} --annotator NAME`, or labels made elsewhere come in with "
         f"`atlas-annotate import {folder} LABELS --case {case_id} --annotator NAME`{unreviewed}",
+        has="proposal" if proposed else "nothing",
     )
 
 
