@@ -398,6 +398,12 @@ class Project:
         finals = _Standing.load(self._db, finals_only=True)
         return [c for c in cases if finals.current_final(c.id) is None]
 
+    def current_finals(self, content: str | None = None) -> dict[str, int]:
+        """Every case's current final version id (:meth:`current_final`), read at once."""
+        finals = _Standing.load(self._db, finals_only=True)
+        current = {c: finals.current_final(c, content) for c in finals.versions}
+        return {c: v.id for c, v in current.items() if v is not None}
+
     def load_image(self, case_id: str, index: int = 0) -> Volume:
         """The case's ``index``-th image, with a message saying what to do if it is gone."""
         case = self.case(case_id)

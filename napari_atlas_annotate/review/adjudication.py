@@ -392,7 +392,7 @@ def finalize_agreed(
             project.case(case_id)  # says the case is unknown, with the known ids
         versions = index.readers(case_id)
         readers = tuple(versions)
-        if index.current_final(case_id) is not None:
+        if index.final_id(case_id) is not None:
             outcomes.append(FinalizeOutcome(case_id, readers, None, reason=ALREADY_FINAL))
             continue
         if not readers:

@@ -166,11 +166,10 @@ def _review_of(project: Project, case_id: str, index: ReviewIndex) -> CaseReview
     if len(versions) < 2:
         why = too_few_readers(case_id, list(versions), str(project.folder))
         raise ProjectError(f"case {case_id}: {why}")
-    final = index.current_final(case_id)
     return CaseReview(
         case_id,
         versions,
-        final_version=final.id if final else None,
+        final_version=index.final_id(case_id),
         history=decision_history(project, case_id, records=index.decision_records(case_id)),
     )
 

@@ -6,7 +6,7 @@ version of the task's content; each one's latest such version is the opinion com
 of a project, and per case that came to about nine queries (versions, final, reopen
 records, audit trail, kept metrics): 1.7 s of frozen review dock after each *Finalize* on a
 project of 20,000 cases. :class:`ReviewIndex` reads the same facts for all cases (or one)
-in six queries and answers from memory.
+in a few queries and answers from memory.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def readers_key(versions: Mapping[str, LabelVersion]) -> str:
 class ReviewIndex:
     """A project's readers, finals, lead's decisions and kept metrics, read at once.
 
-    The same answers as :func:`annotator_versions`, :meth:`Project.current_final`,
+    The same answers as :func:`annotator_versions`, :meth:`Project.current_final` (its id),
     :meth:`Project.audit_trail` (finalize and reopen records) and the metrics
     :mod:`.agreement_cache` keeps, as they stood when the index was read.
 
@@ -93,15 +93,7 @@ class ReviewIndex:
             return found
 
         self._readers = {c: latest_by_reader(vs) for c, vs in versions(OPINION_KINDS).items()}
-        self._finals = {c: vs[-1] for c, vs in versions(("final",)).items()}
-        self._reopened = {
-            (r[0], r[1])
-            for r in cursor.execute(
-                "SELECT case_id, json_extract(detail, '$.final_version') FROM audit"
-                + where("action = 'reopen'"),
-                args,
-            )
-        }
+        self._finals = project.current_finals(content)
         self._decisions: dict[str, list] = {}  # unparsed finalize/reopen records per case
         for row in cursor.execute(
             "SELECT * FROM audit" + where("action IN ('finalize', 'reopen')") + " ORDER BY id", args
@@ -124,12 +116,9 @@ class ReviewIndex:
         """:func:`annotator_versions` of the case."""
         return dict(self._readers.get(case_id, {}))
 
-    def current_final(self, case_id: str) -> LabelVersion | None:
-        """:meth:`Project.current_final` of the case, for the task's content."""
-        final = self._finals.get(case_id)
-        if final is None or (case_id, final.id) in self._reopened:
-            return None
-        return final
+    def final_id(self, case_id: str) -> int | None:
+        """The id of :meth:`Project.current_final` of the case (the task's content)."""
+        return self._finals.get(case_id)
 
     def decision_records(self, case_id: str) -> list[dict]:
         """The case's ``finalize`` and ``reopen`` audit records, oldest first, as

@@ -72,7 +72,7 @@ def test_the_index_gives_what_each_case_asks_the_database(project):
         for ix in (index, one):
             assert ix.knows(case_id)
             assert ix.readers(case_id) == versions
-            assert ix.current_final(case_id) == final
+            assert ix.final_id(case_id) == (final.id if final else None)
             assert ix.decision_records(case_id) == records
             for distances in (False, True):
                 row = project._db.execute(  # the kept metrics, as a lookup of one case
@@ -88,7 +88,7 @@ def test_the_index_gives_what_each_case_asks_the_database(project):
     assert readers_seen == {0, 1, 2, 3}
     assert not index.knows("nope") and not ReviewIndex(project, "nope").knows("nope")
     # the states the fixture set up are there to be compared
-    assert index.current_final("c5") is not None and index.current_final("c6") is None
+    assert index.final_id("c5") is not None and index.final_id("c6") is None
     actions = [r["action"] for r in index.decision_records("c7")]
     assert actions == ["finalize", "reopen", "finalize"]
     assert "dee" not in index.readers("c4")
