@@ -191,6 +191,14 @@ def _lead_action(args: argparse.Namespace, project) -> dict:
     }
 
 
+#: More cases left out (or finalized) than this are summed up (``--json`` lists each).
+SKIPPED_LISTED = 10
+
+
+def _first_ids(cases: list[dict]) -> str:
+    return first_ids([c["id"] for c in cases])
+
+
 def _print_decision(done: dict) -> None:
     if "reopened" in done:
         print(f"reopened {done['reopened']}: back in the annotation queue")
@@ -232,14 +240,6 @@ def _print_decision(done: dict) -> None:
             "final labels are the readers' consensus (majority vote per voxel or cell; with "
             "two readers only what both labelled, ties to background / the milder grade)"
         )
-
-
-#: More cases left out (or finalized) than this are summed up (``--json`` lists each).
-SKIPPED_LISTED = 10
-
-
-def _first_ids(cases: list[dict]) -> str:
-    return first_ids([c["id"] for c in cases])
 
 
 def _print_skipped(skipped: list[dict], project: str, each: bool) -> None:
