@@ -54,3 +54,29 @@ def test_an_organ_inside_the_band_only_drops_out():
     labels[5:7, 5:7, 5:7] = 1  # thinner than the band: nothing of it is left to judge
     [scores] = tolerant_dice([np.zeros_like(labels)], labels, 1, 1)
     assert np.isnan(scores[0])
+
+
+def test_dice_is_monais_on_one_hot_maps():
+    """The pair count gives DiceMetric's values, NaN where a class is in neither map."""
+    import torch
+    from monai.metrics import DiceMetric
+
+    rng = np.random.default_rng(3)
+    n = 4
+    truth = rng.integers(0, n, (12, 20, 24)).astype(np.uint8)  # class 4 nowhere
+    pred = truth.copy()
+    pred[rng.random(truth.shape) < 0.3] = rng.integers(0, n, 1)[0]
+    pred[0, 0, 0] = 3
+    truth[truth == 3] = 0  # class 3 only in the prediction
+    one_hot = [
+        torch.nn.functional.one_hot(torch.from_numpy(m).long()[None], n + 1).permute(0, 4, 1, 2, 3)
+        for m in (pred, truth)
+    ]
+    metric = DiceMetric(include_background=False, reduction="none", ignore_empty=False)
+    expected = metric(*one_hot)[0].numpy()
+    expected[3] = np.nan  # absent from both: MONAI says 1 (ignore_empty=False), we say NaN
+    got = dice_per_class(pred, truth, n)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert got[2] == 0.0 and np.isnan(got[3])
+    with pytest.raises(ValueError, match="label 5"):
+        dice_per_class(pred, np.full_like(truth, 5), n)
