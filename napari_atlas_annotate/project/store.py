@@ -395,8 +395,8 @@ class Project:
         cases = [Case.from_row(r) for r in rows]
         if include_final:
             return cases
-        finals = _Standing.load(self._db, finals_only=True)
-        return [c for c in cases if finals.current_final(c.id) is None]
+        finals = self.current_finals()
+        return [c for c in cases if c.id not in finals]
 
     def current_finals(self, content: str | None = None) -> dict[str, int]:
         """Every case's current final version id (:meth:`current_final`), read at once."""
