@@ -1,8 +1,10 @@
 """Training data from a project: the latest submitted labels per case, on the model grid,
 with the voxels radiologists corrected (from the edit log) marked for extra loss weight.
 
-Which label of a case counts: its latest ``final`` version if a lead finalised it, else the
-latest ``corrected`` or ``imported`` version (any annotator). The corrected voxels are the
+Which label of a case counts: its current ``final`` version if a lead finalised it (one the
+lead reopened, i.e. sent back as wrong, does not count), else the latest ``corrected`` or
+``imported`` version (any annotator), as for the spine grader and ``export --status
+corrected``. The corrected voxels are the
 union of the changed voxels of the edit events that led to that version since its proposal
 (events on the version's chain of parents, up to the version's ``last_event_id``); a version
 without logged events (imported, or finalised by a lead) is compared with the proposal it
@@ -53,9 +55,12 @@ def prepare_case(
 def training_versions(project: Project) -> dict[str, LabelVersion]:
     """The label version that counts for each case that has one (see module docs)."""
     chosen: dict[str, LabelVersion] = {}
+    finals = project.current_finals("mask")  # a final a lead reopened does not count
     for case in project.cases():
-        final = project.latest_version(case.id, kinds=("final",), content="mask")
-        version = final or project.latest_version(case.id, kinds=LABEL_KINDS, content="mask")
+        if case.id in finals:
+            version = project.version(finals[case.id])
+        else:
+            version = project.latest_version(case.id, kinds=LABEL_KINDS, content="mask")
         if version is not None:
             chosen[case.id] = version
     return chosen

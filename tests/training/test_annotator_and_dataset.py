@@ -67,6 +67,16 @@ def test_training_versions_and_corrected_voxels(proposed):
     np.testing.assert_array_equal(corrected_voxels(project, final), proposal != truth)
     before = label_snapshot_hash(training_versions(project))
     assert before == label_snapshot_hash(dict(training_versions(project)))
+    # a final the lead reopened (sent back as wrong) no longer trains the model: the
+    # annotator's labels do, and the resubmission the lead asked for once it comes
+    from napari_atlas_annotate.review import reopen
+
+    reopen(project, "c0", "lead", "spleen")
+    assert training_versions(project)["c0"].id == result.version.id
+    again = project.save_mask_version(
+        "c0", truth, kind="corrected", annotator="sim", parent_id=final.id
+    )
+    assert training_versions(project)["c0"].id == again.id
 
 
 def test_project_cases_are_on_the_model_grid(proposed):
