@@ -10,6 +10,12 @@ made for the case is not stored twice (reported as unchanged).
 
 A case whose image cannot be loaded does not stop the others: they are proposed, the failed
 cases are listed with the reason, and the exit code is 1.
+
+Each case's progress line says about how long the rest of the batch takes (a 20,000-case
+project on a CPU is days of proposing). A batch of more than :data:`LISTED` cases is summed
+up after it (how many proposals, by which model, uncertainty and time) instead of a line
+per case, and more than :data:`LISTED` warnings or failures are cut to the first ones and a
+count; ``--json`` lists every case.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import time
 
+from ..case_lists import first_ids
 from ..cli import positive_int
 from ..project import Project, ProjectError
 
@@ -47,6 +55,8 @@ def configure(parser) -> None:
 
 #: Queue entries printed after a batch (``--json`` has them all).
 QUEUE_SHOWN = 20
+#: Proposals, warnings and failures listed one a line; past this they are summed up.
+LISTED = 20
 
 
 def _active_version(project: Project) -> str:
@@ -76,9 +86,12 @@ def run(args) -> int:
     if ids and args.every:
         raise ProjectError("--cases names cases and --all takes every case: give one of them.")
 
+    started = time.monotonic()
+
     def progress(done, total, message):
         if not args.json:
-            print(f"[{done}/{total}] {message}", file=sys.stderr, flush=True)
+            left = time_left(time.monotonic() - started, done, total)
+            print(f"[{done}/{total}] {message}{left}", file=sys.stderr, flush=True)
 
     failures: dict[str, str] = {}
     with Project(args.project) as project:
@@ -116,14 +129,7 @@ def run(args) -> int:
             )
         )
         return 1 if failures else 0
-    for r in results:
-        stored = "unchanged, " if r.unchanged else ""
-        print(
-            f"{r.case_id}: proposal version {r.version_id} by {r.model_version} ({stored}"
-            f"uncertainty {r.uncertainty:.4f}, {r.seconds:.1f} s)"
-        )
-        if getattr(r, "warning", ""):  # organ proposals say what to check
-            print(f"warning: {r.case_id}: {r.warning}", file=sys.stderr)
+    _print_results(results)
     if not n_cases:
         print(
             "no cases yet: add images with 'atlas-annotate add "
@@ -137,14 +143,81 @@ def run(args) -> int:
         )
     print(queue_line(queue, n_final))
     if failures:
-        print(
-            f"atlas-annotate propose: {failures_line(len(failures), len(results))}:",
-            file=sys.stderr,
-        )
-        for message in failures.values():
-            print(f"  {message}", file=sys.stderr)
+        _print_failures(failures, len(results))
         return 1
     return 0
+
+
+def _print_failures(failures: dict[str, str], n_proposed: int) -> None:
+    """Why each case could not be proposed, the first :data:`LISTED` of them."""
+    print(f"atlas-annotate propose: {failures_line(len(failures), n_proposed)}:", file=sys.stderr)
+    for message in list(failures.values())[:LISTED]:
+        print(f"  {message}", file=sys.stderr)
+    rest = list(failures)[LISTED:]
+    if rest:
+        print(f"  ... and {len(rest)} more: {first_ids(rest)} (--json lists each)", file=sys.stderr)
+
+
+def _print_results(results: list) -> None:
+    """A line per proposal, or past :data:`LISTED` of them one summary; then the warnings
+    (organ proposals say what to check), the first :data:`LISTED` of them."""
+    if len(results) <= LISTED:
+        for r in results:
+            stored = "unchanged, " if r.unchanged else ""
+            print(
+                f"{r.case_id}: proposal version {r.version_id} by {r.model_version} ({stored}"
+                f"uncertainty {r.uncertainty:.4f}, {r.seconds:.1f} s)"
+            )
+    else:
+        print(batch_summary(results))
+    warned = [r for r in results if getattr(r, "warning", "")]
+    for r in warned[:LISTED]:
+        print(f"warning: {r.case_id}: {r.warning}", file=sys.stderr)
+    if len(warned) > LISTED:
+        rest = [r.case_id for r in warned[LISTED:]]
+        print(
+            f"warning: {len(rest)} more cases have warnings: {first_ids(rest)} (--json gives "
+            "each case's)",
+            file=sys.stderr,
+        )
+
+
+def batch_summary(results: list) -> str:
+    """One line for a batch of proposals: how many (new and unchanged), by which model,
+    their uncertainty (lowest, median, highest) and the time they took."""
+    models = sorted({r.model_version for r in results})
+    unchanged = sum(1 for r in results if r.unchanged)
+    stored = f" ({unchanged} unchanged, {len(results) - unchanged} new)" if unchanged else ""
+    values = sorted(r.uncertainty for r in results)
+    median = values[len(values) // 2]
+    seconds = sum(r.seconds for r in results)
+    return (
+        f"{_count(len(results), 'proposal')}{stored} by {', '.join(models)}; uncertainty "
+        f"{values[0]:.4f} to {values[-1]:.4f} (median {median:.4f}); {_duration(seconds)} in "
+        f"all, {seconds / len(results):.1f} s a case (--json lists each)"
+    )
+
+
+def time_left(elapsed: float, done: int, total: int) -> str:
+    """``; about 2 h 5 min left`` from the pace so far (empty when done or too early)."""
+    if done <= 0 or done >= total or elapsed <= 0:
+        return ""
+    return f"; about {_duration(elapsed / done * (total - done))} left"
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``7 min``, ``2 h 5 min``, ``3 d 4 h``."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 def _count(n: int, noun: str) -> str:

@@ -1,5 +1,6 @@
-"""``atlas-annotate propose``'s summary lines count in words: one case, two cases (the whole
-command runs in tests/training/test_commands.py)."""
+"""``atlas-annotate propose``'s output: summary lines count in words (one case, two cases),
+and a batch of a big project is summed up, not a line per case (the whole command runs in
+tests/training/test_commands.py)."""
 
 from napari_atlas_annotate.commands.propose import failures_line, queue_line
 
@@ -20,3 +21,79 @@ def test_the_queue_line_counts_final_cases_and_the_rest():
     ids = [f"c{i}" for i in range(22)]
     assert queue_line(ids, 0, shown=20).endswith(", c19, ... (2 more)")
     assert queue_line(ids[:21], 0, shown=20).endswith(", c19, ... (1 more)")
+
+
+def _proposals(n, warning=""):
+    from napari_atlas_annotate.models.proposals import CaseProposal
+
+    return [
+        CaseProposal(
+            case_id=f"c{i:02d}",
+            version_id=100 + i,
+            model_version="organs-round2" if i % 2 else "organs-round1",
+            uncertainty=i / 100,
+            seconds=2.0,
+            uncertainty_path=None,
+            unchanged=i < 3,
+            warning=warning,
+        )
+        for i in range(n)
+    ]
+
+
+def test_a_big_batch_is_summed_up_in_one_line(capsys):
+    from napari_atlas_annotate.commands import propose
+
+    propose._print_results(_proposals(propose.LISTED + 5))
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "25 proposals (3 unchanged, 22 new) by organs-round1, organs-round2; uncertainty "
+        "0.0000 to 0.2400 (median 0.1200); 50 s in all, 2.0 s a case (--json lists each)"
+    ]
+
+
+def test_a_small_batch_lists_each_case(capsys):
+    from napari_atlas_annotate.commands import propose
+
+    propose._print_results(_proposals(2))
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "c00: proposal version 100 by organs-round1 (unchanged, uncertainty 0.0000, 2.0 s)",
+        "c01: proposal version 101 by organs-round2 (unchanged, uncertainty 0.0100, 2.0 s)",
+    ]
+
+
+def test_many_warnings_are_cut_to_the_first_and_a_count(capsys):
+    from napari_atlas_annotate.commands import propose
+
+    propose._print_results(_proposals(propose.LISTED + 3, warning="values do not look like HU"))
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == propose.LISTED + 1
+    assert err[0] == "warning: c00: values do not look like HU"
+    assert err[-1] == (
+        "warning: 3 more cases have warnings: c20, c21, c22 (--json gives each case's)"
+    )
+
+
+def test_the_progress_line_says_how_long_the_rest_takes():
+    from napari_atlas_annotate.commands.propose import time_left
+
+    assert time_left(8.0, 1, 20_000) == "; about 44 h 27 min left"
+    assert time_left(10.0, 1, 20_000) == "; about 2 d 7 h left"
+    assert time_left(80.0, 10, 100) == "; about 12 min left"
+    assert time_left(10.0, 1, 3) == "; about 20 s left"
+    assert time_left(6 * 3600.0, 3, 4) == "; about 2 h left"
+    assert time_left(5.0, 4, 4) == ""  # done
+    assert time_left(0.0, 0, 4) == ""  # nothing to go by yet
+
+
+def test_many_failures_are_cut_to_the_first_and_a_count(capsys):
+    from napari_atlas_annotate.commands import propose
+
+    failures = {f"c{i:02d}": f"case c{i:02d}: image missing" for i in range(propose.LISTED + 7)}
+    propose._print_failures(failures, 3)
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "atlas-annotate propose: 27 cases could not be proposed (3 were):"
+    assert err[1] == "  case c00: image missing"
+    assert len(err) == propose.LISTED + 2
+    assert err[-1] == "  ... and 7 more: c20, c21, c22, c23, c24 and 2 more (--json lists each)"
