@@ -22,6 +22,11 @@ annotator dock's review panel:
   with bob's liver).
 * ``--reopen CASE --lead NAME --reason TEXT``: send a final case back for annotation.
 
+``--readers`` prints, instead of the case list, each reader against the lead's final labels
+(organs: median Dice per class and the millilitres the final changed a case; grades: the
+share of cells kept as graded and kappa): who needs feedback, and on what. ``--report``
+always has that section once some case is final.
+
 Examples
 --------
 .. code-block:: console
@@ -29,6 +34,7 @@ Examples
     $ atlas-annotate review campaign --json --report campaign/review
     $ atlas-annotate review campaign --finalize-agreed --lead dr_wu --min-agreement 0.92
     $ atlas-annotate review campaign --finalize ct_007 --lead dr_wu --take liver=alice
+    $ atlas-annotate review campaign --readers
 """
 
 from __future__ import annotations
@@ -54,6 +60,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, metavar="DIR", help="write DIR/index.html")
     parser.add_argument(
         "--case", action="append", metavar="ID", help="review only this case (repeatable)"
+    )
+    parser.add_argument(
+        "--readers",
+        action="store_true",
+        help="each reader against the lead's final labels (Dice per class and ml changed, or "
+        "grades kept and kappa) instead of the case list",
     )
     parser.add_argument(
         "--threads",
@@ -290,13 +302,79 @@ def _comparing(project, index):
     return progress
 
 
+def _final_agreement(project):
+    """Every reader against the current finals, naming on stderr each final case whose
+    files are read for it the first time (the counts are kept for the next run)."""
+    from ..review.final_agreement import compare_with_finals
+
+    def progress(done: int, total: int, case_id: str) -> None:
+        print(f"[{done}/{total}] compared {case_id}'s final", file=sys.stderr, flush=True)
+
+    return compare_with_finals(project, progress=progress)
+
+
+def _readers_json(agreement) -> dict:
+    return {
+        "finals": agreement.finals,
+        "without_sources": agreement.unsourced,
+        "unreadable": agreement.unreadable,
+        "readers": [s.to_dict() for s in agreement.summaries()],
+    }
+
+
+def _print_readers(agreement, project: str) -> None:
+    """One line per reader: how far the lead's finals are from the reader's labels."""
+    summaries = agreement.summaries()
+    if not agreement.finals:
+        print(
+            f"no final case yet: a lead finalizes cases in the review dock or with "
+            f"'atlas-annotate review {project} --finalize CASE --lead NAME' (or "
+            "--finalize-agreed); then each reader is compared with the finals."
+        )
+        return
+    grades = agreement.content == "grades"
+
+    def what(n: int) -> str:
+        return ("study" if n == 1 else "studies") if grades else ("case" if n == 1 else "cases")
+
+    print(
+        f"readers against the lead's final labels ({agreement.finals} final "
+        f"{what(agreement.finals)}):"
+    )
+    width = max((len(s.reader) for s in summaries), default=0) + 2
+    for s in summaries:
+        weakest = s.weakest()
+        if grades:
+            kept = "-" if s.kept_share is None else f"{100 * s.kept_share:.0f} %"
+            kappa = "-" if s.kappa is None else f"{s.kappa:.3f}"
+            low = f"; lowest kappa: {weakest[0]} {weakest[1]:.3f}" if weakest else ""
+            detail = f"{s.cells} cells, {kept} kept as graded, kappa {kappa}{low}"
+        else:
+            ml = "-" if s.changed_ml_per_case is None else f"{s.changed_ml_per_case:.1f}"
+            low = f"; lowest median Dice: {weakest[0]} {weakest[1]:.3f}" if weakest else ""
+            detail = f"the final changed {ml} ml a case{low}"
+        print(f"{s.reader:<{width}}{len(s.cases):>5} {what(len(s.cases))}: {detail}")
+    if agreement.unsourced:
+        print(
+            f"{len(agreement.unsourced)} final case(s) name no readers' versions and are left "
+            f"out: {first_ids(agreement.unsourced)}"
+        )
+    for case_id, why in list(agreement.unreadable.items())[:10]:
+        print(f"left out {case_id}: {why}", file=sys.stderr)
+    if len(agreement.unreadable) > 10:
+        print(
+            f"left out {len(agreement.unreadable) - 10} more unreadable cases (--json lists each)",
+            file=sys.stderr,
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from ..project import Project, ProjectError
     from ..review.adjudication import describe_decision
     from ..review.cases import review_project
     from ..review.consensus_files import write_consensus
     from ..review.readers import ReviewIndex
-    from ..review.report import write_report
+    from ..review.report import readers_section, write_report
 
     if args.edited is not None and not args.finalize:
         raise ProjectError("--edited goes with --finalize CASE (one case's adjudication).")
@@ -319,6 +397,19 @@ def run(args: argparse.Namespace) -> int:
         else:
             _print_decision(done)
         return 0
+    if args.readers:
+        if args.report or args.case:
+            raise ProjectError(
+                "--readers compares every final case with its readers: leave out --report "
+                "and --case (--report has the same section)."
+            )
+        with Project(args.project) as project:
+            agreement = _final_agreement(project)
+        if args.json:
+            print(json.dumps(_readers_json(agreement), indent=1))
+        else:
+            _print_readers(agreement, str(args.project))
+        return 0
     with Project(args.project) as project:
         index = ReviewIndex(project)
         reviews, skipped = review_project(
@@ -339,6 +430,7 @@ def run(args: argparse.Namespace) -> int:
             "skipped": skipped,
         }
         if args.report:
+            agreement = _final_agreement(project)
             path = write_report(
                 args.report,
                 reviews,
@@ -346,6 +438,7 @@ def run(args: argparse.Namespace) -> int:
                 title=project.config.name,
                 task=project.task,
                 class_names=project.classes or None,
+                readers=readers_section(agreement.summaries(), agreement.finals),
             )
             report["report"] = str(path)
     if args.json:

@@ -107,6 +107,13 @@ CREATE TABLE IF NOT EXISTS agreement(  -- review metrics of a case's readers' ve
     metrics TEXT NOT NULL,           -- JSON, review.metrics.MaskAgreement.to_dict()
     PRIMARY KEY (case_id, readers, distances)
 );
+CREATE TABLE IF NOT EXISTS final_agreement(  -- a reader's version against a final version
+    final_id INTEGER NOT NULL,
+    version_id INTEGER NOT NULL,
+    counts TEXT NOT NULL,            -- JSON, review.final_agreement.ReaderVsFinal.counts
+    voxel_ml REAL NOT NULL,          -- one voxel's volume (organs), 0 for grades
+    PRIMARY KEY (final_id, version_id)
+);
 """
 
 

@@ -3,8 +3,8 @@
 No plotting library is needed (matplotlib is not a dependency): the few plots a lead
 needs are drawn here as SVG. Sections: summary, Dice distribution per class (box and
 points per annotator pair and case) with a per-class table (organ projects), weighted
-kappa per condition and pooled confusion matrix (spine projects), and the most disputed
-cases.
+kappa per condition and pooled confusion matrix (spine projects), the most disputed
+cases, and each reader against the lead's final labels.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 from ..classes import class_colors
 from ..spine_grades import CONDITIONS, GRADES
 from .cases import CaseReview
+from .final_agreement import ReaderSummary
 from .kappa import kappa_from_confusion
 
 _CSS = """
@@ -372,6 +373,61 @@ def _notes_section(reviews: Sequence[CaseReview]) -> str:
     )
 
 
+def readers_section(summaries: Sequence[ReaderSummary], finals: int) -> str:
+    """Each reader against the lead's final labels ('' when nothing is final yet)."""
+    if not summaries:
+        return ""
+    grades = not summaries[0].dice and summaries[0].changed_ml_per_case is None
+    if grades:
+        head = "<th>cells</th><th>kept as graded</th><th>kappa</th>" + "".join(
+            f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in CONDITIONS
+        )
+        rows = [
+            f"<tr><td class='l'>{html.escape(s.reader)}</td><td>{len(s.cases)}</td>"
+            f"<td>{s.cells}</td><td>{_fmt(None if s.kept_share is None else 100 * s.kept_share, 0)}"
+            f" %</td><td style='background:{_kappa_color(s.kappa)}'>{_fmt(s.kappa)}</td>"
+            + "".join(
+                f"<td style='background:{_kappa_color(s.kappa_by_condition.get(c))}'>"
+                f"{_fmt(s.kappa_by_condition.get(c))}</td>"
+                for c in CONDITIONS
+            )
+            + "</tr>"
+            for s in summaries
+        ]
+        what = (
+            "share of grade cells the final kept as the reader graded them, and quadratic "
+            "weighted kappa against the final, over all conditions and per condition"
+        )
+    else:
+        names = [n for n in dict.fromkeys(n for s in summaries for n in s.dice)]
+        head = "<th>ml changed a case</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names)
+        rows = [
+            f"<tr><td class='l'>{html.escape(s.reader)}</td><td>{len(s.cases)}</td>"
+            f"<td>{_fmt(s.changed_ml_per_case, 1)}</td>"
+            + "".join(
+                f"<td style='background:{_dice_color(s.dice[n])}'>{s.dice[n]:.3f}</td>"
+                if n in s.dice
+                else "<td>&ndash;</td>"
+                for n in names
+            )
+            + "</tr>"
+            for s in summaries
+        ]
+        what = (
+            "median Dice per class of the reader's labels against the final ones, over the "
+            "cases where either has the class, and the millilitres the final differs from the "
+            "reader's labels, per case"
+        )
+    return (
+        f"<section><h2>Readers against the final labels</h2><p class='note'>Over the {finals} "
+        f"final case(s), each compared with the reader's version it was decided from: {what}. "
+        "A reader whose labels the lead changed most points at where feedback helps.</p>"
+        f"<table><tr><th class='l'>reader</th><th>final cases</th>{head}</tr>"
+        + "".join(rows)
+        + "</table></section>"
+    )
+
+
 def render_report(
     reviews: Sequence[CaseReview],
     skipped: Sequence[dict],
@@ -380,6 +436,7 @@ def render_report(
     task: str,
     class_names: list[str] | None = None,
     top_n: int = 12,
+    readers: str = "",
 ) -> str:
     """The report as an HTML string (see :func:`write_report`)."""
     annotators = sorted({a for r in reviews for a in r.annotators})
@@ -404,7 +461,7 @@ def render_report(
     else:
         body += _mask_sections(reviews, class_names or reviews[0].masks.classes)
         body += _disputed_section(reviews, top_n)
-    body += _notes_section(reviews)
+    body += readers + _notes_section(reviews)
     subtitle = (
         f"{'lumbar MRI grades' if task == 'spine' else 'CT organ masks'} &middot; "
         f"annotators: {html.escape(', '.join(annotators) or 'none')}"
@@ -425,13 +482,18 @@ def write_report(
     title: str,
     task: str,
     class_names: list[str] | None = None,
+    readers: str = "",
 ) -> Path:
-    """Write ``out_dir/index.html`` (self-contained: inline CSS and SVG) and return its path."""
+    """Write ``out_dir/index.html`` (self-contained: inline CSS and SVG) and return its path.
+
+    ``readers``: :func:`readers_section`'s HTML, when the lead's finals are compared."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "index.html"
     path.write_text(
-        render_report(reviews, skipped, title=title, task=task, class_names=class_names),
+        render_report(
+            reviews, skipped, title=title, task=task, class_names=class_names, readers=readers
+        ),
         encoding="utf-8",
     )
     return path

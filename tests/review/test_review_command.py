@@ -435,3 +435,48 @@ def test_comparing_in_threads_gives_the_same_review_as_one_thread(organ_project,
                 progress=lambda done, total, case: steps.append(case),
                 cancel=lambda: len(steps) >= len(other.cases()) - 1,
             )
+
+
+def test_readers_against_the_finals(organ_project, capsys, tmp_path):
+    project, _ = organ_project
+    folder = str(project.folder)
+    assert main(["review", folder, "--readers"]) == 0
+    assert capsys.readouterr().out.startswith("no final case yet: a lead finalizes cases")
+
+    finalize(project, "ct00", "lead", {"all": "alice"})
+    finalize(project, "ct01", "lead", {"all": "alice"})
+    assert main(["review", folder, "--readers"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0] == "readers against the lead's final labels (2 final cases):"
+    alice, bob = lines[1], lines[2]
+    assert alice.startswith("alice") and "the final changed 0.0 ml a case" in alice
+    # bob dropped ct01's spleen (Dice 0) and lost a slice of ct00's: the median of the two
+    assert bob.startswith("bob") and "2 cases" in bob and "lowest median Dice: spleen 0.4" in bob
+    # the finals' files were read this once, case by case, and the counts kept
+    assert "[1/2] compared ct00's final" in captured.err
+    out = run_json(capsys, folder, "--readers")
+    assert out["finals"] == 2 and [r["reader"] for r in out["readers"]] == ["alice", "bob"]
+    assert out["readers"][0]["dice"]["liver"] == 1.0
+    assert out["readers"][1]["changed_ml_per_case"] > 0
+    assert "compared" not in capsys.readouterr().err
+
+    run_json(capsys, folder, "--report", str(tmp_path / "report"))
+    html = (tmp_path / "report" / "index.html").read_text()
+    section = html[html.index("Readers against the final labels") :]
+    assert "<td class='l'>bob</td><td>2</td>" in section
+
+    assert main(["review", folder, "--readers", "--case", "ct00"]) == 2
+    assert "--readers compares every final case" in capsys.readouterr().err
+
+
+def test_spine_readers_against_the_finals(spine_project, capsys):
+    project, _ = spine_project
+    finalize(project, "mr00", "lead", {"all": "alice"})
+    assert main(["review", str(project.folder), "--readers"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "readers against the lead's final labels (1 final study):"
+    assert (
+        lines[1].startswith("alice") and "25 cells, 100 % kept as graded, kappa 1.000" in lines[1]
+    )
+    assert lines[2].startswith("bob") and "25 cells" in lines[2] and "kept as graded" in lines[2]
