@@ -19,6 +19,10 @@ points are a Points layer named after the reader (one colour per reader, the tab
 header shows it) and the consensus points a labelled white ring. Selecting a row shows the
 series and slice of the cell's consensus point (else a reader's; with no point, where the
 cell is read), the readers' points on that series, and who said what in the status line.
+
+*Readers vs finals* compares each reader with the lead's final labels
+(:mod:`napari_atlas_annotate.review.final_agreement`) off the GUI thread and shows one line
+per reader in a window of its own.
 """
 
 from __future__ import annotations
@@ -37,12 +41,14 @@ from qtpy.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QDialog,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QPlainTextEdit,
     QPushButton,
     QStyle,
     QStyledItemDelegate,
@@ -91,6 +97,7 @@ from ..review.cases import (
 from ..review.cases import review_project as _review_project
 from ..review.consensus import vote_and_disagreement
 from ..review.disputed import Disputes
+from ..review.final_agreement import compare_with_finals, summary_lines
 from ..review.grade_cells import CellOpinions, cell_opinions
 from ..review.readers import ReviewIndex, annotator_versions, task_content
 from ..spine_grades import GRADES, LEVEL_DISPLAY
@@ -421,7 +428,17 @@ class ReviewDock(StatusMessages, QWidget):
             "Ctrl+PageDown opens the case ranked after it)"
         )
         self.hide_final.toggled.connect(lambda _: self.project is not None and self.refresh_cases())
-        box.addWidget(self.hide_final)
+        self.readers_button = QPushButton("Readers vs finals")
+        self.readers_button.setToolTip(
+            "each reader against your final labels: Dice per class and ml changed (organs), "
+            "grades kept and kappa (spine); who needs feedback on what"
+        )
+        self.readers_button.clicked.connect(self.show_readers)
+        final_row = QHBoxLayout()
+        final_row.addWidget(self.hide_final)
+        final_row.addWidget(self.readers_button)
+        box.addLayout(final_row)
+        self.readers_window: QDialog | None = None
         self.ct_row = QWidget()  # organ cases: the CT's window, kept from case to case
         window = QHBoxLayout(self.ct_row)
         window.setContentsMargins(0, 0, 0, 0)
@@ -646,6 +663,54 @@ class ReviewDock(StatusMessages, QWidget):
             cancelled_by=(ReviewCancelled,),
         )
         return f"comparing {more} in the background (they join the list when done)"
+
+    def show_readers(self) -> bool:
+        """Compare each reader with the final labels off the GUI thread (only finals new
+        since the last time read files) and show the result in its own window."""
+        if self.project is None:
+            self._error("open a project first.")
+            return False
+        if self.task.running:
+            self._error("wait for the job running now (or cancel it), then compare the readers.")
+            return False
+        folder = Path(self.project.folder)
+
+        def compare(progress, cancel):
+            with Project(folder) as project:  # the worker's own database connection
+                return compare_with_finals(project, progress=progress, cancel=cancel)
+
+        def shown(agreement) -> None:
+            lines = summary_lines(agreement, str(folder))
+            self._show_readers_window("\n".join(lines))
+            self._info(lines[0])
+            self._job_ended(folder)
+
+        self.task.start(
+            "Comparing readers with the finals",
+            compare,
+            on_result=shown,
+            on_error=lambda exc: self._job_ended(folder, stopped=exc),
+            on_cancelled=lambda exc: self._job_ended(folder),
+            cancelled_by=(ReviewCancelled,),
+        )
+        return True
+
+    def _show_readers_window(self, text: str) -> None:
+        if self.readers_window is None:
+            self.readers_window = QDialog(self)
+            self.readers_window.setWindowTitle("Readers against the final labels")
+            layout = QVBoxLayout(self.readers_window)
+            self.readers_text = QPlainTextEdit()
+            self.readers_text.setReadOnly(True)
+            self.readers_text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+            font = QFont("monospace")
+            font.setStyleHint(QFont.StyleHint.TypeWriter)
+            self.readers_text.setFont(font)
+            layout.addWidget(self.readers_text)
+            self.readers_window.resize(760, 260)
+        self.readers_text.setPlainText(text)
+        self.readers_window.show()
+        self.readers_window.raise_()
 
     def _start_hd95(self) -> None:
         """Compute the open case's HD95 off the GUI thread, if it is still missing (after

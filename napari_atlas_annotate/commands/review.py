@@ -323,42 +323,12 @@ def _readers_json(agreement) -> dict:
 
 
 def _print_readers(agreement, project: str) -> None:
-    """One line per reader: how far the lead's finals are from the reader's labels."""
-    summaries = agreement.summaries()
-    if not agreement.finals:
-        print(
-            f"no final case yet: a lead finalizes cases in the review dock or with "
-            f"'atlas-annotate review {project} --finalize CASE --lead NAME' (or "
-            "--finalize-agreed); then each reader is compared with the finals."
-        )
-        return
-    grades = agreement.content == "grades"
+    """One line per reader: how far the lead's finals are from the reader's labels; the
+    cases left out as unreadable on stderr (the first 10)."""
+    from ..review.final_agreement import summary_lines
 
-    def what(n: int) -> str:
-        return ("study" if n == 1 else "studies") if grades else ("case" if n == 1 else "cases")
-
-    print(
-        f"readers against the lead's final labels ({agreement.finals} final "
-        f"{what(agreement.finals)}):"
-    )
-    width = max((len(s.reader) for s in summaries), default=0) + 2
-    for s in summaries:
-        weakest = s.weakest()
-        if grades:
-            kept = "-" if s.kept_share is None else f"{100 * s.kept_share:.0f} %"
-            kappa = "-" if s.kappa is None else f"{s.kappa:.3f}"
-            low = f"; lowest kappa: {weakest[0]} {weakest[1]:.3f}" if weakest else ""
-            detail = f"{s.cells} cells, {kept} kept as graded, kappa {kappa}{low}"
-        else:
-            ml = "-" if s.changed_ml_per_case is None else f"{s.changed_ml_per_case:.1f}"
-            low = f"; lowest median Dice: {weakest[0]} {weakest[1]:.3f}" if weakest else ""
-            detail = f"the final changed {ml} ml a case{low}"
-        print(f"{s.reader:<{width}}{len(s.cases):>5} {what(len(s.cases))}: {detail}")
-    if agreement.unsourced:
-        print(
-            f"{len(agreement.unsourced)} final case(s) name no readers' versions and are left "
-            f"out: {first_ids(agreement.unsourced)}"
-        )
+    for line in summary_lines(agreement, project):
+        print(line)
     for case_id, why in list(agreement.unreadable.items())[:10]:
         print(f"left out {case_id}: {why}", file=sys.stderr)
     if len(agreement.unreadable) > 10:

@@ -31,9 +31,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..case_lists import first_ids
 from ..project import LabelVersion, Project, ProjectError
 from ..project.database import transaction
 from ..spine_grades import CONDITIONS, GRADES, LEVELS
+from .cases import ReviewCancelled
 from .kappa import kappa_from_confusion
 from .metrics import dice_from_counts, label_pair_counts
 from .readers import OPINION_KINDS, latest_by_reader, task_content
@@ -124,12 +126,15 @@ def compare_with_finals(
     project: Project,
     *,
     progress: Progress | None = None,
+    cancel: Callable[[], bool] | None = None,
     keep: bool = True,
 ) -> FinalAgreement:
     """Each reader's version against each current final it was decided from.
 
     Pairs counted before are read from the project; the others are counted from the label
     files (or grade sheets) and kept, unless ``keep`` is False or the project is read-only.
+    ``cancel()`` is asked before each case read; True raises
+    :class:`~.cases.ReviewCancelled` (what was counted is kept).
     """
     content = task_content(project)
     finals = project.current_finals(content)
@@ -164,6 +169,8 @@ def compare_with_finals(
     classes = list(project.classes)
     unreadable: dict[str, str] = {}
     for done, (case_id, final, missing) in enumerate(todo, start=1):
+        if cancel is not None and cancel():
+            raise ReviewCancelled("comparing the readers with the finals was cancelled")
         try:
             new = _count_case(project, case_id, final, missing, content, len(classes))
         except (ProjectError, OSError, ValueError) as exc:  # a damaged file: say so, go on
@@ -177,6 +184,54 @@ def compare_with_finals(
             progress(done, len(todo), case_id)
     pairs.sort(key=lambda p: (p.case_id, p.reader))
     return FinalAgreement(content, classes, pairs, len(finals), sorted(unsourced), unreadable)
+
+
+def summary_lines(agreement: FinalAgreement, project_folder: str) -> list[str]:
+    """The readers against the finals as a lead reads them: a heading, one line per reader
+    (cases, ml changed and weakest class; or cells kept, kappa and weakest condition), and
+    the finals left out for want of readers."""
+    if not agreement.finals:
+        return [
+            "no final case yet: a lead finalizes cases in the review dock or with "
+            f"'atlas-annotate review {project_folder} --finalize CASE --lead NAME' (or "
+            "--finalize-agreed); then each reader is compared with the finals."
+        ]
+    grades = agreement.content == "grades"
+
+    def what(n: int) -> str:
+        return ("study" if n == 1 else "studies") if grades else ("case" if n == 1 else "cases")
+
+    lines = [
+        f"readers against the lead's final labels ({agreement.finals} final "
+        f"{what(agreement.finals)}):"
+    ]
+    summaries = agreement.summaries()
+    width = max((len(s.reader) for s in summaries), default=0) + 2
+    for s in summaries:
+        weakest = s.weakest()
+        if weakest is not None and weakest[1] >= 1.0:  # the finals kept all of it
+            weakest = None
+        if grades:
+            kept = "-" if s.kept_share is None else f"{100 * s.kept_share:.0f} %"
+            kappa = "-" if s.kappa is None else f"{s.kappa:.3f}"
+            low = f"; lowest kappa: {weakest[0]} {weakest[1]:.3f}" if weakest else ""
+            detail = f"{s.cells} cells, {kept} kept as graded, kappa {kappa}{low}"
+        else:
+            ml = "-" if s.changed_ml_per_case is None else f"{s.changed_ml_per_case:.1f}"
+            low = f"; lowest median Dice: {weakest[0]} {weakest[1]:.3f}" if weakest else ""
+            detail = f"the final changed {ml} ml a case{low}"
+        lines.append(f"{s.reader:<{width}}{len(s.cases):>5} {what(len(s.cases))}: {detail}")
+    if agreement.unsourced:
+        lines.append(
+            f"{len(agreement.unsourced)} final {what(len(agreement.unsourced))} with no "
+            f"reader's labels before the final, left out: {first_ids(agreement.unsourced)}"
+        )
+    if agreement.unreadable:
+        lines.append(
+            f"{len(agreement.unreadable)} final {what(len(agreement.unreadable))} left out "
+            f"with a file that could not be read: {first_ids(list(agreement.unreadable))}"
+        )
+    return lines
 
 
 def summarise(agreement: FinalAgreement) -> list[ReaderSummary]:

@@ -1015,3 +1015,36 @@ def test_final_cases_can_be_hidden_and_the_keys_go_on_from_a_finalized_case(
     dock.hide_final.setChecked(False)
     assert dock.case_ids() == ["ct1", "ct2", "ct0"]
     assert sum("FINAL" in dock.case_list.item(i).text() for i in range(3)) == 2
+
+
+def test_readers_against_the_finals_in_a_window_of_their_own(
+    make_napari_viewer, two_reader_project, qtbot
+):
+    project, masks = two_reader_project
+    viewer = make_napari_viewer()
+    dock = ReviewDock(viewer, project, lead="lead")
+    qtbot.waitUntil(lambda: not dock.task.running, timeout=30_000)
+    assert dock.show_readers()
+    qtbot.waitUntil(lambda: not dock.task.running, timeout=30_000)
+    assert dock.readers_text.toPlainText().startswith("no final case yet")
+
+    assert dock.load_case("ct0"), dock.last_error
+    dock.choose("liver", "bob")  # bob's liver, the rest alice's
+    assert dock.finalize() is not None, dock.last_error
+    qtbot.waitUntil(lambda: not dock.task.running, timeout=30_000)  # the case's HD95
+    assert dock.show_readers(), dock.last_error
+    assert dock.task.running  # off the GUI thread; painting and the list stay usable
+    qtbot.waitUntil(lambda: not dock.task.running, timeout=30_000)
+    lines = dock.readers_text.toPlainText().splitlines()
+    assert lines[0] == "readers against the lead's final labels (1 final case):"
+    assert dock.status.text().startswith(lines[0])
+    alice = next(line for line in lines if line.startswith("alice"))
+    bob = next(line for line in lines if line.startswith("bob"))
+    # bob differs from alice only in the liver, which the lead took from bob: the final is
+    # bob's label, and alice's liver is what it changed
+    alice_labels, bob_labels = masks["ct0"]["alice"], masks["ct0"]["bob"]
+    voxel_ml = abs(np.linalg.det(masks["ct0"]["image"].affine[:3, :3])) / 1000
+    changed = np.count_nonzero(alice_labels != bob_labels) * voxel_ml
+    assert f"1 case: the final changed {changed:.1f} ml a case; lowest median Dice: liver" in alice
+    assert bob.endswith("1 case: the final changed 0.0 ml a case")  # no weakest class
+    assert dock.readers_window.isVisible()
