@@ -315,7 +315,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.model_panel = ModelPanel(self)  # propose / train / export in the background
         layout.addWidget(self.model_panel)
 
-        self.lead_message = QLabel()  # why the lead sent a final case back, while it is open
+        self.lead_message = QLabel()  # the lead's last decision on the open case, if any
         self.lead_message.setWordWrap(True)
         self.lead_message.setStyleSheet("color:#e0a040;")
         self.lead_message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -599,16 +599,17 @@ class AnnotatorDock(StatusMessages, QWidget):
         return True
 
     def _show_lead_message(self, case_id: str | None) -> None:
-        """A case the lead reopened shows who reopened it, when and why, until it is final
-        again."""
+        """The lead's last decision on the case: a reopened case shows who reopened it,
+        when and why (until it is final again); a final case what the final took from
+        whom (the annotator's feedback: e.g. "all: alice; liver: bob")."""
         from ..review.adjudication import decision_history, describe_decision
 
         history = decision_history(self.project, case_id) if case_id is not None else []
-        reopened = history[-1] if history and history[-1]["action"] == "reopen" else None
-        self.lead_message.setText(
-            f"{case_id}: {describe_decision(reopened)}" if reopened is not None else ""
-        )
-        self.lead_message.setVisible(reopened is not None)
+        last = history[-1] if history else None
+        reopened = last is not None and last["action"] == "reopen"
+        self.lead_message.setStyleSheet(f"color:{'#e0a040' if reopened else '#8fc98f'};")
+        self.lead_message.setText(f"{case_id}: {describe_decision(last)}" if last else "")
+        self.lead_message.setVisible(last is not None)
 
     def _read_ahead_image(self, case_id: str, ref):
         """The case's first image (``ref``) if it was read ahead and is unchanged, else None."""

@@ -748,7 +748,7 @@ def test_a_short_window_scrolls_the_dock_instead_of_growing_off_screen(
     assert dock.width() >= dock.scroll_area.widget().minimumSizeHint().width()
 
 
-def test_a_case_the_lead_reopened_says_who_and_why_until_final_again(
+def test_a_case_the_lead_reopened_says_who_and_why_and_a_final_one_what_it_took(
     make_napari_viewer, organ_project
 ):
     from napari_atlas_annotate.review.adjudication import finalize, reopen
@@ -770,9 +770,13 @@ def test_a_case_the_lead_reopened_says_who_and_why_until_final_again(
     assert dock.case_id != case and dock.lead_message.isHidden()
 
     with organ_project.open() as project:
-        finalize(project, case, "dr_wu", {})
+        version = finalize(project, case, "dr_wu", {"all": "alice", "liver": "consensus"})
     assert dock.load_case(case)
-    assert dock.lead_message.isHidden()
+    # final again: the reader sees what the final took from whom
+    assert not dock.lead_message.isHidden()
+    text = dock.lead_message.text()
+    assert text.startswith(f"{case}: final v{version.id} by dr_wu")
+    assert "spleen: alice" in text and "liver" not in text  # the consensus goes unsaid
 
 
 def test_keys_submit_and_step_through_the_queue(make_napari_viewer, organ_project, qtbot):
