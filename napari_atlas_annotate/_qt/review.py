@@ -347,6 +347,8 @@ class ReviewDock(StatusMessages, QWidget):
         self._disputes: Disputes | None = None  # the open organ case's, for go_to_class
         self._volume = None  # the open organ case's image
         self._masks_checked: tuple | None = None  # see finalize
+        #: (final version id, its label map) while Finalize shows the case again
+        self._final_composed: tuple | None = None
         # the next organ case of the list, read while the lead looks at this one: its image
         # and its readers' label files (a version's file never changes once stored)
         self.read_ahead = ImagePrefetch()
@@ -1018,11 +1020,9 @@ class ReviewDock(StatusMessages, QWidget):
             )
             final = current_final(project, case_id)
             if final is not None:  # what was decided, to compare with the readers'
-                to_add.append(
-                    labels_layer_data(
-                        project.read_mask(final), volume, names, name=f"final v{final.id}"
-                    )
-                )
+                just = self._final_composed
+                decided = just[1] if just and just[0] == final.id else project.read_mask(final)
+                to_add.append(labels_layer_data(decided, volume, names, name=f"final v{final.id}"))
         except REPORTED as exc:
             self._error(exc)
             return False
@@ -1507,8 +1507,17 @@ class ReviewDock(StatusMessages, QWidget):
             latest = self._versions_key(annotator_versions(self.project, case_id))
             checked = self._shown_versions() if self.masks else None
             shown = self.masks if latest == checked else None  # else read from the files
+            composed = []
             version = finalize(
-                self.project, case_id, lead, decisions, painted=painted, opinions=shown
+                self.project,
+                case_id,
+                lead,
+                decisions,
+                painted=painted,
+                opinions=shown,
+                # the vote of exactly those maps, counted when the case opened
+                consensus=self.consensus if shown is not None else None,
+                on_composed=composed.append,
             )
         except REPORTED as exc:
             self._error(exc)
@@ -1516,10 +1525,13 @@ class ReviewDock(StatusMessages, QWidget):
         self._decided(case_id)
         self.refresh_cases()
         self._masks_checked = checked  # shown again at once: no stroke in between
+        # the final layer shows the map just composed, not the same map read back
+        self._final_composed = (version.id, composed[0]) if composed else None
         try:
             self.load_case(case_id)
         finally:
             self._masks_checked = None
+            self._final_composed = None
         if before is not None and before.id == version.id:
             self._info(f"{case_id}: already final as decided (version {version.id}); nothing new.")
         else:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,8 +86,12 @@ def compose_mask(
     *,
     painted: np.ndarray | None = None,
     case_id: str = "",
+    consensus: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict]:
     """The final label map from per-class decisions, and a summary for the version note.
+
+    ``consensus``: the majority vote of ``masks`` when the caller has it already (about
+    0.1 s of a 512x512x300 CT not counted again).
 
     Returns
     -------
@@ -111,7 +115,7 @@ def compose_mask(
     full = {c: decisions.get(c, CONSENSUS) for c in classes}
     sources: dict[str, np.ndarray] = dict(masks)
     if CONSENSUS in full.values():
-        sources[CONSENSUS] = mask_consensus(masks, "majority")
+        sources[CONSENSUS] = consensus if consensus is not None else mask_consensus(masks)
     if STAPLE in full.values():
         sources[STAPLE] = mask_consensus(masks, "staple")
     if painted is not None:
@@ -251,6 +255,8 @@ def finalize(
     painted: np.ndarray | None = None,
     comment: str = "",
     opinions: dict | None = None,
+    consensus: np.ndarray | None = None,
+    on_composed: Callable[[np.ndarray | GradeSheet], None] | None = None,
 ) -> LabelVersion:
     """Compose, store (kind ``final``) and audit the lead's adjudication of a case.
 
@@ -269,6 +275,11 @@ def finalize(
         Free text kept in the note and the audit record.
     opinions
         The readers' labels if already read (:func:`.cases.load_opinions`).
+    consensus
+        Their majority vote, if already counted from exactly ``opinions`` (masks).
+    on_composed
+        Called with the final label map or grade sheet before it is stored (a viewer
+        showing the case again need not read it back from its file).
 
     Returns
     -------
@@ -306,22 +317,28 @@ def finalize(
     if task_content(project) == "grades":
         sheet, summary = compose_grades(opinions, decisions, case_id)
         note = json.dumps({**summary, "sources": used, "comment": comment})
+        if on_composed is not None:
+            on_composed(sheet)
         version = project.save_grades_version(
             case_id, sheet, kind="final", annotator=lead, note=note
         )
     else:
         classes = class_names(project, opinions)[: len(project.classes)]
+        if consensus is None and painted is not None:  # counted once for both uses
+            consensus = mask_consensus(opinions, "majority")
         labels, summary = compose_mask(
-            opinions, classes, decisions, painted=painted, case_id=case_id
+            opinions, classes, decisions, painted=painted, case_id=case_id, consensus=consensus
         )
         if painted is not None:  # what the lead's own paint changed, per class
-            changed = edited_classes(mask_consensus(opinions, "majority"), painted)
+            changed = edited_classes(consensus, painted)
             summary["painted_voxels"] = {
                 classes[v - 1]: {"added": g, "removed": r}
                 for v, (g, r) in changed.items()
                 if v <= len(classes) and summary["decisions"][classes[v - 1]] == PAINTED
             }
         note = json.dumps({**summary, "sources": used, "comment": comment})
+        if on_composed is not None:
+            on_composed(labels)
         version = project.save_mask_version(
             case_id, labels, kind="final", annotator=lead, note=note
         )

@@ -1048,3 +1048,29 @@ def test_readers_against_the_finals_in_a_window_of_their_own(
     assert f"1 case: the final changed {changed:.1f} ml a case; lowest median Dice: liver" in alice
     assert bob.endswith("1 case: the final changed 0.0 ml a case")  # no weakest class
     assert dock.readers_window.isVisible()
+
+
+def test_finalize_shows_the_final_it_composed_without_reading_it_back(
+    make_napari_viewer, two_reader_project, monkeypatch
+):
+    project, masks = two_reader_project
+    viewer = make_napari_viewer()
+    dock = ReviewDock(viewer, project, lead="lead")
+    assert dock.load_case("ct0"), dock.last_error
+    dock.choose("liver", "bob")
+    read = []
+    real = type(project).read_mask
+    monkeypatch.setattr(
+        type(project), "read_mask", lambda self, v: read.append(v.id) or real(self, v)
+    )
+    version = dock.finalize()
+    assert version is not None, dock.last_error
+    assert version.id not in read  # shown from the map just composed
+    final = viewer.layers[f"final v{version.id}"]
+    axes = final.metadata["atlas_annotate"]["axes"]
+    shown = np.asarray(final.data).transpose(np.argsort(axes))
+    np.testing.assert_array_equal(shown, real(project, version))  # what the file holds
+    # the next open of the case reads the file, as any open does
+    dock.close_case()
+    assert dock.load_case("ct0"), dock.last_error
+    assert version.id in read

@@ -296,3 +296,26 @@ def test_composed_mask_follows_the_rule_voxel_by_voxel():
                     expected[index] = value
     np.testing.assert_array_equal(ours, expected)
     assert summary["overlap_voxels"] == overlap > 0
+
+
+def test_finalize_hands_over_what_it_stores_and_takes_a_vote_already_counted(organ_project):
+    from napari_atlas_annotate.review.cases import load_opinions, mask_consensus
+    from napari_atlas_annotate.review.readers import annotator_versions
+
+    project, _ = organ_project
+    opinions = load_opinions(project, annotator_versions(project, "ct00"))
+    vote = mask_consensus(opinions, "majority")
+    seen = []
+    version = finalize(
+        project,
+        "ct00",
+        "lead",
+        {"liver": "bob"},
+        opinions=opinions,
+        consensus=vote,
+        on_composed=seen.append,
+    )
+    np.testing.assert_array_equal(seen[0], project.read_mask(version))
+    # the same final as with the vote counted inside
+    composed, _ = compose_mask(opinions, list(ABDOMEN_ATLAS_CLASSES), {"liver": "bob"})
+    np.testing.assert_array_equal(project.read_mask(version), composed)
