@@ -341,6 +341,7 @@ class ReviewDock(StatusMessages, QWidget):
         # lead cancelled it; not started again until the project is opened again), and the
         # open case's HD95 (``_hd95_for``: the case still waiting for it)
         self._rank_stopped = self._rank_waiting = False
+        self._readers_waiting = False  # Readers vs finals asked while another job ran
         self._unreadable: dict[str, str] = {}  # case -> why it could not be compared
         self._ranking: list[str] = []  # every ranked case, also those the list hides
         self._hd95_for: str | None = None
@@ -548,6 +549,7 @@ class ReviewDock(StatusMessages, QWidget):
             self._left_choices, self._left_paint = {}, {}
             self.read_ahead.clear()
             self._masks_ahead = None  # its case ids and version ids mean nothing here
+            self._readers_waiting = False  # asked of the other project
         self.project, self._rank_stopped, self._unreadable = project, False, {}
         self.opener.opened(project.folder, self.lead_edit.text().strip(), project.task)
         self.ct_row.setVisible(project.task != "spine")
@@ -672,9 +674,11 @@ class ReviewDock(StatusMessages, QWidget):
         if self.project is None:
             self._error("open a project first.")
             return False
-        if self.task.running:
-            self._error("wait for the job running now (or cancel it), then compare the readers.")
-            return False
+        if self.task.running:  # compared when that job ends
+            self._readers_waiting = True
+            self._info("comparing the readers with the finals after the job running now.")
+            return True
+        self._readers_waiting = False
         folder = Path(self.project.folder)
 
         def compare(progress, cancel):
@@ -750,6 +754,8 @@ class ReviewDock(StatusMessages, QWidget):
             self.refresh_cases()
         if here and stopped is not None and not isinstance(stopped, ReviewCancelled):
             self._error(stopped)  # after the list's message, so that it stays
+        if self._readers_waiting and not self.task.running:
+            self.show_readers()
         self._start_hd95()
 
     def _show_hd95(self, folder: Path, case_id: str, masks) -> None:

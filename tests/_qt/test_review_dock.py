@@ -1074,3 +1074,32 @@ def test_finalize_shows_the_final_it_composed_without_reading_it_back(
     dock.close_case()
     assert dock.load_case("ct0"), dock.last_error
     assert version.id in read
+
+
+def test_readers_vs_finals_asked_during_another_job_runs_after_it(
+    make_napari_viewer, two_reader_project, qtbot
+):
+    import threading
+
+    project, _ = two_reader_project
+    viewer = make_napari_viewer()
+    dock = ReviewDock(viewer, project, lead="lead")
+    qtbot.waitUntil(lambda: not dock.task.running, timeout=30_000)
+    assert dock.load_case("ct0") and dock.finalize() is not None, dock.last_error
+    qtbot.waitUntil(lambda: not dock.task.running, timeout=30_000)
+    release = threading.Event()
+    folder = project.folder  # a job of the dock's own kind: it says when it ended
+    dock.task.start(
+        "another job",
+        lambda progress, cancel: release.wait(20),
+        on_result=lambda _: dock._job_ended(folder),
+    )
+    assert dock.show_readers()
+    assert "after the job running now" in dock.status.text()
+    assert dock.readers_window is None  # nothing compared yet
+    release.set()
+    qtbot.waitUntil(lambda: dock.readers_window is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: not dock.task.running, timeout=30_000)
+    assert dock.readers_text.toPlainText().startswith(
+        "readers against the lead's final labels (1 final case):"
+    )
