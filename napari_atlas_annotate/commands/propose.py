@@ -27,6 +27,7 @@ import time
 
 from ..case_lists import first_ids
 from ..cli import positive_int
+from ..durations import duration
 from ..project import Project, ProjectError
 
 
@@ -193,31 +194,16 @@ def batch_summary(results: list) -> str:
     seconds = sum(r.seconds for r in results)
     return (
         f"{_count(len(results), 'proposal')}{stored} by {', '.join(models)}; uncertainty "
-        f"{values[0]:.4f} to {values[-1]:.4f} (median {median:.4f}); {_duration(seconds)} in "
+        f"{values[0]:.4f} to {values[-1]:.4f} (median {median:.4f}); {duration(seconds)} in "
         f"all, {seconds / len(results):.1f} s a case (--json lists each)"
     )
 
 
 def time_left(elapsed: float, done: int, total: int) -> str:
-    """``; about 2 h 5 min left`` from the pace so far (empty when done or too early)."""
+    """``; about 2.1 h left`` from the pace so far (empty when done or too early)."""
     if done <= 0 or done >= total or elapsed <= 0:
         return ""
-    return f"; about {_duration(elapsed / done * (total - done))} left"
-
-
-def _duration(seconds: float) -> str:
-    """``42 s``, ``7 min``, ``2 h 5 min``, ``3 d 4 h``."""
-    seconds = max(0.0, float(seconds))
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    minutes = round(seconds / 60)
-    if minutes < 90:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
+    return f"; about {duration(elapsed / done * (total - done))} left"
 
 
 def _count(n: int, noun: str) -> str:

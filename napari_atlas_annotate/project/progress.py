@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ..durations import duration
+
 #: Order in which states are reported (the order a case goes through them).
 STATE_ORDER = (
     "in_progress",
@@ -70,14 +72,6 @@ def campaign_progress(status: dict) -> dict:
     }
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def progress_lines(progress: dict) -> list[str]:
     """:func:`campaign_progress` in words, one line for the project and one per person."""
     n = progress["cases"]
@@ -88,9 +82,9 @@ def progress_lines(progress: dict) -> list[str]:
         states = ", ".join(
             f"{k} {state.replace('_', ' ')}" for state, k in person["states"].items()
         )
-        work = f"{person['edits']} edits, {_duration(person['seconds'])} on task"
+        work = f"{person['edits']} edits, {duration(person['seconds'])} on task"
         if person["cases_worked"]:
             per_case = person["seconds"] / person["cases_worked"]
-            work += f" ({_duration(per_case)} per case worked on)"
+            work += f" ({duration(per_case)} per case worked on)"
         lines.append(f"{who}: {states}; {work}")
     return lines

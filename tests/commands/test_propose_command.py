@@ -78,11 +78,9 @@ def test_many_warnings_are_cut_to_the_first_and_a_count(capsys):
 def test_the_progress_line_says_how_long_the_rest_takes():
     from napari_atlas_annotate.commands.propose import time_left
 
-    assert time_left(8.0, 1, 20_000) == "; about 44 h 27 min left"
-    assert time_left(10.0, 1, 20_000) == "; about 2 d 7 h left"
+    assert time_left(8.0, 1, 20_000) == "; about 44.4 h left"
     assert time_left(80.0, 10, 100) == "; about 12 min left"
     assert time_left(10.0, 1, 3) == "; about 20 s left"
-    assert time_left(6 * 3600.0, 3, 4) == "; about 2 h left"
     assert time_left(5.0, 4, 4) == ""  # done
     assert time_left(0.0, 0, 4) == ""  # nothing to go by yet
 
