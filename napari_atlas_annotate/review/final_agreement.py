@@ -17,8 +17,8 @@ each reader's latest opinion made before it. Each is compared with the final:
 
 A final version never changes, nor does a reader's version, so each pair is counted once
 and kept in the project (table ``final_agreement``); only finals new since the last call
-read label files (about 0.9 s a 512x512x300 CT case read by two). A final with no reader's opinion
-before it is counted as such and left out.
+read label files (about 0.9 s a 512x512x300 CT case read by two). A final with no
+reader's opinion before it is counted as such and left out.
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ class ReaderSummary:
     """What the finals say about one reader (see :func:`summarise`)."""
 
     reader: str
+    #: grade sheets (spine projects) rather than label maps
+    grades: bool = False
     cases: list[str] = field(default_factory=list)
     #: organs: median Dice per class over the cases where the reader or the final has it
     dice: dict[str, float] = field(default_factory=dict)
@@ -82,7 +84,7 @@ class ReaderSummary:
     def weakest(self) -> tuple[str, float] | None:
         """The class (organs) or condition (grades) where the reader agrees least with the
         finals, and that agreement."""
-        scores = self.dice if self.dice else self.kappa_by_condition
+        scores = self.kappa_by_condition if self.grades else self.dice
         known = [(v, k) for k, v in scores.items() if v is not None and not math.isnan(v)]
         if not known:
             return None
@@ -94,7 +96,7 @@ class ReaderSummary:
             return None if v is None or math.isnan(v) else round(float(v), digits)
 
         out = {"reader": self.reader, "cases": len(self.cases), "case_ids": list(self.cases)}
-        if self.dice or self.changed_ml_per_case is not None:
+        if not self.grades:
             out["dice"] = {k: r(v) for k, v in self.dice.items()}
             out["changed_ml_per_case"] = r(self.changed_ml_per_case)
         else:
@@ -242,8 +244,9 @@ def summarise(agreement: FinalAgreement) -> list[ReaderSummary]:
     out = []
     for reader in sorted(readers):
         rows = readers[reader]
-        summary = ReaderSummary(reader, cases=[p.case_id for p in rows])
-        if agreement.content == "grades":
+        grades = agreement.content == "grades"
+        summary = ReaderSummary(reader, grades, cases=[p.case_id for p in rows])
+        if grades:
             _grade_summary(summary, rows)
         else:
             _mask_summary(summary, rows, agreement.classes)

@@ -377,8 +377,7 @@ def readers_section(summaries: Sequence[ReaderSummary], finals: int) -> str:
     """Each reader against the lead's final labels ('' when nothing is final yet)."""
     if not summaries:
         return ""
-    grades = not summaries[0].dice and summaries[0].changed_ml_per_case is None
-    if grades:
+    if summaries[0].grades:
         head = "<th>cells</th><th>kept as graded</th><th>kappa</th>" + "".join(
             f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in CONDITIONS
         )
