@@ -321,6 +321,16 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.lead_message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.lead_message.setVisible(False)
         layout.addWidget(self.lead_message)
+        self.final_button = QPushButton("Show the final")  # a final organ case: compare
+        self.final_button.setCheckable(True)
+        self.final_button.setToolTip(
+            "the lead's final labels of this case as a layer over yours, to see what the "
+            "adjudication changed (shown only; your labels stay the ones you paint)"
+        )
+        self.final_button.toggled.connect(self.show_final)
+        self.final_button.setVisible(False)
+        layout.addWidget(self.final_button)
+        self.final_layer = None
         self.note_field = NoteField()
         layout.addWidget(self.note_field)
         self.submit_button = QPushButton("Submit and next case")
@@ -519,6 +529,11 @@ class AnnotatorDock(StatusMessages, QWidget):
                 for layer in gone:
                     self.viewer.layers.remove(layer)
         self._extra_layers = []
+        self.final_layer = None
+        self.final_button.blockSignals(True)
+        self.final_button.setChecked(False)
+        self.final_button.blockSignals(False)
+        self.final_button.setVisible(False)
         self.hook = self.labels_layer = self.image_layer = self.volumes = None
         self.case_id = self.base = self.volume = None
         self.class_list.show_volumes(None)
@@ -610,6 +625,52 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.lead_message.setStyleSheet(f"color:{'#e0a040' if reopened else '#8fc98f'};")
         self.lead_message.setText(f"{case_id}: {describe_decision(last)}" if last else "")
         self.lead_message.setVisible(last is not None)
+        organs = self.project is not None and self.project.task != "spine"
+        self.final_button.setVisible(organs and last is not None and not reopened)
+
+    def show_final(self, shown: bool = True) -> bool:
+        """Show (or take away) the open case's current final labels as a layer over the
+        annotator's own, which stays the layer painted on; what the final changed is then
+        in view. Returns whether the final is shown."""
+        from .._napari.layers import labels_layer_data
+        from ..review.adjudication import current_final
+
+        if not shown:
+            if self.final_layer is not None and self.final_layer in self.viewer.layers:
+                self.viewer.layers.remove(self.final_layer)
+                self._extra_layers.remove(self.final_layer)
+            self.final_layer = None
+            return False
+        if self.final_layer is not None:
+            return True
+        try:
+            final = current_final(self.project, self.case_id) if self.case_id else None
+            if final is None:
+                raise ProjectError(f"case {self.case_id} has no final labels (any more).")
+            data, kwargs, _ = labels_layer_data(
+                self.project.read_mask(final),
+                self.volume,
+                self.project.classes,
+                name=f"final v{final.id} by {final.annotator}",
+            )
+        except REPORTED as exc:
+            self._error(exc)
+            self.final_button.blockSignals(True)
+            self.final_button.setChecked(False)
+            self.final_button.blockSignals(False)
+            return False
+        self.final_layer = self.viewer.add_layer(
+            ShownSliceLabels(data, **{**kwargs, "opacity": 0.5})
+        )
+        self.final_layer.editable = False  # a view of the lead's labels, not a place to paint
+        self._extra_layers.append(self.final_layer)
+        if self.labels_layer is not None:  # strokes still go to the annotator's labels
+            self.viewer.layers.selection.active = self.labels_layer
+        self._info(
+            f"{self.case_id}: final v{final.id} by {final.annotator} shown over your labels "
+            f"(layer '{self.final_layer.name}'); hide it with the same button."
+        )
+        return True
 
     def _read_ahead_image(self, case_id: str, ref):
         """The case's first image (``ref``) if it was read ahead and is unchanged, else None."""

@@ -766,6 +766,7 @@ def test_a_case_the_lead_reopened_says_who_and_why_and_a_final_one_what_it_took(
     text = dock.lead_message.text()
     assert text.startswith(f"{case}: reopened v") and "by dr_wu" in text
     assert text.endswith("spleen tip missed")
+    assert dock.final_button.isHidden()  # reopened: no final to show
     dock.step_case(+1)  # another case: not its message
     assert dock.case_id != case and dock.lead_message.isHidden()
 
@@ -777,6 +778,23 @@ def test_a_case_the_lead_reopened_says_who_and_why_and_a_final_one_what_it_took(
     text = dock.lead_message.text()
     assert text.startswith(f"{case}: final v{version.id} by dr_wu")
     assert "spleen: alice" in text and "liver" not in text  # the consensus goes unsaid
+
+    # the reader can lay the final over their own labels, and still paints their own
+    assert not dock.final_button.isHidden()
+    own = dock.labels_layer
+    dock.final_button.setChecked(True)
+    final_layer = viewer.layers[f"final v{version.id} by dr_wu"]
+    axes = final_layer.metadata["atlas_annotate"]["axes"]
+    with organ_project.open() as project:
+        stored = project.read_mask(version)
+    np.testing.assert_array_equal(np.asarray(final_layer.data).transpose(np.argsort(axes)), stored)
+    assert not final_layer.editable and viewer.layers.selection.active is own
+    dock.final_button.setChecked(False)
+    assert final_layer not in viewer.layers
+    dock.final_button.setChecked(True)
+    dock.step_case(+1)  # another case: its final layer goes, the button with it
+    assert not any(layer.name.startswith("final v") for layer in viewer.layers)
+    assert dock.final_button.isHidden() and not dock.final_button.isChecked()
 
 
 def test_keys_submit_and_step_through_the_queue(make_napari_viewer, organ_project, qtbot):
