@@ -238,10 +238,17 @@ def _write_csv(path: str | Path, header: Iterable[str], rows: Iterable[Iterable]
 
 
 def read_coordinates_csv(path: str | Path) -> list[LevelPoint]:
-    """Read train_label_coordinates.csv rows; incomplete rows (no x/y) are skipped."""
+    """Read train_label_coordinates.csv rows; incomplete rows (no x/y) are skipped, a file
+    without its columns (a grades CSV given by mistake) is refused (ValueError)."""
     points = []
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh)
+        missing = [c for c in COORDINATE_COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise ValueError(
+                f"{path}: not a coordinates CSV: no column {', '.join(missing)} (RSNA's "
+                f"train_label_coordinates.csv has {', '.join(COORDINATE_COLUMNS)})."
+            )
         for row in reader:
             try:
                 x, y = float(row["x"]), float(row["y"])

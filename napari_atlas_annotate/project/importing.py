@@ -556,12 +556,27 @@ def read_grade_sheet(
     from ..grade_sheet import GradeSheet, LevelPoint
     from ..spine_grades import parse_column, read_coordinates_csv, read_grades_csv
 
-    rows = read_grades_csv(source) if tables is None else tables[0]
+    try:
+        rows = read_grades_csv(source) if tables is None else tables[0]
+    except UnicodeDecodeError:
+        raise ProjectError(
+            f"{source}: not a CSV text file. A spine project imports grades: an RSNA "
+            "train.csv-shaped CSV (its coordinates CSV with --points), or a grades .json "
+            "version file as `atlas-annotate history` lists them. Nothing was imported."
+        ) from None
+    numbered = case_id is not None and case_id.isdigit()  # named by its RSNA study_id
     if study_id is None:
-        if len(rows) == 1:
-            study_id = next(iter(rows))
-        elif case_id is not None and case_id.isdigit() and int(case_id) in rows:
+        if numbered and int(case_id) in rows:
             study_id = int(case_id)
+        elif len(rows) == 1 and not numbered:
+            study_id = next(iter(rows))
+        elif len(rows) == 1:  # another study's grades: refused unless asked for
+            only = next(iter(rows))
+            raise ProjectError(
+                f"{source}: holds study_id {only}, but case {case_id} is study {case_id}. "
+                f"If these are the case's grades all the same, pass --study-id {only}. "
+                "Nothing was imported." + pseudonymised_export_hint(source)
+            )
         else:
             raise ProjectError(
                 f"{source}: holds {len(rows)} studies and none has the case's id "
@@ -577,11 +592,27 @@ def read_grade_sheet(
     for column, grade in rows[study_id].items():
         sheet.set_grade(*parse_column(column), grade)
     if points is not None:
-        for p in read_coordinates_csv(points) if tables is None else tables[1].get(study_id, []):
-            if p.study_id == study_id:
-                sheet.set_point(
-                    p.condition, p.level, LevelPoint(str(p.series_id), p.instance_number, p.x, p.y)
-                )
+        try:
+            found = read_coordinates_csv(points) if tables is None else tables[1].get(study_id, [])
+        except UnicodeDecodeError:
+            raise ProjectError(
+                f"{points}: not a CSV text file; --points takes RSNA's "
+                "train_label_coordinates.csv. Nothing was imported."
+            ) from None
+        mine = [p for p in found if p.study_id == study_id]
+        if tables is None and not mine:  # a points file given for this import says nothing
+            studies = sorted({p.study_id for p in found})
+            raise ProjectError(
+                f"{points}: no points of study_id {study_id} (its studies: "
+                f"{', '.join(map(str, studies[:10])) or 'none'}"
+                f"{' ...' if len(studies) > 10 else ''}). Give the coordinates CSV of this "
+                "study, or leave --points out to import the grades alone. Nothing was "
+                "imported."
+            )
+        for p in mine:
+            sheet.set_point(
+                p.condition, p.level, LevelPoint(str(p.series_id), p.instance_number, p.x, p.y)
+            )
     return sheet
 
 

@@ -211,6 +211,14 @@ def test_a_dicom_seg_import_reads_no_pixels_of_the_cases_image(tmp_path, monkeyp
         np.testing.assert_array_equal(project.read_mask(version), expected)
 
 
+def _pseudonym_of(export: Path) -> str:
+    """The one study_id of an RSNA export's train.csv."""
+    from napari_atlas_annotate.spine_grades import read_grades_csv
+
+    (study_id,) = read_grades_csv(export / "train.csv")
+    return str(study_id)
+
+
 def test_a_pseudonymised_rsna_export_is_refused_naming_keep_identifiers(rsna_study, tmp_path):
     """A newcomer re-imported an `export --format rsna`: its study_id and series_id are
     pseudonyms, so its points name series the case does not have. The refusal says so,
@@ -237,7 +245,7 @@ def test_a_pseudonymised_rsna_export_is_refused_naming_keep_identifiers(rsna_stu
             points=exported / "train_label_coordinates.csv",
         )
     said = str(err.value)
-    assert "are not on its images" in said  # what was wrong, as before
+    assert f"holds study_id {_pseudonym_of(exported)}, but case {case_id} is study" in said
     assert (
         f"{exported / 'provenance.json'} says these CSVs are a pseudonymised 'atlas-annotate "
         "export --format rsna': their study_id and series_id are pseudonyms, not the ids of "
@@ -279,3 +287,51 @@ def test_a_pseudonymised_rsna_export_of_several_studies_is_refused_naming_keep_i
     with pytest.raises(ProjectError) as err:
         import_labels(project, case_id, "kim", exported / "train.csv")
     assert "--keep-identifiers" not in str(err.value)  # real ids: nothing to say about them
+
+
+def test_another_studys_grades_are_refused_unless_asked_for(rsna_study, tmp_path):
+    """A case named by its RSNA study_id takes the row of that study; a CSV holding only
+    another study is refused (it was stored silently as this case's grades), and
+    --study-id takes it all the same."""
+    from napari_atlas_annotate.project import ProjectError
+    from napari_atlas_annotate.project.importing import import_labels, read_grade_sheet
+    from napari_atlas_annotate.spine_grades import read_grades_csv, write_grades_csv
+
+    project, case_id, grades, points, _ = rsna_study
+    assert case_id.isdigit()
+    (study,) = read_grades_csv(grades).values()
+    other = write_grades_csv(tmp_path / "other.csv", {12345: study})
+    with pytest.raises(ProjectError) as err:
+        import_labels(project, case_id, "kim", other)
+    assert f"holds study_id 12345, but case {case_id} is study {case_id}" in str(err.value)
+    assert "pass --study-id 12345" in str(err.value)
+    assert project.versions(case_id) == []
+    version = import_labels(project, case_id, "kim", other, study_id=12345)
+    assert project.read_grades(version).grades == read_grade_sheet(grades, None).grades
+
+
+def test_a_points_file_that_is_not_one_or_lacks_the_study_is_refused(rsna_study, tmp_path):
+    from napari_atlas_annotate.project import ProjectError
+    from napari_atlas_annotate.project.importing import import_labels
+
+    project, case_id, grades, points, _ = rsna_study
+    with pytest.raises(ValueError, match="not a coordinates CSV: no column series_id"):
+        import_labels(project, case_id, "kim", grades, points=grades)  # grades as points
+    elsewhere, _ = _edited(points, tmp_path, 0)
+    text = elsewhere.read_text().replace(case_id, "777")  # every row another study's
+    elsewhere.write_text(text)
+    said = f"no points of study_id {case_id} \\(its studies: 777\\)"
+    with pytest.raises(ProjectError, match=said):
+        import_labels(project, case_id, "kim", grades, points=elsewhere)
+    assert project.versions(case_id) == []
+
+
+def test_a_label_map_given_to_a_spine_project_says_what_it_takes(rsna_study, tmp_path):
+    from napari_atlas_annotate.project import ProjectError
+    from napari_atlas_annotate.project.importing import import_labels
+
+    project, case_id, *_ = rsna_study
+    nifti = tmp_path / "labels.nii.gz"
+    nifti.write_bytes(b"\x1f\x8b\x08\x00" + bytes(64))  # gzip bytes, as a .nii.gz starts
+    with pytest.raises(ProjectError, match="not a CSV text file. A spine project imports grades"):
+        import_labels(project, case_id, "kim", nifti)
