@@ -11,9 +11,11 @@ final value comes from:
 
 Classes or cells without a decision take the consensus, or the source named by the key
 ``"all"`` (``{"all": "alice"}``: alice's whole label, ``{"all": "alice", "liver": "bob"}``:
-alice's but bob's liver). When two classes taken from
-different sources claim the same voxel, a class the lead painted keeps it, otherwise the
-lower class id does; the number of such voxels is recorded in the version note.
+alice's but bob's liver). When two classes claim the same voxel, a class the lead
+painted keeps it, then a class taken from a reader (or STAPLE) over one taken from the
+consensus (``--take liver=bob`` gives bob's whole liver, also where the consensus has
+another organ), otherwise the lower class id; the number of such voxels is recorded in the
+version note.
 
 ``finalize`` stores a version of kind ``final`` (annotator = the lead, note = the decisions
 as JSON) and an audit record ``finalize``; :func:`finalize_agreed` does that with the
@@ -124,8 +126,14 @@ def compose_mask(
     out = np.zeros(shape, dtype)
     flat, labelled = out.reshape(-1), {}
     overlap = 0
-    # The lead's painted classes first (their own paint wins), then class order.
-    order = sorted(enumerate(classes, start=1), key=lambda vn: full[vn[1]] != PAINTED)
+
+    # The lead's painted classes first (their own paint wins), then the classes taken from
+    # a reader or STAPLE (a choice over the default), then the consensus'; class order within.
+    def claims_first(value_name: tuple[int, str]) -> tuple[int, int]:
+        source = full[value_name[1]]
+        return (0 if source == PAINTED else 2 if source == CONSENSUS else 1, value_name[0])
+
+    order = sorted(enumerate(classes, start=1), key=claims_first)
     for value, name in order:
         source = full[name]
         if source not in labelled:  # a source's labelled voxels, found once (a CT's 78

@@ -275,8 +275,9 @@ def test_history_says_who_decided_what_and_what_the_lead_painted(organ_project):
 
 
 def test_composed_mask_follows_the_rule_voxel_by_voxel():
-    # The rule, voxel by voxel: the painted classes claim first, then every class in class
-    # order, each from its chosen source; a voxel claimed twice keeps the first claim.
+    # The rule, voxel by voxel: the painted classes claim first, then those taken from a
+    # reader, then those from the consensus, each group in class order, each class from its
+    # chosen source; a voxel claimed twice keeps the first claim.
     rng = np.random.default_rng(11)
     classes = ["a", "b", "c", "d", "e"]
     maps = {who: rng.integers(0, 6, size=(7, 8, 9)).astype(np.uint8) for who in ("x", "y", "z")}
@@ -285,7 +286,7 @@ def test_composed_mask_follows_the_rule_voxel_by_voxel():
     ours, summary = compose_mask(maps, classes, decisions, painted=painted)
     sources = {**maps, PAINTED: painted, CONSENSUS: majority_vote(list(maps.values()))}
     full = {c: decisions.get(c, CONSENSUS) for c in classes}
-    order = [("b", 2)] + [(c, v) for v, c in enumerate(classes, start=1) if c != "b"]
+    order = [("b", 2), ("a", 1), ("e", 5), ("c", 3), ("d", 4)]
     expected, overlap = np.zeros_like(painted), 0
     for index in np.ndindex(painted.shape):
         for name, value in order:
@@ -319,3 +320,24 @@ def test_finalize_hands_over_what_it_stores_and_takes_a_vote_already_counted(org
     # the same final as with the vote counted inside
     composed, _ = compose_mask(opinions, list(ABDOMEN_ATLAS_CLASSES), {"liver": "bob"})
     np.testing.assert_array_equal(project.read_mask(version), composed)
+
+
+def test_a_class_taken_from_a_reader_wins_over_the_consensus_where_they_meet(organ_project):
+    """--take liver=bob is bob's whole liver: where the readers' vote gives a voxel of bob's
+    liver to another organ (alice's gall bladder in bob's liver: a tie, which the vote
+    gives the lower label), the lead's choice of bob's liver keeps it."""
+    project, truths = organ_project
+    alice = truths["ct00"]
+    gall_bladder = ABDOMEN_ATLAS_CLASSES.index("gall_bladder") + 1
+    liver = ABDOMEN_ATLAS_CLASSES.index("liver") + 1
+    bob = alice.copy()
+    bob[alice == gall_bladder] = liver  # bob sees no gall bladder: liver there
+    project.save_mask_version("ct00", bob, kind="corrected", annotator="bob")
+    assert (alice == gall_bladder).any()
+    version = finalize(project, "ct00", "lead", {"liver": "bob"})
+    final = project.read_mask(version)
+    np.testing.assert_array_equal(final == liver, bob == liver)
+    assert not (final == gall_bladder).any()
+    # both taken from readers: the lower class id keeps the voxel, as before
+    both = finalize(project, "ct00", "lead", {"liver": "bob", "gall_bladder": "alice"})
+    np.testing.assert_array_equal(project.read_mask(both) == gall_bladder, alice == gall_bladder)
