@@ -244,7 +244,17 @@ def _print_decision(done: dict) -> None:
             if cases:
                 hint = hints.get(reason, "")
                 print(f"{len(cases)} case(s) left, {reason}{hint}: {_first_ids(cases)}")
-    print(f"finalized {len(finalized)} case(s), left {len(done['left'])}")
+    left = Counter(
+        case["reason"] if case["reason"] in routine_reasons else "to adjudicate"
+        for case in done["left"]
+    )
+    parts = [
+        f"{left[reason]} {reason}" for reason in ("to adjudicate", *routine_reasons) if left[reason]
+    ]
+    print(
+        f"finalized {len(finalized)} case(s), left {len(done['left'])}"
+        + (f" ({', '.join(parts)})" if parts else "")
+    )
     if summed or len(finalized) > SKIPPED_LISTED:
         print("(--json lists each case)")
     if any(case.get("agreement") is not None for case in done["finalized"]):
@@ -263,8 +273,14 @@ def _print_skipped(skipped: list[dict], project: str, each: bool) -> None:
             print(f"{case['id']:<16} skipped: {case['reason']}")
         return
 
-    unread = [c for c in skipped if not c["annotators"]]
-    single = [c for c in skipped if len(c["annotators"]) == 1]
+    final = [c for c in skipped if c.get("final") is not None]
+    unread = [c for c in skipped if not c["annotators"] and c.get("final") is None]
+    single = [c for c in skipped if len(c["annotators"]) == 1 and c.get("final") is None]
+    if final:
+        print(
+            f"{len(final)} case(s) final with fewer than two readers (nothing to compare or "
+            f"decide): {_first_ids(final)}"
+        )
     if unread:
         print(
             f"{len(unread)} case(s) not compared, no annotator has submitted or imported labels "

@@ -57,9 +57,18 @@ def class_names(project: Project, masks: dict[str, np.ndarray]) -> list[str]:
     return names + [f"label_{i}" for i in range(len(names) + 1, highest + 1)]
 
 
-def too_few_readers(case_id: str, readers: list[str], project: str) -> str:
+def too_few_readers(
+    case_id: str, readers: list[str], project: str, final_id: int | None = None
+) -> str:
     """Why a case with fewer than two readers is not reviewed, and what to do about it
-    (the commands name the ``project`` folder)."""
+    (the commands name the ``project`` folder); ``final_id``: its current final version."""
+    if final_id is not None:
+        who = f"one reader, {readers[0]}" if readers else "no reader's labels"
+        return (
+            f"final (version {final_id}) with {who}: nothing to compare or decide; to send "
+            f"it back: 'atlas-annotate review {project} --reopen {case_id} --lead NAME "
+            "--reason TEXT'"
+        )
     if not readers:
         return (
             "no annotator has submitted or imported labels yet; nothing to compare (it is "
@@ -164,7 +173,8 @@ def _review_of(project: Project, case_id: str, index: ReviewIndex) -> CaseReview
         project.case(case_id)  # says the case is unknown, with the known ids
     versions = index.readers(case_id)
     if len(versions) < 2:
-        why = too_few_readers(case_id, list(versions), str(project.folder))
+        final = index.final_id(case_id)
+        why = too_few_readers(case_id, list(versions), str(project.folder), final)
         raise ProjectError(f"case {case_id}: {why}")
     return CaseReview(
         case_id,
@@ -293,8 +303,11 @@ def review_project(
             project.case(case_id)  # says the case is unknown, with the known ids
         versions = index.readers(case_id)
         if len(versions) < 2:
-            reason = too_few_readers(case_id, list(versions), str(project.folder))
-            skipped.append({"id": case_id, "annotators": list(versions), "reason": reason})
+            final = index.final_id(case_id)
+            reason = too_few_readers(case_id, list(versions), str(project.folder), final)
+            skipped.append(
+                {"id": case_id, "annotators": list(versions), "reason": reason, "final": final}
+            )
         elif (
             threads > 1
             and task_content(project) == "mask"

@@ -146,9 +146,18 @@ def test_many_cases_left_out_are_summed_up_per_reason(organ_project, capsys):
         f"{SKIPPED_LISTED} case(s) left, one reader only (--single-reader takes them): one00,"
     )
     assert lines[4:6] == [
-        f"finalized 0 case(s), left {2 + 2 * SKIPPED_LISTED}",
+        f"finalized 0 case(s), left {2 + 2 * SKIPPED_LISTED} (2 to adjudicate, "
+        f"{SKIPPED_LISTED} no submitted labels, {SKIPPED_LISTED} one reader only)",
         "(--json lists each case)",
     ]
+    # a one-reader case made final is no longer among those to finalize
+    finalize(project, "one00", "lead", {})
+    assert main(["review", folder]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2] == (
+        "1 case(s) final with fewer than two readers (nothing to compare or decide): one00"
+    )
+    assert lines[4].startswith(f"{SKIPPED_LISTED - 1} case(s) not compared, one reader only")
 
 
 def test_lead_finalizes_from_the_command_line(organ_project, capsys):
@@ -480,3 +489,23 @@ def test_spine_readers_against_the_finals(spine_project, capsys):
     assert lines[1].startswith("alice")
     assert lines[1].endswith("1 study: 25 cells, 100 % kept as graded, kappa 1.000")
     assert lines[2].startswith("bob") and "25 cells" in lines[2] and "lowest kappa: " in lines[2]
+
+
+def test_a_final_case_of_one_reader_is_not_offered_for_finalizing_again(organ_project, capsys):
+    project, truths = organ_project
+    project.add_case("solo", project.case("ct00").images)
+    project.save_mask_version("solo", truths["ct00"], kind="corrected", annotator="alice")
+    folder = str(project.folder)
+    assert main(["review", folder, "--case", "solo"]) == 2
+    assert "To accept alice's labels as they are" in capsys.readouterr().err
+    version = finalize(project, "solo", "lead", {"all": "alice"})
+    assert main(["review", folder]) == 0
+    [line] = [x for x in capsys.readouterr().out.splitlines() if x.startswith("solo")]
+    assert line == (
+        f"solo             skipped: final (version {version.id}) with one reader, alice: "
+        f"nothing to compare or decide; to send it back: 'atlas-annotate review {folder} "
+        "--reopen solo --lead NAME --reason TEXT'"
+    )
+    out = run_json(capsys, folder)
+    [solo] = [s for s in out["skipped"] if s["id"] == "solo"]
+    assert solo["final"] == version.id
