@@ -17,7 +17,7 @@ import time
 from types import SimpleNamespace
 
 from ..project import Project
-from ..project.progress import campaign_progress, progress_lines
+from ..project.progress import campaign_progress, progress_lines, reported_state
 
 #: Cases listed one by one unless ``--all``.
 SHOWN_CASES = 30
@@ -69,7 +69,7 @@ def run(args) -> int:
         for name, a in case["annotators"].items():
             who = f"{name} (lead)" if a["role"] == "lead" else name
             print(
-                f"      {who:<16} {a['state']:<12} versions={a['versions']} "
+                f"      {who:<16} {reported_state(a):<12} versions={a['versions']} "
                 f"edits={a['edits']} time={a['seconds']:.0f}s"
             )
     unfinished = [r["id"] for r in status["rounds"] if not r.get("finished_at")]

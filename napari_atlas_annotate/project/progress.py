@@ -28,6 +28,14 @@ STATE_ORDER = (
 )
 
 
+def reported_state(row: dict) -> str:
+    """A person's state of a case as reported (a row of :meth:`Project.status`):
+    ``final_without_them`` for a final case they made no version of (finalized from other
+    people's work), else the row's state."""
+    state = row["state"]
+    return "final_without_them" if state == "final" and not row["versions"] else state
+
+
 def campaign_progress(status: dict) -> dict:
     """Summarise a :meth:`Project.status` dict.
 
@@ -52,10 +60,7 @@ def campaign_progress(status: dict) -> dict:
                     "seconds": 0.0,
                     "cases_worked": 0,
                 }
-            state = row["state"]
-            if state == "final" and not row["versions"]:
-                state = "final_without_them"  # finalized from other people's work
-            person["states"][state] += 1
+            person["states"][reported_state(row)] += 1
             if row["edits"]:
                 person["edits"] += row["edits"]
                 person["cases_worked"] += 1

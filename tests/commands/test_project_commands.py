@@ -213,6 +213,9 @@ def test_status_sums_up_a_large_project_and_lists_the_first_cases(tmp_path, caps
     assert f"({SHOWN_CASES} of {SHOWN_CASES + 3}; --all lists every one)" in lines[4]
     listed = [ln.split()[0] for ln in lines if ln.startswith("  ct")]
     assert len(listed) == SHOWN_CASES
+    # the case's own line says the same as the summary
+    ct02 = lines[next(i for i, ln in enumerate(lines) if ln.startswith("  ct02")) + 1]
+    assert ct02.split()[:3] == ["ann", "final_without_them", "versions=0"]
     capsys.readouterr()
     assert main(["status", str(proj), "--all"]) == 0
     listed = [ln.split()[0] for ln in capsys.readouterr().out.splitlines() if ln.startswith("  ct")]
