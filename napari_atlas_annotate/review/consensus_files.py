@@ -59,5 +59,9 @@ def edited_consensus(project, case_id: str, decisions: dict, path: Path) -> tupl
     if not path.exists():
         raise ProjectError(f"{path}: no such file or folder; give the edited consensus label.")
     consensus, classes = case_consensus(project, case_id)
-    edited, _ = read_mask_labels(project, case_id, path)
+    try:
+        edited, _ = read_mask_labels(project, case_id, path)
+    except ProjectError as exc:  # said as the import says it; here nothing is finalized
+        said = str(exc).replace("Nothing was imported", "Nothing was finalized")
+        raise ProjectError(f"--edited {said}") from None
     return keep_consensus_edits(decisions, classes, consensus, edited, case_id), edited

@@ -298,6 +298,7 @@ def test_edited_consensus_errors_name_the_file_and_the_fix(organ_project, spine_
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(wrong) in err and "does not match" in err
+    assert "Nothing was imported" not in err and "Nothing was finalized" in err
     assert current_final(project, "ct00") is None
     assert main(["review", folder, "--edited", str(wrong)]) == 2
     assert "--edited goes with --finalize CASE" in capsys.readouterr().err
