@@ -2,8 +2,9 @@
 
 Per case: the label version exported (id, kind, annotator, content sha256), who annotated
 it (versions and edit-log events), which model versions proposed it, edit counts and
-active time per annotator, who finalized it (the final version's author and the matching
-audit records), and the sha256 and size of every file written for the case. At the top:
+active time per annotator, who finalized it (the final version's author and the lead's
+finalize and reopen records, so a final made again after a reopen shows it), and the
+sha256 and size of every file written for the case. At the top:
 tool and version, export time (UTC), format, selection status, the project's classes, the
 number of exported cases per label kind (``label_kinds``: final, corrected, imported,
 proposal) and the cases skipped with the reason. Only case ids and hashes: no image paths
@@ -28,7 +29,7 @@ from ..project import Project
 from .selection import Selection, Skipped
 
 PROVENANCE_NAME = "provenance.json"
-_FINALIZE_WORDS = ("final", "adjudicat", "approve", "accept")
+_FINALIZE_WORDS = ("final", "adjudicat", "approve", "accept", "reopen")
 
 
 def file_digest(path: Path) -> dict:

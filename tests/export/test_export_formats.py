@@ -401,3 +401,17 @@ def test_rsna_export_of_a_study_folder_keeps_imported_points_on_their_series(tmp
         assert row["series_id"] == ids[SERIES_FOR_CONDITION[condition]], row
         want = imported[(row["condition"], row["level"])]
         assert row["instance_number"] == want["instance_number"]
+
+
+def test_provenance_lists_a_reopen_between_two_finals(organs, tmp_path):
+    from napari_atlas_annotate.review.adjudication import finalize, reopen
+
+    project, _ = organs
+    reopen(project, "case0", "lead", "spleen tip missed")
+    finalize(project, "case0", "lead", {"all": "ann"})
+    result = export_project(project, "abdomenatlas", tmp_path / "atlas", status="final")
+    manifest = json.loads(result.manifest.read_text())
+    [case0] = [c for c in manifest["cases"] if c["case_id"] == "case0"]
+    actions = [a["action"] for a in case0["finalized_by"]["audit"]]
+    assert actions[-2:] == ["reopen", "finalize"] and actions.count("finalize") >= 1
+    assert "spleen tip missed" not in result.manifest.read_text()  # no detail text
