@@ -530,9 +530,7 @@ class AnnotatorDock(StatusMessages, QWidget):
                     self.viewer.layers.remove(layer)
         self._extra_layers = []
         self.final_layer = None
-        self.final_button.blockSignals(True)
-        self.final_button.setChecked(False)
-        self.final_button.blockSignals(False)
+        self._uncheck_final_button()
         self.final_button.setVisible(False)
         self.hook = self.labels_layer = self.image_layer = self.volumes = None
         self.case_id = self.base = self.volume = None
@@ -628,6 +626,12 @@ class AnnotatorDock(StatusMessages, QWidget):
         organs = self.project is not None and self.project.task != "spine"
         self.final_button.setVisible(organs and last is not None and not reopened)
 
+    def _uncheck_final_button(self) -> None:
+        """*Show the final* unchecked without its toggle running."""
+        self.final_button.blockSignals(True)
+        self.final_button.setChecked(False)
+        self.final_button.blockSignals(False)
+
     def show_final(self, shown: bool = True) -> bool:
         """Show (or take away) the open case's current final labels as a layer over the
         annotator's own, which stays the layer painted on; what the final changed is then
@@ -655,9 +659,7 @@ class AnnotatorDock(StatusMessages, QWidget):
             )
         except REPORTED as exc:
             self._error(exc)
-            self.final_button.blockSignals(True)
-            self.final_button.setChecked(False)
-            self.final_button.blockSignals(False)
+            self._uncheck_final_button()
             return False
         self.final_layer = self.viewer.add_layer(
             ShownSliceLabels(data, **{**kwargs, "opacity": 0.5})

@@ -177,14 +177,16 @@ def compare_with_finals(
             new = _count_case(project, case_id, final, missing, content, len(classes))
         except (ProjectError, OSError, ValueError) as exc:  # a damaged file: say so, go on
             unreadable[case_id] = str(exc)
-            pairs = [p for p in pairs if p.case_id != case_id]
-            new = []
-        pairs.extend(new)
-        if keep and new:
-            _keep(project, new)
+        else:
+            pairs.extend(new)
+            if keep:
+                _keep(project, new)
         if progress is not None:
             progress(done, len(todo), case_id)
-    pairs.sort(key=lambda p: (p.case_id, p.reader))
+    # a case with an unreadable file is left out whole, also its readers counted before
+    pairs = sorted(
+        (p for p in pairs if p.case_id not in unreadable), key=lambda p: (p.case_id, p.reader)
+    )
     return FinalAgreement(content, classes, pairs, len(finals), sorted(unsourced), unreadable)
 
 
