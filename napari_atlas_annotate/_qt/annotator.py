@@ -373,6 +373,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.close_case()
         self.read_ahead.clear()
         self.project, self.annotator = project, annotator.strip()
+        self._rebind_grade_sheet()
         self.opener.opened(project.folder, self.annotator, project.task)
         spine = project.task == "spine"
         self.organ_box.setVisible(not spine)
@@ -808,6 +809,19 @@ class AnnotatorDock(StatusMessages, QWidget):
             self.grade_sheet.submit_button.setVisible(False)
             self.grade_layout.addWidget(self.grade_sheet)
         return self.grade_sheet
+
+    def _rebind_grade_sheet(self) -> None:
+        """Point the embedded grade sheet at the project and annotator just opened.
+
+        The sheet is made once per dock; without this a second project (or the same one
+        under another name) opened with *Change…* would keep grading, and storing grades,
+        in the first one under the first name.
+        """
+        self.grade_box.setVisible(False)  # shown again when a spine case opens
+        if self.grade_sheet is None:
+            return
+        self.grade_sheet.close_case()
+        self.grade_sheet.project, self.grade_sheet.annotator = self.project, self.annotator
 
     def _load_spine_case(self, case_id: str, refresh: bool = True) -> bool:
         """The grade sheet shows the study's series and the annotator's restored sheet."""

@@ -239,6 +239,10 @@ class _StubGradeSheet(QWidget):
         self.calls.append(("submit", self.case_id))
         return types.SimpleNamespace(id=7, content="grades")
 
+    def close_case(self):
+        self.calls.append(("close_case", getattr(self, "case_id", None)))
+        self.case_id = None
+
 
 def test_spine_project_embeds_the_grade_sheet(make_napari_viewer, tmp_path, monkeypatch):
     stub = types.ModuleType("napari_atlas_annotate._qt.grade_sheet")
@@ -265,6 +269,31 @@ def test_spine_project_embeds_the_grade_sheet(make_napari_viewer, tmp_path, monk
     dock.grade_sheet.session = types.SimpleNamespace(base=types.SimpleNamespace(id=7))
     assert dock.submit().id == 7
     assert "no changes since your version 7; nothing stored" in dock.status.text()
+
+
+def test_the_grade_sheet_follows_the_project_and_annotator_opened(
+    make_napari_viewer, tmp_path, monkeypatch, organ_project
+):
+    # The sheet is made once per dock: opening the project again as bob (or another
+    # project) with Change... kept storing grades under alice, into the first project.
+    stub = types.ModuleType("napari_atlas_annotate._qt.grade_sheet")
+    stub.GradeSheetWidget = _StubGradeSheet
+    monkeypatch.setitem(sys.modules, "napari_atlas_annotate._qt.grade_sheet", stub)
+    project = _spine_project(tmp_path)
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, project.folder, "alice")
+    sheet = dock.grade_sheet
+    assert dock.open_project(project.folder, "bob")
+    assert dock.grade_sheet is sheet and sheet.annotator == "bob"
+    assert sheet.calls[-2:] == [("close_case", "study1"), ("load_case", "study1")]
+    other = Project.create(tmp_path / "spine2", task="spine")
+    other.add_case("study9", project.case("study1").images)
+    assert dock.open_project(other.folder, "carol")
+    assert sheet.project.folder == other.folder and sheet.annotator == "carol"
+    assert sheet.case_id == "study9"
+    assert dock.open_project(organ_project.folder, "carol")  # organs: no sheet left showing
+    assert sheet.calls[-1] == ("close_case", "study9") and sheet.case_id is None
+    assert not dock.grade_box.isVisibleTo(dock) and dock.labels_layer in viewer.layers
 
 
 def test_spine_project_without_grade_sheet_says_so(make_napari_viewer, tmp_path, monkeypatch):
