@@ -47,6 +47,7 @@ is changed.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +110,10 @@ if TYPE_CHECKING:
 #: A grid turned further than this against the view is pointed out when its case opens.
 TILT_NOTED_DEGREES = 1.0
 
+#: Seconds after a case opens during which a clicked or keyed Submit is not taken: about
+#: a double click's interval, far less than any look at a case.
+SUBMIT_GUARD_S = 0.6
+
 #: Errors the dock reports instead of raising (domain errors, bad files, I/O).
 REPORTED = (ProjectError, ValueError, OSError, KeyError, IndexError)
 
@@ -147,6 +152,10 @@ class AnnotatorDock(StatusMessages, QWidget):
         self._grade_sheet_missing = False
         self._seen_event_id: int | None = None
         self._resubmitted = False
+        # when a Submit clicked or keyed may first be taken (time.monotonic()): just after
+        # a case opens, a double click's second half or a held Ctrl+Enter would submit a
+        # case nobody has looked at
+        self._submit_guard_until = 0.0
         self._extra_layers: list = []
         self._class = 1  # the class painted: kept from case to case
         self._states: dict[str, str] = {}  # case id -> state, as of the last refresh
@@ -176,7 +185,7 @@ class AnnotatorDock(StatusMessages, QWidget):
             self.viewer,
             self,
             {
-                "Control-Enter": with_case(self.submit),
+                "Control-Enter": with_case(self.submit_from_user),
                 "Control-PageDown": with_case(lambda: self.step_case(+1)),
                 "Control-PageUp": with_case(lambda: self.step_case(-1)),
                 "G": with_case(self.grow_at_cursor),
@@ -334,7 +343,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.note_field = NoteField()
         layout.addWidget(self.note_field)
         self.submit_button = QPushButton("Submit and next case")
-        self.submit_button.clicked.connect(self.submit)
+        self.submit_button.clicked.connect(self.submit_from_user)
         layout.addWidget(self.submit_button)
         self.status = QLabel(
             "Open a project to start (make one with 'atlas-annotate init', or try "
@@ -608,6 +617,7 @@ class AnnotatorDock(StatusMessages, QWidget):
             self.viewer.dims.current_step = [(n - 1) // 2 for n in self.viewer.dims.nsteps]
         self._show_lead_message(case_id)
         self._listed_again(refresh)
+        self._submit_guard_until = time.monotonic() + SUBMIT_GUARD_S
         if project.task != "spine":
             self._read_next_ahead(case_id)
         return True
@@ -838,6 +848,7 @@ class AnnotatorDock(StatusMessages, QWidget):
         self.case_id = case_id
         self._show_lead_message(case_id)
         self._listed_again(refresh)
+        self._submit_guard_until = time.monotonic() + SUBMIT_GUARD_S
         self._info(f"{case_id}: state {self._state(case_id)}. Grade the sheet, then Submit.")
         return True
 
@@ -1152,6 +1163,24 @@ class AnnotatorDock(StatusMessages, QWidget):
             holder="this window's label",
             reopen=f"double-click {self.case_id} in the case list here to reload it",
         )
+
+    def submit_from_user(self) -> LabelVersion | None:
+        """The Submit button and Ctrl+Enter: :meth:`submit`, unless the case opened
+        less than :data:`SUBMIT_GUARD_S` ago.
+
+        A double click on *Submit and next case* sends its second click to the case the
+        first one opened; a held Ctrl+Enter repeats. Either would store a case nobody has
+        looked at, so a Submit that soon is not taken (and a repeat extends the wait).
+        """
+        now = time.monotonic()
+        if self.case_id is not None and now < self._submit_guard_until:
+            self._submit_guard_until = now + SUBMIT_GUARD_S
+            self._info(
+                f"{self.case_id} has just opened: that Submit was not taken (a double click "
+                "or a held key?). Look at the case, then Submit again."
+            )
+            return None
+        return self.submit()
 
     def submit(self) -> LabelVersion | None:
         """Store the working label (or grade sheet) as a new version; open the next case.

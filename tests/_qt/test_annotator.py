@@ -826,9 +826,12 @@ def test_a_case_the_lead_reopened_says_who_and_why_and_a_final_one_what_it_took(
     assert dock.final_button.isHidden() and not dock.final_button.isChecked()
 
 
-def test_keys_submit_and_step_through_the_queue(make_napari_viewer, organ_project, qtbot):
+def test_keys_submit_and_step_through_the_queue(
+    make_napari_viewer, organ_project, qtbot, monkeypatch
+):
     from qtpy.QtCore import Qt
 
+    monkeypatch.setattr(annotator, "SUBMIT_GUARD_S", 0.2)
     viewer = make_napari_viewer()
     dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
     canvas = viewer.window._qt_viewer.canvas.native
@@ -842,10 +845,41 @@ def test_keys_submit_and_step_through_the_queue(make_napari_viewer, organ_projec
     assert dock.case_id == first
     with organ_project.open() as project:
         assert project.latest_version(first, kinds=("corrected",)) is None
+    qtbot.keyClick(canvas, Qt.Key.Key_Return, ctrl)  # the case has only just opened
+    assert dock.case_id == first and "not taken" in dock.status.text()
+    qtbot.wait(300)
     qtbot.keyClick(canvas, Qt.Key.Key_Return, ctrl)
     assert dock.case_id != first  # submitted, and the next case opened
     with organ_project.open() as project:
         assert project.latest_version(first, kinds=("corrected",), annotator="alice")
+
+
+def test_a_double_click_on_submit_submits_one_case(
+    make_napari_viewer, organ_project, qtbot, monkeypatch
+):
+    # The second click of a double click landed on the case the first one opened and
+    # stored it, with no edit and no time on task, as the reader's corrected version.
+    from qtpy.QtCore import Qt
+
+    monkeypatch.setattr(annotator, "SUBMIT_GUARD_S", 0.3)
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    first = dock.case_id
+    qtbot.wait(400)
+    qtbot.mouseClick(dock.submit_button, Qt.MouseButton.LeftButton)
+    second = dock.case_id
+    assert second != first
+    qtbot.mouseClick(dock.submit_button, Qt.MouseButton.LeftButton)
+    qtbot.wait(100)
+    qtbot.mouseClick(dock.submit_button, Qt.MouseButton.LeftButton)  # each extends the wait
+    assert dock.case_id == second and "not taken" in dock.status.text()
+    with organ_project.open() as project:
+        assert project.latest_version(first, kinds=("corrected",), annotator="alice")
+        assert project.latest_version(second, kinds=("corrected",), annotator="alice") is None
+    qtbot.wait(400)
+    qtbot.mouseClick(dock.submit_button, Qt.MouseButton.LeftButton)  # a deliberate submit
+    with organ_project.open() as project:
+        assert project.latest_version(second, kinds=("corrected",), annotator="alice")
 
 
 def test_g_grows_the_class_from_the_voxel_under_the_mouse(make_napari_viewer, organ_project, qtbot):
