@@ -37,6 +37,7 @@ from .. import __version__
 from ..classes import class_colors
 from ..io.atomic import atomic_output
 from ..io.dicom_writer import write_dicom_series
+from ..models.intensity import AIR_HU, count_non_finite, finite
 from ..volume import LPS_TO_RAS, Volume
 from .errors import ExportError
 from .pseudonymise import deidentify_dataset, person_name
@@ -121,11 +122,18 @@ def write_source_series(
 ) -> tuple[list[Path], np.ndarray]:
     """Write a NIfTI-sourced image as a DICOM series in ``folder`` (published by one
     rename). ``case_id``: the case's exported name. Returns the files in z order and the
-    labels on that series' z order."""
+    labels on that series' z order.
+
+    Voxels that are not numbers (NaN outside a converter's field of view) are written as
+    air for a CT and 0 for an MR, as the helper models read them: DICOM stores integers.
+    """
+    modality = image.modality if image.modality in ("CT", "MR") else "CT"
+    if count_non_finite(image.array):
+        fill = AIR_HU if modality == "CT" else 0.0
+        image = Volume(finite(image.array, fill), image.affine, image.modality, image.metadata)
     if not _right_handed(image):
         image, labels = _flip_z(image, labels)
     partial = folder.with_name(f".{folder.name}.part")
-    modality = image.modality if image.modality in ("CT", "MR") else "CT"
     files = write_dicom_series(
         image,
         partial,

@@ -106,6 +106,12 @@ def write_dicom_series(
         )
 
     data = _whole_numbers_as_int16(np.asarray(volume.array))
+    if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
+        # the rescale below would be NaN and every stored pixel 0: refuse instead
+        raise ValueError(
+            "volume has voxels that are not numbers (NaN or infinite); DICOM stores integers. "
+            "Set them to a value first (air for a CT)."
+        )
     if np.issubdtype(data.dtype, np.floating):
         lo, hi = float(data.min()), float(data.max())
         slope = max((hi - lo) / 65000.0, 1e-6) if hi > lo else 1.0
