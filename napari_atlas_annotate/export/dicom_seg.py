@@ -36,7 +36,7 @@ from pydicom.uid import generate_uid
 from .. import __version__
 from ..classes import class_colors
 from ..io.atomic import atomic_output
-from ..io.dicom_writer import write_dicom_series
+from ..io.dicom_writer import decimal_string, write_dicom_series
 from ..models.intensity import AIR_HU, count_non_finite, finite
 from ..volume import LPS_TO_RAS, Volume
 from .errors import ExportError
@@ -193,32 +193,89 @@ def build_segmentation(
             f"case {case_id}: {len(sources)} source DICOM files for {len(labels)} label "
             "slices; the source series changed since the label was drawn. Re-add the case."
         )
-    if not keep_identifiers:
-        for source in sources:  # highdicom copies patient/study/equipment from these
+    for source in sources:
+        if not keep_identifiers:  # highdicom copies patient/study/equipment from these
             deidentify_dataset(source, case_id)
+        _fill_type2(source)
+    _fill_slice_thickness(sources)
     with warnings.catch_warnings():
         if keep_identifiers:  # the source's own PatientName, kept as it is
             warnings.filterwarnings("ignore", _ONE_COMPONENT_NAME_WARNING, UserWarning)
-        seg = hd.seg.Segmentation(
-            source_images=sources,
-            pixel_array=np.ascontiguousarray(
-                pixel_array, dtype=np.uint8 if len(classes) < 256 else np.uint16
-            ),
-            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-            segment_descriptions=segment_descriptions(classes, model_version),
-            series_instance_uid=generate_uid(),
-            series_number=SEG_SERIES_NUMBER,
-            sop_instance_uid=generate_uid(),
-            instance_number=1,
-            manufacturer="napari-atlas-annotate",
-            manufacturer_model_name="napari-atlas-annotate",
-            software_versions=__version__,
-            device_serial_number="0",
-            series_description=series_description,
-        )
+        try:
+            seg = _segmentation(
+                hd, sources, pixel_array, classes, series_description, model_version
+            )
+        except AttributeError as exc:  # highdicom needs a header attribute the files lack
+            raise ExportError(
+                f"case {case_id}: a DICOM SEG cannot be made on its source series "
+                f"({paths[0].parent}): {exc}. Export it in another format (nnunet, "
+                "abdomenatlas, monai, slicer), or add the attribute to the series' files."
+            ) from exc
     if not keep_identifiers:
         deidentify_dataset(seg, case_id)
     return seg
+
+
+def _segmentation(hd, sources, pixel_array, classes, series_description, model_version):
+    """highdicom's ``Segmentation`` of ``pixel_array`` on ``sources`` (our fixed values)."""
+    return hd.seg.Segmentation(
+        source_images=sources,
+        pixel_array=np.ascontiguousarray(
+            pixel_array, dtype=np.uint8 if len(classes) < 256 else np.uint16
+        ),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=segment_descriptions(classes, model_version),
+        series_instance_uid=generate_uid(),
+        series_number=SEG_SERIES_NUMBER,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer="napari-atlas-annotate",
+        manufacturer_model_name="napari-atlas-annotate",
+        software_versions=__version__,
+        device_serial_number="0",
+        series_description=series_description,
+    )
+
+
+#: Patient and study attributes highdicom reads from the source image for the SEG. DICOM
+#: makes them type 2 (present, may be empty), but scripts and some converters leave them
+#: out, and highdicom then fails with an AttributeError.
+SOURCE_TYPE2_KEYWORDS = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "AccessionNumber",
+    "StudyID",
+    "StudyDate",
+    "StudyTime",
+)
+
+
+def _fill_type2(source) -> None:
+    """Give ``source`` an empty value for each of :data:`SOURCE_TYPE2_KEYWORDS` it lacks,
+    as DICOM allows for type 2 attributes (the source files themselves are not touched)."""
+    for keyword in SOURCE_TYPE2_KEYWORDS:
+        if keyword not in source:
+            setattr(source, keyword, "")
+
+
+def _fill_slice_thickness(sources: list) -> None:
+    """Give single-frame sources without SliceThickness (type 2, left out by some
+    converters; highdicom needs it for the SEG's pixel measures) the spacing between their
+    slices along the slice normal."""
+    if len(sources) < 2 or all("SliceThickness" in s for s in sources):
+        return
+    try:
+        orientation = np.asarray(sources[0].ImageOrientationPatient, float)
+        first = np.asarray(sources[0].ImagePositionPatient, float)
+        second = np.asarray(sources[1].ImagePositionPatient, float)
+    except (AttributeError, ValueError):
+        return  # no geometry to take it from: highdicom's error says what is missing
+    spacing = abs(float(np.dot(second - first, np.cross(orientation[:3], orientation[3:]))))
+    for source in sources:
+        if "SliceThickness" not in source:
+            source.SliceThickness = decimal_string(spacing)
 
 
 def write_segmentation(seg, path: Path) -> Path:

@@ -38,7 +38,7 @@ def _whole_numbers_as_int16(data: np.ndarray) -> np.ndarray:
     return as_int if np.array_equal(as_int, data) else data
 
 
-def _ds(value: float) -> str:
+def decimal_string(value: float) -> str:
     """A DS string of at most 16 characters that keeps as much precision as fits."""
     for digits in range(12, 3, -1):
         text = f"{value:.{digits}g}"
@@ -157,11 +157,12 @@ def write_dicom_series(
         ds.SeriesDescription = series_description
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL" if abs(normal[2]) > 0.9 else "OTHER"]
         pos = lps[:3, :3] @ np.array([k, 0, 0]) + lps[:3, 3]
-        ds.ImagePositionPatient = [_ds(float(v)) for v in pos]
-        ds.ImageOrientationPatient = [_ds(float(v)) for v in (*row_cos, *col_cos)]
-        ds.PixelSpacing = [_ds(spacing[1]), _ds(spacing[2])]  # row spacing, column spacing
-        ds.SliceThickness = _ds(spacing[0])
-        ds.SliceLocation = _ds(float(np.dot(pos, normal)))
+        ds.ImagePositionPatient = [decimal_string(float(v)) for v in pos]
+        ds.ImageOrientationPatient = [decimal_string(float(v)) for v in (*row_cos, *col_cos)]
+        # row spacing, column spacing
+        ds.PixelSpacing = [decimal_string(spacing[1]), decimal_string(spacing[2])]
+        ds.SliceThickness = decimal_string(spacing[0])
+        ds.SliceLocation = decimal_string(float(np.dot(pos, normal)))
         ds.SamplesPerPixel = 1
         ds.PhotometricInterpretation = "MONOCHROME2"
         ds.Rows, ds.Columns = int(volume.shape[1]), int(volume.shape[2])
@@ -169,8 +170,8 @@ def write_dicom_series(
         ds.BitsStored = 16
         ds.HighBit = 15
         ds.PixelRepresentation = 1
-        ds.RescaleSlope = _ds(slope)
-        ds.RescaleIntercept = _ds(intercept)
+        ds.RescaleSlope = decimal_string(slope)
+        ds.RescaleIntercept = decimal_string(intercept)
         if modality == "CT":
             ds.RescaleType = "HU"
             ds.KVP = "120"
