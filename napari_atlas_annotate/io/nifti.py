@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import nibabel as nib
@@ -9,7 +10,7 @@ import numpy as np
 
 from ..volume import Volume, nifti_affine_from_zyx, zyx_affine_from_nifti
 from .atomic import atomic_path
-from .errors import VolumeLoadError
+from .errors import VolumeLoadError, VolumeLoadWarning
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
@@ -24,7 +25,9 @@ def load_nifti(path: str | Path, *, dtype: np.dtype | None = None) -> Volume:
 
     Scaling (scl_slope / scl_inter) is applied; integer files without scaling keep their
     integer type. 4D files with more than one volume are refused, since picking a volume
-    silently would be a guess.
+    silently would be a guess. A file without orientation (qform_code and sform_code both
+    0) is loaded on nibabel's fall-back grid with a :class:`VolumeLoadWarning`, and
+    ``metadata["placeholder_geometry"]`` is True, as for DICOM without patient geometry.
     """
     path = Path(path)
     img = _open(path)
@@ -66,7 +69,28 @@ def load_nifti(path: str | Path, *, dtype: np.dtype | None = None) -> Volume:
         "intent": intent,
         "description": descrip.item().decode(errors="ignore") if descrip is not None else "",
     }
+    if not has_orientation(img):
+        meta["placeholder_geometry"] = True
+        warnings.warn(
+            f"{path}: the file carries no orientation (qform_code and sform_code are 0); "
+            "loaded on nibabel's fall-back grid (voxel sizes only, no origin or direction). "
+            "Labels drawn on it cannot be placed in patient space or overlaid on other "
+            "images; convert the source again with its orientation (e.g. dcm2niix).",
+            VolumeLoadWarning,
+            stacklevel=2,
+        )
     return Volume(array, affine, modality="", metadata=meta)
+
+
+def has_orientation(img) -> bool:
+    """Whether a nibabel image's header says where its voxels lie (a qform or sform code
+    other than 0); formats without the codes count as having it."""
+    header = img.header
+    try:
+        codes = int(header["qform_code"]), int(header["sform_code"])
+    except (KeyError, ValueError, TypeError):
+        return True
+    return any(codes)
 
 
 def nifti_grid(path: str | Path) -> tuple[tuple[int, ...], np.ndarray]:

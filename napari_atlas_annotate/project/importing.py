@@ -17,6 +17,7 @@ Every check runs before anything is written, so a refused import leaves the proj
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pydicom
 
-from ..io import VolumeLoadError
+from ..io import VolumeLoadError, VolumeLoadWarning
 from ..io.nifti import is_nifti_path, load_nifti
 from .errors import ProjectError
 from .nifti_folders import dataset_label_names
@@ -44,6 +45,16 @@ def _on_image_grid(project: Project, case_id: str, path: Path, vol) -> np.ndarra
     ``vol`` is anything with ``array`` and ``(z, y, x) -> RAS`` ``affine``.
     """
     img_shape, img_affine = project.grid(case_id)
+    if vol.metadata.get("placeholder_geometry") and not _same_grid(
+        vol.shape, vol.affine, img_shape, img_affine
+    ):
+        # nibabel's fall-back grid is a guess: taken as geometry it can flip the label
+        raise ProjectError(
+            f"{path}: the label file carries no orientation (qform_code and sform_code are "
+            f"0), so where its voxels lie on case {case_id}'s image is not known. Nothing was "
+            "imported. Save the label with its image's affine (nibabel: "
+            "nib.Nifti1Image(data, image.affine)), as the tool that drew it should have."
+        )
     return on_image_grid(np.asarray(vol.array), vol.affine, img_shape, img_affine, path, case_id)
 
 
@@ -148,7 +159,9 @@ def _placed(data: np.ndarray, affine: np.ndarray, img_shape, img_affine, box: bo
 
 def _load(path: Path):
     try:
-        return load_nifti(path)
+        with warnings.catch_warnings():  # a label without orientation is refused, not warned
+            warnings.simplefilter("ignore", VolumeLoadWarning)
+            return load_nifti(path)
     except VolumeLoadError as exc:
         raise ProjectError(str(exc)) from exc
 

@@ -145,3 +145,17 @@ def test_garbage_nifti_and_missing_file(tmp_path):
 )
 def test_is_nifti_path(name, expected):
     assert is_nifti_path(name) is expected
+
+
+def test_a_file_without_orientation_is_flagged_and_warned(tmp_path):
+    # nibabel gives such a file a made-up grid; it was taken as real geometry silently
+    from napari_atlas_annotate.io import VolumeLoadWarning
+
+    path = tmp_path / "nocodes.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), np.int16), None), path)
+    with pytest.warns(VolumeLoadWarning, match="no orientation"):
+        volume = load_nifti(path)
+    assert volume.metadata["placeholder_geometry"] is True
+    oriented = tmp_path / "oriented.nii.gz"
+    save_nifti(_volume(), oriented)
+    assert "placeholder_geometry" not in load_nifti(oriented).metadata

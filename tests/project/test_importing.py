@@ -7,7 +7,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_atlas_annotate.project import ImageRef, Project
+from napari_atlas_annotate.project import ImageRef, Project, ProjectError
 from napari_atlas_annotate.project.importing import merge_class_masks
 
 SHAPE = (6, 8, 10)
@@ -335,3 +335,44 @@ def test_a_label_map_given_to_a_spine_project_says_what_it_takes(rsna_study, tmp
     nifti.write_bytes(b"\x1f\x8b\x08\x00" + bytes(64))  # gzip bytes, as a .nii.gz starts
     with pytest.raises(ProjectError, match="not a CSV text file. A spine project imports grades"):
         import_labels(project, case_id, "kim", nifti)
+
+
+def _no_orientation(path: Path, data: np.ndarray) -> Path:
+    nib.save(nib.Nifti1Image(data.transpose(2, 1, 0).astype(np.uint8), None), path)
+    return path
+
+
+def test_a_label_without_orientation_is_refused_on_an_oriented_image(tmp_path):
+    # nibabel's fall-back grid was taken as geometry: on an LPS image centred on the
+    # origin it was "reordered" onto the image, flipped front to back, without a word
+    from napari_atlas_annotate.project.importing import import_labels
+
+    image = tmp_path / "ct.nii.gz"
+    lps = np.diag([-2.0, -2.0, 3.0, 1.0])
+    lps[:3, 3] = [7.0, 9.0, -7.5]  # centred on the origin, as in the audit's repro
+    nib.save(nib.Nifti1Image(np.zeros(SHAPE[::-1], np.int16), lps), image)
+    labels = np.zeros(SHAPE, np.uint8)
+    labels[1:3, 1:4, 2:5] = 5
+    with Project.create(tmp_path / "proj", task="organs") as project:
+        project.add_case("c1", [ImageRef(str(image), "CT")])
+        label = _no_orientation(tmp_path / "lab.nii.gz", labels)
+        with pytest.raises(ProjectError, match="no orientation") as caught:
+            import_labels(project, "c1", "a", label)
+        assert "Nothing was imported" in str(caught.value)
+        assert project.versions("c1") == []
+
+
+def test_a_label_without_orientation_fits_an_image_without_it(tmp_path):
+    from napari_atlas_annotate.io import VolumeLoadWarning
+    from napari_atlas_annotate.project.importing import import_labels
+
+    labels = np.zeros(SHAPE, np.uint8)
+    labels[1:3, 1:4, 2:5] = 5
+    image = _no_orientation(tmp_path / "ct.nii.gz", np.zeros(SHAPE))
+    with Project.create(tmp_path / "proj", task="organs") as project:
+        with pytest.warns(VolumeLoadWarning, match="no orientation"):
+            project.add_case("c1", [ImageRef(str(image), "CT")])
+            imported = import_labels(
+                project, "c1", "a", _no_orientation(tmp_path / "l.nii", labels)
+            )
+            np.testing.assert_array_equal(project.read_mask(imported), labels)
