@@ -61,6 +61,7 @@ def load_nifti(path: str | Path, *, dtype: np.dtype | None = None) -> Volume:
         data = data.astype(dtype, copy=False)
     array = np.ascontiguousarray(data.transpose(2, 1, 0))
     affine = zyx_affine_from_nifti(img.affine)
+    _check_orthogonal_axes(path, affine)
     intent = str(img.header.get_intent()[0]) if hasattr(img.header, "get_intent") else ""
     descrip = img.header.get("descrip")
     meta = {
@@ -80,6 +81,29 @@ def load_nifti(path: str | Path, *, dtype: np.dtype | None = None) -> Volume:
             stacklevel=2,
         )
     return Volume(array, affine, modality="", metadata=meta)
+
+
+#: Largest |cosine| between two voxel axes taken as perpendicular (about 0.06 degrees off).
+ORTHOGONAL_COSINE = 1e-3
+
+
+def _check_orthogonal_axes(path: Path, affine: np.ndarray) -> None:
+    """Refuse a grid whose voxel axes are not perpendicular (a sheared sform: a
+    gantry-tilted CT converted without tilt correction). Labels, exports and DICOM cannot
+    carry such a grid exactly, so it is refused as a tilted DICOM series is."""
+    axes = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
+    cosines = np.abs(axes.T @ axes - np.eye(3))
+    worst = float(cosines.max())
+    if worst > ORTHOGONAL_COSINE:
+        angle = 90.0 - float(np.degrees(np.arccos(min(worst, 1.0))))
+        raise VolumeLoadError(
+            path,
+            f"its voxel axes are not perpendicular (sheared by about {angle:.2f} degrees, as a "
+            "gantry-tilted CT converted without tilt correction is), so its labels could not "
+            "be exported or overlaid exactly.",
+            "Convert the source again with tilt correction, e.g. `dcm2niix` (which writes a "
+            "tilt-corrected '_Tilt_' NIfTI) or 3D Slicer, and use the corrected volume.",
+        )
 
 
 def has_orientation(img) -> bool:

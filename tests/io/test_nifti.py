@@ -159,3 +159,20 @@ def test_a_file_without_orientation_is_flagged_and_warned(tmp_path):
     oriented = tmp_path / "oriented.nii.gz"
     save_nifti(_volume(), oriented)
     assert "placeholder_geometry" not in load_nifti(oriented).metadata
+
+
+def test_a_sheared_grid_is_refused_as_a_tilted_series_is(tmp_path):
+    # accepted before, and then every export of its labels failed naming a hidden file
+    tilt = np.radians(15)
+    sheared = np.diag([0.8, 0.8, 2.5, 1.0])
+    sheared[1, 2] = 2.5 * np.sin(tilt)  # slices drift along y: a gantry tilt kept as shear
+    path = tmp_path / "tilted.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((6, 6, 4), np.int16), sheared), path)
+    with pytest.raises(VolumeLoadError, match="not perpendicular") as caught:
+        load_nifti(path)
+    assert "tilt correction" in str(caught.value) and str(path) in str(caught.value)
+    rotated = np.diag([0.8, 0.8, 2.5, 1.0])  # oblique but perpendicular: fine
+    c, s = np.cos(tilt), np.sin(tilt)
+    rotated[:3, :3] = np.array([[1, 0, 0], [0, c, -s], [0, s, c]]) @ rotated[:3, :3]
+    nib.save(nib.Nifti1Image(np.zeros((6, 6, 4), np.int16), rotated), path)
+    assert load_nifti(path).shape == (4, 6, 6)
