@@ -94,15 +94,17 @@ def on_image_grid(
     corners = np.array([[z, y, x, 1] for z in (0, 1) for y in (0, 1) for x in (0, 1)], float)
     corners[:, :3] *= np.asarray(img_shape) - 1
     off = float(np.linalg.norm((corners @ (affine - img_affine).T)[:, :3], axis=1).max())
-    voxel = float(np.linalg.norm(img_affine[:3, :3], axis=0).min())
+    # in voxels of the image, axis by axis (a half-slice shift is 0.5 voxel on thick slices)
+    to_image = np.linalg.solve(img_affine, affine) - np.eye(4)
+    voxels = float(np.abs((corners @ to_image.T)[:, :3]).max())
     how = (
         "it would not overlay"
-        if off >= 0.5 * voxel
+        if voxels >= 0.5
         else "it is off by a fraction of a voxel, as when a tool rewrote the header"
     )
     raise ProjectError(
         f"{path}: label grid differs from case {case_id}'s image: its voxel centres lie up to "
-        f"{off:.2g} mm ({off / voxel:.2g} voxel) from the image's (allowed "
+        f"{off:.2g} mm ({voxels:.2g} voxel) from the image's (allowed "
         f"{GRID_TOLERANCE_MM:g} mm); {how}. Nothing was imported. If the label was drawn on "
         "this image and only its header differs, save it with the image's affine (nibabel: "
         "nib.Nifti1Image(data, image.affine)); otherwise resample it onto the image (nearest "

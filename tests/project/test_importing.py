@@ -376,3 +376,15 @@ def test_a_label_without_orientation_fits_an_image_without_it(tmp_path):
                 project, "c1", "a", _no_orientation(tmp_path / "l.nii", labels)
             )
             np.testing.assert_array_equal(project.read_mask(imported), labels)
+
+
+def test_an_off_grid_label_is_measured_in_voxels_of_its_own_axis():
+    # a half-slice shift on 3 mm slices with 1.8 x 2.2 mm pixels was called "0.83 voxel"
+    from napari_atlas_annotate.project.importing import on_image_grid
+
+    image = np.diag([3.0, 2.2, 1.8, 1.0])
+    shifted = image.copy()
+    shifted[0, 3] += 1.5
+    data = np.zeros(SHAPE, np.uint8)
+    with pytest.raises(ProjectError, match=r"1\.5 mm \(0\.5 voxel\)"):
+        on_image_grid(data, shifted, SHAPE, image, Path("lab.nii.gz"), "c1")
