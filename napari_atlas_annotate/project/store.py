@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
 from dataclasses import replace
@@ -70,6 +71,7 @@ class Project:
         self.folder = Path(folder).resolve()
         self.config = ProjectConfig.load(self.folder)
         self._db = connect(self.folder / DATABASE_NAME)
+        self._db_file = _file_identity(self.folder / DATABASE_NAME)
         self._grids: dict[str, tuple[tuple[int, ...], np.ndarray]] = {}
 
     # -- lifecycle -------------------------------------------------------------------
@@ -96,6 +98,23 @@ class Project:
 
     def close(self) -> None:
         self._db.close()
+
+    def check_in_place(self) -> None:
+        """Raise :class:`ProjectError` unless the project is still where it was opened.
+
+        A project folder moved or deleted while a window has it open keeps its database
+        connection working (the moved or unlinked file), so a version saved then would
+        land in a folder without the database, or in no project at all, with success
+        reported. Saves check first.
+        """
+        if _file_identity(self.folder / DATABASE_NAME) == self._db_file:
+            return
+        raise ProjectError(
+            f"{self.folder}: the project was moved or deleted while it was open (its "
+            f"{DATABASE_NAME} is no longer the one opened). Nothing was stored. If you moved "
+            "it, open it again where it is now: what you logged so far is kept in its edit "
+            "log and comes back with the case."
+        )
 
     def __enter__(self) -> Project:
         return self
@@ -523,6 +542,7 @@ class Project:
                 f"case {case_id}: label value {int(labels.max())} exceeds the project's "
                 f"{len(self.classes)} classes; nothing was saved."
             )
+        self.check_in_place()
         sha = mask_sha256(labels)
         rel = f"labels/{case_id}/{kind}-{annotator or 'model'}-{sha[:16]}.nii.gz"
         path = self.folder / rel
@@ -553,6 +573,7 @@ class Project:
         last_event_id: int | None = None,
         note: str | None = None,
     ) -> LabelVersion:
+        self.check_in_place()
         data = sheet.to_json().encode()
         sha = _sha256(data)
         rel = f"labels/{case_id}/{kind}-{annotator or 'model'}-{sha[:16]}.json"
@@ -946,6 +967,15 @@ class _VersionRow(NamedTuple):
     kind: str
     content: str
     last_event_id: int | None
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """``(device, inode)`` of ``path``, None when it does not exist."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def _holds_mask(path: Path, labels: np.ndarray) -> bool:

@@ -117,6 +117,30 @@ def test_wrong_shape_or_class_saves_nothing(project):
     assert not (project.folder / "labels").exists()
 
 
+@pytest.mark.parametrize("how", ["moved", "deleted"])
+def test_a_project_moved_or_deleted_while_open_stores_nothing(tmp_path, project, how):
+    # The open database connection kept working: a submit reported success, wrote the
+    # label into a re-created old folder, and (moved) left the database naming a file
+    # that is not there.
+    import shutil
+
+    shape, _ = project.grid("case0")
+    labels = np.zeros(shape, np.uint8)
+    project.save_mask_version("case0", labels, kind="proposal")  # still in place: fine
+    folder = project.folder
+    if how == "moved":
+        folder.rename(tmp_path / "elsewhere")
+    else:
+        shutil.rmtree(folder)
+    labels[1, 2, 3] = 5
+    with pytest.raises(ProjectError, match=f"{folder}: the project was moved or deleted"):
+        project.save_mask_version("case0", labels, kind="corrected", annotator="a")
+    assert not folder.exists()
+    if how == "moved":
+        with Project(tmp_path / "elsewhere") as moved:
+            assert [v.kind for v in moved.versions("case0")] == ["proposal"]
+
+
 def test_missing_image_gives_clear_error(tmp_path, project):
     (tmp_path / "ct1.nii.gz").unlink()
     with pytest.raises(ProjectError, match="missing .moved or deleted") as info:
