@@ -1510,7 +1510,12 @@ class ReviewDock(StatusMessages, QWidget):
                 decisions = keep_consensus_edits(
                     decisions, self.review.masks.classes, self.consensus, painted, case_id
                 )
-            latest = self._versions_key(annotator_versions(self.project, case_id))
+            latest_versions = annotator_versions(self.project, case_id)
+            unseen = _unseen_versions(self.review.versions, latest_versions)
+            if unseen:
+                self._show_again_unseen(case_id, unseen)
+                return None
+            latest = self._versions_key(latest_versions)
             checked = self._shown_versions() if self.masks else None
             shown = self.masks if latest == checked else None  # else read from the files
             composed = []
@@ -1544,6 +1549,17 @@ class ReviewDock(StatusMessages, QWidget):
             self._info(f"{case_id}: final version {version.id} stored.")
         return version
 
+    def _show_again_unseen(self, case_id: str, unseen: str) -> None:
+        """A reader submitted since the case was shown: finalizing now would decide on
+        labels the lead has not seen. Show the case again (the lead's choices and paint
+        kept as far as they fit the new labels) and say why nothing was stored."""
+        self.load_case(case_id)
+        shown = self.status.text()  # what opening it again found (e.g. paint not applied)
+        self._error(
+            f"{case_id}: {unseen} since you opened the case, so nothing was finalized. The "
+            f"case now shows it: check it, then Finalize again. ({shown})"
+        )
+
     def _decided(self, case_id: str) -> None:
         """Finalized or reopened: no choices or paint of the case are left to keep."""
         self._left_choices.pop(case_id, None)
@@ -1567,3 +1583,14 @@ class ReviewDock(StatusMessages, QWidget):
         self.load_case(case_id)
         self._info(f"{case_id}: reopened for annotation.")
         return True
+
+
+def _unseen_versions(shown: dict, latest: dict) -> str:
+    """What the readers stored since ``shown`` (reader -> version shown) was read, against
+    ``latest`` (reader -> their version now), in words; "" when nothing."""
+    changes = [
+        f"{who} submitted version {version.id}"
+        for who, version in latest.items()
+        if who not in shown or shown[who].id != version.id
+    ]
+    return "; ".join(changes)

@@ -1103,3 +1103,29 @@ def test_readers_vs_finals_asked_during_another_job_runs_after_it(
     assert dock.readers_text.toPlainText().startswith(
         "readers against the lead's final labels (1 final case):"
     )
+
+
+def test_finalize_refuses_a_readers_version_the_lead_has_not_seen(
+    make_napari_viewer, two_reader_project
+):
+    # Alice submitted from her window while the lead had the case open; Finalize then
+    # composed her new labels (no spleen) where the lead had taken her spleen as shown.
+    project, masks = two_reader_project
+    viewer = make_napari_viewer()
+    dock = ReviewDock(viewer, project, lead="lead")
+    assert dock.load_case("ct0"), dock.last_error
+    dock.choose("spleen", "alice")
+    base = project.latest_version("ct0", kinds=("imported",), annotator="alice")
+    erased = project.read_mask(base)
+    erased[erased == SPLEEN] = 0
+    with Project(project.folder) as her_window:
+        newer = her_window.submit_mask("ct0", "alice", erased, base)
+    assert dock.finalize() is None
+    assert f"alice submitted version {newer.id}" in dock.last_error
+    assert "nothing was finalized" in dock.last_error
+    assert current_final(project, "ct0") is None
+    assert dock.review.versions["alice"].id == newer.id  # shown now
+    np.testing.assert_array_equal(np.asarray(dock.masks["alice"]), erased)
+    assert dock.decisions()["spleen"] == "alice"  # the lead's choice is kept
+    version = dock.finalize()  # seen now: finalized
+    assert version is not None and not (project.read_mask(version) == SPLEEN).any()
