@@ -124,6 +124,22 @@ def failures_recorded(
         raise
 
 
+def check_model_folder_free(folder: Path) -> None:
+    """Raise :class:`ProjectError` when a round's model folder is already there.
+
+    A round's folder is named by its round number, which comes from the project database;
+    a database put back from a backup (or made again) numbers rounds anew, and the folder
+    of a model it does not know may hold one trained before. It is left alone.
+    """
+    if folder.exists():
+        raise ProjectError(
+            f"{folder}: a model folder of this name is already there, but the project's "
+            "database does not list it (was the database put back from a backup?). Nothing "
+            "was trained, and the folder was left as it is. Keep it with 'atlas-annotate "
+            f"models PROJECT --register {folder}', or move it out of models/, then train again."
+        )
+
+
 def _registered(project: Project, version: str) -> bool:
     return any(r.version == version for r in list_models(project))
 
@@ -202,7 +218,9 @@ def train_round(
     with training_round(project) as round_id:
         version = f"organs-round{round_id}"
         folder = model_folder(project, version)
-        with failures_recorded(project, round_id, folder):
+        in_the_way = folder.exists()  # never this round's to remove
+        with failures_recorded(project, round_id, None if in_the_way else folder):
+            check_model_folder_free(folder)
             # held-out cases are scored on their own grids (below), so only training cases
             # are prepared on the model grid
             cache = CaseCache(project)

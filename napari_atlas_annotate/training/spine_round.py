@@ -37,7 +37,7 @@ from ..project import LabelVersion, Project, ProjectError
 from .dataset import holdout_split
 from .grader import train_grader
 from .organs import TrainingCancelled
-from .round import RoundResult, failures_recorded, nan_to_none
+from .round import RoundResult, check_model_folder_free, failures_recorded, nan_to_none
 from .round_lock import training_round
 
 ProgressCallback = Callable[[int, int, str], None]
@@ -193,6 +193,7 @@ def train_spine_round(
             return each
 
         with failures_recorded(project, round_id):
+            check_model_folder_free(model_folder(project, version))
             studies: dict[str, tuple[SpineStudy, GradeSheet]] = {}
             for i, cid in enumerate(sorted(versions)):
                 if stopped():

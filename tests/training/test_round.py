@@ -127,6 +127,22 @@ def test_cuda_without_a_gpu_is_said_first(organ_project):
     assert registry.list_rounds(organ_project) == []
 
 
+def test_a_model_folder_the_database_does_not_know_is_left_alone(organ_project):
+    # A database put back from a backup numbers rounds anew: round 1's folder may hold a
+    # model trained before. The failed round deleted it.
+    _annotate_all(organ_project)
+    folder = registry.model_folder(organ_project, "organs-round1")
+    (folder / "models").mkdir(parents=True)
+    (folder / "models" / "model.pt").write_bytes(b"weights trained before")
+    with pytest.raises(ProjectError, match="already there") as caught:
+        train_round(organ_project, "cpu", settings=FAST)
+    assert "Nothing was trained" in str(caught.value) and "--register" in str(caught.value)
+    assert (folder / "models" / "model.pt").read_bytes() == b"weights trained before"
+    (row,) = registry.list_rounds(organ_project)
+    assert row["metrics"]["status"] == "failed"
+    assert registry.active_model(organ_project).version == "organs-starter"
+
+
 def test_cancelled_round_keeps_the_active_model(organ_project):
     _annotate_all(organ_project)
     with pytest.raises(TrainingCancelled):
