@@ -34,10 +34,7 @@ from ..project import Project, ProjectError
 LOCK_NAME = ".training.lock"
 
 #: What a round whose process died without finishing it is recorded with.
-STOPPED_ERROR = (
-    "stopped before it finished: the training process ended (killed, closed or crashed); "
-    "the active model was left as it was"
-)
+STOPPED_ERROR = "stopped before it finished: the training process ended (killed, closed or crashed)"
 
 
 def lock_path(project: Project) -> Path:
@@ -71,19 +68,29 @@ def _holder(path: Path) -> str:
 def close_stopped_rounds(project: Project) -> list[int]:
     """Record unfinished rounds as stopped and remove their unregistered model folders.
 
+    A round whose process died after registering its model (and making it active, if it
+    was promoted) but before closing the round is closed with that model and the verdict
+    registered with it: the registry already acts on it, so the round says so.
+
     Call only while holding the training lock (then no unfinished round is running).
     Returns the round numbers closed.
     """
-    registered = {m.version for m in list_models(project)}
+    registered = {m.version: m for m in list_models(project)}
     closed = []
     for row in list_rounds(project):
         if row.get("finished_at"):
             continue
+        made = None
         for task in ("organs", "spine"):
             folder = model_folder(project, f"{task}-round{row['id']}")
-            if folder.name not in registered and folder.is_dir():
+            if folder.name in registered:
+                made = registered[folder.name]
+            elif folder.is_dir():
                 shutil.rmtree(folder, ignore_errors=True)
-        finish_round(project, row["id"], None, {"status": "failed", "error": STOPPED_ERROR})
+        if made is not None:
+            finish_round(project, row["id"], made.version, made.metrics)
+        else:
+            finish_round(project, row["id"], None, {"status": "failed", "error": STOPPED_ERROR})
         closed.append(int(row["id"]))
     return closed
 

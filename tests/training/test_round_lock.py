@@ -41,6 +41,31 @@ KILLED_MID_ROUND = textwrap.dedent(
     """
 )
 
+#: A training round killed with SIGKILL right after it registered (and, promoted, made
+#: active) its model, before it closed the round.
+KILLED_AFTER_REGISTERING = textwrap.dedent(
+    """
+    import os, signal, sys
+    import torch
+    import napari_atlas_annotate.training.round as round_module
+    from napari_atlas_annotate.project import Project
+    from napari_atlas_annotate.training.organs import TrainSettings
+
+    torch.set_num_threads(1)
+    real = round_module.finish_round
+
+    def killed(project, round_id, version, metrics):
+        if version is not None:
+            os.kill(os.getpid(), signal.SIGKILL)
+        real(project, round_id, version, metrics)
+
+    round_module.finish_round = killed
+    round_module._better = lambda new, old: True  # promoted
+    settings = TrainSettings(epochs=1, iterations_per_epoch=2, batch_size=1, patch_size=(8, 16, 16))
+    round_module.train_round(Project(sys.argv[1]), "cpu", settings=settings)
+    """
+)
+
 #: Holds the project's training lock until its stdin closes (another window training).
 HOLDS_THE_LOCK = textwrap.dedent(
     """
@@ -93,6 +118,31 @@ def test_a_killed_round_is_recorded_as_stopped_and_its_model_removed(organ_proje
     # the killed round's unjudged weights are gone; the new round's model is registered
     assert _model_folders(organ_project) == ["organs-round2", "organs-starter"]
     assert "stopped before it finished" in round_line(first, "p", "organs-starter")
+
+
+def test_a_round_killed_after_registering_its_model_is_closed_with_it(organ_project):
+    # The registry already had the round's model active, and the next round recorded the
+    # round as failed, "the active model was left as it was".
+    from napari_atlas_annotate.training.round_lock import close_stopped_rounds
+
+    _annotate_all(organ_project)
+    registry.active_model(organ_project)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_REGISTERING, str(organ_project.folder)], timeout=300
+    )
+    assert killed.returncode == -9
+    (row,) = registry.list_rounds(organ_project)
+    assert not row["finished_at"]
+    assert registry.active_model(organ_project).version == "organs-round1"
+
+    assert close_stopped_rounds(organ_project) == [1]
+
+    (row,) = registry.list_rounds(organ_project)
+    assert row["finished_at"] and row["model_version"] == "organs-round1"
+    assert row["metrics"]["status"] == "promoted"
+    assert _model_folders(organ_project) == ["organs-round1", "organs-starter"]
+    line = round_line(row, "p", "organs-round1")
+    assert "failed" not in line and "organs-round1" in line, line
 
 
 def test_a_second_round_is_refused_while_another_process_trains(organ_project):
