@@ -7,9 +7,11 @@ imported only when that command runs (so ``info`` never pays for torch or Qt).
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import math
 import os
+import sqlite3
 import sys
 import warnings
 
@@ -132,6 +134,27 @@ def _run(argv: list[str] | None) -> int:
         # Domain errors carry which file, what is wrong and what to do: show them plainly.
         print(f"atlas-annotate {name}: error: {exc}", file=sys.stderr)
         return 2
+    except (OSError, sqlite3.OperationalError) as exc:
+        if not disk_full(exc):
+            raise
+        # saves are atomic and transactions roll back: what was stored before stays
+        print(
+            f"atlas-annotate {name}: error: the disk is full ({exc}). What was stored before "
+            "is kept; free space on the disk holding the project (or the output folder), "
+            "then run the command again.",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says a disk (or the user's quota) is full."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    said = str(exc)
+    return "database or disk is full" in said or (
+        isinstance(exc, OSError) and "requested and" in said and "written" in said
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,6 +9,7 @@ throughout), so a project made before a table or index was added gets it when ne
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -134,6 +135,14 @@ def connect(path: Path) -> sqlite3.Connection:
 def _unusable(path: Path, exc: sqlite3.DatabaseError) -> str:
     """Why the project database at ``path`` cannot be used, and what to do."""
     said = str(exc)
+    if "full" in said or "disk I/O error" in said:
+        # SQLite cannot write its journal: the file itself is as it was
+        free = _free_mb(path.parent)
+        return (
+            f"{path}: the project database could not be written ({said}); the disk holding "
+            f"the project is probably full ({free} free). The database itself is not "
+            "changed: free space on that disk, then run the command again."
+        )
     if "readonly" in said or "unable to open" in said:
         return (
             f"{path}: the project database cannot be opened for writing ({said}). A project "
@@ -146,6 +155,13 @@ def _unusable(path: Path, exc: sqlite3.DatabaseError) -> str:
         "of the project folder (or rebuild it with 'sqlite3 project.sqlite .recover'), "
         "then open the project again."
     )
+
+
+def _free_mb(folder: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(folder).free / 1e6:.1f} MB"
+    except OSError:
+        return "unknown space"
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -363,3 +363,41 @@ def test_ctrl_c_in_any_command_is_one_line_and_exit_130(tmp_path, capsys, monkey
     assert main(["status", str(tmp_path / "p")]) == 130
     err = capsys.readouterr().err
     assert err == "atlas-annotate status: interrupted (Ctrl-C).\n"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(28, "No space left on device"),
+        __import__("sqlite3").OperationalError("database or disk is full"),
+        OSError("1487200 requested and 66528 written"),  # numpy's short write
+    ],
+)
+def test_a_full_disk_in_any_command_is_one_line_saying_so(tmp_path, capsys, monkeypatch, error):
+    # it was a traceback (train, propose, import, review, models)
+    from napari_atlas_annotate.commands import status
+
+    assert main(["init", str(tmp_path / "p"), "--task", "organs"]) == 0
+    capsys.readouterr()
+
+    def full(args):
+        raise error
+
+    monkeypatch.setattr(status, "run", full)
+    assert main(["status", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("atlas-annotate status: error: the disk is full (")
+    assert "free space" in err and err.count("\n") == 1
+
+
+def test_other_os_errors_are_not_called_a_full_disk(tmp_path, monkeypatch):
+    from napari_atlas_annotate.commands import status
+
+    assert main(["init", str(tmp_path / "p"), "--task", "organs"]) == 0
+
+    def broken(args):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(status, "run", broken)
+    with pytest.raises(OSError, match="Input/output"):
+        main(["status", str(tmp_path / "p")])

@@ -577,3 +577,22 @@ def test_a_damaged_database_is_named_with_what_to_do(tmp_path, project):
     database.write_bytes(b"not a database at all" * 100)
     with pytest.raises(ProjectError, match="damaged .file is not a database"):
         Project(project.folder)
+
+
+def test_a_database_that_cannot_be_written_for_a_full_disk_is_not_called_damaged(
+    tmp_path, monkeypatch
+):
+    # "the project database is damaged ... put back project.sqlite from a backup": on a
+    # full disk, whose advice lost recent work
+    import sqlite3
+
+    from napari_atlas_annotate.project import database
+
+    def full(path):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(database, "_connect", full)
+    with pytest.raises(ProjectError, match="probably full") as caught:
+        Project.create(tmp_path / "p", task="organs")
+    message = str(caught.value)
+    assert "damaged" not in message and "backup" not in message and "free space" in message
