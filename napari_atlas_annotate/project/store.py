@@ -67,9 +67,17 @@ class Project:
     >>> project.add_case("case0001", [ImageRef("/data/ct1.nii.gz")])  # doctest: +SKIP
     """
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, *, _new: bool = False) -> None:
         self.folder = Path(folder).resolve()
         self.config = ProjectConfig.load(self.folder)
+        used = any((self.folder / name).exists() for name in ("labels", "models"))
+        if not _new and used and not (self.folder / DATABASE_NAME).exists():
+            # opening would make an empty one: every case, version and edit gone from view
+            raise ProjectError(
+                f"{self.folder / DATABASE_NAME}: the project's database (its cases, label "
+                "versions and edit log) is missing. Put it back from a backup of the project "
+                f"folder; the label files under {self.folder / 'labels'} are not touched."
+            )
         self._db = connect(self.folder / DATABASE_NAME)
         self._db_file = _file_identity(self.folder / DATABASE_NAME)
         self._grids: dict[str, tuple[tuple[int, ...], np.ndarray]] = {}
@@ -94,7 +102,7 @@ class Project:
             classes=list(classes or []),
             label_tolerance=label_tolerance,
         ).save(folder)
-        return cls(folder)
+        return cls(folder, _new=True)
 
     def close(self) -> None:
         self._db.close()

@@ -596,3 +596,23 @@ def test_a_database_that_cannot_be_written_for_a_full_disk_is_not_called_damaged
         Project.create(tmp_path / "p", task="organs")
     message = str(caught.value)
     assert "damaged" not in message and "backup" not in message and "free space" in message
+
+
+def test_a_used_project_whose_database_is_gone_is_refused(tmp_path, project):
+    # it was made again, empty: "0 case(s)", and add and propose went on in it
+    shape, _ = project.grid("case0")
+    project.save_mask_version("case0", np.zeros(shape, np.uint8), kind="proposal")
+    project.close()
+    (project.folder / "project.sqlite").unlink()
+    with pytest.raises(ProjectError, match="database .* is missing") as caught:
+        Project(project.folder)
+    assert "backup" in str(caught.value)
+    assert not (project.folder / "project.sqlite").exists()
+
+
+def test_a_project_never_used_gets_its_database_when_opened(tmp_path):
+    # an init stopped between writing project.json and the database
+    Project.create(tmp_path / "p", task="organs").close()
+    (tmp_path / "p" / "project.sqlite").unlink()
+    with Project(tmp_path / "p") as project:
+        assert project.cases() == []
