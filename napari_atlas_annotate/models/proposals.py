@@ -19,6 +19,7 @@ import numpy as np
 
 from ..io.nifti import save_nifti
 from ..project import LabelVersion, Project, ProjectError
+from ..project.store import mask_sha256, mask_version_path
 from ..volume import Volume
 from .inference import CancelFlag, LoadedModel, load_model, propose_organs
 from .registry import active_model
@@ -111,9 +112,10 @@ def propose_each(
     return out
 
 
-def uncertainty_path(project: Project, version: LabelVersion) -> Path:
-    """Path of the uncertainty map saved with a proposal version (may not exist)."""
-    path = str(project.folder / version.path)
+def uncertainty_path(project: Project, version: LabelVersion | str) -> Path:
+    """Path of the uncertainty map saved with a proposal version, or with the version
+    to be stored at ``version`` (a path relative to the project); it may not exist."""
+    path = str(project.folder / (version if isinstance(version, str) else version.path))
     stem = path[: -len(".nii.gz")] if path.endswith(".nii.gz") else path
     return Path(stem + UNCERTAINTY_SUFFIX)
 
@@ -132,6 +134,18 @@ def propose_case(
     t0 = time.perf_counter()
     image = image if image is not None else project.load_image(case_id)
     proposal = propose_organs(image, loaded, progress=progress, cancel=cancel)
+    # The map and the queue's score are stored before the version: a batch stopped in
+    # between leaves the case without this model's proposal, so running it again redoes
+    # the case, where it left a proposal without its score or map for good.
+    saved = None
+    if save_uncertainty and proposal.uncertainty_map is not None:
+        rel = mask_version_path(case_id, "proposal", None, mask_sha256(proposal.labels))
+        path = uncertainty_path(project, rel)
+        if not path.exists():
+            affine = proposal.grid.model_affine(image.affine)
+            save_nifti(Volume(proposal.uncertainty_map.astype(np.float32), affine), path)
+        saved = str(path.relative_to(project.folder))
+    project.set_uncertainty(case_id, proposal.uncertainty)
     version = project.save_mask_version(
         case_id,
         proposal.labels,
@@ -141,14 +155,6 @@ def propose_case(
         + ("; borders snapped to image edges" if proposal.borders_refined else ""),
         reference=image,
     )
-    project.set_uncertainty(case_id, proposal.uncertainty)
-    saved = None
-    if save_uncertainty and proposal.uncertainty_map is not None:
-        path = uncertainty_path(project, version)
-        if not path.exists():
-            affine = proposal.grid.model_affine(image.affine)
-            save_nifti(Volume(proposal.uncertainty_map.astype(np.float32), affine), path)
-        saved = str(path.relative_to(project.folder))
     return CaseProposal(
         case_id,
         version.id,

@@ -552,7 +552,7 @@ class Project:
             )
         self.check_in_place()
         sha = mask_sha256(labels)
-        rel = f"labels/{case_id}/{kind}-{annotator or 'model'}-{sha[:16]}.nii.gz"
+        rel = mask_version_path(case_id, kind, annotator, sha)
         path = self.folder / rel
         if not _holds_mask(path, labels):  # absent, or damaged since: saving heals it
             save_labels(labels, _grid_volume(shape, affine), path)
@@ -975,6 +975,12 @@ class _VersionRow(NamedTuple):
     kind: str
     content: str
     last_event_id: int | None
+
+
+def mask_version_path(case_id: str, kind: str, annotator: str | None, sha: str) -> str:
+    """Where (relative to the project folder) a label map version with SHA-256 ``sha``
+    is stored: known before it is, so files that go with it can be written first."""
+    return f"labels/{case_id}/{kind}-{annotator or 'model'}-{sha[:16]}.nii.gz"
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:

@@ -187,3 +187,31 @@ def _copy_with_version(src, dst, version):
     meta = json.loads(meta_path.read_text())
     meta["version"] = version
     meta_path.write_text(json.dumps(meta))
+
+
+def test_a_batch_stopped_while_storing_a_proposal_redoes_that_case(organ_project, monkeypatch):
+    # Killed between the version and its score, a case kept the model's proposal without
+    # its uncertainty (listed last in the most-doubtful-first queue) or map, and a plain
+    # rerun never came back to it.
+    from napari_atlas_annotate.models.proposals import cases_needing_proposal
+
+    real = organ_project.set_uncertainty
+
+    def stopped(case_id, *args, **kwargs):
+        if case_id == "c1":
+            raise KeyboardInterrupt  # the process ends while the case's score is stored
+        return real(case_id, *args, **kwargs)
+
+    monkeypatch.setattr(organ_project, "set_uncertainty", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        propose_cases(organ_project, device="cpu")
+    monkeypatch.setattr(organ_project, "set_uncertainty", real)
+    assert organ_project.latest_version("c1", kinds=("proposal",)) is None
+    assert cases_needing_proposal(organ_project, "organs-starter") == ["c1", "c2"]
+    (again, _) = propose_cases(organ_project, ["c1", "c2"], device="cpu")
+    version = organ_project.version(again.version_id)
+    assert organ_project.case("c1").uncertainty == pytest.approx(again.uncertainty)
+    assert uncertainty_path(organ_project, version).exists()
+    assert again.uncertainty_path == str(
+        uncertainty_path(organ_project, version).relative_to(organ_project.folder)
+    )
