@@ -350,12 +350,21 @@ def finalize(
         version = project.save_mask_version(
             case_id, labels, kind="final", annotator=lead, note=note
         )
-    if before is not None and version.id == before.id:
+    if before is not None and version.id == before.id and _finalize_recorded(project, version):
         return version  # already final as decided
+    # (a final stored by a process that ended before its audit record gets it now)
     project.record_audit(
         case_id, lead, "finalize", version=version.id, sources=used, comment=comment, **summary
     )
     return version
+
+
+def _finalize_recorded(project: Project, version: LabelVersion) -> bool:
+    """Whether the audit trail has the lead's finalize record of final ``version``."""
+    return any(
+        r["action"] == "finalize" and r["detail"].get("version") == version.id
+        for r in project.audit_trail(version.case_id)
+    )
 
 
 @dataclass(frozen=True)

@@ -142,6 +142,34 @@ def test_finalizing_the_same_again_stores_nothing_new(organ_project, spine_proje
     assert finalize(spine, case_id, "lead", {}).id == sheet.id
 
 
+def test_a_final_stored_without_its_audit_record_gets_it_when_finalized_again(
+    organ_project, monkeypatch
+):
+    # The process ended between the final version and its audit record; finalizing again
+    # said "already final as decided" and the record (and provenance's audit) never came.
+    project, _ = organ_project
+    real = project.record_audit
+
+    def ended(case_id, actor, action, **detail):
+        if action == "finalize":
+            raise KeyboardInterrupt
+        return real(case_id, actor, action, **detail)
+
+    monkeypatch.setattr(project, "record_audit", ended)
+    with pytest.raises(KeyboardInterrupt):
+        finalize(project, "ct00", "lead", {"liver": "alice"})
+    monkeypatch.setattr(project, "record_audit", real)
+    stored = current_final(project, "ct00")
+    assert stored is not None
+    assert not [r for r in project.audit_trail("ct00") if r["action"] == "finalize"]
+    again = finalize(project, "ct00", "lead", {"liver": "alice"})
+    assert again.id == stored.id and len(project.versions("ct00", kinds=("final",))) == 1
+    (record,) = [r for r in project.audit_trail("ct00") if r["action"] == "finalize"]
+    assert record["actor"] == "lead" and record["detail"]["version"] == stored.id
+    finalize(project, "ct00", "lead", {"liver": "alice"})  # once recorded, not again
+    assert len([r for r in project.audit_trail("ct00") if r["action"] == "finalize"]) == 1
+
+
 def test_reopened_case_is_annotatable_again(organ_project):
     project, _ = organ_project
     finalize(project, "ct00", "lead", {})
