@@ -645,11 +645,38 @@ class Project:
         if not path.exists():
             raise ProjectError(f"{what}: its file {path} is missing. {fix}.")
         try:
-            return load_nifti(path).array
+            array = load_nifti(path).array
         except VolumeLoadError as exc:
             raise ProjectError(
                 f"{what}: its file {path} is damaged ({exc.problem}). {fix}."
             ) from exc
+        expected = self._label_shape(version)
+        if expected is not None and tuple(array.shape) != expected:
+            if mask_sha256(array) != version.sha256:  # the file is not what was stored
+                raise ProjectError(
+                    f"{what}: its file {path} holds a label of shape {tuple(array.shape)}, "
+                    f"not the case's {expected}: it was replaced since it was stored. {fix}."
+                )
+        return array
+
+    def _label_shape(self, version: LabelVersion) -> tuple[int, ...] | None:
+        """The shape a label map of ``version``'s case has: its image's when known, else
+        that of the case's earliest other label map (from its file's header; None when
+        there is none to go by). Cheap: a wrong file is only then checked by digest."""
+        known = self._grids.get(version.case_id)
+        if known is not None:
+            return tuple(known[0])
+        row = self._db.execute(
+            "SELECT path FROM versions WHERE case_id = ? AND content = 'mask' AND id != ? "
+            "ORDER BY id LIMIT 1",
+            (version.case_id, version.id),
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            return tuple(nifti_grid(self.folder / row["path"])[0])
+        except VolumeLoadError:
+            return None  # that file's own read says what is wrong with it
 
     def mask_grid(self, version: LabelVersion) -> tuple[tuple[int, ...], np.ndarray]:
         """``(shape, affine)`` of a label version, from its file's header: the case's

@@ -534,6 +534,25 @@ def test_a_damaged_or_missing_label_file_names_the_case_version_and_what_to_do(p
     assert "backup" in message
 
 
+def test_a_label_file_replaced_by_one_of_another_shape_is_named(tmp_path, project):
+    # history, review, export and train each failed in their own words ("operands could not
+    # be broadcast", "the image changed since labelling. Re-add the case"), naming no file
+    import nibabel as nib
+
+    shape, _ = project.grid("case1")
+    first = project.save_mask_version("case1", np.zeros(shape, np.uint8), kind="proposal")
+    labels = np.zeros(shape, np.uint8)
+    labels[1, 2, 3] = 5
+    mine = project.save_mask_version("case1", labels, kind="corrected", annotator="ann")
+    path = project.folder / mine.path
+    nib.save(nib.Nifti1Image(np.ones((3, 4, 5), np.uint8), np.eye(4)), path)
+    with Project(project.folder) as fresh:  # no image grid known: the other file's header
+        with pytest.raises(ProjectError, match="replaced since it was stored") as caught:
+            fresh.read_mask(mine)
+        assert str(path) in str(caught.value) and "backup" in str(caught.value)
+        np.testing.assert_array_equal(fresh.read_mask(first), 0)  # the intact file reads
+
+
 def test_storing_the_same_labels_again_rewrites_a_damaged_file(project):
     img = project.load_image("case2")
     labels = np.zeros(img.shape, np.uint8)
