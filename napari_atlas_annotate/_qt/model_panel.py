@@ -232,6 +232,10 @@ class ModelPanel(QGroupBox):
         self.propose_case_button.clicked.connect(self.propose_current)
         self.propose_all_button = QPushButton("Propose all cases")
         self.propose_all_button.clicked.connect(lambda: self.propose(None))
+        self.propose_all_button.setToolTip(
+            "Propose every case not final that has no proposal from the active model yet "
+            "(after a promoted round: all of them)."
+        )
         propose.addWidget(self.propose_case_button)
         propose.addWidget(self.propose_all_button)
         layout.addLayout(propose)
@@ -371,6 +375,13 @@ class ModelPanel(QGroupBox):
 
     def _proposed(self, proposals) -> None:
         self.last_proposals = list(proposals or [])
+        if not self.last_proposals:
+            self._info(
+                "Nothing to propose: every case not final already has a proposal from the "
+                "active model. 'Propose this case' proposes the open case again; "
+                "'atlas-annotate propose PROJECT --all' proposes every case again."
+            )
+            return
         ids = [p.case_id for p in self.last_proposals]
         message = f"Proposed {len(ids)} case(s)"
         if self.last_proposals and hasattr(self.last_proposals[0], "model_version"):

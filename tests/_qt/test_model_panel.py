@@ -461,3 +461,19 @@ def test_the_export_dialog_adds_the_readers_notes_when_ticked(
         [row] = list(csv.DictReader(fh))
     assert (row["case"], row["annotator"]) == ("ct000", "alice")
     assert row["note"] == "liver dome cut off at the top"
+
+
+def test_propose_all_with_nothing_to_propose_says_why(
+    make_napari_viewer, organ_project, rounds, qtbot
+):
+    # it said "Proposed 0 case(s)." and nothing else
+    viewer, dock, panel = _dock(make_napari_viewer, organ_project)
+    panel.device_combo.setCurrentText("cpu")
+    assert panel.propose(None)  # every case not final without this model's proposal
+    qtbot.waitUntil(lambda: not panel.task.running, timeout=WAIT_MS)
+    assert panel.last_proposals
+    assert panel.propose(None)  # now each has one
+    qtbot.waitUntil(lambda: not panel.task.running, timeout=WAIT_MS)
+    assert panel.last_proposals == []
+    text = dock.status.text()
+    assert text.startswith("Nothing to propose") and "Propose this case" in text
