@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtCore import Qt, QTimer
+from qtpy.QtCore import QEvent, Qt, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
@@ -364,6 +364,24 @@ class AnnotatorDock(StatusMessages, QWidget):
             self.next_button,
         ):
             widget.setEnabled(on)
+
+    def event(self, event) -> bool:  # Qt API
+        # napari's close button on a dock takes the widget out of the window (its parent
+        # becomes None) without closing it: the case's layers stayed, still logged, and a
+        # dock opened again added a second set beside them
+        if event.type() == QEvent.Type.ParentChange and self.parent() is None:
+            self._taken_out()
+        return super().event(event)
+
+    def _taken_out(self) -> None:
+        """The dock left the window: log what is pending and take its case's layers out
+        (what was logged comes back when the case is opened again)."""
+        if self.case_id is None:
+            return
+        if self.grade_sheet is not None:
+            self.grade_sheet.close_case()
+        self.close_case()
+        self.read_ahead.clear()
 
     # -- project ------------------------------------------------------------------------
     def open_project(self, project: Project | str | Path, annotator: str) -> bool:

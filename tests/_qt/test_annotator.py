@@ -947,3 +947,22 @@ def test_g_grows_the_class_from_the_voxel_under_the_mouse(make_napari_viewer, or
 
     viewer.dims.ndisplay = 3
     assert dock.grow_at_cursor() is None and "2D view" in dock.last_error
+
+
+def test_closing_the_dock_takes_its_case_out_and_a_new_dock_restores_it(
+    make_napari_viewer, organ_project
+):
+    # the layers stayed, still logged; a dock opened again added "ct000 image [1]" beside
+    # them, and one stroke on the old layer made Submit blame "another window"
+    viewer = make_napari_viewer()
+    dock = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    case = dock.case_id
+    _stroke(dock.labels_layer, (3, 30, 30))
+    edited = np.array(dock.labels_layer.data)
+    viewer.window.remove_dock_widget(dock)  # napari's close button on the dock
+    assert list(viewer.layers) == [] and dock.case_id is None
+    again = annotator.add_annotator_dock(viewer, organ_project.folder, "alice")
+    assert again.case_id == case
+    assert [layer.name for layer in viewer.layers] == [f"{case} image", f"{case} labels"]
+    np.testing.assert_array_equal(np.asarray(again.labels_layer.data), edited)  # restored
+    assert again.submit() is not None, again.last_error
