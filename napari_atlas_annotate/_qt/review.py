@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QEvent, Qt
 from qtpy.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPalette, QPixmap
 from qtpy.QtWidgets import (
     QAbstractItemView,
@@ -781,6 +781,14 @@ class ReviewDock(StatusMessages, QWidget):
 
     def case_ids(self) -> list[str]:
         return [self.case_list.item(i).data(256) for i in range(self.case_list.count())]
+
+    def event(self, event) -> bool:  # Qt API
+        # napari's close button on a dock takes the widget out of the window (its parent
+        # becomes None) without closing it: the case's layers would stay behind
+        if event.type() == QEvent.Type.ParentChange and self.parent() is None:
+            if self.review is not None:
+                self.close_case()  # the lead's choices and paint are kept for the case
+        return super().event(event)
 
     def close_case(self, keep=()) -> None:
         """Leave the open case; its layers go, but those in ``keep`` (the next study

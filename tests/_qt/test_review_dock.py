@@ -1129,3 +1129,17 @@ def test_finalize_refuses_a_readers_version_the_lead_has_not_seen(
     assert dock.decisions()["spleen"] == "alice"  # the lead's choice is kept
     version = dock.finalize()  # seen now: finalized
     assert version is not None and not (project.read_mask(version) == SPLEEN).any()
+
+
+def test_closing_the_review_dock_takes_its_case_out(make_napari_viewer, two_reader_project):
+    project, _ = two_reader_project
+    viewer = make_napari_viewer()
+    dock = ReviewDock(viewer, project, lead="lead")
+    viewer.window.add_dock_widget(dock, name="Review")
+    assert dock.load_case("ct0"), dock.last_error
+    dock.choose("liver", "bob")
+    viewer.window.remove_dock_widget(dock)  # napari's close button on the dock
+    assert list(viewer.layers) == [] and dock.review is None
+    viewer.window.add_dock_widget(dock, name="Review")  # back: the choice is kept
+    assert dock.load_case("ct0"), dock.last_error
+    assert dock.decisions()["liver"] == "bob"
