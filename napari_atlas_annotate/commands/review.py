@@ -175,8 +175,11 @@ def _lead_action(args: argparse.Namespace, project) -> dict:
             project, args.finalize, args.lead, decisions, painted=painted, comment=args.comment
         )
         if before is not None and before.id == version.id:
-            reason = f"already final as decided (version {version.id}); nothing new stored"
-            return {"finalized": [], "left": [{"id": args.finalize, "reason": reason}]}
+            from ..review.adjudication import ALREADY_FINAL
+
+            detail = f"as decided (version {version.id}); nothing new stored"
+            left = {"id": args.finalize, "reason": ALREADY_FINAL, "detail": detail}
+            return {"finalized": [], "left": [left]}
         [entry] = [
             e for e in decision_history(project, args.finalize) if e["version"] == version.id
         ]
@@ -233,7 +236,8 @@ def _print_decision(done: dict) -> None:
     summed = len(routine) > SKIPPED_LISTED
     for case in done["left"]:
         if not (summed and case["reason"] in routine_reasons):
-            print(f"{case['id']:<16} left: {case['reason']}")
+            detail = f" {case['detail']}" if case.get("detail") else ""
+            print(f"{case['id']:<16} left: {case['reason']}{detail}")
     if summed:
         hints = {
             NO_LABELS: " (still in the annotation queue)",
