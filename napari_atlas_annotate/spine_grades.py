@@ -21,9 +21,12 @@ Examples
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from .rsna_csv import RsnaFileError, csv_rows
 
 #: The five graded conditions (snake_case, as in train.csv column names).
 CONDITIONS: tuple[str, ...] = (
@@ -185,19 +188,28 @@ def read_grades_csv(path: str | Path) -> dict[int, dict[str, str | None]]:
     """Read a train.csv-shaped file: ``{study_id: {column: grade or None}}``.
 
     Every one of the 25 :data:`GRADE_COLUMNS` is present in each study's dict; cells that
-    are empty, or columns the file lacks, map to ``None``.
+    are empty, or columns the file lacks, map to ``None``. A row without the header's
+    number of fields (read with its grades shifted by a column otherwise), a row without
+    a study_id and a study given twice are refused (:class:`RsnaFileError`, naming the
+    line and what to do).
     """
     out: dict[int, dict[str, str | None]] = {}
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        for row in reader:
-            sid = (row.get("study_id") or "").strip()
-            if not sid:
-                continue
-            try:
-                out[int(sid)] = {col: _grade_in(row, col) for col in GRADE_COLUMNS}
-            except ValueError as exc:
-                raise _row_error(path, reader.line_num, exc) from None
+    lines: dict[int, int] = {}
+    for line, row in csv_rows(path, "train.csv", ("study_id",)):
+        sid = row["study_id"].strip()
+        if not sid:
+            raise RsnaFileError(f"{path}, line {line}: no study_id; fill it in or drop the row.")
+        try:
+            study = int(sid)
+            grades = {col: _grade_in(row, col) for col in GRADE_COLUMNS}
+        except ValueError as exc:
+            raise _row_error(path, line, exc) from None
+        if study in lines:
+            raise RsnaFileError(
+                f"{path}, line {line}: study_id {study} is already on line {lines[study]}; "
+                "keep one row per study."
+            )
+        out[study], lines[study] = grades, line
     return out
 
 
@@ -238,36 +250,54 @@ def _write_csv(path: str | Path, header: Iterable[str], rows: Iterable[Iterable]
 
 
 def read_coordinates_csv(path: str | Path) -> list[LevelPoint]:
-    """Read train_label_coordinates.csv rows; incomplete rows (no x/y) are skipped, a file
-    without its columns (a grades CSV given by mistake) is refused (ValueError)."""
+    """Read train_label_coordinates.csv rows.
+
+    A row whose x and y are both empty is skipped (a cell without a point). A file
+    without the columns (a grades CSV given by mistake), a row without the header's number
+    of fields, an x or y that is not a finite number, an instance_number that is not a
+    whole number and a (study, condition, level) given twice are refused
+    (:class:`RsnaFileError` or ValueError, naming the line).
+    """
     points = []
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in COORDINATE_COLUMNS if c not in (reader.fieldnames or ())]
-        if missing:
-            raise ValueError(
-                f"{path}: not a coordinates CSV: no column {', '.join(missing)} (RSNA's "
-                f"train_label_coordinates.csv has {', '.join(COORDINATE_COLUMNS)})."
+    lines: dict[tuple[int, str, str], int] = {}
+    for line, row in csv_rows(path, "coordinates CSV", COORDINATE_COLUMNS):
+        if not row["x"].strip() and not row["y"].strip():
+            continue
+        try:
+            point = LevelPoint(
+                study_id=int(row["study_id"]),
+                series_id=int(row["series_id"]),
+                instance_number=_whole_number(row["instance_number"], "instance_number"),
+                condition=to_condition(row["condition"]),
+                level=to_level(row["level"]),
+                x=_finite(row["x"], "x"),
+                y=_finite(row["y"], "y"),
             )
-        for row in reader:
-            try:
-                x, y = float(row["x"]), float(row["y"])
-            except (KeyError, TypeError, ValueError):
-                continue
-            try:
-                point = LevelPoint(
-                    study_id=int(row["study_id"]),
-                    series_id=int(row["series_id"]),
-                    instance_number=int(float(row["instance_number"])),
-                    condition=to_condition(row["condition"]),
-                    level=to_level(row["level"]),
-                    x=x,
-                    y=y,
-                )
-            except (KeyError, TypeError, ValueError) as exc:
-                raise _row_error(path, reader.line_num, exc) from None
-            points.append(point)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _row_error(path, line, exc) from None
+        key = (point.study_id, point.condition, point.level)
+        if key in lines:
+            raise RsnaFileError(
+                f"{path}, line {line}: study {point.study_id} {point.condition} "
+                f"{point.level} already has a point on line {lines[key]}; keep one."
+            )
+        lines[key] = line
+        points.append(point)
     return points
+
+
+def _finite(text: str, column: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{column} is {text.strip()!r}, not a number of pixels")
+    return value
+
+
+def _whole_number(text: str, column: str) -> int:
+    value = float(text)
+    if not value.is_integer():
+        raise ValueError(f"{column} {text.strip()!r} is not a whole number")
+    return int(value)
 
 
 def write_coordinates_csv(path: str | Path, points: Iterable[LevelPoint]) -> Path:
@@ -291,13 +321,29 @@ def write_coordinates_csv(path: str | Path, points: Iterable[LevelPoint]) -> Pat
 
 
 def read_series_descriptions_csv(path: str | Path) -> list[tuple[int, int, str]]:
-    """Read train_series_descriptions.csv as ``(study_id, series_id, description)`` rows."""
-    with open(path, newline="") as fh:
-        return [
-            (int(r["study_id"]), int(r["series_id"]), (r.get("series_description") or "").strip())
-            for r in csv.DictReader(fh)
-            if (r.get("study_id") or "").strip() and (r.get("series_id") or "").strip()
-        ]
+    """Read train_series_descriptions.csv as ``(study_id, series_id, description)`` rows.
+
+    A series given twice with the same description is read once; with two descriptions
+    it is refused (:class:`RsnaFileError`, naming both lines): which plane its points are
+    on would be a guess.
+    """
+    rows: dict[tuple[int, int], tuple[str, int]] = {}
+    for line, row in csv_rows(path, "series descriptions CSV", ("study_id", "series_id")):
+        if not row["study_id"].strip() or not row["series_id"].strip():
+            continue
+        try:
+            key = (int(row["study_id"]), int(row["series_id"]))
+        except ValueError as exc:
+            raise _row_error(path, line, exc) from None
+        description = (row.get("series_description") or "").strip()
+        if key in rows and rows[key][0] != description:
+            raise RsnaFileError(
+                f"{path}, line {line}: series {key[1]} of study {key[0]} is "
+                f"{description!r} here and {rows[key][0]!r} on line {rows[key][1]}; keep the "
+                "right one."
+            )
+        rows.setdefault(key, (description, line))
+    return [(study, series, description) for (study, series), (description, _) in rows.items()]
 
 
 def write_series_descriptions_csv(path: str | Path, rows: Iterable[tuple[int, int, str]]) -> Path:

@@ -29,13 +29,13 @@ Examples
 
 from __future__ import annotations
 
-import csv
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..export.rsna_submission import SUBMISSION_COLUMNS, row_id
+from ..rsna_csv import RsnaFileError, csv_rows
 from ..spine_grades import GRADE_COLUMNS, GRADES, TRAIN_CSV_COLUMNS, normalize_grade, parse_column
 from .grader_comparison import PROMOTE_WIN_SHARE, RESAMPLES, compare_graders
 from .rsna_metric import TERMS, rsna_score
@@ -52,10 +52,6 @@ _SUFFIXES: tuple[tuple[str, Cell], ...] = tuple(
 #: Each train.csv grade column with its cell, in the file's order.
 _COLUMNS: tuple[tuple[str, Cell], ...] = tuple((col, parse_column(col)) for col in GRADE_COLUMNS)
 _EXAMPLE_ROW_ID = "4003253_spinal_canal_stenosis_l1_l2"
-
-
-class RsnaFileError(ValueError):
-    """A solution or submission file that cannot be scored (the message says why)."""
 
 
 @dataclass(frozen=True)
@@ -105,70 +101,6 @@ class Matched:
 # -- reading ---------------------------------------------------------------------------------
 
 
-def _rows(path: Path, what: str, expected: Sequence[str]) -> Iterator[tuple[int, dict]]:
-    """``(line, {column: text})`` of each non-blank data row of a CSV; its header must
-    hold ``expected`` (other columns are ignored). Every problem is an RsnaFileError."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if header is None:
-                raise RsnaFileError(
-                    f"{path}: the file is empty; a {what} starts with the header "
-                    f"{','.join(expected[:4])}{',...' if len(expected) > 4 else ''}."
-                )
-            names = [h.strip() for h in header]
-            _check_header(path, what, names, expected)
-            for cells in reader:
-                if not any(c.strip() for c in cells):
-                    continue
-                if len(cells) != len(names):
-                    raise RsnaFileError(
-                        f"{path}, line {reader.line_num}: {len(cells)} fields where the header "
-                        f"has {len(names)}; fix the row (a stray or missing comma?)."
-                    )
-                yield reader.line_num, dict(zip(names, cells, strict=True))
-    except RsnaFileError:
-        raise
-    except UnicodeDecodeError:
-        raise RsnaFileError(
-            f"{path}: not a text CSV file (it is not UTF-8); give the {what} CSV itself."
-        ) from None
-    except csv.Error as exc:
-        raise RsnaFileError(
-            f"{path}, line {reader.line_num}: cannot be read as CSV ({exc}); fix or re-export it."
-        ) from None
-    except IsADirectoryError:
-        raise RsnaFileError(f"{path}: is a folder; give the {what} CSV file in it.") from None
-    except FileNotFoundError:
-        raise RsnaFileError(f"{path}: no such file; check the path.") from None
-    except OSError as exc:
-        raise RsnaFileError(
-            f"{path}: cannot be read ({exc.strerror or exc}); check the path and its permissions."
-        ) from None
-
-
-def _check_header(path: Path, what: str, names: list[str], expected: Sequence[str]) -> None:
-    twice = sorted({n for n in names if n and names.count(n) > 1})
-    if twice:
-        raise RsnaFileError(
-            f"{path}: column {twice[0]} appears more than once in the header; keep one."
-        )
-    missing = [c for c in expected if c not in names]
-    if not missing:
-        return
-    shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
-    hint = ""
-    if what == "solution" and "row_id" in names:
-        hint = " (this looks like a submission: give the solution first, then submissions)"
-    elif what == "submission" and "study_id" in names:
-        hint = " (this looks like a train.csv solution: give it first, then submissions)"
-    raise RsnaFileError(
-        f"{path}: no column {shown} ({len(missing)} of the {len(expected)} a {what} needs: "
-        f"{_needs(what)}){hint}; rename the columns or re-export the file."
-    )
-
-
 def _needs(what: str) -> str:
     if what == "solution":
         return "study_id and the 25 <condition>_<level> columns of Kaggle's train.csv"
@@ -188,7 +120,7 @@ def read_solution(path: str | Path) -> Solution:
     grades: dict[str, dict[Cell, str]] = {}
     lines: dict[str, int] = {}
     blank = 0
-    for line, row in _rows(path, "solution", TRAIN_CSV_COLUMNS):
+    for line, row in csv_rows(path, "solution", TRAIN_CSV_COLUMNS, _needs("solution")):
         sid = row["study_id"].strip()
         if not sid:
             raise RsnaFileError(f"{path}, line {line}: no study_id; fill it in or drop the row.")
@@ -243,7 +175,7 @@ def read_submission(path: str | Path) -> Submission:
     keys = SUBMISSION_COLUMNS[1:]
     probabilities: dict[str, dict[Cell, list[float]]] = {}
     lines: dict[str, int] = {}
-    for line, row in _rows(path, "submission", SUBMISSION_COLUMNS):
+    for line, row in csv_rows(path, "submission", SUBMISSION_COLUMNS, _needs("submission")):
         rid = row["row_id"].strip()
         parsed = _split_row_id(rid)
         if parsed is None:

@@ -569,11 +569,12 @@ def read_grade_sheet(
     by study_id), for a caller importing many studies.
     """
     from ..grade_sheet import GradeSheet, LevelPoint
+    from ..rsna_csv import NotTextError
     from ..spine_grades import parse_column, read_coordinates_csv, read_grades_csv
 
     try:
         rows = read_grades_csv(source) if tables is None else tables[0]
-    except UnicodeDecodeError:
+    except (UnicodeDecodeError, NotTextError):
         raise ProjectError(
             f"{source}: not a CSV text file. A spine project imports grades: an RSNA "
             "train.csv-shaped CSV (its coordinates CSV with --points), or a grades .json "
@@ -609,7 +610,7 @@ def read_grade_sheet(
     if points is not None:
         try:
             found = read_coordinates_csv(points) if tables is None else tables[1].get(study_id, [])
-        except UnicodeDecodeError:
+        except (UnicodeDecodeError, NotTextError):
             raise ProjectError(
                 f"{points}: not a CSV text file; --points takes RSNA's "
                 "train_label_coordinates.csv. Nothing was imported."
