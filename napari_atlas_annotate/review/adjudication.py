@@ -155,8 +155,8 @@ def compose_grades(
     """The final grade sheet from per-cell decisions (``"<condition>_<level>"`` keys).
 
     A cell taken from an annotator also takes that annotator's point for it; a consensus
-    cell takes the point of a reader who gave the consensus grade (any reader's if none
-    placed one).
+    cell, or one the lead grades, takes the point of a reader who gave that grade (any
+    reader's if none placed one).
     """
     ambiguous = set(sheets) & set(GRADES)
     if ambiguous:
@@ -175,12 +175,11 @@ def compose_grades(
     for key, cell in cells.items():
         source = decisions.get(key, CONSENSUS)
         full[key] = source
-        if source in GRADES:
-            out.set_grade(*cell, source)
-        elif source == CONSENSUS:
-            grade = consensus.grades.get(cell)
+        if source in GRADES or source == CONSENSUS:
+            grade = source if source in GRADES else consensus.grades.get(cell)
             out.set_grade(*cell, grade)
-            # the point of a reader who gave the consensus grade, else of any reader
+            # the point of a reader who gave that grade, else of any reader (the level's
+            # place does not depend on its grade)
             placed = [s for s in sheets.values() if cell in s.points]
             agreeing = [s for s in placed if s.grades.get(cell) == grade]
             if placed:

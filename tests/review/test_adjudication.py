@@ -263,6 +263,13 @@ def test_a_consensus_cell_takes_the_point_of_a_reader_who_gave_that_grade():
     final, _ = compose_grades(sheets, {})
     assert final.grades[cell] == GRADES[1]
     assert final.points[cell].x == 20.0  # bob's: the first reader who said Moderate
+    # a grade the lead gives (--take CELL=Severe) kept no point at all: the final and the
+    # export lost the level's place
+    key = "_".join(cell)
+    final, _ = compose_grades(sheets, {key: GRADES[0]})
+    assert final.grades[cell] == GRADES[0] and final.points[cell].x == 10.0  # amy's
+    final, _ = compose_grades(sheets, {key: GRADES[2]})  # nobody said Severe: a reader's
+    assert final.grades[cell] == GRADES[2] and final.points[cell].x == 10.0
 
 
 def test_history_says_who_decided_what_and_what_the_lead_painted(organ_project):
