@@ -675,9 +675,13 @@ class _RsnaNames:
         )
 
 
-def _named_by_rsna(path: Path, cases: list[NewCase]) -> tuple[list[NewCase], list[MissingSeries]]:
+def _named_by_rsna(
+    path: Path, cases: list[NewCase], rename_single: bool = True
+) -> tuple[list[NewCase], list[MissingSeries]]:
     """Studies of an RSNA dataset folder named by :class:`_RsnaNames`, and the CSV's
-    rows for the studies under ``path`` whose series is not on disk."""
+    rows for the studies under ``path`` whose series is not on disk. The one study of a
+    folder holding one is named by its study_id unless ``rename_single`` is False (the
+    user named it)."""
     try:
         rsna = find_rsna_folder(path)
     except ValueError as exc:
@@ -686,6 +690,11 @@ def _named_by_rsna(path: Path, cases: list[NewCase]) -> tuple[list[NewCase], lis
         return cases, []
     names = _RsnaNames(rsna)
     out = [names.name(case) for case in cases]
+    if len(out) == 1 and rename_single and out[0].series_info:
+        place = _place(out[0].series_info[:1])  # <split>_images/<study_id>/<series_id>
+        study = _kaggle_study_id(place, rsna) if place is not None else None
+        if study is not None:
+            out[0] = dataclasses.replace(out[0], id=study)
     return out, rsna.missing_series(path, names.found)
 
 
@@ -935,7 +944,7 @@ def _cases(
         per_path[k] = [_unit_case(path, u, i) for u, i in zip(units, unit_ids, strict=True)]
         if task == "spine":
             try:
-                per_path[k], missing = _named_by_rsna(path, per_path[k])
+                per_path[k], missing = _named_by_rsna(path, per_path[k], not case_id)
                 found.missing += [m for m in missing if m not in found.missing]
             except ProjectError as exc:
                 found.refused.append((str(path), str(exc)))
@@ -946,6 +955,17 @@ def _cases(
 
 
 # -- an RSNA dataset folder, study by study --------------------------------------------------
+def _kaggle_study_id(folder: Path, rsna: RsnaFolder) -> str | None:
+    """The study_id of ``folder`` when it is a study folder of ``rsna`` in Kaggle's layout
+    (``<split>_images/<study_id>``) or a series folder in one, else None: a folder holding
+    that one study is added as a case named by it, as the dataset's CSVs know the study by
+    it."""
+    for study in (folder, folder.parent):
+        if study.parent == rsna.images and study.name.isdigit():
+            return study.name
+    return None
+
+
 @dataclass
 class _StudyStream:
     """An RSNA dataset folder (its root or images folder, given on its own to a spine
@@ -1073,10 +1093,11 @@ class _StudyStream:
             if self.segmentations:
                 raise _only_segmentations(self.path, min(self.segmentations)[1])
             raise _no_image_series(self.path)
-        if n_units == 1:  # the folder's one case, named after it
+        if n_units == 1:  # the folder's one case: named after it, or by its study_id
             [(unit, _)] = pending
+            study = _kaggle_study_id(unit.place, self.rsna)
             unit = _Unit(self.path, unit.series, by_uid=True)
-            pending = [(unit, _unit_ids([(self.path, [unit])], {})[0][0])]
+            pending = [(unit, study or _unit_ids([(self.path, [unit])], {})[0][0])]
         while pending:
             unit, case_id = pending.pop(0)
             yield self._case(unit, case_id, names)

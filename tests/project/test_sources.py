@@ -607,7 +607,7 @@ def test_an_rsna_folder_read_study_by_study_gives_what_a_whole_scan_gives(
     names and labels, the files left out and the missing CSV rows are those a scan of the
     whole folder gives (cases_from_path): also where a study of one series folder bearing
     another study's id makes the whole scan name both otherwise (the studies left are then
-    read together), for a folder of one study (named after the folder), for the dataset's root
+    read together), for a folder of one study (named by its study_id), for the dataset's root
     (its CSVs and truth folders are no images), and with odd files in a study."""
     import warnings
 
@@ -641,8 +641,8 @@ def test_an_rsna_folder_read_study_by_study_gives_what_a_whole_scan_gives(
     if layout == "clash":
         assert lazy[0].id == studies[0].name  # read on its own, before the clash is seen
         assert lazy[1].id != studies[1].name  # the whole scan's ids, not the folder names
-    if layout == "one_study":
-        assert [c.id for c in lazy] == ["train_images"]
+    if layout == "one_study":  # named by its study_id, as the dataset's CSVs know it
+        assert [c.id for c in lazy] == [studies[0].name]  # (was "train_images")
     assert found.refused == [] and found.left_out == []
     gone = sorted((int(s), int(r)) for s, r, _ in rows if not (images / s / r).is_dir())
     assert [(m.study_id, m.series_id) for m in found.missing] == gone
