@@ -151,7 +151,7 @@ class ExportResult:
         ]
         lines += self._skipped_lines()
         lines += self.notes
-        if self.unreviewed:
+        if self.unreviewed and self.fmt != rsna_submission.FORMAT:  # that one is proposals
             models = ", ".join(
                 sorted({m or "an unrecorded model" for m in self.unreviewed.values()})
             )

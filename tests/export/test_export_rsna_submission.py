@@ -159,6 +159,8 @@ def test_study_without_proposal_is_listed_not_written(proposed_spine, tmp_path, 
     assert "skipped study1: its latest proposal" in out
     assert "no usable probabilities for 25 of 25 cells" in out
     assert f"atlas-annotate propose {folder} --cases study1" in out
+    # a submission is the grader's proposals by design: not called uncorrected labels
+    assert "nobody has corrected" not in out
     with Project(folder) as project:
         result = export_project(project, "rsna-submission", tmp_path / "s", overwrite=True)
     reason = (
