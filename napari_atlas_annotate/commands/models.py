@@ -38,7 +38,9 @@ def configure(parser) -> None:
         "--version",
         dest="model_version",
         metavar="NAME",
-        help="version name of a registered weights file (default: <task>-import-<file name>)",
+        help="version name of a registered model: a weights file's default is "
+        "<task>-import-<file name>, a folder's the version its metadata gives (a round name "
+        "such as organs-round3 is refused: the project's own rounds are named so)",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -46,17 +48,12 @@ def configure(parser) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from ..models.registry import import_checkpoint, list_models, register_model, rollback
+    from ..models.registry import import_checkpoint, import_model_folder, list_models, rollback
     from ..project import ProjectError
 
     register = Path(args.register) if args.register else None
-    if args.model_version and register is not None and register.is_dir():
-        raise ProjectError(
-            "--version names a weights file given with --register FILE; a model folder is "
-            "named by its configs/metadata.json."
-        )
     if args.model_version and register is None:
-        raise ProjectError("--version names a weights file: give it with --register FILE.")
+        raise ProjectError("--version names a model given with --register PATH.")
     if args.rollback is not None and not args.rollback.strip():
         raise ProjectError(
             "--rollback: no version given; name a model version or a round number (0: the "
@@ -79,7 +76,7 @@ def run(args) -> int:
             if path.is_file():
                 record = import_checkpoint(project, path, version=args.model_version)
             else:
-                record = register_model(project, path)
+                record = import_model_folder(project, path, version=args.model_version)
             print(
                 f"registered {record.version} from {path} (not active; activate it with "
                 f"'atlas-annotate models {args.project} --rollback {record.version}')"

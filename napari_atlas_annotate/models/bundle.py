@@ -182,7 +182,14 @@ def build_network(architecture: dict[str, Any], n_classes: int) -> torch.nn.Modu
             "monai.networks.nets such as 'UNet', 'BasicUNet' or 'SegResNet'."
         )
     kwargs = dict(architecture.get("kwargs", {}))
-    return factory(spatial_dims=3, in_channels=1, out_channels=n_classes + 1, **kwargs)
+    try:
+        return factory(spatial_dims=3, in_channels=1, out_channels=n_classes + 1, **kwargs)
+    except (TypeError, ValueError, AssertionError) as exc:  # MONAI refuses the settings
+        raise ModelMismatchError(
+            f"network architecture {name} with kwargs {kwargs} cannot be built ({exc}); "
+            "give the settings monai.networks.nets." + name + " takes (spatial_dims, "
+            "in_channels and out_channels are set from the classes)."
+        ) from exc
 
 
 def _looks_like_torch_file(path: Path) -> bool:

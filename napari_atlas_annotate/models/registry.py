@@ -39,6 +39,7 @@ from .bundle import (
     WEIGHTS_PATH,
     ModelBundle,
     ModelBundleError,
+    ModelMismatchError,
     load_state_checked,
     read_weights,
     save_bundle,
@@ -184,7 +185,30 @@ def check_usable(project: Project, folder: str | Path) -> None:
         return
     bundle = ModelBundle.load(folder)
     bundle.check_classes(project.classes, f"project {project.folder}")
-    bundle.load_network("cpu")
+    network = bundle.load_network("cpu")
+    _dry_run(bundle, network)
+
+
+def _dry_run(bundle: ModelBundle, network) -> None:
+    """Propose a tiny blank CT with the model (about 0.3 s on a CPU): metadata that loads
+    but lacks what proposing reads (a preprocessing window, an inference window) is found
+    now, as a :class:`ModelMismatchError` naming the folder, not as a KeyError at the
+    first proposal after someone activated the model."""
+    import numpy as np
+    import torch
+
+    from ..volume import Volume
+    from .inference import LoadedModel, propose_organs
+
+    blank = Volume(np.full((8, 16, 16), -1000, np.int16), np.diag([3.0, 3.0, 3.0, 1.0]), "CT")
+    try:
+        propose_organs(blank, LoadedModel(bundle, network, torch.device("cpu")), refine=False)
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+        raise ModelMismatchError(
+            f"{bundle.folder}: the model cannot propose with its {METADATA_PATH} "
+            f"({type(exc).__name__}: {exc}); it needs the preprocessing (spacing, window) "
+            "and inference (roi_size) settings its training used. Nothing was registered."
+        ) from exc
 
 
 #: Version names: letters, digits, ``.``, ``_`` and ``-`` (they name folders).
@@ -268,6 +292,80 @@ def import_checkpoint(
     try:
         return register_model(project, target)
     except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+
+
+#: How a project's own training rounds name their models.
+ROUND_NAME = re.compile(r"(organs|spine)-round\d+")
+
+
+def import_model_folder(
+    project: Project, path: str | Path, *, version: str | None = None
+) -> ModelRecord:
+    """Register a model folder from outside the project (another project's round, a
+    model trained elsewhere) as a new, inactive model version.
+
+    The folder is checked (:func:`check_usable`) and copied to
+    ``PROJECT/models/<version>/``, so the proposals it makes stay reproducible whatever
+    happens to the original. ``version`` defaults to the folder's own; a round name
+    (``organs-round3``) is refused, as it is this project's own rounds' (give another
+    with ``version``). The copy's metadata keeps where it came from (path, the weights'
+    SHA-256, its version and metrics there) but no round and no verdict of this project's.
+    """
+    source = Path(path)
+    own, task, metadata = model_identity(source)
+    if task != project.task:
+        raise ProjectError(
+            f"model {own} is for task {task!r} but project "
+            f"{project.folder} is {task_phrase(project.task)}."
+        )
+    check_usable(project, source)
+    version = version or own
+    if ROUND_NAME.fullmatch(version):
+        raise ProjectError(
+            f"{source}: its version {version} is how this project names the models its own "
+            "training rounds make; register it under another name with --version NAME."
+        )
+    if not VERSION_NAME.fullmatch(version):
+        raise ProjectError(
+            f"model version {version!r}: use letters, digits, '.', '_' and '-' only "
+            "(it names a folder), starting with a letter or digit; give one with --version."
+        )
+    if project._db.execute("SELECT 1 FROM models WHERE version = ?", (version,)).fetchone():
+        raise ProjectError(
+            f"model version {version} is already registered; give this folder another "
+            "name with --version NAME."
+        )
+    target = model_folder(project, version)
+    if target.exists():
+        raise ProjectError(
+            f"{target} already exists; give the model another name with --version NAME, or "
+            "move that folder out of models/."
+        )
+    weights = source / WEIGHTS_PATH
+    imported = {
+        "path": str(source.resolve()),
+        "version": own,
+        "sha256": hashlib.sha256(weights.read_bytes()).hexdigest() if weights.exists() else "",
+        "metrics": metadata.get("metrics", {}),
+    }
+    metadata = {
+        **metadata,
+        ("model_version" if task == "spine" else "version"): version,
+        "round": None,
+        "metrics": {},
+        "imported_from": imported,
+    }
+    staging = target.with_name(f".{target.name}.part")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        shutil.copytree(source, staging)
+        (staging / METADATA_PATH).write_text(json.dumps(metadata, indent=2))
+        staging.rename(target)
+        return register_model(project, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(target, ignore_errors=True)
         raise
 

@@ -215,3 +215,54 @@ def test_a_batch_stopped_while_storing_a_proposal_redoes_that_case(organ_project
     assert again.uncertainty_path == str(
         uncertainty_path(organ_project, version).relative_to(organ_project.folder)
     )
+
+
+def test_a_model_folder_from_elsewhere_is_copied_in_under_a_name_of_its_own(
+    organ_project, tmp_path
+):
+    # Registered in place with its own round number and verdict: another project's
+    # organs-round1 took this project's round 1 (rollback 1 activated it, and this
+    # project's first round then failed after training), and editing or deleting the
+    # original changed or broke proposals recorded as made by it.
+    import shutil
+
+    registry.active_model(organ_project)
+    elsewhere = tmp_path / "other_project_round1"
+    _copy_with_version(
+        organ_project.folder / "models" / "organs-starter", elsewhere, "organs-round1"
+    )
+    meta = json.loads((elsewhere / "configs" / "metadata.json").read_text())
+    meta.update(round=1, metrics={"status": "kept previous", "mean_dice": 0.5})
+    (elsewhere / "configs" / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(ProjectError, match="organs-round1 is how this project names"):
+        registry.import_model_folder(organ_project, elsewhere)
+    record = registry.import_model_folder(organ_project, elsewhere, version="organs-theirs")
+    assert (record.version, record.round, record.metrics, record.active) == (
+        "organs-theirs",
+        None,
+        {},
+        False,
+    )
+    copied = organ_project.folder / "models" / "organs-theirs"
+    stored = json.loads((copied / "configs" / "metadata.json").read_text())
+    assert stored["version"] == "organs-theirs" and stored["round"] is None
+    assert stored["imported_from"]["path"] == str(elsewhere.resolve())
+    assert stored["imported_from"]["metrics"]["mean_dice"] == 0.5
+    shutil.rmtree(elsewhere)  # the original goes: the project's copy still proposes
+    registry.rollback(organ_project, "organs-theirs")
+    (result,) = propose_cases(organ_project, ["c0"], device="cpu", save_uncertainty=False)
+    assert result.model_version == "organs-theirs"
+
+
+def test_a_model_folder_that_cannot_propose_is_refused_when_registered(organ_project, tmp_path):
+    # it registered, rollback activated it, and every proposal then failed: KeyError 'window'
+    registry.active_model(organ_project)
+    broken = tmp_path / "no_window"
+    _copy_with_version(organ_project.folder / "models" / "organs-starter", broken, "organs-x")
+    meta = json.loads((broken / "configs" / "metadata.json").read_text())
+    meta["preprocessing"] = {}
+    (broken / "configs" / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelMismatchError, match="cannot propose .*KeyError"):
+        registry.import_model_folder(organ_project, broken)
+    assert [r.version for r in registry.list_models(organ_project)] == ["organs-starter"]
+    assert not (organ_project.folder / "models" / "organs-x").exists()

@@ -259,9 +259,9 @@ def test_models_register_a_checkpoint_or_say_in_one_line_why_not(organ_project, 
         "organs-mine",
     ]
     assert main(["models", folder, "--version", "x"]) == 2
-    assert "--version names a weights file" in capsys.readouterr().err
+    assert "--version names a model given with --register PATH" in capsys.readouterr().err
     assert main(["models", folder, "--register", str(no_metadata), "--version", "x"]) == 2
-    assert "a model folder is named by its configs/metadata.json" in capsys.readouterr().err
+    assert str(no_metadata) in capsys.readouterr().err
     assert main(["models", folder, "--register", str(tmp_path / "gone.pt"), "--version", "x"])
     assert "gone.pt: no such file or folder" in capsys.readouterr().err
 
