@@ -65,10 +65,14 @@ _SERIES_ALIASES = {
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``'auto'`` -> CUDA when available, else CPU; anything else as ``torch.device``."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    """``'auto'`` -> CUDA when available, else CPU; a name is checked as the organ model's
+    (:func:`~.devices.select_device`: CUDA asked for without a GPU is a ValueError saying
+    so, where torch failed later with an AssertionError)."""
+    if isinstance(device, torch.device):
+        return device
+    from .devices import select_device
+
+    return select_device(str(device))
 
 
 def match_series(series: Mapping[str, Volume]) -> dict[str, Volume]:

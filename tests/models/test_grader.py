@@ -120,3 +120,18 @@ def test_starter_beats_the_class_prior_on_another_site(starter):
     report = evaluate_grader(starter, cases, train_truth)
     assert report["score"] < report["baseline_score"]
     assert report["level_within_5px"] >= 0.9
+
+
+@pytest.mark.skipif(
+    __import__("torch").cuda.is_available(), reason="needs a machine without a CUDA GPU"
+)
+def test_cuda_without_a_gpu_is_said_for_the_grader_as_for_the_organ_model():
+    # spine propose/train --device cuda ended in torch's "AssertionError: Torch not
+    # compiled with CUDA enabled" traceback
+    import torch
+
+    from napari_atlas_annotate.models.grader import resolve_device
+
+    with pytest.raises(ValueError, match="sees no CUDA GPU.*--device cpu"):
+        resolve_device("cuda")
+    assert resolve_device("auto") == torch.device("cpu") == resolve_device("cpu")
