@@ -168,16 +168,16 @@ def describe_round(
     rollback or round overrode the verdict.
     """
     rsna_old = getattr(result, "rsna_score_old", None)
+    reason = str(getattr(result, "metrics", {}).get("status", ""))
+    refused = not result.promoted and reason.startswith("kept previous: ")
     if not result.promoted:
         verdict = f"kept {result.previous_version}"
-        if rsna_old is None:  # organs: promoted only on a higher held-out Dice
+        if rsna_old is None and not refused:  # organs: promoted only on a higher Dice
             verdict += f" ({result.model_version}'s Dice is not higher)"
     elif active_version in (None, result.model_version):
         verdict = "promoted (now active)"
     else:
         verdict = f"promoted (no longer active: {active_version} is)"
-    reason = str(getattr(result, "metrics", {}).get("status", ""))
-    refused = not result.promoted and reason.startswith("kept previous: ")
     if refused:  # e.g. too few held-out studies to judge a grader at all
         verdict += f" ({reason.removeprefix('kept previous: ')})"
     n_held = len(result.holdout_cases)

@@ -86,6 +86,9 @@ class RoundResult:
     voxels_to_edit_new: float = math.nan
     voxels_to_edit_old: float = math.nan
     label_tolerance: int = 0
+    #: What the round recorded (its verdict, ``status``, with the reason when it could
+    #: not judge the model).
+    metrics: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """Plain fields for JSON; scores that were not measured (NaN) become None."""
@@ -93,8 +96,23 @@ class RoundResult:
 
 
 def nan_to_none(values: dict) -> dict:
-    """``values`` with NaN floats as None (valid JSON)."""
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}
+    """``values`` with NaN floats as None (valid JSON), in nested dicts too."""
+    return {
+        k: nan_to_none(v)
+        if isinstance(v, dict)
+        else None
+        if isinstance(v, float) and math.isnan(v)
+        else v
+        for k, v in values.items()
+    }
+
+
+#: Why a round with no case held out of its training keeps the previous model.
+NOT_JUDGED = (
+    "no held-out case to judge it on (the one labelled case was trained on); a model is "
+    "promoted only when it beats the old one on cases it was not trained on: submit a "
+    "second case"
+)
 
 
 @contextmanager
@@ -253,9 +271,15 @@ def train_round(
                 _labelled(project, versions, held, progress, cancel),
                 label_tolerance=label_tolerance,
             )
-            promoted = _better(new_eval["mean_dice"], old_eval["mean_dice"])
+            # judged only on cases it was not trained on: a single labelled case is both
+            judged = bool(holdout_ids) and not set(holdout_ids) & set(train_ids)
+            promoted = judged and _better(new_eval["mean_dice"], old_eval["mean_dice"])
             metrics = {
-                "status": "promoted" if promoted else "kept previous",
+                "status": "promoted"
+                if promoted
+                else "kept previous"
+                if judged
+                else f"kept previous: {NOT_JUDGED}",
                 "mean_dice": new_eval["mean_dice"],
                 "dice_per_class": new_eval["dice_per_class"],
                 "voxels_to_edit_per_case": new_eval["voxels_to_edit_per_case"],
@@ -287,6 +311,7 @@ def train_round(
         voxels_to_edit_new=new_eval["voxels_to_edit_per_case"],
         voxels_to_edit_old=old_eval["voxels_to_edit_per_case"],
         label_tolerance=int(label_tolerance),
+        metrics=metrics,
     )
 
 

@@ -236,3 +236,20 @@ def test_ctrl_c_records_the_round_as_interrupted_not_failed_with_no_reason(organ
     assert [p.name for p in (organ_project.folder / "models").iterdir()] == ["organs-starter"]
     # the next round runs and is numbered on
     assert train_round(organ_project, "cpu", settings=FAST).round == 2
+
+
+def test_a_single_labelled_case_cannot_promote_a_model(organ_project):
+    # it was promoted on its own training case ("0 held-out cases ... promoted"), or on a
+    # case that was trained on and "held out" at once
+    from napari_atlas_annotate.rounds import describe_round
+    from napari_atlas_annotate.training.round import NOT_JUDGED
+
+    (first, *_) = propose_cases(organ_project, ["c0"], device="cpu", save_uncertainty=False)
+    base = organ_project.version(first.version_id)
+    correct_toward_truth(organ_project, "c0", "sim", organ_project.truths["c0"], base)
+    result = train_round(organ_project, "cpu", settings=FAST)
+    assert not result.promoted and result.metrics["status"] == f"kept previous: {NOT_JUDGED}"
+    assert registry.active_model(organ_project).version == "organs-starter"
+    text = describe_round(result, str(organ_project.folder))
+    assert "no held-out case to judge it on" in text and "Dice is not higher" not in text
+    assert json.loads(json.dumps(result.to_dict(), allow_nan=False))  # strict JSON
