@@ -7,14 +7,17 @@ correct through the edit log, retrain, repeat; prints held-out Dice and edits pe
 from __future__ import annotations
 
 import json
+import math
 import sys
+
+from ..cli import non_negative_int, positive_int
 
 
 def configure(parser) -> None:
     parser.add_argument(
-        "--cases", type=int, default=6, help="new cases annotated per round (default 6)"
+        "--cases", type=positive_int, default=6, help="new cases annotated per round (default 6)"
     )
-    parser.add_argument("--rounds", type=int, default=3, help="(default 3)")
+    parser.add_argument("--rounds", type=positive_int, default=3, help="(default 3)")
     parser.add_argument("--seed", type=int, default=0, help="(default 0)")
     parser.add_argument(
         "--site", type=int, default=1, help="acquisition site (starter: 0; default 1)"
@@ -28,23 +31,25 @@ def configure(parser) -> None:
         help="phantom CT size z y x (default 96 160 160; the README's campaign numbers and "
         "tests/test_campaign.py use 64 112 112)",
     )
-    parser.add_argument("--eval-cases", type=int, default=4, help="held-out phantoms (default 4)")
+    parser.add_argument(
+        "--eval-cases", type=positive_int, default=4, help="held-out phantoms (default 4)"
+    )
     parser.add_argument(
         "--epochs",
-        type=int,
+        type=positive_int,
         default=None,
         help="training epochs per round (default 20)",  # CampaignSettings.epochs
     )
     parser.add_argument(
         "--boundary-tolerance",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="the simulated annotator leaves wrong voxels within this many voxels of a true "
         "organ boundary (0: corrects every voxel)",
     )
     parser.add_argument(
         "--pool",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="a dataset of N cases added first; each round the model proposes the cases not "
         "yet reviewed and the annotator reviews --cases of them (default 0: new cases each "
@@ -58,7 +63,7 @@ def configure(parser) -> None:
         "first, or in the order added (no prioritisation)",
     )
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=positive_int, default=None)
     parser.add_argument(
         "--out",
         default=None,
@@ -72,8 +77,6 @@ def configure(parser) -> None:
 def run(args) -> int:
     from ..campaign import CampaignSettings, run_campaign
 
-    if args.cases < 1 or args.rounds < 1:
-        raise ValueError("--cases and --rounds must be at least 1")
     settings = CampaignSettings(
         cases=args.cases,
         rounds=args.rounds,
@@ -92,7 +95,7 @@ def run(args) -> int:
         settings.epochs = args.epochs
     report = run_campaign(settings, args.out, log=lambda m: print(m, file=sys.stderr, flush=True))
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(_strict(report), indent=2, allow_nan=False))
         return 0
     print(f"project: {report['project']}")
     for r in report["rounds"]:
@@ -111,3 +114,15 @@ def run(args) -> int:
     f = report["final"]
     print(f"final: model {f['model_version']} held-out Dice {f['mean_dice']:.3f}")
     return 0
+
+
+def _strict(value):
+    """``value`` with NaN and infinite floats as None, so the JSON is valid for any parser
+    (a score that was not measured, e.g. no organ in a held-out case)."""
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
