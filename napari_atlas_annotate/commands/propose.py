@@ -72,7 +72,7 @@ def case_ids(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
     ids = [cid.strip() for value in values for cid in value.split(",")]
-    ids = [cid for cid in ids if cid]
+    ids = list(dict.fromkeys(cid for cid in ids if cid))  # each case once, in the order given
     if not ids:
         raise ProjectError("--cases: no case ids given; leave --cases out to propose all cases.")
     return ids

@@ -198,9 +198,17 @@ def cases_needing_proposal(project: Project, model_version: str) -> list[str]:
 
 
 def check_case_ids(project: Project, case_ids: Sequence[str] | None) -> None:
-    """Fail on an unknown case id before any model is loaded (the error lists the ids)."""
-    for cid in case_ids or ():
-        project.case(cid)
+    """Fail on an unknown case id before any model is loaded, naming every unknown one
+    (and the project's ids, as :meth:`Project.case` does)."""
+    known = {case.id for case in project.cases()}
+    unknown = [cid for cid in case_ids or () if cid not in known]
+    if len(unknown) > 1:
+        raise ProjectError(
+            f"no cases {', '.join(repr(c) for c in unknown)} in project {project.folder}; "
+            "'atlas-annotate status PROJECT --all' lists its cases."
+        )
+    for cid in unknown:
+        project.case(cid)  # its own message, with the ids it knows
 
 
 def batch_case_ids(

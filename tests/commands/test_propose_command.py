@@ -95,3 +95,23 @@ def test_many_failures_are_cut_to_the_first_and_a_count(capsys):
     assert err[1] == "  case c00: image missing"
     assert len(err) == propose.LISTED + 2
     assert err[-1] == "  ... and 7 more: c20, c21, c22, c23, c24 and 2 more (--json lists each)"
+
+
+def test_a_case_named_twice_is_proposed_once():
+    from napari_atlas_annotate.commands.propose import case_ids
+
+    # "--cases ct_000,ct_000" proposed it twice
+    assert case_ids(["ct_000,ct_000", "ct_001", "ct_000"]) == ["ct_000", "ct_001"]
+
+
+def test_every_unknown_case_is_named(tmp_path):
+    import pytest
+
+    from napari_atlas_annotate.models.proposals import check_case_ids
+    from napari_atlas_annotate.project import Project, ProjectError
+
+    with Project.create(tmp_path / "p", task="organs") as project:
+        with pytest.raises(ProjectError, match="no cases 'a', 'b' in project"):
+            check_case_ids(project, ["a", "b"])
+        with pytest.raises(ProjectError, match="'a'"):
+            check_case_ids(project, ["a"])
