@@ -111,6 +111,8 @@ class _Outcome:
 
     #: case ids whose labels were imported
     labelled: list[str] = field(default_factory=list)
+    #: with --labels: cases added with no labels found beside them
+    unlabelled: list[str] = field(default_factory=list)
     #: (case id, voxels its per-class masks both claimed) for imports with overlaps
     overlaps: list[tuple[str, MaskOverlaps]] = field(default_factory=list)
     #: (case id, its series renamed, grades versions and edits whose points were renamed)
@@ -130,6 +132,11 @@ class _Outcome:
         self._print_renamed()
         if self.labelled:
             print(f"imported labels of {len(self.labelled)} case(s): {_listed(self.labelled)}")
+        if self.unlabelled:
+            print(
+                f"no labels found for {len(self.unlabelled)} case(s) (an RSNA study needs its "
+                f"row in train.csv; a NIfTI its label file beside it): {_listed(self.unlabelled)}"
+            )
         if self.overlaps:
             print(
                 f"the class masks of {len(self.overlaps)} case(s) overlap (kept in each "
@@ -400,6 +407,8 @@ class _Adder:
         imported version (once: not when NAME has a version of the case already).
         ``added``: the case as just stored, whose series are the scanned ones."""
         name = self.args.labels
+        if name and case.labels is None:
+            self.outcome.unlabelled.append(case.id)
         if not name or case.labels is None or self.project.versions(case.id, annotator=name):
             return
         try:

@@ -673,6 +673,20 @@ def test_an_rsna_dataset_folder_comes_in_with_its_grades_and_goes_out_unchanged(
         assert _rows(out / name) == _rows(root / name), name
 
 
+def test_a_study_without_a_train_csv_row_is_said_to_have_no_labels(tmp_path, capsys):
+    # "imported labels of 1 case(s)" and nothing about the other study or its 25 points
+    write_phantoms(tmp_path / "ph", 0, 2, seed=6)
+    root = tmp_path / "ph" / "spine"
+    header, first, second = (root / "train.csv").read_text().splitlines()
+    (root / "train.csv").write_text(f"{header}\n{first}\n")
+    dropped = second.split(",")[0]
+    folder = _init(tmp_path, task="spine")
+    code, text, _ = _add(capsys, folder, root, "--labels", "rsna")
+    assert code == 0 and "imported labels of 1 case(s)" in text
+    assert "no labels found for 1 case(s) (an RSNA study needs its row in train.csv" in text
+    assert f"its label file beside it): {dropped}" in text
+
+
 def test_an_rsna_dataset_folder_is_read_once_whatever_its_number_of_studies(
     tmp_path, capsys, monkeypatch
 ):
