@@ -111,7 +111,7 @@ class _Outcome:
 
     #: case ids whose labels were imported
     labelled: list[str] = field(default_factory=list)
-    #: with --labels: cases added with no labels found beside them
+    #: with --labels, spine: studies added with no grades found for them
     unlabelled: list[str] = field(default_factory=list)
     #: (case id, voxels its per-class masks both claimed) for imports with overlaps
     overlaps: list[tuple[str, MaskOverlaps]] = field(default_factory=list)
@@ -134,8 +134,8 @@ class _Outcome:
             print(f"imported labels of {len(self.labelled)} case(s): {_listed(self.labelled)}")
         if self.unlabelled:
             print(
-                f"no labels found for {len(self.unlabelled)} case(s) (an RSNA study needs its "
-                f"row in train.csv; a NIfTI its label file beside it): {_listed(self.unlabelled)}"
+                f"no grades found for {len(self.unlabelled)} case(s) (an RSNA study needs its "
+                f"row in train.csv): {_listed(self.unlabelled)}"
             )
         if self.overlaps:
             print(
@@ -407,8 +407,8 @@ class _Adder:
         imported version (once: not when NAME has a version of the case already).
         ``added``: the case as just stored, whose series are the scanned ones."""
         name = self.args.labels
-        if name and case.labels is None:
-            self.outcome.unlabelled.append(case.id)
+        if name and case.labels is None and self.project.task == "spine":
+            self.outcome.unlabelled.append(case.id)  # (organs: left-out label maps are listed)
         if not name or case.labels is None or self.project.versions(case.id, annotator=name):
             return
         try:

@@ -683,8 +683,10 @@ def test_a_study_without_a_train_csv_row_is_said_to_have_no_labels(tmp_path, cap
     folder = _init(tmp_path, task="spine")
     code, text, _ = _add(capsys, folder, root, "--labels", "rsna")
     assert code == 0 and "imported labels of 1 case(s)" in text
-    assert "no labels found for 1 case(s) (an RSNA study needs its row in train.csv" in text
-    assert f"its label file beside it): {dropped}" in text
+    assert (
+        f"no grades found for 1 case(s) (an RSNA study needs its row in train.csv): {dropped}"
+        in text
+    )
 
 
 def test_an_rsna_dataset_folder_is_read_once_whatever_its_number_of_studies(
