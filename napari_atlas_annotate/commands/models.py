@@ -167,4 +167,8 @@ def _scores(metrics: dict) -> str:
         if isinstance(value, (int, float)):
             was = f" (previous {before:{fmt}})" if isinstance(before, (int, float)) else ""
             parts.append(f"{label} {value:{fmt}}{was}")
-    return f" held-out {', '.join(parts)}" if parts else ""
+    if not parts:
+        return ""
+    # a round without held-out cases validated on its training cases: not "held-out"
+    where = "held-out" if metrics.get("holdout_cases", [None]) else "on its training cases,"
+    return f" {where} {', '.join(parts)}"

@@ -322,3 +322,13 @@ def test_propose_warns_about_a_ct_that_is_not_in_hu(tmp_path, small_phantom, cap
     err = capsys.readouterr().err
     assert "warning: raw: the image has no voxel below -500 HU (the lowest is 0)" in err
     assert "warning: ct:" not in err
+
+
+def test_scores_of_a_round_without_held_out_cases_are_not_called_held_out():
+    # a spine round validated on its one training study listed "held-out RSNA score"
+    from napari_atlas_annotate.commands.models import _scores
+
+    scores = {"rsna_score_new": 0.055, "rsna_score_old": 0.095}
+    assert _scores({**scores, "holdout_cases": ["s1"]}).startswith(" held-out RSNA score 0.055")
+    text = _scores({**scores, "holdout_cases": []})
+    assert text.startswith(" on its training cases, RSNA score 0.055") and "held-out" not in text
