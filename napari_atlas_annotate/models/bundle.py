@@ -249,6 +249,11 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
             f"{SAVE_HINT}."
         ) from None
     except Exception as exc:  # torch reports damaged files with many types
+        if not _looks_like_torch_file(path):  # text, an image: torch says e.g. "101"
+            raise ModelBundleError(
+                f"{path}: unreadable weights file (not a torch file: neither torch.save's "
+                f"zip format nor a pickle). Copy it again, or {SAVE_HINT}."
+            ) from None
         text = str(exc).strip()
         # torch's first sentence says what failed; the rest is general advice
         reason = text.splitlines()[0].split(". ")[0].rstrip(".") if text else type(exc).__name__

@@ -69,14 +69,19 @@ def test_corrupt_missing_and_wrapped_checkpoints_are_explained(tiny_bundle, tmp_
 def test_a_text_or_json_file_is_called_unreadable_not_pickled(tmp_path):
     # bytes that happen to be pickle opcodes ('g', '{') made torch raise UnpicklingError,
     # and the message claimed the file held pickled Python objects
-    for name, content in (("garbage.pt", "garbage\n"), ("manifest.json", '{"cases": []}')):
+    # and plain text torch reads otherwise gave "not a torch file: 101", a bare number
+    for name, content in (
+        ("garbage.pt", "garbage\n"),
+        ("manifest.json", '{"cases": []}'),
+        ("notes.txt", "hello world\n"),
+    ):
         path = tmp_path / name
         path.write_text(content)
         with pytest.raises(ModelBundleError) as err:
             read_weights(path)
         text = str(err.value)
         assert str(path) in text and "not a torch file" in text, text
-        assert "pickled" not in text and "\n" not in text
+        assert "pickled" not in text and "\n" not in text and "101" not in text
 
 
 def test_checkpoint_of_another_architecture_names_both(tiny_bundle, tmp_path):
