@@ -62,6 +62,9 @@ def run(args) -> int:
     with Project(args.project) as project:
         if args.rollback is not None:
             record = rollback(project, version_named(project, args.rollback))
+            if args.json:
+                print(json.dumps({"active": _with_metadata(project, record)}, indent=2))
+                return 0
             where = "registered, no round" if record.round is None else f"round {record.round}"
             print(f"active {record.task} model is now {record.version} ({where})")
             return 0
@@ -77,6 +80,9 @@ def run(args) -> int:
                 record = import_checkpoint(project, path, version=args.model_version)
             else:
                 record = import_model_folder(project, path, version=args.model_version)
+            if args.json:
+                print(json.dumps({"registered": _with_metadata(project, record)}, indent=2))
+                return 0
             print(
                 f"registered {record.version} from {path} (not active; activate it with "
                 f"'atlas-annotate models {args.project} --rollback {record.version}')"

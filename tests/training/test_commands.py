@@ -332,3 +332,15 @@ def test_scores_of_a_round_without_held_out_cases_are_not_called_held_out():
     assert _scores({**scores, "holdout_cases": ["s1"]}).startswith(" held-out RSNA score 0.055")
     text = _scores({**scores, "holdout_cases": []})
     assert text.startswith(" on its training cases, RSNA score 0.055") and "held-out" not in text
+
+
+def test_models_json_covers_rollback(organ_project, capsys):
+    # --json was ignored with --rollback and --register: plain text came out
+    from napari_atlas_annotate.cli import main
+    from napari_atlas_annotate.models import registry
+
+    registry.active_model(organ_project)
+    assert main(["models", str(organ_project.folder), "--rollback", "0", "--json"]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert done["active"]["version"] == "organs-starter" and done["active"]["active"]
+    assert "classes" in done["active"]["metadata"]
