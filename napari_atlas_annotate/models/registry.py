@@ -250,22 +250,7 @@ def import_checkpoint(
         )
     state = read_weights(path)
     version = version or f"{project.task}-import-{re.sub(r'[^A-Za-z0-9._-]+', '-', path.stem)}"
-    if not VERSION_NAME.fullmatch(version):
-        raise ProjectError(
-            f"model version {version!r}: use letters, digits, '.', '_' and '-' only "
-            "(it names a folder), starting with a letter or digit."
-        )
-    if project._db.execute("SELECT 1 FROM models WHERE version = ?", (version,)).fetchone():
-        raise ProjectError(
-            f"model version {version} is already registered; give the checkpoint another "
-            "name with --version NAME."
-        )
-    target = model_folder(project, version)
-    if target.exists():
-        raise ProjectError(
-            f"{target} already exists (left by an interrupted run?); give the checkpoint "
-            "another name with --version NAME, or remove that folder."
-        )
+    target = _new_version_folder(project, version)
     parent = active_model(project)
     network = parent.build_network()
     load_state_checked(
@@ -294,6 +279,28 @@ def import_checkpoint(
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
+
+
+def _new_version_folder(project: Project, version: str) -> Path:
+    """The folder a model registered as ``version`` is written to, or ProjectError when
+    the name is not a folder name, is registered already or its folder is taken."""
+    if not VERSION_NAME.fullmatch(version):
+        raise ProjectError(
+            f"model version {version!r}: use letters, digits, '.', '_' and '-' only "
+            "(it names a folder), starting with a letter or digit; give one with --version."
+        )
+    if project._db.execute("SELECT 1 FROM models WHERE version = ?", (version,)).fetchone():
+        raise ProjectError(
+            f"model version {version} is already registered; give the model another name "
+            "with --version NAME."
+        )
+    target = model_folder(project, version)
+    if target.exists():
+        raise ProjectError(
+            f"{target} already exists (left by an interrupted run?); give the model another "
+            "name with --version NAME, or move that folder out of models/."
+        )
+    return target
 
 
 #: How a project's own training rounds name their models.
@@ -327,22 +334,7 @@ def import_model_folder(
             f"{source}: its version {version} is how this project names the models its own "
             "training rounds make; register it under another name with --version NAME."
         )
-    if not VERSION_NAME.fullmatch(version):
-        raise ProjectError(
-            f"model version {version!r}: use letters, digits, '.', '_' and '-' only "
-            "(it names a folder), starting with a letter or digit; give one with --version."
-        )
-    if project._db.execute("SELECT 1 FROM models WHERE version = ?", (version,)).fetchone():
-        raise ProjectError(
-            f"model version {version} is already registered; give this folder another "
-            "name with --version NAME."
-        )
-    target = model_folder(project, version)
-    if target.exists():
-        raise ProjectError(
-            f"{target} already exists; give the model another name with --version NAME, or "
-            "move that folder out of models/."
-        )
+    target = _new_version_folder(project, version)
     weights = source / WEIGHTS_PATH
     imported = {
         "path": str(source.resolve()),

@@ -244,10 +244,16 @@ class _StubGradeSheet(QWidget):
         self.case_id = None
 
 
-def test_spine_project_embeds_the_grade_sheet(make_napari_viewer, tmp_path, monkeypatch):
+@pytest.fixture
+def stub_grade_sheet(monkeypatch):
+    """The dock's grade sheet module replaced by :class:`_StubGradeSheet`."""
     stub = types.ModuleType("napari_atlas_annotate._qt.grade_sheet")
     stub.GradeSheetWidget = _StubGradeSheet
     monkeypatch.setitem(sys.modules, "napari_atlas_annotate._qt.grade_sheet", stub)
+
+
+@pytest.mark.usefixtures("stub_grade_sheet")
+def test_spine_project_embeds_the_grade_sheet(make_napari_viewer, tmp_path):
     project = _spine_project(tmp_path)
     viewer = make_napari_viewer()
     dock = annotator.add_annotator_dock(viewer, project.folder, "alice")
@@ -271,14 +277,12 @@ def test_spine_project_embeds_the_grade_sheet(make_napari_viewer, tmp_path, monk
     assert "no changes since your version 7; nothing stored" in dock.status.text()
 
 
+@pytest.mark.usefixtures("stub_grade_sheet")
 def test_the_grade_sheet_follows_the_project_and_annotator_opened(
-    make_napari_viewer, tmp_path, monkeypatch, organ_project
+    make_napari_viewer, tmp_path, organ_project
 ):
     # The sheet is made once per dock: opening the project again as bob (or another
     # project) with Change... kept storing grades under alice, into the first project.
-    stub = types.ModuleType("napari_atlas_annotate._qt.grade_sheet")
-    stub.GradeSheetWidget = _StubGradeSheet
-    monkeypatch.setitem(sys.modules, "napari_atlas_annotate._qt.grade_sheet", stub)
     project = _spine_project(tmp_path)
     viewer = make_napari_viewer()
     dock = annotator.add_annotator_dock(viewer, project.folder, "alice")
