@@ -11,7 +11,9 @@ shared drive can be read by the rest of the team.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,3 +91,29 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+#: A temp file :func:`atomic_path` makes: ``.<target name>.<mkstemp's 8 characters><suffix>``.
+_TEMP_NAME = re.compile(r"\..+\.[A-Za-z0-9_]{8}(\.nii\.gz|\.[A-Za-z0-9]+)?")
+
+
+def remove_stale_temps(folder: str | Path, older_than_s: float = 3600.0) -> int:
+    """Delete the temp files :func:`atomic_path` left in ``folder`` when its process was
+    killed mid-write (nothing else removes them), if untouched for ``older_than_s``
+    seconds: a write in progress elsewhere keeps its file fresh. Returns how many went."""
+    gone = 0
+    cutoff = time.time() - older_than_s
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        if not _TEMP_NAME.fullmatch(entry.name):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+                gone += 1
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove
+    return gone

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from ..io import VolumeLoadError, load_volume
-from ..io.atomic import write_bytes
+from ..io.atomic import remove_stale_temps, write_bytes
 from ..io.nifti import load_nifti, nifti_grid, save_labels
 from ..volume import Volume
 from .config import CONFIG_NAME, DATABASE_NAME, ProjectConfig
@@ -556,6 +556,7 @@ class Project:
         path = self.folder / rel
         if not _holds_mask(path, labels):  # absent, or damaged since: saving heals it
             save_labels(labels, _grid_volume(shape, affine), path)
+        remove_stale_temps(path.parent)  # of a save killed mid-write, long ago
         return self._insert_version(
             case_id,
             annotator,

@@ -54,3 +54,23 @@ def test_saved_label_versions_are_readable_by_the_group(tmp_path, umask):
         stored = project.folder / version.path
     assert _mode(stored) == 0o644
     assert _mode(tmp_path / "proj" / "project.json") == 0o644
+
+
+def test_temp_files_left_by_a_killed_save_are_swept_when_stale(tmp_path):
+    # a save killed mid-write left ".corrected-alice-....nii.gz.XXXXXXXX.nii.gz" for good
+    import time
+
+    from napari_atlas_annotate.io.atomic import atomic_path, remove_stale_temps
+
+    with atomic_path(tmp_path / "v.nii.gz") as tmp:  # a temp name as a save makes it
+        stale = tmp_path / tmp.name.replace(".v.nii.gz.", ".w.nii.gz.")
+    stale.write_bytes(b"half written when the process was killed")
+    fresh = tmp_path / ".x.nii.gz.abcdefgh.nii.gz"  # another process writing now
+    fresh.write_bytes(b"being written")
+    mine = tmp_path / ".notes"  # not a temp of ours
+    mine.write_text("keep")
+    old = time.time() - 7200
+    for path in (stale, mine):
+        os.utime(path, (old, old))
+    assert remove_stale_temps(tmp_path) == 1
+    assert not stale.exists() and fresh.exists() and mine.exists()
