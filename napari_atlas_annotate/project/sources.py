@@ -633,6 +633,42 @@ def _unit_case(path: Path, unit: _Unit, case_id: str) -> NewCase:
     )
 
 
+#: The plane a lumbar series description names (RSNA's three, as Kaggle spells them).
+_DESCRIBED_PLANES = {"sagittal": "sagittal", "axial": "axial", "coronal": "coronal"}
+
+
+def _check_plane(csv: Path, key: tuple[int, int], description: str, info: SeriesInfo) -> None:
+    """Warn when the series CSV names a series by a plane its images are not in (a
+    Sagittal T1 described as "Axial T2", two rows swapped): the grader and the grade
+    sheet take each series for what its name says. One header is read."""
+    import numpy as np
+    import pydicom
+
+    from ..io import VolumeLoadWarning
+    from ..io.dicom_scan import file_strings
+
+    said = next((p for w, p in _DESCRIBED_PLANES.items() if w in description.lower()), None)
+    files = file_strings(info.files)
+    if said is None or not files:
+        return
+    try:
+        header = pydicom.dcmread(files[0], stop_before_pixels=True)
+        cosines = np.asarray(header.ImageOrientationPatient, float)
+    except (OSError, AttributeError, ValueError, TypeError, pydicom.errors.InvalidDicomError):
+        return  # no orientation to go by: the load says what is wrong with the file
+    normal = np.abs(np.cross(cosines[:3], cosines[3:]))
+    plane = ("sagittal", "coronal", "axial")[int(np.argmax(normal))]  # normal along x, y, z
+    if plane != said:
+        warnings.warn(
+            f"{csv}: series {key[1]} of study {key[0]} is described as {description!r}, but "
+            f"its images are {plane} (ImageOrientationPatient of {files[0]}); the grader and "
+            "the grade sheet take a series for what its name says. Check that row (two rows "
+            "swapped?), then run the add again: it renames the series.",
+            VolumeLoadWarning,
+            stacklevel=3,
+        )
+
+
 class _RsnaNames:
     """Names the studies of an RSNA dataset folder one by one (:meth:`name`), noting
     which of the series CSV's series were found (:attr:`found`)."""
@@ -655,6 +691,8 @@ class _RsnaNames:
             key = rsna.series_of(place) if place is not None else None
             name = rsna.description(*key) if key else None
             images.append(dataclasses.replace(ref, description=name) if name else ref)
+            if name and info is not None:
+                _check_plane(rsna.series_csv, key, name, info)
             if key:
                 self.found.add(key)
                 study = study or key[0]

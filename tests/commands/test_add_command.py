@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import nibabel as nib
@@ -14,6 +15,7 @@ from napari_atlas_annotate.export.dicom_seg import build_segmentation, write_seg
 from napari_atlas_annotate.io import VolumeLoadWarning, load_volume
 from napari_atlas_annotate.phantoms import write_phantoms
 from napari_atlas_annotate.project import Project
+from napari_atlas_annotate.spine_grades import LEVELS
 
 SMALL_CT = (16, 32, 32)
 
@@ -687,6 +689,30 @@ def test_a_study_without_a_train_csv_row_is_said_to_have_no_labels(tmp_path, cap
         f"no grades found for 1 case(s) (an RSNA study needs its row in train.csv): {dropped}"
         in text
     )
+
+
+def test_series_descriptions_that_name_the_wrong_plane_are_warned_of(tmp_path, capsys):
+    # two rows swapped (a Sagittal T1 called "Axial T2") were taken silently, and the
+    # grader then ran on the wrong planes
+    write_phantoms(tmp_path / "ph", 0, 1, seed=6, axial_stacks=LEVELS)
+    root = tmp_path / "ph" / "spine"
+    csv_path = root / "train_series_descriptions.csv"
+    text = csv_path.read_text()
+    folder = _init(tmp_path, task="spine")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, _, _ = _add(capsys, folder, root, "--labels", "rsna")
+    said = " ".join(str(w.message) for w in caught)
+    assert code == 0 and "described as" not in said  # angled axial stacks are axial
+    swapped = text.replace("Sagittal T1", "TMP").replace("Axial T2", "Sagittal T1")
+    csv_path.write_text(swapped.replace("TMP", "Axial T2"))
+    folder = _init(tmp_path / "again", task="spine")
+    with pytest.warns(VolumeLoadWarning) as caught:
+        code, _, _ = _add(capsys, folder, root)
+    said = " ".join(str(w.message) for w in caught)
+    assert code == 0
+    assert "is described as 'Axial T2', but its images are sagittal" in said
+    assert "is described as 'Sagittal T1', but its images are axial" in said
 
 
 def test_an_rsna_dataset_folder_is_read_once_whatever_its_number_of_studies(
