@@ -130,10 +130,32 @@ def _components(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, np.nda
     return components, sizes
 
 
+def class_pieces(
+    labels: np.ndarray, class_id: int, connectivity: int = 1
+) -> tuple[tuple[slice, ...], np.ndarray, np.ndarray] | None:
+    """The connected pieces of ``class_id``, labelled inside its bounding box only (an
+    organ of a 512x512x300 CT is a fraction of the volume): ``(box, components, sizes)``
+    with ``components`` the piece number of each voxel of ``labels[box]`` and ``sizes[k]``
+    piece k's voxel count (``sizes[0] = 0``); None when the class is absent."""
+    mask = _class_mask(labels, class_id)
+    box = []
+    for axis in range(mask.ndim):
+        others = tuple(a for a in range(mask.ndim) if a != axis)
+        hit = np.flatnonzero(mask.any(axis=others))
+        if not hit.size:
+            return None
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    box = tuple(box)
+    components, sizes = _components(mask[box], connectivity)
+    return box, components, sizes
+
+
 def remove_small_islands(
     labels: np.ndarray, class_id: int, min_voxels: int, connectivity: int = 1
 ) -> np.ndarray:
-    """Erase the connected pieces of ``class_id`` smaller than ``min_voxels`` voxels.
+    """Erase the connected pieces of ``class_id`` smaller than ``min_voxels`` voxels,
+    but never the class's largest piece: the organ itself is not an island of itself (a
+    limit above a small organ's size erased the whole organ).
 
     Parameters
     ----------
@@ -152,10 +174,14 @@ def remove_small_islands(
     numpy.ndarray
         A new label map of the same shape and dtype.
     """
-    components, sizes = _components(_class_mask(labels, class_id), connectivity)
     out = np.array(labels, copy=True)
+    pieces = class_pieces(labels, class_id, connectivity)
+    if pieces is None:
+        return out
+    box, components, sizes = pieces
     small = (sizes > 0) & (sizes < min_voxels)
-    out[small[components]] = 0
+    small[int(sizes.argmax())] = False
+    out[box][small[components]] = 0
     return out
 
 

@@ -20,9 +20,8 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
-from .tools import fill_between_slices
+from .tools import class_pieces, fill_between_slices
 
 
 def _absent(name: str) -> str:
@@ -83,10 +82,10 @@ def why_fill_unchanged(labels: np.ndarray, class_id: int, name: str, axis: int =
 
 def _pieces(labels: np.ndarray, class_id: int, connectivity: int) -> np.ndarray:
     """Voxel counts of the class's connected pieces, largest first."""
-    mask = np.asarray(labels) == class_id
-    structure = ndimage.generate_binary_structure(mask.ndim, connectivity)
-    components, n = ndimage.label(mask, structure=structure)
-    return np.sort(np.bincount(components.ravel(), minlength=n + 1)[1:])[::-1]
+    pieces = class_pieces(labels, class_id, connectivity)
+    if pieces is None:
+        return np.zeros(0, np.int64)
+    return np.sort(pieces[2][1:])[::-1]
 
 
 def why_largest_unchanged(

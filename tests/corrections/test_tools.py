@@ -109,6 +109,18 @@ def test_remove_small_islands_face_connectivity():
     assert kept[2, 5, 5] == kept[2, 4, 4] == kept[2, 4, 5] == 1
 
 
+def test_remove_small_islands_never_removes_the_organ_itself():
+    # a limit above a small organ's size erased all of it: "91 voxels changed", 0.0 ml
+    labels = np.zeros((4, 8, 8), np.uint8)
+    labels[1:3, 1:4, 1:4] = 7  # the gall bladder: one piece of 18 voxels
+    out = remove_small_islands(labels, 7, min_voxels=19)
+    np.testing.assert_array_equal(out, labels)
+    labels[3, 7, 7] = 7  # and an island of 1: it goes, the organ stays
+    out = remove_small_islands(labels, 7, min_voxels=19)
+    assert out[3, 7, 7] == 0 and (out == 7).sum() == 18
+    assert (remove_small_islands(np.zeros_like(labels), 7, 5) == 0).all()  # absent: as is
+
+
 def test_keep_largest_component():
     labels = np.zeros((2, 5, 5), np.uint8)
     labels[0, 0:3, 0:3] = 3  # 9 voxels
