@@ -258,15 +258,19 @@ class AnnotatorDock(StatusMessages, QWidget):
         window = QHBoxLayout()
         self.window_check = QCheckBox("Paint only inside window")
         self.window_check.setToolTip(
-            "Each paint stroke keeps only voxels whose intensity is in [low, high]."
+            "Each paint stroke keeps only voxels whose intensity is in the range set here "
+            "(its own range, not the CT window the image is shown with)."
         )
         window.addWidget(self.window_check)
         self.window_lo = QDoubleSpinBox()
         self.window_hi = QDoubleSpinBox()
-        for spin, value in ((self.window_lo, 40.0), (self.window_hi, 200.0)):
+        for spin, value, prefix in ((self.window_lo, 40.0, ""), (self.window_hi, 200.0, "to ")):
             spin.setRange(-5000.0, 30000.0)
             spin.setDecimals(0)
             spin.setValue(value)
+            spin.setPrefix(prefix)
+            spin.setSuffix(" HU")
+            spin.setToolTip("Painted voxels must lie in this range (HU for a CT).")
             window.addWidget(spin)
         organ.addLayout(window)
 
