@@ -5,11 +5,12 @@ classes) and return arrays on the same grid, so the result overlays the image ex
 
 Rules, stated once:
 
-* **Majority vote**: each voxel gets the label most annotators gave it. A tie goes to the
-  *lowest* label value, so a tie between background and an organ is background (the
-  conservative choice: an organ voxel needs a strict majority). This is what
-  ``monai.transforms.VoteEnsemble`` does (argmax of the one-hot mean picks the first
-  maximum), computed here with per-label counts instead of a one-hot float array.
+* **Majority vote**: each voxel gets the label more annotators gave it than any other. A
+  tie for the most votes is background, between background and an organ as between two
+  organs (the conservative choice: an organ voxel needs a plurality of its own; with two
+  readers, only what both labelled alike). ``monai.transforms.VoteEnsemble`` would give a
+  tie to the lowest label value, which gave two readers' swapped kidneys all to the
+  left kidney; the counts here are per label instead of a one-hot float array.
 * **Disagreement map**: per voxel, how many annotators did not give the most common label
   (``n_annotators - largest agreeing group``); 0 where everybody agrees. It does not
   depend on how ties are broken.
@@ -80,13 +81,16 @@ def _votes(maps: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     disagreement = np.zeros(first.shape, np.uint8)
     if where.size:
         counts = _vote_counts([m.reshape(-1)[where] for m in maps])
-        vote.reshape(-1)[where] = np.argmax(counts, axis=0)  # the first (lowest) maximum
-        disagreement.reshape(-1)[where] = len(maps) - counts.max(axis=0)
+        most = counts.max(axis=0)
+        winner = np.argmax(counts, axis=0)
+        winner[(counts == most).sum(axis=0) > 1] = 0  # a tie for the most votes: background
+        vote.reshape(-1)[where] = winner
+        disagreement.reshape(-1)[where] = len(maps) - most
     return vote, disagreement
 
 
 def majority_vote(label_maps: Sequence[np.ndarray]) -> np.ndarray:
-    """Per-voxel most common label; ties go to the lowest label value (see module notes)."""
+    """Per-voxel most common label; a tie for the most votes is background (module notes)."""
     return _votes(_stack(label_maps))[0]
 
 
