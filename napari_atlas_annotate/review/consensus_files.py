@@ -64,4 +64,9 @@ def edited_consensus(project, case_id: str, decisions: dict, path: Path) -> tupl
     except ProjectError as exc:  # said as the import says it; here nothing is finalized
         said = str(exc).replace("Nothing was imported", "Nothing was finalized")
         raise ProjectError(f"--edited {said}") from None
+    if path.is_dir():  # a folder of <class>.nii.gz: a class without its file was not edited
+        given = {p.name.split(".nii")[0] for p in path.iterdir()}
+        for value, name in enumerate(project.classes, start=1):
+            if name not in given:
+                edited[(consensus == value) & (edited == 0)] = value
     return keep_consensus_edits(decisions, classes, consensus, edited, case_id), edited

@@ -288,6 +288,39 @@ def test_lead_finalizes_from_a_consensus_edited_in_another_tool(organ_project, c
     assert len(project.versions("ct00")) == project_versions
 
 
+def test_an_edited_folder_of_some_class_masks_leaves_the_other_classes_as_they_were(
+    organ_project, capsys, tmp_path
+):
+    # a folder holding only liver.nii.gz: every other organ was finalized empty, booked
+    # as the lead's paint ("painted (+0/-N voxels)")
+    import nibabel as nib
+
+    project, _ = organ_project
+    folder = str(project.folder)
+    exported = tmp_path / "ct01_consensus.nii.gz"
+    assert main(["review", folder, "--case", "ct01", "--write-consensus", str(exported)]) == 0
+    written = nib.load(exported)
+    consensus = np.asarray(written.dataobj).transpose(2, 1, 0)
+    liver = ABDOMEN_ATLAS_CLASSES.index("liver") + 1
+    trimmed = consensus == liver
+    trimmed[trimmed.nonzero()[0].max()] = False  # the liver's last slice taken off
+    masks = tmp_path / "edited"
+    masks.mkdir()
+    nib.save(
+        nib.Nifti1Image(trimmed.transpose(2, 1, 0).astype(np.uint8), written.affine),
+        masks / "liver.nii.gz",
+    )
+    capsys.readouterr()
+    argv = ["review", folder, "--finalize", "ct01", "--lead", "dr_wu", "--edited", str(masks)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "liver: painted (+0/-" in out and out.count("painted") == 1, out
+    final = project.read_mask(current_final(project, "ct01"))
+    expected = np.where(consensus == liver, 0, consensus)
+    expected[trimmed] = liver
+    np.testing.assert_array_equal(final, expected)
+
+
 def test_edited_consensus_errors_name_the_file_and_the_fix(organ_project, spine_project, capsys):
     import nibabel as nib
 
