@@ -541,6 +541,7 @@ def reopen(project: Project, case_id: str, lead: str, reason: str) -> None:
     ProjectError
         When the case has no current final version, or no reason is given.
     """
+    project.case(case_id)  # an unknown case is said as such, with the project's cases
     if not reason or not reason.strip():
         raise ProjectError(f"case {case_id}: say why it is reopened (reason is required).")
     final = current_final(project, case_id)

@@ -26,6 +26,7 @@ def case_consensus(project, case_id: str) -> tuple[np.ndarray, list[str]]:
             "--write-consensus and --edited are for organ projects (label maps); grade cells "
             "are decided with --take CELL=GRADE."
         )
+    project.case(case_id)  # an unknown case is said as such, with the project's cases
     versions = annotator_versions(project, case_id)
     if not versions:
         raise ProjectError(
@@ -38,10 +39,17 @@ def case_consensus(project, case_id: str) -> tuple[np.ndarray, list[str]]:
 def write_consensus(project, case_id: str, path: Path) -> Path:
     """Write ``case_id``'s consensus on its first image's grid (atomic): a label NIfTI, or
     for a ``.seg.nrrd`` path a 3D Slicer segmentation with a named segment per class."""
-    from ..io.nifti import label_dtype, save_nifti
+    from ..io.nifti import is_nifti_path, label_dtype, save_nifti
     from ..project.slicer_segmentations import is_slicer_segmentation, write_segmentation
     from ..volume import Volume
 
+    if not (is_slicer_segmentation(path) or is_nifti_path(path)):
+        raise ProjectError(
+            f"{path}: --write-consensus writes a label NIfTI (.nii.gz, .nii) or a 3D Slicer "
+            "segmentation (.seg.nrrd); give a file name ending so."
+        )
+    if path.parent.exists() and not path.parent.is_dir():
+        raise ProjectError(f"{path}: {path.parent} is a file, not a folder; give another path.")
     consensus, classes = case_consensus(project, case_id)
     _, affine = project.grid(case_id)
     if is_slicer_segmentation(path):

@@ -545,3 +545,29 @@ def test_a_final_case_of_one_reader_is_not_offered_for_finalizing_again(organ_pr
     out = run_json(capsys, folder)
     [solo] = [s for s in out["skipped"] if s["id"] == "solo"]
     assert solo["final"] == version.id
+
+
+def test_write_consensus_and_reopen_say_what_is_wrong_with_their_arguments(
+    organ_project, capsys, tmp_path
+):
+    # a .txt or extension-less path, or a file as the parent folder, ended in a traceback;
+    # an unknown case was said to have no labels, or to be not final
+    project, _ = organ_project
+    folder = str(project.folder)
+    blocker = tmp_path / "somefile"
+    blocker.write_text("x")
+    for path, said in (
+        (tmp_path / "cons.txt", "writes a label NIfTI (.nii.gz, .nii) or a 3D Slicer"),
+        (tmp_path / "cons", "writes a label NIfTI"),
+        (blocker / "c.nii.gz", "is a file, not a folder"),
+    ):
+        capsys.readouterr()
+        assert main(["review", folder, "--case", "ct01", "--write-consensus", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert said in err and err.count("\n") == 1, err
+    for argv in (
+        ["--case", "ct_999", "--write-consensus", str(tmp_path / "c.nii.gz")],
+        ["--reopen", "ct_999", "--lead", "lee", "--reason", "why"],
+    ):
+        assert main(["review", folder, *argv]) == 2
+        assert "no case 'ct_999'" in capsys.readouterr().err
