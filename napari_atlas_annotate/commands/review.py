@@ -358,6 +358,35 @@ def _print_readers(agreement, project: str) -> None:
         )
 
 
+def _check_options_apply(args: argparse.Namespace) -> None:
+    """Refuse a lead's option given without the action it belongs to: it would be
+    ignored, and the command would seem to have done what it asked."""
+    from ..project import ProjectError
+
+    belongs = (
+        ("--take", bool(args.take), args.finalize, "--finalize CASE (one case's adjudication)"),
+        ("--edited", args.edited is not None, args.finalize, "--finalize CASE"),
+        ("--comment", bool(args.comment), args.finalize or args.finalize_agreed, "a finalize"),
+        ("--reason", bool(args.reason), args.reopen, "--reopen CASE"),
+        ("--single-reader", args.single_reader, args.finalize_agreed, "--finalize-agreed"),
+        (
+            "--min-agreement",
+            args.min_agreement != MIN_AGREEMENT,
+            args.finalize_agreed,
+            "--finalize-agreed",
+        ),
+        (
+            "--lead",
+            bool(args.lead),
+            args.finalize or args.finalize_agreed or args.reopen,
+            "--finalize, --finalize-agreed or --reopen",
+        ),
+    )
+    for option, given, action, what in belongs:
+        if given and not action:
+            raise ProjectError(f"{option} goes with {what}; nothing was done.")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..project import Project, ProjectError
     from ..review.adjudication import describe_decision
@@ -366,8 +395,7 @@ def run(args: argparse.Namespace) -> int:
     from ..review.readers import ReviewIndex
     from ..review.report import readers_section, write_report
 
-    if args.edited is not None and not args.finalize:
-        raise ProjectError("--edited goes with --finalize CASE (one case's adjudication).")
+    _check_options_apply(args)
     if args.write_consensus is not None:
         if len(args.case or []) != 1:
             raise ProjectError("--write-consensus needs exactly one --case ID.")

@@ -571,3 +571,23 @@ def test_write_consensus_and_reopen_say_what_is_wrong_with_their_arguments(
     ):
         assert main(["review", folder, *argv]) == 2
         assert "no case 'ct_999'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--take", "liver=bob", "--lead", "lee"], "--take goes with --finalize CASE"),
+        (["--finalize", "ct01", "--lead", "lee", "--single-reader"], "--single-reader goes"),
+        (["--finalize", "ct01", "--lead", "lee", "--min-agreement", "0.2"], "--min-agreement"),
+        (["--finalize", "ct01", "--lead", "lee", "--reason", "foo"], "--reason goes with"),
+        (["--lead", "lee"], "--lead goes with"),
+    ],
+)
+def test_an_option_without_its_action_is_refused_not_ignored(organ_project, capsys, argv, said):
+    # "--take liver=bob" without --finalize printed the review table, exit 0; --finalize
+    # with --single-reader --min-agreement --reason finalized and ignored the three
+    project, _ = organ_project
+    assert main(["review", str(project.folder), *argv]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "nothing was done" in err
+    assert current_final(project, "ct01") is None
