@@ -358,6 +358,16 @@ def _print_readers(agreement, project: str) -> None:
         )
 
 
+def _fraction(value: float) -> str:
+    """A 0..1 score to 3 decimals that never rounds onto the ends: 0.99952 is 0.999 and
+    0.00048 is 0.001, so a row does not read Dice 1.000 beside a disagreement above 0."""
+    if 0 < value < 0.001:
+        return "0.001"
+    if 0.999 < value < 1:
+        return "0.999"
+    return f"{value:.3f}"
+
+
 def _check_options_apply(args: argparse.Namespace) -> None:
     """Refuse a lead's option given without the action it belongs to: it would be
     ignored, and the command would seem to have done what it asked."""
@@ -475,7 +485,8 @@ def run(args: argparse.Namespace) -> int:
             )
             worst_ml = case["classes"].get(worst[1], {}).get("disputed_ml", 0.0)
             detail = (
-                f"worst {worst[1]} Dice {worst[0]:.3f} ({worst[2]}, {worst_ml:.1f} ml disputed); "
+                f"worst {worst[1]} Dice {_fraction(worst[0])} ({worst[2]}, {worst_ml:.1f} ml "
+                "disputed); "
                 f"{case['disputed_ml']:.1f} ml disputed in all"
             )
         else:
@@ -487,7 +498,7 @@ def run(args: argparse.Namespace) -> int:
             )
         final = " FINAL" if case["final_version"] else ""
         print(
-            f"{case['id']:<16} disagreement {case['disagreement']:.3f}  "
+            f"{case['id']:<16} disagreement {_fraction(case['disagreement'])}  "
             f"[{', '.join(case['annotators'])}]  {detail}{final}"
         )
         for who, note in case["notes"].items():  # what the readers wrote for the lead

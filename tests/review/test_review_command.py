@@ -591,3 +591,16 @@ def test_an_option_without_its_action_is_refused_not_ignored(organ_project, caps
     err = capsys.readouterr().err
     assert said in err and "nothing was done" in err
     assert current_final(project, "ct01") is None
+
+
+def test_scores_are_not_rounded_onto_the_ends():
+    # "disagreement 0.001 ... worst liver Dice 1.000" for a Dice of 0.99952
+    from napari_atlas_annotate.commands.review import _fraction
+
+    assert [_fraction(v) for v in (0.99952, 0.00048, 1.0, 0.0, 0.5)] == [
+        "0.999",
+        "0.001",
+        "1.000",
+        "0.000",
+        "0.500",
+    ]
