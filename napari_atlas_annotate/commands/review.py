@@ -184,6 +184,9 @@ def _lead_action(args: argparse.Namespace, project) -> dict:
             e for e in decision_history(project, args.finalize) if e["version"] == version.id
         ]
         done = {"id": args.finalize, "version": version.id, "decided": describe_decision(entry)}
+        lost = json.loads(version.note or "{}").get("overlap_by_class", {})
+        if lost:
+            done["overlaps"] = lost
         return {"finalized": [done], "left": []}
     outcomes = finalize_agreed(
         project,
@@ -228,6 +231,12 @@ def _print_decision(done: dict) -> None:
             print(f"{case['id']:<16} final version {case['version']}{how}")
             if "decided" in case:
                 print(f"{'':<16} {case['decided']}")
+            for name, voxels in case.get("overlaps", {}).items():
+                print(
+                    f"{'':<16} warning: {voxels:,} voxel(s) of {name} from its source went to "
+                    "another class taken first (the lead's paint, then classes taken from a "
+                    "reader or STAPLE, then the consensus'; lower class first within each)"
+                )
     # what the lead has to adjudicate is listed case by case; the rest, when many, per reason
     from ..review.adjudication import ALREADY_FINAL, NO_LABELS, ONE_READER
 

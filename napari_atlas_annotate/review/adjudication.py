@@ -100,7 +100,9 @@ def compose_mask(
     labels
         uint8/uint16 label map on the annotators' grid.
     summary
-        ``{"decisions": {class: source}, "overlap_voxels": int}``.
+        ``{"decisions": {class: source}, "overlap_voxels": int, "overlap_by_class":
+        {class: voxels of its source another class had taken first}}`` (classes that lost
+        none left out).
     """
     unknown = [c for c in decisions if c not in classes]
     if unknown:
@@ -125,7 +127,7 @@ def compose_mask(
     dtype = np.uint8 if len(classes) < 256 else np.uint16
     out = np.zeros(shape, dtype)
     flat, labelled = out.reshape(-1), {}
-    overlap = 0
+    overlap, lost = 0, {}
 
     # The lead's painted classes first (their own paint wins), then the classes taken from
     # a reader or STAPLE (a choice over the default), then the consensus'; class order within.
@@ -144,9 +146,12 @@ def compose_mask(
         where, values = labelled[source]
         claim = where[values == value]
         free = flat[claim] == 0
-        overlap += int(claim.size - np.count_nonzero(free))
+        taken = int(claim.size - np.count_nonzero(free))
+        overlap += taken
+        if taken:
+            lost[name] = taken
         flat[claim[free]] = value
-    return out, {"decisions": full, "overlap_voxels": overlap}
+    return out, {"decisions": full, "overlap_voxels": overlap, "overlap_by_class": lost}
 
 
 def compose_grades(

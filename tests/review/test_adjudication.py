@@ -376,3 +376,21 @@ def test_a_class_taken_from_a_reader_wins_over_the_consensus_where_they_meet(org
     # both taken from readers: the lower class id keeps the voxel, as before
     both = finalize(project, "ct00", "lead", {"liver": "bob", "gall_bladder": "alice"})
     np.testing.assert_array_equal(project.read_mask(both) == gall_bladder, alice == gall_bladder)
+
+
+def test_a_class_that_loses_voxels_to_another_is_named_with_how_many():
+    # --take all=alice --take kidney_left=carol: carol's left kidney lay on alice's right
+    # kidney, which the final then lacked with no word but a count in the version note
+    from napari_atlas_annotate.review.adjudication import compose_mask
+
+    alice = np.zeros((2, 4, 4), np.uint8)
+    alice[0] = 2  # her right kidney
+    carol = np.zeros_like(alice)
+    carol[0, :2] = 1  # carol's left kidney on half of it
+    labels, summary = compose_mask(
+        {"alice": alice, "carol": carol},
+        ["kidney_left", "kidney_right"],
+        {"kidney_left": "carol", "kidney_right": "alice"},
+    )
+    assert (labels[0, :2] == 1).all() and (labels[0, 2:] == 2).all()
+    assert summary["overlap_voxels"] == 8 and summary["overlap_by_class"] == {"kidney_right": 8}
