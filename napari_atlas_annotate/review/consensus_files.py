@@ -53,9 +53,35 @@ def write_consensus(project, case_id: str, path: Path) -> Path:
     consensus, classes = case_consensus(project, case_id)
     _, affine = project.grid(case_id)
     if is_slicer_segmentation(path):
-        return write_segmentation(consensus, affine, classes, path)
-    labels = consensus.astype(label_dtype(consensus), copy=False)
-    return save_nifti(Volume(labels, affine, metadata={}), path)
+        written = write_segmentation(consensus, affine, classes, path)
+    else:
+        labels = consensus.astype(label_dtype(consensus), copy=False)
+        written = save_nifti(Volume(labels, affine, metadata={}), path)
+    # which readers' versions it was voted from: --edited checks they are still the latest
+    used = {who: v.id for who, v in annotator_versions(project, case_id).items()}
+    project.record_audit(
+        case_id, "review", WRITTEN, versions=used, path=str(Path(written).resolve())
+    )
+    return written
+
+
+#: Audit action of a consensus written for a lead to edit elsewhere.
+WRITTEN = "write_consensus"
+
+
+def _changed_since_written(project, case_id: str) -> str:
+    """What the readers stored since the case's consensus was last written to a file
+    ("" when nothing, or when none was written by --write-consensus)."""
+    records = [r for r in project.audit_trail(case_id) if r["action"] == WRITTEN]
+    if not records:
+        return ""
+    then = {who: int(v) for who, v in records[-1]["detail"].get("versions", {}).items()}
+    now = {who: v.id for who, v in annotator_versions(project, case_id).items()}
+    return "; ".join(
+        f"{who} submitted version {version}"
+        for who, version in now.items()
+        if then.get(who) != version
+    )
 
 
 def edited_consensus(project, case_id: str, decisions: dict, path: Path) -> tuple[dict, np.ndarray]:
@@ -66,6 +92,14 @@ def edited_consensus(project, case_id: str, decisions: dict, path: Path) -> tupl
 
     if not path.exists():
         raise ProjectError(f"{path}: no such file or folder; give the edited consensus label.")
+    changed = _changed_since_written(project, case_id)
+    if changed:  # its unchanged voxels would be booked as the lead erasing the new labels
+        raise ProjectError(
+            f"case {case_id}: {changed} since its consensus was written for you to edit, so "
+            "the edited file is not against the readers' labels now. Nothing was finalized. "
+            f"Write it again (atlas-annotate review PROJECT --case {case_id} "
+            "--write-consensus FILE), make your edits on it, then finalize."
+        )
     consensus, classes = case_consensus(project, case_id)
     try:
         edited, _ = read_mask_labels(project, case_id, path)

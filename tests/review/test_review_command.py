@@ -604,3 +604,26 @@ def test_scores_are_not_rounded_onto_the_ends():
         "0.000",
         "0.500",
     ]
+
+
+def test_an_edited_consensus_older_than_a_readers_new_version_is_refused(
+    organ_project, capsys, tmp_path
+):
+    # bob imported a larger liver after the consensus was written; finalizing from the
+    # unchanged file booked "liver: painted (+0/-1187 voxels)" and cited bob's new version
+    project, _ = organ_project
+    folder = str(project.folder)
+    written = tmp_path / "ct01_consensus.nii.gz"
+    assert main(["review", folder, "--case", "ct01", "--write-consensus", str(written)]) == 0
+    base = project.latest_version("ct01", annotator="bob")
+    bigger = project.read_mask(base)
+    bigger[bigger == 0] = ABDOMEN_ATLAS_CLASSES.index("liver") + 1
+    newer = project.save_mask_version("ct01", bigger, kind="corrected", annotator="bob")
+    capsys.readouterr()
+    argv = ["review", folder, "--finalize", "ct01", "--lead", "dr_wu", "--edited", str(written)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"bob submitted version {newer.id} since its consensus was written" in err
+    assert "Nothing was finalized" in err and current_final(project, "ct01") is None
+    assert main(["review", folder, "--case", "ct01", "--write-consensus", str(written)]) == 0
+    assert main(argv) == 0  # written again: finalized
