@@ -125,6 +125,7 @@ def register_model(
     round_number: int | None = None,
     metrics: dict | None = None,
     activate: bool = False,
+    checked: bool = False,
 ) -> ModelRecord:
     """Register a model folder (its version and task come from its metadata).
 
@@ -134,14 +135,13 @@ def register_model(
         A model folder inside the project (stored relative to it) or elsewhere.
     activate
         Make it the task's active model (the previous one is deactivated).
+    checked
+        The folder was checked already (:func:`usable_identity`, by the caller that wrote
+        it from a checked one): not loaded and tried again.
     """
-    version, task, metadata = model_identity(folder)
-    if task != project.task:
-        raise ProjectError(
-            f"model {version} is for task {task!r} but project "
-            f"{project.folder} is {task_phrase(project.task)}."
-        )
-    check_usable(project, folder)
+    version, task, metadata = (
+        model_identity(folder) if checked else usable_identity(project, folder)
+    )
     path = Path(folder).resolve()
     try:
         stored = str(path.relative_to(project.folder))
@@ -169,6 +169,19 @@ def register_model(
         )
     project.record_audit(None, "model-registry", "register_model", version=version)
     return get_model(project, version)
+
+
+def usable_identity(project: Project, folder: str | Path) -> tuple[str, str, dict]:
+    """:func:`model_identity` of a model folder checked for ``project``: its task's, and
+    usable (:func:`check_usable`); ProjectError or ModelMismatchError otherwise."""
+    version, task, metadata = model_identity(folder)
+    if task != project.task:
+        raise ProjectError(
+            f"model {version} is for task {task!r} but project "
+            f"{project.folder} is {task_phrase(project.task)}."
+        )
+    check_usable(project, folder)
+    return version, task, metadata
 
 
 def check_usable(project: Project, folder: str | Path) -> None:
@@ -321,13 +334,7 @@ def import_model_folder(
     SHA-256, its version and metrics there) but no round and no verdict of this project's.
     """
     source = Path(path)
-    own, task, metadata = model_identity(source)
-    if task != project.task:
-        raise ProjectError(
-            f"model {own} is for task {task!r} but project "
-            f"{project.folder} is {task_phrase(project.task)}."
-        )
-    check_usable(project, source)
+    own, task, metadata = usable_identity(project, source)
     version = version or own
     if ROUND_NAME.fullmatch(version):
         raise ProjectError(
@@ -355,7 +362,7 @@ def import_model_folder(
         shutil.copytree(source, staging)
         (staging / METADATA_PATH).write_text(json.dumps(metadata, indent=2))
         staging.rename(target)
-        return register_model(project, target)
+        return register_model(project, target, checked=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(target, ignore_errors=True)
