@@ -264,14 +264,15 @@ class AnnotatorDock(StatusMessages, QWidget):
         window.addWidget(self.window_check)
         self.window_lo = QDoubleSpinBox()
         self.window_hi = QDoubleSpinBox()
-        for spin, value, prefix in ((self.window_lo, 40.0, ""), (self.window_hi, 200.0, "to ")):
+        for spin, value in ((self.window_lo, 40.0), (self.window_hi, 200.0)):
             spin.setRange(-5000.0, 30000.0)
             spin.setDecimals(0)
             spin.setValue(value)
-            spin.setPrefix(prefix)
-            spin.setSuffix(" HU")
             spin.setToolTip("Painted voxels must lie in this range (HU for a CT).")
-            window.addWidget(spin)
+        window.addWidget(self.window_lo)
+        window.addWidget(QLabel("to"))  # its own range, in words: not the CT window above
+        window.addWidget(self.window_hi)
+        window.addWidget(QLabel("HU"))
         organ.addLayout(window)
 
         buttons = [
