@@ -156,8 +156,6 @@ def _lead_action(args: argparse.Namespace, project) -> dict:
 
     if not args.lead:
         raise ProjectError("name the lead who decides: add --lead NAME.")
-    if args.take and not args.finalize:
-        raise ProjectError("--take goes with --finalize CASE (one case's adjudication).")
     if args.reopen:
         if not (args.reason or "").strip():
             raise ProjectError(
